@@ -1,0 +1,83 @@
+# spinwire — build, test and benchmark.
+#
+#   make pingpong   the main job: build and run the cross-process ping-pong
+#   make test       gofmt, vet (with and without noasm), -race, noasm, coverage gate
+#
+# Everything here needs only Go 1.26 and gcc; modules come through the
+# module proxy configured in the environment.
+
+GO        ?= go
+PKGS      ?= ./...
+COVER_MIN ?= 80
+BUILD     ?= build
+FUZZTIME  ?= 10s
+PINGPONG_ARGS ?= -transport spinwire,raw,uds,uds-net
+
+.PHONY: all test fmt-check vet race noasm cover cover-gate bench fuzz cross pingpong floor clean
+
+all: test
+
+## test: the project's own checks; the last line printed is the coverage total.
+test: fmt-check vet race noasm cover-gate
+
+fmt-check:
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './$(BUILD)/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+	$(GO) vet -tags noasm $(PKGS)
+
+race:
+	$(GO) test -race -count=1 -short $(PKGS)
+
+noasm:
+	$(GO) test -tags noasm -count=1 -short $(PKGS)
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+## cover: statement coverage over the whole module (every package's tests
+## count towards every package they exercise).
+cover: | $(BUILD)
+	$(GO) test -count=1 -short -coverpkg=$(PKGS) -coverprofile=$(BUILD)/cover.out $(PKGS)
+	$(GO) tool cover -func=$(BUILD)/cover.out | tail -1
+
+cover-gate: cover
+	@total=$$($(GO) tool cover -func=$(BUILD)/cover.out | awk '/^total:/ {sub("%","",$$3); print $$3}'); \
+	if awk -v t="$$total" -v m="$(COVER_MIN)" 'BEGIN {exit !(t+0 < m+0)}'; then \
+		echo "coverage $$total% is below $(COVER_MIN)%"; exit 1; fi; \
+	echo "coverage: $$total% of statements (gate $(COVER_MIN)%)"
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+## fuzz: each fuzz target for $(FUZZTIME).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+			echo "fuzz $$pkg $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+cross:
+	GOOS=linux GOARCH=amd64 $(GO) build $(PKGS)
+	GOOS=linux GOARCH=amd64 $(GO) build -tags noasm $(PKGS)
+	GOOS=linux GOARCH=arm64 $(GO) build $(PKGS)
+	GOOS=linux GOARCH=arm64 $(GO) build -tags noasm $(PKGS)
+	GOOS=linux GOARCH=arm64 $(GO) vet $(PKGS)
+	GOOS=linux GOARCH=arm64 $(GO) test -c -o /dev/null ./asm
+
+## floor: the C programs that give the physical floor (needs gcc).
+floor: | $(BUILD)
+	cc -O2 -Wall -o $(BUILD)/floor_pingpong floor/floor_pingpong.c
+	cc -O2 -Wall -o $(BUILD)/floor_stream floor/floor_stream.c
+
+pingpong: floor | $(BUILD)
+	$(GO) build -o $(BUILD)/pingpong ./cmd/pingpong
+	$(BUILD)/pingpong -floor $(BUILD) $(PINGPONG_ARGS)
+
+clean:
+	rm -rf $(BUILD)
