@@ -1,0 +1,18 @@
+// Package layout owns shared memory: segments, their header, and typed access
+// to fixed-layout structs placed in them.
+//
+// A Segment is a memfd (sealed against shrinking and growing, so no peer can
+// truncate it under a reader and cause SIGBUS) or a named file under
+// /dev/shm, mapped MAP_SHARED|MAP_POPULATE. Every segment starts with a
+// Header (see header.go for the diagram); Open validates it and refuses a
+// segment whose magic, version, length or layout fingerprint is wrong.
+//
+// Of[T] validates once, through reflect, that T can live in shared memory —
+// no pointers at any depth, explicit padding, a size that is a multiple of 8
+// and an alignment of at most 64 — and returns its Schema, whose Fingerprint
+// peers compare before they exchange a single message. Schema.Diff names the
+// first field that differs.
+//
+// Everything read from a segment another process can write is untrusted:
+// functions here return errors, never panic, on any value found there.
+package layout

@@ -1,0 +1,448 @@
+package layout
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+type quote struct {
+	Seq   uint64
+	Bid   float64
+	Ask   float64
+	Sizes [4]int32
+	Flags uint8
+	_     [7]byte
+}
+
+type quoteV2 struct { // Ask and Bid swapped
+	Seq   uint64
+	Ask   float64
+	Bid   float64
+	Sizes [4]int32
+	Flags uint8
+	_     [7]byte
+}
+
+type book struct {
+	Levels [3]quote
+	Depth  [2][4]uint16
+	N      int64
+}
+
+func TestHeaderMagicIsSpinwire(t *testing.T) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], HeaderMagic)
+	if string(b[:]) != magicString {
+		t.Fatalf("magic bytes %q, want %q", b[:], magicString)
+	}
+}
+
+func validHeader(t *testing.T) []byte {
+	t.Helper()
+	b := make([]byte, 4096)
+	writeHeader(b, Header{Version: HeaderVersion, TotalLength: 4096, Fingerprint: 42, CreatorPID: 7, Epoch: 9})
+	return b
+}
+
+func TestCheckHeader(t *testing.T) {
+	h, err := CheckHeader(validHeader(t), 4096, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h != (Header{Version: HeaderVersion, TotalLength: 4096, Fingerprint: 42, CreatorPID: 7, Epoch: 9}) {
+		t.Fatalf("header %+v", h)
+	}
+	if _, err := CheckHeader(validHeader(t), -1, 0); err != nil {
+		t.Fatalf("any fingerprint, unknown file length: %v", err)
+	}
+	le := binary.LittleEndian
+	cases := []struct {
+		name    string
+		mutate  func(b []byte) []byte
+		fileLen int64
+		want    error
+		text    string
+	}{
+		{"short buffer", func(b []byte) []byte { return b[:HeaderLength-1] }, 4096, ErrTooShort, "127 bytes"},
+		{"bad magic", func(b []byte) []byte { copy(b, "NOTSPINW"); return b }, 4096, ErrBadMagic, `"NOTSPINW"`},
+		{"version", func(b []byte) []byte { le.PutUint32(b[VersionOffset:], 99); return b }, 4096, ErrVersion, "version 99"},
+		{"header length", func(b []byte) []byte { le.PutUint32(b[HeaderLenOffset:], 64); return b }, 4096, ErrBadLength, "header length 64"},
+		{"total length zero", func(b []byte) []byte { le.PutUint64(b[TotalLengthOffset:], 0); return b }, 4096, ErrBadLength, "total length 0"},
+		{"total length huge", func(b []byte) []byte { le.PutUint64(b[TotalLengthOffset:], 1<<62); return b }, 4096, ErrBadLength, "total length"},
+		{"total length vs file", func(b []byte) []byte { return b }, 8192, ErrBadLength, "file has 8192"},
+		{"total length vs mapping", func(b []byte) []byte { return b[:2048] }, -1, ErrTooShort, "2048 mapped"},
+		{"fingerprint", func(b []byte) []byte { le.PutUint64(b[FingerprintOffset:], 43); return b }, 4096, ErrLayoutMismatch, "0x000000000000002b"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := CheckHeader(c.mutate(validHeader(t)), c.fileLen, 42)
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.text) {
+				t.Fatalf("err = %v, want %v mentioning %q", err, c.want, c.text)
+			}
+		})
+	}
+}
+
+func FuzzCheckHeader(f *testing.F) {
+	b := make([]byte, HeaderLength)
+	writeHeader(b, Header{Version: HeaderVersion, TotalLength: HeaderLength + 8, Fingerprint: 1})
+	f.Add(b, int64(HeaderLength+8), uint64(1))
+	f.Add(make([]byte, 10), int64(0), uint64(0))
+	f.Fuzz(func(t *testing.T, raw []byte, fileLen int64, fp uint64) {
+		// Copy into an 8-aligned buffer, as a mapping would be.
+		buf := make([]uint64, (len(raw)+7)/8)
+		b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)*8)[:len(raw)]
+		copy(b, raw)
+		h, err := CheckHeader(b, fileLen, fp)
+		if err == nil && (h.TotalLength > uint64(len(b)) || h.Version != HeaderVersion) {
+			t.Fatalf("accepted %+v for %d bytes", h, len(b))
+		}
+	})
+}
+
+func TestCreateOpenMemfd(t *testing.T) {
+	s, err := Create(1000, Options{Fingerprint: 0xfeed, Epoch: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := len(s.Bytes()); got != os.Getpagesize()*((HeaderLength+1000+os.Getpagesize()-1)/os.Getpagesize()) {
+		t.Fatalf("mapped %d bytes", got)
+	}
+	if len(s.Body()) != len(s.Bytes())-HeaderLength || s.Path() != "" {
+		t.Fatalf("body %d path %q", len(s.Body()), s.Path())
+	}
+	s.Body()[0] = 0xAB
+	// A second mapping through a dup of the fd sees the same bytes.
+	fd, err := unix.Dup(s.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := OpenFd(fd, Options{Fingerprint: 0xfeed})
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if o.Body()[0] != 0xAB || o.Header() != s.Header() || o.Header().Epoch != 5 || o.Header().CreatorPID != uint32(os.Getpid()) {
+		t.Fatalf("peer sees %#x, header %+v vs %+v", o.Body()[0], o.Header(), s.Header())
+	}
+	// Seals hold: the file cannot shrink or grow under a reader.
+	if err := unix.Ftruncate(s.Fd(), 0); err == nil {
+		t.Fatal("sealed memfd was truncated")
+	}
+	// Wrong fingerprint refused.
+	fd2, _ := unix.Dup(s.Fd())
+	defer unix.Close(fd2)
+	if _, err := OpenFd(fd2, Options{Fingerprint: 0xbeef}); !errors.Is(err, ErrLayoutMismatch) {
+		t.Fatalf("wrong fingerprint: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("second close: %v", err)
+	}
+}
+
+func TestOpenFdRefusesUnsealed(t *testing.T) {
+	fd, err := unix.MemfdCreate("unsealed", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	unix.Ftruncate(fd, 4096)
+	if _, err := OpenFd(fd, Options{}); !errors.Is(err, ErrNotSealed) {
+		t.Fatalf("unsealed memfd: %v", err)
+	}
+	// Allowed explicitly, it is then judged by its header: all zero.
+	if _, err := OpenFd(fd, Options{AllowUnsealed: true}); !errors.Is(err, ErrBadMagic) {
+		t.Fatalf("zero header: %v", err)
+	}
+	if _, err := OpenFd(-1, Options{}); err == nil {
+		t.Fatal("fd -1 accepted")
+	}
+	// Sealed but short.
+	fd3, _ := unix.MemfdCreate("short", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	defer unix.Close(fd3)
+	unix.Ftruncate(fd3, 64)
+	unix.FcntlInt(uintptr(fd3), unix.F_ADD_SEALS, requiredSeals)
+	if _, err := OpenFd(fd3, Options{}); !errors.Is(err, ErrTooShort) {
+		t.Fatalf("short memfd: %v", err)
+	}
+}
+
+func TestNamedSegment(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(64, Options{Name: "seg", Dir: dir, Fingerprint: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "seg"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("stat %v mode %v", err, fi)
+	}
+	if _, err := Create(64, Options{Name: "seg", Dir: dir}); err == nil {
+		t.Fatal("second Create of the same name succeeded (O_EXCL)")
+	}
+	o, err := Open(Options{Name: "seg", Dir: dir, Fingerprint: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Body()[5] = 77
+	if o.Body()[5] != 77 || o.Path() != filepath.Join(dir, "seg") {
+		t.Fatal("named mapping not shared")
+	}
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "seg")); err != nil {
+		t.Fatal("opener's Close removed the file")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "seg")); !os.IsNotExist(err) {
+		t.Fatal("creator's Close left the file")
+	}
+	if _, err := Open(Options{Name: "seg", Dir: dir}); err == nil {
+		t.Fatal("opened a removed segment")
+	}
+	// A garbage file is refused with an error, not a crash.
+	os.WriteFile(filepath.Join(dir, "junk"), make([]byte, 8192), 0o600)
+	if _, err := Open(Options{Name: "junk", Dir: dir}); !errors.Is(err, ErrBadMagic) {
+		t.Fatalf("junk: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "tiny"), []byte("x"), 0o600)
+	if _, err := Open(Options{Name: "tiny", Dir: dir}); !errors.Is(err, ErrTooShort) {
+		t.Fatalf("tiny: %v", err)
+	}
+}
+
+func TestCreateBadArguments(t *testing.T) {
+	for _, n := range []int{0, -1, MaxLength} {
+		if _, err := Create(n, Options{}); !errors.Is(err, ErrInvalidSize) || !strings.Contains(err.Error(), "length") {
+			t.Errorf("Create(%d): %v", n, err)
+		}
+	}
+	for _, name := range []string{"a/b", "..", ".", strings.Repeat("x", 300), "nul\x00"} {
+		if _, err := Create(8, Options{Name: name, Dir: t.TempDir()}); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Create name %q: %v", name, err)
+		}
+		if _, err := Open(Options{Name: name}); !errors.Is(err, ErrInvalidName) {
+			t.Errorf("Open name %q: %v", name, err)
+		}
+	}
+	if _, err := Open(Options{}); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("Open without name: %v", err)
+	}
+	if _, err := Create(8, Options{Name: "x", Dir: "/nonexistent/dir"}); err == nil {
+		t.Error("Create in a missing directory succeeded")
+	}
+}
+
+func TestMlock(t *testing.T) {
+	s, err := Create(4096, Options{Mlock: true})
+	if err != nil {
+		t.Skipf("mlock not permitted here: %v", err)
+	}
+	s.Close()
+}
+
+func TestOfAcceptsFixedLayout(t *testing.T) {
+	s, err := Of[quote]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Size != 48 || s.Align != 8 || s.Name != "layout.quote" {
+		t.Fatalf("schema %+v", s)
+	}
+	want := []Field{
+		{Path: "Seq", Offset: 0, Size: 8, Kind: "uint64"},
+		{Path: "Bid", Offset: 8, Size: 8, Kind: "float64"},
+		{Path: "Ask", Offset: 16, Size: 8, Kind: "float64"},
+		{Path: "Sizes", Offset: 24, Size: 16, Kind: "int32", Len: 4},
+		{Path: "Flags", Offset: 40, Size: 1, Kind: "uint8"},
+		{Path: "_", Offset: 41, Size: 7, Kind: "uint8", Len: 7},
+	}
+	if !reflect.DeepEqual(s.Fields, want) {
+		t.Fatalf("fields\n%v\nwant\n%v", s.Fields, want)
+	}
+	again := MustOf[quote]()
+	if again != s {
+		t.Fatal("schema not cached")
+	}
+	b, err := Of[book]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Fields[0] != (Field{Path: "Levels", Size: 144, Kind: "struct", Len: 3}) || b.Fields[1].Path != "Levels[].Seq" {
+		t.Fatalf("nested fields %v", b.Fields[:2])
+	}
+	if b.Fingerprint == s.Fingerprint {
+		t.Fatal("different types share a fingerprint")
+	}
+}
+
+func TestOfRefuses(t *testing.T) {
+	type withPtr struct{ P *int64 }
+	type withString struct{ S string }
+	type withSlice struct{ S []byte }
+	type withMap struct{ M map[int64]int64 }
+	type withIface struct{ I any }
+	type withFunc struct{ F func() }
+	type withChan struct{ C chan int64 }
+	type withUnsafe struct{ P unsafe.Pointer }
+	type withUintptr struct{ P uintptr }
+	type withBool struct {
+		B bool
+		_ [7]byte
+	}
+	type withInt struct{ N int }
+	type gap struct {
+		A uint8
+		B uint64
+	}
+	type tail struct {
+		A uint64
+		B uint8
+	}
+	type odd struct{ A [3]byte }
+	type deep struct {
+		A [2]struct{ P *byte }
+	}
+	cases := []struct {
+		t    reflect.Type
+		text string
+	}{
+		{reflect.TypeFor[withPtr](), "P is *int64"},
+		{reflect.TypeFor[withString](), "S is string"},
+		{reflect.TypeFor[withSlice](), "S is []uint8"},
+		{reflect.TypeFor[withMap](), "M is map"},
+		{reflect.TypeFor[withIface](), "I is interface"},
+		{reflect.TypeFor[withFunc](), "F is func"},
+		{reflect.TypeFor[withChan](), "C is chan"},
+		{reflect.TypeFor[withUnsafe](), "P is unsafe.Pointer"},
+		{reflect.TypeFor[withUintptr](), "P is uintptr"},
+		{reflect.TypeFor[withBool](), "B is bool"},
+		{reflect.TypeFor[withInt](), "N is int: use a sized integer (int64)"},
+		{reflect.TypeFor[gap](), "7 bytes before field B at offset 8"},
+		{reflect.TypeFor[tail](), "7 bytes at the end"},
+		{reflect.TypeFor[odd](), "3 bytes"},
+		{reflect.TypeFor[deep](), "A[].P is *uint8"},
+		{reflect.TypeFor[int](), "(root) is int"},
+		{reflect.TypeFor[struct{}](), "0 bytes"},
+	}
+	for _, c := range cases {
+		_, err := SchemaOf(c.t)
+		if !errors.Is(err, ErrNotFixedLayout) || !strings.Contains(err.Error(), c.text) {
+			t.Errorf("%v: %v (want mention of %q)", c.t, err, c.text)
+		}
+	}
+	if _, err := SchemaOf(nil); !errors.Is(err, ErrNotFixedLayout) {
+		t.Errorf("nil: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MustOf did not panic on a bad type")
+		}
+	}()
+	MustOf[withPtr]()
+}
+
+func TestDiffNamesTheField(t *testing.T) {
+	a, b := MustOf[quote](), MustOf[quoteV2]()
+	if err := a.Diff(a); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Diff(b)
+	if !errors.Is(err, ErrLayoutMismatch) || !strings.Contains(err.Error(), "field 1 is Bid") || !strings.Contains(err.Error(), "Ask @8") {
+		t.Fatalf("diff: %v", err)
+	}
+	type shorter struct{ Seq uint64 }
+	err = a.Diff(MustOf[shorter]())
+	if !errors.Is(err, ErrLayoutMismatch) || !strings.Contains(err.Error(), "Bid @8 float64 (8 B) exists only here") {
+		t.Fatalf("diff shorter: %v", err)
+	}
+	err = MustOf[shorter]().Diff(a)
+	if !strings.Contains(err.Error(), "exists only at the peer") {
+		t.Fatalf("diff longer: %v", err)
+	}
+	type seqInt struct{ Seq int64 }
+	err = MustOf[shorter]().Diff(MustOf[seqInt]())
+	if !strings.Contains(err.Error(), "field Seq: Seq @0 uint64 (8 B) here, Seq @0 int64 (8 B) at the peer") {
+		t.Fatalf("diff kind: %v", err)
+	}
+	// Same fields, different declared size: only the size can be named.
+	c := *MustOf[shorter]()
+	c.Size, c.Fingerprint = 16, 1
+	if err := MustOf[shorter]().Diff(&c); !strings.Contains(err.Error(), "8 bytes aligned 8 here, 16") {
+		t.Fatalf("diff size: %v", err)
+	}
+}
+
+func TestEncodeDecodeSchema(t *testing.T) {
+	for _, s := range []*Schema{MustOf[quote](), MustOf[book]()} {
+		d, err := DecodeSchema(s.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d, s) {
+			t.Fatalf("round trip\n%+v\n%+v", d, s)
+		}
+	}
+	for _, bad := range []string{"", "junk", "spinwire-schema 1 8 8 \"x\"\nno quotes here", "spinwire-schema 2 8 8 \"x\"", strings.Repeat("\n", maxSchemaFields+2)} {
+		if _, err := DecodeSchema([]byte(bad)); !errors.Is(err, ErrBadSchema) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if _, err := DecodeSchema(make([]byte, 2<<20)); !errors.Is(err, ErrBadSchema) {
+		t.Error("huge schema accepted")
+	}
+}
+
+func FuzzDecodeSchema(f *testing.F) {
+	f.Add(MustOf[book]().Encode())
+	f.Add([]byte("spinwire-schema 1 8 8 \"x\"\n\"a\" 0 8 uint64 0\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := DecodeSchema(b)
+		if err == nil {
+			_ = s.Diff(MustOf[quote]())
+		}
+	})
+}
+
+func TestAt(t *testing.T) {
+	buf := make([]uint64, 32) // 256 bytes, 8-aligned
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), 256)
+	q, err := At[quote](b, 48)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Seq = 99
+	if binary.LittleEndian.Uint64(b[48:]) != 99 {
+		t.Fatal("At does not alias the buffer")
+	}
+	if _, err := At[quote](b, 256-48); err != nil {
+		t.Fatalf("last slot: %v", err)
+	}
+	for _, off := range []int{-8, 256 - 40, 256, 1 << 40} {
+		if _, err := At[quote](b, off); !errors.Is(err, ErrOutOfBounds) {
+			t.Errorf("offset %d: %v", off, err)
+		}
+	}
+	if _, err := At[quote](b, 4); !errors.Is(err, ErrMisaligned) || !strings.Contains(err.Error(), "offset 4") {
+		t.Errorf("offset 4: %v", err)
+	}
+	if _, err := At[struct{ S string }](b, 0); !errors.Is(err, ErrNotFixedLayout) {
+		t.Errorf("bad type: %v", err)
+	}
+}
