@@ -1,0 +1,28 @@
+//go:build !linux
+
+package affinity
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+)
+
+// Pin is Linux-only (sched_setaffinity); elsewhere it returns an error
+// wrapping errors.ErrUnsupported, or ErrInvalidCPU for a cpu outside
+// [0, MaxCPU).
+func Pin(cpu int) (undo func(), err error) {
+	if cpu < 0 || cpu >= MaxCPU {
+		return nil, fmt.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
+	}
+	return nil, fmt.Errorf("affinity: pin cpu=%d on %s: %w", cpu, runtime.GOOS, errors.ErrUnsupported)
+}
+
+// Allowed is Linux-only (sched_getaffinity); elsewhere it returns an error
+// wrapping errors.ErrUnsupported.
+func Allowed() (CPUSet, error) {
+	return nil, fmt.Errorf("affinity: allowed cpus on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
+
+// CurrentCPU is Linux-only (getcpu); elsewhere it returns -1.
+func CurrentCPU() int { return -1 }

@@ -1,0 +1,304 @@
+package affinity
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// PlanResult is the outcome of Plan: the chosen CPUs and, for every
+// preference that could not be met, a warning worth showing to the user.
+type PlanResult struct {
+	CPUs     []int    // chosen CPUs, ascending; len(CPUs) == k
+	Warnings []string // one sentence per unmet preference, in a fixed order; nil for an ideal plan
+}
+
+// Plan chooses k CPUs for spinners on the running host: Topology plus the
+// calling thread's Allowed mask, then Topo.Plan. Cost: as Topology (file
+// reads; call it at setup). A k ≤ 0 or larger than the number of allowed
+// online CPUs gives an error wrapping ErrInvalidCount that names k.
+func Plan(k int) (PlanResult, error) {
+	if k <= 0 {
+		return PlanResult{}, fmt.Errorf("%w: k=%d (want ≥ 1)", ErrInvalidCount, k)
+	}
+	t, err := Topology()
+	if err != nil {
+		return PlanResult{}, err
+	}
+	allowed, err := Allowed()
+	if err != nil {
+		return PlanResult{}, err
+	}
+	return t.Plan(allowed, k)
+}
+
+// Plan chooses k CPUs for spinners among allowed (usually Allowed()); it is
+// a pure function of t, allowed and k, so the same inputs always give the
+// same plan. Offline CPUs in allowed are ignored. The rules, strongest
+// first:
+//
+//  1. only allowed online CPUs;
+//  2. never CPU 0 while at least k other CPUs are allowed (CPU 0 takes
+//     timers and interrupts that cannot be moved);
+//  3. distinct physical cores: no two spinners on SMT siblings;
+//  4. as many isolated CPUs (Topo.IsIsolated) as possible;
+//  5. one L3 domain, else as few as possible;
+//  6. ties: isolated sibling first within a core, cores sharing CPU 0's
+//     core last, lowest L3 domain, lowest CPU numbers.
+//
+// Rule 3 ranks above rule 4 because two spinners on one core halve each
+// other's throughput on every message, while a non-isolated CPU only adds
+// occasional tail latency; rule 4 ranks above rule 5 as DESIGN.md lists
+// them. When a rule cannot be kept Plan still returns k CPUs and says so in
+// Warnings (no isolated CPU, CPU 0 used, SMT siblings shared, L3 domains or
+// NUMA nodes spanned).
+//
+// A k ≤ 0 or larger than the number of allowed online CPUs gives an error
+// wrapping ErrInvalidCount, an allowed CPU outside [0, MaxCPU) one wrapping
+// ErrInvalidCPU, a nil Topo one wrapping ErrTopology; each names the value.
+func (t *Topo) Plan(allowed CPUSet, k int) (PlanResult, error) {
+	if t == nil || len(t.CPUs) == 0 {
+		return PlanResult{}, fmt.Errorf("%w: plan k=%d on an empty or nil Topo", ErrTopology, k)
+	}
+	if k <= 0 {
+		return PlanResult{}, fmt.Errorf("%w: k=%d (want ≥ 1)", ErrInvalidCount, k)
+	}
+	for _, c := range allowed {
+		if c < 0 || c >= MaxCPU {
+			return PlanResult{}, fmt.Errorf("%w: allowed cpu=%d (want 0…%d)", ErrInvalidCPU, c, MaxCPU-1)
+		}
+	}
+	cand := slices.Clone(allowed).Normalize().Intersect(t.Online)
+	if k > len(cand) {
+		return PlanResult{}, fmt.Errorf("%w: k=%d but only %d allowed online cpus (%q)", ErrInvalidCount, k, len(cand), cand.String())
+	}
+	if cand.Contains(0) && len(cand)-1 >= k {
+		cand = cand.Minus(CPUSet{0})
+	}
+	cores := t.planCores(cand)
+	var pick []int
+	var why string
+	if len(cores) >= k {
+		pick, why = pickDistinct(cores, k)
+	} else {
+		pick = t.pickShared(cores, k)
+	}
+	slices.Sort(pick)
+	return PlanResult{CPUs: pick, Warnings: t.planWarnings(pick, cand, len(cores), why)}, nil
+}
+
+// planCore is one physical core's share of the candidate CPUs.
+type planCore struct {
+	cpus     []int // candidates on this core: isolated first, then by number
+	iso      bool  // cpus[0] is isolated
+	withCPU0 bool  // CPU 0 is on this core (not a candidate itself)
+	l3       int
+}
+
+func (t *Topo) planCores(cand CPUSet) []*planCore {
+	byCore := map[int]*planCore{}
+	var cores []*planCore
+	for _, c := range cand {
+		cpu := t.lookup(c)
+		pc := byCore[cpu.Core]
+		if pc == nil {
+			pc = &planCore{l3: cpu.L3, withCPU0: t.SameCore(0, c)}
+			byCore[cpu.Core] = pc
+			cores = append(cores, pc)
+		}
+		pc.cpus = append(pc.cpus, c)
+	}
+	for _, pc := range cores {
+		slices.SortStableFunc(pc.cpus, func(a, b int) int {
+			return cmpBool(t.IsIsolated(b), t.IsIsolated(a)) // isolated first; stable keeps numbers ascending
+		})
+		pc.iso = t.IsIsolated(pc.cpus[0])
+	}
+	slices.SortFunc(cores, compareCores)
+	return cores
+}
+
+// compareCores orders cores by preference: isolated first, cores sharing
+// CPU 0's core last, then by lowest candidate.
+func compareCores(a, b *planCore) int {
+	if c := cmpBool(b.iso, a.iso); c != 0 {
+		return c
+	}
+	if c := cmpBool(a.withCPU0, b.withCPU0); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.cpus[0], b.cpus[0])
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	default:
+		return 1
+	}
+}
+
+// pickDistinct picks k distinct cores (len(cores) ≥ k, cores sorted by
+// compareCores): the most isolated ones possible, in one L3 domain if that
+// costs no isolated CPU, else greedily over as few domains as possible. why
+// explains a plan that spans domains.
+func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
+	isoCores := 0
+	byL3 := map[int][]*planCore{} // each in compareCores order
+	var l3s []int
+	for _, pc := range cores {
+		if pc.iso {
+			isoCores++
+		}
+		if _, ok := byL3[pc.l3]; !ok {
+			l3s = append(l3s, pc.l3)
+		}
+		byL3[pc.l3] = append(byL3[pc.l3], pc)
+	}
+	want := min(k, isoCores)
+	slices.Sort(l3s)
+	distinctFits := false
+	for _, d := range l3s {
+		cs := byL3[d]
+		if len(cs) < k {
+			continue
+		}
+		distinctFits = true
+		if countIso(cs[:k]) == want {
+			return reps(cs[:k]), ""
+		}
+	}
+	why = fmt.Sprintf("no single L3 domain offers %d distinct physical cores among the allowed CPUs", k)
+	if distinctFits {
+		why = fmt.Sprintf("no single L3 domain offers %d isolated distinct physical cores, and isolation ranks first", want)
+	}
+
+	isoIn := func(d int) int { return countIso(byL3[d]) }
+	ranked := slices.Clone(l3s)
+	slices.SortStableFunc(ranked, func(a, b int) int {
+		if c := cmp.Compare(isoIn(b), isoIn(a)); c != 0 {
+			return c
+		}
+		return cmp.Compare(len(byL3[b]), len(byL3[a]))
+	})
+	taken := map[*planCore]bool{}
+	var used []int
+	take := func(d int, iso bool, n int) int {
+		for _, pc := range byL3[d] {
+			if n == 0 {
+				break
+			}
+			if pc.iso == iso && !taken[pc] {
+				taken[pc] = true
+				pick = append(pick, pc.cpus[0])
+				n--
+				if !slices.Contains(used, d) {
+					used = append(used, d)
+				}
+			}
+		}
+		return n
+	}
+	n := want
+	for _, d := range ranked {
+		n = take(d, true, n)
+	}
+	n = k - want
+	rest := slices.DeleteFunc(slices.Clone(ranked), func(d int) bool { return slices.Contains(used, d) })
+	slices.SortStableFunc(rest, func(a, b int) int {
+		return cmp.Compare(len(byL3[b])-isoIn(b), len(byL3[a])-isoIn(a))
+	})
+	for _, d := range append(slices.Clone(used), rest...) {
+		n = take(d, false, n)
+	}
+	return pick, why
+}
+
+// pickShared is the fallback when fewer than k cores are allowed: one CPU
+// from every core, then the remaining siblings, isolated first, then by
+// number (every core already has a spinner, so L3 is no longer a choice).
+func (t *Topo) pickShared(cores []*planCore, k int) []int {
+	var pick, rest []int
+	for _, pc := range cores {
+		pick = append(pick, pc.cpus[0])
+		rest = append(rest, pc.cpus[1:]...)
+	}
+	slices.Sort(rest)
+	slices.SortStableFunc(rest, func(a, b int) int { return cmpBool(t.IsIsolated(b), t.IsIsolated(a)) })
+	return append(pick, rest[:k-len(pick)]...)
+}
+
+func countIso(cs []*planCore) int {
+	n := 0
+	for _, pc := range cs {
+		if pc.iso {
+			n++
+		}
+	}
+	return n
+}
+
+func reps(cs []*planCore) []int {
+	out := make([]int, len(cs))
+	for i, pc := range cs {
+		out[i] = pc.cpus[0]
+	}
+	return out
+}
+
+// planWarnings describes, in a fixed order, what the plan could not keep.
+func (t *Topo) planWarnings(pick []int, cand CPUSet, cores int, why string) []string {
+	var w []string
+	k := len(pick)
+	iso := 0
+	for _, c := range pick {
+		if t.IsIsolated(c) {
+			iso++
+		}
+	}
+	switch isolated := t.Isolated.Union(t.NohzFull); {
+	case len(isolated) == 0:
+		w = append(w, "no CPUs are isolated: the spinners share their CPUs with other work (boot with isolcpus= and nohz_full=; see tuning/README.md)")
+	case iso < k:
+		w = append(w, fmt.Sprintf("only %d of %d planned CPUs are isolated (isolated %s; allowed %s)", iso, k, isolated, cand))
+	}
+	if slices.Contains(pick, 0) {
+		w = append(w, fmt.Sprintf("CPU 0 is used: only %d CPUs are allowed for %d spinners, and CPU 0 takes timers and interrupts", len(cand), k))
+	}
+	var shared []string
+	for i, a := range pick {
+		for _, b := range pick[i+1:] {
+			if t.SameCore(a, b) {
+				shared = append(shared, fmt.Sprintf("%d and %d", a, b))
+			}
+		}
+	}
+	if len(shared) > 0 {
+		w = append(w, fmt.Sprintf("SMT siblings share a physical core (%s): only %d physical cores are allowed for %d spinners", strings.Join(shared, ", "), cores, k))
+	}
+	var l3s, nodes CPUSet
+	for _, c := range pick {
+		cpu := t.lookup(c)
+		l3s = append(l3s, cpu.L3)
+		nodes = append(nodes, cpu.Node)
+	}
+	l3s, nodes = l3s.Normalize(), nodes.Normalize()
+	if slices.Contains(t.Unknown, "l3") {
+		w = append(w, "L3 sharing is unknown (no L3 cache listed in sysfs): each package is taken as one L3 domain")
+	}
+	if len(l3s) > 1 {
+		msg := fmt.Sprintf("the spinners span L3 domains %s, so messages cross between caches", l3s)
+		if why != "" {
+			msg += ": " + why
+		}
+		w = append(w, msg)
+	}
+	if len(nodes) > 1 {
+		w = append(w, fmt.Sprintf("the spinners span NUMA nodes %s", nodes))
+	}
+	return w
+}
