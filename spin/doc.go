@@ -1,0 +1,24 @@
+// Package spin holds the rings that carry fixed-layout messages between
+// processes through shared memory, and the ways a consumer waits for them.
+//
+//   - Ring[T]: single producer, single consumer, fixed-size slots of a
+//     fixed-layout T (layout.Of[T]). Two protocols: InSlot (each slot carries
+//     its sequence, so "ready" arrives on the data's cache line) and Cursors
+//     (producer tail and consumer head in separate 128-byte blocks, each side
+//     caching the other's). See ring.go for the descriptor and the figures
+//     that chose the default.
+//   - Log: single producer, single consumer, variable-length byte records.
+//   - MPSC[T]: many producers (CAS claim), one consumer; a producer that dies
+//     between claim and commit is skipped after a timeout.
+//   - Idler strategies (NoOp, BusySpin, Yield, Backoff, Park) and
+//     cross-process park/wake through a futex word in the ring header: the
+//     publisher makes a FUTEX_WAKE only when the consumer has declared itself
+//     parked, so publishing to a spinning consumer costs no syscall.
+//   - Agent: runs a duty function on a locked, pinned thread, preemptible or
+//     dedicated (see agent.go and GO-RUNTIME.md).
+//
+// Every value a ring reads from shared memory is hostile input: a cursor or
+// sequence that no correct peer could have written stops the ring with
+// ErrCorrupt (reported by Err), never a read outside the ring or an endless
+// loop. The hot path builds no error values and allocates nothing.
+package spin

@@ -1,0 +1,488 @@
+package spin
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/layout"
+)
+
+// Ring region: a header of four 128-byte blocks, then the slots.
+//
+//	 0                   1                   2                   3
+//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+//	+---------------------------------------------------------------+
+//	|                 Magic "SPINRING" (uint64 LE)                  |   0  block 0: written once by
+//	+-------------------------------+-------------------------------+      the creator, read-only after
+//	|            Version            |           Protocol            |   8
+//	+-------------------------------+-------------------------------+
+//	|                      Capacity (slots, uint64)                 |  16
+//	+-------------------------------+-------------------------------+
+//	|         Stride (bytes)        |      Message Size (bytes)     |  24
+//	+-------------------------------+-------------------------------+
+//	|               Layout Fingerprint of T (uint64)                |  32
+//	+---------------------------------------------------------------+
+//	|                       reserved to 128                        ...
+//	+---------------------------------------------------------------+
+//	|                 Tail Position (uint64)                        | 128  block 1: producer writes
+//	+-------------------------------+-------------------------------+
+//	|      Signal (futex word)      |         reserved to 256      ... 136
+//	+---------------------------------------------------------------+
+//	|                 Head Position (uint64)                        | 256  block 2: consumer writes
+//	+---------------------------------------------------------------+      on every drain
+//	|     Waiters (uint32 flag)     |         reserved to 512      ... 384  block 3: consumer writes
+//	+---------------------------------------------------------------+      only when it parks
+//	|                  Slot 0 … Slot Capacity-1                    ... 512
+//
+// Slot, protocol InSlot (stride: 8+sizeof(T) rounded up to 64):
+//
+//	+---------------------------------------------------------------+
+//	|      Sequence (uint64): position+1 once the message is ready  |
+//	+---------------------------------------------------------------+
+//	|                       T, then padding                        ...
+//
+// Slot, protocol Cursors (stride: sizeof(T) rounded up to 64): T, padding.
+//
+// Each block is written by one process only: the consumer's head stores
+// never invalidate the line the producer reads Waiters from, and neither
+// touches block 0. Positions only grow; slot index = position & (capacity-1).
+const (
+	RingMagicOffset       = 0                         // uint64: RingMagic
+	RingVersionOffset     = RingMagicOffset + 8       // uint32: RingVersion
+	RingProtocolOffset    = RingVersionOffset + 4     // uint32: Protocol
+	RingCapacityOffset    = RingProtocolOffset + 4    // uint64: slots, a power of two
+	RingStrideOffset      = RingCapacityOffset + 8    // uint32: bytes per slot
+	RingMsgSizeOffset     = RingStrideOffset + 4      // uint32: sizeof(T)
+	RingFingerprintOffset = RingMsgSizeOffset + 4     // uint64: layout.Schema.Fingerprint of T
+	TailOffset            = 128                       // uint64: next position the producer will fill
+	SignalOffset          = TailOffset + 8            // uint32: futex word, bumped by the producer to wake
+	HeadOffset            = 256                       // uint64: next position the consumer will read
+	WaitersOffset         = 384                       // uint32: 1 while the consumer is (about to be) parked
+	RingHeaderLength      = 512                       // bytes before slot 0
+	SlotSeqLength         = 8                         // InSlot: bytes of sequence before T
+	RingMagic             = 0x474e4952_4e495053       // "SPINRING" as little-endian uint64
+	RingVersion           = 1                         // bumped on any incompatible change
+	MaxRingCapacity       = 1 << 24                   // slots
+	slotAlign             = 64                        // slots start on cache-line boundaries
+	regionAlign           = 64                        // a ring region must start on a cache line
+	ringMagicStr          = "SPINRING"                // for messages
+	ringMsgMax            = 1 << 20                   // bytes; largest T a ring carries
+)
+
+// Protocol selects how a Ring tells the consumer a slot is ready.
+type Protocol uint32
+
+const (
+	// InSlot stores position+1 in each slot's first word after the message:
+	// the consumer polls the slot itself, so one cache-line transfer carries
+	// both "ready" and (up to 56 bytes of) data.
+	InSlot Protocol = 1
+	// Cursors publishes a tail position in the producer's block; the
+	// consumer polls it, then reads the slot: two lines per message, but
+	// slots hold T alone and a batch costs one tail store.
+	Cursors Protocol = 2
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case InSlot:
+		return "inslot"
+	case Cursors:
+		return "cursors"
+	}
+	return fmt.Sprintf("Protocol(%d)", uint32(p))
+}
+
+// DefaultProtocol is the protocol NewRing uses when none is given: the one
+// that won the cross-process round-trip benchmark (see BenchmarkRingRoundTrip).
+const DefaultProtocol = InSlot
+
+// RingOptions configures NewRing.
+type RingOptions struct {
+	Capacity int      // slots; a power of two in [2, MaxRingCapacity]
+	Protocol Protocol // 0 means DefaultProtocol
+}
+
+// RingLength returns the bytes a ring of capacity slots of T needs, and the
+// stride of one slot.
+func RingLength[T any](capacity int, p Protocol) (length, stride int, err error) {
+	s, err := layout.Of[T]()
+	if err != nil {
+		return 0, 0, err
+	}
+	if p == 0 {
+		p = DefaultProtocol
+	}
+	if p != InSlot && p != Cursors {
+		return 0, 0, fmt.Errorf("%w: protocol %d", ErrBadRegion, uint32(p))
+	}
+	if capacity < 2 || capacity > MaxRingCapacity || capacity&(capacity-1) != 0 {
+		return 0, 0, fmt.Errorf("%w: capacity=%d (want a power of two in 2…%d)", ErrInvalidCapacity, capacity, MaxRingCapacity)
+	}
+	if s.Size > ringMsgMax {
+		return 0, 0, fmt.Errorf("%w: %s is %d bytes (ring slots hold at most %d)", ErrBadRegion, s.Name, s.Size, ringMsgMax)
+	}
+	stride = slotStride(int(s.Size), p)
+	return RingHeaderLength + capacity*stride, stride, nil
+}
+
+func slotStride(size int, p Protocol) int {
+	if p == InSlot {
+		size += SlotSeqLength
+	}
+	return (size + slotAlign - 1) &^ (slotAlign - 1)
+}
+
+// Ring is a single-producer, single-consumer ring of fixed-size slots of T
+// in shared memory. Each process makes its own Ring over the same region —
+// the creator with NewRing, the other with OpenRing — and uses one side of
+// it: the producer methods (TryPublish, Claim, Commit) from one goroutine,
+// the consumer methods (TryConsume, Poll, Park) from one goroutine.
+//
+// Producer and consumer state live in separate cache lines of this struct,
+// so one process may also drive both sides from two goroutines.
+type Ring[T any] struct {
+	ringShared
+
+	// Producer-local state.
+	tail      uint64 // next position to publish
+	headCache uint64 // last head seen; tail-headCache < capacity means room
+	claimed   bool   // Claim returned a slot that is not committed yet
+	wakes     uint64 // FUTEX_WAKE calls made
+	pfault    fault
+	_         [64]byte
+
+	// Consumer-local state.
+	head      uint64 // next position to read
+	tailCache uint64 // Cursors: last tail seen
+	cfault    fault
+	_         [64]byte
+}
+
+// ringShared is what both sides read and never change after setup.
+type ringShared struct {
+	_        [64]byte
+	mem      []byte         // the region, kept for its lifetime
+	slots    unsafe.Pointer // slot 0
+	tailP    *uint64
+	headP    *uint64
+	signalP  *uint32
+	waitersP *uint32
+	capacity uint64
+	mask     uint64
+	stride   uintptr
+	proto    Protocol
+	_        [64]byte
+}
+
+// NewRing formats region as an empty ring of T and returns its handle. The
+// region must start on a 64-byte boundary (a segment body does) and hold
+// RingLength bytes; bytes beyond are left alone. The creator may be either
+// side. Cost: zeroing the header and the slots' sequence words.
+func NewRing[T any](region []byte, opts RingOptions) (*Ring[T], error) {
+	if opts.Protocol == 0 {
+		opts.Protocol = DefaultProtocol
+	}
+	length, stride, err := RingLength[T](opts.Capacity, opts.Protocol)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegion(region, length); err != nil {
+		return nil, err
+	}
+	s := layout.MustOf[T]()
+	clear(region[:length])
+	le := binary.LittleEndian
+	le.PutUint32(region[RingVersionOffset:], RingVersion)
+	le.PutUint32(region[RingProtocolOffset:], uint32(opts.Protocol))
+	le.PutUint64(region[RingCapacityOffset:], uint64(opts.Capacity))
+	le.PutUint32(region[RingStrideOffset:], uint32(stride))
+	le.PutUint32(region[RingMsgSizeOffset:], uint32(s.Size))
+	le.PutUint64(region[RingFingerprintOffset:], s.Fingerprint)
+	// SYNC: release of the formatted header; pairs with the acquire in OpenRing.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset])), RingMagic)
+	return bindRing[T](region, opts.Protocol, uint64(opts.Capacity), stride)
+}
+
+// OpenRing returns a handle on a ring another process formatted with
+// NewRing[T], after validating its header — magic, version, protocol,
+// capacity, stride, message size and T's fingerprint — against region's
+// length, and its cursors against each other. Errors wrap ErrBadRegion,
+// ErrInvalidCapacity, layout.ErrLayoutMismatch or ErrCorrupt.
+func OpenRing[T any](region []byte) (*Ring[T], error) {
+	s, err := layout.Of[T]()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegion(region, RingHeaderLength); err != nil {
+		return nil, err
+	}
+	// SYNC: acquire of the header; pairs with the release in NewRing.
+	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset]))); m != RingMagic {
+		return nil, fmt.Errorf("%w: magic %#016x (want %q)", ErrBadRegion, m, ringMagicStr)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(region[RingVersionOffset:]); v != RingVersion {
+		return nil, fmt.Errorf("%w: version %d (want %d)", ErrBadRegion, v, RingVersion)
+	}
+	proto := Protocol(le.Uint32(region[RingProtocolOffset:]))
+	if proto != InSlot && proto != Cursors {
+		return nil, fmt.Errorf("%w: protocol %d", ErrBadRegion, uint32(proto))
+	}
+	capacity := le.Uint64(region[RingCapacityOffset:])
+	if capacity > MaxRingCapacity {
+		return nil, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
+	}
+	length, stride, err := RingLength[T](int(capacity), proto)
+	if err != nil {
+		return nil, err
+	}
+	if fp := le.Uint64(region[RingFingerprintOffset:]); fp != s.Fingerprint {
+		return nil, fmt.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
+	}
+	if st, sz := le.Uint32(region[RingStrideOffset:]), le.Uint32(region[RingMsgSizeOffset:]); int(st) != stride || uintptr(sz) != s.Size {
+		return nil, fmt.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)
+	}
+	if err := checkRegion(region, length); err != nil {
+		return nil, err
+	}
+	return bindRing[T](region, proto, capacity, stride)
+}
+
+func checkRegion(region []byte, length int) error {
+	if len(region) < length {
+		return fmt.Errorf("%w: %d bytes, need %d", ErrBadRegion, len(region), length)
+	}
+	if a := uintptr(unsafe.Pointer(unsafe.SliceData(region))); a%regionAlign != 0 {
+		return fmt.Errorf("%w: region at %#x is not %d-byte aligned", ErrBadRegion, a, regionAlign)
+	}
+	return nil
+}
+
+func bindRing[T any](region []byte, proto Protocol, capacity uint64, stride int) (*Ring[T], error) {
+	base := unsafe.Pointer(unsafe.SliceData(region))
+	r := &Ring[T]{}
+	r.mem = region
+	r.slots = unsafe.Add(base, RingHeaderLength)
+	r.tailP = (*uint64)(unsafe.Add(base, TailOffset))
+	r.headP = (*uint64)(unsafe.Add(base, HeadOffset))
+	r.signalP = (*uint32)(unsafe.Add(base, SignalOffset))
+	r.waitersP = (*uint32)(unsafe.Add(base, WaitersOffset))
+	r.capacity, r.mask, r.stride, r.proto = capacity, capacity-1, uintptr(stride), proto
+	// Both sides start from the shared cursors, which must agree.
+	h, t := atomic.LoadUint64(r.headP), atomic.LoadUint64(r.tailP)
+	if t < h || t-h > capacity {
+		return nil, fmt.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
+	}
+	r.head, r.tailCache = h, t
+	r.tail, r.headCache = t, h
+	return r, nil
+}
+
+// Capacity returns the number of slots.
+func (r *Ring[T]) Capacity() int { return int(r.capacity) }
+
+// Protocol returns the ring's protocol.
+func (r *Ring[T]) Protocol() Protocol { return r.proto }
+
+// seqP returns the sequence word of the slot for position pos (InSlot).
+func (r *Ring[T]) seqP(pos uint64) *uint64 {
+	return (*uint64)(unsafe.Add(r.slots, uintptr(pos&r.mask)*r.stride))
+}
+
+// msg returns the message of the slot for position pos.
+func (r *Ring[T]) msg(pos uint64) *T {
+	off := uintptr(pos&r.mask) * r.stride
+	if r.proto == InSlot {
+		off += SlotSeqLength
+	}
+	return (*T)(unsafe.Add(r.slots, off))
+}
+
+// ---- producer ----
+
+// hasRoom reports whether the slot at r.tail is free, refreshing the cached
+// head from shared memory only when the cache says the ring is full.
+func (r *Ring[T]) hasRoom() bool {
+	if r.tail-r.headCache < r.capacity {
+		return true
+	}
+	// SYNC: acquire of the consumer's head: the slots before it are no
+	// longer read; pairs with the release store in Ring.release.
+	h := atomic.LoadUint64(r.headP)
+	if h > r.tail || r.tail-h > r.capacity {
+		r.pfault.set(faultHead, r.tail, h)
+		return false
+	}
+	r.headCache = h
+	return r.tail-h < r.capacity
+}
+
+// TryPublish copies *m into the next slot and publishes it. It returns
+// false when the ring is full (or the consumer corrupted it: see ProducerErr).
+// Cost: a copy of T and one release store (plus a FUTEX_WAKE if, and only
+// if, the consumer is parked).
+func (r *Ring[T]) TryPublish(m *T) bool {
+	if r.pfault.code != faultNone || !r.hasRoom() {
+		return false
+	}
+	*r.msg(r.tail) = *m
+	r.publish()
+	return true
+}
+
+// Claim returns the next free slot for the caller to fill in place, or nil
+// when the ring is full. The message is published by Commit; a second Claim
+// before Commit returns the same slot. Zero-copy: write the fields straight
+// into shared memory. The slot still holds an old message: set every field.
+func (r *Ring[T]) Claim() *T {
+	if r.claimed {
+		return r.msg(r.tail)
+	}
+	if r.pfault.code != faultNone || !r.hasRoom() {
+		return nil
+	}
+	r.claimed = true
+	return r.msg(r.tail)
+}
+
+// Commit publishes the slot returned by Claim. Without a Claim it does
+// nothing. Cost: one release store.
+func (r *Ring[T]) Commit() {
+	if r.claimed {
+		r.claimed = false
+		r.publish()
+	}
+}
+
+// publish makes the message at r.tail visible and advances r.tail.
+func (r *Ring[T]) publish() {
+	t := r.tail + 1
+	r.tail = t
+	if r.proto == InSlot {
+		// SYNC: release of the message: the sequence is written after it;
+		// pairs with the acquire load in Ring.ready.
+		atomic.StoreUint64(r.seqP(t-1), t)
+	}
+	// SYNC: release of the messages before t (Cursors), and the tail
+	// for Len and parking (both). atomic.Store is XCHG on amd64, a full
+	// barrier: the load of Waiters below cannot pass it, which is what
+	// makes park/wake lose no wake-up (see Ring.Park).
+	atomic.StoreUint64(r.tailP, t)
+	// SYNC: acquire of the consumer's parked flag; pairs with the store in
+	// Ring.Park.
+	if atomic.LoadUint32(r.waitersP) != 0 {
+		r.wake()
+	}
+}
+
+// wake bumps the signal word and wakes a parked consumer.
+func (r *Ring[T]) wake() {
+	// SYNC: release; the consumer's FUTEX_WAIT compares the signal word.
+	atomic.AddUint32(r.signalP, 1)
+	futexWake(r.signalP)
+	r.wakes++
+}
+
+// Wakes returns how many FUTEX_WAKE calls this producer has made.
+func (r *Ring[T]) Wakes() uint64 { return r.wakes }
+
+// ProducerErr returns nil, or an error wrapping ErrCorrupt that says which
+// value the consumer wrote made the producer stop.
+func (r *Ring[T]) ProducerErr() error { return r.pfault.err() }
+
+// ---- consumer ----
+
+// ready reports whether the message at r.head is published. It validates
+// what it reads: a value no correct producer could write sets a fault.
+func (r *Ring[T]) ready() bool {
+	h := r.head
+	if r.proto == InSlot {
+		// SYNC: acquire of the message; pairs with the release in publish.
+		seq := atomic.LoadUint64(r.seqP(h))
+		if seq == h+1 {
+			return true
+		}
+		// Not ready: the slot must still hold the previous lap (or nothing).
+		if (h >= r.capacity && seq != h+1-r.capacity) || (h < r.capacity && seq != 0) {
+			r.cfault.set(faultSeq, h, seq)
+		}
+		return false
+	}
+	if h != r.tailCache {
+		return true
+	}
+	// SYNC: acquire of the messages before tail; pairs with the release in publish.
+	t := atomic.LoadUint64(r.tailP)
+	if t < h || t-h > r.capacity {
+		r.cfault.set(faultTail, h, t)
+		return false
+	}
+	r.tailCache = t
+	return t != h
+}
+
+// release tells the producer the slots before r.head are free.
+func (r *Ring[T]) release() {
+	// SYNC: release of the consumed slots; pairs with the acquire in hasRoom.
+	atomic.StoreUint64(r.headP, r.head)
+}
+
+// TryConsume calls fn with the next message, if one is ready, and frees its
+// slot. The pointer is into shared memory and valid only during fn; a
+// hostile producer may change the message while fn reads it, so validate
+// what you use. Cost: one acquire load and one release store.
+func (r *Ring[T]) TryConsume(fn func(*T)) bool {
+	if r.cfault.code != faultNone || !r.ready() {
+		return false
+	}
+	fn(r.msg(r.head))
+	r.head++
+	r.release()
+	return true
+}
+
+// Poll calls fn for up to max ready messages, in order, and frees their
+// slots with a single release store: smart batching. It returns how many
+// it handled. max ≤ 0 means no limit but the ring's capacity.
+func (r *Ring[T]) Poll(max int, fn func(*T)) int {
+	if r.cfault.code != faultNone {
+		return 0
+	}
+	if max <= 0 || uint64(max) > r.capacity {
+		max = int(r.capacity)
+	}
+	n := 0
+	for n < max && r.ready() {
+		fn(r.msg(r.head))
+		r.head++
+		n++
+	}
+	if n > 0 {
+		r.release()
+	}
+	return n
+}
+
+// Err returns nil, or an error wrapping ErrCorrupt that says which value
+// the producer wrote made the consumer stop. Once set, TryConsume and Poll
+// return nothing: drop the connection.
+func (r *Ring[T]) Err() error { return r.cfault.err() }
+
+// Len returns how many messages are published and not yet consumed, as the
+// shared cursors say now: exact for a quiescent ring, a snapshot otherwise.
+// It returns 0 for cursors no correct pair could write.
+func (r *Ring[T]) Len() int {
+	h := atomic.LoadUint64(r.headP)
+	t := atomic.LoadUint64(r.tailP)
+	if t < h || t-h > r.capacity {
+		return 0
+	}
+	return int(t - h)
+}
+
+// Ready reports whether TryConsume would find a message now: one acquire
+// load, no side effect but refreshing caches. For spin loops and Park.
+func (r *Ring[T]) Ready() bool { return r.cfault.code == faultNone && r.ready() }

@@ -1,0 +1,403 @@
+package spin
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/layout"
+)
+
+func TestRing(t *testing.T) {
+	for _, p := range protocols {
+		t.Run("proto="+p.String(), func(t *testing.T) {
+			t.Run("publish_then_consume_in_order", func(t *testing.T) {
+				r := newRing[msg64](t, 4, p)
+				for i := range uint64(3) {
+					if !r.TryPublish(&msg64{Seq: i}) {
+						t.Fatalf("publish %d refused", i)
+					}
+				}
+				if r.Len() != 3 {
+					t.Fatalf("Len %d", r.Len())
+				}
+				for i := range uint64(3) {
+					var got uint64
+					if !r.TryConsume(func(m *msg64) { got = m.Seq }) || got != i {
+						t.Fatalf("consume %d: got %d", i, got)
+					}
+				}
+				if r.TryConsume(func(*msg64) { t.Fatal("consumed from empty ring") }) || r.Len() != 0 {
+					t.Fatal("empty ring")
+				}
+			})
+			t.Run("full_ring_rejects_publish", func(t *testing.T) {
+				r := newRing[msg8](t, 4, p)
+				for i := range 4 {
+					if !r.TryPublish(&msg8{uint64(i)}) {
+						t.Fatalf("publish %d refused", i)
+					}
+				}
+				if r.TryPublish(&msg8{9}) || r.Claim() != nil {
+					t.Fatal("publish into a full ring")
+				}
+				r.TryConsume(func(*msg8) {})
+				if !r.TryPublish(&msg8{9}) {
+					t.Fatal("no room after a consume")
+				}
+			})
+			t.Run("claim_commit_is_zero_copy", func(t *testing.T) {
+				r := newRing[msg64](t, 2, p)
+				m := r.Claim()
+				if m == nil || r.Claim() != m {
+					t.Fatal("claim")
+				}
+				m.Seq = 42
+				if r.Ready() {
+					t.Fatal("visible before commit")
+				}
+				r.Commit()
+				r.Commit() // no claim: no-op
+				if r.Len() != 1 {
+					t.Fatalf("Len %d after one commit", r.Len())
+				}
+				n := r.Poll(10, func(m *msg64) {
+					if m.Seq != 42 {
+						t.Fatalf("seq %d", m.Seq)
+					}
+				})
+				if n != 1 {
+					t.Fatalf("polled %d", n)
+				}
+			})
+			t.Run("poll_respects_max", func(t *testing.T) {
+				r := newRing[msg8](t, 8, p)
+				for i := range 8 {
+					r.TryPublish(&msg8{uint64(i)})
+				}
+				if n := r.Poll(3, func(*msg8) {}); n != 3 {
+					t.Fatalf("Poll(3) = %d", n)
+				}
+				if n := r.Poll(0, func(*msg8) {}); n != 5 {
+					t.Fatalf("Poll(0) = %d", n)
+				}
+			})
+			t.Run("wraparound_random_batches_keep_order", func(t *testing.T) {
+				r := newRing[msg64](t, 16, p)
+				rng := rand.New(rand.NewPCG(1, uint64(p)))
+				var sent, got uint64
+				for sent < 100_000 {
+					for range rng.IntN(20) {
+						if !r.TryPublish(&msg64{Seq: sent, Body: [6]uint64{sent * 3}}) {
+							break
+						}
+						sent++
+					}
+					r.Poll(rng.IntN(20), func(m *msg64) {
+						if m.Seq != got || m.Body[0] != got*3 {
+							t.Fatalf("got %d (body %d), want %d", m.Seq, m.Body[0], got)
+						}
+						got++
+					})
+				}
+				r.Poll(0, func(m *msg64) { got++ })
+				if got != sent || r.Err() != nil || r.ProducerErr() != nil {
+					t.Fatalf("sent %d got %d err %v %v", sent, got, r.Err(), r.ProducerErr())
+				}
+			})
+			t.Run("two_goroutines_no_loss_no_dup", func(t *testing.T) {
+				r := newRing[msg64](t, 64, p)
+				const n = 200_000
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					for i := uint64(0); i < n; {
+						if r.TryPublish(&msg64{Seq: i}) {
+							i++
+						}
+					}
+				})
+				deadline := time.Now().Add(20 * time.Second)
+				var want uint64
+				for want < n && time.Now().Before(deadline) {
+					r.Poll(0, func(m *msg64) {
+						if m.Seq != want {
+							t.Errorf("got %d want %d", m.Seq, want)
+						}
+						want++
+					})
+				}
+				wg.Wait()
+				if want != n {
+					t.Fatalf("received %d of %d", want, n)
+				}
+			})
+		})
+	}
+}
+
+func TestRingOpen(t *testing.T) {
+	for _, p := range protocols {
+		n, _, _ := RingLength[msg64](8, p)
+		b := region(t, n)
+		w, err := NewRing[msg64](b, RingOptions{Capacity: 8, Protocol: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.TryPublish(&msg64{Seq: 7})
+		r, err := OpenRing[msg64](b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Protocol() != p || r.Capacity() != 8 || r.Len() != 1 {
+			t.Fatalf("opened %v cap %d len %d", r.Protocol(), r.Capacity(), r.Len())
+		}
+		var got uint64
+		r.TryConsume(func(m *msg64) { got = m.Seq })
+		if got != 7 {
+			t.Fatalf("peer read %d", got)
+		}
+		if _, err := OpenRing[msg8](b); !errors.Is(err, layout.ErrLayoutMismatch) {
+			t.Fatalf("other type: %v", err)
+		}
+	}
+}
+
+func TestRingRefusesBadSetup(t *testing.T) {
+	b := region(t, 1<<16)
+	for _, c := range []int{0, 1, 3, 6, MaxRingCapacity * 2, -4} {
+		if _, err := NewRing[msg8](b, RingOptions{Capacity: c}); !errors.Is(err, ErrInvalidCapacity) || !strings.Contains(err.Error(), "capacity=") {
+			t.Errorf("capacity %d: %v", c, err)
+		}
+	}
+	if _, err := NewRing[msg8](b[:100], RingOptions{Capacity: 4}); !errors.Is(err, ErrBadRegion) {
+		t.Errorf("short region: %v", err)
+	}
+	if _, err := NewRing[msg8](b[8:], RingOptions{Capacity: 4}); !errors.Is(err, ErrBadRegion) || !strings.Contains(err.Error(), "aligned") {
+		t.Errorf("misaligned region: %v", err)
+	}
+	if _, err := NewRing[msg8](b, RingOptions{Capacity: 4, Protocol: 9}); !errors.Is(err, ErrBadRegion) {
+		t.Errorf("bad protocol: %v", err)
+	}
+	if _, err := NewRing[struct{ P *int }](b, RingOptions{Capacity: 4}); !errors.Is(err, layout.ErrNotFixedLayout) {
+		t.Errorf("bad type: %v", err)
+	}
+	if _, err := OpenRing[struct{ P *int }](b); !errors.Is(err, layout.ErrNotFixedLayout) {
+		t.Errorf("bad type: %v", err)
+	}
+	if _, err := OpenRing[msg8](b[:10]); !errors.Is(err, ErrBadRegion) {
+		t.Errorf("short: %v", err)
+	}
+}
+
+// TestRingOpenHostileHeader writes every header field a peer controls with
+// values no correct peer writes; OpenRing must refuse each with an error.
+func TestRingOpenHostileHeader(t *testing.T) {
+	le := binary.LittleEndian
+	cases := []struct {
+		name string
+		poke func(b []byte)
+	}{
+		{"magic", func(b []byte) { b[0] ^= 1 }},
+		{"version", func(b []byte) { le.PutUint32(b[RingVersionOffset:], 7) }},
+		{"protocol", func(b []byte) { le.PutUint32(b[RingProtocolOffset:], 0) }},
+		{"capacity_not_pow2", func(b []byte) { le.PutUint64(b[RingCapacityOffset:], 6) }},
+		{"capacity_huge", func(b []byte) { le.PutUint64(b[RingCapacityOffset:], 1<<62) }},
+		{"capacity_beyond_region", func(b []byte) { le.PutUint64(b[RingCapacityOffset:], 1<<20) }},
+		{"stride", func(b []byte) { le.PutUint32(b[RingStrideOffset:], 8) }},
+		{"msgsize", func(b []byte) { le.PutUint32(b[RingMsgSizeOffset:], 16) }},
+		{"fingerprint", func(b []byte) { b[RingFingerprintOffset] ^= 1 }},
+		{"tail_before_head", func(b []byte) { le.PutUint64(b[HeadOffset:], 5) }},
+		{"tail_beyond_capacity", func(b []byte) { le.PutUint64(b[TailOffset:], 100) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n, _, _ := RingLength[msg64](8, InSlot)
+			b := region(t, n)
+			if _, err := NewRing[msg64](b, RingOptions{Capacity: 8}); err != nil {
+				t.Fatal(err)
+			}
+			c.poke(b)
+			if _, err := OpenRing[msg64](b); err == nil {
+				t.Fatal("accepted a hostile header")
+			}
+		})
+	}
+}
+
+// TestRingHostileCursors corrupts live cursors and sequences: the side that
+// reads them stops with ErrCorrupt, never reads outside the ring, never
+// loops.
+func TestRingHostileCursors(t *testing.T) {
+	for _, p := range protocols {
+		t.Run("proto="+p.String()+"/tail_jumps_ahead", func(t *testing.T) {
+			r := newRing[msg64](t, 8, p)
+			r.TryPublish(&msg64{})
+			r.Poll(0, func(*msg64) {})
+			*r.tailP = 1 << 40
+			if p == InSlot {
+				*r.seqP(r.head) = 1 << 40
+			}
+			if r.Poll(0, func(*msg64) { t.Fatal("consumed a forged message") }) != 0 {
+				t.Fatal("polled")
+			}
+			if err := r.Err(); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Err = %v", err)
+			}
+			if r.TryConsume(func(*msg64) {}) || r.Ready() {
+				t.Fatal("ring not stopped")
+			}
+		})
+		t.Run("proto="+p.String()+"/head_runs_past_tail", func(t *testing.T) {
+			r := newRing[msg8](t, 4, p)
+			for range 4 {
+				r.TryPublish(&msg8{})
+			}
+			*r.headP = 99
+			if r.TryPublish(&msg8{}) || r.Claim() != nil {
+				t.Fatal("published after corrupt head")
+			}
+			if err := r.ProducerErr(); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "consumer position") {
+				t.Fatalf("ProducerErr = %v", err)
+			}
+			if r.Len() != 0 {
+				t.Fatal("Len of corrupt cursors")
+			}
+		})
+	}
+	t.Run("proto=inslot/sequence_from_the_future", func(t *testing.T) {
+		r := newRing[msg8](t, 4, InSlot)
+		*r.seqP(0) = 3 // not 1 (ready) nor 0 (empty)
+		if r.Ready() || !errors.Is(r.Err(), ErrCorrupt) {
+			t.Fatalf("Err = %v", r.Err())
+		}
+	})
+	t.Run("proto=inslot/random_sequences_never_panic", func(t *testing.T) {
+		r := newRing[msg8](t, 4, InSlot)
+		rng := rand.New(rand.NewPCG(2, 3))
+		for i := 0; i < 10_000; i++ {
+			r.cfault = fault{}
+			for s := range uint64(4) {
+				*r.seqP(s) = rng.Uint64N(16)
+			}
+			r.head = rng.Uint64N(64)
+			r.Poll(0, func(*msg8) {})
+		}
+	})
+}
+
+func TestRingZeroAllocs(t *testing.T) {
+	for _, p := range protocols {
+		r := newRing[msg64](t, 64, p)
+		m := msg64{Seq: 1}
+		var sum uint64
+		fn := func(m *msg64) { sum += m.Seq }
+		if a := testing.AllocsPerRun(1000, func() {
+			r.TryPublish(&m)
+			r.TryConsume(fn)
+			c := r.Claim()
+			c.Seq = 2
+			r.Commit()
+			r.Poll(8, fn)
+		}); a != 0 {
+			t.Fatalf("%v: %v allocs per publish+consume", p, a)
+		}
+	}
+}
+
+func TestParkWake(t *testing.T) {
+	t.Run("publisher_to_spinning_consumer_makes_no_syscall", func(t *testing.T) {
+		for _, p := range protocols {
+			r := newRing[msg8](t, 1024, p)
+			var wakes atomic.Int64
+			futexWakeHook = func(*uint32) { wakes.Add(1) }
+			defer func() { futexWakeHook = nil }()
+			for i := range 1000 {
+				r.TryPublish(&msg8{uint64(i)})
+				r.Poll(0, func(*msg8) {})
+			}
+			if wakes.Load() != 0 || r.Wakes() != 0 {
+				t.Fatalf("%v: %d wakes with no parked consumer", p, wakes.Load())
+			}
+		}
+	})
+	t.Run("park_returns_at_once_when_ready", func(t *testing.T) {
+		r := newRing[msg8](t, 4, InSlot)
+		r.TryPublish(&msg8{})
+		r.Park(time.Hour) // must not sleep
+		if atomic.LoadUint32(r.waitersP) != 0 {
+			t.Fatal("waiters flag left set")
+		}
+	})
+	t.Run("park_times_out", func(t *testing.T) {
+		r := newRing[msg8](t, 4, InSlot)
+		r.Park(time.Millisecond)
+	})
+	t.Run("parked_consumer_is_woken", func(t *testing.T) {
+		r := newRing[msg8](t, 4, InSlot)
+		done := make(chan struct{})
+		go func() {
+			for !r.Ready() {
+				r.Park(0) // no timeout: only a wake ends it
+			}
+			close(done)
+		}()
+		for atomic.LoadUint32(r.waitersP) == 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+		r.TryPublish(&msg8{})
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("consumer never woke")
+		}
+		if r.Wakes() != 1 {
+			t.Fatalf("%d wakes", r.Wakes())
+		}
+	})
+}
+
+// TestParkWakeStress: a producer publishes in bursts with pauses while the
+// consumer parks with no timeout whenever the ring is empty; a lost wake-up
+// would leave the consumer asleep and the test would hit its deadline.
+func TestParkWakeStress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("stress test; skipped with -short")
+	}
+	for _, p := range protocols {
+		r := newRing[msg8](t, 8, p)
+		const n = 50_000
+		var got atomic.Uint64
+		go func() {
+			for got.Load() < n {
+				if r.Poll(0, func(*msg8) { got.Add(1) }) == 0 {
+					r.Park(0)
+				}
+			}
+		}()
+		rng := rand.New(rand.NewPCG(5, 6))
+		deadline := time.Now().Add(30 * time.Second)
+		for i := 0; i < n; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: stuck at %d of %d: lost wake-up", p, got.Load(), n)
+			}
+			if r.TryPublish(&msg8{uint64(i)}) {
+				i++
+				if rng.IntN(64) == 0 {
+					time.Sleep(time.Duration(rng.IntN(50)) * time.Microsecond)
+				}
+			}
+		}
+		for got.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: consumer stuck at %d of %d: lost wake-up", p, got.Load(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		t.Logf("%v: %d messages, %d wakes", p, n, r.Wakes())
+	}
+}
