@@ -1,0 +1,62 @@
+// Package tuning tells users what on their host stands between a busy-polling
+// spinner and the latency the hardware can give, and the exact line that
+// fixes each item. The guide that explains the why is tuning/README.md.
+//
+// Check reads the kernel command line, sysfs and procfs through an fs.FS
+// rooted at "/" (so tests run against fixture trees) and the running Go
+// process's settings, and returns one Finding per check with an ID, a
+// Severity (ok, info, warn, crit), a summary, the evidence it read and the
+// fix: a shell command to copy, a kernel parameter, or a Go line. WriteTable
+// and WriteJSON format findings for `pingpong -check` and `-check -json`.
+// SpinnerWarnings and WarnOnce give the spin package a one-line warning when
+// a spinner is pinned to a CPU that is not isolated or shares its core with
+// another spinner.
+//
+// # Finding IDs
+//
+// Each check and what it reads (paths from the root of Options.FS):
+//
+//	spinner-cpus       the CPUs judged (Options.SpinnerCPUs or the default) exist and are online
+//	cmdline            /proc/cmdline could be read
+//	isolcpus           spinner CPUs in /sys/devices/system/cpu/isolated (or a cgroup isolated partition)
+//	nohz_full          spinner CPUs in /sys/devices/system/cpu/nohz_full
+//	rcu_nocbs          spinner CPUs in rcu_nocbs= (or nohz_full, which implies it)
+//	mitigations        mitigations=off on the command line
+//	idle-poll          idle= on the command line
+//	tsc-reliable       tsc=reliable on the command line
+//	smt-shared-core    two spinners on SMT siblings of one core (topology/thread_siblings_list)
+//	smt-sibling        a spinner's SMT sibling is online
+//	governor           cpuN/cpufreq/scaling_governor of spinner CPUs is performance
+//	cstate             cpuN/cpuidle/stateK deeper than DeepCStateLatency µs enabled on spinner CPUs
+//	clocksource        clocksource0/current_clocksource is tsc
+//	invariant-tsc      /proc/cpuinfo flags have constant_tsc and nonstop_tsc
+//	irqaffinity        /proc/irq/default_smp_affinity excludes spinner CPUs
+//	irq-on-spinner     /proc/irq/N/smp_affinity_list excludes spinner CPUs (names from /proc/interrupts)
+//	watchdog           lockup detector timers (/proc/sys/kernel/watchdog*, nmi_watchdog) off the spinner CPUs
+//	thp                /sys/kernel/mm/transparent_hugepage/enabled is not always
+//	numa-balancing     /proc/sys/kernel/numa_balancing is 0
+//	sched-rt-runtime   /proc/sys/kernel/sched_rt_runtime_us is -1
+//	go-gomaxprocs      GOMAXPROCS ≥ spinners + 2
+//	go-asyncpreempt    GODEBUG=asyncpreemptoff=1 (needed only by dedicated spinners)
+//	go-gc              GC off with a memory limit
+//	go-updatemaxprocs  the automatic GOMAXPROCS update is off
+//
+// The doc comment of each check function states when it raises each
+// severity.
+//
+// # Missing and garbage files
+//
+// Nothing Check reads is required. A missing file makes its check return an
+// Info finding whose summary says "unknown" and names the file (nohz_full
+// says instead that the kernel lacks the feature); checks that need
+// /proc/cmdline (rcu_nocbs, mitigations, idle-poll, tsc-reliable) are skipped
+// and the "cmdline" finding says so. A file whose content is not what the
+// kernel writes gives an Info finding naming the file and quoting the
+// content; Check never panics on input.
+//
+// # Severity and OK findings
+//
+// Check returns findings of Info and above, worst first; with
+// Options.IncludeOK it also returns the checks that passed, so a report can
+// show what was checked. Worst gives the highest severity, for an exit code.
+package tuning
