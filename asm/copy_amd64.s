@@ -1,0 +1,296 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// Both routines copy n ≥ 0 bytes from src to dst. Up to 512 bytes they load
+// everything before storing anything, so any overlap is fine; above 512 they
+// copy forward, which is correct unless dst lies in (src, src+n) — Copy sends
+// that case to the builtin copy. Register use: copyAVX512 touches only
+// X16–X31/Y16–Y31/Z16–Z31 (EVEX-only registers, so no VZEROUPPER is needed
+// and no SSE/AVX transition penalty follows); copyAVX2 uses Y0–Y8 and ends
+// with VZEROUPPER.
+
+// func copyAVX512(dst, src *byte, n int)
+TEXT ·copyAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), BX
+	CMPQ BX, $16
+	JBE  z_le16
+	CMPQ BX, $32
+	JBE  z_le32
+	CMPQ BX, $64
+	JBE  z_le64
+	CMPQ BX, $128
+	JBE  z_le128
+	CMPQ BX, $256
+	JBE  z_le256
+	CMPQ BX, $512
+	JBE  z_le512
+
+	// n > 512: keep the first 64 and the last 256 bytes in registers, copy
+	// 256 bytes per iteration to 64-byte-aligned destinations, then store
+	// the kept head and tail (they cover the unaligned ends).
+	VMOVDQU64 (SI), Z16
+	VMOVDQU64 -256(SI)(BX*1), Z17
+	VMOVDQU64 -192(SI)(BX*1), Z18
+	VMOVDQU64 -128(SI)(BX*1), Z19
+	VMOVDQU64 -64(SI)(BX*1), Z20
+	MOVQ DI, R11             // R11 = dst
+	LEAQ (DI)(BX*1), R8      // R8 = dst + n
+	MOVQ DI, R9
+	ANDQ $63, R9
+	MOVQ $64, R10
+	SUBQ R9, R10             // R10 = 64 - dst%64, in 1..64: the head covers it
+	ADDQ R10, DI
+	ADDQ R10, SI
+	SUBQ R10, BX             // BX = bytes from the aligned DI to the end, > 256
+
+z_loop256:
+	VMOVDQU64 (SI), Z21
+	VMOVDQU64 64(SI), Z22
+	VMOVDQU64 128(SI), Z23
+	VMOVDQU64 192(SI), Z24
+	VMOVDQA64 Z21, (DI)
+	VMOVDQA64 Z22, 64(DI)
+	VMOVDQA64 Z23, 128(DI)
+	VMOVDQA64 Z24, 192(DI)
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $256, BX
+	CMPQ BX, $256
+	JA   z_loop256
+
+	// ≤ 256 bytes left: the kept tail covers them.
+	VMOVDQU64 Z16, (R11)
+	VMOVDQU64 Z17, -256(R8)
+	VMOVDQU64 Z18, -192(R8)
+	VMOVDQU64 Z19, -128(R8)
+	VMOVDQU64 Z20, -64(R8)
+	RET
+
+z_le512: // 257..512: four 64-byte vectors from each end
+	VMOVDQU64 (SI), Z16
+	VMOVDQU64 64(SI), Z17
+	VMOVDQU64 128(SI), Z18
+	VMOVDQU64 192(SI), Z19
+	VMOVDQU64 -256(SI)(BX*1), Z20
+	VMOVDQU64 -192(SI)(BX*1), Z21
+	VMOVDQU64 -128(SI)(BX*1), Z22
+	VMOVDQU64 -64(SI)(BX*1), Z23
+	VMOVDQU64 Z16, (DI)
+	VMOVDQU64 Z17, 64(DI)
+	VMOVDQU64 Z18, 128(DI)
+	VMOVDQU64 Z19, 192(DI)
+	VMOVDQU64 Z20, -256(DI)(BX*1)
+	VMOVDQU64 Z21, -192(DI)(BX*1)
+	VMOVDQU64 Z22, -128(DI)(BX*1)
+	VMOVDQU64 Z23, -64(DI)(BX*1)
+	RET
+
+z_le256: // 129..256: two 64-byte vectors from each end
+	VMOVDQU64 (SI), Z16
+	VMOVDQU64 64(SI), Z17
+	VMOVDQU64 -128(SI)(BX*1), Z18
+	VMOVDQU64 -64(SI)(BX*1), Z19
+	VMOVDQU64 Z16, (DI)
+	VMOVDQU64 Z17, 64(DI)
+	VMOVDQU64 Z18, -128(DI)(BX*1)
+	VMOVDQU64 Z19, -64(DI)(BX*1)
+	RET
+
+z_le128: // 65..128: one 64-byte vector from each end
+	VMOVDQU64 (SI), Z16
+	VMOVDQU64 -64(SI)(BX*1), Z17
+	VMOVDQU64 Z16, (DI)
+	VMOVDQU64 Z17, -64(DI)(BX*1)
+	RET
+
+z_le64: // 33..64
+	VMOVDQU64 (SI), Y16
+	VMOVDQU64 -32(SI)(BX*1), Y17
+	VMOVDQU64 Y16, (DI)
+	VMOVDQU64 Y17, -32(DI)(BX*1)
+	RET
+
+z_le32: // 17..32
+	VMOVDQU64 (SI), X16
+	VMOVDQU64 -16(SI)(BX*1), X17
+	VMOVDQU64 X16, (DI)
+	VMOVDQU64 X17, -16(DI)(BX*1)
+	RET
+
+z_le16: // 0..16
+	CMPQ BX, $8
+	JAE  z_8to16
+	CMPQ BX, $4
+	JAE  z_4to7
+	TESTQ BX, BX
+	JEQ  z_done
+
+	// 1..3: bytes 0, n/2 and n-1 cover every byte.
+	MOVQ BX, DX
+	SHRQ $1, DX
+	MOVB (SI), AX
+	MOVB (SI)(DX*1), CX
+	MOVB -1(SI)(BX*1), R8
+	MOVB AX, (DI)
+	MOVB CX, (DI)(DX*1)
+	MOVB R8, -1(DI)(BX*1)
+
+z_done:
+	RET
+
+z_4to7:
+	MOVL (SI), AX
+	MOVL -4(SI)(BX*1), CX
+	MOVL AX, (DI)
+	MOVL CX, -4(DI)(BX*1)
+	RET
+
+z_8to16:
+	MOVQ (SI), AX
+	MOVQ -8(SI)(BX*1), CX
+	MOVQ AX, (DI)
+	MOVQ CX, -8(DI)(BX*1)
+	RET
+
+// func copyAVX2(dst, src *byte, n int)
+TEXT ·copyAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), BX
+	CMPQ BX, $16
+	JBE  y_le16
+	CMPQ BX, $32
+	JBE  y_le32
+	CMPQ BX, $64
+	JBE  y_le64
+	CMPQ BX, $128
+	JBE  y_le128
+	CMPQ BX, $256
+	JBE  y_le256
+
+	// n > 256: keep the first 32 and the last 128 bytes in registers, copy
+	// 128 bytes per iteration to 32-byte-aligned destinations, then store
+	// the kept head and tail.
+	VMOVDQU (SI), Y0
+	VMOVDQU -128(SI)(BX*1), Y1
+	VMOVDQU -96(SI)(BX*1), Y2
+	VMOVDQU -64(SI)(BX*1), Y3
+	VMOVDQU -32(SI)(BX*1), Y4
+	MOVQ DI, R11             // R11 = dst
+	LEAQ (DI)(BX*1), R8      // R8 = dst + n
+	MOVQ DI, R9
+	ANDQ $31, R9
+	MOVQ $32, R10
+	SUBQ R9, R10             // R10 = 32 - dst%32, in 1..32: the head covers it
+	ADDQ R10, DI
+	ADDQ R10, SI
+	SUBQ R10, BX             // BX = bytes from the aligned DI to the end, > 128
+
+y_loop128:
+	VMOVDQU (SI), Y5
+	VMOVDQU 32(SI), Y6
+	VMOVDQU 64(SI), Y7
+	VMOVDQU 96(SI), Y8
+	VMOVDQA Y5, (DI)
+	VMOVDQA Y6, 32(DI)
+	VMOVDQA Y7, 64(DI)
+	VMOVDQA Y8, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $128, BX
+	CMPQ BX, $128
+	JA   y_loop128
+
+	// ≤ 128 bytes left: the kept tail covers them.
+	VMOVDQU Y0, (R11)
+	VMOVDQU Y1, -128(R8)
+	VMOVDQU Y2, -96(R8)
+	VMOVDQU Y3, -64(R8)
+	VMOVDQU Y4, -32(R8)
+	VZEROUPPER
+	RET
+
+y_le256: // 129..256: four 32-byte vectors from each end
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VMOVDQU -128(SI)(BX*1), Y4
+	VMOVDQU -96(SI)(BX*1), Y5
+	VMOVDQU -64(SI)(BX*1), Y6
+	VMOVDQU -32(SI)(BX*1), Y7
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	VMOVDQU Y2, 64(DI)
+	VMOVDQU Y3, 96(DI)
+	VMOVDQU Y4, -128(DI)(BX*1)
+	VMOVDQU Y5, -96(DI)(BX*1)
+	VMOVDQU Y6, -64(DI)(BX*1)
+	VMOVDQU Y7, -32(DI)(BX*1)
+	VZEROUPPER
+	RET
+
+y_le128: // 65..128: two 32-byte vectors from each end
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU -64(SI)(BX*1), Y2
+	VMOVDQU -32(SI)(BX*1), Y3
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	VMOVDQU Y2, -64(DI)(BX*1)
+	VMOVDQU Y3, -32(DI)(BX*1)
+	VZEROUPPER
+	RET
+
+y_le64: // 33..64: one 32-byte vector from each end
+	VMOVDQU (SI), Y0
+	VMOVDQU -32(SI)(BX*1), Y1
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, -32(DI)(BX*1)
+	VZEROUPPER
+	RET
+
+y_le32: // 17..32
+	MOVOU (SI), X0
+	MOVOU -16(SI)(BX*1), X1
+	MOVOU X0, (DI)
+	MOVOU X1, -16(DI)(BX*1)
+	RET
+
+y_le16: // 0..16
+	CMPQ BX, $8
+	JAE  y_8to16
+	CMPQ BX, $4
+	JAE  y_4to7
+	TESTQ BX, BX
+	JEQ  y_done
+
+	// 1..3: bytes 0, n/2 and n-1 cover every byte.
+	MOVQ BX, DX
+	SHRQ $1, DX
+	MOVB (SI), AX
+	MOVB (SI)(DX*1), CX
+	MOVB -1(SI)(BX*1), R8
+	MOVB AX, (DI)
+	MOVB CX, (DI)(DX*1)
+	MOVB R8, -1(DI)(BX*1)
+
+y_done:
+	RET
+
+y_4to7:
+	MOVL (SI), AX
+	MOVL -4(SI)(BX*1), CX
+	MOVL AX, (DI)
+	MOVL CX, -4(DI)(BX*1)
+	RET
+
+y_8to16:
+	MOVQ (SI), AX
+	MOVQ -8(SI)(BX*1), CX
+	MOVQ AX, (DI)
+	MOVQ CX, -8(DI)(BX*1)
+	RET

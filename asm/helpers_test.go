@@ -1,0 +1,79 @@
+package asm
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// twoCPUs returns two CPUs this process may run on, or skips tb when there
+// are fewer than two.
+func twoCPUs(tb testing.TB) (a, b int) {
+	tb.Helper()
+	if runtime.NumCPU() < 2 {
+		tb.Skipf("needs 2 CPUs to run two spinning threads; runtime.NumCPU() = %d", runtime.NumCPU())
+	}
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		tb.Fatalf("sched_getaffinity: %v", err)
+	}
+	var cpus []int
+	for c := 0; c < len(set)*64 && len(cpus) < 2; c++ {
+		if set.IsSet(c) {
+			cpus = append(cpus, c)
+		}
+	}
+	if len(cpus) < 2 {
+		tb.Skipf("needs 2 CPUs in the affinity mask, have %v", cpus)
+	}
+	return cpus[0], cpus[1]
+}
+
+// pin locks the calling goroutine to its thread and the thread to cpu. The
+// returned function restores the thread's previous mask and unlocks it.
+func pin(tb testing.TB, cpu int) (unpin func()) {
+	tb.Helper()
+	runtime.LockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		runtime.UnlockOSThread()
+		tb.Fatalf("sched_getaffinity: %v", err)
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		runtime.UnlockOSThread()
+		tb.Fatalf("sched_setaffinity(cpu %d): %v", cpu, err)
+	}
+	return func() {
+		_ = unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
+	}
+}
+
+// mmapShared returns n bytes of MAP_SHARED anonymous memory (what a memfd
+// segment looks like to the copying code), unmapped at the end of the test.
+func mmapShared(tb testing.TB, n int) []byte {
+	tb.Helper()
+	m, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+	if err != nil {
+		tb.Fatalf("mmap %d bytes: %v", n, err)
+	}
+	tb.Cleanup(func() { _ = unix.Munmap(m) })
+	for i := range m { // fault every page in before any timing
+		m[i] = 0
+	}
+	return m
+}
+
+// spinBound is how long any spin loop in these tests may wait for its
+// partner before it gives up.
+const spinBound = 20 * time.Second
+
+// expired reports, every 2^16 calls counted in *n, whether start+spinBound
+// has passed: a cheap bound for spin loops.
+func expired(n *uint64, start int64) bool {
+	*n++
+	return *n&0xffff == 0 && nanotime()-start > int64(spinBound)
+}

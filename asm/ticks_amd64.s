@@ -1,0 +1,35 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// func ticksHW() uint64
+TEXT ·ticksHW(SB), NOSPLIT, $0-8
+	// LFENCE: RDTSC does not execute until every earlier instruction has
+	// completed locally (Intel SDM vol. 2B, RDTSC; AMD makes LFENCE
+	// dispatch-serialising on every CPU where Linux mitigates Spectre v1).
+	LFENCE
+	RDTSC
+	SHLQ $32, DX
+	ORQ  DX, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+// func ticksPHW() (ticks uint64, aux uint32)
+TEXT ·ticksPHW(SB), NOSPLIT, $0-12
+	RDTSCP
+	SHLQ $32, DX
+	ORQ  DX, AX
+	MOVQ AX, ticks+0(FP)
+	MOVL CX, aux+8(FP)
+	RET
+
+// func cpuidex(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
+TEXT ·cpuidex(SB), NOSPLIT, $0-24
+	MOVL leaf+0(FP), AX
+	MOVL sub+4(FP), CX
+	CPUID
+	MOVL AX, eax+8(FP)
+	MOVL BX, ebx+12(FP)
+	MOVL CX, ecx+16(FP)
+	MOVL DX, edx+20(FP)
+	RET
