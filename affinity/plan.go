@@ -44,8 +44,9 @@ func Plan(k int) (PlanResult, error) {
 //  3. distinct physical cores: no two spinners on SMT siblings;
 //  4. as many isolated CPUs (Topo.IsIsolated) as possible;
 //  5. one L3 domain, else as few as possible;
-//  6. ties: isolated sibling first within a core, cores sharing CPU 0's
-//     core last, lowest L3 domain, lowest CPU numbers.
+//  6. ties: the isolated sibling first within a core; cores sharing CPU 0's
+//     core last, and domains avoiding that core first; then the lowest L3
+//     domain and the lowest CPU numbers.
 //
 // Rule 3 ranks above rule 4 because two spinners on one core halve each
 // other's throughput on every message, while a non-isolated CPU only adds
@@ -69,9 +70,10 @@ func (t *Topo) Plan(allowed CPUSet, k int) (PlanResult, error) {
 			return PlanResult{}, fmt.Errorf("%w: allowed cpu=%d (want 0…%d)", ErrInvalidCPU, c, MaxCPU-1)
 		}
 	}
-	cand := slices.Clone(allowed).Normalize().Intersect(t.Online)
+	usable := slices.Clone(allowed).Normalize().Intersect(t.Online)
+	cand := usable
 	if k > len(cand) {
-		return PlanResult{}, fmt.Errorf("%w: k=%d but only %d allowed online cpus (%q)", ErrInvalidCount, k, len(cand), cand.String())
+		return PlanResult{}, fmt.Errorf("%w: k=%d but only %d allowed online cpus (%s)", ErrInvalidCount, k, len(cand), orNone(cand))
 	}
 	if cand.Contains(0) && len(cand)-1 >= k {
 		cand = cand.Minus(CPUSet{0})
@@ -85,7 +87,7 @@ func (t *Topo) Plan(allowed CPUSet, k int) (PlanResult, error) {
 		pick = t.pickShared(cores, k)
 	}
 	slices.Sort(pick)
-	return PlanResult{CPUs: pick, Warnings: t.planWarnings(pick, cand, len(cores), why)}, nil
+	return PlanResult{CPUs: pick, Warnings: t.planWarnings(pick, usable, len(cores), why)}, nil
 }
 
 // planCore is one physical core's share of the candidate CPUs.
@@ -162,28 +164,39 @@ func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
 	want := min(k, isoCores)
 	slices.Sort(l3s)
 	distinctFits := false
+	var single []*planCore
 	for _, d := range l3s {
 		cs := byL3[d]
 		if len(cs) < k {
 			continue
 		}
 		distinctFits = true
-		if countIso(cs[:k]) == want {
-			return reps(cs[:k]), ""
+		if countIso(cs[:k]) == want && (single == nil || hasCPU0Core(single) && !hasCPU0Core(cs[:k])) {
+			single = cs[:k]
 		}
+	}
+	if single != nil {
+		return reps(single), ""
 	}
 	why = fmt.Sprintf("no single L3 domain offers %d distinct physical cores among the allowed CPUs", k)
 	if distinctFits {
 		why = fmt.Sprintf("no single L3 domain offers %d isolated distinct physical cores, and isolation ranks first", want)
 	}
 
+	// Greedy over domains, largest first, which minimises the number of
+	// domains for a count: isolated cores first, then the others, from
+	// domains already used before new ones.
 	isoIn := func(d int) int { return countIso(byL3[d]) }
-	ranked := slices.Clone(l3s)
+	cpu0In := func(d int) bool { return hasCPU0Core(byL3[d]) }
+	ranked := slices.Clone(l3s) // ascending, so stable sorts tie-break on the lowest domain
 	slices.SortStableFunc(ranked, func(a, b int) int {
 		if c := cmp.Compare(isoIn(b), isoIn(a)); c != 0 {
 			return c
 		}
-		return cmp.Compare(len(byL3[b]), len(byL3[a]))
+		if c := cmp.Compare(len(byL3[b]), len(byL3[a])); c != 0 {
+			return c
+		}
+		return cmpBool(cpu0In(a), cpu0In(b))
 	})
 	taken := map[*planCore]bool{}
 	var used []int
@@ -208,9 +221,12 @@ func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
 		n = take(d, true, n)
 	}
 	n = k - want
-	rest := slices.DeleteFunc(slices.Clone(ranked), func(d int) bool { return slices.Contains(used, d) })
+	rest := slices.DeleteFunc(slices.Clone(l3s), func(d int) bool { return slices.Contains(used, d) })
 	slices.SortStableFunc(rest, func(a, b int) int {
-		return cmp.Compare(len(byL3[b])-isoIn(b), len(byL3[a])-isoIn(a))
+		if c := cmp.Compare(len(byL3[b])-isoIn(b), len(byL3[a])-isoIn(a)); c != 0 {
+			return c
+		}
+		return cmpBool(cpu0In(a), cpu0In(b))
 	})
 	for _, d := range append(slices.Clone(used), rest...) {
 		n = take(d, false, n)
@@ -242,6 +258,10 @@ func countIso(cs []*planCore) int {
 	return n
 }
 
+func hasCPU0Core(cs []*planCore) bool {
+	return slices.ContainsFunc(cs, func(pc *planCore) bool { return pc.withCPU0 })
+}
+
 func reps(cs []*planCore) []int {
 	out := make([]int, len(cs))
 	for i, pc := range cs {
@@ -251,7 +271,7 @@ func reps(cs []*planCore) []int {
 }
 
 // planWarnings describes, in a fixed order, what the plan could not keep.
-func (t *Topo) planWarnings(pick []int, cand CPUSet, cores int, why string) []string {
+func (t *Topo) planWarnings(pick []int, allowed CPUSet, cores int, why string) []string {
 	var w []string
 	k := len(pick)
 	iso := 0
@@ -264,10 +284,10 @@ func (t *Topo) planWarnings(pick []int, cand CPUSet, cores int, why string) []st
 	case len(isolated) == 0:
 		w = append(w, "no CPUs are isolated: the spinners share their CPUs with other work (boot with isolcpus= and nohz_full=; see tuning/README.md)")
 	case iso < k:
-		w = append(w, fmt.Sprintf("only %d of %d planned CPUs are isolated (isolated %s; allowed %s)", iso, k, isolated, cand))
+		w = append(w, fmt.Sprintf("only %d of %d planned CPUs are isolated (isolated: %s; of those allowed: %s)", iso, k, isolated, orNone(isolated.Intersect(allowed))))
 	}
 	if slices.Contains(pick, 0) {
-		w = append(w, fmt.Sprintf("CPU 0 is used: only %d CPUs are allowed for %d spinners, and CPU 0 takes timers and interrupts", len(cand), k))
+		w = append(w, fmt.Sprintf("CPU 0 is used: only %d CPUs are allowed for %d spinners, and CPU 0 takes timers and interrupts", len(allowed), k))
 	}
 	var shared []string
 	for i, a := range pick {

@@ -145,7 +145,11 @@ func onlineFS(fsys fs.FS) (online CPUSet, fromDirs bool, err error) {
 		online, fromDirs = CPUSet(ids), true
 	}
 	if len(online) == 0 {
-		return nil, fromDirs, fmt.Errorf("%w: no online cpus in %s", ErrTopology, sysCPU)
+		where := sysCPU + "/online"
+		if fromDirs {
+			where = sysCPU + "/cpuN"
+		}
+		return nil, fromDirs, fmt.Errorf("%w: no online cpus in %s", ErrTopology, where)
 	}
 	return online, fromDirs, nil
 }
