@@ -3,6 +3,7 @@ package spin
 import (
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/spinwire/spinwire/affinity"
 	"github.com/spinwire/spinwire/layout"
@@ -17,6 +18,18 @@ type msg64 struct {
 
 // msg8 is the smallest message.
 type msg8 struct{ Seq uint64 }
+
+// msg56 fills one cache line together with an InSlot sequence word.
+type msg56 struct {
+	Seq  uint64
+	Body [6]uint64
+}
+
+// seqd are the test messages: each starts with a uint64 Seq.
+type seqd interface{ msg8 | msg56 | msg64 }
+
+// seqOf returns a test message's Seq.
+func seqOf[T seqd](m *T) *uint64 { return (*uint64)(unsafe.Pointer(m)) }
 
 // region returns n bytes of shared memory (a memfd segment body).
 func region(tb testing.TB, n int) []byte {
@@ -53,3 +66,6 @@ func needCPUs(tb testing.TB) (int, int) {
 	}
 	return allowed[len(allowed)-2], allowed[len(allowed)-1]
 }
+
+// currentCPU is the CPU the calling thread runs on.
+func currentCPU() int { return affinity.CurrentCPU() }

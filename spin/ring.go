@@ -49,26 +49,26 @@ import (
 // never invalidate the line the producer reads Waiters from, and neither
 // touches block 0. Positions only grow; slot index = position & (capacity-1).
 const (
-	RingMagicOffset       = 0                         // uint64: RingMagic
-	RingVersionOffset     = RingMagicOffset + 8       // uint32: RingVersion
-	RingProtocolOffset    = RingVersionOffset + 4     // uint32: Protocol
-	RingCapacityOffset    = RingProtocolOffset + 4    // uint64: slots, a power of two
-	RingStrideOffset      = RingCapacityOffset + 8    // uint32: bytes per slot
-	RingMsgSizeOffset     = RingStrideOffset + 4      // uint32: sizeof(T)
-	RingFingerprintOffset = RingMsgSizeOffset + 4     // uint64: layout.Schema.Fingerprint of T
-	TailOffset            = 128                       // uint64: next position the producer will fill
-	SignalOffset          = TailOffset + 8            // uint32: futex word, bumped by the producer to wake
-	HeadOffset            = 256                       // uint64: next position the consumer will read
-	WaitersOffset         = 384                       // uint32: 1 while the consumer is (about to be) parked
-	RingHeaderLength      = 512                       // bytes before slot 0
-	SlotSeqLength         = 8                         // InSlot: bytes of sequence before T
-	RingMagic             = 0x474e4952_4e495053       // "SPINRING" as little-endian uint64
-	RingVersion           = 1                         // bumped on any incompatible change
-	MaxRingCapacity       = 1 << 24                   // slots
-	slotAlign             = 64                        // slots start on cache-line boundaries
-	regionAlign           = 64                        // a ring region must start on a cache line
-	ringMagicStr          = "SPINRING"                // for messages
-	ringMsgMax            = 1 << 20                   // bytes; largest T a ring carries
+	RingMagicOffset       = 0                      // uint64: RingMagic
+	RingVersionOffset     = RingMagicOffset + 8    // uint32: RingVersion
+	RingProtocolOffset    = RingVersionOffset + 4  // uint32: Protocol
+	RingCapacityOffset    = RingProtocolOffset + 4 // uint64: slots, a power of two
+	RingStrideOffset      = RingCapacityOffset + 8 // uint32: bytes per slot
+	RingMsgSizeOffset     = RingStrideOffset + 4   // uint32: sizeof(T)
+	RingFingerprintOffset = RingMsgSizeOffset + 4  // uint64: layout.Schema.Fingerprint of T
+	TailOffset            = 128                    // uint64: next position the producer will fill
+	SignalOffset          = TailOffset + 8         // uint32: futex word, bumped by the producer to wake
+	HeadOffset            = 256                    // uint64: next position the consumer will read
+	WaitersOffset         = 384                    // uint32: 1 while the consumer is (about to be) parked
+	RingHeaderLength      = 512                    // bytes before slot 0
+	SlotSeqLength         = 8                      // InSlot: bytes of sequence before T
+	RingMagic             = 0x474e4952_4e495053    // "SPINRING" as little-endian uint64
+	RingVersion           = 1                      // bumped on any incompatible change
+	MaxRingCapacity       = 1 << 24                // slots
+	slotAlign             = 64                     // slots start on cache-line boundaries
+	regionAlign           = 64                     // a ring region must start on a cache line
+	ringMagicStr          = "SPINRING"             // for messages
+	ringMsgMax            = 1 << 20                // bytes; largest T a ring carries
 )
 
 // Protocol selects how a Ring tells the consumer a slot is ready.

@@ -1,0 +1,316 @@
+package spin
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spinwire/spinwire/affinity"
+)
+
+// Mode is how an Agent's loop lives with the Go runtime. GO-RUNTIME.md in
+// the design folder holds the measurements behind both.
+type Mode int
+
+const (
+	// Preemptible (the default) calls a preemption point at least every
+	// PreemptEvery iterations, so the GC and everything else that stops the
+	// world keep working. Price: about every 10 ms of continuous spinning
+	// the runtime's sysmon asks for preemption, and the locked thread hands
+	// its P off and back — one stall of a few microseconds.
+	Preemptible Mode = iota
+	// Dedicated runs a loop without preemption points. It refuses to start
+	// unless the process was started with GODEBUG=asyncpreemptoff=1, the GC
+	// is off (GOGC=off or debug.SetGCPercent(-1)) and GOMAXPROCS leaves two
+	// Ps beyond the dedicated spinners. Anything that must stop the world
+	// (runtime.ReadMemStats, GOMAXPROCS(n), a profile) must run inside
+	// Quiesce, which parks the dedicated agents first. For the best tails
+	// keep duty and the idler small leaf functions: a function prologue is
+	// where a pending preemption request fires.
+	Dedicated
+)
+
+func (m Mode) String() string {
+	if m == Dedicated {
+		return "dedicated"
+	}
+	return "preemptible"
+}
+
+// PreemptEvery is the largest number of loop iterations a Preemptible agent
+// runs between two preemption points.
+const PreemptEvery = 256
+
+// AgentStats are an Agent's counters, published every PreemptEvery
+// iterations and when Run returns.
+type AgentStats struct {
+	Iterations uint64 // duty calls
+	Work       uint64 // sum of what duty returned
+	Idles      uint64 // duty calls that returned 0 (each followed by Idle(0))
+}
+
+// Agent runs a duty function in a loop on a locked, pinned OS thread.
+// Configure its fields before Run; read Stats at any time.
+type Agent struct {
+	Name string                            // for messages
+	Mode Mode                              // Preemptible or Dedicated
+	Logf func(format string, args ...any) // warnings; nil means log.Printf
+
+	running    atomic.Bool
+	iterations atomic.Uint64
+	work       atomic.Uint64
+	idles      atomic.Uint64
+	cpu        atomic.Int64
+}
+
+// Stats returns the counters as last published.
+func (a *Agent) Stats() AgentStats {
+	return AgentStats{a.iterations.Load(), a.work.Load(), a.idles.Load()}
+}
+
+// CPU returns the CPU the agent is pinned to, or -1.
+func (a *Agent) CPU() int { return int(a.cpu.Load()) }
+
+// dedicatedAgents counts running Dedicated agents (for the GOMAXPROCS rule
+// and Quiesce).
+var dedicatedAgents atomic.Int32
+
+// Run locks the calling goroutine to its thread, pins the thread to cpu
+// (cpu < 0: lock but do not pin), and loops: w := duty(); idler.Idle(w);
+// until ctx is done. It returns nil when ctx ends the loop, an error
+// wrapping ErrAgentPanic when duty (or the idler) panics, or an error when
+// setup fails (ErrDedicated says which precondition of the Dedicated mode
+// does not hold). The thread is never unlocked: when Run returns the
+// goroutine should exit, which ends the pinned thread.
+//
+// Cost per iteration beyond duty and Idle: a counter add and a predictable
+// branch; every PreemptEvery iterations, three atomic stores, a load of the
+// stop flag and (Preemptible) a call that is a preemption point.
+func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) (err error) {
+	if idler == nil || duty == nil {
+		return fmt.Errorf("spin: agent %q: nil idler or duty", a.Name)
+	}
+	if !a.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("%w: %q", ErrAgentRunning, a.Name)
+	}
+	defer a.running.Store(false)
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %q: %v", ErrStopped, a.Name, ctx.Err())
+	}
+	if a.Mode == Dedicated {
+		if err := dedicatedReady(int(dedicatedAgents.Load()) + 1); err != nil {
+			return fmt.Errorf("%w: agent %q: %v", ErrDedicated, a.Name, err)
+		}
+		dedicatedAgents.Add(1)
+		defer dedicatedAgents.Add(-1)
+	}
+	runtime.LockOSThread() // never unlocked: see the doc comment.
+	a.cpu.Store(-1)
+	if cpu >= 0 {
+		if _, err := affinity.Pin(cpu); err != nil {
+			return fmt.Errorf("spin: agent %q: %w", a.Name, err)
+		}
+		a.cpu.Store(int64(cpu))
+		warnPlacement(a.logf, cpu)
+	}
+	var stop atomic.Bool
+	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
+	var st AgentStats
+	defer func() {
+		a.publish(&st)
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: agent %q: %v\n%s", ErrAgentPanic, a.Name, r, debug.Stack())
+		}
+	}()
+	if a.Mode == Dedicated {
+		dedicatedLoop(&stop, &st, idler, duty, a)
+	} else {
+		preemptibleLoop(&stop, &st, idler, duty, a)
+	}
+	return nil
+}
+
+func (a *Agent) logf(format string, args ...any) {
+	if a.Logf != nil {
+		a.Logf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
+
+func (a *Agent) publish(st *AgentStats) {
+	a.iterations.Store(st.Iterations)
+	a.work.Store(st.Work)
+	a.idles.Store(st.Idles)
+}
+
+// preemptibleLoop runs duty in blocks of PreemptEvery iterations with a
+// preemption point between blocks.
+func preemptibleLoop(stop *atomic.Bool, st *AgentStats, idler Idler, duty func() int, a *Agent) {
+	for !stop.Load() {
+		for range PreemptEvery {
+			w := duty()
+			if w > 0 {
+				st.Work += uint64(w)
+			} else {
+				st.Idles++
+			}
+			idler.Idle(w)
+		}
+		st.Iterations += PreemptEvery
+		a.publish(st)
+		preemptPoint()
+	}
+}
+
+// preemptPoint is a deliberate preemption point: a non-inlined, non-leaf
+// function, so its prologue compares SP with the goroutine's stack guard
+// and honours a pending preemption request there.
+//
+//go:noinline
+func preemptPoint() { preemptSink(0) }
+
+//go:noinline
+func preemptSink(int) {}
+
+// dedicatedLoop runs duty with no preemption point of its own; it checks the
+// stop flag and the quiesce word every iteration (two loads of lines no one
+// writes in steady state).
+func dedicatedLoop(stop *atomic.Bool, st *AgentStats, idler Idler, duty func() int, a *Agent) {
+	for n := 0; !stop.Load(); n++ {
+		if quiesceWord.Load() != 0 {
+			a.publish(st)
+			quiesceWait()
+		}
+		w := duty()
+		if w > 0 {
+			st.Work += uint64(w)
+		} else {
+			st.Idles++
+		}
+		idler.Idle(w)
+		st.Iterations++
+		if n&(PreemptEvery-1) == 0 {
+			a.publish(st)
+		}
+	}
+}
+
+// Quiesce machinery: a word every dedicated agent polls, a count of the
+// agents parked on it, and a channel that releases them.
+var (
+	quiesceMu      sync.Mutex
+	quiesceWord    atomic.Uint32
+	quiesceParked  atomic.Int32
+	quiesceRelease = make(chan struct{})
+)
+
+// quiesceWait parks a dedicated agent until Quiesce releases it. Blocking on
+// a channel parks the goroutine, so the world can stop.
+func quiesceWait() {
+	quiesceMu.Lock() // serialise with Quiesce's swap of the channel
+	if quiesceWord.Load() == 0 { // released before we got here
+		quiesceMu.Unlock()
+		return
+	}
+	ch := quiesceRelease
+	quiesceMu.Unlock()
+	quiesceParked.Add(1)
+	<-ch
+	quiesceParked.Add(-1)
+}
+
+// Quiesce asks every running Dedicated agent to park, waits until they have
+// (at most timeout), runs fn — which may stop the world — and releases
+// them. Agents that do not park in time make Quiesce return an error
+// without running fn. Preemptible agents are not affected. Quiesce calls
+// are serialised.
+func Quiesce(timeout time.Duration, fn func()) error {
+	quiesceMu.Lock()
+	// SYNC: the word tells agents to park; they observe it in dedicatedLoop.
+	quiesceWord.Store(1)
+	ch := quiesceRelease
+	quiesceMu.Unlock()
+	defer func() {
+		quiesceMu.Lock()
+		quiesceWord.Store(0)
+		quiesceRelease = make(chan struct{})
+		close(ch)
+		quiesceMu.Unlock()
+	}()
+	deadline := time.Now().Add(timeout)
+	for quiesceParked.Load() < dedicatedAgents.Load() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("spin: quiesce: %d of %d dedicated agents parked within %v", quiesceParked.Load(), dedicatedAgents.Load(), timeout)
+		}
+		time.Sleep(20 * time.Microsecond)
+	}
+	fn()
+	return nil
+}
+
+// dedicatedReady checks the preconditions of the Dedicated mode for n
+// dedicated agents.
+func dedicatedReady(n int) error {
+	if !AsyncPreemptOff() {
+		return fmt.Errorf("the process was not started with GODEBUG=asyncpreemptoff=1 (the //go:debug directive cannot set it; re-execute with the variable set)")
+	}
+	if GCPercent() >= 0 {
+		return fmt.Errorf("the GC is on (GOGC=%d): set GOGC=off or debug.SetGCPercent(-1), with debug.SetMemoryLimit as a guard", GCPercent())
+	}
+	if p := runtime.GOMAXPROCS(0); p < n+2 {
+		return fmt.Errorf("GOMAXPROCS=%d, need at least %d for %d dedicated agents (spinners + 2)", p, n+2, n)
+	}
+	return nil
+}
+
+// AsyncPreemptOff reports whether this process started with
+// GODEBUG=asyncpreemptoff=1 — what the runtime read at start-up: the
+// environment this process was executed with, not os.Setenv since.
+func AsyncPreemptOff() bool {
+	env, err := os.ReadFile("/proc/self/environ")
+	godebug := os.Getenv("GODEBUG")
+	if err == nil {
+		godebug = ""
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+				godebug = v
+			}
+		}
+	}
+	return godebugValue(godebug, "asyncpreemptoff") == "1"
+}
+
+// godebugValue returns the last value of key in a GODEBUG list.
+func godebugValue(list, key string) string {
+	v := ""
+	for _, kv := range strings.Split(list, ",") {
+		if k, val, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+// GCPercent returns the GC's target percentage (GOGC), -1 when it is off.
+// It reads runtime/metrics, which does not stop the world.
+func GCPercent() int {
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 100
+	}
+	return int(int64(s[0].Value.Uint64()))
+}
+
+// warnPlacement is replaced once tuning/ offers its findings; until then it
+// warns when cpu is not isolated.
+var warnPlacement = func(logf func(string, ...any), cpu int) {}

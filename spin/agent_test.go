@@ -1,0 +1,150 @@
+package spin
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestAgent(t *testing.T) {
+	t.Run("runs_duty_until_cancelled_and_counts", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var calls atomic.Int64
+		a := &Agent{Name: "t"}
+		done := make(chan error, 1)
+		go func() {
+			done <- a.Run(ctx, -1, BusySpin{}, func() int {
+				if calls.Add(1)%2 == 0 {
+					return 3
+				}
+				return 0
+			})
+		}()
+		for calls.Load() < 10_000 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("agent did not stop")
+		}
+		st := a.Stats()
+		if st.Iterations == 0 || st.Iterations != uint64(calls.Load())/PreemptEvery*PreemptEvery {
+			t.Fatalf("stats %+v after %d calls", st, calls.Load())
+		}
+		if st.Work != 3*(st.Iterations/2) || st.Idles != st.Iterations/2 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+	t.Run("pins_to_the_cpu", func(t *testing.T) {
+		_, cpu := needCPUs(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		a := &Agent{Name: "pinned", Logf: t.Logf}
+		var seen atomic.Int64
+		seen.Store(-2)
+		err := a.Run(ctx, cpu, NoOp{}, func() int {
+			seen.Store(int64(currentCPU()))
+			cancel()
+			return 0
+		})
+		if err != nil || seen.Load() != int64(cpu) || a.CPU() != cpu {
+			t.Fatalf("err %v, ran on %d, CPU() %d, want %d", err, seen.Load(), a.CPU(), cpu)
+		}
+	})
+	t.Run("panic_in_duty_becomes_an_error", func(t *testing.T) {
+		a := &Agent{Name: "boom"}
+		err := a.Run(context.Background(), -1, NoOp{}, func() int { panic("kaput") })
+		if !errors.Is(err, ErrAgentPanic) || !strings.Contains(err.Error(), "kaput") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("refuses_bad_setup", func(t *testing.T) {
+		a := &Agent{}
+		if err := a.Run(context.Background(), -1, nil, func() int { return 0 }); err == nil {
+			t.Fatal("nil idler accepted")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := a.Run(ctx, -1, NoOp{}, func() int { return 0 }); !errors.Is(err, ErrStopped) {
+			t.Fatalf("cancelled ctx: %v", err)
+		}
+		if err := a.Run(context.Background(), 1<<20, NoOp{}, func() int { return 0 }); err == nil || !strings.Contains(err.Error(), "1048576") {
+			t.Fatalf("bad cpu: %v", err)
+		}
+	})
+	t.Run("second_concurrent_run_is_refused", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		a := &Agent{}
+		started := make(chan struct{})
+		var once atomic.Bool
+		go a.Run(ctx, -1, BusySpin{}, func() int {
+			if once.CompareAndSwap(false, true) {
+				close(started)
+			}
+			return 0
+		})
+		<-started
+		if err := a.Run(ctx, -1, NoOp{}, func() int { return 0 }); !errors.Is(err, ErrAgentRunning) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("dedicated_refuses_without_its_conditions", func(t *testing.T) {
+		if AsyncPreemptOff() && GCPercent() < 0 {
+			t.Skip("this process meets the dedicated conditions")
+		}
+		a := &Agent{Mode: Dedicated}
+		err := a.Run(context.Background(), -1, NoOp{}, func() int { return 0 })
+		if !errors.Is(err, ErrDedicated) {
+			t.Fatalf("err = %v", err)
+		}
+		t.Log(err)
+	})
+}
+
+func TestGodebugValue(t *testing.T) {
+	for _, c := range []struct{ list, want string }{
+		{"", ""},
+		{"asyncpreemptoff=1", "1"},
+		{"gctrace=1, asyncpreemptoff=1", "1"},
+		{"asyncpreemptoff=1,asyncpreemptoff=0", "0"},
+		{"asyncpreemptoffx=1", ""},
+	} {
+		if got := godebugValue(c.list, "asyncpreemptoff"); got != c.want {
+			t.Errorf("%q: %q, want %q", c.list, got, c.want)
+		}
+	}
+}
+
+func TestIdlers(t *testing.T) {
+	r := newRing[msg8](t, 4, InSlot)
+	for _, id := range []Idler{NoOp{}, BusySpin{}, Yield{}, &Park{Parker: r, Timeout: time.Microsecond}, &Park{}} {
+		id.Idle(1)
+		id.Idle(0)
+		id.Reset()
+	}
+	b := &Backoff{Spins: 2, Yields: 2, MinPark: time.Microsecond, MaxPark: 4 * time.Microsecond, Parker: r}
+	for range 10 {
+		b.Idle(0)
+	}
+	if b.idle != 10 || b.park != 4*time.Microsecond {
+		t.Fatalf("backoff state idle=%d park=%v", b.idle, b.park)
+	}
+	b.Idle(1)
+	if b.idle != 0 || b.park != 0 {
+		t.Fatal("work did not reset the backoff")
+	}
+	var z Backoff // defaults, sleeping with no parker
+	z.idle = 10_000 + 100
+	z.Idle(0)
+	if z.park != 100*time.Microsecond {
+		t.Fatalf("default park after one step %v", z.park)
+	}
+}
