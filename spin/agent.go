@@ -60,8 +60,8 @@ type AgentStats struct {
 // Agent runs a duty function in a loop on a locked, pinned OS thread.
 // Configure its fields before Run; read Stats at any time.
 type Agent struct {
-	Name string                            // for messages
-	Mode Mode                              // Preemptible or Dedicated
+	Name string                           // for messages
+	Mode Mode                             // Preemptible or Dedicated
 	Logf func(format string, args ...any) // warnings; nil means log.Printf
 
 	running    atomic.Bool
@@ -216,7 +216,7 @@ var (
 // quiesceWait parks a dedicated agent until Quiesce releases it. Blocking on
 // a channel parks the goroutine, so the world can stop.
 func quiesceWait() {
-	quiesceMu.Lock() // serialise with Quiesce's swap of the channel
+	quiesceMu.Lock()             // serialise with Quiesce's swap of the channel
 	if quiesceWord.Load() == 0 { // released before we got here
 		quiesceMu.Unlock()
 		return
