@@ -90,8 +90,7 @@ func (t *Topo) Describe(cpus ...int) string {
 	var lines []string
 	var l3s, nodes CPUSet
 	known, iso := 0, 0
-	var shared []string
-	for i, n := range cpus {
+	for _, n := range cpus {
 		c := t.lookup(n)
 		if c == nil {
 			lines = append(lines, fmt.Sprintf("cpu %d: not online", n))
@@ -117,16 +116,11 @@ func (t *Topo) Describe(cpus ...int) string {
 		lines = append(lines, fmt.Sprintf("cpu %d: package %d, core %d (%s), L3 domain %d (%s), node %d, %s",
 			n, c.Package, c.Core, smt, c.L3, c.L3CPUs, c.Node, state))
 		l3s, nodes = append(l3s, c.L3), append(nodes, c.Node)
-		for _, m := range cpus[i+1:] {
-			if m != n && t.SameCore(n, m) {
-				shared = append(shared, fmt.Sprintf("%d and %d", n, m))
-			}
-		}
 	}
 	if known >= 2 {
 		l3s, nodes = l3s.Normalize(), nodes.Normalize()
 		cores := "distinct physical cores"
-		if len(shared) > 0 {
+		if shared := t.sharedCores(cpus); len(shared) > 0 {
 			cores = "SMT siblings share a core (" + strings.Join(shared, ", ") + ")"
 		}
 		l3 := "one L3 domain"

@@ -5,6 +5,7 @@ package affinity
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -126,7 +127,7 @@ func TestPin(t *testing.T) {
 
 	t.Run("invalid_cpu", func(t *testing.T) {
 		locks := lockCounter(t)
-		for _, cpu := range []int{-1, -1 << 40, MaxCPU, MaxCPU + 1} {
+		for _, cpu := range []int{-1, math.MinInt, MaxCPU, MaxCPU + 1, math.MaxInt} {
 			undo, err := Pin(cpu)
 			if !errors.Is(err, ErrInvalidCPU) || undo != nil || !strings.Contains(err.Error(), fmt.Sprintf("cpu=%d", cpu)) {
 				t.Errorf("Pin(%d) = %v, %v", cpu, undo != nil, err)

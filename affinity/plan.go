@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -258,6 +259,39 @@ func countIso(cs []*planCore) int {
 	return n
 }
 
+// sharedCores lists, for every physical core holding two or more of cpus,
+// those CPUs ("2 and 18", "4, 20 and 36"), in order of the core's first CPU.
+// Duplicates and unknown CPUs are ignored. Cost: O(n log n).
+func (t *Topo) sharedCores(cpus []int) []string {
+	byCore := map[int]CPUSet{}
+	var order []int
+	for _, n := range slices.Sorted(slices.Values(cpus)) {
+		c := t.lookup(n)
+		if c == nil {
+			continue
+		}
+		if _, ok := byCore[c.Core]; !ok {
+			order = append(order, c.Core)
+		}
+		if set := byCore[c.Core]; len(set) == 0 || set[len(set)-1] != n {
+			byCore[c.Core] = append(set, n)
+		}
+	}
+	var out []string
+	for _, core := range order {
+		set := byCore[core]
+		if len(set) < 2 {
+			continue
+		}
+		words := make([]string, len(set))
+		for i, n := range set {
+			words[i] = strconv.Itoa(n)
+		}
+		out = append(out, strings.Join(words[:len(words)-1], ", ")+" and "+words[len(words)-1])
+	}
+	return out
+}
+
 func hasCPU0Core(cs []*planCore) bool {
 	return slices.ContainsFunc(cs, func(pc *planCore) bool { return pc.withCPU0 })
 }
@@ -289,15 +323,7 @@ func (t *Topo) planWarnings(pick []int, allowed CPUSet, cores int, why string) [
 	if slices.Contains(pick, 0) {
 		w = append(w, fmt.Sprintf("CPU 0 is used: only %d CPUs are allowed for %d spinners, and CPU 0 takes timers and interrupts", len(allowed), k))
 	}
-	var shared []string
-	for i, a := range pick {
-		for _, b := range pick[i+1:] {
-			if t.SameCore(a, b) {
-				shared = append(shared, fmt.Sprintf("%d and %d", a, b))
-			}
-		}
-	}
-	if len(shared) > 0 {
+	if shared := t.sharedCores(pick); len(shared) > 0 {
 		w = append(w, fmt.Sprintf("SMT siblings share a physical core (%s): only %d physical cores are allowed for %d spinners", strings.Join(shared, ", "), cores, k))
 	}
 	var l3s, nodes CPUSet

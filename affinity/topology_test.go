@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -384,7 +385,7 @@ func TestTopoLookups(t *testing.T) {
 		if err != nil || c.ID != 25 || c.Core != 9 {
 			t.Errorf("CPU(25) = %+v, %v", c, err)
 		}
-		for _, bad := range []int{-1, MaxCPU, 1 << 40} {
+		for _, bad := range []int{-1, MaxCPU, math.MaxInt} {
 			if _, err := topo.CPU(bad); !errors.Is(err, ErrInvalidCPU) || !strings.Contains(err.Error(), fmt.Sprint(bad)) {
 				t.Errorf("CPU(%d) err = %v", bad, err)
 			}
@@ -475,6 +476,13 @@ func TestDescribe(t *testing.T) {
 	if got := topo.String(); got != wantString {
 		t.Errorf("String:\n got %s\nwant %s", got, wantString)
 	}
+	smt4 := mustTopo(t, fstest.MapFS{
+		"sys/devices/system/cpu/online":                       {Data: []byte("0-3")},
+		"sys/devices/system/cpu/cpu0/topology/core_cpus_list": {Data: []byte("0-3")},
+	}, CPUID{})
+	if got := smt4.Describe(3, 1, 2, 3); !strings.Contains(got, "together: SMT siblings share a core (1, 2 and 3), one L3 domain") {
+		t.Errorf("Describe on an SMT4 core:\n%s", got)
+	}
 	mixed := mustTopo(t, fstest.MapFS{
 		"sys/devices/system/cpu/online":                             {Data: []byte("0-2")},
 		"sys/devices/system/cpu/cpu0/topology/thread_siblings_list": {Data: []byte("0-1")},
@@ -552,4 +560,47 @@ func TestLiveHost(t *testing.T) {
 	if HostCPUID().Vendor == "" && topo.CPUID.Vendor == "" {
 		t.Log("no vendor from cpuid nor /proc/cpuinfo on this host")
 	}
+}
+
+// FuzzTopologyFS feeds arbitrary content to the files TopologyFS parses and
+// checks that it returns an error wrapping ErrTopology or a consistent Topo
+// that Plan, String and Describe handle, never a panic.
+func FuzzTopologyFS(f *testing.F) {
+	f.Add("0-3", "0,2", "0-3", "32K", "0-1", "3", "1")
+	f.Add("0-7:2/4", "1-3", "5", "1M", "(null)", "", "-1")
+	f.Add("0,1", "0-1:1/2", "0-8191", "x", "0", "0-1", "0")
+	f.Fuzz(func(t *testing.T, online, siblings, shared, size, node, isolated, pkg string) {
+		file := func(s string) *fstest.MapFile { return &fstest.MapFile{Data: []byte(s)} }
+		fsys := fstest.MapFS{
+			"sys/devices/system/cpu/online":                             file(online),
+			"sys/devices/system/cpu/isolated":                           file(isolated),
+			"sys/devices/system/cpu/cpu0/topology/core_cpus_list":       file(siblings),
+			"sys/devices/system/cpu/cpu1/topology/thread_siblings_list": file(siblings),
+			"sys/devices/system/cpu/cpu1/topology/physical_package_id":  file(pkg),
+			"sys/devices/system/cpu/cpu0/cache/index0/level":            file("3"),
+			"sys/devices/system/cpu/cpu0/cache/index0/shared_cpu_list":  file(shared),
+			"sys/devices/system/cpu/cpu0/cache/index0/size":             file(size),
+			"sys/devices/system/node/node0/cpulist":                     file(node),
+		}
+		topo, err := TopologyFS(fsys, CPUID{})
+		if err != nil {
+			if !errors.Is(err, ErrTopology) {
+				t.Fatalf("error %v does not wrap ErrTopology", err)
+			}
+			return
+		}
+		for _, c := range topo.CPUs {
+			if !c.Siblings.Contains(c.ID) || !c.L3CPUs.Contains(c.ID) || c.Core >= topo.Cores || c.L3 >= topo.L3Domains {
+				t.Fatalf("inconsistent cpu %+v in %d cores, %d L3 domains", c, topo.Cores, topo.L3Domains)
+			}
+		}
+		for _, k := range []int{1, len(topo.Online)} {
+			p, err := topo.Plan(topo.Online, k)
+			if err != nil || len(p.CPUs) != k || !slices.IsSorted(p.CPUs) {
+				t.Fatalf("Plan(%d) = %v, %v", k, p, err)
+			}
+		}
+		_ = topo.String()
+		_ = topo.Describe(topo.Online...)
+	})
 }
