@@ -1,0 +1,341 @@
+package spin
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/asm"
+)
+
+// Log region: the same four 128-byte header blocks as a Ring (see ring.go
+// for the blocks' owners), then Capacity bytes of records.
+//
+//	+---------------------------------------------------------------+
+//	|                 Magic "SPINLOG1" (uint64 LE)                  |   0  block 0: creator, read-only
+//	+-------------------------------+-------------------------------+
+//	|            Version            |           reserved            |   8
+//	+-------------------------------+-------------------------------+
+//	|                  Capacity (bytes, uint64)                     |  16
+//	+---------------------------------------------------------------+
+//	|              Tail Position (bytes, uint64)                    | 128  block 1: producer
+//	|      Signal (futex word)      |                               | 136
+//	+---------------------------------------------------------------+
+//	|              Head Position (bytes, uint64)                    | 256  block 2: consumer
+//	+---------------------------------------------------------------+
+//	|     Waiters (uint32 flag)     |                               | 384  block 3: consumer, when parking
+//	+---------------------------------------------------------------+
+//	|                          Records                             ... 512
+//
+// Record (8-byte aligned; the next record starts at the next multiple of 8):
+//
+//	+-------------------------------+-------------------------------+
+//	|       Length (payload bytes)  |             Type              |
+//	+-------------------------------+-------------------------------+
+//	|                    Payload, Length bytes                     ...
+//
+// A record never wraps: when it does not fit before the end of the buffer
+// the producer writes a padding record (Type PaddingType) over the rest and
+// starts the record at offset 0. Payloads are at most Capacity/8 bytes.
+const (
+	LogMagicOffset     = 0                   // uint64: LogMagic
+	LogVersionOffset   = 8                   // uint32: LogVersion
+	LogCapacityOffset  = 16                  // uint64: bytes of records, a power of two
+	LogHeaderLength    = RingHeaderLength    // the Ring's four blocks; Tail, Signal, Head, Waiters at the Ring's offsets
+	RecordHeaderLength = 8                   // Length uint32, Type uint32
+	RecordLengthOffset = 0                   // within a record: uint32 payload bytes
+	RecordTypeOffset   = 4                   // within a record: uint32 type
+	LogMagic           = 0x31474f4c_4e495053 // "SPINLOG1" as little-endian uint64
+	LogVersion         = 1                   // bumped on any incompatible change
+	PaddingType        = 0                   // record type that fills the end of the buffer
+	MaxRecordType      = 1<<31 - 1           // user types are 1…MaxRecordType
+	DefaultRecordType  = 1                   // the type Claim and TryWrite use
+	MinLogCapacity     = 1 << 6              // bytes
+	MaxLogCapacity     = 1 << 30             // bytes
+	recordAlign        = 8
+)
+
+// LogLength returns the bytes a Log of capacity record bytes needs.
+func LogLength(capacity int) (int, error) {
+	if capacity < MinLogCapacity || capacity > MaxLogCapacity || capacity&(capacity-1) != 0 {
+		return 0, fmt.Errorf("%w: capacity=%d (want a power of two in %d…%d)", ErrInvalidCapacity, capacity, MinLogCapacity, MaxLogCapacity)
+	}
+	return LogHeaderLength + capacity, nil
+}
+
+// Log is a single-producer, single-consumer ring of variable-length byte
+// records in shared memory, for what a fixed layout cannot carry. As with
+// Ring, each process makes its own Log over the region and uses one side.
+type Log struct {
+	logShared
+
+	// Producer-local.
+	tail      uint64 // next byte position to write
+	headCache uint64
+	pending   uint64 // tail after the claimed record; 0 if none
+	ptype     uint32 // type of the claimed record
+	pfault    fault
+	wakes     uint64
+	_         [64]byte
+
+	// Consumer-local.
+	head      uint64
+	tailCache uint64
+	cfault    fault
+	_         [64]byte
+}
+
+type logShared struct {
+	_         [64]byte
+	mem       []byte
+	data      []byte // the records area, len == capacity
+	tailP     *uint64
+	headP     *uint64
+	signalP   *uint32
+	waitersP  *uint32
+	capacity  uint64
+	mask      uint64
+	maxRecord uint64 // payload bytes
+	_         [64]byte
+}
+
+// NewLog formats region as an empty Log with capacity bytes of records.
+func NewLog(region []byte, capacity int) (*Log, error) {
+	n, err := LogLength(capacity)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegion(region, n); err != nil {
+		return nil, err
+	}
+	clear(region[:LogHeaderLength])
+	le := binary.LittleEndian
+	le.PutUint32(region[LogVersionOffset:], LogVersion)
+	le.PutUint64(region[LogCapacityOffset:], uint64(capacity))
+	// SYNC: release of the header; pairs with the acquire in OpenLog.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[LogMagicOffset])), LogMagic)
+	return bindLog(region, uint64(capacity))
+}
+
+// OpenLog returns a handle on a Log another process formatted, after
+// validating its header and cursors.
+func OpenLog(region []byte) (*Log, error) {
+	if err := checkRegion(region, LogHeaderLength); err != nil {
+		return nil, err
+	}
+	// SYNC: acquire of the header; pairs with the release in NewLog.
+	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[LogMagicOffset]))); m != LogMagic {
+		return nil, fmt.Errorf("%w: magic %#016x (want \"SPINLOG1\")", ErrBadRegion, m)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(region[LogVersionOffset:]); v != LogVersion {
+		return nil, fmt.Errorf("%w: log version %d (want %d)", ErrBadRegion, v, LogVersion)
+	}
+	capacity := le.Uint64(region[LogCapacityOffset:])
+	if capacity > MaxLogCapacity {
+		return nil, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
+	}
+	n, err := LogLength(int(capacity))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegion(region, n); err != nil {
+		return nil, err
+	}
+	return bindLog(region, capacity)
+}
+
+func bindLog(region []byte, capacity uint64) (*Log, error) {
+	base := unsafe.Pointer(unsafe.SliceData(region))
+	l := &Log{}
+	l.mem = region
+	l.data = region[LogHeaderLength : LogHeaderLength+int(capacity) : LogHeaderLength+int(capacity)]
+	l.tailP = (*uint64)(unsafe.Add(base, TailOffset))
+	l.headP = (*uint64)(unsafe.Add(base, HeadOffset))
+	l.signalP = (*uint32)(unsafe.Add(base, SignalOffset))
+	l.waitersP = (*uint32)(unsafe.Add(base, WaitersOffset))
+	l.capacity, l.mask, l.maxRecord = capacity, capacity-1, capacity/8
+	h, t := atomic.LoadUint64(l.headP), atomic.LoadUint64(l.tailP)
+	if t < h || t-h > capacity || h%recordAlign != 0 || t%recordAlign != 0 {
+		return nil, fmt.Errorf("%w: log head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
+	}
+	l.head, l.tailCache, l.tail, l.headCache = h, t, t, h
+	return l, nil
+}
+
+// MaxRecord returns the largest payload a record may carry: Capacity/8.
+func (l *Log) MaxRecord() int { return int(l.maxRecord) }
+
+// Capacity returns the bytes of record space.
+func (l *Log) Capacity() int { return int(l.capacity) }
+
+func recordLength(n uint64) uint64 {
+	return (RecordHeaderLength + n + recordAlign - 1) &^ (recordAlign - 1)
+}
+
+// Claim returns n bytes of the next record, of DefaultRecordType, to fill
+// in place; Commit publishes it. It returns nil when there is no room, or
+// when n is negative or over MaxRecord. A second Claim before Commit
+// returns nil.
+func (l *Log) Claim(n int) []byte { return l.ClaimType(DefaultRecordType, n) }
+
+// ClaimType is Claim for a record of type typ (1…MaxRecordType; other
+// types get nil).
+func (l *Log) ClaimType(typ uint32, n int) []byte {
+	if l.pending != 0 || n < 0 || uint64(n) > l.maxRecord || typ == PaddingType || typ > MaxRecordType || l.pfault.code != faultNone {
+		return nil
+	}
+	rec := recordLength(uint64(n))
+	idx := l.tail & l.mask
+	need := rec
+	toEnd := l.capacity - idx
+	if rec > toEnd {
+		need += toEnd // padding, then the record at offset 0
+	}
+	if l.tail+need-l.headCache > l.capacity {
+		// SYNC: acquire of the consumer's head; pairs with Log.release.
+		h := atomic.LoadUint64(l.headP)
+		if h > l.tail || l.tail-h > l.capacity || h%recordAlign != 0 {
+			l.pfault.set(faultHead, l.tail, h)
+			return nil
+		}
+		l.headCache = h
+		if l.tail+need-h > l.capacity {
+			return nil
+		}
+	}
+	le := binary.LittleEndian
+	pos := l.tail
+	if rec > toEnd {
+		le.PutUint32(l.data[idx+RecordLengthOffset:], uint32(toEnd-RecordHeaderLength))
+		le.PutUint32(l.data[idx+RecordTypeOffset:], PaddingType)
+		pos += toEnd
+		idx = 0
+	}
+	le.PutUint32(l.data[idx+RecordLengthOffset:], uint32(n))
+	le.PutUint32(l.data[idx+RecordTypeOffset:], typ)
+	l.pending = pos + rec
+	return l.data[idx+RecordHeaderLength : idx+RecordHeaderLength+uint64(n) : idx+RecordHeaderLength+uint64(n)]
+}
+
+// Commit publishes the claimed record (and any padding before it): one
+// release store. Without a claim it does nothing.
+func (l *Log) Commit() {
+	if l.pending == 0 {
+		return
+	}
+	l.tail, l.pending = l.pending, 0
+	// SYNC: release of the records before tail; full barrier before the
+	// waiters load (see parkOn); pairs with the acquire in Log.available.
+	atomic.StoreUint64(l.tailP, l.tail)
+	// SYNC: acquire of the consumer's parked flag; pairs with parkOn.
+	if atomic.LoadUint32(l.waitersP) != 0 {
+		atomic.AddUint32(l.signalP, 1)
+		futexWake(l.signalP)
+		l.wakes++
+	}
+}
+
+// Abort drops the claimed record.
+func (l *Log) Abort() { l.pending = 0 }
+
+// TryWrite copies b into a record of type typ and publishes it (asm.Copy
+// for the payload). It returns false when there is no room, or typ or
+// len(b) is out of range.
+func (l *Log) TryWrite(typ uint32, b []byte) bool {
+	dst := l.ClaimType(typ, len(b))
+	if dst == nil {
+		return false
+	}
+	asm.Copy(dst, b)
+	l.Commit()
+	return true
+}
+
+// ProducerErr reports a consumer cursor no correct consumer could write.
+func (l *Log) ProducerErr() error { return l.pfault.err() }
+
+// available refreshes and returns the published tail, validating it.
+func (l *Log) available() uint64 {
+	if l.head != l.tailCache {
+		return l.tailCache
+	}
+	// SYNC: acquire of the records before tail; pairs with Log.Commit.
+	t := atomic.LoadUint64(l.tailP)
+	if t < l.head || t-l.head > l.capacity || t%recordAlign != 0 {
+		l.cfault.set(faultTail, l.head, t)
+		return l.head
+	}
+	l.tailCache = t
+	return t
+}
+
+// Poll calls fn for up to max published records (max ≤ 0: all), in order,
+// then frees them with one release store. b is the payload in shared
+// memory, valid only during fn. Padding records are skipped and not
+// counted. A record whose length or type no correct producer writes stops
+// the Log with ErrCorrupt (see Err); records before it are delivered.
+func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
+	if l.cfault.code != faultNone {
+		return 0
+	}
+	t := l.available()
+	h := l.head
+	n := 0
+	le := binary.LittleEndian
+	for h < t && (max <= 0 || n < max) {
+		idx := h & l.mask
+		// Read the header once; the producer may rewrite it under us.
+		length := uint64(le.Uint32(l.data[idx+RecordLengthOffset:]))
+		typ := le.Uint32(l.data[idx+RecordTypeOffset:])
+		toEnd := l.capacity - idx
+		if typ == PaddingType {
+			if length+RecordHeaderLength != toEnd || h+toEnd > t {
+				l.cfault.set(faultLength, h, length)
+				break
+			}
+			h += toEnd
+			continue
+		}
+		if typ > MaxRecordType {
+			l.cfault.set(faultType, h, uint64(typ))
+			break
+		}
+		rec := recordLength(length)
+		if length > l.maxRecord || rec > toEnd || h+rec > t {
+			l.cfault.set(faultLength, h, length)
+			break
+		}
+		fn(typ, l.data[idx+RecordHeaderLength:idx+RecordHeaderLength+length:idx+RecordHeaderLength+length])
+		h += rec
+		n++
+	}
+	if h != l.head {
+		l.head = h
+		// SYNC: release of the consumed bytes; pairs with the acquire in ClaimType.
+		atomic.StoreUint64(l.headP, h)
+	}
+	return n
+}
+
+// Ready reports whether a record (or padding) is published and unread.
+func (l *Log) Ready() bool { return l.cfault.code == faultNone && l.available() != l.head }
+
+// Park sleeps until the producer commits or d passes; see Parker.
+func (l *Log) Park(d time.Duration) { parkOn(l.signalP, l.waitersP, l.Ready, d) }
+
+// Err reports a record or cursor no correct producer could write; once set,
+// Poll returns nothing.
+func (l *Log) Err() error { return l.cfault.err() }
+
+// Len returns the published, unread bytes (records and padding), per the
+// shared cursors now.
+func (l *Log) Len() int {
+	h, t := atomic.LoadUint64(l.headP), atomic.LoadUint64(l.tailP)
+	if t < h || t-h > l.capacity {
+		return 0
+	}
+	return int(t - h)
+}

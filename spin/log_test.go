@@ -1,0 +1,259 @@
+package spin
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newLog(tb testing.TB, capacity int) *Log {
+	tb.Helper()
+	n, err := LogLength(capacity)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l, err := NewLog(region(tb, n), capacity)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return l
+}
+
+func payload(seq uint64, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(seq*31 + uint64(i))
+	}
+	return b
+}
+
+func TestLog(t *testing.T) {
+	t.Run("records_arrive_in_order_with_their_types", func(t *testing.T) {
+		l := newLog(t, 1024)
+		if !l.TryWrite(7, []byte("hello")) || !l.TryWrite(9, nil) {
+			t.Fatal("write refused")
+		}
+		var got []string
+		n := l.Poll(0, func(typ uint32, b []byte) { got = append(got, string(rune('0'+typ))+string(b)) })
+		if n != 2 || got[0] != "7hello" || got[1] != "9" {
+			t.Fatalf("polled %d: %q", n, got)
+		}
+		if l.Len() != 0 || l.Ready() {
+			t.Fatal("not drained")
+		}
+	})
+	t.Run("claim_commit_abort", func(t *testing.T) {
+		l := newLog(t, 256)
+		b := l.Claim(5)
+		if len(b) != 5 || l.Claim(1) != nil {
+			t.Fatal("claim")
+		}
+		copy(b, "abcde")
+		l.Abort()
+		if l.Ready() {
+			t.Fatal("aborted record visible")
+		}
+		copy(l.Claim(3), "xyz")
+		l.Commit()
+		l.Commit() // nothing claimed
+		l.Poll(1, func(typ uint32, b []byte) {
+			if typ != DefaultRecordType || string(b) != "xyz" {
+				t.Fatalf("got %d %q", typ, b)
+			}
+		})
+	})
+	t.Run("bad_claims_get_nil", func(t *testing.T) {
+		l := newLog(t, 256)
+		if l.MaxRecord() != 32 || l.Capacity() != 256 {
+			t.Fatalf("max %d cap %d", l.MaxRecord(), l.Capacity())
+		}
+		for _, c := range []struct {
+			typ uint32
+			n   int
+		}{{1, 33}, {1, -1}, {PaddingType, 1}, {MaxRecordType + 1, 1}} {
+			if l.ClaimType(c.typ, c.n) != nil {
+				t.Errorf("claim type %d len %d accepted", c.typ, c.n)
+			}
+		}
+	})
+	t.Run("full_log_refuses_then_recovers", func(t *testing.T) {
+		l := newLog(t, 64) // max record 8: 16 bytes each, 4 fit
+		for i := range 4 {
+			if !l.TryWrite(1, payload(uint64(i), 8)) {
+				t.Fatalf("write %d", i)
+			}
+		}
+		if l.TryWrite(1, payload(4, 8)) {
+			t.Fatal("write into full log")
+		}
+		l.Poll(1, func(uint32, []byte) {})
+		if !l.TryWrite(1, payload(4, 8)) {
+			t.Fatal("no room after poll")
+		}
+	})
+	t.Run("random_sizes_wrap_with_padding_keep_order", func(t *testing.T) {
+		l := newLog(t, 4096)
+		rng := rand.New(rand.NewPCG(3, 4))
+		var sent, got uint64
+		var sizes []int
+		for sent < 50_000 {
+			for range rng.IntN(10) {
+				n := rng.IntN(l.MaxRecord() + 1)
+				if !l.TryWrite(uint32(1+sent%5), payload(sent, n)) {
+					break
+				}
+				sizes = append(sizes, n)
+				sent++
+			}
+			l.Poll(rng.IntN(10), func(typ uint32, b []byte) {
+				if typ != uint32(1+got%5) || !bytes.Equal(b, payload(got, sizes[got])) {
+					t.Fatalf("record %d: type %d, %d bytes", got, typ, len(b))
+				}
+				got++
+			})
+		}
+		if l.Err() != nil || l.ProducerErr() != nil {
+			t.Fatal(l.Err(), l.ProducerErr())
+		}
+	})
+	t.Run("two_goroutines_with_parking", func(t *testing.T) {
+		l := newLog(t, 1024)
+		const n = 20_000
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for i := uint64(0); i < n; {
+				if l.TryWrite(1, payload(i, int(i%100))) {
+					i++
+				}
+			}
+		})
+		deadline := time.Now().Add(20 * time.Second)
+		var got uint64
+		for got < n && time.Now().Before(deadline) {
+			if l.Poll(0, func(_ uint32, b []byte) {
+				if !bytes.Equal(b, payload(got, int(got%100))) {
+					t.Errorf("record %d corrupt", got)
+				}
+				got++
+			}) == 0 {
+				l.Park(time.Millisecond)
+			}
+		}
+		wg.Wait()
+		if got != n {
+			t.Fatalf("got %d of %d", got, n)
+		}
+	})
+	t.Run("zero_allocs", func(t *testing.T) {
+		l := newLog(t, 1024)
+		src := payload(1, 64)
+		fn := func(uint32, []byte) {}
+		if a := testing.AllocsPerRun(1000, func() {
+			l.TryWrite(1, src)
+			l.Poll(0, fn)
+		}); a != 0 {
+			t.Fatalf("%v allocs", a)
+		}
+	})
+}
+
+func TestLogSetup(t *testing.T) {
+	for _, c := range []int{0, 32, 100, MaxLogCapacity * 2} {
+		if _, err := LogLength(c); !errors.Is(err, ErrInvalidCapacity) {
+			t.Errorf("capacity %d: %v", c, err)
+		}
+	}
+	n, _ := LogLength(256)
+	b := region(t, n)
+	if _, err := NewLog(b[:n-1], 256); !errors.Is(err, ErrBadRegion) {
+		t.Errorf("short: %v", err)
+	}
+	w, _ := NewLog(b, 256)
+	w.TryWrite(3, []byte("x"))
+	r, err := OpenLog(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Len() != 16 {
+		t.Fatalf("Len %d", r.Len())
+	}
+	le := binary.LittleEndian
+	for name, poke := range map[string]func(){
+		"magic":    func() { b[0] ^= 1 },
+		"version":  func() { le.PutUint32(b[LogVersionOffset:], 2) },
+		"capacity": func() { le.PutUint64(b[LogCapacityOffset:], 1<<20) },
+		"huge":     func() { le.PutUint64(b[LogCapacityOffset:], 1<<40) },
+		"odd":      func() { le.PutUint64(b[LogCapacityOffset:], 100) },
+		"cursors":  func() { le.PutUint64(b[TailOffset:], 7) },
+	} {
+		NewLog(b, 256)
+		poke()
+		if _, err := OpenLog(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := OpenLog(b[:10]); err == nil {
+		t.Error("short region accepted")
+	}
+}
+
+func TestLogHostile(t *testing.T) {
+	le := binary.LittleEndian
+	for name, c := range map[string]struct {
+		poke func(l *Log)
+		want string
+	}{
+		"length_over_max":     {func(l *Log) { le.PutUint32(l.data[0:], 1000) }, "length"},
+		"type_reserved":       {func(l *Log) { le.PutUint32(l.data[4:], 1<<31) }, "type"},
+		"padding_wrong_size":  {func(l *Log) { le.PutUint32(l.data[4:], PaddingType) }, "length"},
+		"record_beyond_tail":  {func(l *Log) { le.PutUint32(l.data[0:], 24) }, "length"},
+		"tail_not_aligned":    {func(l *Log) { *l.tailP = 3 }, "producer position"},
+		"tail_beyond_capcity": {func(l *Log) { *l.tailP = 1 << 30 }, "producer position"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := newLog(t, 256)
+			l.TryWrite(1, []byte("ok"))
+			c.poke(l)
+			l.Poll(0, func(uint32, []byte) {})
+			if err := l.Err(); !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte(c.want)) {
+				t.Fatalf("Err = %v", err)
+			}
+			if l.Poll(0, func(uint32, []byte) { t.Fatal("delivered after corruption") }) != 0 {
+				t.Fatal("polled after corruption")
+			}
+		})
+	}
+	t.Run("producer_sees_bad_head", func(t *testing.T) {
+		l := newLog(t, 64)
+		for l.TryWrite(1, []byte("12345678")) {
+		}
+		*l.headP = 5
+		if l.TryWrite(1, nil) || !errors.Is(l.ProducerErr(), ErrCorrupt) {
+			t.Fatalf("ProducerErr %v", l.ProducerErr())
+		}
+	})
+}
+
+// FuzzLogPoll fills a Log's records and cursors with arbitrary bytes: Poll
+// must return (an error or records within the buffer), never panic or hang.
+func FuzzLogPoll(f *testing.F) {
+	f.Add([]byte{8, 0, 0, 0, 1, 0, 0, 0}, uint64(0), uint64(16))
+	f.Add([]byte{56, 0, 0, 0, 0, 0, 0, 0}, uint64(0), uint64(64))
+	f.Fuzz(func(t *testing.T, data []byte, head, tail uint64) {
+		l := newLog(t, 64)
+		copy(l.data, data)
+		l.head, l.tailCache = head&^7, head&^7
+		*l.tailP = tail
+		for range 4 {
+			l.Poll(0, func(_ uint32, b []byte) {
+				if len(b) > l.MaxRecord() {
+					t.Fatalf("record of %d bytes", len(b))
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,324 @@
+package spin
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/layout"
+)
+
+// MPSC region: the Ring's header layout (magic "SPINMPSC"; Tail in block 1
+// is claimed with CAS by every producer, which also bump Signal), then
+// slots in the InSlot format: a sequence word, then T.
+//
+// Slot sequence protocol (after D. Vyukov's bounded queue), for the slot of
+// position p (index p & (capacity-1)):
+//
+//	seq == p          free for position p (or claimed, not yet committed)
+//	seq == p+1        committed: the message for p is ready
+//	seq == p+capacity consumed (or skipped): free for position p+capacity
+//
+// A producer claims p by CAS of Tail from p to p+1 after seeing seq == p,
+// writes T, then stores seq = p+1 (committing with CAS from p, so that a
+// producer whose slot the consumer already skipped learns it). The consumer
+// at p reads seq: p+1 means ready; p with Tail > p means claimed and not
+// committed — after StuckTimeout it skips the slot (CAS seq p → p+capacity);
+// any other value is corruption.
+const (
+	MPSCMagic = 0x4353504d_4e495053 // "SPINMPSC" as little-endian uint64
+)
+
+// MPSCOptions configures NewMPSC.
+type MPSCOptions struct {
+	Capacity int // slots; a power of two in [2, MaxRingCapacity]
+}
+
+// MPSC is a multi-producer, single-consumer ring of T in shared memory.
+// Any number of goroutines and processes may publish through their own
+// handles (or one handle shared: producer methods are safe for concurrent
+// use); one goroutine consumes.
+type MPSC[T any] struct {
+	ringShared
+
+	// StuckTimeout is how long the consumer waits for a claimed slot to be
+	// committed before it skips it (a producer that died mid-claim). 0
+	// means 100 ms. It must exceed any legitimate gap between a producer's
+	// claim and its commit: a producer that commits after its slot was
+	// skipped has its Commit return false, but its late writes to the slot
+	// may tear the message of whoever claims the slot next.
+	StuckTimeout time.Duration
+	// OnSkip, if set, is called by the consumer for every skipped position.
+	OnSkip func(pos uint64)
+
+	pwakes atomic.Uint64
+	_      [64]byte
+
+	head       uint64
+	stuckSince time.Time
+	skipped    uint64
+	cfault     fault
+	_          [64]byte
+}
+
+// MPSCClaim identifies a claimed slot until Commit.
+type MPSCClaim struct {
+	pos uint64
+	seq *uint64
+}
+
+// NewMPSC formats region as an empty MPSC ring of T.
+func NewMPSC[T any](region []byte, opts MPSCOptions) (*MPSC[T], error) {
+	length, stride, err := RingLength[T](opts.Capacity, InSlot)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegion(region, length); err != nil {
+		return nil, err
+	}
+	s := layout.MustOf[T]()
+	clear(region[:length])
+	le := binary.LittleEndian
+	le.PutUint32(region[RingVersionOffset:], RingVersion)
+	le.PutUint32(region[RingProtocolOffset:], uint32(InSlot))
+	le.PutUint64(region[RingCapacityOffset:], uint64(opts.Capacity))
+	le.PutUint32(region[RingStrideOffset:], uint32(stride))
+	le.PutUint32(region[RingMsgSizeOffset:], uint32(s.Size))
+	le.PutUint64(region[RingFingerprintOffset:], s.Fingerprint)
+	for i := range opts.Capacity {
+		le.PutUint64(region[RingHeaderLength+i*stride:], uint64(i))
+	}
+	// SYNC: release of header and slot sequences; pairs with OpenMPSC.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset])), MPSCMagic)
+	return bindMPSC[T](region, uint64(opts.Capacity), stride)
+}
+
+// OpenMPSC returns a handle on an MPSC ring another process formatted,
+// after validating its header against T and region.
+func OpenMPSC[T any](region []byte) (*MPSC[T], error) {
+	s, err := layout.Of[T]()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkRegion(region, RingHeaderLength); err != nil {
+		return nil, err
+	}
+	// SYNC: acquire of the header; pairs with the release in NewMPSC.
+	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset]))); m != MPSCMagic {
+		return nil, fmt.Errorf("%w: magic %#016x (want \"SPINMPSC\")", ErrBadRegion, m)
+	}
+	le := binary.LittleEndian
+	capacity := le.Uint64(region[RingCapacityOffset:])
+	if capacity > MaxRingCapacity {
+		return nil, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
+	}
+	length, stride, err := RingLength[T](int(capacity), InSlot)
+	if err != nil {
+		return nil, err
+	}
+	if v, p := le.Uint32(region[RingVersionOffset:]), le.Uint32(region[RingProtocolOffset:]); v != RingVersion || Protocol(p) != InSlot {
+		return nil, fmt.Errorf("%w: version %d protocol %d", ErrBadRegion, v, p)
+	}
+	if fp := le.Uint64(region[RingFingerprintOffset:]); fp != s.Fingerprint {
+		return nil, fmt.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
+	}
+	if st, sz := le.Uint32(region[RingStrideOffset:]), le.Uint32(region[RingMsgSizeOffset:]); int(st) != stride || uintptr(sz) != s.Size {
+		return nil, fmt.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)
+	}
+	if err := checkRegion(region, length); err != nil {
+		return nil, err
+	}
+	return bindMPSC[T](region, capacity, stride)
+}
+
+func bindMPSC[T any](region []byte, capacity uint64, stride int) (*MPSC[T], error) {
+	base := unsafe.Pointer(unsafe.SliceData(region))
+	q := &MPSC[T]{}
+	q.mem = region
+	q.slots = unsafe.Add(base, RingHeaderLength)
+	q.tailP = (*uint64)(unsafe.Add(base, TailOffset))
+	q.headP = (*uint64)(unsafe.Add(base, HeadOffset))
+	q.signalP = (*uint32)(unsafe.Add(base, SignalOffset))
+	q.waitersP = (*uint32)(unsafe.Add(base, WaitersOffset))
+	q.capacity, q.mask, q.stride, q.proto = capacity, capacity-1, uintptr(stride), InSlot
+	h, t := atomic.LoadUint64(q.headP), atomic.LoadUint64(q.tailP)
+	if t < h || t-h > capacity {
+		return nil, fmt.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
+	}
+	q.head = h
+	return q, nil
+}
+
+func (q *MPSC[T]) seqP(pos uint64) *uint64 {
+	return (*uint64)(unsafe.Add(q.slots, uintptr(pos&q.mask)*q.stride))
+}
+
+func (q *MPSC[T]) msgP(pos uint64) *T {
+	return (*T)(unsafe.Add(q.slots, uintptr(pos&q.mask)*q.stride+SlotSeqLength))
+}
+
+// maxClaimTries bounds the CAS loop of a claim: a hostile or corrupted ring
+// makes a producer give up, not spin forever.
+const maxClaimTries = 1 << 10
+
+// Claim reserves the next slot and returns it to fill in place; Commit
+// publishes it. ok is false when the ring is full (or contended beyond
+// reason). Safe for concurrent use. Cost: a load of the tail, one of the
+// slot's sequence and one CAS.
+func (q *MPSC[T]) Claim() (m *T, c MPSCClaim, ok bool) {
+	for range maxClaimTries {
+		// SYNC: acquire of the tail; producers race on it with CAS.
+		t := atomic.LoadUint64(q.tailP)
+		seq := q.seqP(t)
+		// SYNC: acquire of the slot's state; pairs with the consumer's
+		// release of it (seq = p+capacity) in Poll.
+		s := atomic.LoadUint64(seq)
+		switch {
+		case s == t:
+			if atomic.CompareAndSwapUint64(q.tailP, t, t+1) {
+				return q.msgP(t), MPSCClaim{t, seq}, true
+			}
+		case s < t: // the slot still holds the previous lap: full
+			return nil, MPSCClaim{}, false
+		}
+		// s > t: another producer moved the tail on; reload.
+	}
+	return nil, MPSCClaim{}, false
+}
+
+// Commit publishes a claimed slot. It returns false when the consumer
+// skipped the slot because the claim outlived StuckTimeout: the message is
+// lost, and the caller decides whether to publish it again.
+func (q *MPSC[T]) Commit(c MPSCClaim) bool {
+	if c.seq == nil {
+		return false
+	}
+	// SYNC: release of the message (CAS is a full barrier); pairs with the
+	// acquire in Poll. The full barrier also orders it before the load of
+	// waiters (see parkOn).
+	ok := atomic.CompareAndSwapUint64(c.seq, c.pos, c.pos+1)
+	// SYNC: acquire of the consumer's parked flag; pairs with parkOn.
+	if atomic.LoadUint32(q.waitersP) != 0 {
+		atomic.AddUint32(q.signalP, 1)
+		futexWake(q.signalP)
+		q.pwakes.Add(1)
+	}
+	return ok
+}
+
+// TryPublish copies *m into a claimed slot and commits it; false when full.
+func (q *MPSC[T]) TryPublish(m *T) bool {
+	p, c, ok := q.Claim()
+	if !ok {
+		return false
+	}
+	*p = *m
+	return q.Commit(c)
+}
+
+// Poll calls fn for up to max ready messages (max ≤ 0: up to capacity), in
+// position order, and frees their slots. A slot claimed but not committed
+// for StuckTimeout is skipped (counted by Skipped, reported to OnSkip).
+// A sequence or tail no correct producer writes stops the ring (see Err).
+func (q *MPSC[T]) Poll(max int, fn func(*T)) int {
+	if q.cfault.code != faultNone {
+		return 0
+	}
+	if max <= 0 || uint64(max) > q.capacity {
+		max = int(q.capacity)
+	}
+	n := 0
+	for n < max {
+		h := q.head
+		seq := q.seqP(h)
+		// SYNC: acquire of the message; pairs with the CAS in Commit.
+		s := atomic.LoadUint64(seq)
+		if s == h+1 {
+			fn(q.msgP(h))
+			// SYNC: release of the slot to the producer of h+capacity;
+			// pairs with the acquire in Claim.
+			atomic.StoreUint64(seq, h+q.capacity)
+			q.head = h + 1
+			q.stuckSince = time.Time{}
+			n++
+			continue
+		}
+		if s != h {
+			q.cfault.set(faultSeq, h, s)
+			break
+		}
+		if !q.claimedStuck(h, seq) {
+			break
+		}
+	}
+	if n > 0 {
+		// SYNC: release of the head, for Len and producers' diagnostics.
+		atomic.StoreUint64(q.headP, q.head)
+	}
+	return n
+}
+
+// claimedStuck handles an uncommitted slot at h: if it is claimed and has
+// been for StuckTimeout, skip it and report true (the caller goes on).
+func (q *MPSC[T]) claimedStuck(h uint64, seq *uint64) bool {
+	t := atomic.LoadUint64(q.tailP)
+	if t < h || t-h > q.capacity {
+		q.cfault.set(faultTail, h, t)
+		return false
+	}
+	if t == h { // nothing claimed: simply empty
+		return false
+	}
+	now := time.Now()
+	if q.stuckSince.IsZero() {
+		q.stuckSince = now
+		return false
+	}
+	timeout := q.StuckTimeout
+	if timeout <= 0 {
+		timeout = 100 * time.Millisecond
+	}
+	if now.Sub(q.stuckSince) < timeout {
+		return false
+	}
+	q.stuckSince = time.Time{}
+	// SYNC: the skip races with a late Commit's CAS; exactly one wins.
+	if !atomic.CompareAndSwapUint64(seq, h, h+q.capacity) {
+		return true // committed meanwhile: consume it on the next turn
+	}
+	q.head = h + 1
+	q.skipped++
+	atomic.StoreUint64(q.headP, q.head)
+	if q.OnSkip != nil {
+		q.OnSkip(h)
+	}
+	return true
+}
+
+// Skipped returns how many claimed slots the consumer has skipped.
+func (q *MPSC[T]) Skipped() uint64 { return q.skipped }
+
+// Wakes returns how many FUTEX_WAKE calls producers through this handle made.
+func (q *MPSC[T]) Wakes() uint64 { return q.pwakes.Load() }
+
+// Err reports a value no correct producer could write; Poll stops.
+func (q *MPSC[T]) Err() error { return q.cfault.err() }
+
+// Ready reports whether the next message is committed.
+func (q *MPSC[T]) Ready() bool {
+	return q.cfault.code == faultNone && atomic.LoadUint64(q.seqP(q.head)) == q.head+1
+}
+
+// Park sleeps until a producer commits or d passes; see Parker.
+func (q *MPSC[T]) Park(d time.Duration) { parkOn(q.signalP, q.waitersP, q.Ready, d) }
+
+// Len returns claimed-or-committed, unconsumed messages per the cursors now.
+func (q *MPSC[T]) Len() int {
+	h, t := atomic.LoadUint64(q.headP), atomic.LoadUint64(q.tailP)
+	if t < h || t-h > q.capacity {
+		return 0
+	}
+	return int(t - h)
+}
