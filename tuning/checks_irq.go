@@ -177,17 +177,17 @@ func checkIRQOnSpinner(h *host) []Finding {
 			fix = append(fix, fmt.Sprintf("echo %s > /%s/%d/smp_affinity_list", h.housekeeping, irqDir, x.irq))
 		}
 		fix = append(fix,
-			"# managed IRQs (NVMe, some multiqueue NICs) refuse this write with EIO: "+kernelParam(isolcpusParam(h.cmdline, h.spinners)),
+			"# an IRQ that cannot move (the timer, managed IRQs of NVMe and some multiqueue NICs) refuses this write with EIO; for managed ones: "+kernelParam(isolcpusParam(h.cmdline, h.spinners)),
 			"# irqbalance moves IRQs back unless told: IRQBALANCE_BANNED_CPULIST="+h.spinners.String()+
 				" in /etc/default/irqbalance (Debian/Ubuntu) or /etc/sysconfig/irqbalance (RHEL), then: systemctl restart irqbalance")
 	}
 	if routed == 0 {
 		return one(id, Info,
-			fmt.Sprintf("%d IRQs are allowed on spinner CPUs but routed elsewhere now: %s", len(hits), strings.Join(nums, " ")),
+			fmt.Sprintf("%s allowed on spinner CPUs but routed elsewhere now: %s", count(len(hits), "IRQ is", "IRQs are"), strings.Join(nums, " ")),
 			strings.Join(ev, "; ")+tail, lines(fix...))
 	}
 	return one(id, Warn,
-		fmt.Sprintf("%d IRQs may land on spinner CPUs (%d routed there now): %s", len(hits), routed, strings.Join(nums, " ")),
+		fmt.Sprintf("%s land on spinner CPUs (%d routed there now): %s", count(len(hits), "IRQ may", "IRQs may"), routed, strings.Join(nums, " ")),
 		strings.Join(ev, "; ")+tail, lines(fix...))
 }
 

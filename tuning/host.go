@@ -55,7 +55,7 @@ type host struct {
 	spinners     affinity.CPUSet
 	spinnersHow  string // how spinners were chosen, for the evidence
 	spinnersBad  affinity.CPUSet
-	housekeeping affinity.CPUSet // online CPUs that are neither spinners nor isolated (falls back to online − spinners)
+	housekeeping affinity.CPUSet // where IRQs and timers should go; see newHost
 }
 
 func newHost(fsys fs.FS, spinners []int) *host {
@@ -75,7 +75,7 @@ func newHost(fsys fs.FS, spinners []int) *host {
 	if s, err := readString(fsys, isolatedPath); err != nil {
 		h.isolatedErr = err
 	} else if sys, err = affinity.ParseList(s); err != nil {
-		h.isolatedErr = parseError(isolatedPath, err)
+		h.isolatedErr = garbage(isolatedPath, s)
 	} else {
 		h.isolatedSys = s
 	}
@@ -106,9 +106,25 @@ func newHost(fsys fs.FS, spinners []int) *host {
 			h.spinners, h.spinnersHow = h.online, "default: the only online CPU"
 		}
 	}
-	h.housekeeping = h.online.Minus(h.isolated).Minus(h.spinners)
-	if len(h.housekeeping) == 0 {
-		h.housekeeping = h.online.Minus(h.spinners)
+	// Housekeeping CPUs take the IRQs and timers moved off the spinners:
+	// online, neither isolated nor a spinner nor a spinner's SMT sibling,
+	// dropping these conditions from the last when nothing is left.
+	var sibs affinity.CPUSet
+	for _, c := range h.spinners {
+		if s, err := siblings(fsys, c); err == nil {
+			sibs = append(sibs, s...)
+		}
+	}
+	sibs = sibs.Normalize()
+	for _, hk := range []affinity.CPUSet{
+		h.online.Minus(h.isolated).Minus(h.spinners).Minus(sibs),
+		h.online.Minus(h.isolated).Minus(h.spinners),
+		h.online.Minus(h.spinners),
+	} {
+		if len(hk) > 0 {
+			h.housekeeping = hk
+			break
+		}
 	}
 	return h
 }
@@ -148,8 +164,6 @@ func (e *fileError) Error() string {
 }
 
 func (e *fileError) Unwrap() error { return e.err }
-
-func parseError(path string, err error) error { return &fileError{path, err} }
 
 func garbage(path, content string) error {
 	if len(content) > 60 {
@@ -381,3 +395,12 @@ func verb(set affinity.CPUSet, one, many string) string {
 }
 
 func isAre(set affinity.CPUSet) string { return verb(set, "is", "are") }
+
+// count formats n with the singular or plural phrase: count(1, "IRQ is",
+// "IRQs are") = "1 IRQ is".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return itoa(n) + " " + many
+}

@@ -76,7 +76,10 @@ func warnNow(logf func(format string, args ...any), fs []Finding) {
 	}
 	parts := make([]string, len(fs))
 	for i, f := range fs {
-		parts[i] = fmt.Sprintf("%s [%s] (fix: %s)", f.Summary, f.ID, strings.ReplaceAll(f.Fix, "\n", "; "))
+		parts[i] = f.Summary + " [" + f.ID + "]"
+		if f.Fix != "" {
+			parts[i] += " (fix: " + strings.ReplaceAll(f.Fix, "\n", "; ") + ")"
+		}
 	}
 	logf("spinwire: %s; run pingpong -check for the full host report", strings.Join(parts, "; "))
 }
