@@ -91,7 +91,7 @@ func isolcpusParam(c *cmdline, want affinity.CPUSet) string {
 			}
 		}
 		if have, err := affinity.ParseList(list); err == nil {
-			want = append(append(affinity.CPUSet{}, want...), have...).Normalize()
+			want = union(want, have)
 		}
 	}
 	return "isolcpus=" + strings.Join(flags, ",") + "," + want.String()
@@ -129,7 +129,7 @@ func checkIsolcpus(h *host) []Finding {
 		}
 		_, list := isolcpusFlags(v)
 		if set, err := affinity.ParseList(list); err == nil {
-			iso = append(append(affinity.CPUSet{}, iso...), set...).Normalize()
+			iso = union(iso, set)
 		}
 	}
 	evidence := strings.Join(ev, "; ")
@@ -191,7 +191,7 @@ func checkNohzFull(h *host) []Finding {
 	}
 	ev := fmt.Sprintf("/%s = %q%s", nohzFullPath, raw, param)
 	if miss := h.spinners.Minus(set); len(miss) > 0 {
-		want := append(append(affinity.CPUSet{}, set...), h.spinners...).Normalize()
+		want := union(set, h.spinners)
 		return one(id, Warn, "spinner "+cpus(miss)+" "+verb(miss, "keeps", "keep")+" the scheduler tick (not in nohz_full)", ev,
 			kernelParam("nohz_full="+want.String()))
 	}
@@ -243,9 +243,9 @@ func checkRCUNocbs(h *host) []Finding {
 			}
 		}
 	}
-	covered = covered.Normalize()
+	covered = union(covered)
 	if miss := h.spinners.Minus(covered); len(miss) > 0 {
-		want := append(append(affinity.CPUSet{}, covered...), h.spinners...).Normalize()
+		want := union(covered, h.spinners)
 		return one(id, Warn, "spinner "+cpus(miss)+" "+verb(miss, "runs its", "run their")+" own RCU callbacks (not in rcu_nocbs or nohz_full)",
 			strings.Join(ev, "; "), kernelParam("rcu_nocbs="+want.String()))
 	}

@@ -159,7 +159,7 @@ func distinctCores(h *host) affinity.CPUSet {
 	if replace > 0 {
 		return nil
 	}
-	return out.Normalize()
+	return union(out)
 }
 
 // checkGovernor reads cpuN/cpufreq/scaling_governor of each spinner CPU. ID

@@ -84,10 +84,10 @@ func newHost(fsys fs.FS, spinners []int) *host {
 			h.isolatedCg = s
 		}
 	}
-	h.isolated = append(append(affinity.CPUSet{}, sys...), cg...).Normalize()
+	h.isolated = union(sys, cg)
 
 	if spinners != nil {
-		h.spinners = affinity.CPUSet(slices.Clone(spinners)).Normalize()
+		h.spinners = union(spinners)
 		h.spinnersHow = "given by the caller"
 		if len(h.online) > 0 {
 			h.spinnersBad = h.spinners.Minus(h.online)
@@ -115,7 +115,7 @@ func newHost(fsys fs.FS, spinners []int) *host {
 			sibs = append(sibs, s...)
 		}
 	}
-	sibs = sibs.Normalize()
+	sibs = union(sibs)
 	for _, hk := range []affinity.CPUSet{
 		h.online.Minus(h.isolated).Minus(h.spinners).Minus(sibs),
 		h.online.Minus(h.isolated).Minus(h.spinners),
@@ -141,7 +141,7 @@ func cpuDirs(fsys fs.FS) affinity.CPUSet {
 			}
 		}
 	}
-	return set.Normalize()
+	return union(set)
 }
 
 // errGarbage marks a file whose content is not what the kernel writes there.
@@ -403,4 +403,15 @@ func count(n int, one, many string) string {
 		return "1 " + one
 	}
 	return itoa(n) + " " + many
+}
+
+// union returns the sorted, duplicate-free union of the sets; the inputs are
+// not modified.
+func union(sets ...[]int) affinity.CPUSet {
+	var out affinity.CPUSet
+	for _, s := range sets {
+		out = append(out, s...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -26,7 +26,7 @@ func spinnerWarnings(fsys fs.FS, cpu int, others []int) []Finding {
 	iso, err := readList(fsys, isolatedPath)
 	if err == nil {
 		if cg, err := readList(fsys, cgroupIsolPath); err == nil {
-			iso = append(iso, cg...).Normalize()
+			iso = union(iso, cg)
 		}
 		if !iso.Contains(cpu) {
 			var c *cmdline
@@ -46,7 +46,7 @@ func spinnerWarnings(fsys fs.FS, cpu int, others []int) []Finding {
 				shared = append(shared, o)
 			}
 		}
-		if shared = shared.Normalize(); len(shared) > 0 {
+		if shared = union(shared); len(shared) > 0 {
 			out = append(out, Finding{ID: "smt-shared-core", Severity: Crit,
 				Summary:  fmt.Sprintf("spinner CPU %d shares a physical core with spinner %s", cpu, cpus(shared)),
 				Evidence: fmt.Sprintf("/%s = %q", cpuPath(cpu, "topology/thread_siblings_list"), sib.String()),
