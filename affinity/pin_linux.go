@@ -59,6 +59,11 @@ func Pin(cpu int) (undo func(), err error) {
 	if cpu < 0 || cpu >= MaxCPU {
 		return nil, fmt.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
 	}
+	// Lock before narrowing the mask: the process's first LockOSThread starts
+	// the runtime's template thread (runtime/proc.go, LockOSThread →
+	// startTemplateThread) by cloning the calling thread, and every thread
+	// the runtime creates later is cloned from that one. Locking first means
+	// it inherits the wide mask, never the pinned one.
 	lockOSThread()
 	old := newMask()
 	if err := getAffinity(old); err != nil {

@@ -3,14 +3,18 @@
 package affinity
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -246,4 +250,85 @@ func TestMaskToSet(t *testing.T) {
 	if got := maskToSet(m); !slices.Equal(got, CPUSet{0, 63, 64, 1023, 1024, MaxCPU - 1}) {
 		t.Errorf("maskToSet = %v", got)
 	}
+}
+
+const childEnv = "AFFINITY_TEST_CHILD"
+
+// TestPinDoesNotLeakMaskToNewThreads checks the claim in Pin's code: in a
+// fresh process whose first LockOSThread is Pin's, threads the runtime
+// creates while a goroutine is pinned keep the process's wide mask. It runs
+// in a child process (this test binary re-executed), because in this one
+// the template thread already exists.
+func TestPinDoesNotLeakMaskToNewThreads(t *testing.T) {
+	if os.Getenv(childEnv) == "1" {
+		pinnedChild()
+		return
+	}
+	allowed, err := Allowed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(allowed) < 2 {
+		t.Skip("needs 2 allowed CPUs: a pinned mask must differ from the process's")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestPinDoesNotLeakMaskToNewThreads$", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	var pinned string
+	var threads []string
+	for line := range strings.Lines(string(out)) {
+		if s, ok := strings.CutPrefix(line, "pinned "); ok {
+			pinned = strings.TrimSpace(s)
+		}
+		if s, ok := strings.CutPrefix(line, "thread "); ok {
+			threads = append(threads, strings.TrimSpace(s))
+		}
+	}
+	t.Logf("child: pinned to %s; new threads: %q", pinned, threads)
+	if pinned != fmt.Sprint(allowed[0]) || len(threads) == 0 {
+		t.Fatalf("child output unexpected:\n%s", out)
+	}
+	for _, m := range threads {
+		if m != allowed.String() {
+			t.Errorf("a thread created while pinned has mask %s, want the process's %s", m, allowed)
+		}
+	}
+}
+
+// pinnedChild pins one goroutine, then makes the runtime start new threads
+// (goroutines that lock their thread need one each) and prints their masks.
+func pinnedChild() {
+	allowed, _ := Allowed()
+	pinned := make(chan struct{})
+	release := make(chan struct{})
+	go func() {
+		if _, err := Pin(allowed[0]); err != nil {
+			fmt.Println("pin error", err)
+			os.Exit(1)
+		}
+		m, _ := Allowed()
+		fmt.Println("pinned", m)
+		close(pinned)
+		<-release // stay pinned while the other threads start
+	}()
+	<-pinned
+	const n = 4
+	masks := make(chan CPUSet, n)
+	for range n {
+		go func() {
+			runtime.LockOSThread() // never unlocked: each gets its own thread
+			m, _ := Allowed()
+			masks <- m
+			<-release
+		}()
+	}
+	for range n {
+		fmt.Println("thread", <-masks)
+	}
+	close(release)
 }

@@ -187,8 +187,12 @@ func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
 	// Greedy over domains, largest first, which minimises the number of
 	// domains for a count: isolated cores first, then the others, from
 	// domains already used before new ones.
-	isoIn := func(d int) int { return countIso(byL3[d]) }
-	cpu0In := func(d int) bool { return hasCPU0Core(byL3[d]) }
+	isoCount, cpu0Core := map[int]int{}, map[int]bool{}
+	for _, d := range l3s {
+		isoCount[d], cpu0Core[d] = countIso(byL3[d]), hasCPU0Core(byL3[d])
+	}
+	isoIn := func(d int) int { return isoCount[d] }
+	cpu0In := func(d int) bool { return cpu0Core[d] }
 	ranked := slices.Clone(l3s) // ascending, so stable sorts tie-break on the lowest domain
 	slices.SortStableFunc(ranked, func(a, b int) int {
 		if c := cmp.Compare(isoIn(b), isoIn(a)); c != 0 {
