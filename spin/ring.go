@@ -149,7 +149,7 @@ type Ring[T any] struct {
 	// Producer-local state.
 	tail      uint64 // next position to publish
 	headCache uint64 // last head seen; tail-headCache < capacity means room
-	claimed   bool   // Claim returned a slot that is not committed yet
+	claimed   uint64 // slots claimed (from tail on) and not committed yet
 	wakes     uint64 // FUTEX_WAKE calls made
 	pfault    fault
 	_         [64]byte
@@ -303,21 +303,22 @@ func (r *Ring[T]) msg(pos uint64) *T {
 
 // ---- producer ----
 
-// hasRoom reports whether the slot at r.tail is free, refreshing the cached
-// head from shared memory only when the cache says the ring is full.
-func (r *Ring[T]) hasRoom() bool {
-	if r.tail-r.headCache < r.capacity {
-		return true
+// room returns how many of the want slots from r.tail on are free (at
+// most want), refreshing the cached head from shared memory only when the
+// cache says there are fewer.
+func (r *Ring[T]) room(want uint64) uint64 {
+	if free := r.capacity - (r.tail - r.headCache); free >= want {
+		return want
 	}
 	// SYNC: acquire of the consumer's head: the slots before it are no
 	// longer read; pairs with the release store in Ring.release.
 	h := atomic.LoadUint64(r.headP)
 	if h > r.tail || r.tail-h > r.capacity {
 		r.pfault.set(faultHead, r.tail, h)
-		return false
+		return 0
 	}
 	r.headCache = h
-	return r.tail-h < r.capacity
+	return min(want, r.capacity-(r.tail-h))
 }
 
 // TryPublish copies *m into the next slot and publishes it. It returns
@@ -325,11 +326,11 @@ func (r *Ring[T]) hasRoom() bool {
 // Cost: a copy of T and one release store (plus a FUTEX_WAKE if, and only
 // if, the consumer is parked).
 func (r *Ring[T]) TryPublish(m *T) bool {
-	if r.pfault.code != faultNone || !r.hasRoom() {
+	if r.claimed != 0 || r.pfault.code != faultNone || r.room(1) == 0 {
 		return false
 	}
 	*r.msg(r.tail) = *m
-	r.publish()
+	r.publish(1)
 	return true
 }
 
@@ -338,41 +339,72 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 // before Commit returns the same slot. Zero-copy: write the fields straight
 // into shared memory. The slot still holds an old message: set every field.
 func (r *Ring[T]) Claim() *T {
-	if r.claimed {
+	if r.claimed != 0 {
 		return r.msg(r.tail)
 	}
-	if r.pfault.code != faultNone || !r.hasRoom() {
+	if r.ClaimN(1) == 0 {
 		return nil
 	}
-	r.claimed = true
 	return r.msg(r.tail)
 }
 
-// Commit publishes the slot returned by Claim. Without a Claim it does
-// nothing. Cost: one release store.
+// ClaimN claims up to n consecutive free slots for the caller to fill with
+// Claimed(0…k-1), and returns k (0 when the ring is full or n ≤ 0). A claim
+// already pending is extended, never shrunk. Commit publishes them all.
+func (r *Ring[T]) ClaimN(n int) int {
+	if r.pfault.code != faultNone || n <= 0 {
+		return 0
+	}
+	want := min(uint64(n), r.capacity)
+	if want > r.claimed {
+		r.claimed = r.room(want)
+	}
+	return int(r.claimed)
+}
+
+// Claimed returns the i-th slot of the pending claim (0 ≤ i < the count
+// ClaimN returned), or nil out of that range.
+func (r *Ring[T]) Claimed(i int) *T {
+	if i < 0 || uint64(i) >= r.claimed {
+		return nil
+	}
+	return r.msg(r.tail + uint64(i))
+}
+
+// Commit publishes every claimed slot, in order. Without a claim it does
+// nothing. Cost: one release store for the batch (Cursors); one store per
+// slot, of which the first is the release (InSlot).
 func (r *Ring[T]) Commit() {
-	if r.claimed {
-		r.claimed = false
-		r.publish()
+	if k := r.claimed; k != 0 {
+		r.claimed = 0
+		r.publish(k)
 	}
 }
 
-// publish makes the message at r.tail visible and advances r.tail.
-func (r *Ring[T]) publish() {
-	t := r.tail + 1
-	r.tail = t
+// Abort drops the pending claim: nothing is published.
+func (r *Ring[T]) Abort() { r.claimed = 0 }
+
+// publish makes the k messages from r.tail on visible and advances r.tail.
+func (r *Ring[T]) publish(k uint64) {
+	t := r.tail
+	r.tail = t + k
 	if r.proto == InSlot {
-		// SYNC: release of the message: the sequence is written after it;
-		// pairs with the acquire load in Ring.ready.
-		atomic.StoreUint64(r.seqP(t-1), t)
+		// Later slots first, with plain stores; the consumer reads slot t
+		// first, and the release store of its sequence below orders all of
+		// these (and every message) before it.
+		for p := t + 1; p < t+k; p++ {
+			*r.seqP(p) = p + 1
+		}
+		// SYNC: release of the batch; pairs with the acquire load in Ring.ready.
+		atomic.StoreUint64(r.seqP(t), t+1)
 	}
-	// SYNC: release of the messages before t (Cursors), and the tail
-	// for Len and parking (both). atomic.Store is XCHG on amd64, a full
-	// barrier: the load of Waiters below cannot pass it, which is what
-	// makes park/wake lose no wake-up (see Ring.Park).
-	atomic.StoreUint64(r.tailP, t)
+	// SYNC: release of the messages before tail (Cursors), and the tail
+	// for Len (both). atomic.Store is XCHG on amd64, a full barrier: the
+	// load of Waiters below cannot pass it, which is what makes park/wake
+	// lose no wake-up (see parkOn).
+	atomic.StoreUint64(r.tailP, r.tail)
 	// SYNC: acquire of the consumer's parked flag; pairs with the store in
-	// Ring.Park.
+	// parkOn.
 	if atomic.LoadUint32(r.waitersP) != 0 {
 		r.wake()
 	}
