@@ -1,10 +1,5 @@
 package asm
 
-import (
-	"math/bits"
-	"unsafe"
-)
-
 // copyKind names one implementation of Copy's vector path.
 type copyKind uint8
 
@@ -19,55 +14,49 @@ var copyKindNames = [...]string{"builtin", "avx2", "avx512", "neon"}
 
 func (k copyKind) String() string { return copyKindNames[k] }
 
-// copyImpl is Copy's dispatch: which vector routine, and for which sizes.
+// copyImpl is a choice for Copy: which vector routine, for which sizes.
 type copyImpl struct {
-	kind copyKind
-	// mask has bit k set when sizes in (2^(k-1), 2^k] go to the vector
-	// routine (bit 0: size 1); every other size goes to the builtin copy.
-	mask uint32
+	kind   copyKind // the routine copyVector runs
+	lo, hi int      // len(src) in lo..hi goes to it; hi < lo: none does
 }
 
-// copyCfg is chosen once at init by detectCopy; tests swap it with setCopy.
-var copyCfg = detectCopy()
+// Copy's dispatch, set once at init from detectCopy and swapped by tests
+// with setCopy. Three plain variables rather than a struct keep Copy within
+// the inliner's budget.
+var (
+	copySel  copyKind // the routine copyVector runs; read by copy_amd64.s
+	copyLo   uint     // len(src) in copyLo..copyLo+copySpan goes to copyVector
+	copySpan uint
+)
+
+func init() { setCopy(detectCopy()) }
 
 // setCopy makes c Copy's dispatch until the returned function restores the
-// previous one. For tests; not safe while other goroutines call Copy.
+// previous one. For init and tests; not safe while other goroutines call
+// Copy.
 func setCopy(c copyImpl) (restore func()) {
-	old := copyCfg
-	copyCfg = c
-	return func() { copyCfg = old }
-}
-
-// sizeClass returns k such that n is in (2^(k-1), 2^k]; 64 for n = 0.
-func sizeClass(n int) uint {
-	return uint(bits.Len(uint(n - 1)))
-}
-
-// classMask returns the mask bits for the size classes that hold the sizes
-// lo..hi.
-func classMask(lo, hi int) uint32 {
-	var m uint32
-	for k := sizeClass(lo); k <= sizeClass(hi); k++ {
-		m |= 1 << k
+	old := copyImpl{kind: copySel, lo: int(copyLo), hi: int(copyLo + copySpan)}
+	if copyLo == ^uint(0) {
+		old.lo, old.hi = 1, 0
 	}
-	return m
+	copySel = c.kind
+	if c.hi < c.lo {
+		copyLo, copySpan = ^uint(0), 0 // uint(n) - copyLo = n+1 > 0 for every length n
+	} else {
+		copyLo, copySpan = uint(c.lo), uint(c.hi-c.lo)
+	}
+	return func() { setCopy(old) }
 }
 
 // Copy copies min(len(dst), len(src)) bytes from src to dst and returns that
-// count, like the builtin copy, overlap included.
+// count: the builtin copy's contract, overlapping slices included.
 //
 // FIGURES
 func Copy(dst, src []byte) int {
-	n := min(len(dst), len(src))
-	if copyCfg.mask>>sizeClass(n)&1 != 0 {
-		d, s := unsafe.SliceData(dst), unsafe.SliceData(src)
-		// The vector loops copy forward: not when dst starts inside src.
-		if uintptr(unsafe.Pointer(d))-uintptr(unsafe.Pointer(s)) >= uintptr(n) {
-			copyVec(copyCfg.kind, d, s, n)
-			return n
-		}
+	if uint(len(src))-copyLo > copySpan || len(dst) < len(src) {
+		return copy(dst, src)
 	}
-	return copy(dst, src)
+	return copyVector(dst, src)
 }
 
 // copyGeneric is the reference for every vector routine: the builtin copy.

@@ -4,27 +4,31 @@ package asm
 
 import "github.com/klauspost/cpuid/v2"
 
-// copyAVX512 copies n bytes from src to dst with 64-byte EVEX moves (needs
-// AVX-512 F and VL). Above 512 bytes dst must not lie in (src, src+n).
+// copyVector tail-jumps to copyAVX512 when copySel is copyKindAVX512, else
+// to copyAVX2, so Copy pays for one call. Body: copy_amd64.s; reference:
+// copyGeneric.
+//
+//go:noescape
+func copyVector(dst, src []byte) int
+
+// copyAVX512 is the builtin copy with 64-byte EVEX moves (needs AVX-512 F
+// and VL). Body: copy_amd64.s; reference: copyGeneric.
+//
+//go:noescape
+func copyAVX512(dst, src []byte) int
+
+// copyAVX2 is the builtin copy with 32-byte VEX moves (needs AVX2).
 // Body: copy_amd64.s; reference: copyGeneric.
 //
 //go:noescape
-func copyAVX512(dst, src *byte, n int)
+func copyAVX2(dst, src []byte) int
 
-// copyAVX2 copies n bytes from src to dst with 32-byte VEX moves (needs
-// AVX2). Above 256 bytes dst must not lie in (src, src+n).
-// Body: copy_amd64.s; reference: copyGeneric.
-//
-//go:noescape
-func copyAVX2(dst, src *byte, n int)
-
-// copyVec runs the vector routine that kind names.
-func copyVec(kind copyKind, dst, src *byte, n int) {
+// copyVec runs the vector routine kind names (for tests and benchmarks).
+func copyVec(kind copyKind, dst, src []byte) int {
 	if kind == copyKindAVX512 {
-		copyAVX512(dst, src, n)
-		return
+		return copyAVX512(dst, src)
 	}
-	copyAVX2(dst, src, n)
+	return copyAVX2(dst, src)
 }
 
 // copyKinds lists the vector routines this CPU can run, best first.
@@ -39,24 +43,19 @@ func copyKinds() []copyKind {
 	return ks
 }
 
-// detectCopy picks the best vector routine this CPU runs, used only for the
-// size classes where it beat the builtin copy (copyMaskFor).
+// detectCopy picks the best vector routine this CPU runs, for the sizes
+// where it beat the builtin copy on the development host (see Copy).
 func detectCopy() copyImpl {
 	ks := copyKinds()
 	if len(ks) == 0 {
-		return copyImpl{kind: copyKindBuiltin}
+		return copyImpl{kind: copyKindBuiltin, lo: 1, hi: 0}
 	}
-	return copyImpl{kind: ks[0], mask: copyMaskFor(ks[0])}
+	return copyImpl{kind: ks[0], lo: copyVectorMin, hi: copyVectorMax}
 }
 
-// copyMaskFor returns the size classes where kind beat the builtin copy on
-// the development host (see Copy for the figures).
-func copyMaskFor(kind copyKind) uint32 {
-	switch kind {
-	case copyKindAVX512:
-		return classMask(1, 4096) // TODO(measure)
-	case copyKindAVX2:
-		return classMask(1, 4096) // TODO(measure)
-	}
-	return 0
-}
+// copyVectorMin..copyVectorMax are the sizes where copyAVX512 and copyAVX2
+// beat the builtin copy (see Copy for the figures).
+const (
+	copyVectorMin = 129
+	copyVectorMax = 4096
+)

@@ -2,19 +2,25 @@
 
 #include "textflag.h"
 
-// func copyNEON(dst, src *byte, n int)
+// func copyNEON(dst, src []byte) int
 //
-// Copies n ≥ 0 bytes with AdvSIMD Q-register pairs (LDP/STP Q, 32 bytes per
-// instruction, the idiom of Arm's optimized-routines memcpy). Up to 128
-// bytes everything is loaded before anything is stored, so any overlap is
-// fine; above 128 it copies forward, which is correct unless dst lies in
-// (src, src+n) — Copy sends that case to the builtin copy.
-TEXT ·copyNEON(SB), NOSPLIT, $0-24
-	MOVD dst+0(FP), R0
-	MOVD src+8(FP), R1
-	MOVD n+16(FP), R2
-	ADD  R1, R2, R3 // R3 = src + n
-	ADD  R0, R2, R4 // R4 = dst + n
+// Copies n = min(len(dst), len(src)) bytes and returns n, with the builtin
+// copy's semantics, overlap included. It uses AdvSIMD Q-register pairs
+// (LDP/STP Q, 32 bytes per instruction, the idiom of Arm's
+// optimized-routines memcpy). Up to 128 bytes it loads everything before it
+// stores anything, so any overlap is fine; above that it keeps both ends in
+// registers and copies 64 bytes per iteration, forward unless dst starts
+// inside [src, src+n), backward if it does.
+TEXT ·copyNEON(SB), NOSPLIT, $0-56
+	MOVD dst_base+0(FP), R0
+	MOVD src_base+24(FP), R1
+	MOVD dst_len+8(FP), R2
+	MOVD src_len+32(FP), R3
+	CMP  R2, R3
+	CSEL LT, R3, R2, R2 // R2 = n = min(len(dst), len(src))
+	MOVD R2, ret+48(FP)
+	ADD  R1, R2, R3     // R3 = src + n
+	ADD  R0, R2, R4     // R4 = dst + n
 	CMP  $16, R2
 	BLE  le16
 	CMP  $32, R2
@@ -24,17 +30,22 @@ TEXT ·copyNEON(SB), NOSPLIT, $0-24
 	CMP  $128, R2
 	BLE  le128
 
-	// n > 128: keep the first and the last 64 bytes in registers, copy 64
-	// bytes per iteration in between, then store the kept head and tail.
+	// n > 128: keep the first and the last 64 bytes in registers.
 	FLDPQ (R1), (F0, F1)
 	FLDPQ 32(R1), (F2, F3)
 	FLDPQ -64(R3), (F4, F5)
 	FLDPQ -32(R3), (F6, F7)
-	ADD   $64, R1, R5  // R5: src cursor
-	ADD   $64, R0, R6  // R6: dst cursor
-	SUB   $64, R4, R7  // R7: the tail's start in dst
+	SUB   R1, R0, R8
+	CMP   R2, R8
+	BLO   backward      // dst - src < n (unsigned): dst starts inside src
 
-loop64:
+	// Forward: 64 bytes per iteration from dst+64 while the chunk ends
+	// before the tail's start, then the kept head and tail.
+	ADD $64, R1, R5     // R5: src cursor
+	ADD $64, R0, R6     // R6: dst cursor
+	SUB $64, R4, R7     // R7: the tail's start in dst
+
+fwd64:
 	FLDPQ (R5), (F16, F17)
 	FLDPQ 32(R5), (F18, F19)
 	FSTPQ (F16, F17), (R6)
@@ -42,8 +53,27 @@ loop64:
 	ADD   $64, R5
 	ADD   $64, R6
 	CMP   R7, R6
-	BLO   loop64
+	BLO   fwd64
+	B     ends
 
+backward:
+	// Backward: 64 bytes per iteration ending at dst+n-64, down while the
+	// chunk starts after the head's end, then the kept head and tail.
+	SUB $64, R3, R5     // R5: src cursor (chunk end)
+	SUB $64, R4, R6     // R6: dst cursor (chunk end)
+	ADD $64, R0, R7     // R7: the head's end in dst
+
+bwd64:
+	FLDPQ -64(R5), (F16, F17)
+	FLDPQ -32(R5), (F18, F19)
+	FSTPQ (F16, F17), -64(R6)
+	FSTPQ (F18, F19), -32(R6)
+	SUB   $64, R5
+	SUB   $64, R6
+	CMP   R7, R6
+	BHI   bwd64
+
+ends:
 	FSTPQ (F0, F1), (R0)
 	FSTPQ (F2, F3), 32(R0)
 	FSTPQ (F4, F5), -64(R4)

@@ -9,27 +9,24 @@ import (
 )
 
 // copyRoutine is one implementation under test, called with two slices of
-// equal length that do not overlap.
+// equal length that do not overlap. When set is not nil, the test installs
+// it as Copy's dispatch first (so such routines cannot run in parallel).
 type copyRoutine struct {
 	name string
-	fn   func(dst, src []byte)
+	fn   func(dst, src []byte) int
+	set  *copyImpl
 }
 
-// copyRoutines returns every implementation this build can run: each vector
-// routine called directly, and Copy with every size class sent to each
-// vector routine (so the dispatch path is tested too), plus Copy as
-// detected.
+// copyRoutines returns every implementation this build can run: Copy as
+// detected, each vector routine called directly, and Copy with every size
+// sent to each vector routine (which tests the dispatch path too).
 func copyRoutines() []copyRoutine {
-	rs := []copyRoutine{{"Copy", func(d, s []byte) { Copy(d, s) }}}
+	rs := []copyRoutine{{name: "Copy", fn: Copy}}
 	for _, k := range copyKinds() {
-		rs = append(rs,
-			copyRoutine{"impl=" + k.String(), func(d, s []byte) {
-				copyVec(k, unsafe.SliceData(d), unsafe.SliceData(s), len(d))
-			}},
-			copyRoutine{"Copy/impl=" + k.String(), func(d, s []byte) {
-				defer setCopy(copyImpl{kind: k, mask: ^uint32(0)})()
-				Copy(d, s)
-			}})
+		rs = append(rs, copyRoutine{name: "impl=" + k.String(), fn: func(d, s []byte) int { return copyVec(k, d, s) }})
+	}
+	for _, k := range copyKinds() {
+		rs = append(rs, copyRoutine{name: "Copy/impl=" + k.String(), fn: Copy, set: &copyImpl{kind: k, lo: 0, hi: 1 << 62}})
 	}
 	return rs
 }
@@ -64,12 +61,14 @@ func newCopyChecker() *copyChecker {
 
 // check copies n bytes from src+soff to dst+doff with fn and reports whether
 // exactly dst[doff:doff+n] changed, to the source's bytes; it restores dst.
-func (c *copyChecker) check(fn func(d, s []byte), n, doff, soff int) error {
+func (c *copyChecker) check(fn func(d, s []byte) int, n, doff, soff int) error {
 	d, s := c.dst[doff:doff+n], c.src[soff:soff+n]
-	fn(d, s)
+	got := fn(d, s)
 	w := c.dst[:doff+n+64]
 	var err error
 	switch {
+	case got != n:
+		err = fmt.Errorf("n=%d doff=%d soff=%d: returned %d", n, doff, soff, got)
 	case !bytes.Equal(d, s):
 		err = fmt.Errorf("n=%d doff=%d soff=%d: copied bytes differ from the source", n, doff, soff)
 	case !bytes.Equal(w[:doff], c.guard[:doff]):
@@ -85,55 +84,106 @@ func (c *copyChecker) check(fn func(d, s []byte), n, doff, soff int) error {
 	return nil
 }
 
-// copyTestSizes returns the sizes that get the full 64×64 alignment grid in
-// -short mode: every size up to 512 (every branch of every routine and all
-// of its boundaries), and every size within 2 of a multiple of 32 up to
-// 4096 (the vector loops' boundaries). Every other size gets a sampled grid.
-func copyTestSizes(short bool) (full, sampled []int) {
+// copyGrid says how much of the size × alignment grid a test run covers.
+type copyGrid int
+
+const (
+	gridFull  copyGrid = iota // every size, every alignment pair
+	gridShort                 // -short: every branch and loop boundary fully, the rest sampled
+	gridRace                  // -race: the boundaries only; the race detector cannot see into assembly anyway
+)
+
+// copyTestSizes returns the sizes that get the full 64×64 alignment grid,
+// the sizes that get pairs random alignment pairs each.
+//
+//   - gridFull: every size 0…4096 fully.
+//   - gridShort: fully every size up to 512 (every straight-line branch of
+//     every routine and its boundaries) and every size within 2 of a
+//     multiple of 32 up to 4096 (the vector loops' boundaries); 64 pairs for
+//     each other size.
+//   - gridRace: fully the sizes next to each branch boundary; 4 pairs for
+//     each other size.
+func copyTestSizes(g copyGrid) (full, sampled []int, pairs int) {
+	boundary := func(n int) bool {
+		for _, b := range []int{0, 4, 8, 16, 32, 64, 128, 256, 512, 4096} {
+			if n >= b-1 && n <= b+1 {
+				return true
+			}
+		}
+		return false
+	}
 	for n := 0; n <= maxCopyTest; n++ {
-		if !short || n <= 512 || (n+2)%32 <= 4 {
+		switch {
+		case g == gridFull,
+			g == gridShort && (n <= 512 || (n+2)%32 <= 4),
+			g == gridRace && boundary(n):
 			full = append(full, n)
-		} else {
+		default:
 			sampled = append(sampled, n)
 		}
 	}
-	return full, sampled
+	pairs = 64
+	if g == gridRace {
+		pairs = 4
+	}
+	return full, sampled, pairs
 }
 
 // TestCopyMatchesGeneric checks each implementation against the builtin copy
 // for every size 0…4096 and every alignment 0…63 of both slices: 16.8 M
-// calls per implementation without -short (several seconds). With -short
-// (and under -race) the full alignment grid covers the sizes of
-// copyTestSizes, ≈ 4 M calls, and the remaining ≈ 3300 sizes each get 64
-// random (doff, soff) pairs.
+// calls per implementation, a few seconds, without -short. With -short (and
+// always for the Copy/impl=… routines, whose dispatch path is the same at
+// every size in the window) it runs gridShort, ≈ 3.7 M calls, under a
+// second; with -race gridRace. See copyTestSizes.
 func TestCopyMatchesGeneric(t *testing.T) {
-	short := testing.Short() || raceEnabled
-	full, sampled := copyTestSizes(short)
-	for _, r := range copyRoutines() {
-		t.Run(r.name, func(t *testing.T) {
-			t.Parallel()
-			c := newCopyChecker()
-			fails := 0
-			report := func(err error) {
-				if err != nil && fails < 10 {
-					fails++
-					t.Error(err)
+	run := func(t *testing.T, r copyRoutine, grid copyGrid) {
+		if r.set != nil {
+			defer setCopy(*r.set)()
+		}
+		full, sampled, pairs := copyTestSizes(grid)
+		c := newCopyChecker()
+		fails := 0
+		report := func(err error) {
+			if err != nil && fails < 10 {
+				fails++
+				t.Error(err)
+			}
+		}
+		for _, n := range full {
+			for doff := range 64 {
+				for soff := range 64 {
+					report(c.check(r.fn, n, doff, soff))
 				}
 			}
-			for _, n := range full {
-				for doff := range 64 {
-					for soff := range 64 {
-						report(c.check(r.fn, n, doff, soff))
-					}
-				}
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for _, n := range sampled {
+			for range pairs {
+				report(c.check(r.fn, n, rng.IntN(64), rng.IntN(64)))
 			}
-			rng := rand.New(rand.NewPCG(3, 4))
-			for _, n := range sampled {
-				for range 64 {
-					report(c.check(r.fn, n, rng.IntN(64), rng.IntN(64)))
-				}
+		}
+	}
+	grid, swapGrid := gridFull, gridShort
+	if testing.Short() {
+		grid = gridShort
+	}
+	if raceEnabled {
+		grid, swapGrid = gridRace, gridRace
+	}
+	t.Run("group=direct", func(t *testing.T) { // read Copy's dispatch only: parallel
+		for _, r := range copyRoutines() {
+			if r.set == nil {
+				t.Run(r.name, func(t *testing.T) {
+					t.Parallel()
+					run(t, r, grid)
+				})
 			}
-		})
+		}
+	})
+	for _, r := range copyRoutines() { // swap Copy's dispatch: one at a time
+		if r.set != nil {
+			t.Run(r.name, func(t *testing.T) { run(t, r, swapGrid) })
+		}
 	}
 }
 
@@ -145,7 +195,7 @@ func TestCopyOverlap(t *testing.T) {
 	want := make([]byte, len(buf))
 	for _, k := range kinds {
 		t.Run("impl="+k.String(), func(t *testing.T) {
-			defer setCopy(copyImpl{kind: k, mask: ^uint32(0)})()
+			defer setCopy(copyImpl{kind: k, lo: 0, hi: 1 << 62})()
 			for _, n := range []int{1, 3, 7, 16, 31, 33, 64, 100, 128, 129, 200, 256, 257, 300, 511, 512, 513, 1000, 1024, 2049, 4096} {
 				for _, shift := range []int{-300, -65, -64, -33, -17, -8, -1, 0, 1, 8, 17, 33, 64, 65, 300} {
 					base := 300
@@ -166,21 +216,24 @@ func TestCopyOverlap(t *testing.T) {
 	}
 }
 
-// TestCopyVectorOverlapDown checks the vector routines themselves on
-// overlapping slices where dst starts before src, the overlap their forward
-// loops allow.
-func TestCopyVectorOverlapDown(t *testing.T) {
-	buf := alignedBuf(maxCopyTest + 512)
+// TestCopyVectorOverlap checks the vector routines themselves on
+// overlapping slices in both directions, at sizes that reach their loops.
+func TestCopyVectorOverlap(t *testing.T) {
+	buf := alignedBuf(maxCopyTest + 1024)
 	want := make([]byte, len(buf))
 	for _, k := range copyKinds() {
-		for _, n := range []int{129, 257, 513, 1000, 4096} {
-			for _, shift := range []int{1, 31, 64, 65, 255, 256, 300} {
+		for _, n := range []int{129, 200, 257, 300, 511, 513, 1000, 4096} {
+			for _, shift := range []int{-300, -256, -255, -65, -64, -31, -1, 0, 1, 31, 64, 65, 255, 256, 300} {
 				for i := range buf {
 					buf[i] = byte(i * 13)
 				}
 				copy(want, buf)
-				copy(want[:n], want[shift:shift+n])
-				copyVec(k, &buf[0], &buf[shift], n)
+				from := 400
+				to := from + shift
+				copy(want[to:to+n], want[from:from+n])
+				if got := copyVec(k, buf[to:to+n], buf[from:from+n]); got != n {
+					t.Fatalf("%v n=%d shift=%d: returned %d", k, n, shift, got)
+				}
 				if !bytes.Equal(buf, want) {
 					t.Fatalf("%v n=%d shift=%d: result differs from the builtin copy", k, n, shift)
 				}
@@ -208,14 +261,25 @@ func TestCopyReturnsMinLength(t *testing.T) {
 	}
 }
 
-func TestSizeClass(t *testing.T) {
-	for _, tc := range []struct{ n, k int }{{0, 64}, {1, 0}, {2, 1}, {3, 2}, {4, 2}, {5, 3}, {8, 3}, {9, 4}, {64, 6}, {65, 7}, {128, 7}, {129, 8}, {256, 8}, {257, 9}, {4096, 12}, {4097, 13}} {
-		if got := sizeClass(tc.n); got != uint(tc.k) {
-			t.Errorf("sizeClass(%d) = %d, want %d", tc.n, got, tc.k)
+func TestCopyDispatch(t *testing.T) {
+	defer setCopy(copyImpl{kind: copyKindAVX2, lo: 129, hi: 4096})()
+	for _, tc := range []struct {
+		n  int
+		in bool
+	}{{0, false}, {1, false}, {128, false}, {129, true}, {4096, true}, {4097, false}} {
+		if got := uint(tc.n)-copyLo <= copySpan; got != tc.in {
+			t.Errorf("size %d in window 129..4096 = %v", tc.n, got)
 		}
 	}
-	if got, want := classMask(129, 512), uint32(1<<8|1<<9); got != want {
-		t.Errorf("classMask(129, 512) = %#x, want %#x", got, want)
+	restore := setCopy(copyImpl{kind: copyKindAVX2, lo: 1, hi: 0})
+	for _, n := range []uint{0, 1, 4096, ^uint(0) - 1} {
+		if n-copyLo <= copySpan {
+			t.Errorf("empty window admits size %d", n)
+		}
+	}
+	restore()
+	if copyLo != 129 || copyLo+copySpan != 4096 {
+		t.Errorf("restore: window %d..%d, want 129..4096", copyLo, copyLo+copySpan)
 	}
 	for _, k := range []copyKind{copyKindBuiltin, copyKindAVX2, copyKindAVX512, copyKindNEON} {
 		if k.String() == "" {
@@ -248,7 +312,13 @@ func FuzzCopy(f *testing.F) {
 				got[i] = 0xA5
 			}
 			g := got[doff%64:]
-			r.fn(g[64:64+n], s[:n])
+			if r.set != nil {
+				restore := setCopy(*r.set)
+				r.fn(g[64:64+n], s[:n])
+				restore()
+			} else {
+				r.fn(g[64:64+n], s[:n])
+			}
 			if !bytes.Equal(g[:int(dlen)+128], want) {
 				t.Fatalf("%s: n=%d doff=%d soff=%d: result differs from the builtin copy (or guard bytes were written)", r.name, n, doff%64, soff%64)
 			}
