@@ -13,3 +13,6 @@ func loadAcquire64(p *uint64) uint64
 //
 //go:noescape
 func storeRelease64(p *uint64, v uint64)
+
+// storeReleaseMOV: StoreRelease64 uses storeRelease64 (a plain MOVQ).
+const storeReleaseMOV = true

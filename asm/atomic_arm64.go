@@ -13,3 +13,7 @@ func loadAcquire64(p *uint64) uint64
 //
 //go:noescape
 func storeRelease64(p *uint64, v uint64)
+
+// storeReleaseMOV is false: sync/atomic.StoreUint64 is already one STLR,
+// inlined, so StoreRelease64 uses it.
+const storeReleaseMOV = false

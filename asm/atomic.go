@@ -1,0 +1,51 @@
+package asm
+
+import "sync/atomic"
+
+// StoreRelease64 stores v into *p with release ordering: every load and
+// store the calling goroutine made before it is visible to a goroutine,
+// thread or process that loads v from *p with acquire ordering
+// (sync/atomic.LoadUint64, or any plain load on amd64) and then reads on.
+//
+// On amd64 it is one MOVQ in assembly, which x86-TSO makes a release, where
+// sync/atomic.StoreUint64 is an XCHGQ (a full barrier). On arm64 and with
+// noasm it is sync/atomic.StoreUint64 (on arm64 that is already a single
+// STLR, inlined; an assembly STLR could only add a call). Under -race it is
+// sync/atomic.StoreUint64 everywhere, so that the race detector sees the
+// edge.
+//
+// Cost on the development host (Sapphire Rapids VM, 2 vCPUs, medians of 6
+// runs of BenchmarkPublish and BenchmarkStoreRelease):
+//
+//	                                        StoreRelease64   atomic.StoreUint64
+//	one-way stream, producer ns per store        10.8 ns         33.8 ns
+//	one-way, 64-byte message + store             42.7 ns         54.8 ns
+//	round trip between two pinned CPUs          303 ns          289 ns  (no gain: the line transfer dominates)
+//	uncontended, same thread                     1.6 ns          8.2 ns
+//
+// What it does not give: a store followed by a load of another location may
+// be reordered (the load can complete before the store is visible), exactly
+// what XCHGQ prevents. A Dekker-style handshake — publish a cursor, then
+// check a waiter flag to decide whether to wake a parked consumer — needs
+// sync/atomic.StoreUint64 (or another full barrier) between the two, or a
+// wake-up is lost.
+//
+// p must be 8-byte aligned (an unaligned MOVQ that straddles a cache line is
+// not atomic); Go aligns uint64 fields to 8 on 64-bit platforms, and offsets
+// in shared memory must be multiples of 8. The Go memory model speaks only
+// of sync/atomic; this store's ordering comes from the hardware (TSO) and
+// from the compiler, which never moves memory accesses across a call to an
+// assembly function.
+//
+// Pair it with sync/atomic.LoadUint64 on the reading side: an assembly
+// load-acquire was measured and dropped, because atomic.LoadUint64 is already
+// an inlined MOVQ on amd64 (and an LDAR on arm64) and an assembly call can
+// only add to that (round trip 313 ns with both sides in assembly, 289 ns
+// with sync/atomic).
+func StoreRelease64(p *uint64, v uint64) {
+	if raceEnabled || !storeReleaseMOV {
+		atomic.StoreUint64(p, v)
+		return
+	}
+	storeRelease64(p, v)
+}

@@ -1,0 +1,41 @@
+// Package asm holds the CPU primitives Go has no word for, each kept only
+// where a benchmark on the development host showed it beating what Go
+// already has (the figures are in each doc comment):
+//
+//   - Pause and Spin: the spin-wait hint (PAUSE on amd64, ISB on arm64) for
+//     busy-poll loops whose load and compare stay in Go;
+//   - Ticks, TicksP, TicksPerSecond, TicksToNanos: a fenced time-stamp
+//     counter read (LFENCE;RDTSC, RDTSCP with the CPU number; CNTVCT_EL0 on
+//     arm64) and its rate, so a message path can time itself without
+//     time.Now; InvariantTSC and ClockSource say what Ticks reads and why;
+//   - StoreRelease64: a release store that on amd64 is a plain MOV instead
+//     of sync/atomic's XCHG — three times the producer throughput of a
+//     one-way stream;
+//   - Copy: the builtin copy with AVX-512 (or AVX2) moves for the sizes,
+//     129 B to 4 KiB, where that beat runtime.memmove.
+//
+// Measured and dropped: a load-acquire (sync/atomic.LoadUint64 is already an
+// inlined plain MOV on amd64 and LDAR on arm64), and the vector copy below
+// 129 bytes (runtime.memmove takes its arguments in registers; an assembly
+// function cannot).
+//
+// # Layout
+//
+// Each routine has its assembly in name_amd64.s / name_arm64.s, a
+// declaration-only name_amd64.go / name_arm64.go, and a pure-Go reference
+// (pauseGeneric, ticksGeneric, copyGeneric…) in an untagged file compiled
+// everywhere. The build tag noasm, or another GOARCH, selects the references
+// through name_other.go. Choices that depend on the CPU (AVX-512 or AVX2,
+// invariant TSC, RDTSCP) are made once at init into package variables that
+// the tests swap (setClock, setCopy) to test every path on one machine.
+//
+// # Measuring
+//
+// The figures come from a 2-vCPU Sapphire Rapids VM shared with other
+// builds: medians of 6 or more runs, noisy to ±10 % or worse. Re-measure
+// with
+//
+//	go test -run '^$' -bench . -count 6 ./asm
+//
+// and compare medians (golang.org/x/perf/cmd/benchstat).
+package asm
