@@ -55,7 +55,7 @@ func checkSpinnerCPUs(h *host) []Finding {
 		}
 		return one(id, Warn, "CPU 0 is a spinner CPU: it takes timer, RCU and interrupt work that cannot be moved", ev,
 			"# choose spinner CPUs other than 0, e.g. among "+alt.String())
-	case h.spinnersHow != "given by the caller":
+	case !h.spinnersSet:
 		return one(id, Info, "checking spinner "+cpus(h.spinners)+" ("+h.spinnersHow+")", ev,
 			"# pass the CPUs your spinners will use to check those instead (tuning.Options.SpinnerCPUs)")
 	}

@@ -1,6 +1,7 @@
 package tuning
 
 import (
+	"cmp"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -292,7 +293,7 @@ func checkCState(h *host) []Finding {
 	for n := range names {
 		stateNames = append(stateNames, n)
 	}
-	slices.SortFunc(stateNames, func(a, b string) int { return int(names[a] - names[b]) })
+	slices.SortFunc(stateNames, func(a, b string) int { return cmp.Or(cmp.Compare(names[a], names[b]), cmp.Compare(a, b)) })
 	if len(stateNames) > 0 {
 		var s []string
 		for _, n := range stateNames {

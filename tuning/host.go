@@ -54,6 +54,7 @@ type host struct {
 
 	spinners     affinity.CPUSet
 	spinnersHow  string // how spinners were chosen, for the evidence
+	spinnersSet  bool   // given by the caller (not a default)
 	spinnersBad  affinity.CPUSet
 	housekeeping affinity.CPUSet // where IRQs and timers should go; see newHost
 }
@@ -88,7 +89,7 @@ func newHost(fsys fs.FS, spinners []int) *host {
 
 	if spinners != nil {
 		h.spinners = union(spinners)
-		h.spinnersHow = "given by the caller"
+		h.spinnersHow, h.spinnersSet = "given by the caller", true
 		if len(h.online) > 0 {
 			h.spinnersBad = h.spinners.Minus(h.online)
 		}
