@@ -49,9 +49,9 @@ func checkSpinnerCPUs(h *host) []Finding {
 		fix = append(fix, "# or choose spinner CPUs among the online ones: "+h.online.String())
 		return one(id, Crit, "spinner "+cpus(h.spinnersBad)+" "+isAre(h.spinnersBad)+" not online", ev, lines(fix...))
 	case h.spinners.Contains(0) && len(h.online) > 1:
-		alt := h.online.Minus(affinity.CPUSet{0})
-		if len(h.isolated) > 0 {
-			alt = h.isolated.Intersect(h.online)
+		alt := h.isolated.Intersect(h.online)
+		if len(alt) == 0 {
+			alt = h.online.Minus(affinity.CPUSet{0})
 		}
 		return one(id, Warn, "CPU 0 is a spinner CPU: it takes timer, RCU and interrupt work that cannot be moved", ev,
 			"# choose spinner CPUs other than 0, e.g. among "+alt.String())

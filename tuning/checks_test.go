@@ -96,6 +96,7 @@ func TestSpinnerCPUs(t *testing.T) {
 		}, id: "spinner-cpus", want: Info, contains: []string{"CPU 1", "not found; taken from the cpuN directories"}},
 		{name: "online_garbage", fsys: mfs(online, "zero-three", "sys/devices/system/cpu/cpu0/x", "", "sys/devices/system/cpu/cpu1/x", ""),
 			id: "spinner-cpus", want: Info, contains: []string{"unexpected content \"zero-three\""}},
+		{name: "given_empty_is_default", fsys: base, spinners: []int{}, id: "spinner-cpus", want: Info, contains: []string{"CPUs 2-3", "the isolated CPUs"}},
 		{name: "given_ok", fsys: base, spinners: []int{3, 2, 3}, id: "spinner-cpus", want: OK, contains: []string{"CPUs 2-3 are online"}},
 		{name: "given_offline", fsys: base, spinners: []int{2, 9}, id: "spinner-cpus", want: Crit,
 			contains: []string{"CPU 9 is not online", "echo 1 > /sys/devices/system/cpu/cpu9/online"}},

@@ -87,7 +87,7 @@ func newHost(fsys fs.FS, spinners []int) *host {
 	}
 	h.isolated = union(sys, cg)
 
-	if spinners != nil {
+	if len(spinners) > 0 {
 		h.spinners = union(spinners)
 		h.spinnersHow, h.spinnersSet = "given by the caller", true
 		if len(h.online) > 0 {

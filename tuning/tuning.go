@@ -78,8 +78,8 @@ type Options struct {
 	// read as "proc/cmdline", "sys/devices/system/cpu/online", ...). Nil means
 	// os.DirFS("/"). Tests pass fixture trees or fstest.MapFS.
 	FS fs.FS
-	// SpinnerCPUs are the CPUs the spinners will be pinned to. Nil means the
-	// default: every isolated online CPU; if none, every online CPU except 0;
+	// SpinnerCPUs are the CPUs the spinners will be pinned to. Empty means
+	// the default: every isolated online CPU; if none, every online CPU except 0;
 	// if CPU 0 is the only one, CPU 0.
 	SpinnerCPUs []int
 	// Runtime is the Go runtime configuration to judge. Nil means the running
