@@ -28,7 +28,9 @@ func siblings(fsys fs.FS, cpu int) (affinity.CPUSet, error) {
 //   - "smt-shared-core": crit when two spinners are siblings of one physical
 //     core (each gets about half a core and their PAUSEs slow each other);
 //   - "smt-sibling": warn when a spinner's sibling is online and not a
-//     spinner (whatever runs there shares the spinner's core).
+//     spinner (whatever runs there shares the spinner's core); info when
+//     none is visible but /proc/cpuinfo has the hypervisor flag (a guest
+//     does not see the host's SMT pairs).
 //
 // Both are info when no spinner's topology/thread_siblings_list can be read,
 // ok otherwise. Unreadable CPUs are named in the evidence.
@@ -113,6 +115,11 @@ func checkSMT(h *host) []Finding {
 		out = append(out, Finding{ID: "smt-sibling", Severity: Warn,
 			Summary:  "SMT siblings of spinner CPUs are online: " + strings.Join(who, ", "),
 			Evidence: evidence, Fix: lines(fix...)})
+	} else if flags, _, _ := cpuFlags(h.fsys); slices.Contains(flags, "hypervisor") {
+		out = append(out, Finding{ID: "smt-sibling", Severity: Info,
+			Summary:  "no SMT sibling is visible, but this is a VM: its vCPUs may still be SMT siblings on the host",
+			Evidence: evidence + "; /proc/cpuinfo flags include hypervisor",
+			Fix:      "# ask the provider for whole cores (dedicated hosts, or instance types documented as one vCPU per core), or use bare metal"})
 	} else {
 		out = append(out, Finding{ID: "smt-sibling", Severity: OK,
 			Summary: "no spinner shares its core with a non-spinner CPU", Evidence: evidence})
@@ -391,18 +398,9 @@ func checkClocksource(h *host) []Finding {
 // the file is missing or has no flags line (not x86), ok otherwise.
 func checkInvariantTSC(h *host) []Finding {
 	const id = "invariant-tsc"
-	s, err := readString(h.fsys, cpuinfoPath)
+	flags, found, err := cpuFlags(h.fsys)
 	if err != nil {
 		return unknown(id, "invariant TSC", err)
-	}
-	var flags []string
-	found := false
-	for line := range strings.Lines(s) {
-		k, v, ok := strings.Cut(line, ":")
-		if ok && strings.TrimSpace(k) == "flags" {
-			flags, found = strings.Fields(v), true
-			break
-		}
 	}
 	if !found {
 		return one(id, Info, "invariant TSC unknown: /proc/cpuinfo has no flags line (not an x86 CPU?)", "/proc/cpuinfo: no flags line", "")
@@ -420,6 +418,22 @@ func checkInvariantTSC(h *host) []Finding {
 			ev, "# no software fix: run on a CPU (or a VM type) that reports constant_tsc and nonstop_tsc, or time with the monotonic clock instead of RDTSC")
 	}
 	return one(id, OK, "the TSC is invariant (constant_tsc, nonstop_tsc)", ev, "")
+}
+
+// cpuFlags returns the first "flags" line of /proc/cpuinfo (x86 only), and
+// whether there was one.
+func cpuFlags(fsys fs.FS) ([]string, bool, error) {
+	s, err := readString(fsys, cpuinfoPath)
+	if err != nil {
+		return nil, false, err
+	}
+	for line := range strings.Lines(s) {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "flags" {
+			return strings.Fields(v), true, nil
+		}
+	}
+	return nil, false, nil
 }
 
 func yesNo(b bool) string {

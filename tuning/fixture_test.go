@@ -53,7 +53,7 @@ func TestFixtures(t *testing.T) {
 	}{
 		{"untuned_vm/default_spinners", "untuned-vm", nil, allOK(want{
 			"spinner-cpus": Info, "isolcpus": Warn, "nohz_full": Info, "rcu_nocbs": Warn, "tsc-reliable": Info,
-			"governor": Info, "irqaffinity": Warn, "irq-on-spinner": Warn, "watchdog": Warn, "sched-rt-runtime": Info,
+			"smt-sibling": Info, "governor": Info, "irqaffinity": Warn, "irq-on-spinner": Warn, "watchdog": Warn, "sched-rt-runtime": Info,
 		})},
 		{"tuned_server/default_spinners", "tuned-server", nil, allOK(want{"spinner-cpus": Info})},
 		{"tuned_server/given_spinners", "tuned-server", []int{2, 3, 7}, allOK(nil)},
