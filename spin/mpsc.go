@@ -12,7 +12,7 @@ import (
 
 // MPSC region: the Ring's header layout (magic "SPINMPSC"; Tail in block 1
 // is claimed with CAS by every producer, which also bump Signal), then
-// slots in the InSlot format: a sequence word, then T.
+// slots in the InSlot format: T, then a sequence word ending the slot.
 //
 // Slot sequence protocol (after D. Vyukov's bounded queue), for the slot of
 // position p (index p & (capacity-1)):
@@ -88,7 +88,7 @@ func NewMPSC[T any](region []byte, opts MPSCOptions) (*MPSC[T], error) {
 	le.PutUint32(region[RingMsgSizeOffset:], uint32(s.Size))
 	le.PutUint64(region[RingFingerprintOffset:], s.Fingerprint)
 	for i := range opts.Capacity {
-		le.PutUint64(region[RingHeaderLength+i*stride:], uint64(i))
+		le.PutUint64(region[RingHeaderLength+(i+1)*stride-SlotSeqLength:], uint64(i))
 	}
 	// SYNC: release of header and slot sequences; pairs with OpenMPSC.
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset])), MPSCMagic)
@@ -152,11 +152,11 @@ func bindMPSC[T any](region []byte, capacity uint64, stride int) (*MPSC[T], erro
 }
 
 func (q *MPSC[T]) seqP(pos uint64) *uint64 {
-	return (*uint64)(unsafe.Add(q.slots, uintptr(pos&q.mask)*q.stride))
+	return (*uint64)(unsafe.Add(q.slots, uintptr(pos&q.mask)*q.stride+q.stride-SlotSeqLength))
 }
 
 func (q *MPSC[T]) msgP(pos uint64) *T {
-	return (*T)(unsafe.Add(q.slots, uintptr(pos&q.mask)*q.stride+SlotSeqLength))
+	return (*T)(unsafe.Add(q.slots, uintptr(pos&q.mask)*q.stride))
 }
 
 // maxClaimTries bounds the CAS loop of a claim: a hostile or corrupted ring

@@ -36,12 +36,20 @@ import (
 //	+---------------------------------------------------------------+      only when it parks
 //	|                  Slot 0 … Slot Capacity-1                    ... 512
 //
-// Slot, protocol InSlot (stride: 8+sizeof(T) rounded up to 64):
+// Slot, protocol InSlot (stride: sizeof(T)+8 rounded up to 64): T first,
+// the sequence word last, so the consumer polls the slot's last line and a
+// message of up to 56 bytes travels with its sequence in one cache line:
 //
 //	+---------------------------------------------------------------+
-//	|      Sequence (uint64): position+1 once the message is ready  |
+//	|                        T, then padding                       ...
 //	+---------------------------------------------------------------+
-//	|                       T, then padding                        ...
+//	|  Sequence (uint64): position+1 once the message is ready      |  stride-8
+//	+---------------------------------------------------------------+
+//
+// (For a T that spans several lines, the producer fills the earlier lines
+// while the consumer polls only the last: measured on the development VM,
+// a 64-byte T round-trips in ≈ 500 ns with the sequence last and ≈ 700 ns
+// with it first, against ≈ 270 ns for a 56-byte T.)
 //
 // Slot, protocol Cursors (stride: sizeof(T) rounded up to 64): T, padding.
 //
@@ -61,7 +69,7 @@ const (
 	HeadOffset            = 256                    // uint64: next position the consumer will read
 	WaitersOffset         = 384                    // uint32: 1 while the consumer is (about to be) parked
 	RingHeaderLength      = 512                    // bytes before slot 0
-	SlotSeqLength         = 8                      // InSlot: bytes of sequence before T
+	SlotSeqLength         = 8                      // InSlot: bytes of the sequence word that ends a slot
 	RingMagic             = 0x474e4952_4e495053    // "SPINRING" as little-endian uint64
 	RingVersion           = 1                      // bumped on any incompatible change
 	MaxRingCapacity       = 1 << 24                // slots
@@ -75,7 +83,7 @@ const (
 type Protocol uint32
 
 const (
-	// InSlot stores position+1 in each slot's first word after the message:
+	// InSlot stores position+1 in each slot's last word after the message:
 	// the consumer polls the slot itself, so one cache-line transfer carries
 	// both "ready" and (up to 56 bytes of) data.
 	InSlot Protocol = 1
@@ -287,18 +295,15 @@ func (r *Ring[T]) Capacity() int { return int(r.capacity) }
 // Protocol returns the ring's protocol.
 func (r *Ring[T]) Protocol() Protocol { return r.proto }
 
-// seqP returns the sequence word of the slot for position pos (InSlot).
+// seqP returns the sequence word of the slot for position pos (InSlot):
+// the slot's last word.
 func (r *Ring[T]) seqP(pos uint64) *uint64 {
-	return (*uint64)(unsafe.Add(r.slots, uintptr(pos&r.mask)*r.stride))
+	return (*uint64)(unsafe.Add(r.slots, uintptr(pos&r.mask)*r.stride+r.stride-SlotSeqLength))
 }
 
-// msg returns the message of the slot for position pos.
+// msg returns the message of the slot for position pos: the slot's start.
 func (r *Ring[T]) msg(pos uint64) *T {
-	off := uintptr(pos&r.mask) * r.stride
-	if r.proto == InSlot {
-		off += SlotSeqLength
-	}
-	return (*T)(unsafe.Add(r.slots, off))
+	return (*T)(unsafe.Add(r.slots, uintptr(pos&r.mask)*r.stride))
 }
 
 // ---- producer ----
