@@ -1,0 +1,572 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/batch"
+	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/spin"
+)
+
+// The spinwire transport: two spin.Rings (ping, pong) in one memfd
+// segment for messages of 8…64 bytes in multiples of 8; two spin.Logs for
+// every other size. The peer echoes on a spin.Agent pinned to its CPU; both
+// sides wait with the -idle strategy.
+
+func init() { register("spinwire", spinwireT{}) }
+
+type spinwireT struct{}
+
+// Ring message types: m1 is 8 bytes … m8 is 64. The first word is the seq.
+type (
+	m1 [1]uint64
+	m2 [2]uint64
+	m3 [3]uint64
+	m4 [4]uint64
+	m5 [5]uint64
+	m6 [6]uint64
+	m7 [7]uint64
+	m8 [8]uint64
+)
+
+// ringSize reports whether size travels in Ring slots (else: Log records).
+func ringSize(size int) bool { return size <= 64 && size%8 == 0 }
+
+// ringWords returns the uint64 words of the Ring's message type for -size.
+// -size counts a message's bytes in shared memory, the transport's own
+// header included — as floor_stream counts its 64-byte slots of a
+// sequence and 56 bytes of body — so under InSlot T is size-8 bytes (at
+// least one word: pingpong's seq), under Cursors it is size bytes.
+func ringWords(c *config) int {
+	if protocol(c) == spin.InSlot {
+		return max(c.Size/8-1, 1)
+	}
+	return c.Size / 8
+}
+
+// logPayload returns the payload bytes of a -size Log record: size less
+// the 8-byte record header, at least pingpong's 8-byte seq.
+func logPayload(c *config) int { return max(c.Size-spin.RecordHeaderLength, 8) }
+
+func (spinwireT) open(c *config) (end, []*os.File, error) {
+	if !ringSize(c.Size) {
+		return openLogs(c)
+	}
+	switch ringWords(c) {
+	case 1:
+		return openRings[m1](c)
+	case 2:
+		return openRings[m2](c)
+	case 3:
+		return openRings[m3](c)
+	case 4:
+		return openRings[m4](c)
+	case 5:
+		return openRings[m5](c)
+	case 6:
+		return openRings[m6](c)
+	case 7:
+		return openRings[m7](c)
+	}
+	return openRings[m8](c)
+}
+
+func (spinwireT) serve(c *config, files []*os.File) error {
+	if len(files) != 1 {
+		return errors.New("want one segment fd")
+	}
+	if !ringSize(c.Size) {
+		return serveLogs(c, files[0])
+	}
+	switch ringWords(c) {
+	case 1:
+		return serveRings[m1](c, files[0])
+	case 2:
+		return serveRings[m2](c, files[0])
+	case 3:
+		return serveRings[m3](c, files[0])
+	case 4:
+		return serveRings[m4](c, files[0])
+	case 5:
+		return serveRings[m5](c, files[0])
+	case 6:
+		return serveRings[m6](c, files[0])
+	case 7:
+		return serveRings[m7](c, files[0])
+	}
+	return serveRings[m8](c, files[0])
+}
+
+func protocol(c *config) spin.Protocol {
+	switch c.Protocol {
+	case "inslot":
+		return spin.InSlot
+	case "cursors":
+		return spin.Cursors
+	}
+	return spin.DefaultProtocol
+}
+
+func agentMode(c *config) spin.Mode {
+	if c.Agent == "dedicated" {
+		return spin.Dedicated
+	}
+	return spin.Preemptible
+}
+
+// idlerFor returns the -idle strategy, parking (if it parks) on p.
+func idlerFor(c *config, p spin.Parker) spin.Idler {
+	switch c.Idle {
+	case "backoff":
+		return &spin.Backoff{Parker: p}
+	case "park":
+		return &spin.Park{Parker: p, Timeout: 10 * time.Millisecond}
+	}
+	return spin.BusySpin{}
+}
+
+// waiter bounds a wait loop: it idles and, every 4096 calls, checks the
+// deadline against the TSC.
+type waiter struct {
+	idler    spin.Idler
+	limit    uint64 // timeout in ticks
+	start, n uint64
+}
+
+func newWaiter(c *config, idler spin.Idler) waiter {
+	return waiter{idler: idler, limit: uint64(c.Timeout.Seconds() * asm.TicksPerSecond())}
+}
+
+// wait idles once; it returns false when the deadline has passed.
+func (w *waiter) wait() bool {
+	if w.n == 0 {
+		w.start = asm.Ticks()
+	}
+	w.n++
+	w.idler.Idle(0)
+	return w.n&4095 != 0 || asm.Ticks()-w.start < w.limit
+}
+
+func (w *waiter) reset() {
+	w.n = 0
+	w.idler.Reset()
+}
+
+var errTimeout = errors.New("peer stopped answering (timeout)")
+
+// ---- rings ----
+
+type ringEnd[T any] struct {
+	seg        *layout.Segment
+	ping, pong *spin.Ring[T]
+	msg, reply T
+	recv       func(*T)
+	w          waiter
+	c          *config
+}
+
+func seqOf[T any](m *T) *uint64 { return (*uint64)(unsafe.Pointer(m)) }
+
+func ringRegions[T any](c *config, body []byte) (ping, pong []byte, err error) {
+	n, _, err := spin.RingLength[T](c.Slots, protocol(c))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(body) < 2*n {
+		return nil, nil, fmt.Errorf("segment body %d bytes, rings need %d", len(body), 2*n)
+	}
+	return body[:n], body[n : 2*n], nil
+}
+
+func openRings[T any](c *config) (end, []*os.File, error) {
+	n, _, err := spin.RingLength[T](c.Slots, protocol(c))
+	if err != nil {
+		return nil, nil, err
+	}
+	fp := layout.MustOf[T]().Fingerprint
+	seg, err := layout.Create(2*n, layout.Options{Fingerprint: fp})
+	if err != nil {
+		return nil, nil, err
+	}
+	pingR, pongR, _ := ringRegions[T](c, seg.Body())
+	opts := spin.RingOptions{Capacity: c.Slots, Protocol: protocol(c)}
+	e := &ringEnd[T]{seg: seg, c: c}
+	if e.ping, err = spin.NewRing[T](pingR, opts); err == nil {
+		e.pong, err = spin.NewRing[T](pongR, opts)
+	}
+	if err != nil {
+		seg.Close()
+		return nil, nil, err
+	}
+	e.recv = func(m *T) { e.reply = *m }
+	e.w = newWaiter(c, idlerFor(c, e.pong))
+	f, err := dupFile(seg.Fd(), "spinwire-segment")
+	if err != nil {
+		seg.Close()
+		return nil, nil, err
+	}
+	return e, []*os.File{f}, nil
+}
+
+func (e *ringEnd[T]) roundTrip(seq uint64) error {
+	*seqOf(&e.msg) = seq
+	if !e.ping.TryPublish(&e.msg) {
+		return fmt.Errorf("ping ring full at seq %d (a round trip is one message)", seq)
+	}
+	e.w.reset()
+	for !e.pong.TryConsume(e.recv) {
+		if err := e.pong.Err(); err != nil {
+			return err
+		}
+		if !e.w.wait() {
+			return errTimeout
+		}
+	}
+	if got := *seqOf(&e.reply); got != seq {
+		return fmt.Errorf("echo carried seq %d, sent %d", got, seq)
+	}
+	return nil
+}
+
+func (e *ringEnd[T]) stream(n, batchSize int) error {
+	pub := batch.NewPublisher(e.ping)
+	e.w.reset()
+	for seq := 0; seq < n; {
+		k := pub.Claim(min(batchSize, n-seq))
+		if k == 0 {
+			if err := e.ping.ProducerErr(); err != nil {
+				return err
+			}
+			if !e.w.wait() {
+				return errTimeout
+			}
+			continue
+		}
+		e.w.reset()
+		for i := range k {
+			m := pub.Slot(i)
+			*m = e.msg
+			*seqOf(m) = uint64(seq + i)
+		}
+		pub.Commit()
+		seq += k
+	}
+	for !e.pong.TryConsume(e.recv) {
+		if !e.w.wait() {
+			return errTimeout
+		}
+	}
+	if got := *seqOf(&e.reply); got != uint64(n) {
+		return fmt.Errorf("peer confirmed %d of %d messages in order (%#x)", got&^(1<<63), n, got)
+	}
+	return nil
+}
+
+func (e *ringEnd[T]) stop() error {
+	defer e.seg.Close()
+	if e.c.Mode == "latency" {
+		return e.roundTrip(stopSeq)
+	}
+	return nil
+}
+
+func serveRings[T any](c *config, f *os.File) error {
+	seg, err := layout.OpenFd(int(f.Fd()), layout.Options{Fingerprint: layout.MustOf[T]().Fingerprint})
+	if err != nil {
+		return err
+	}
+	pingR, pongR, err := ringRegions[T](c, seg.Body())
+	if err != nil {
+		return err
+	}
+	ping, err := spin.OpenRing[T](pingR)
+	if err != nil {
+		return err
+	}
+	pong, err := spin.OpenRing[T](pongR)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var fail error
+	var duty func() int
+	if c.Mode == "latency" {
+		echo := func(m *T) {
+			if !pong.TryPublish(m) {
+				fail = errors.New("pong ring full")
+			}
+			if *seqOf(m) == stopSeq {
+				cancel()
+			}
+		}
+		duty = func() int {
+			if fail != nil {
+				return 0
+			}
+			return ping.Poll(0, echo)
+		}
+	} else {
+		n := uint64(c.N / c.Rounds)
+		var next uint64
+		check := func(m *T) {
+			if *seqOf(m) != next && fail == nil {
+				fail = fmt.Errorf("message %d carried seq %d", next, *seqOf(m))
+			}
+			next++
+		}
+		duty = func() int {
+			k := ping.Poll(0, check)
+			if next >= n {
+				done := next
+				if fail != nil {
+					done |= 1 << 63
+				}
+				var m T
+				*seqOf(&m) = done
+				for !pong.TryPublish(&m) {
+				}
+				cancel()
+			}
+			return k
+		}
+	}
+	go watchdog(ctx, cancel, c)
+	a := &spin.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
+	if err := a.Run(ctx, c.CPUs[1], idlerFor(c, ping), duty); err != nil {
+		return err
+	}
+	if err := ping.Err(); err != nil {
+		return err
+	}
+	return fail
+}
+
+// watchdog ends a peer whose parent has gone (the kernel's death signal
+// covers most cases; this covers a stuck parent).
+func watchdog(ctx context.Context, cancel func(), c *config) {
+	ppid := os.Getppid()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if os.Getppid() != ppid {
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// ---- logs (sizes that are not a Ring slot) ----
+
+const logType = 1
+
+func logCapacity(c *config) int {
+	rec := (logPayload(c) + spin.RecordHeaderLength + 7) &^ 7
+	want := max(8*logPayload(c), min(c.Slots*rec, 16<<20), spin.MinLogCapacity)
+	return 1 << bits.Len(uint(want-1))
+}
+
+type logEnd struct {
+	seg        *layout.Segment
+	ping, pong *spin.Log
+	msg        []byte
+	got        uint64
+	recv       func(uint32, []byte)
+	w          waiter
+	c          *config
+}
+
+// logFingerprint marks a segment laid out as two Logs.
+const logFingerprint = 0x6c6f67_6c6f6732 // "log" "log2"
+
+func logRegions(c *config, body []byte) (ping, pong []byte, err error) {
+	n, err := spin.LogLength(logCapacity(c))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(body) < 2*n {
+		return nil, nil, fmt.Errorf("segment body %d bytes, logs need %d", len(body), 2*n)
+	}
+	return body[:n], body[n : 2*n], nil
+}
+
+func openLogs(c *config) (end, []*os.File, error) {
+	n, err := spin.LogLength(logCapacity(c))
+	if err != nil {
+		return nil, nil, err
+	}
+	seg, err := layout.Create(2*n, layout.Options{Fingerprint: logFingerprint})
+	if err != nil {
+		return nil, nil, err
+	}
+	pingR, pongR, _ := logRegions(c, seg.Body())
+	e := &logEnd{seg: seg, c: c, msg: make([]byte, logPayload(c))}
+	if e.ping, err = spin.NewLog(pingR, logCapacity(c)); err == nil {
+		e.pong, err = spin.NewLog(pongR, logCapacity(c))
+	}
+	if err != nil {
+		seg.Close()
+		return nil, nil, err
+	}
+	for i := range e.msg {
+		e.msg[i] = byte(i)
+	}
+	e.recv = func(_ uint32, b []byte) {
+		if len(b) >= 8 {
+			e.got = binary.LittleEndian.Uint64(b)
+		}
+	}
+	e.w = newWaiter(c, idlerFor(c, e.pong))
+	f, err := dupFile(seg.Fd(), "spinwire-segment")
+	if err != nil {
+		seg.Close()
+		return nil, nil, err
+	}
+	return e, []*os.File{f}, nil
+}
+
+func (e *logEnd) roundTrip(seq uint64) error {
+	binary.LittleEndian.PutUint64(e.msg, seq)
+	if !e.ping.TryWrite(logType, e.msg) {
+		return fmt.Errorf("ping log full at seq %d", seq)
+	}
+	e.w.reset()
+	for e.pong.Poll(1, e.recv) == 0 {
+		if err := e.pong.Err(); err != nil {
+			return err
+		}
+		if !e.w.wait() {
+			return errTimeout
+		}
+	}
+	if e.got != seq {
+		return fmt.Errorf("echo carried seq %d, sent %d", e.got, seq)
+	}
+	return nil
+}
+
+func (e *logEnd) stream(n, batchSize int) error {
+	e.w.reset()
+	for seq := 0; seq < n; {
+		k := 0
+		for ; k < batchSize && seq+k < n; k++ {
+			b := e.ping.Claim(len(e.msg))
+			if b == nil {
+				break
+			}
+			asm.Copy(b, e.msg)
+			binary.LittleEndian.PutUint64(b, uint64(seq+k))
+			e.ping.Commit()
+		}
+		if k == 0 {
+			if !e.w.wait() {
+				return errTimeout
+			}
+			continue
+		}
+		e.w.reset()
+		seq += k
+	}
+	for e.pong.Poll(1, e.recv) == 0 {
+		if !e.w.wait() {
+			return errTimeout
+		}
+	}
+	if e.got != uint64(n) {
+		return fmt.Errorf("peer confirmed %d of %d records in order (%#x)", e.got&^(1<<63), n, e.got)
+	}
+	return nil
+}
+
+func (e *logEnd) stop() error {
+	defer e.seg.Close()
+	if e.c.Mode == "latency" {
+		return e.roundTrip(stopSeq)
+	}
+	return nil
+}
+
+func serveLogs(c *config, f *os.File) error {
+	seg, err := layout.OpenFd(int(f.Fd()), layout.Options{Fingerprint: logFingerprint})
+	if err != nil {
+		return err
+	}
+	pingR, pongR, err := logRegions(c, seg.Body())
+	if err != nil {
+		return err
+	}
+	ping, err := spin.OpenLog(pingR)
+	if err != nil {
+		return err
+	}
+	pong, err := spin.OpenLog(pongR)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var fail error
+	var duty func() int
+	if c.Mode == "latency" {
+		echo := func(typ uint32, b []byte) {
+			if !pong.TryWrite(typ, b) {
+				fail = errors.New("pong log full")
+			}
+			if len(b) >= 8 && binary.LittleEndian.Uint64(b) == stopSeq {
+				cancel()
+			}
+		}
+		duty = func() int {
+			if fail != nil {
+				return 0
+			}
+			return ping.Poll(0, echo)
+		}
+	} else {
+		n := uint64(c.N / c.Rounds)
+		var next uint64
+		check := func(_ uint32, b []byte) {
+			if (len(b) < 8 || binary.LittleEndian.Uint64(b) != next) && fail == nil {
+				fail = fmt.Errorf("record %d out of order", next)
+			}
+			next++
+		}
+		ack := make([]byte, 8)
+		duty = func() int {
+			k := ping.Poll(0, check)
+			if next >= n {
+				done := next
+				if fail != nil {
+					done |= 1 << 63
+				}
+				binary.LittleEndian.PutUint64(ack, done)
+				for !pong.TryWrite(logType, ack) {
+				}
+				cancel()
+			}
+			return k
+		}
+	}
+	go watchdog(ctx, cancel, c)
+	a := &spin.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
+	if err := a.Run(ctx, c.CPUs[1], idlerFor(c, ping), duty); err != nil {
+		return err
+	}
+	if err := ping.Err(); err != nil {
+		return err
+	}
+	return fail
+}
