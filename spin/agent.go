@@ -8,12 +8,14 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/tuning"
 )
 
 // Mode is how an Agent's loop lives with the Go runtime. GO-RUNTIME.md in
@@ -84,7 +86,9 @@ func (a *Agent) CPU() int { return int(a.cpu.Load()) }
 var dedicatedAgents atomic.Int32
 
 // Run locks the calling goroutine to its thread, pins the thread to cpu
-// (cpu < 0: lock but do not pin), and loops: w := duty(); idler.Idle(w);
+// (cpu < 0: lock but do not pin) — logging once per process, through Logf,
+// when the host's tuning findings say the CPU is not isolated or shares a
+// physical core with another agent — and loops: w := duty(); idler.Idle(w);
 // until ctx is done. It returns nil when ctx ends the loop, an error
 // wrapping ErrAgentPanic when duty (or the idler) panics, or an error when
 // setup fails (ErrDedicated says which precondition of the Dedicated mode
@@ -119,7 +123,8 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 			return fmt.Errorf("spin: agent %q: %w", a.Name, err)
 		}
 		a.cpu.Store(int64(cpu))
-		warnPlacement(a.logf, cpu)
+		defer pinnedAgents.add(cpu)()
+		tuning.WarnOnce(a.logf, cpu, pinnedAgents.others(cpu))
 	}
 	var stop atomic.Bool
 	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
@@ -311,6 +316,36 @@ func GCPercent() int {
 	return int(int64(s[0].Value.Uint64()))
 }
 
-// warnPlacement is replaced once tuning/ offers its findings; until then it
-// warns when cpu is not isolated.
-var warnPlacement = func(logf func(string, ...any), cpu int) {}
+// pinnedAgents tracks the CPUs of this process's running agents, so an
+// agent can warn when it shares a physical core with another.
+var pinnedAgents cpuRegistry
+
+type cpuRegistry struct {
+	mu   sync.Mutex
+	cpus []int
+}
+
+// add records cpu and returns the function that forgets it.
+func (r *cpuRegistry) add(cpu int) func() {
+	r.mu.Lock()
+	r.cpus = append(r.cpus, cpu)
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if i := slices.Index(r.cpus, cpu); i >= 0 {
+			r.cpus = slices.Delete(r.cpus, i, i+1)
+		}
+	}
+}
+
+// others returns the recorded CPUs except one occurrence of cpu.
+func (r *cpuRegistry) others(cpu int) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := slices.Clone(r.cpus)
+	if i := slices.Index(out, cpu); i >= 0 {
+		out = slices.Delete(out, i, i+1)
+	}
+	return out
+}

@@ -148,3 +148,19 @@ func TestIdlers(t *testing.T) {
 		t.Fatalf("default park after one step %v", z.park)
 	}
 }
+
+func TestAgentWarnsAtMostOncePerProcess(t *testing.T) {
+	_, cpu := needCPUs(t)
+	var lines atomic.Int32
+	logf := func(string, ...any) { lines.Add(1) }
+	for range 2 {
+		ctx, cancel := context.WithCancel(context.Background())
+		a := &Agent{Name: "warn", Logf: logf}
+		if err := a.Run(ctx, cpu, NoOp{}, func() int { cancel(); return 0 }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if lines.Load() > 1 {
+		t.Fatalf("%d placement warnings, want at most one per process", lines.Load())
+	}
+}

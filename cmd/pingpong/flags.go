@@ -32,6 +32,7 @@ type config struct {
 	Batch      int           `json:"batch"`
 	Timeout    time.Duration `json:"timeout"`
 	FloorDir   string        `json:"-"`
+	Check      bool          `json:"-"`
 	JSON       bool          `json:"-"`
 	Quiet      bool          `json:"-"`
 	version    bool
@@ -83,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "give up on a peer that stops answering for this long")
 	fs.StringVar(&c.FloorDir, "floor", "", "folder holding floor_pingpong and floor_stream (make floor builds them into build/); they run in the same rounds")
 	fs.BoolVar(&c.JSON, "json", false, "print one JSON object per transport instead of the table")
+	fs.BoolVar(&c.Check, "check", false, "first print the host's tuning findings for the two CPUs, each with its fix (with -json: one object per finding); -transport none then measures nothing")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no notes on stderr")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +161,9 @@ func oneLine(err error) error {
 }
 
 func parseTransports(s string) ([]string, error) {
+	if s == "none" {
+		return nil, nil
+	}
 	if s == "all" {
 		return slices.Clone(transportNames), nil
 	}
@@ -166,7 +171,7 @@ func parseTransports(s string) ([]string, error) {
 	for _, t := range strings.Split(s, ",") {
 		t = strings.TrimSpace(t)
 		if !slices.Contains(transportNames, t) {
-			return nil, fmt.Errorf("-transport %q: unknown transport %q (have %s, or all)", s, t, strings.Join(transportNames, ","))
+			return nil, fmt.Errorf("-transport %q: unknown transport %q (have %s, all or none)", s, t, strings.Join(transportNames, ","))
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)

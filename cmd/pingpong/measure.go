@@ -17,6 +17,7 @@ import (
 	"github.com/spinwire/spinwire/affinity"
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/spin"
+	"github.com/spinwire/spinwire/tuning"
 )
 
 // allowReexec is false in unit tests, which must not replace the test binary.
@@ -48,9 +49,10 @@ func maybeReexec(c *config) (bool, error) {
 	return true, syscall.Exec(self, append([]string{os.Args[0]}, os.Args[1:]...), env)
 }
 
-// setMaxProcs sets GOMAXPROCS explicitly: one spinner per process, plus two
-// Ps for the runtime's own work (GO-RUNTIME.md).
-func setMaxProcs() { runtime.GOMAXPROCS(max(runtime.NumCPU(), 1+2)) }
+// setMaxProcs sets GOMAXPROCS explicitly: the run's two spinners, plus two
+// Ps for the runtime's own work (GO-RUNTIME.md). Each process spins on one
+// of them; the rule is kept per host so tuning.Check agrees.
+func setMaxProcs() { runtime.GOMAXPROCS(max(runtime.NumCPU(), 2+2)) }
 
 // sample is one round of one transport.
 type sample struct {
@@ -94,6 +96,25 @@ func measure(c *config, stdout, stderr io.Writer) error {
 		fmt.Fprintln(notes, "warning: both peers on one CPU: spinning transports will time-slice, not measure the interconnect")
 	} else if topo.SameCore(c.CPUs[0], c.CPUs[1]) {
 		fmt.Fprintln(notes, "warning: the two CPUs are SMT siblings of one physical core")
+	}
+	if c.Check {
+		findings := tuning.Check(tuning.Options{SpinnerCPUs: c.CPUs[:]})
+		write := tuning.WriteTable
+		if c.JSON {
+			write = tuning.WriteJSON
+		}
+		if err := write(stdout, findings); err != nil {
+			return err
+		}
+		if len(c.Transports) == 0 {
+			return nil
+		}
+		if !c.JSON {
+			fmt.Fprintln(stdout)
+		}
+	}
+	if len(c.Transports) == 0 {
+		return errors.New("-transport none measures nothing; add -check to see the host's findings")
 	}
 	asm.TicksPerSecond() // calibrate before anything is timed
 
