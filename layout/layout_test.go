@@ -249,6 +249,24 @@ func TestCreateBadArguments(t *testing.T) {
 	}
 }
 
+func TestSparse(t *testing.T) {
+	s, err := Create(64<<20, Options{Sparse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Body()[len(s.Body())-1] = 1 // touching one page works
+	fd, _ := unix.Dup(s.Fd())
+	o, err := OpenFd(fd, Options{Sparse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if o.Body()[len(o.Body())-1] != 1 {
+		t.Fatal("sparse mapping not shared")
+	}
+}
+
 func TestMlock(t *testing.T) {
 	s, err := Create(4096, Options{Mlock: true})
 	if err != nil {

@@ -38,6 +38,11 @@ type Options struct {
 	// Mlock locks the mapping in memory (mlock(2)); Create and Open fail if
 	// RLIMIT_MEMLOCK does not allow it.
 	Mlock bool
+	// Sparse maps without MAP_POPULATE: pages are allocated (and count
+	// towards RSS) only when first touched. For arenas sized for many
+	// connections of which few are attached. The header page is always
+	// touched.
+	Sparse bool
 	// AllowUnsealed lets OpenFd accept a memfd without the shrink/grow
 	// seals. Leave it false: an unsealed file can be truncated by a peer,
 	// and the next access to the lost pages raises SIGBUS in this process.
@@ -56,7 +61,8 @@ type Segment struct {
 }
 
 // Create makes a segment with room for a body of bodyLength bytes after the
-// header, rounded up to whole pages, maps it MAP_SHARED|MAP_POPULATE and
+// header, rounded up to whole pages, maps it MAP_SHARED|MAP_POPULATE (or
+// without MAP_POPULATE when opts.Sparse) and
 // writes the header. A memfd is sealed with F_SEAL_SHRINK|F_SEAL_GROW before
 // it is mapped. Cost: a handful of syscalls plus zero-filling the pages.
 func Create(bodyLength int, opts Options) (*Segment, error) {
@@ -99,7 +105,7 @@ func Create(bodyLength int, opts Options) (*Segment, error) {
 			return fail(fmt.Errorf("layout: seal: %w", err))
 		}
 	}
-	mem, err := mapFd(fd, total, opts.Mlock)
+	mem, err := mapFd(fd, total, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -169,7 +175,7 @@ func openFd(fd int, opts Options, needSeals bool) (*Segment, error) {
 	if st.Size < HeaderLength || st.Size > MaxLength {
 		return nil, fmt.Errorf("%w: file is %d bytes (want %d…%d)", ErrTooShort, st.Size, HeaderLength, uint64(MaxLength))
 	}
-	mem, err := mapFd(fd, int(st.Size), opts.Mlock)
+	mem, err := mapFd(fd, int(st.Size), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -181,12 +187,16 @@ func openFd(fd int, opts Options, needSeals bool) (*Segment, error) {
 	return &Segment{mem: mem, fd: fd, hdr: h}, nil
 }
 
-func mapFd(fd, length int, lock bool) ([]byte, error) {
-	mem, err := unix.Mmap(fd, 0, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+func mapFd(fd, length int, opts Options) ([]byte, error) {
+	flags := unix.MAP_SHARED | unix.MAP_POPULATE
+	if opts.Sparse {
+		flags = unix.MAP_SHARED
+	}
+	mem, err := unix.Mmap(fd, 0, length, unix.PROT_READ|unix.PROT_WRITE, flags)
 	if err != nil {
 		return nil, fmt.Errorf("layout: mmap %d bytes: %w", length, err)
 	}
-	if lock {
+	if opts.Mlock {
 		if err := unix.Mlock(mem); err != nil {
 			unix.Munmap(mem)
 			return nil, fmt.Errorf("layout: mlock %d bytes (raise RLIMIT_MEMLOCK): %w", length, err)
