@@ -4,14 +4,21 @@ package asm
 
 import "github.com/klauspost/cpuid/v2"
 
-// ticksHW reads the TSC after an LFENCE. Body: ticks_amd64.s;
-// reference: ticksGeneric.
+// ticksAsm is Ticks: RDTSCP, LFENCE;RDTSC or a tail jump to ticksGeneric,
+// as ticksMode says. Body: ticks_amd64.s; reference: ticksGeneric.
+//
+//go:noescape
+func ticksAsm() uint64
+
+// ticksHW reads the TSC after an LFENCE (for CPUs without RDTSCP).
+// Body: ticks_amd64.s; reference: ticksGeneric.
 //
 //go:noescape
 func ticksHW() uint64
 
-// ticksPHW executes RDTSCP: the TSC and IA32_TSC_AUX. Body: ticks_amd64.s;
-// reference: ticksGeneric and getcpu.
+// ticksPHW executes RDTSCP: the TSC and IA32_TSC_AUX (Ticks and TicksP
+// where the CPU has RDTSCP). Body: ticks_amd64.s; reference: ticksGeneric
+// and getcpu.
 //
 //go:noescape
 func ticksPHW() (ticks uint64, aux uint32)
@@ -43,12 +50,10 @@ func pickClockAMD64(invariant, rdtscp bool) *clock {
 	if !invariant {
 		return monotonicClock("TSC not invariant: CPUID 0x80000007 EDX[8] is clear")
 	}
-	c := &clock{hw: true, hwCPU: rdtscp,
-		source: "tsc: LFENCE;RDTSC, invariant TSC (CPUID 0x80000007 EDX[8]), rate calibrated against the monotonic clock"}
 	if rdtscp {
-		c.source += "; TicksP: RDTSCP"
-	} else {
-		c.source += "; TicksP: RDTSC + getcpu (no RDTSCP)"
+		return &clock{mode: clockRDTSCP,
+			source: "tsc: RDTSCP, invariant TSC (CPUID 0x80000007 EDX[8]), rate calibrated against the monotonic clock; TicksP: RDTSCP, cpu from TSC_AUX"}
 	}
-	return c
+	return &clock{mode: clockCounter,
+		source: "tsc: LFENCE;RDTSC (no RDTSCP), invariant TSC (CPUID 0x80000007 EDX[8]), rate calibrated against the monotonic clock; TicksP: + getcpu"}
 }

@@ -1,6 +1,32 @@
 //go:build !noasm
 
+#include "go_asm.h"
 #include "textflag.h"
+
+// func ticksAsm() uint64
+TEXT ·ticksAsm(SB), NOSPLIT, $0-8
+	MOVBLZX ·ticksMode(SB), CX
+	CMPL    CX, $const_clockRDTSCP
+	JNE     notrdtscp
+	RDTSCP                      // see ticksPHW
+	SHLQ    $32, DX
+	ORQ     DX, AX
+	MOVQ    AX, ret+0(FP)
+	RET
+
+notrdtscp:
+	CMPL CX, $const_clockCounter
+	JNE  monotonic
+	LFENCE                      // see ticksHW
+	RDTSC
+	SHLQ $32, DX
+	ORQ  DX, AX
+	MOVQ AX, ret+0(FP)
+	RET
+
+monotonic:
+	JMP ·ticksGeneric(SB)       // same frame: ticksGeneric() uint64
+
 
 // func ticksHW() uint64
 TEXT ·ticksHW(SB), NOSPLIT, $0-8
@@ -16,6 +42,8 @@ TEXT ·ticksHW(SB), NOSPLIT, $0-8
 
 // func ticksPHW() (ticks uint64, aux uint32)
 TEXT ·ticksPHW(SB), NOSPLIT, $0-12
+	// RDTSCP reads the counter once every earlier instruction has executed
+	// and every earlier load is globally visible (Intel SDM vol. 2B).
 	RDTSCP
 	SHLQ $32, DX
 	ORQ  DX, AX

@@ -2,6 +2,12 @@
 
 package asm
 
+// ticksAsm is Ticks: ISB;MRS CNTVCT_EL0, or a tail jump to ticksGeneric,
+// as ticksMode says. Body: ticks_arm64.s; reference: ticksGeneric.
+//
+//go:noescape
+func ticksAsm() uint64
+
 // ticksHW reads the virtual count CNTVCT_EL0 after an ISB. Body:
 // ticks_arm64.s; reference: ticksGeneric.
 //
@@ -14,7 +20,7 @@ func ticksHW() uint64
 //go:noescape
 func counterFreq() uint64
 
-// ticksPHW is never used on arm64 (clock.hwCPU is false): there is no
+// ticksPHW is never used on arm64 (no clock has mode clockRDTSCP): there is no
 // instruction that reads the counter and the CPU number together.
 func ticksPHW() (ticks uint64, aux uint32) { return ticksHW(), getcpu() }
 
@@ -24,7 +30,7 @@ func detectInvariantTSC() bool { return false }
 // detectClock picks the generic timer: constant-rate and synchronised across
 // CPUs by the architecture (Armv8 ARM, D11.1), rate from CNTFRQ_EL0.
 func detectClock() *clock {
-	return &clock{hw: true,
+	return &clock{mode: clockCounter,
 		source: "cntvct_el0: ISB;MRS CNTVCT_EL0, rate from CNTFRQ_EL0; TicksP: + getcpu",
 		freq:   func() float64 { return float64(counterFreq()) }}
 }

@@ -1,6 +1,21 @@
 //go:build !noasm
 
+#include "go_asm.h"
 #include "textflag.h"
+
+// func ticksAsm() uint64
+TEXT ·ticksAsm(SB), NOSPLIT|NOFRAME, $0-8
+	MOVBU ·ticksMode(SB), R1
+	CMP   $const_clockCounter, R1
+	BNE   monotonic
+	ISB   $15                   // see ticksHW
+	MRS   CNTVCT_EL0, R0
+	MOVD  R0, ret+0(FP)
+	RET
+
+monotonic:
+	B ·ticksGeneric(SB)         // same frame: ticksGeneric() uint64
+
 
 // func ticksHW() uint64
 TEXT ·ticksHW(SB), NOSPLIT, $0-8
