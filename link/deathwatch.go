@@ -1,0 +1,68 @@
+package link
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// The death watch: one epoll loop per process, on a goroutine, watching
+// every client socket. The kernel closes a socket when the process at the
+// other end dies, so the flag flips within the wake-up time of this
+// goroutine (microseconds), and callers see ErrPeerGone.
+var death struct {
+	once  sync.Once
+	ep    *epoll
+	err   error
+	mu    sync.Mutex
+	flags map[int]*atomic.Bool
+}
+
+func watchDeath(fd int, flag *atomic.Bool) error {
+	death.once.Do(func() {
+		death.ep, death.err = newEpoll()
+		death.flags = map[int]*atomic.Bool{}
+		if death.err == nil {
+			go deathLoop()
+		}
+	})
+	if death.err != nil {
+		return death.err
+	}
+	death.mu.Lock()
+	death.flags[fd] = flag
+	death.mu.Unlock()
+	return death.ep.add(fd, uint64(fd))
+}
+
+func unwatchDeath(fd int) {
+	if death.ep == nil {
+		return
+	}
+	death.mu.Lock()
+	delete(death.flags, fd)
+	death.mu.Unlock()
+	death.ep.del(fd)
+}
+
+func deathLoop() {
+	evs := make([]unix.EpollEvent, 64)
+	for {
+		n, err := death.ep.wait(evs, -1)
+		if err != nil {
+			return
+		}
+		death.mu.Lock()
+		for i := range n {
+			fd := int(token(&evs[i]))
+			if f := death.flags[fd]; f != nil {
+				// SYNC: callers poll the flag; a plain flip suffices.
+				f.Store(true)
+				delete(death.flags, fd)
+				death.ep.del(fd)
+			}
+		}
+		death.mu.Unlock()
+	}
+}

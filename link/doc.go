@@ -1,0 +1,34 @@
+// Package link connects processes: a server and many clients exchanging
+// fixed-layout requests and responses through shared memory.
+//
+// Set-up goes over a Unix socket (SOCK_SEQPACKET) in a 0700 directory:
+// Listen binds it, Dial connects, the server checks the client's
+// SO_PEERCRED against a Policy, compares the two sides' layout
+// fingerprints (a mismatch fails Dial with layout.ErrLayoutMismatch naming
+// the field that differs), assigns the client a slot in the arena of its
+// trust domain and passes the arena's sealed memfd with SCM_RIGHTS. From
+// then on the socket carries nothing: it stays open only so that the
+// kernel closes it when either process dies, which the other side's epoll
+// loop sees at once.
+//
+// Trust domains. Every uid gets its own arena; connections of one uid share
+// it. Processes of one uid can already read each other's memory (ptrace,
+// /proc/PID/mem), so packing their rings into one memfd exposes nothing new;
+// processes of different uids never share an arena, and a client is never
+// given the server's private state. A client can corrupt only its own
+// uid's arena — and every value the server reads there is checked: a bad
+// sequence or slot value drops that connection, never the server.
+//
+// The arena (see arena.go for the diagram) packs, per connection, a
+// request ring and a response ring of Depth slots each — 512 bytes for
+// messages of up to 48 bytes at the default Depth of 4 — plus one doorbell
+// bit that the client sets after publishing, so the server's pollers scan
+// bitmap words instead of a thousand rings. Pollers are spin.Agents pinned
+// to Options.CPUs; each sweep takes at most Depth requests from a
+// connection, so a flooding client cannot starve the others.
+//
+// Calls. Conn.Call publishes the request, spins for Options.SpinFor
+// watching its response slot, then hands the wait to the process's client
+// poller (one goroutine for every Conn of the process) and parks. Send and
+// Poll pipeline without blocking. Neither allocates.
+package link

@@ -1,0 +1,98 @@
+package link
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spinwire/spinwire/spin"
+)
+
+// MaxConnsLimit bounds Options.MaxConns.
+const MaxConnsLimit = 1 << 20
+
+// Policy says which clients a server accepts beyond its own uid.
+type Policy struct {
+	UIDs []uint32 // also accept these uids
+	GIDs []uint32 // also accept clients whose primary gid is one of these
+	// DenySameUID refuses the server's own uid unless it is listed in UIDs.
+	DenySameUID bool
+}
+
+func (p *Policy) allows(serverUID, uid, gid uint32) bool {
+	if uid == serverUID && !p.DenySameUID {
+		return true
+	}
+	for _, u := range p.UIDs {
+		if u == uid {
+			return true
+		}
+	}
+	for _, g := range p.GIDs {
+		if g == gid {
+			return true
+		}
+	}
+	return false
+}
+
+// Options configures Listen; zero values take the defaults shown.
+type Options struct {
+	MaxConns     int               // connections over all trust domains; 4096
+	Depth        int               // slots per ring, a power of two in 2…MaxDepth; 4
+	Pollers      int               // spinning poller agents; 1
+	CPUs         []int             // poller i pins to CPUs[i]; missing: not pinned
+	Mode         spin.Mode         // the pollers' agent mode; Preemptible
+	Idler        func() spin.Idler // a poller's idle strategy; BusySpin
+	Policy       Policy            // who may connect; the server's uid
+	Dir          string            // socket directory; Dir()
+	SetupTimeout time.Duration     // a client's hello must arrive within this; 1 s
+	Logf         func(format string, args ...any)
+}
+
+func (o *Options) fill() error {
+	if o.MaxConns == 0 {
+		o.MaxConns = 4096
+	}
+	if o.Depth == 0 {
+		o.Depth = 4
+	}
+	if o.Pollers == 0 {
+		o.Pollers = 1
+	}
+	if o.Idler == nil {
+		o.Idler = func() spin.Idler { return spin.BusySpin{} }
+	}
+	if o.SetupTimeout == 0 {
+		o.SetupTimeout = time.Second
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	switch {
+	case o.MaxConns < 1 || o.MaxConns > MaxConnsLimit:
+		return fmt.Errorf("%w: MaxConns=%d (want 1…%d)", ErrBadOption, o.MaxConns, MaxConnsLimit)
+	case o.Depth < 2 || o.Depth > MaxDepth || o.Depth&(o.Depth-1) != 0:
+		return fmt.Errorf("%w: Depth=%d (want a power of two in 2…%d)", ErrBadOption, o.Depth, MaxDepth)
+	case o.Pollers < 1 || o.Pollers > 64:
+		return fmt.Errorf("%w: Pollers=%d (want 1…64)", ErrBadOption, o.Pollers)
+	case o.SetupTimeout < 0:
+		return fmt.Errorf("%w: SetupTimeout=%v", ErrBadOption, o.SetupTimeout)
+	}
+	return nil
+}
+
+// DialOptions configures Dial; zero values take the defaults shown.
+type DialOptions struct {
+	Dir          string        // socket directory; Dir()
+	SetupTimeout time.Duration // the server must answer within this; 1 s
+	SpinFor      time.Duration // Call spins this long before it parks; 20 µs
+}
+
+func (o *DialOptions) fill() {
+	if o.SetupTimeout <= 0 {
+		o.SetupTimeout = time.Second
+	}
+	if o.SpinFor <= 0 {
+		o.SpinFor = 20 * time.Microsecond
+	}
+}

@@ -1,0 +1,595 @@
+package link
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/spin"
+	"golang.org/x/sys/unix"
+)
+
+// Server accepts connections and answers their requests with a handler.
+type Server[Req, Resp any] struct {
+	opts     Options
+	name     string
+	sockPath string
+	lockPath string
+	lockFd   int
+	lfd      int
+	ep       *epoll
+	reqS     *layout.Schema
+	respS    *layout.Schema
+	fp       uint64 // fingerprint of the (Req, Resp) pair, in each arena's header
+	g        arenaGeometry
+	epoch    uint64
+	uid      uint32
+
+	// arenas is the pollers' view: a copy-on-write list.
+	arenas atomic.Pointer[[]*domain]
+
+	// Owned by the epoll goroutine.
+	domains map[uint32]*domain
+	byToken map[uint64]*sconn
+	nextTok uint64
+	nconns  int
+	nextGen uint64
+
+	pollers []*pollerState
+	handler func(*Req, *Resp)
+
+	mu       sync.Mutex // guards the fields below
+	serving  bool
+	closed   bool
+	cancel   context.CancelFunc
+	loopDone chan struct{}
+
+	stats serverStats
+}
+
+type serverStats struct {
+	accepted, refused, dropped, closed atomic.Uint64
+}
+
+// ServerStats are a server's counters.
+type ServerStats struct {
+	Conns    int    // attached now
+	Accepted uint64 // connections that completed set-up
+	Refused  uint64 // set-ups refused (policy, full, mismatch, malformed)
+	Dropped  uint64 // connections dropped for corrupt shared state
+	Closed   uint64 // connections whose client went away
+	Requests uint64 // requests answered
+}
+
+// domain is one trust domain (uid): its arena and its connections.
+type domain struct {
+	a     *arena
+	conns []atomic.Pointer[sconn] // by slot index
+	free  []int                   // free slot indexes (epoll goroutine)
+}
+
+// Connection states.
+const (
+	connHandshake = iota
+	connActive
+	connClosing
+)
+
+// sconn is the server's private state for one connection.
+type sconn struct {
+	fd        int
+	token     uint64
+	state     atomic.Int32
+	d         *domain
+	index     int
+	req, resp slotRing
+	bell      *uint64
+	bit       uint64
+	pos       uint64 // next request (and response) position: private, never read from the arena
+	gen       uint64
+	pid       int32
+	uid, gid  uint32
+	started   time.Time
+	why       atomic.Pointer[string] // why a poller dropped it
+}
+
+type pollerState struct {
+	sweeps   atomic.Uint64
+	running  atomic.Bool
+	requests atomic.Uint64
+}
+
+// Listen binds name's socket and starts accepting connections; Serve starts
+// answering them. Only one live server may hold a name: a second Listen
+// gets ErrInUse; a dead server's leftovers are reclaimed. Req and Resp must
+// be fixed-layout (layout.Of).
+func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error) {
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	reqS, err := layout.Of[Req]()
+	if err != nil {
+		return nil, err
+	}
+	respS, err := layout.Of[Resp]()
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = Dir(); err != nil {
+			return nil, err
+		}
+	}
+	sockPath, lockPath, err := paths(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server[Req, Resp]{
+		opts: opts, name: name, sockPath: sockPath, lockPath: lockPath, lfd: -1,
+		reqS: reqS, respS: respS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
+		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
+		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
+		domains: map[uint32]*domain{}, byToken: map[uint64]*sconn{}, nextTok: 1,
+		loopDone: make(chan struct{}),
+	}
+	empty := []*domain{}
+	s.arenas.Store(&empty)
+	if s.lockFd, err = lockName(lockPath); err != nil {
+		return nil, err
+	}
+	// We hold the lock: any socket file is a dead server's.
+	os.Remove(sockPath)
+	if err := s.bind(); err != nil {
+		s.unbind()
+		return nil, err
+	}
+	go s.loop()
+	return s, nil
+}
+
+func (s *Server[Req, Resp]) bind() error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
+	if err != nil {
+		return fmt.Errorf("link: socket: %w", err)
+	}
+	s.lfd = fd
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: s.sockPath}); err != nil {
+		return fmt.Errorf("link: bind %s: %w", s.sockPath, err)
+	}
+	if err := os.Chmod(s.sockPath, 0o600); err != nil {
+		return err
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		return fmt.Errorf("link: listen: %w", err)
+	}
+	if s.ep, err = newEpoll(); err != nil {
+		return err
+	}
+	return s.ep.add(fd, 0)
+}
+
+// unbind undoes Listen's resources (not the connections).
+func (s *Server[Req, Resp]) unbind() {
+	if s.lfd >= 0 {
+		unix.Close(s.lfd)
+		os.Remove(s.sockPath)
+	}
+	if s.lockFd >= 0 {
+		os.Remove(s.lockPath)
+		unix.Close(s.lockFd)
+		s.lockFd = -1
+	}
+}
+
+// Serve runs the pollers — Options.Pollers spin.Agents, pinned to
+// Options.CPUs — calling handler for every request with the request and
+// the response slot, both in shared memory. handler must set every field
+// of resp, must not keep either pointer, and should treat req as hostile:
+// its client may rewrite it while handler runs. Serve returns when Close is
+// called (nil) or a poller fails (a panic in handler, say).
+func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
+	if handler == nil {
+		return fmt.Errorf("%w: nil handler", ErrBadOption)
+	}
+	s.mu.Lock()
+	if s.closed || s.serving {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: serve on a closed or serving server", ErrClosed)
+	}
+	s.serving = true
+	s.handler = handler
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.pollers = make([]*pollerState, s.opts.Pollers)
+	for i := range s.pollers {
+		s.pollers[i] = &pollerState{}
+		s.pollers[i].running.Store(true)
+	}
+	s.mu.Unlock()
+	errc := make(chan error, len(s.pollers))
+	for i, p := range s.pollers {
+		cpu := -1
+		if i < len(s.opts.CPUs) {
+			cpu = s.opts.CPUs[i]
+		}
+		go func() {
+			defer p.running.Store(false)
+			a := &spin.Agent{Name: fmt.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
+			errc <- a.Run(ctx, cpu, s.opts.Idler(), func() int { return s.sweep(i, p) })
+		}()
+	}
+	var first error
+	for range s.pollers {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// sweep is one pass of poller i over its shard of every arena's doorbell
+// words. It returns the requests answered.
+func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
+	work := 0
+	n := len(s.pollers)
+	for _, d := range *s.arenas.Load() {
+		words := (d.a.g.maxConns + 63) / 64
+		base := unsafe.Pointer(unsafe.SliceData(d.a.body[d.a.g.bellOff:]))
+		for w := i; w < words; w += n {
+			word := (*uint64)(unsafe.Add(base, 8*w))
+			// SYNC: acquire of clients' doorbell bits; pairs with the
+			// client's OR after it publishes (Conn.Send).
+			if atomic.LoadUint64(word) == 0 {
+				continue
+			}
+			for b := atomic.SwapUint64(word, 0); b != 0; b &= b - 1 {
+				idx := w*64 + bits.TrailingZeros64(b)
+				if idx >= len(d.conns) {
+					continue // a client set a bit past the last slot
+				}
+				// SYNC: acquire of the connection; pairs with its Store in accept.
+				if c := d.conns[idx].Load(); c != nil && c.state.Load() == connActive {
+					work += s.serveConn(c)
+				}
+			}
+		}
+	}
+	p.sweeps.Add(1)
+	if work > 0 {
+		p.requests.Add(uint64(work))
+	}
+	return work
+}
+
+// serveConn answers up to Depth requests of c: the fairness bound.
+func (s *Server[Req, Resp]) serveConn(c *sconn) int {
+	n := 0
+	for range c.req.depth {
+		p := c.pos
+		switch c.req.ready(p) {
+		case slotNo:
+			return n
+		case slotCorrupt:
+			s.drop(c, fmt.Sprintf("request slot %d: sequence %d at position %d", p&c.req.mask, atomic.LoadUint64(c.req.seq(p)), p))
+			return n
+		}
+		switch c.resp.free(p) {
+		case slotNo: // the client has not taken its responses: come back later
+			atomic.OrUint64(c.bell, c.bit)
+			return n
+		case slotCorrupt:
+			s.drop(c, fmt.Sprintf("response slot %d: sequence %d at position %d", p&c.resp.mask, atomic.LoadUint64(c.resp.seq(p)), p))
+			return n
+		}
+		s.handler((*Req)(c.req.slot(p)), (*Resp)(c.resp.slot(p)))
+		*c.resp.id(p) = *c.req.id(p)
+		c.resp.publish(p)
+		c.req.consumed(p)
+		c.pos = p + 1
+		n++
+	}
+	// Depth answered: more may be waiting; look again next sweep.
+	atomic.OrUint64(c.bell, c.bit)
+	return n
+}
+
+// drop stops serving c because its client wrote what no correct client
+// writes; the epoll goroutine frees it when the shutdown lands.
+func (s *Server[Req, Resp]) drop(c *sconn, why string) {
+	if c.state.CompareAndSwap(connActive, connClosing) {
+		c.why.Store(&why)
+		s.stats.dropped.Add(1)
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	}
+}
+
+// loop is the housekeeping goroutine: accepts, set-ups, and deaths, for
+// every connection, through one epoll fd.
+func (s *Server[Req, Resp]) loop() {
+	defer close(s.loopDone)
+	evs := make([]unix.EpollEvent, 128)
+	buf := make([]byte, maxDatagram)
+	for {
+		n, err := s.ep.wait(evs, 100)
+		if err != nil {
+			s.opts.Logf("link: epoll: %v", err)
+			return
+		}
+		s.mu.Lock()
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return
+		}
+		for i := range n {
+			tok := token(&evs[i])
+			if tok == 0 {
+				s.accept()
+				continue
+			}
+			c := s.byToken[tok]
+			if c == nil {
+				continue
+			}
+			if c.state.Load() == connHandshake && evs[i].Events&unix.EPOLLIN != 0 {
+				s.handshake(c, buf)
+				continue
+			}
+			s.free(c)
+		}
+		s.expireHandshakes()
+	}
+}
+
+func (s *Server[Req, Resp]) accept() {
+	for {
+		fd, _, err := unix.Accept4(s.lfd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		if err != nil {
+			if err != unix.EAGAIN && err != unix.EINTR {
+				s.opts.Logf("link: accept: %v", err)
+			}
+			return
+		}
+		c := &sconn{fd: fd, token: s.nextTok, started: time.Now()}
+		s.nextTok++
+		if err := s.ep.add(fd, c.token); err != nil {
+			unix.Close(fd)
+			continue
+		}
+		s.byToken[c.token] = c
+	}
+}
+
+// expireHandshakes closes connections whose hello has not come in time.
+func (s *Server[Req, Resp]) expireHandshakes() {
+	for _, c := range s.byToken {
+		if c.state.Load() == connHandshake && time.Since(c.started) > s.opts.SetupTimeout {
+			s.refuse(c, statusBadHello, "no hello within the set-up timeout")
+		}
+	}
+}
+
+func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, msg string) {
+	s.stats.refused.Add(1)
+	sendMsg(c.fd, (&welcome{status: status, message: msg}).encode(), -1)
+	s.forget(c)
+	s.opts.Logf("link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, msg)
+}
+
+func (s *Server[Req, Resp]) forget(c *sconn) {
+	s.ep.del(c.fd)
+	unix.Close(c.fd)
+	delete(s.byToken, c.token)
+}
+
+func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
+	n, fd, err := recvMsg(c.fd, buf)
+	if fd >= 0 {
+		unix.Close(fd) // clients pass no fds
+	}
+	if err == unix.EAGAIN {
+		return
+	}
+	if err != nil || n == 0 {
+		s.stats.refused.Add(1)
+		s.forget(c)
+		return
+	}
+	cred, err := unix.GetsockoptUcred(c.fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		s.refuse(c, statusDenied, "no peer credentials")
+		return
+	}
+	c.pid, c.uid, c.gid = cred.Pid, cred.Uid, cred.Gid
+	if !s.opts.Policy.allows(s.uid, cred.Uid, cred.Gid) {
+		s.refuse(c, statusDenied, fmt.Sprintf("uid %d gid %d not allowed", cred.Uid, cred.Gid))
+		return
+	}
+	h, err := decodeHello(buf[:n])
+	if err != nil || h.version != wireVersion {
+		s.refuse(c, statusBadHello, fmt.Sprintf("bad hello: %v", err))
+		return
+	}
+	if msg := s.compare(h); msg != "" {
+		s.refuse(c, statusMismatch, msg)
+		return
+	}
+	if s.nconns >= s.opts.MaxConns {
+		s.refuse(c, statusFull, fmt.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
+		return
+	}
+	d, err := s.domain(cred.Uid)
+	if err != nil || len(d.free) == 0 {
+		s.refuse(c, statusFull, fmt.Sprintf("no arena slot: %v", err))
+		return
+	}
+	c.d, c.index = d, d.free[len(d.free)-1]
+	d.free = d.free[:len(d.free)-1]
+	c.req, c.resp = connRings(d.a.body, d.a.g, c.index)
+	c.req.reset()
+	c.resp.reset()
+	c.bell, c.bit = bellWord(d.a.body, d.a.g, c.index), 1<<(c.index%64)
+	atomic.AndUint64(c.bell, ^c.bit)
+	c.gen = s.nextGen
+	s.nextGen++
+	g := d.a.g
+	w := &welcome{status: statusOK, index: uint32(c.index), depth: uint32(g.depth),
+		reqStride: uint32(g.reqStride), respStride: uint32(g.respStride),
+		slotOff: uint64(g.slotsOff + c.index*g.slotLen), slotLen: uint64(g.slotLen),
+		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: c.gen}
+	c.state.Store(connActive)
+	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
+	d.conns[c.index].Store(c)
+	s.nconns++
+	if err := sendMsg(c.fd, w.encode(), d.a.seg.Fd()); err != nil {
+		s.free(c)
+		return
+	}
+	s.stats.accepted.Add(1)
+}
+
+// compare returns "" when the client's types match ours, or a message that
+// names the first field that differs.
+func (s *Server[Req, Resp]) compare(h *hello) string {
+	check := func(what string, ours *layout.Schema, fp uint64, size uint32, text []byte) string {
+		if fp == ours.Fingerprint && uintptr(size) == ours.Size {
+			return ""
+		}
+		if peer, err := layout.DecodeSchema(text); err == nil {
+			// Diff says "here" for its receiver: the client's view.
+			if err := peer.Diff(ours); err != nil {
+				return fmt.Sprintf("%s: %v", what, err)
+			}
+		}
+		return fmt.Sprintf("%s: client fingerprint %#x (%d bytes), server %#x (%d bytes)", what, fp, size, ours.Fingerprint, ours.Size)
+	}
+	if m := check("request", s.reqS, h.reqFP, h.reqSize, h.reqSchema); m != "" {
+		return m
+	}
+	return check("response", s.respS, h.respFP, h.respSize, h.respSchem)
+}
+
+// domain returns uid's trust domain, creating its arena on first use.
+func (s *Server[Req, Resp]) domain(uid uint32) (*domain, error) {
+	if d := s.domains[uid]; d != nil {
+		return d, nil
+	}
+	a, err := newArena(uid, s.g, s.fp)
+	if err != nil {
+		return nil, err
+	}
+	d := &domain{a: a, conns: make([]atomic.Pointer[sconn], s.g.maxConns), free: make([]int, s.g.maxConns)}
+	for i := range d.free {
+		d.free[i] = s.g.maxConns - 1 - i // lowest index first
+	}
+	s.domains[uid] = d
+	list := append(append([]*domain{}, *s.arenas.Load()...), d)
+	// SYNC: release of the new arena list; pairs with the Load in sweep.
+	s.arenas.Store(&list)
+	return d, nil
+}
+
+// free frees c's slot once no poller can be touching it, and closes its
+// socket: the client sees its end close.
+func (s *Server[Req, Resp]) free(c *sconn) {
+	if c.d == nil {
+		s.forget(c)
+		return
+	}
+	if c.state.Swap(connClosing) == connActive {
+		s.stats.closed.Add(1)
+	} else if why := c.why.Load(); why != nil {
+		s.opts.Logf("link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
+	}
+	safe := s.waitPollers()
+	s.forget(c)
+	s.nconns--
+	c.d.conns[c.index].Store(nil)
+	if !safe {
+		s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
+		return
+	}
+	c.req.reset()
+	c.resp.reset()
+	atomic.AndUint64(c.bell, ^c.bit)
+	c.d.free = append(c.d.free, c.index)
+}
+
+// waitPollers waits until every running poller has begun a new sweep since
+// the call, so none still holds a connection marked closing. It reports
+// false after 100 ms.
+func (s *Server[Req, Resp]) waitPollers() bool {
+	s.mu.Lock()
+	ps := s.pollers
+	s.mu.Unlock()
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for _, p := range ps {
+		snap := p.sweeps.Load()
+		for p.running.Load() && p.sweeps.Load() < snap+2 {
+			if time.Now().After(deadline) {
+				return false
+			}
+			time.Sleep(time.Microsecond)
+		}
+	}
+	return true
+}
+
+// Stats returns the server's counters.
+func (s *Server[Req, Resp]) Stats() ServerStats {
+	st := ServerStats{Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
+		Dropped: s.stats.dropped.Load(), Closed: s.stats.closed.Load()}
+	for _, d := range *s.arenas.Load() {
+		for i := range d.conns {
+			if c := d.conns[i].Load(); c != nil && c.state.Load() == connActive {
+				st.Conns++
+			}
+		}
+	}
+	s.mu.Lock()
+	for _, p := range s.pollers {
+		st.Requests += p.requests.Load()
+	}
+	s.mu.Unlock()
+	return st
+}
+
+// Close stops the pollers, closes every connection (clients see ErrPeerGone)
+// and removes the socket. Serve returns.
+func (s *Server[Req, Resp]) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	<-s.loopDone
+	for _, c := range s.byToken {
+		unix.Close(c.fd)
+	}
+	s.byToken = nil
+	for _, p := range s.pollers {
+		for p.running.Load() {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	for _, d := range s.domains {
+		d.a.seg.Close()
+	}
+	s.ep.close()
+	s.unbind()
+	return nil
+}

@@ -1,0 +1,192 @@
+package link
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Set-up messages travel over the SOCK_SEQPACKET socket, one datagram each,
+// little-endian, fixed fields first. Both sides treat the other's message as
+// hostile: lengths are bounded, fields range-checked.
+//
+// hello (client → server):
+//
+//	 0 magic "SPWHELLO"   8 version u32   12 flags u32
+//	16 req size u32      20 resp size u32
+//	24 req fingerprint   32 resp fingerprint
+//	40 req schema length u32   44 resp schema length u32
+//	48 req schema …, resp schema …
+//
+// welcome (server → client; the arena memfd rides along in SCM_RIGHTS when
+// status is statusOK):
+//
+//	 0 magic "SPWWELCM"   8 version u32   12 status u32
+//	16 conn index u32    20 depth u32
+//	24 req stride u32    28 resp stride u32
+//	32 slot offset u64   40 slot length u64
+//	48 bell offset u64   56 arena length u64
+//	64 epoch u64         72 generation u64
+//	80 message length u32  84 reserved
+//	88 message …
+const (
+	helloMagic    = 0x4f4c4c45_48575053 // "SPWHELLO"
+	welcomeMagic  = 0x4d434c45_57575053 // "SPWWELCM"
+	wireVersion   = 1
+	helloFixed    = 48
+	welcomeFixed  = 88
+	maxSchemaText = 32 << 10 // bytes per schema in a hello
+	maxMessage    = 4 << 10  // bytes of error text in a welcome
+	maxDatagram   = helloFixed + 2*maxSchemaText
+)
+
+// Welcome statuses.
+const (
+	statusOK = iota
+	statusMismatch
+	statusFull
+	statusDenied
+	statusBadHello
+)
+
+type hello struct {
+	version              uint32
+	reqSize, respSize    uint32
+	reqFP, respFP        uint64
+	reqSchema, respSchem []byte
+}
+
+func (h *hello) encode() []byte {
+	b := make([]byte, helloFixed, helloFixed+len(h.reqSchema)+len(h.respSchem))
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], helloMagic)
+	le.PutUint32(b[8:], h.version)
+	le.PutUint32(b[16:], h.reqSize)
+	le.PutUint32(b[20:], h.respSize)
+	le.PutUint64(b[24:], h.reqFP)
+	le.PutUint64(b[32:], h.respFP)
+	le.PutUint32(b[40:], uint32(len(h.reqSchema)))
+	le.PutUint32(b[44:], uint32(len(h.respSchem)))
+	b = append(b, h.reqSchema...)
+	return append(b, h.respSchem...)
+}
+
+func decodeHello(b []byte) (*hello, error) {
+	le := binary.LittleEndian
+	if len(b) < helloFixed || le.Uint64(b) != helloMagic {
+		return nil, fmt.Errorf("%w: hello of %d bytes", ErrProtocol, len(b))
+	}
+	h := &hello{version: le.Uint32(b[8:]), reqSize: le.Uint32(b[16:]), respSize: le.Uint32(b[20:]),
+		reqFP: le.Uint64(b[24:]), respFP: le.Uint64(b[32:])}
+	rl, sl := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[44:]))
+	if rl > maxSchemaText || sl > maxSchemaText || uint64(len(b)) != helloFixed+rl+sl {
+		return nil, fmt.Errorf("%w: hello schema lengths %d+%d in %d bytes", ErrProtocol, rl, sl, len(b))
+	}
+	h.reqSchema, h.respSchem = b[helloFixed:helloFixed+rl], b[helloFixed+rl:]
+	return h, nil
+}
+
+type welcome struct {
+	status                uint32
+	index, depth          uint32
+	reqStride, respStride uint32
+	slotOff, slotLen      uint64
+	bellOff, arenaLen     uint64
+	epoch, generation     uint64
+	message               string
+}
+
+func (w *welcome) encode() []byte {
+	msg := w.message
+	if len(msg) > maxMessage {
+		msg = msg[:maxMessage]
+	}
+	b := make([]byte, welcomeFixed, welcomeFixed+len(msg))
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], welcomeMagic)
+	le.PutUint32(b[8:], wireVersion)
+	le.PutUint32(b[12:], w.status)
+	le.PutUint32(b[16:], w.index)
+	le.PutUint32(b[20:], w.depth)
+	le.PutUint32(b[24:], w.reqStride)
+	le.PutUint32(b[28:], w.respStride)
+	le.PutUint64(b[32:], w.slotOff)
+	le.PutUint64(b[40:], w.slotLen)
+	le.PutUint64(b[48:], w.bellOff)
+	le.PutUint64(b[56:], w.arenaLen)
+	le.PutUint64(b[64:], w.epoch)
+	le.PutUint64(b[72:], w.generation)
+	le.PutUint32(b[80:], uint32(len(msg)))
+	return append(b, msg...)
+}
+
+func decodeWelcome(b []byte) (*welcome, error) {
+	le := binary.LittleEndian
+	if len(b) < welcomeFixed || le.Uint64(b) != welcomeMagic || le.Uint32(b[8:]) != wireVersion {
+		return nil, fmt.Errorf("%w: welcome of %d bytes", ErrProtocol, len(b))
+	}
+	w := &welcome{status: le.Uint32(b[12:]), index: le.Uint32(b[16:]), depth: le.Uint32(b[20:]),
+		reqStride: le.Uint32(b[24:]), respStride: le.Uint32(b[28:]),
+		slotOff: le.Uint64(b[32:]), slotLen: le.Uint64(b[40:]),
+		bellOff: le.Uint64(b[48:]), arenaLen: le.Uint64(b[56:]),
+		epoch: le.Uint64(b[64:]), generation: le.Uint64(b[72:])}
+	if n := uint64(le.Uint32(b[80:])); n > maxMessage || uint64(len(b)) != welcomeFixed+n {
+		return nil, fmt.Errorf("%w: welcome message length %d in %d bytes", ErrProtocol, n, len(b))
+	}
+	w.message = string(b[welcomeFixed:])
+	return w, nil
+}
+
+// sendMsg sends one datagram, with fd as SCM_RIGHTS when fd ≥ 0.
+func sendMsg(sock int, b []byte, fd int) error {
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	return unix.Sendmsg(sock, b, oob, nil, unix.MSG_NOSIGNAL)
+}
+
+// recvMsg receives one datagram into buf and at most one passed fd (-1 if
+// none). Extra fds a hostile peer sends are closed.
+func recvMsg(sock int, buf []byte) (n, fd int, err error) {
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, flags, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return 0, -1, err
+	}
+	fd = -1
+	if oobn > 0 {
+		msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
+		if perr == nil {
+			for _, m := range msgs {
+				fds, err := unix.ParseUnixRights(&m)
+				if err != nil {
+					continue
+				}
+				for _, f := range fds {
+					if fd < 0 {
+						fd = f
+					} else {
+						unix.Close(f)
+					}
+				}
+			}
+		}
+	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return 0, -1, fmt.Errorf("%w: truncated datagram", ErrProtocol)
+	}
+	return n, fd, nil
+}
+
+// setTimeouts bounds blocking socket calls during set-up.
+func setTimeouts(sock int, d time.Duration) {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	unix.SetsockoptTimeval(sock, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+}
