@@ -14,14 +14,19 @@ import "sync/atomic"
 // sync/atomic.StoreUint64 everywhere, so that the race detector sees the
 // edge.
 //
-// Cost on the development host (Sapphire Rapids VM, 2 vCPUs, medians of 6
-// runs of BenchmarkPublish and BenchmarkStoreRelease):
+// Cost on the development host (Sapphire Rapids VM, 2 vCPUs shared with
+// other builds; BenchmarkPublish and BenchmarkStoreRelease, medians of 6
+// runs in each of two sessions, then 8 for the round trip):
 //
-//	                                        StoreRelease64   atomic.StoreUint64
-//	one-way stream, producer ns per store        10.8 ns         33.8 ns
-//	one-way, 64-byte message + store             42.7 ns         54.8 ns
-//	round trip between two pinned CPUs          303 ns          289 ns  (no gain: the line transfer dominates)
-//	uncontended, same thread                     1.6 ns          8.2 ns
+//	                                      StoreRelease64     atomic.StoreUint64
+//	one-way stream, producer ns per store   10.8,  9.7 ns      33.8, 39.5 ns
+//	one-way, 64-byte message + store        42.7, 50.4 ns      54.8, 59.0 ns
+//	round trip between two pinned CPUs      303,  261 ns       289,  278 ns
+//	uncontended, same thread                 1.6,  1.7 ns       8.2,  8.3 ns
+//
+// The round trip does not improve (it is bimodal here, ≈ 235 or ≈ 330 ns,
+// and the cache-line transfer dominates it): the gain is the producer's,
+// which no longer drains its store buffer on every publish.
 //
 // What it does not give: a store followed by a load of another location may
 // be reordered (the load can complete before the store is visible), exactly
@@ -40,8 +45,8 @@ import "sync/atomic"
 // Pair it with sync/atomic.LoadUint64 on the reading side: an assembly
 // load-acquire was measured and dropped, because atomic.LoadUint64 is already
 // an inlined MOVQ on amd64 (and an LDAR on arm64) and an assembly call can
-// only add to that (round trip 313 ns with both sides in assembly, 289 ns
-// with sync/atomic).
+// only add to that (round trip with both sides in assembly 313 and 338 ns,
+// against 289 and 278 ns with sync/atomic, in the two sessions).
 func StoreRelease64(p *uint64, v uint64) {
 	if raceEnabled || !storeReleaseMOV {
 		atomic.StoreUint64(p, v)

@@ -4,15 +4,19 @@
 //
 //   - Pause and Spin: the spin-wait hint (PAUSE on amd64, ISB on arm64) for
 //     busy-poll loops whose load and compare stay in Go;
-//   - Ticks, TicksP, TicksPerSecond, TicksToNanos: a fenced time-stamp
-//     counter read (LFENCE;RDTSC, RDTSCP with the CPU number; CNTVCT_EL0 on
-//     arm64) and its rate, so a message path can time itself without
-//     time.Now; InvariantTSC and ClockSource say what Ticks reads and why;
+//   - Ticks, TicksP, TicksPerSecond, TicksToNanos: an ordered time-stamp
+//     counter read (RDTSCP, or LFENCE;RDTSC without it; TicksP adds the CPU
+//     number; CNTVCT_EL0 on arm64) and its rate, so a message path can time
+//     itself without time.Now; InvariantTSC and ClockSource say what Ticks
+//     reads and why, and it falls back to the monotonic clock when the TSC
+//     is not invariant;
 //   - StoreRelease64: a release store that on amd64 is a plain MOV instead
-//     of sync/atomic's XCHG — three times the producer throughput of a
-//     one-way stream;
+//     of sync/atomic's XCHG — three to four times the producer throughput of
+//     a one-way stream;
 //   - Copy: the builtin copy with AVX-512 (or AVX2) moves for the sizes,
-//     129 B to 4 KiB, where that beat runtime.memmove.
+//     129 B to 4 KiB, where that beat runtime.memmove. On arm64 the NEON
+//     routine is built and tested (under qemu-user) but has not been timed
+//     on hardware, so Copy is the builtin copy there.
 //
 // Measured and dropped: a load-acquire (sync/atomic.LoadUint64 is already an
 // inlined plain MOV on amd64 and LDAR on arm64), and the vector copy below

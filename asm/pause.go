@@ -6,8 +6,9 @@ import _ "unsafe" // for go:linkname
 // runtime.procyield(1) elsewhere or with the noasm tag.
 //
 // Cost on the development host (Sapphire Rapids VM): ≈ 18 ns per call
-// (median of 6 runs of BenchmarkPause: 17.7 ns; runtime.procyield(1),
-// the noasm version, 19.4 ns), almost all of it the PAUSE itself. PAUSE
+// (medians of 6 runs of BenchmarkPause in two sessions: 17.7 and 18.6 ns;
+// runtime.procyield(1), the noasm version, 19.4 and 19.9 ns), almost all
+// of it the PAUSE itself. PAUSE
 // latency varies by microarchitecture: about 140 cycles on Intel since
 // Skylake, about 65 on Zen 4.
 //
@@ -24,8 +25,8 @@ func Pause() { pauseAsm() }
 // Spin executes n spin-wait hints (n Pause calls in one assembly loop, like
 // runtime.procyield); n ≤ 0 returns at once.
 //
-// Cost on the development host: Spin(10) ≈ 137 ns (median of 6; the noasm
-// version, ten runtime.procyield(1) calls, 194 ns). Time inside Spin is not an
+// Cost on the development host: Spin(10) ≈ 137 ns (medians of 6: 137 and
+// 139 ns; the noasm version, ten runtime.procyield(1) calls, 194 ns). Time inside Spin is not an
 // async-preemption point (it is NOSPLIT assembly), so keep n small — tens,
 // not thousands — and do the waiting loop's compare in Go.
 func Spin(n int) {

@@ -31,8 +31,9 @@ monotonic:
 // func ticksHW() uint64
 TEXT ·ticksHW(SB), NOSPLIT, $0-8
 	// LFENCE: RDTSC does not execute until every earlier instruction has
-	// completed locally (Intel SDM vol. 2B, RDTSC; AMD makes LFENCE
-	// dispatch-serialising on every CPU where Linux mitigates Spectre v1).
+	// completed locally (Intel SDM vol. 2B, RDTSC). On AMD, LFENCE is
+	// dispatch-serialising from Zen on, and Linux makes it so on earlier
+	// families (MSR C001_1029 bit 1, X86_FEATURE_LFENCE_RDTSC).
 	LFENCE
 	RDTSC
 	SHLQ $32, DX
