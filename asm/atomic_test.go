@@ -18,10 +18,14 @@ const stopValue = ^uint64(0)
 
 // responder echoes every new value of *ping into *pong on the other CPU until
 // it reads stopValue. It uses sync/atomic or the assembly pair as asm says.
-func responder(b *testing.B, cpu int, ping, pong *uint64, asmOps bool, ready, done chan struct{}) {
+func responder(cpu int, ping, pong *uint64, asmOps bool, ready chan error, done chan struct{}) {
 	defer close(done)
-	defer pin(b, cpu)()
-	close(ready)
+	unpin, err := pinThread(cpu)
+	ready <- err
+	if err != nil {
+		return
+	}
+	defer unpin()
 	var last, n uint64
 	start := nanotime()
 	for {
@@ -51,10 +55,14 @@ func responder(b *testing.B, cpu int, ping, pong *uint64, asmOps bool, ready, do
 
 // consumer polls *cursor with sync/atomic until it reads stopValue: the far
 // side of a one-way stream, pulling the cursor's line after every store.
-func consumer(b *testing.B, cpu int, cursor *uint64, slots []byte, ready, done chan struct{}) {
+func consumer(cpu int, cursor *uint64, slots []byte, ready chan error, done chan struct{}) {
 	defer close(done)
-	defer pin(b, cpu)()
-	close(ready)
+	unpin, err := pinThread(cpu)
+	ready <- err
+	if err != nil {
+		return
+	}
+	defer unpin()
 	var n, sum uint64
 	start := nanotime()
 	for {
@@ -87,9 +95,11 @@ func BenchmarkPublish(b *testing.B) {
 		b.Run("roundtrip/impl="+impl, func(b *testing.B) {
 			cpuA, cpuB := twoCPUs(b)
 			ping, pong, _ := publishLines(b)
-			ready, done := make(chan struct{}), make(chan struct{})
-			go responder(b, cpuB, ping, pong, impl == "asm", ready, done)
-			<-ready
+			ready, done := make(chan error, 1), make(chan struct{})
+			go responder(cpuB, ping, pong, impl == "asm", ready, done)
+			if err := <-ready; err != nil {
+				b.Fatal(err)
+			}
 			defer pin(b, cpuA)()
 			b.ReportAllocs()
 			var i, n uint64
@@ -134,9 +144,11 @@ func BenchmarkPublish(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				cpuA, cpuB := twoCPUs(b)
 				cursor, _, slots := publishLines(b)
-				ready, done := make(chan struct{}), make(chan struct{})
-				go consumer(b, cpuB, cursor, slots, ready, done)
-				<-ready
+				ready, done := make(chan error, 1), make(chan struct{})
+				go consumer(cpuB, cursor, slots, ready, done)
+				if err := <-ready; err != nil {
+					b.Fatal(err)
+				}
 				defer pin(b, cpuA)()
 				var m [64]byte
 				b.ReportAllocs()
@@ -239,7 +251,12 @@ func TestStoreRelease64Ordering(t *testing.T) {
 	}
 	done := make(chan string, 1)
 	go func() {
-		defer pin(t, cpuB)()
+		unpin, err := pinThread(cpuB)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer unpin()
 		var spins uint64
 		start := nanotime()
 		for {

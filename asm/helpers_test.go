@@ -1,6 +1,7 @@
 package asm
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -31,25 +32,35 @@ func twoCPUs(tb testing.TB) (a, b int) {
 	return cpus[0], cpus[1]
 }
 
-// pin locks the calling goroutine to its thread and the thread to cpu. The
-// returned function restores the thread's previous mask and unlocks it.
-func pin(tb testing.TB, cpu int) (unpin func()) {
-	tb.Helper()
+// pinThread locks the calling goroutine to its thread and the thread to
+// cpu. The returned function restores the thread's previous mask and
+// unlocks it. Safe to call from any goroutine.
+func pinThread(cpu int) (unpin func(), err error) {
 	runtime.LockOSThread()
 	var old, set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &old); err != nil {
 		runtime.UnlockOSThread()
-		tb.Fatalf("sched_getaffinity: %v", err)
+		return nil, fmt.Errorf("sched_getaffinity: %w", err)
 	}
 	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
 		runtime.UnlockOSThread()
-		tb.Fatalf("sched_setaffinity(cpu %d): %v", cpu, err)
+		return nil, fmt.Errorf("sched_setaffinity(cpu %d): %w", cpu, err)
 	}
 	return func() {
 		_ = unix.SchedSetaffinity(0, &old)
 		runtime.UnlockOSThread()
+	}, nil
+}
+
+// pin is pinThread for the test's own goroutine: it fails tb on error.
+func pin(tb testing.TB, cpu int) (unpin func()) {
+	tb.Helper()
+	unpin, err := pinThread(cpu)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return unpin
 }
 
 // mmapShared returns n bytes of MAP_SHARED anonymous memory (what a memfd
