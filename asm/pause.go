@@ -8,9 +8,9 @@ import _ "unsafe" // for go:linkname
 // Cost on the development host (Sapphire Rapids VM): ≈ 18 ns per call
 // (medians of 6 runs of BenchmarkPause in two sessions: 17.7 and 18.6 ns;
 // runtime.procyield(1), the noasm version, 19.4 and 19.9 ns), almost all
-// of it the PAUSE itself. PAUSE
-// latency varies by microarchitecture: about 140 cycles on Intel since
-// Skylake, about 65 on Zen 4.
+// of it the PAUSE itself. PAUSE latency differs widely between
+// microarchitectures (an earlier Zen 4 VM measured ≈ 27 ns): re-measure on
+// the target before tuning spin counts.
 //
 // Pause has no memory-ordering effect. It lowers the power and the
 // memory-order-violation flush cost of a spin loop and yields pipeline
