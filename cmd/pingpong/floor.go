@@ -13,18 +13,22 @@ import (
 // floorProgram returns the floor program for the run's mode, if -floor
 // names a folder that has it.
 func floorProgram(c *config) string {
-	if c.FloorDir == "" {
+	if c.FloorDir == "" || c.Mode == "rate" {
 		return ""
 	}
-	name := "floor_pingpong"
-	if c.Mode == "throughput" {
-		name = "floor_stream"
-	}
-	p := filepath.Join(c.FloorDir, name)
+	p := filepath.Join(c.FloorDir, floorName(c))
 	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
 		return ""
 	}
 	return p
+}
+
+// floorName is the floor program for the run's mode.
+func floorName(c *config) string {
+	if c.Mode == "throughput" {
+		return "floor_stream"
+	}
+	return "floor_pingpong"
 }
 
 // runFloor runs the C floor program for one round on the same CPUs and

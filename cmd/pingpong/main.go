@@ -3,13 +3,14 @@
 // floor, and the kernel's transports, on the same CPUs, in interleaved
 // rounds, with honest percentiles.
 //
-//	pingpong [-transport spinwire,raw,uds] [-mode latency|throughput] [-n N] [-size B] …
+//	pingpong [-transport all|spinwire,raw,uds,…] [-mode latency|rate|throughput] [-n N] [-size B] …
 //
 // It starts its peer by re-executing itself; both sides pin themselves
 // (-cpus A,B, default: affinity.Plan(2)). Run `pingpong -h` for every flag.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := measure(c, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "pingpong:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -7,13 +7,16 @@ import (
 	"os/exec"
 	"runtime/debug"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spinwire/spinwire/affinity"
+	"golang.org/x/sys/unix"
 )
 
 // The peer is this binary re-executed with peerEnv set to the JSON of a
-// peerSpec; its transport files arrive as fds 3, 4, ….
+// peerSpec; its transport files arrive as fds 3, 4, …, and the write end
+// of a report pipe after them.
 const peerEnv = "PINGPONG_PEER"
 
 type peerSpec struct {
@@ -22,27 +25,48 @@ type peerSpec struct {
 	Files     int     `json:"files"`
 }
 
+// peerReport is what the peer writes to the report pipe when it is done:
+// the CPU its serving thread ran on at the start and at the end.
+type peerReport struct {
+	CPUStart int `json:"cpu_start"`
+	CPUEnd   int `json:"cpu_end"`
+}
+
 // startPeer runs the peer for transport t with files. The peer is killed
 // by the kernel if this process dies (PR_SET_PDEATHSIG from the main
-// thread, which init locks, so the signal is never sent early).
-func startPeer(name string, c *config, files []*os.File) (*exec.Cmd, error) {
+// thread, which init locks, so the signal is never sent early). report
+// is the read end of the peer's report pipe.
+func startPeer(name string, c *config, files []*os.File) (cmd *exec.Cmd, report *os.File, err error) {
 	spec, err := json.Marshal(peerSpec{Transport: name, Config: c, Files: len(files)})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	cmd := exec.Command(self)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer w.Close()
+	cmd = exec.Command(self)
 	cmd.Env = append(os.Environ(), peerEnv+"="+string(spec))
-	cmd.ExtraFiles = files
+	cmd.ExtraFiles = append(append([]*os.File(nil), files...), w)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start peer: %w", err)
+		r.Close()
+		return nil, nil, fmt.Errorf("start peer: %w", err)
 	}
-	return cmd, nil
+	return cmd, r, nil
+}
+
+// readReport reads the peer's report; ok is false if it wrote none.
+func readReport(r *os.File) (peerReport, bool) {
+	var rep peerReport
+	err := json.NewDecoder(r).Decode(&rep)
+	return rep, err == nil
 }
 
 // peerMain is main in the peer process.
@@ -62,17 +86,115 @@ func peerMain() int {
 	for i := range files {
 		files[i] = os.NewFile(uintptr(3+i), "peer-"+strconv.Itoa(i))
 	}
+	report := os.NewFile(uintptr(3+spec.Files), "peer-report")
 	if err := t.serve(spec.Config, files); err != nil {
 		fmt.Fprintf(os.Stderr, "pingpong peer %s: %v\n", spec.Transport, err)
 		return 1
 	}
+	if report != nil {
+		json.NewEncoder(report).Encode(peerCPU.report())
+		report.Close()
+	}
 	return 0
 }
 
-// pinPeer pins the calling goroutine's thread to the peer's CPU.
+// pinPeer pins the calling goroutine's thread to the peer's CPU; a
+// negative CPU (in-process tests) leaves it where it is.
 func pinPeer(c *config) error {
+	if c.CPUs[1] < 0 {
+		return nil
+	}
 	_, err := affinity.Pin(c.CPUs[1])
 	return err
+}
+
+// cpuCheck records the CPU a serving thread found itself on when it
+// started and when it finished (getcpu(2), outside any timed path).
+type cpuCheck struct{ start, end atomic.Int64 }
+
+// peerCPU is the peer process's check; serve implementations call see at
+// their start and end, on the thread that serves.
+var peerCPU = newCPUCheck()
+
+func newCPUCheck() *cpuCheck {
+	c := &cpuCheck{}
+	c.start.Store(-1)
+	c.end.Store(-1)
+	return c
+}
+
+// see records the current CPU as the start (first call) and the end.
+func (c *cpuCheck) see() {
+	cpu := int64(affinity.CurrentCPU())
+	c.start.CompareAndSwap(-1, cpu)
+	c.end.Store(cpu)
+}
+
+func (c *cpuCheck) report() peerReport {
+	return peerReport{CPUStart: int(c.start.Load()), CPUEnd: int(c.end.Load())}
+}
+
+// pinProcess confines every thread of this process to cpu (the threads the
+// runtime makes later are cloned from its template thread, which is one
+// of them) and returns the undo, which restores each thread's mask and
+// gives threads born meanwhile the process's first mask. A negative cpu
+// does nothing. For transports that run on ordinary goroutines.
+func pinProcess(cpu int) (undo func(), err error) {
+	if cpu < 0 {
+		return func() {}, nil
+	}
+	saved := map[int]unix.CPUSet{}
+	var one unix.CPUSet
+	one.Set(cpu)
+	var first unix.CPUSet
+	if err := unix.SchedGetaffinity(os.Getpid(), &first); err != nil {
+		return nil, err
+	}
+	undo = func() {
+		for tid, m := range saved {
+			unix.SchedSetaffinity(tid, &m)
+		}
+		for _, tid := range tasks() {
+			if _, ok := saved[tid]; !ok {
+				unix.SchedSetaffinity(tid, &first)
+			}
+		}
+	}
+	// Twice over: a thread cloned while the first pass ran is caught by
+	// the second.
+	for range 2 {
+		for _, tid := range tasks() {
+			if _, ok := saved[tid]; ok {
+				continue
+			}
+			var m unix.CPUSet
+			if unix.SchedGetaffinity(tid, &m) != nil {
+				continue // the thread has exited
+			}
+			if !m.IsSet(cpu) {
+				undo()
+				return nil, fmt.Errorf("CPU %d is not in thread %d's allowed set", cpu, tid)
+			}
+			saved[tid] = m
+			if err := unix.SchedSetaffinity(tid, &one); err != nil && err != unix.ESRCH {
+				undo()
+				return nil, fmt.Errorf("sched_setaffinity(%d, cpu %d): %w", tid, cpu, err)
+			}
+		}
+	}
+	return undo, nil
+}
+
+// tasks lists this process's thread IDs.
+func tasks() []int {
+	ents, _ := os.ReadDir("/proc/self/task")
+	var out []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, tid)
+		}
+	}
+	return out
 }
 
 // setupRuntime applies the Go runtime rules for a spinning process: GC off

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sync/atomic"
 	"unsafe"
@@ -33,7 +34,11 @@ type rawEnd struct {
 	ping, pong *uint64
 	last       uint64 // the last echo seen
 	limit      uint64
+	aborted    atomic.Bool
 }
+
+// In rate mode the words are counters: the peer echoes the newest seq it
+// sees, and an echo of seq covers every earlier one.
 
 func rawWords(seg *layout.Segment) (ping, pong *uint64) {
 	b := unsafe.Pointer(unsafe.SliceData(seg.Body()))
@@ -41,7 +46,7 @@ func rawWords(seg *layout.Segment) (ping, pong *uint64) {
 }
 
 func (rawT) open(c *config) (end, []*os.File, error) {
-	if c.Mode != "latency" {
+	if c.Mode == "throughput" {
 		return nil, nil, errNotSupported{"raw", c.Mode}
 	}
 	seg, err := layout.Create(rawLength, layout.Options{Fingerprint: rawSegmentFP})
@@ -61,7 +66,7 @@ func (rawT) open(c *config) (end, []*os.File, error) {
 func (e *rawEnd) roundTrip(seq uint64) error {
 	// SYNC: release of seq; pairs with the peer's acquire in rawSpin.
 	atomic.StoreUint64(e.ping, seq)
-	v, err := rawSpin(e.pong, e.last, e.limit)
+	v, err := rawSpin(e.pong, e.last, e.limit, &e.aborted)
 	e.last = v
 	if err == nil && v != seq {
 		err = fmt.Errorf("echo carried seq %d, sent %d", v, seq)
@@ -71,8 +76,8 @@ func (e *rawEnd) roundTrip(seq uint64) error {
 
 // rawSpin waits until *p differs from last and returns it, one PAUSE per
 // poll; every 2^20 polls (tens of ms) it checks that limit ticks have not
-// passed.
-func rawSpin(p *uint64, last, limit uint64) (uint64, error) {
+// passed and that abort (if not nil) is not set.
+func rawSpin(p *uint64, last, limit uint64, abort *atomic.Bool) (uint64, error) {
 	var start uint64
 	for i := 1; ; i++ {
 		// SYNC: acquire of the other side's store.
@@ -86,11 +91,34 @@ func rawSpin(p *uint64, last, limit uint64) (uint64, error) {
 			} else if asm.Ticks()-start > limit {
 				return last, errTimeout
 			}
+			if abort != nil && abort.Load() {
+				return last, errAborted
+			}
 		}
 	}
 }
 
+func (e *rawEnd) abort() { e.aborted.Store(true) }
+
 func (e *rawEnd) stream(int, int) error { return errNotSupported{"raw", "throughput"} }
+
+func (e *rawEnd) trySend(seq uint64) (bool, error) {
+	// SYNC: release of seq; pairs with the peer's acquire in rawSpin.
+	atomic.StoreUint64(e.ping, seq)
+	return true, nil
+}
+
+func (e *rawEnd) tryRecv() (uint64, bool, error) {
+	// SYNC: acquire of the peer's echo; pairs with its store in serve.
+	v := atomic.LoadUint64(e.pong)
+	if v == e.last {
+		return 0, false, nil
+	}
+	e.last = v
+	return v, true, nil
+}
+
+func (e *rawEnd) window() int { return math.MaxInt32 }
 
 func (e *rawEnd) stop() error {
 	defer e.seg.Close()
@@ -113,10 +141,12 @@ func (rawT) serve(c *config, files []*os.File) error {
 	if err := pinPeer(c); err != nil {
 		return err
 	}
+	peerCPU.see()
+	defer peerCPU.see()
 	limit := uint64(c.Timeout.Seconds() * asm.TicksPerSecond())
 	// A plain loop on the pinned thread: no Agent, no ring.
 	for last := uint64(0); last != stopSeq; {
-		v, err := rawSpin(ping, last, limit)
+		v, err := rawSpin(ping, last, limit, nil)
 		if err != nil {
 			return err
 		}
@@ -125,4 +155,8 @@ func (rawT) serve(c *config, files []*os.File) error {
 		atomic.StoreUint64(pong, v)
 	}
 	return nil
+}
+
+func (rawT) options(c *config) options {
+	return options{Path: "two uint64 words 128 bytes apart, 8 bytes, no payload (-size does not apply)", Wait: "PAUSE and load (busy spin), no agent"}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -19,11 +20,16 @@ import (
 // The spinwire transport: two spin.Rings (ping, pong) in one memfd
 // segment for messages of 8…64 bytes in multiples of 8; two spin.Logs for
 // every other size. The peer echoes on a spin.Agent pinned to its CPU; both
-// sides wait with the -idle strategy.
+// sides wait with the transport's idle strategy: spinwire busy-spins,
+// spinwire-backoff and spinwire-park wait with spin.Backoff and spin.Park.
 
-func init() { register("spinwire", spinwireT{}) }
+func init() {
+	for _, idle := range idleNames {
+		register(spinwireName(idle), spinwireT{idle})
+	}
+}
 
-type spinwireT struct{}
+type spinwireT struct{ idle string }
 
 // Ring message types: m1 is 8 bytes … m8 is 64. The first word is the seq.
 type (
@@ -56,53 +62,53 @@ func ringWords(c *config) int {
 // the 8-byte record header, at least pingpong's 8-byte seq.
 func logPayload(c *config) int { return max(c.Size-spin.RecordHeaderLength, 8) }
 
-func (spinwireT) open(c *config) (end, []*os.File, error) {
+func (t spinwireT) open(c *config) (end, []*os.File, error) {
 	if !ringSize(c.Size) {
-		return openLogs(c)
+		return openLogs(c, t.idle)
 	}
 	switch ringWords(c) {
 	case 1:
-		return openRings[m1](c)
+		return openRings[m1](c, t.idle)
 	case 2:
-		return openRings[m2](c)
+		return openRings[m2](c, t.idle)
 	case 3:
-		return openRings[m3](c)
+		return openRings[m3](c, t.idle)
 	case 4:
-		return openRings[m4](c)
+		return openRings[m4](c, t.idle)
 	case 5:
-		return openRings[m5](c)
+		return openRings[m5](c, t.idle)
 	case 6:
-		return openRings[m6](c)
+		return openRings[m6](c, t.idle)
 	case 7:
-		return openRings[m7](c)
+		return openRings[m7](c, t.idle)
 	}
-	return openRings[m8](c)
+	return openRings[m8](c, t.idle)
 }
 
-func (spinwireT) serve(c *config, files []*os.File) error {
+func (t spinwireT) serve(c *config, files []*os.File) error {
 	if len(files) != 1 {
 		return errors.New("want one segment fd")
 	}
 	if !ringSize(c.Size) {
-		return serveLogs(c, files[0])
+		return serveLogs(c, t.idle, files[0])
 	}
 	switch ringWords(c) {
 	case 1:
-		return serveRings[m1](c, files[0])
+		return serveRings[m1](c, t.idle, files[0])
 	case 2:
-		return serveRings[m2](c, files[0])
+		return serveRings[m2](c, t.idle, files[0])
 	case 3:
-		return serveRings[m3](c, files[0])
+		return serveRings[m3](c, t.idle, files[0])
 	case 4:
-		return serveRings[m4](c, files[0])
+		return serveRings[m4](c, t.idle, files[0])
 	case 5:
-		return serveRings[m5](c, files[0])
+		return serveRings[m5](c, t.idle, files[0])
 	case 6:
-		return serveRings[m6](c, files[0])
+		return serveRings[m6](c, t.idle, files[0])
 	case 7:
-		return serveRings[m7](c, files[0])
+		return serveRings[m7](c, t.idle, files[0])
 	}
-	return serveRings[m8](c, files[0])
+	return serveRings[m8](c, t.idle, files[0])
 }
 
 func protocol(c *config) spin.Protocol {
@@ -122,9 +128,9 @@ func agentMode(c *config) spin.Mode {
 	return spin.Preemptible
 }
 
-// idlerFor returns the -idle strategy, parking (if it parks) on p.
-func idlerFor(c *config, p spin.Parker) spin.Idler {
-	switch c.Idle {
+// idlerFor returns the idle strategy, parking (if it parks) on p.
+func idlerFor(idle string, p spin.Parker) spin.Idler {
+	switch idle {
 	case "backoff":
 		return &spin.Backoff{Parker: p}
 	case "park":
@@ -139,20 +145,22 @@ type waiter struct {
 	idler    spin.Idler
 	limit    uint64 // timeout in ticks
 	start, n uint64
+	aborted  *atomic.Bool // set by abort (another goroutine)
 }
 
 func newWaiter(c *config, idler spin.Idler) waiter {
-	return waiter{idler: idler, limit: uint64(c.Timeout.Seconds() * asm.TicksPerSecond())}
+	return waiter{idler: idler, limit: uint64(c.Timeout.Seconds() * asm.TicksPerSecond()), aborted: new(atomic.Bool)}
 }
 
-// wait idles once; it returns false when the deadline has passed.
+// wait idles once; it returns false when the deadline has passed or the
+// end was aborted.
 func (w *waiter) wait() bool {
 	if w.n == 0 {
 		w.start = asm.Ticks()
 	}
 	w.n++
 	w.idler.Idle(0)
-	return w.n&4095 != 0 || asm.Ticks()-w.start < w.limit
+	return w.n&4095 != 0 || asm.Ticks()-w.start < w.limit && !w.aborted.Load()
 }
 
 func (w *waiter) reset() {
@@ -186,7 +194,7 @@ func ringRegions[T any](c *config, body []byte) (ping, pong []byte, err error) {
 	return body[:n], body[n : 2*n], nil
 }
 
-func openRings[T any](c *config) (end, []*os.File, error) {
+func openRings[T any](c *config, idle string) (end, []*os.File, error) {
 	n, _, err := spin.RingLength[T](c.Slots, protocol(c))
 	if err != nil {
 		return nil, nil, err
@@ -207,7 +215,7 @@ func openRings[T any](c *config) (end, []*os.File, error) {
 		return nil, nil, err
 	}
 	e.recv = func(m *T) { e.reply = *m }
-	e.w = newWaiter(c, idlerFor(c, e.pong))
+	e.w = newWaiter(c, idlerFor(idle, e.pong))
 	f, err := dupFile(seg.Fd(), "spinwire-segment")
 	if err != nil {
 		seg.Close()
@@ -270,15 +278,36 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 	return nil
 }
 
+// abort makes a waiting roundTrip give up within 4096 idles.
+func (e *ringEnd[T]) abort() { e.w.aborted.Store(true) }
+
+func (e *ringEnd[T]) trySend(seq uint64) (bool, error) {
+	*seqOf(&e.msg) = seq
+	if e.ping.TryPublish(&e.msg) {
+		return true, nil
+	}
+	return false, e.ping.ProducerErr()
+}
+
+func (e *ringEnd[T]) tryRecv() (uint64, bool, error) {
+	if e.pong.TryConsume(e.recv) {
+		return *seqOf(&e.reply), true, nil
+	}
+	return 0, false, e.pong.Err()
+}
+
+// window: the pong ring holds every echo in flight, so it never fills.
+func (e *ringEnd[T]) window() int { return min(e.ping.Capacity(), e.pong.Capacity()) }
+
 func (e *ringEnd[T]) stop() error {
 	defer e.seg.Close()
-	if e.c.Mode == "latency" {
+	if e.c.Mode != "throughput" {
 		return e.roundTrip(stopSeq)
 	}
 	return nil
 }
 
-func serveRings[T any](c *config, f *os.File) error {
+func serveRings[T any](c *config, idle string, f *os.File) error {
 	seg, err := layout.OpenFd(int(f.Fd()), layout.Options{Fingerprint: layout.MustOf[T]().Fingerprint})
 	if err != nil {
 		return err
@@ -298,19 +327,25 @@ func serveRings[T any](c *config, f *os.File) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var fail error
+	var seen bool // the serving thread's CPU was recorded
 	var duty func() int
-	if c.Mode == "latency" {
+	if c.Mode != "throughput" {
 		echo := func(m *T) {
 			if !pong.TryPublish(m) {
 				fail = errors.New("pong ring full")
 			}
 			if *seqOf(m) == stopSeq {
+				peerCPU.see()
 				cancel()
 			}
 		}
 		duty = func() int {
 			if fail != nil {
 				return 0
+			}
+			if !seen {
+				seen = true
+				peerCPU.see()
 			}
 			return ping.Poll(0, echo)
 		}
@@ -324,6 +359,10 @@ func serveRings[T any](c *config, f *os.File) error {
 			next++
 		}
 		duty = func() int {
+			if !seen {
+				seen = true
+				peerCPU.see()
+			}
 			k := ping.Poll(0, check)
 			if next >= n {
 				done := next
@@ -334,6 +373,7 @@ func serveRings[T any](c *config, f *os.File) error {
 				*seqOf(&m) = done
 				for !pong.TryPublish(&m) {
 				}
+				peerCPU.see()
 				cancel()
 			}
 			return k
@@ -341,7 +381,7 @@ func serveRings[T any](c *config, f *os.File) error {
 	}
 	go watchdog(ctx, cancel, c)
 	a := &spin.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
-	if err := a.Run(ctx, c.CPUs[1], idlerFor(c, ping), duty); err != nil {
+	if err := a.Run(ctx, c.CPUs[1], idlerFor(idle, ping), duty); err != nil {
 		return err
 	}
 	if err := ping.Err(); err != nil {
@@ -403,7 +443,7 @@ func logRegions(c *config, body []byte) (ping, pong []byte, err error) {
 	return body[:n], body[n : 2*n], nil
 }
 
-func openLogs(c *config) (end, []*os.File, error) {
+func openLogs(c *config, idle string) (end, []*os.File, error) {
 	n, err := spin.LogLength(logCapacity(c))
 	if err != nil {
 		return nil, nil, err
@@ -429,7 +469,7 @@ func openLogs(c *config) (end, []*os.File, error) {
 			e.got = binary.LittleEndian.Uint64(b)
 		}
 	}
-	e.w = newWaiter(c, idlerFor(c, e.pong))
+	e.w = newWaiter(c, idlerFor(idle, e.pong))
 	f, err := dupFile(seg.Fd(), "spinwire-segment")
 	if err != nil {
 		seg.Close()
@@ -491,15 +531,40 @@ func (e *logEnd) stream(n, batchSize int) error {
 	return nil
 }
 
+// abort makes a waiting roundTrip give up within 4096 idles.
+func (e *logEnd) abort() { e.w.aborted.Store(true) }
+
+func (e *logEnd) trySend(seq uint64) (bool, error) {
+	binary.LittleEndian.PutUint64(e.msg, seq)
+	if e.ping.TryWrite(logType, e.msg) {
+		return true, nil
+	}
+	return false, e.ping.ProducerErr()
+}
+
+func (e *logEnd) tryRecv() (uint64, bool, error) {
+	if e.pong.Poll(1, e.recv) == 1 {
+		return e.got, true, nil
+	}
+	return 0, false, e.pong.Err()
+}
+
+// window: half the records the pong log can hold (a record that would
+// wrap leaves padding), so an echo always fits; at most -slots.
+func (e *logEnd) window() int {
+	rec := (len(e.msg) + spin.RecordHeaderLength + 7) &^ 7
+	return max(1, min(e.c.Slots, e.pong.Capacity()/rec/2))
+}
+
 func (e *logEnd) stop() error {
 	defer e.seg.Close()
-	if e.c.Mode == "latency" {
+	if e.c.Mode != "throughput" {
 		return e.roundTrip(stopSeq)
 	}
 	return nil
 }
 
-func serveLogs(c *config, f *os.File) error {
+func serveLogs(c *config, idle string, f *os.File) error {
 	seg, err := layout.OpenFd(int(f.Fd()), layout.Options{Fingerprint: logFingerprint})
 	if err != nil {
 		return err
@@ -519,19 +584,25 @@ func serveLogs(c *config, f *os.File) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var fail error
+	var seen bool // the serving thread's CPU was recorded
 	var duty func() int
-	if c.Mode == "latency" {
+	if c.Mode != "throughput" {
 		echo := func(typ uint32, b []byte) {
 			if !pong.TryWrite(typ, b) {
 				fail = errors.New("pong log full")
 			}
 			if len(b) >= 8 && binary.LittleEndian.Uint64(b) == stopSeq {
+				peerCPU.see()
 				cancel()
 			}
 		}
 		duty = func() int {
 			if fail != nil {
 				return 0
+			}
+			if !seen {
+				seen = true
+				peerCPU.see()
 			}
 			return ping.Poll(0, echo)
 		}
@@ -546,6 +617,10 @@ func serveLogs(c *config, f *os.File) error {
 		}
 		ack := make([]byte, 8)
 		duty = func() int {
+			if !seen {
+				seen = true
+				peerCPU.see()
+			}
 			k := ping.Poll(0, check)
 			if next >= n {
 				done := next
@@ -555,6 +630,7 @@ func serveLogs(c *config, f *os.File) error {
 				binary.LittleEndian.PutUint64(ack, done)
 				for !pong.TryWrite(logType, ack) {
 				}
+				peerCPU.see()
 				cancel()
 			}
 			return k
@@ -562,11 +638,33 @@ func serveLogs(c *config, f *os.File) error {
 	}
 	go watchdog(ctx, cancel, c)
 	a := &spin.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
-	if err := a.Run(ctx, c.CPUs[1], idlerFor(c, ping), duty); err != nil {
+	if err := a.Run(ctx, c.CPUs[1], idlerFor(idle, ping), duty); err != nil {
 		return err
 	}
 	if err := ping.Err(); err != nil {
 		return err
 	}
 	return fail
+}
+
+func (t spinwireT) options(c *config) options {
+	p := spin.DefaultProtocol.String()
+	if c.Protocol != "" {
+		p = c.Protocol
+	}
+	var path string
+	switch {
+	case !ringSize(c.Size):
+		path, p = fmt.Sprintf("spin.Log: one %d-byte record per message (8-byte header + %d-byte payload)", logPayload(c)+spin.RecordHeaderLength, logPayload(c)), ""
+	case protocol(c) == spin.InSlot:
+		path = fmt.Sprintf("spin.Ring: %d-byte message + 8-byte sequence in one slot", 8*ringWords(c))
+	default:
+		path = fmt.Sprintf("spin.Ring: %d-byte message per slot", 8*ringWords(c))
+	}
+	wait := map[string]string{
+		"spin":    "busy spin (PAUSE per poll) on pinned agents",
+		"backoff": "spin.Backoff: spin, then sched_yield, then futex park",
+		"park":    "spin.Park: futex park at once (the publisher wakes it)",
+	}[t.idle]
+	return options{Idle: t.idle, Agent: c.Agent, Protocol: p, Slots: c.Slots, Path: path, Wait: wait}
 }
