@@ -3,6 +3,7 @@ package link
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,9 +15,58 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Conn is a client's connection. Its methods are for one goroutine at a
-// time; open several Conns for concurrent callers.
+// State is a Conn's connection state.
+type State int32
+
+const (
+	Connected    State = iota // attached to a live server
+	Reconnecting              // the server went away; redialling with backoff
+	Closed                    // Close was called
+)
+
+func (s State) String() string {
+	switch s {
+	case Connected:
+		return "connected"
+	case Reconnecting:
+		return "reconnecting"
+	}
+	return "closed"
+}
+
+// Conn is a client's connection. Its call methods (Call, Send, Poll) are
+// for one goroutine at a time; open several Conns for concurrent callers.
+//
+// When the server dies, everything in flight ends in ErrPeerGone (a Call
+// returns it; Poll returns it, and every id sent and not yet answered is
+// lost — nothing is retried behind the caller's back), and the Conn
+// redials in the background: after 1 ms, doubling to 50 ms, with jitter,
+// checking the layouts again. Calls made while it reconnects wait for it
+// up to their deadline, or fail at once with ErrPeerGone with
+// DialOptions.FailFast.
 type Conn[Req, Resp any] struct {
+	name  string
+	opts  DialOptions
+	reqS  *layout.Schema
+	respS *layout.Schema
+
+	state  atomic.Int32
+	next   atomic.Pointer[attachment] // installed by the redialler
+	wake   chan struct{}              // buffered 1: a new attachment, or Close
+	mu     sync.Mutex                 // serialises redial and Close
+	closed bool                       // under mu
+
+	// The caller goroutine's own.
+	cur       *attachment
+	spinTicks uint64
+	w         waitState
+	parkID    uint64
+	parkResp  *Resp
+}
+
+// attachment is one connection to one server incarnation: a socket, a
+// slot in an arena, and the positions in its rings.
+type attachment struct {
 	fd        int
 	seg       *sharedArena
 	req, resp slotRing
@@ -24,18 +74,17 @@ type Conn[Req, Resp any] struct {
 	bit       uint64
 	sendPos   uint64 // next request position (private)
 	recvPos   uint64 // next response position (private)
-	nextID    uint64 // correlation id of the next request
+	nextID    uint64 // correlation id of the last request sent
 	epoch     uint64
 	gen       uint64
-	spinTicks uint64
 	dead      atomic.Bool // set by the death watch when the socket closes
-	broken    error       // sticky: corruption or death seen by this Conn
-	closed    bool
+	broken    error       // sticky: corruption seen on this attachment
+}
 
-	// A parked Call: the client poller fills these.
-	w        waitState
-	parkID   uint64
-	parkResp *Resp
+func (a *attachment) release() {
+	unwatchDeath(a.fd)
+	unix.Close(a.fd)
+	a.seg.unref()
 }
 
 // waitState is a parked Call, as the process's client poller sees it.
@@ -49,7 +98,7 @@ type waitState struct {
 // Dial connects to the server listening on name. It fails with
 // layout.ErrLayoutMismatch (naming the field) when the server's Req or
 // Resp differ from ours, ErrServerFull, ErrPermission, or ErrPeerGone when
-// no server listens.
+// no server listens. Once connected, the Conn reconnects by itself.
 func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error) {
 	opts.fill()
 	reqS, err := layout.Of[Req]()
@@ -60,13 +109,26 @@ func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error
 	if err != nil {
 		return nil, err
 	}
-	dir := opts.Dir
-	if dir == "" {
-		if dir, err = Dir(); err != nil {
+	if opts.Dir == "" {
+		if opts.Dir, err = Dir(); err != nil {
 			return nil, err
 		}
 	}
-	sockPath, _, err := paths(dir, name)
+	c := &Conn[Req, Resp]{name: name, opts: opts, reqS: reqS, respS: respS, wake: make(chan struct{}, 1),
+		spinTicks: uint64(opts.SpinFor.Seconds() * asm.TicksPerSecond())}
+	c.w.done = make(chan error, 1)
+	c.w.poll = c.pollParked
+	a, err := c.attach()
+	if err != nil {
+		return nil, err
+	}
+	c.cur = a
+	return c, nil
+}
+
+// attach makes one connection to the server: set-up, arena, rings.
+func (c *Conn[Req, Resp]) attach() (*attachment, error) {
+	sockPath, _, err := paths(c.opts.Dir, c.name)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +145,9 @@ func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath}); err != nil {
 		return nil, fmt.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
 	}
-	setTimeouts(fd, opts.SetupTimeout)
-	h := hello{version: wireVersion, reqSize: uint32(reqS.Size), respSize: uint32(respS.Size),
-		reqFP: reqS.Fingerprint, respFP: respS.Fingerprint, reqSchema: reqS.Encode(), respSchem: respS.Encode()}
+	setTimeouts(fd, c.opts.SetupTimeout)
+	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
+		reqFP: c.reqS.Fingerprint, respFP: c.respS.Fingerprint, reqSchema: c.reqS.Encode(), respSchem: c.respS.Encode()}
 	if err := sendMsg(fd, h.encode(), -1); err != nil {
 		return nil, fmt.Errorf("%w: hello: %v", ErrPeerGone, err)
 	}
@@ -107,28 +169,25 @@ func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error
 		}
 		return nil, welcomeError(w, afd)
 	}
-	seg, err := mapArena(afd, reqS.Fingerprint*31+respS.Fingerprint)
+	seg, err := mapArena(afd, c.reqS.Fingerprint*31+c.respS.Fingerprint)
 	if err != nil {
 		return nil, err
 	}
-	g, err := checkGeometry(w, seg.seg.Body(), reqS.Size, respS.Size)
+	g, err := checkGeometry(w, seg.seg.Body(), c.reqS.Size, c.respS.Size)
 	if err != nil {
 		seg.unref()
 		return nil, err
 	}
-	c := &Conn[Req, Resp]{fd: fd, seg: seg, epoch: w.epoch, gen: w.generation,
-		spinTicks: uint64(opts.SpinFor.Seconds() * asm.TicksPerSecond())}
+	a := &attachment{fd: fd, seg: seg, epoch: w.epoch, gen: w.generation}
 	body := seg.seg.Body()
-	c.req, c.resp = connRings(body, g, int(w.index))
-	c.bell, c.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
-	c.w.done = make(chan error, 1)
-	c.w.poll = c.pollParked
-	if err := watchDeath(fd, &c.dead); err != nil {
+	a.req, a.resp = connRings(body, g, int(w.index))
+	a.bell, a.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
+	if err := watchDeath(fd, &a.dead, c.died); err != nil {
 		seg.unref()
 		return nil, err
 	}
 	ok = true
-	return c, nil
+	return a, nil
 }
 
 func welcomeError(w *welcome, afd int) error {
@@ -145,47 +204,161 @@ func welcomeError(w *welcome, afd int) error {
 	return fmt.Errorf("%w: status %d: %s", ErrProtocol, w.status, w.message)
 }
 
-// err returns the Conn's sticky error, noticing a death.
-func (c *Conn[Req, Resp]) err() error {
-	if c.broken == nil && c.dead.Load() {
-		c.broken = ErrPeerGone
+// died is the death watch's call when the socket closes: the state turns
+// Reconnecting at once, and a goroutine redials.
+func (c *Conn[Req, Resp]) died() {
+	if c.state.CompareAndSwap(int32(Connected), int32(Reconnecting)) {
+		go c.redial()
 	}
-	if c.closed {
-		return ErrClosed
+}
+
+// redial reconnects with backoff until it succeeds or the Conn closes.
+func (c *Conn[Req, Resp]) redial() {
+	if c.opts.OnState != nil {
+		c.opts.OnState(Reconnecting, nil)
 	}
-	return c.broken
+	backoff := time.Millisecond
+	for {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return
+		}
+		a, err := c.attach()
+		if err == nil {
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				a.release()
+				return
+			}
+			// SYNC: release of the new attachment; the caller goroutine
+			// picks it up with the Load in usable.
+			if old := c.next.Swap(a); old != nil {
+				old.release() // never used
+			}
+			c.mu.Unlock()
+			c.setState(Connected)
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+			return
+		}
+		if c.opts.OnState != nil {
+			c.opts.OnState(Reconnecting, err)
+		}
+		// Jitter: sleep between half and all of the backoff.
+		time.Sleep(backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1)))
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+}
+
+func (c *Conn[Req, Resp]) setState(s State) {
+	if State(c.state.Swap(int32(s))) != s && c.opts.OnState != nil {
+		c.opts.OnState(s, nil)
+	}
+}
+
+// State returns the connection state.
+func (c *Conn[Req, Resp]) State() State { return State(c.state.Load()) }
+
+// Epoch returns the server incarnation the Conn is attached to now (0
+// while reconnecting).
+func (c *Conn[Req, Resp]) Epoch() uint64 {
+	if a, _ := c.usable(); a != nil {
+		return a.epoch
+	}
+	return 0
+}
+
+// usable returns the attachment to use now, switching to a new one when
+// the redialler has installed it. err is ErrPeerGone when the server is
+// gone and no new attachment is ready, ErrClosed after Close.
+func (c *Conn[Req, Resp]) usable() (*attachment, error) {
+	a := c.cur
+	if a != nil && a.broken == nil && !a.dead.Load() {
+		return a, nil
+	}
+	if c.State() == Closed {
+		return nil, ErrClosed
+	}
+	if a != nil && a.broken != nil && !a.dead.Load() {
+		return nil, a.broken
+	}
+	if n := c.next.Swap(nil); n != nil {
+		if a != nil {
+			a.release()
+		}
+		c.cur = n
+		return n, nil
+	}
+	return nil, ErrPeerGone
+}
+
+// await waits for a reconnection until deadline (the zero time: none).
+func (c *Conn[Req, Resp]) await(deadline time.Time) (*attachment, error) {
+	for {
+		a, err := c.usable()
+		if err != ErrPeerGone || c.opts.FailFast {
+			return a, err
+		}
+		var timeout <-chan time.Time
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return nil, ErrTimeout
+			}
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-c.wake:
+		case <-timeout:
+			return nil, ErrTimeout
+		}
+	}
 }
 
 // Send publishes a request without waiting and returns its correlation id.
 // It fails with ErrFull when Depth requests are in flight (take responses
-// with Poll first). Cost: a copy of Req, one release store and, unless the
-// connection's doorbell bit is already set, one atomic OR.
+// with Poll first), and with ErrPeerGone when the server is gone (every id
+// sent and not answered is then lost). Cost: a copy of Req, one release
+// store and, unless the connection's doorbell bit is already set, one
+// atomic OR.
 func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
-	if err := c.err(); err != nil {
+	a, err := c.usable()
+	if err != nil {
 		return 0, err
 	}
-	p := c.sendPos
-	if p-c.recvPos >= c.req.depth+c.resp.depth {
+	return sendOn(a, req)
+}
+
+func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
+	p := a.sendPos
+	if p-a.recvPos >= a.req.depth+a.resp.depth {
 		return 0, ErrFull
 	}
-	switch c.req.free(p) {
+	switch a.req.free(p) {
 	case slotNo:
 		return 0, ErrFull
 	case slotCorrupt:
-		c.broken = fmt.Errorf("%w: request slot at position %d", ErrCorrupt, p)
-		return 0, c.broken
+		a.broken = fmt.Errorf("%w: request slot at position %d", ErrCorrupt, p)
+		return 0, a.broken
 	}
-	*(*Req)(c.req.slot(p)) = *req
-	c.nextID++
-	id := c.nextID
-	*c.req.id(p) = id
-	c.req.publish(p)
-	c.sendPos = p + 1
+	*(*Req)(a.req.slot(p)) = *req
+	a.nextID++
+	id := a.nextID
+	*a.req.id(p) = id
+	a.req.publish(p)
+	a.sendPos = p + 1
 	// SYNC: the OR (a full barrier) comes after publish; pairs with the
 	// server's swap of the word in sweep. Skip it if the bit is set: the
 	// server has not taken the word yet and will see this request too.
-	if atomic.LoadUint64(c.bell)&c.bit == 0 {
-		atomic.OrUint64(c.bell, c.bit)
+	if atomic.LoadUint64(a.bell)&a.bit == 0 {
+		atomic.OrUint64(a.bell, a.bit)
 	}
 	return id, nil
 }
@@ -194,48 +367,67 @@ func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
 // with each one's id and the response in shared memory (valid during fn).
 // It returns how many it took.
 func (c *Conn[Req, Resp]) Poll(max int, fn func(id uint64, resp *Resp)) (int, error) {
+	a, err := c.usable()
+	if err != nil {
+		return 0, err
+	}
+	return pollOn(a, max, fn)
+}
+
+func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (int, error) {
 	n := 0
-	for (max <= 0 || n < max) && c.recvPos < c.sendPos {
-		p := c.recvPos
-		switch c.resp.ready(p) {
+	for (max <= 0 || n < max) && a.recvPos < a.sendPos {
+		p := a.recvPos
+		switch a.resp.ready(p) {
 		case slotNo:
-			return n, c.err()
+			if a.dead.Load() {
+				return n, ErrPeerGone
+			}
+			return n, nil
 		case slotCorrupt:
-			c.broken = fmt.Errorf("%w: response slot at position %d", ErrCorrupt, p)
-			return n, c.broken
+			a.broken = fmt.Errorf("%w: response slot at position %d", ErrCorrupt, p)
+			return n, a.broken
 		}
-		id := *c.resp.id(p)
-		if want := c.nextID - (c.sendPos - p) + 1; id != want {
-			c.broken = fmt.Errorf("%w: response at position %d carries id %d, request had %d", ErrCorrupt, p, id, want)
-			return n, c.broken
+		id := *a.resp.id(p)
+		if want := a.nextID - (a.sendPos - p) + 1; id != want {
+			a.broken = fmt.Errorf("%w: response at position %d carries id %d, request had %d", ErrCorrupt, p, id, want)
+			return n, a.broken
 		}
-		fn(id, (*Resp)(c.resp.slot(p)))
-		c.resp.consumed(p)
-		c.recvPos = p + 1
+		fn(id, (*Resp)(a.resp.slot(p)))
+		a.resp.consumed(p)
+		a.recvPos = p + 1
 		n++
 	}
-	return n, c.err()
+	if a.dead.Load() {
+		return n, ErrPeerGone
+	}
+	return n, nil
 }
 
 // Call sends req and waits for its response, copied into resp. It spins
 // for DialOptions.SpinFor, then parks until the process's client poller
 // brings the response, the deadline passes (ErrTimeout; the zero time
 // means none) or the server dies (ErrPeerGone). Responses to earlier calls
-// that timed out are discarded when they arrive. Every call ends in one
-// response or one error. No allocation.
+// that timed out are discarded when they arrive. Every call ends in
+// exactly one response or one error; a response is never delivered to the
+// wrong call (its correlation id is checked). No allocation.
 func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
-	id, err := c.Send(req)
+	a, err := c.await(deadline)
+	if err != nil {
+		return err
+	}
+	id, err := sendOn(a, req)
 	if err == ErrFull {
 		// Old timed-out calls still hold slots: take what has arrived.
-		c.discard()
-		id, err = c.Send(req)
+		pollOn(a, 0, func(uint64, *Resp) {})
+		id, err = sendOn(a, req)
 	}
 	if err != nil {
 		return err
 	}
 	start := asm.Ticks()
 	for i := 1; ; i++ {
-		got, err := c.take(id, resp)
+		got, err := take(a, id, resp)
 		if got || err != nil {
 			return err
 		}
@@ -249,9 +441,9 @@ func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 
 // take consumes responses up to the one for id; it reports whether that
 // one arrived (copied into resp).
-func (c *Conn[Req, Resp]) take(id uint64, resp *Resp) (bool, error) {
+func take[Resp any](a *attachment, id uint64, resp *Resp) (bool, error) {
 	got := false
-	_, err := c.Poll(0, func(rid uint64, r *Resp) {
+	_, err := pollOn(a, 0, func(rid uint64, r *Resp) {
 		if rid == id {
 			*resp = *r
 			got = true
@@ -261,11 +453,6 @@ func (c *Conn[Req, Resp]) take(id uint64, resp *Resp) (bool, error) {
 		return true, nil
 	}
 	return false, err
-}
-
-// discard drops the responses that have arrived for calls that timed out.
-func (c *Conn[Req, Resp]) discard() {
-	c.Poll(0, func(uint64, *Resp) {})
 }
 
 // park hands the wait to the client poller.
@@ -286,20 +473,30 @@ func (c *Conn[Req, Resp]) park(id uint64, deadline time.Time, resp *Resp) error 
 }
 
 // pollParked is the client poller's check of a parked Call.
-func (c *Conn[Req, Resp]) pollParked() (bool, error) { return c.take(c.parkID, c.parkResp) }
-
-// Epoch returns the server incarnation this Conn is attached to.
-func (c *Conn[Req, Resp]) Epoch() uint64 { return c.epoch }
+func (c *Conn[Req, Resp]) pollParked() (bool, error) { return take(c.cur, c.parkID, c.parkResp) }
 
 // Close detaches: the server frees the slot when it sees the socket close.
+// Calls waiting for a reconnection return ErrClosed.
 func (c *Conn[Req, Resp]) Close() error {
+	c.mu.Lock()
 	if c.closed {
+		c.mu.Unlock()
 		return ErrClosed
 	}
 	c.closed = true
-	unwatchDeath(c.fd)
-	unix.Close(c.fd)
-	c.seg.unref()
+	c.mu.Unlock()
+	c.setState(Closed)
+	if c.cur != nil {
+		c.cur.release()
+		c.cur = nil
+	}
+	if n := c.next.Swap(nil); n != nil {
+		n.release()
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 	return nil
 }
 

@@ -16,13 +16,20 @@ var death struct {
 	ep    *epoll
 	err   error
 	mu    sync.Mutex
-	flags map[int]*atomic.Bool
+	flags map[int]watched
 }
 
-func watchDeath(fd int, flag *atomic.Bool) error {
+type watched struct {
+	flag    *atomic.Bool
+	onDeath func()
+}
+
+// watchDeath calls onDeath (which must not block) and then sets flag when
+// fd's peer closes or dies.
+func watchDeath(fd int, flag *atomic.Bool, onDeath func()) error {
 	death.once.Do(func() {
 		death.ep, death.err = newEpoll()
-		death.flags = map[int]*atomic.Bool{}
+		death.flags = map[int]watched{}
 		if death.err == nil {
 			go deathLoop()
 		}
@@ -31,7 +38,7 @@ func watchDeath(fd int, flag *atomic.Bool) error {
 		return death.err
 	}
 	death.mu.Lock()
-	death.flags[fd] = flag
+	death.flags[fd] = watched{flag, onDeath}
 	death.mu.Unlock()
 	return death.ep.add(fd, uint64(fd))
 }
@@ -56,11 +63,16 @@ func deathLoop() {
 		death.mu.Lock()
 		for i := range n {
 			fd := int(token(&evs[i]))
-			if f := death.flags[fd]; f != nil {
-				// SYNC: callers poll the flag; a plain flip suffices.
-				f.Store(true)
+			if w, ok := death.flags[fd]; ok {
 				delete(death.flags, fd)
 				death.ep.del(fd)
+				// onDeath first (it records the state and starts its own
+				// goroutine), so whoever sees the flag sees that state.
+				if w.onDeath != nil {
+					w.onDeath()
+				}
+				// SYNC: callers poll the flag (an atomic load).
+				w.flag.Store(true)
 			}
 		}
 		death.mu.Unlock()

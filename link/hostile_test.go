@@ -43,48 +43,110 @@ func TestGarbageInOneClientsRings(t *testing.T) {
 	// Scribble over the victim's request and response rings, many times,
 	// and ring its doorbell (and every other bit in its word).
 	rng := rand.New(rand.NewPCG(7, 8))
-	region := unsafe.Slice((*byte)(victim.req.base), int(victim.req.depth)*int(victim.req.stride+victim.resp.stride))
+	a := victim.cur
+	region := unsafe.Slice((*byte)(a.req.base), int(a.req.depth)*int(a.req.stride+a.resp.stride))
 	for range 200 {
 		for i := range region {
 			region[i] = byte(rng.Uint32())
 		}
-		atomic.StoreUint64(victim.bell, ^uint64(0))
+		atomic.StoreUint64(a.bell, ^uint64(0))
 		time.Sleep(50 * time.Microsecond)
 	}
 	wg.Wait()
 	if failures.Load() != 0 {
 		t.Fatalf("%d other clients failed", failures.Load())
 	}
-	// The victim hears that its server dropped it.
-	deadline := time.Now().Add(5 * time.Second)
-	for !victim.dead.Load() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	err := victim.Call(time.Now().Add(time.Second), &req{}, &r)
-	if !errors.Is(err, ErrPeerGone) && !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("victim's call after the scribble: %v", err)
-	}
-	if st := s.Stats(); st.Dropped != 1 || st.Conns != others {
+	// The victim was dropped (and, being a Conn, reconnected by itself —
+	// into a slot the scribbler may have hit again).
+	if st := s.Stats(); st.Dropped < 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
 
-// TestServerDeathFailsCalls: calls in flight when the server goes end in
-// ErrPeerGone, promptly.
+// TestServerDeath: a call in flight when the server dies ends in
+// ErrPeerGone; with FailFast, so does a call made while the Conn
+// reconnects; once a server is back, the Conn reconnects by itself and
+// calls succeed again.
 func TestServerDeath(t *testing.T) {
 	dir := t.TempDir()
 	cmd, lines, _ := child(t, "server", dir, nil, "")
 	expectLine(t, lines, "READY")
-	c := dial(t, dir)
+	var states []State
+	var mu sync.Mutex
+	c, err := Dial[req, resp]("t", DialOptions{Dir: dir, FailFast: true, OnState: func(s State, err error) {
+		if err == nil {
+			mu.Lock()
+			states = append(states, s)
+			mu.Unlock()
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
 	var r resp
 	if err := c.Call(time.Now().Add(5*time.Second), &req{A: 1, B: 1}, &r); err != nil || r.Sum != 2 {
 		t.Fatal(err, r)
 	}
+	epoch := c.Epoch()
+	// A call in flight: the child's handler is fast, so kill first and
+	// call at once; either way the answer is ErrPeerGone, never silence.
 	cmd.Process.Kill()
 	cmd.Wait()
-	err := c.Call(time.Now().Add(10*time.Second), &req{}, &r)
+	err = c.Call(time.Now().Add(10*time.Second), &req{}, &r)
 	if !errors.Is(err, ErrPeerGone) {
 		t.Fatalf("call to a dead server: %v", err)
+	}
+	if c.State() != Reconnecting {
+		t.Fatalf("state %v", c.State())
+	}
+	// A new server: the Conn comes back by itself.
+	_, lines, _ = child(t, "server", dir, nil, "")
+	expectLine(t, lines, "READY")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Call(time.Now().Add(5*time.Second), &req{A: 2, B: 3}, &r)
+		if err == nil && r.Sum == 5 {
+			break
+		}
+		if !errors.Is(err, ErrPeerGone) || time.Now().After(deadline) {
+			t.Fatalf("after restart: %v %+v", err, r)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if c.Epoch() == epoch || c.State() != Connected {
+		t.Fatalf("epoch %d → %d, state %v", epoch, c.Epoch(), c.State())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) < 2 || states[0] != Reconnecting || states[len(states)-1] != Connected {
+		t.Fatalf("state changes %v", states)
+	}
+}
+
+// TestCallWaitsForReconnect: without FailFast, a call made while the Conn
+// reconnects waits for the new server (or its deadline).
+func TestCallWaitsForReconnect(t *testing.T) {
+	dir := t.TempDir()
+	cmd, lines, _ := child(t, "server", dir, nil, "")
+	expectLine(t, lines, "READY")
+	c := dial(t, dir)
+	cmd.Process.Kill()
+	cmd.Wait()
+	for !c.cur.dead.Load() { // the death watch has run
+		time.Sleep(100 * time.Microsecond)
+	}
+	var r resp
+	if err := c.Call(time.Now().Add(20*time.Millisecond), &req{}, &r); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("no server, short deadline: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Call(time.Now().Add(20*time.Second), &req{A: 7}, &r) }()
+	time.Sleep(20 * time.Millisecond)
+	_, lines, _ = child(t, "server", dir, nil, "")
+	expectLine(t, lines, "READY")
+	if err := <-done; err != nil || r.Sum != 7 {
+		t.Fatalf("call across the restart: %v %+v", err, r)
 	}
 }
 

@@ -86,6 +86,13 @@ type DialOptions struct {
 	Dir          string        // socket directory; Dir()
 	SetupTimeout time.Duration // the server must answer within this; 1 s
 	SpinFor      time.Duration // Call spins this long before it parks; 20 µs
+	// FailFast makes calls fail at once with ErrPeerGone while the Conn
+	// reconnects, instead of waiting for it up to their deadline.
+	FailFast bool
+	// OnState, if set, is called (from a background goroutine) on every
+	// state change, and with Reconnecting and the error after each failed
+	// redial.
+	OnState func(s State, err error)
 }
 
 func (o *DialOptions) fill() {
