@@ -12,6 +12,7 @@ import (
 
 	"github.com/spinwire/spinwire/affinity"
 	"github.com/spinwire/spinwire/layout"
+	"golang.org/x/sys/unix"
 )
 
 // Cross-process tests re-execute the test binary with SPIN_CHILD set; the
@@ -81,7 +82,15 @@ func startChild[T any](tb testing.TB, p *pair[T], role string, cpu int, extra ..
 		"SPIN_PAIR_LEN="+strconv.Itoa(2*len(p.ping.mem)),
 		"SPIN_DEADLINE="+strconv.FormatInt(time.Now().Add(60*time.Second).UnixNano(), 10))
 	cmd.Env = append(cmd.Env, extra...)
-	cmd.ExtraFiles = []*os.File{os.NewFile(uintptr(p.seg.Fd()), "segment")}
+	// A duplicate of the segment's fd: an *os.File owns (and at finalisation
+	// closes) its descriptor, which must not be the Segment's.
+	fd, err := unix.Dup(p.seg.Fd())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "segment")
+	defer f.Close()
+	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
