@@ -401,3 +401,29 @@ func TestParkWakeStress(t *testing.T) {
 		t.Logf("%v: %d messages, %d wakes", p, n, r.Wakes())
 	}
 }
+
+// FuzzOpenRing gives OpenRing a region whose header and slots are
+// arbitrary bytes: it returns an error, or a ring whose Poll and
+// TryPublish stay inside the region and return.
+func FuzzOpenRing(f *testing.F) {
+	n, _, _ := RingLength[msg64](4, InSlot)
+	good := make([]byte, n)
+	b := region(f, n)
+	NewRing[msg64](b, RingOptions{Capacity: 4})
+	copy(good, b)
+	f.Add(good)
+	f.Add(make([]byte, 64))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		b := region(t, n)
+		copy(b, raw)
+		r, err := OpenRing[msg64](b)
+		if err != nil {
+			return
+		}
+		for range 3 {
+			r.Poll(0, func(*msg64) {})
+			r.TryPublish(&msg64{})
+			r.Len()
+		}
+	})
+}

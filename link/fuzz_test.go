@@ -1,0 +1,90 @@
+package link
+
+import (
+	"encoding/binary"
+	"testing"
+	"unsafe"
+)
+
+// FuzzHello: the server decodes a hello from arbitrary bytes without
+// panicking, and anything it accepts has bounded schema texts.
+func FuzzHello(f *testing.F) {
+	h := hello{version: wireVersion, reqSize: 32, respSize: 16, reqSchema: []byte("x"), respSchem: []byte("yz")}
+	f.Add(h.encode())
+	f.Add([]byte("SPWHELLO"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := decodeHello(b)
+		if err == nil && (len(h.reqSchema) > maxSchemaText || len(h.respSchem) > maxSchemaText) {
+			t.Fatal("oversized schema accepted")
+		}
+	})
+}
+
+// FuzzWelcome: the client checks a welcome and an arena header made of
+// arbitrary bytes: it refuses, or the rings it would use lie inside the
+// arena.
+func FuzzWelcome(f *testing.F) {
+	g := geometry(8, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+	w := &welcome{status: statusOK, index: 3, depth: 4, reqStride: uint32(g.reqStride), respStride: uint32(g.respStride),
+		slotOff: uint64(g.slotsOff + 3*g.slotLen), slotLen: uint64(g.slotLen), bellOff: uint64(g.bellOff), arenaLen: uint64(g.length)}
+	hdr := make([]byte, arenaHeaderLength)
+	binary.LittleEndian.PutUint64(hdr, arenaMagic)
+	binary.LittleEndian.PutUint32(hdr[arenaVersionOffset:], arenaVersion)
+	binary.LittleEndian.PutUint32(hdr[arenaMaxConnsOffset:], 8)
+	binary.LittleEndian.PutUint64(hdr[arenaSlotsOffOffset:], uint64(g.slotsOff))
+	f.Add(w.encode(), hdr, uint16(g.length))
+	f.Fuzz(func(t *testing.T, wb, hb []byte, length uint16) {
+		w, err := decodeWelcome(wb)
+		if err != nil {
+			return
+		}
+		buf := make([]uint64, (int(length)+7)/8+1)
+		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), int(length))
+		copy(body, hb)
+		g, err := checkGeometry(w, body, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+		if err != nil {
+			return
+		}
+		if end := g.slotsOff + (int(w.index)+1)*g.slotLen; end > len(body) || g.bellOff+8*((g.maxConns+63)/64) > len(body) {
+			t.Fatalf("accepted a slot or bell outside the arena: %+v index %d", g, w.index)
+		}
+		req, resp := connRings(body, g, int(w.index))
+		for p := range uint64(8) {
+			req.free(p)
+			resp.ready(p)
+		}
+	})
+}
+
+// FuzzServeConn fills a connection's slots with arbitrary bytes and lets the
+// server's poller loop over them: it answers, or drops the connection, and
+// never writes outside the connection's rings.
+func FuzzServeConn(f *testing.F) {
+	f.Add(make([]byte, 512), uint64(0))
+	f.Fuzz(func(t *testing.T, slots []byte, pos uint64) {
+		g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+		buf := make([]uint64, g.length/8+8)
+		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
+		d := &domain{a: &arena{g: g, body: body}}
+		c := &sconn{fd: -1, d: d, index: 1, pos: pos}
+		c.req, c.resp = connRings(body, g, 1)
+		c.req.reset()
+		c.resp.reset()
+		copy(body[g.slotsOff+g.slotLen:g.slotsOff+2*g.slotLen], slots)
+		c.bell, c.bit = bellWord(body, g, 1), 2
+		c.state.Store(connActive)
+		before := append([]byte(nil), body[:g.slotsOff+g.slotLen]...)
+		s := &Server[req, resp]{handler: add}
+		for range 3 {
+			s.serveConn(c)
+		}
+		for i := range before {
+			if i >= g.bellOff && i < g.bellOff+8 {
+				continue // the doorbell word may be rung again
+			}
+			if body[i] != before[i] {
+				t.Fatalf("byte %d outside the connection's rings changed", i)
+			}
+		}
+	})
+}
