@@ -154,7 +154,9 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 				res.Published, res.Seconds, float64(res.Published)/max(res.Seconds, 1e-9), full, drained)
 			return res, nil
 		case <-check.C:
-			if pid := atomic.LoadUint32(&ctl.SubscriberPID); pid != sub || !alive(pid) {
+			// (Once runCtx has ended — time is up, or Ctrl-C, which also
+			// reaches the subscriber — its leaving is no longer news.)
+			if pid := atomic.LoadUint32(&ctl.SubscriberPID); runCtx.Err() == nil && (pid != sub || !alive(pid)) {
 				lost = fmt.Errorf("subscriber pid %d went away", sub)
 				cancel()
 				<-errc

@@ -140,7 +140,7 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 		case err = <-errc:
 			running = false
 		case <-check.C:
-			if !alive(res.Publisher) {
+			if runCtx.Err() == nil && !alive(res.Publisher) {
 				gone = true
 				cancel()
 			}
