@@ -205,18 +205,19 @@ func welcomeError(w *welcome, afd int) error {
 }
 
 // died is the death watch's call when the socket closes: the state turns
-// Reconnecting at once, and a goroutine redials.
+// Reconnecting at once (OnState is called here, on the death watch's
+// goroutine), and a goroutine redials.
 func (c *Conn[Req, Resp]) died() {
 	if c.state.CompareAndSwap(int32(Connected), int32(Reconnecting)) {
+		if c.opts.OnState != nil {
+			c.opts.OnState(Reconnecting, nil)
+		}
 		go c.redial()
 	}
 }
 
 // redial reconnects with backoff until it succeeds or the Conn closes.
 func (c *Conn[Req, Resp]) redial() {
-	if c.opts.OnState != nil {
-		c.opts.OnState(Reconnecting, nil)
-	}
 	backoff := time.Millisecond
 	for {
 		c.mu.Lock()

@@ -47,6 +47,21 @@ type Options struct {
 	Dir          string            // socket directory; Dir()
 	SetupTimeout time.Duration     // a client's hello must arrive within this; 1 s
 	Logf         func(format string, args ...any)
+	// OnConnect and OnDisconnect, if set, are called from the server's
+	// housekeeping goroutine when a connection is attached and when its
+	// slot has been freed (the client died, closed, or was dropped). They
+	// must not block.
+	OnConnect    func(ConnInfo)
+	OnDisconnect func(ConnInfo)
+}
+
+// ConnInfo describes a server-side connection.
+type ConnInfo struct {
+	PID    int32  // the client's pid (SO_PEERCRED)
+	UID    uint32 // its uid: the trust domain
+	GID    uint32
+	Index  int    // its slot in the domain's arena
+	Reason string // OnDisconnect: why a dropped connection was dropped; "" if its client went away
 }
 
 func (o *Options) fill() error {
@@ -89,9 +104,10 @@ type DialOptions struct {
 	// FailFast makes calls fail at once with ErrPeerGone while the Conn
 	// reconnects, instead of waiting for it up to their deadline.
 	FailFast bool
-	// OnState, if set, is called (from a background goroutine) on every
-	// state change, and with Reconnecting and the error after each failed
-	// redial.
+	// OnState, if set, is called on every state change — the change to
+	// Reconnecting from the process's death watch, as soon as the socket
+	// closes — and with Reconnecting and the error after each failed
+	// redial. It must not block.
 	OnState func(s State, err error)
 }
 

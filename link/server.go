@@ -454,6 +454,9 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		return
 	}
 	s.stats.accepted.Add(1)
+	if s.opts.OnConnect != nil {
+		s.opts.OnConnect(c.info())
+	}
 }
 
 // compare returns "" when the client's types match ours, or a message that
@@ -521,6 +524,17 @@ func (s *Server[Req, Resp]) free(c *sconn) {
 	c.resp.reset()
 	atomic.AndUint64(c.bell, ^c.bit)
 	c.d.free = append(c.d.free, c.index)
+	if s.opts.OnDisconnect != nil {
+		s.opts.OnDisconnect(c.info())
+	}
+}
+
+func (c *sconn) info() ConnInfo {
+	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: c.index}
+	if why := c.why.Load(); why != nil {
+		i.Reason = *why
+	}
+	return i
 }
 
 // waitPollers waits until every running poller has begun a new sweep since
