@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,12 +96,13 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 	defer seg.Close() // unmaps and, as the creator, removes the file
 	// However publish ends, tell a subscriber that nothing more will come.
 	var p publisher
-	defer func() {
+	markDone := sync.OnceFunc(func() {
 		atomic.StoreUint64(&ctl.Published, p.seq)
 		// SYNC: release of Published and of every tick committed before;
 		// pairs with the subscriber's acquire load of State in its duty.
 		atomic.StoreUint32(&ctl.State, StateDone)
-	}()
+	})
+	defer markDone()
 	_, stride, _ := spin.RingLength[Tick](cfg.capacity, ringProtocol)
 	fmt.Fprintf(stdout, "publisher: feed %s: ring of %d × %d-byte slots, %d-byte Tick; GOMAXPROCS %d; clock %s\n",
 		seg.Path(), ring.Capacity(), stride, TickLength, procs, asm.ClockSource())
@@ -129,7 +131,7 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
-	atomic.StoreUint32(&ctl.State, StatePublishing)
+	atomic.StoreUint32(&ctl.State, StatePublishing) // for a human with a hex dump: no one waits for it
 	p.start = asm.Ticks()
 	errc := make(chan error, 1)
 	go func() { errc <- agent.Run(runCtx, cpu, spin.BusySpin{}, p.duty) }()
@@ -144,7 +146,11 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 			if err != nil {
 				return nil, err
 			}
-			res := &pubResult{Published: p.seq, Seconds: asm.TicksToNanos(p.last-p.start) / 1e9, FullEvents: p.fullEvents, Subscriber: sub}
+			markDone()
+			res := &pubResult{Published: p.seq, FullEvents: p.fullEvents, Subscriber: sub}
+			if p.seq > 0 {
+				res.Seconds = asm.TicksToNanos(p.last-p.start) / 1e9
+			}
 			drained := waitDrained(ctl, ring, sub)
 			full := "the subscriber kept up"
 			if res.FullEvents > 0 {
@@ -156,6 +162,8 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 		case <-check.C:
 			// (Once runCtx has ended — time is up, or Ctrl-C, which also
 			// reaches the subscriber — its leaving is no longer news.)
+			// SYNC: acquire of SubscriberPID; pairs with the subscriber's
+			// detaching CAS in subscribe.
 			if pid := atomic.LoadUint32(&ctl.SubscriberPID); runCtx.Err() == nil && (pid != sub || !alive(pid)) {
 				lost = fmt.Errorf("subscriber pid %d went away", sub)
 				cancel()
@@ -261,6 +269,8 @@ func waitForSubscriber(ctx context.Context, ctl *control, wait time.Duration) (u
 func waitDrained(ctl *control, ring *spin.Ring[Tick], sub uint32) string {
 	deadline := time.Now().Add(time.Second)
 	for ring.Len() > 0 {
+		// SYNC: acquire of SubscriberPID; pairs with the subscriber's
+		// detaching CAS in subscribe.
 		if atomic.LoadUint32(&ctl.SubscriberPID) != sub || time.Now().After(deadline) {
 			return fmt.Sprintf("; %d ticks were left unread", ring.Len())
 		}

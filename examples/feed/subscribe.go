@@ -97,12 +97,17 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 	tps := asm.TicksPerSecond() // calibrate now (100 ms), not on the first tick
 
 	seg, ctl, ring, err := openFeed(ctx, cfg)
-	if err != nil || seg == nil {
-		return nil, err // seg == nil: interrupted while waiting
+	if err != nil {
+		return nil, err
+	}
+	if seg == nil {
+		fmt.Fprintln(stdout, "subscriber: interrupted while waiting for the feed")
+		return nil, nil
 	}
 	defer seg.Close()
-	me := uint32(os.Getpid())
-	defer atomic.CompareAndSwapUint32(&ctl.SubscriberPID, me, 0) // detach
+	// Detach when done. SYNC: pairs with the publisher's loads of
+	// SubscriberPID (it stops waiting for us to drain the ring).
+	defer atomic.CompareAndSwapUint32(&ctl.SubscriberPID, uint32(os.Getpid()), 0)
 	res := &subResult{Publisher: seg.Header().CreatorPID}
 	fmt.Fprintf(stdout, "subscriber: attached to %s (publisher pid %d); draining up to %d ticks at a time on %s; GOMAXPROCS %d\n",
 		seg.Path(), res.Publisher, cfg.batch, cpuName(cpu), procs)
@@ -156,6 +161,7 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 	}
 
 	res.Received, res.Gaps, res.Disorder = sum.ticks, sum.gaps, sum.disorder
+	// SYNC: acquire of State, then Published; pairs with markDone in publish.
 	if atomic.LoadUint32(&ctl.State) == StateDone {
 		res.Published = atomic.LoadUint64(&ctl.Published)
 		res.Complete = s.finished && res.Received == res.Published && res.Gaps == 0 && res.Disorder == 0
