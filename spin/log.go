@@ -227,9 +227,9 @@ func (l *Log) Commit() {
 		return
 	}
 	l.tail, l.pending = l.pending, 0
-	// SYNC: release of the records before tail; full barrier before the
-	// waiters load (see parkOn); pairs with the acquire in Log.available.
-	atomic.StoreUint64(l.tailP, l.tail)
+	// SYNC: release of the records before tail; pairs with the acquire in
+	// Log.available. Park/wake ordering as in Ring.publish.
+	storeRelease(l.tailP, l.tail)
 	// SYNC: acquire of the consumer's parked flag; pairs with parkOn.
 	if atomic.LoadUint32(l.waitersP) != 0 {
 		atomic.AddUint32(l.signalP, 1)

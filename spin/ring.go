@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/layout"
 )
 
@@ -401,18 +402,29 @@ func (r *Ring[T]) publish(k uint64) {
 			*r.seqP(p) = p + 1
 		}
 		// SYNC: release of the batch; pairs with the acquire load in Ring.ready.
-		atomic.StoreUint64(r.seqP(t), t+1)
+		storeRelease(r.seqP(t), t+1)
 	}
 	// SYNC: release of the messages before tail (Cursors), and the tail
-	// for Len (both). atomic.Store is XCHG on amd64, a full barrier: the
-	// load of Waiters below cannot pass it, which is what makes park/wake
-	// lose no wake-up (see parkOn).
-	atomic.StoreUint64(r.tailP, r.tail)
+	// for Len (both); pairs with the acquire loads of tail.
+	storeRelease(r.tailP, r.tail)
 	// SYNC: acquire of the consumer's parked flag; pairs with the store in
-	// parkOn.
+	// parkOn. The store above may still sit in the store buffer when this
+	// load runs: parkOn's heavyFence (or, without it, storeRelease's XCHG)
+	// is what makes park/wake lose no wake-up.
 	if atomic.LoadUint32(r.waitersP) != 0 {
 		r.wake()
 	}
+}
+
+// storeRelease is a publishing store: a plain MOV (asm.StoreRelease64)
+// when parking consumers issue the heavy fence, else a sequentially
+// consistent XCHG. See fence_linux.go for the figures.
+func storeRelease(p *uint64, v uint64) {
+	if asymmetricFence {
+		asm.StoreRelease64(p, v)
+		return
+	}
+	atomic.StoreUint64(p, v)
 }
 
 // wake bumps the signal word and wakes a parked consumer.

@@ -368,37 +368,45 @@ func TestParkWakeStress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stress test; skipped with -short")
 	}
-	for _, p := range protocols {
-		r := newRing[msg8](t, 8, p)
-		const n = 50_000
-		var got atomic.Uint64
-		go func() {
+	fences := []bool{asymmetricFence}
+	if asymmetricFence {
+		fences = append(fences, false) // also the XCHG fallback
+	}
+	defer func(v bool) { asymmetricFence = v }(asymmetricFence)
+	for _, fence := range fences {
+		asymmetricFence = fence
+		for _, p := range protocols {
+			r := newRing[msg8](t, 8, p)
+			const n = 50_000
+			var got atomic.Uint64
+			go func() {
+				for got.Load() < n {
+					if r.Poll(0, func(*msg8) { got.Add(1) }) == 0 {
+						r.Park(0)
+					}
+				}
+			}()
+			rng := rand.New(rand.NewPCG(5, 6))
+			deadline := time.Now().Add(30 * time.Second)
+			for i := 0; i < n; {
+				if time.Now().After(deadline) {
+					t.Fatalf("%v: stuck at %d of %d: lost wake-up", p, got.Load(), n)
+				}
+				if r.TryPublish(&msg8{uint64(i)}) {
+					i++
+					if rng.IntN(64) == 0 {
+						time.Sleep(time.Duration(rng.IntN(50)) * time.Microsecond)
+					}
+				}
+			}
 			for got.Load() < n {
-				if r.Poll(0, func(*msg8) { got.Add(1) }) == 0 {
-					r.Park(0)
+				if time.Now().After(deadline) {
+					t.Fatalf("%v: consumer stuck at %d of %d: lost wake-up", p, got.Load(), n)
 				}
+				time.Sleep(time.Millisecond)
 			}
-		}()
-		rng := rand.New(rand.NewPCG(5, 6))
-		deadline := time.Now().Add(30 * time.Second)
-		for i := 0; i < n; {
-			if time.Now().After(deadline) {
-				t.Fatalf("%v: stuck at %d of %d: lost wake-up", p, got.Load(), n)
-			}
-			if r.TryPublish(&msg8{uint64(i)}) {
-				i++
-				if rng.IntN(64) == 0 {
-					time.Sleep(time.Duration(rng.IntN(50)) * time.Microsecond)
-				}
-			}
+			t.Logf("%v, asymmetric fence %v: %d messages, %d wakes", p, fence, n, r.Wakes())
 		}
-		for got.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%v: consumer stuck at %d of %d: lost wake-up", p, got.Load(), n)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		t.Logf("%v: %d messages, %d wakes", p, n, r.Wakes())
 	}
 }
 
