@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,10 +37,11 @@ type Server[Req, Resp any] struct {
 
 	// Owned by the epoll goroutine.
 	domains map[uint32]*domain
-	byToken map[uint64]*sconn
-	nextTok uint64
+	byFd    []*sconn // by socket fd: the epoll token
+	pending []*sconn // connections waiting for their hello
 	nconns  int
 	nextGen uint64
+	wbuf    []byte // the welcome being sent
 
 	pollers []*pollerState
 	handler func(*Req, *Resp)
@@ -71,7 +73,22 @@ type ServerStats struct {
 type domain struct {
 	a     *arena
 	conns []atomic.Pointer[sconn] // by slot index
-	free  []int                   // free slot indexes (epoll goroutine)
+	free  []int                   // released slot indexes (epoll goroutine)
+	fresh int                     // slots from here on were never used
+}
+
+// take returns a free slot index, lowest first among never-used ones.
+func (d *domain) take() (int, bool) {
+	if n := len(d.free); n > 0 {
+		i := d.free[n-1]
+		d.free = d.free[:n-1]
+		return i, true
+	}
+	if d.fresh < len(d.conns) {
+		d.fresh++
+		return d.fresh - 1, true
+	}
+	return 0, false
 }
 
 // Connection states.
@@ -84,7 +101,6 @@ const (
 // sconn is the server's private state for one connection.
 type sconn struct {
 	fd        int
-	token     uint64
 	state     atomic.Int32
 	d         *domain
 	index     int
@@ -95,7 +111,7 @@ type sconn struct {
 	gen       uint64
 	pid       int32
 	uid, gid  uint32
-	started   time.Time
+	started   int64                  // unix ns of the accept, for the set-up timeout
 	why       atomic.Pointer[string] // why a poller dropped it
 }
 
@@ -136,7 +152,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		reqS: reqS, respS: respS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
-		domains: map[uint32]*domain{}, byToken: map[uint64]*sconn{}, nextTok: 1,
+		domains:  map[uint32]*domain{},
 		loopDone: make(chan struct{}),
 	}
 	empty := []*domain{}
@@ -172,8 +188,15 @@ func (s *Server[Req, Resp]) bind() error {
 	if s.ep, err = newEpoll(); err != nil {
 		return err
 	}
-	return s.ep.add(fd, 0)
+	return s.ep.add(fd, listenToken)
 }
+
+// listenToken is the epoll token of the listening socket; a connection's
+// token is its fd.
+const listenToken = ^uint64(0)
+
+// maxPending bounds connections that have not sent their hello yet.
+const maxPending = 1024
 
 // unbind undoes Listen's resources (not the connections).
 func (s *Server[Req, Resp]) unbind() {
@@ -331,14 +354,14 @@ func (s *Server[Req, Resp]) loop() {
 		}
 		for i := range n {
 			tok := token(&evs[i])
-			if tok == 0 {
+			if tok == listenToken {
 				s.accept()
 				continue
 			}
-			c := s.byToken[tok]
-			if c == nil {
+			if tok >= uint64(len(s.byFd)) || s.byFd[tok] == nil {
 				continue
 			}
+			c := s.byFd[tok]
 			if c.state.Load() == connHandshake && evs[i].Events&unix.EPOLLIN != 0 {
 				s.handshake(c, buf)
 				continue
@@ -351,29 +374,45 @@ func (s *Server[Req, Resp]) loop() {
 
 func (s *Server[Req, Resp]) accept() {
 	for {
-		fd, _, err := unix.Accept4(s.lfd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		fd, err := accept4(s.lfd)
 		if err != nil {
 			if err != unix.EAGAIN && err != unix.EINTR {
 				s.opts.Logf("link: accept: %v", err)
 			}
 			return
 		}
-		c := &sconn{fd: fd, token: s.nextTok, started: time.Now()}
-		s.nextTok++
-		if err := s.ep.add(fd, c.token); err != nil {
+		if len(s.pending) >= maxPending {
+			unix.Close(fd) // a flood of silent connections: refuse at once
+			s.stats.refused.Add(1)
+			continue
+		}
+		c := &sconn{fd: fd, started: time.Now().UnixNano()}
+		if err := s.ep.add(fd, uint64(fd)); err != nil {
 			unix.Close(fd)
 			continue
 		}
-		s.byToken[c.token] = c
+		for fd >= len(s.byFd) {
+			s.byFd = append(s.byFd, nil)
+		}
+		s.byFd[fd] = c
+		s.pending = append(s.pending, c)
 	}
 }
 
 // expireHandshakes closes connections whose hello has not come in time.
 func (s *Server[Req, Resp]) expireHandshakes() {
-	for _, c := range s.byToken {
-		if c.state.Load() == connHandshake && time.Since(c.started) > s.opts.SetupTimeout {
-			s.refuse(c, statusBadHello, "no hello within the set-up timeout")
+	now := time.Now().UnixNano()
+	for i := 0; i < len(s.pending); {
+		c := s.pending[i]
+		if c.state.Load() != connHandshake || s.byFd[c.fd] != c {
+			s.pending = slices.Delete(s.pending, i, i+1) // set up, or gone
+			continue
 		}
+		if now-c.started > int64(s.opts.SetupTimeout) {
+			s.refuse(c, statusBadHello, "no hello within the set-up timeout")
+			continue
+		}
+		i++
 	}
 }
 
@@ -387,7 +426,7 @@ func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, msg string) {
 func (s *Server[Req, Resp]) forget(c *sconn) {
 	s.ep.del(c.fd)
 	unix.Close(c.fd)
-	delete(s.byToken, c.token)
+	s.byFd[c.fd] = nil
 }
 
 func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
@@ -427,12 +466,16 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		return
 	}
 	d, err := s.domain(cred.Uid)
-	if err != nil || len(d.free) == 0 {
-		s.refuse(c, statusFull, fmt.Sprintf("no arena slot: %v", err))
+	if err != nil {
+		s.refuse(c, statusFull, fmt.Sprintf("no arena: %v", err))
 		return
 	}
-	c.d, c.index = d, d.free[len(d.free)-1]
-	d.free = d.free[:len(d.free)-1]
+	idx, ok := d.take()
+	if !ok {
+		s.refuse(c, statusFull, "no free arena slot")
+		return
+	}
+	c.d, c.index = d, idx
 	c.req, c.resp = connRings(d.a.body, d.a.g, c.index)
 	c.req.reset()
 	c.resp.reset()
@@ -441,7 +484,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	c.gen = s.nextGen
 	s.nextGen++
 	g := d.a.g
-	w := &welcome{status: statusOK, index: uint32(c.index), depth: uint32(g.depth),
+	w := welcome{status: statusOK, index: uint32(c.index), depth: uint32(g.depth),
 		reqStride: uint32(g.reqStride), respStride: uint32(g.respStride),
 		slotOff: uint64(g.slotsOff + c.index*g.slotLen), slotLen: uint64(g.slotLen),
 		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: c.gen}
@@ -449,7 +492,8 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
 	d.conns[c.index].Store(c)
 	s.nconns++
-	if err := sendMsg(c.fd, w.encode(), d.a.seg.Fd()); err != nil {
+	s.wbuf = w.appendTo(s.wbuf)
+	if err := sendMsg(c.fd, s.wbuf, d.a.seg.Fd()); err != nil {
 		s.free(c)
 		return
 	}
@@ -489,10 +533,7 @@ func (s *Server[Req, Resp]) domain(uid uint32) (*domain, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &domain{a: a, conns: make([]atomic.Pointer[sconn], s.g.maxConns), free: make([]int, s.g.maxConns)}
-	for i := range d.free {
-		d.free[i] = s.g.maxConns - 1 - i // lowest index first
-	}
+	d := &domain{a: a, conns: make([]atomic.Pointer[sconn], s.g.maxConns)}
 	s.domains[uid] = d
 	list := append(append([]*domain{}, *s.arenas.Load()...), d)
 	// SYNC: release of the new arena list; pairs with the Load in sweep.
@@ -591,10 +632,12 @@ func (s *Server[Req, Resp]) Close() error {
 		cancel()
 	}
 	<-s.loopDone
-	for _, c := range s.byToken {
-		unix.Close(c.fd)
+	for _, c := range s.byFd {
+		if c != nil {
+			unix.Close(c.fd)
+		}
 	}
-	s.byToken = nil
+	s.byFd = nil
 	for _, p := range s.pollers {
 		for p.running.Load() {
 			time.Sleep(10 * time.Microsecond)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -98,12 +99,15 @@ type welcome struct {
 	message               string
 }
 
-func (w *welcome) encode() []byte {
+func (w *welcome) encode() []byte { return w.appendTo(nil) }
+
+// appendTo appends the encoded welcome to b[:0] (reusing b's array).
+func (w *welcome) appendTo(b []byte) []byte {
 	msg := w.message
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage]
 	}
-	b := make([]byte, welcomeFixed, welcomeFixed+len(msg))
+	b = append(b[:0], make([]byte, welcomeFixed)...)
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], welcomeMagic)
 	le.PutUint32(b[8:], wireVersion)
@@ -139,49 +143,105 @@ func decodeWelcome(b []byte) (*welcome, error) {
 	return w, nil
 }
 
-// sendMsg sends one datagram, with fd as SCM_RIGHTS when fd ≥ 0.
+// sendMsg sends one datagram, with fd as SCM_RIGHTS when fd ≥ 0. Raw
+// sendmsg(2) with the control message on the stack: no allocation.
 func sendMsg(sock int, b []byte, fd int) error {
-	var oob []byte
-	if fd >= 0 {
-		oob = unix.UnixRights(fd)
+	var iov unix.Iovec
+	if len(b) > 0 {
+		iov.Base = &b[0]
+		iov.SetLen(len(b))
 	}
-	return unix.Sendmsg(sock, b, oob, nil, unix.MSG_NOSIGNAL)
+	msg := unix.Msghdr{Iov: &iov, Iovlen: 1}
+	var oob [cmsgRightsSpace]byte
+	if fd >= 0 {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
+		h.SetLen(unix.CmsgLen(4))
+		*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = int32(fd)
+		msg.Control = &oob[0]
+		msg.SetControllen(len(oob))
+	}
+	for {
+		_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(sock), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return e
+	}
 }
 
+// cmsgRightsSpace holds one SCM_RIGHTS control message of up to four fds.
+const cmsgRightsSpace = 32
+
 // recvMsg receives one datagram into buf and at most one passed fd (-1 if
-// none). Extra fds a hostile peer sends are closed.
+// none); extra fds a hostile peer sends are closed. Raw recvmsg(2) with the
+// control buffer on the stack: no allocation.
 func recvMsg(sock int, buf []byte) (n, fd int, err error) {
-	oob := make([]byte, unix.CmsgSpace(4*4))
-	n, oobn, flags, _, err := unix.Recvmsg(sock, buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil {
-		return 0, -1, err
+	var iov unix.Iovec
+	if len(buf) > 0 {
+		iov.Base = &buf[0]
+		iov.SetLen(len(buf))
+	}
+	var oob [cmsgRightsSpace]byte
+	msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
+	msg.SetControllen(len(oob))
+	var r uintptr
+	for {
+		var e unix.Errno
+		r, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(sock), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, -1, e
+		}
+		break
 	}
 	fd = -1
-	if oobn > 0 {
-		msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
-		if perr == nil {
-			for _, m := range msgs {
-				fds, err := unix.ParseUnixRights(&m)
-				if err != nil {
-					continue
-				}
-				for _, f := range fds {
-					if fd < 0 {
-						fd = f
-					} else {
-						unix.Close(f)
-					}
+	// Walk the control messages; the kernel wrote at most Controllen bytes.
+	ctl := oob[:min(int(msg.Controllen), len(oob))]
+	for len(ctl) >= unix.CmsgLen(0) {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
+		l := int(h.Len)
+		if l < unix.CmsgLen(0) || l > len(ctl) {
+			break
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
+			for off := unix.CmsgLen(0); off+4 <= l; off += 4 {
+				f := int(*(*int32)(unsafe.Pointer(&ctl[off])))
+				if fd < 0 {
+					fd = f
+				} else {
+					unix.Close(f)
 				}
 			}
 		}
+		next := unix.CmsgSpace(l - unix.CmsgLen(0))
+		if next > len(ctl) {
+			break
+		}
+		ctl = ctl[next:]
 	}
-	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+	if msg.Flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
 		return 0, -1, fmt.Errorf("%w: truncated datagram", ErrProtocol)
 	}
-	return n, fd, nil
+	return int(r), fd, nil
+}
+
+// accept4 accepts a connection without asking for the peer's address (the
+// x/sys wrapper allocates one).
+func accept4(lfd int) (int, error) {
+	r, _, e := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), 0, 0, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(r), nil
 }
 
 // setTimeouts bounds blocking socket calls during set-up.
