@@ -69,6 +69,11 @@ type ClientConfig struct {
 	Dir      string
 	Conns    int           // connections to open
 	Pipeline int           // requests in flight per connection (1: closed loop)
+	// Rotate keeps one request in flight in all, sent to each connection in
+	// turn: every connection attached, one active at a time — the latency
+	// of a call with Conns attached, without the queueing of Conns calls in
+	// flight (by Little's law, 1000 calls in flight at 5 M/s wait 200 µs).
+	Rotate bool
 	Warmup   time.Duration // discarded
 	Duration time.Duration // measured
 	CPU      int           // the driving thread's CPU (-1: not pinned)
@@ -154,6 +159,27 @@ func Run(cfg ClientConfig) (*Result, error) {
 			return 0
 		}
 		work := 0
+		if cfg.Rotate {
+			c := conns[cur]
+			n, err := c.Poll(0, record)
+			if err != nil && failure == nil {
+				failure = fmt.Errorf("connection %d: %w", cur, err)
+			}
+			if n > 0 || sent[cur] == 0 {
+				if n > 0 {
+					cur = (cur + 1) % len(conns)
+					lastProgress = now
+				}
+				msg.Seq, msg.Stamp = sent[cur], asm.Ticks()
+				if _, err := conns[cur].Send(&msg); err == nil {
+					sent[cur]++
+					inflight[cur]++
+				}
+			} else if now-lastProgress > limit && failure == nil {
+				failure = fmt.Errorf("no response for %v", cfg.Timeout)
+			}
+			return n
+		}
 		for i, c := range conns {
 			cur = i
 			n, err := c.Poll(0, record)

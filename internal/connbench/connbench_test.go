@@ -56,6 +56,12 @@ func TestRun(t *testing.T) {
 		}
 		t.Logf("pipeline %d: %.0f req/s, p50 %d ns", pipeline, res.PerSec, res.Hist.Quantile(0.5))
 	}
+	res, err := Run(ClientConfig{Name: "b", Dir: dir, Conns: 50, Pipeline: 1, Rotate: true, Warmup: 20 * time.Millisecond,
+		Duration: 100 * time.Millisecond, CPU: -1, Timeout: 5 * time.Second})
+	if err != nil || res.Requests == 0 {
+		t.Fatalf("rotate: %v %+v", err, res)
+	}
+	t.Logf("rotate: %.0f req/s, p50 %d ns", res.PerSec, res.Hist.Quantile(0.5))
 	if mem.VmRSS == 0 {
 		t.Fatal("no memory figures")
 	}
