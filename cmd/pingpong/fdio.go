@@ -48,6 +48,15 @@ func newFdEnd(c *config, rfd, wfd int, close func()) (*fdEnd, error) {
 	return e, nil
 }
 
+// writes says how a byte-stream transport writes: one call per message,
+// or per batch in throughput mode.
+func writes(c *config, call string) string {
+	if c.Mode == "throughput" && c.Batch > 1 {
+		return fmt.Sprintf("one %s per batch of %d %d-byte messages", call, c.Batch, c.Size)
+	}
+	return fmt.Sprintf("one %d-byte %s per message", c.Size, call)
+}
+
 // writeFull writes all of b to fd.
 func writeFull(fd int, b []byte) error {
 	for len(b) > 0 {
@@ -234,7 +243,7 @@ func serveFd(c *config, rfd, wfd int) error {
 // reads the round's messages, checks their seqs and writes the count it
 // confirms (0 if any seq was out of order) as 8 bytes.
 func drain(c *config, read func([]byte) (int, error), write func([]byte) error) error {
-	n := c.N / c.Rounds
+	n := c.perRound()
 	buf := make([]byte, c.Size*max(c.Batch, 64))
 	var next uint64
 	ok := true

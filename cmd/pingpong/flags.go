@@ -26,6 +26,7 @@ type config struct {
 	Duration   time.Duration `json:"duration,omitempty"` // instead of N: time per transport over all rounds
 	Limit      time.Duration `json:"limit,omitempty"`    // with N: most time per transport over all rounds
 	Rounds     int           `json:"rounds"`
+	Round      int           `json:"round"`       // the round a peer serves, from 0
 	Warmup     int           `json:"warmup"`      // discarded round trips before each round …
 	WarmupTime time.Duration `json:"warmup_time"` // … or for this long, whichever ends first (0: no limit)
 	Size       int           `json:"size"`
@@ -48,6 +49,16 @@ type config struct {
 	Quiet      bool          `json:"-"`
 	version    bool
 	cpusGiven  bool
+}
+
+// perRound is the message count of round c.Round: -n spread over the
+// rounds, the first ones taking the remainder (0 when run by time).
+func (c *config) perRound() int {
+	n := c.N / c.Rounds
+	if c.Round < c.N%c.Rounds {
+		n++
+	}
+	return n
 }
 
 // transportNames lists every transport, in the order `all` runs them. The

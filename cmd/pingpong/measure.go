@@ -78,7 +78,7 @@ type roundState struct {
 // plan is the shape of a run, for the loop and the progress line.
 type plan struct {
 	names  []string
-	perN   int           // messages per round (0: by time)
+	perN   int           // messages per round, about (0: by time)
 	budget time.Duration // per round: the -duration share, or the -limit share
 }
 
@@ -191,7 +191,9 @@ func measure(c *config, stdout, stderr io.Writer) error {
 				continue
 			}
 			st := prog.begin(r, i, name)
-			s, err := runRound(name, c, pl, st, &current)
+			rc := *c
+			rc.Round = r
+			s, err := runRound(name, &rc, pl, st, &current)
 			if err != nil {
 				var ns errNotSupported
 				if errors.As(err, &ns) {
@@ -230,8 +232,11 @@ func measure(c *config, stdout, stderr io.Writer) error {
 // measure, stop, reap. A watchdog aborts the round when the peer dies or
 // stops answering for -timeout.
 func runRound(name string, c *config, pl plan, st *roundState, current *atomic.Pointer[exec.Cmd]) (sample, error) {
+	n := 0
+	if pl.perN > 0 {
+		n = c.perRound()
+	}
 	if name == "floor-c" {
-		n := pl.perN
 		if n == 0 {
 			n = int(min(max(pl.budget.Seconds()*1e6, 1e4), 1e8))
 		}
@@ -267,7 +272,7 @@ func runRound(name string, c *config, pl plan, st *roundState, current *atomic.P
 		}
 	}()
 
-	s, err := drive(c, e, pl.perN, pl.budget, st)
+	s, err := drive(c, e, n, pl.budget, st)
 	if err != nil {
 		// The peer's own words explain more than our timeout does.
 		cmd.Process.Kill()
@@ -278,6 +283,7 @@ func runRound(name string, c *config, pl plan, st *roundState, current *atomic.P
 		}
 		return s, err
 	}
+	st.beat.Add(1)
 	stopping.Store(true)
 	if err := e.stop(); err != nil {
 		return s, fmt.Errorf("stop: %w", err)
@@ -298,8 +304,10 @@ func runRound(name string, c *config, pl plan, st *roundState, current *atomic.P
 }
 
 // watch reaps the peer (its exit status goes to exitc) and aborts the end
-// when the peer exits before it was told to stop, or when the round makes
-// no progress for -timeout (then it kills the peer first).
+// when the peer fails, or exits before it was told to stop, or when the
+// round (or its stop) makes no progress for -timeout (then it kills the
+// peer first). A throughput round's stream is one call with its own
+// timeouts: only its stop is watched for progress.
 func watch(c *config, cmd *exec.Cmd, e end, st *roundState, stopping *atomic.Bool, exitc chan<- error, quit <-chan struct{}) {
 	waitc := make(chan error, 1)
 	go func() { waitc <- cmd.Wait() }()
@@ -309,7 +317,7 @@ func watch(c *config, cmd *exec.Cmd, e end, st *roundState, stopping *atomic.Boo
 	for {
 		select {
 		case err := <-waitc:
-			if !stopping.Load() {
+			if err != nil || !stopping.Load() {
 				if a, ok := e.(aborter); ok {
 					a.abort()
 				}
@@ -317,11 +325,11 @@ func watch(c *config, cmd *exec.Cmd, e end, st *roundState, stopping *atomic.Boo
 			exitc <- err
 			return
 		case <-tick.C:
-			if b := st.beat.Load(); b == last && c.Mode != "throughput" && !stopping.Load() {
+			b := st.beat.Load()
+			if b == last && (c.Mode != "throughput" || stopping.Load()) {
 				cmd.Process.Kill() // the exit aborts the end
-			} else {
-				last = b
 			}
+			last = b
 		case <-quit:
 			// The round is over; keep reaping so exitc is always filled.
 			tick.Stop()

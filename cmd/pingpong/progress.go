@@ -29,7 +29,7 @@ type progress struct {
 	drawn   bool
 }
 
-const progressAfter = 2 * time.Second
+var progressAfter = 2 * time.Second // a variable for tests
 
 func newProgress(w io.Writer, on bool, pl plan, rounds int) *progress {
 	p := &progress{w: w, on: on, pl: pl, rounds: rounds, start: time.Now(), stop: make(chan struct{}), exited: make(chan struct{}), st: &roundState{}}

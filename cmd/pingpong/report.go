@@ -206,7 +206,7 @@ func roundWarnings(name string, c *config, rounds []sample, r result) []string {
 		}
 	}
 	if short > 0 {
-		w = append(w, fmt.Sprintf("%d of %d rounds reached -limit %v before -n: %d messages measured of %d", short, len(rounds), c.Limit, r.N, c.N/c.Rounds*len(rounds)))
+		w = append(w, fmt.Sprintf("%d of %d rounds reached -limit %v before -n: %d messages measured of %d", short, len(rounds), c.Limit, r.N, c.N))
 	}
 	if c.Mode == "rate" && r.SentPerSec > 0 && r.SentPerSec < 0.98*c.Rate {
 		w = append(w, fmt.Sprintf("sent %s messages/s of the %s asked for: the sender fell behind, and the latencies include that wait", rate(r.SentPerSec), rate(c.Rate)))
@@ -281,7 +281,7 @@ func writeHeader(w io.Writer, run runInfo, rs []result) {
 	if moved == 0 {
 		fmt.Fprintf(w, "# CPUs checked at the start and end of every round: the parent ran on CPU %d and the peer on CPU %d throughout (floor-c pins itself, unchecked)\n", c.CPUs[0], c.CPUs[1])
 	} else {
-		fmt.Fprintf(w, "# CPUs checked at the start and end of every round: %d mismatches, see the warnings below\n", moved)
+		fmt.Fprintf(w, "# CPUs checked at the start and end of every round: %d mismatching check(s), see the warnings below\n", moved)
 	}
 	fmt.Fprintf(w, "# clock: %s, %.3f GHz; %s; GOMAXPROCS=%d; async preemption %s; GC off; agent %s\n",
 		asm.ClockSource(), asm.TicksPerSecond()/1e9, runtime.Version(), runtime.GOMAXPROCS(0),

@@ -48,7 +48,7 @@ func (pipeT) serve(c *config, files []*os.File) error {
 }
 
 func (pipeT) options(c *config) options {
-	path := fmt.Sprintf("two pipes, one %d-byte write(2) per message", c.Size)
+	path := "two pipes, " + writes(c, "write(2)")
 	if c.Size > 4096 {
 		path += " (above PIPE_BUF: the kernel may split it)"
 	}

@@ -139,6 +139,16 @@ func idlerFor(idle string, p spin.Parker) spin.Idler {
 	return spin.BusySpin{}
 }
 
+// producerIdler is how a stream's producer waits for room in a full ring:
+// there is no futex to park on for that (a Ring parks its consumer only),
+// so spin busy-spins and the others yield the CPU.
+func producerIdler(idle string) spin.Idler {
+	if idle == "spin" {
+		return spin.BusySpin{}
+	}
+	return spin.Yield{}
+}
+
 // waiter bounds a wait loop: it idles and, every 4096 calls, checks the
 // deadline against the TSC.
 type waiter struct {
@@ -160,7 +170,7 @@ func (w *waiter) wait() bool {
 	}
 	w.n++
 	w.idler.Idle(0)
-	return w.n&4095 != 0 || asm.Ticks()-w.start < w.limit && !w.aborted.Load()
+	return !w.aborted.Load() && (w.n&4095 != 0 || asm.Ticks()-w.start < w.limit)
 }
 
 func (w *waiter) reset() {
@@ -177,7 +187,8 @@ type ringEnd[T any] struct {
 	ping, pong *spin.Ring[T]
 	msg, reply T
 	recv       func(*T)
-	w          waiter
+	w          waiter // for an echo (parks on pong)
+	full       waiter // for room in ping (stream)
 	c          *config
 }
 
@@ -216,6 +227,8 @@ func openRings[T any](c *config, idle string) (end, []*os.File, error) {
 	}
 	e.recv = func(m *T) { e.reply = *m }
 	e.w = newWaiter(c, idlerFor(idle, e.pong))
+	e.full = newWaiter(c, producerIdler(idle))
+	e.full.aborted = e.w.aborted
 	f, err := dupFile(seg.Fd(), "spinwire-segment")
 	if err != nil {
 		seg.Close()
@@ -253,12 +266,12 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 			if err := e.ping.ProducerErr(); err != nil {
 				return err
 			}
-			if !e.w.wait() {
+			if !e.full.wait() {
 				return errTimeout
 			}
 			continue
 		}
-		e.w.reset()
+		e.full.reset()
 		for i := range k {
 			m := pub.Slot(i)
 			*m = e.msg
@@ -278,7 +291,7 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 	return nil
 }
 
-// abort makes a waiting roundTrip give up within 4096 idles.
+// abort makes a waiting roundTrip give up at its next idle.
 func (e *ringEnd[T]) abort() { e.w.aborted.Store(true) }
 
 func (e *ringEnd[T]) trySend(seq uint64) (bool, error) {
@@ -350,7 +363,7 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 			return ping.Poll(0, echo)
 		}
 	} else {
-		n := uint64(c.N / c.Rounds)
+		n := uint64(c.perRound())
 		var next uint64
 		check := func(m *T) {
 			if *seqOf(m) != next && fail == nil {
@@ -358,13 +371,18 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 			}
 			next++
 		}
+		acked := false // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
 		duty = func() int {
+			if acked {
+				return 0
+			}
 			if !seen {
 				seen = true
 				peerCPU.see()
 			}
 			k := ping.Poll(0, check)
 			if next >= n {
+				acked = true
 				done := next
 				if fail != nil {
 					done |= 1 << 63
@@ -425,7 +443,8 @@ type logEnd struct {
 	msg        []byte
 	got        uint64
 	recv       func(uint32, []byte)
-	w          waiter
+	w          waiter // for an echo (parks on pong)
+	full       waiter // for room in ping (stream)
 	c          *config
 }
 
@@ -470,6 +489,8 @@ func openLogs(c *config, idle string) (end, []*os.File, error) {
 		}
 	}
 	e.w = newWaiter(c, idlerFor(idle, e.pong))
+	e.full = newWaiter(c, producerIdler(idle))
+	e.full.aborted = e.w.aborted
 	f, err := dupFile(seg.Fd(), "spinwire-segment")
 	if err != nil {
 		seg.Close()
@@ -512,12 +533,12 @@ func (e *logEnd) stream(n, batchSize int) error {
 			e.ping.Commit()
 		}
 		if k == 0 {
-			if !e.w.wait() {
+			if !e.full.wait() {
 				return errTimeout
 			}
 			continue
 		}
-		e.w.reset()
+		e.full.reset()
 		seq += k
 	}
 	for e.pong.Poll(1, e.recv) == 0 {
@@ -531,7 +552,7 @@ func (e *logEnd) stream(n, batchSize int) error {
 	return nil
 }
 
-// abort makes a waiting roundTrip give up within 4096 idles.
+// abort makes a waiting roundTrip give up at its next idle.
 func (e *logEnd) abort() { e.w.aborted.Store(true) }
 
 func (e *logEnd) trySend(seq uint64) (bool, error) {
@@ -607,7 +628,7 @@ func serveLogs(c *config, idle string, f *os.File) error {
 			return ping.Poll(0, echo)
 		}
 	} else {
-		n := uint64(c.N / c.Rounds)
+		n := uint64(c.perRound())
 		var next uint64
 		check := func(_ uint32, b []byte) {
 			if (len(b) < 8 || binary.LittleEndian.Uint64(b) != next) && fail == nil {
@@ -616,13 +637,18 @@ func serveLogs(c *config, idle string, f *os.File) error {
 			next++
 		}
 		ack := make([]byte, 8)
+		acked := false // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
 		duty = func() int {
+			if acked {
+				return 0
+			}
 			if !seen {
 				seen = true
 				peerCPU.see()
 			}
 			k := ping.Poll(0, check)
 			if next >= n {
+				acked = true
 				done := next
 				if fail != nil {
 					done |= 1 << 63

@@ -82,5 +82,5 @@ func (tcpT) serve(c *config, files []*os.File) error {
 }
 
 func (tcpT) options(c *config) options {
-	return options{Path: fmt.Sprintf("loopback TCP (127.0.0.1), TCP_NODELAY, one %d-byte write(2) per message", c.Size), Wait: "blocking read(2)", Nodelay: true}
+	return options{Path: "loopback TCP (127.0.0.1), TCP_NODELAY, " + writes(c, "write(2)"), Wait: "blocking read(2)", Nodelay: true}
 }

@@ -50,5 +50,5 @@ func (udsT) serve(c *config, files []*os.File) error {
 }
 
 func (udsT) options(c *config) options {
-	return options{Path: fmt.Sprintf("AF_UNIX stream socketpair, one %d-byte write(2) per message", c.Size), Wait: "blocking read(2)"}
+	return options{Path: "AF_UNIX stream socketpair, " + writes(c, "write(2)"), Wait: "blocking read(2)"}
 }

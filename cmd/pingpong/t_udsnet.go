@@ -142,5 +142,5 @@ func serveConn(c *config, conn net.Conn) error {
 }
 
 func (udsNetT) options(c *config) options {
-	return options{Path: fmt.Sprintf("AF_UNIX stream socketpair through net.Conn, one %d-byte Write per message", c.Size), Wait: "goroutine parked in Go's netpoller (epoll); process confined to its CPU, no thread pinned"}
+	return options{Path: "AF_UNIX stream socketpair through net.Conn, " + writes(c, "Write"), Wait: "goroutine parked in Go's netpoller (epoll); process confined to its CPU, no thread pinned"}
 }

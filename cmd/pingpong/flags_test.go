@@ -1,0 +1,167 @@
+package main
+
+import (
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFlags/bad_value: every bad flag value is one line on stderr that
+// names the flag, and exit status 2.
+func TestFlags(t *testing.T) {
+	dir := t.TempDir()
+	bad := []struct {
+		args []string
+		flag string // what the message must name
+	}{
+		{[]string{"-n", "10"}, "-n"},
+		{[]string{"-n", "x"}, "-n"},
+		{[]string{"-n", "2000000000"}, "-n"},
+		{[]string{"-n", "5000", "-duration", "1s"}, "-duration"},
+		{[]string{"-duration", "1ms"}, "-duration"},
+		{[]string{"-duration", "48h"}, "-duration"},
+		{[]string{"-duration", "1s", "-mode", "throughput"}, "-duration"},
+		{[]string{"-limit", "-1s"}, "-limit"},
+		{[]string{"-limit", "1ms"}, "-limit"},
+		{[]string{"-rounds", "0"}, "-rounds"},
+		{[]string{"-rounds", "101"}, "-rounds"},
+		{[]string{"-warmup", "-5"}, "-warmup"},
+		{[]string{"-warmup", "20000000"}, "-warmup"},
+		{[]string{"-warmup", "soon"}, "-warmup"},
+		{[]string{"-warmup", "2h"}, "-warmup"},
+		{[]string{"-size", "4"}, "-size"},
+		{[]string{"-size", "65537"}, "-size"},
+		{[]string{"-cpus", "1"}, "-cpus"},
+		{[]string{"-cpus", "a,b"}, "-cpus"},
+		{[]string{"-cpus", "-1,2"}, "-cpus"},
+		{[]string{"-cpus", "0,4095"}, "-cpus"}, // not allowed: found after parsing
+		{[]string{"-idle", "sleep"}, "-idle"},
+		{[]string{"-agent", "lazy"}, "-agent"},
+		{[]string{"-protocol", "tcp"}, "-protocol"},
+		{[]string{"-slots", "100"}, "-slots"},
+		{[]string{"-slots", "1"}, "-slots"},
+		{[]string{"-batch", "0", "-mode", "throughput"}, "-batch"},
+		{[]string{"-batch", "2048", "-mode", "throughput"}, "-batch"},
+		{[]string{"-batch", "8"}, "-batch"}, // latency mode
+		{[]string{"-rate", "0"}, "-rate"},
+		{[]string{"-rate", "1e9"}, "-rate"},
+		{[]string{"-rate", "NaN"}, "-rate"},
+		{[]string{"-rate", "1000", "-mode", "latency"}, "-rate"},
+		{[]string{"-mode", "rate"}, "-mode rate"},
+		{[]string{"-mode", "bulk"}, "-mode"},
+		{[]string{"-mode", "conns"}, "-mode conns"},
+		{[]string{"-conns", "1000"}, "conns mode needs link/"},
+		{[]string{"-conns", "0"}, "-conns"},
+		{[]string{"-conns", "10", "-mode", "latency"}, "-conns"},
+		{[]string{"-pipeline", "4"}, "-pipeline"},
+		{[]string{"-pipeline", "0", "-conns", "10"}, "-pipeline"},
+		{[]string{"-timeout", "10ms"}, "-timeout"},
+		{[]string{"-transport", "smoke-signals"}, "-transport"},
+		{[]string{"-transport", "uds,"}, "-transport"},
+		{[]string{"-transport", "none"}, "-transport none"},
+		{[]string{"-plot", "chart.pdf"}, "-plot"},
+		{[]string{"-plot", filepath.Join(dir, "missing", "c.svg"), "-n", "3000"}, "-plot"},
+		{[]string{"-plot", "c.svg", "-mode", "throughput"}, "-plot"},
+		{[]string{"-hgrm", dir, "-mode", "throughput"}, "-hgrm"},
+		{[]string{"-hgrm", "/proc/no/such/dir", "-n", "3000"}, "-hgrm"},
+		{[]string{"-out", "/proc/no/such/dir", "-n", "3000"}, "-out"},
+		{[]string{"-floor", dir, "-n", "3000"}, "-floor"},
+		{[]string{"-bogus"}, "-bogus"},
+		{[]string{"extra"}, "extra"},
+	}
+	for _, b := range bad {
+		t.Run(strings.Join(b.args, " "), func(t *testing.T) {
+			code, out, errs := runArgs(t, append(b.args, "-agent=preemptible")...)
+			if b.args[0] == "-agent" {
+				code, out, errs = runArgs(t, b.args...)
+			}
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr %q", code, errs)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			ls := lines(errs)
+			if len(ls) != 1 {
+				t.Fatalf("stderr has %d lines, want 1: %q", len(ls), errs)
+			}
+			if !strings.HasPrefix(ls[0], "pingpong: ") || !strings.Contains(ls[0], b.flag) {
+				t.Errorf("stderr %q does not name %s", ls[0], b.flag)
+			}
+		})
+	}
+}
+
+func TestFlags_help_and_version(t *testing.T) {
+	code, out, errs := runArgs(t, "-h")
+	if code != 0 || out != "" {
+		t.Fatalf("-h: exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{"coordinated omission", "× spinwire", "p50 by round", "-transport", "spin.Log record", "-limit"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("-h does not mention %q", want)
+		}
+	}
+	code, out, _ = runArgs(t, "-version")
+	if code != 0 || !strings.HasPrefix(out, "pingpong ") {
+		t.Fatalf("-version: exit %d, %q", code, out)
+	}
+}
+
+func TestFlags_defaults_and_implications(t *testing.T) {
+	c, err := parseFlags(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != "latency" || c.N != defaultN || c.Warmup != defaultWU || c.WarmupTime != defaultWUT || c.Limit != 5*time.Second {
+		t.Errorf("defaults: %+v", c)
+	}
+	if !reflect.DeepEqual(c.Transports, []string{"spinwire", "raw", "uds"}) {
+		t.Errorf("default transports %v", c.Transports)
+	}
+	c, err = parseFlags([]string{"-rate", "5000", "-warmup", "250ms", "-duration", "3s", "-cpus", "1, 0"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mode != "rate" || c.Rate != 5000 || c.WarmupTime != 250*time.Millisecond || c.N != 0 || c.Limit != 0 || c.CPUs != [2]int{1, 0} || !c.cpusGiven {
+		t.Errorf("-rate/-warmup/-duration/-cpus: %+v", c)
+	}
+	c, err = parseFlags([]string{"-warmup", "0", "-mode", "throughput", "-batch", "16"}, nil)
+	if err != nil || c.Warmup != 0 || c.WarmupTime != 0 || c.Batch != 16 {
+		t.Errorf("-warmup 0 -batch 16: %+v, %v", c, err)
+	}
+	c, err = parseFlags([]string{"-warmup", "0s"}, nil)
+	if err != nil || c.Warmup != 0 || c.WarmupTime != 0 {
+		t.Errorf("-warmup 0s: %+v, %v", c, err)
+	}
+}
+
+func TestParseTransports(t *testing.T) {
+	cases := []struct {
+		transport, idle string
+		want            []string
+	}{
+		{"all", "", transportNames},
+		{"all", "spin,park", []string{"spinwire", "spinwire-park", "raw", "uds", "uds-net", "pipe", "eventfd", "futex", "tcp"}},
+		{"spinwire,uds", "", []string{"spinwire", "uds"}},
+		{"spinwire,uds", "backoff,spin", []string{"spinwire-backoff", "spinwire", "uds"}},
+		{"uds, spinwire-park,uds", "", []string{"uds", "spinwire-park"}},
+		{"none", "", nil},
+	}
+	for _, tc := range cases {
+		got, err := parseTransports(tc.transport, tc.idle)
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("parseTransports(%q, %q) = %v, %v; want %v", tc.transport, tc.idle, got, err, tc.want)
+		}
+	}
+	for _, name := range transportNames {
+		if transports[name] == nil {
+			t.Errorf("transport %s is listed but not registered", name)
+		}
+	}
+	if len(transports) != len(transportNames)+1 { // + test-fail
+		t.Errorf("%d transports registered, %d listed", len(transports), len(transportNames))
+	}
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/affinity"
+)
+
+// twoCPUs returns two CPUs this process may pin to, or skips.
+func twoCPUs(t *testing.T) string {
+	t.Helper()
+	allowed, err := affinity.Allowed()
+	if err != nil || len(allowed) < 2 {
+		t.Skipf("needs two CPUs to pin the two peers to (allowed: %v)", allowed)
+	}
+	return fmt.Sprintf("%d,%d", allowed[len(allowed)-2], allowed[len(allowed)-1])
+}
+
+// TestRun: the command in process, its peers real processes (this test
+// binary re-executed): every round's CPUs checked, the table or JSON
+// printed, the artefacts written.
+func TestRun(t *testing.T) {
+	cpus := twoCPUs(t)
+	dir := t.TempDir()
+	code, out, errs := runArgs(t, "-transport", "raw,uds,futex", "-n", "3000", "-warmup", "200", "-agent", "preemptible",
+		"-cpus", cpus, "-json", "-out", dir, "-hgrm", filepath.Join(dir, "h"), "-plot", filepath.Join(dir, "p.png"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ls := lines(out)
+	if len(ls) != 3 {
+		t.Fatalf("%d JSON lines:\n%s", len(ls), out)
+	}
+	for i, l := range ls {
+		var r result
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Transport != []string{"raw", "uds", "futex"}[i] || r.N != 3000 || r.Rounds != 3 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+			t.Errorf("line %d: %+v", i, r)
+		}
+		for _, w := range r.Warnings {
+			if strings.Contains(w, "CPU not reported") {
+				t.Errorf("%s: %s", r.Transport, w)
+			}
+		}
+	}
+	for _, f := range []string{"table.txt", "results.json", "raw.hgrm", "uds.hgrm", "futex.hgrm", "latency.svg", "latency.png", "h/uds.hgrm", "p.png"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	table, _ := os.ReadFile(filepath.Join(dir, "table.txt"))
+	for _, want := range []string{"# CPUs checked at the start and end of every round", "× spinwire", "# how each transport"} {
+		if !strings.Contains(string(table), want) {
+			t.Errorf("table.txt lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+// TestRun_modes: throughput and rate through the command, with notes
+// for the transports that lack the mode, and -check first.
+func TestRun_modes(t *testing.T) {
+	cpus := twoCPUs(t)
+	code, out, errs := runArgs(t, "-transport", "raw,pipe", "-mode", "throughput", "-n", "30000", "-batch", "8", "-agent", "preemptible", "-cpus", cpus)
+	if code != 0 || !strings.Contains(errs, "note: transport raw has no throughput mode") || !strings.Contains(out, "msgs/s") {
+		t.Errorf("throughput: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = runArgs(t, "-transport", "uds-net,eventfd", "-rate", "20000", "-n", "3000", "-warmup", "100", "-agent", "preemptible", "-cpus", cpus, "-check", "-quiet")
+	if code != 0 || !strings.Contains(out, "replies/s") || !strings.Contains(out, "eventfd") || errs != "" {
+		t.Errorf("rate: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, _ = runArgs(t, "-transport", "none", "-check", "-json", "-cpus", cpus)
+	if code != 0 {
+		t.Errorf("-check -json: exit %d", code)
+	}
+	for _, l := range lines(out) {
+		if !json.Valid([]byte(l)) {
+			t.Errorf("-check -json line %q", l)
+		}
+	}
+}
+
+// TestRun_floor: -floor runs the floor program in the same rounds and
+// takes its JSON line (here a stand-in script that prints one).
+func TestRun_floor(t *testing.T) {
+	cpus := twoCPUs(t)
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho '{\"transport\":\"floor-c\",\"mode\":\"latency\",\"size\":8,\"n\":10000,\"cpus\":[0,1],\"p50_ns\":120,\"p90_ns\":130,\"p99_ns\":200,\"p999_ns\":900,\"p9999_ns\":4000,\"max_ns\":9000,\"mean_ns\":125.5,\"over_10us\":0.0001,\"msgs_per_sec\":8000000}'\n"
+	if err := os.WriteFile(filepath.Join(dir, "floor_pingpong"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runArgs(t, "-transport", "raw", "-n", "3000", "-agent", "preemptible", "-cpus", cpus, "-floor", dir, "-plot", filepath.Join(dir, "p.svg"))
+	if code != 0 || !strings.Contains(out, "floor-c") || !strings.Contains(out, "120ns") || !strings.Contains(errs, "floor-c reports only its summary") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errs)
+	}
+	os.WriteFile(filepath.Join(dir, "floor_pingpong"), []byte("#!/bin/sh\necho nonsense\n"), 0o755)
+	if code, _, errs := runArgs(t, "-transport", "raw", "-n", "3000", "-agent", "preemptible", "-cpus", cpus, "-floor", dir); code != 1 || !strings.Contains(errs, "nonsense") {
+		t.Errorf("a floor that prints nonsense: exit %d, %s", code, errs)
+	}
+	if code, _, errs := runArgs(t, "-transport", "raw", "-rate", "10000", "-n", "3000", "-agent", "preemptible", "-cpus", cpus, "-floor", dir); code != 0 || !strings.Contains(errs, "no rate mode") {
+		t.Errorf("-floor in rate mode: exit %d, %s", code, errs)
+	}
+}
+
+// failT is a transport whose peer fails: the round reports the peer's
+// words, and the watchdog ends the parent's wait.
+type failT struct{ rawT }
+
+func (failT) serve(c *config, files []*os.File) error { return errors.New("deliberate failure") }
+
+// Registered in both processes; listed (so -transport takes it) only by
+// the test that uses it.
+func init() { register("test-fail", failT{}) }
+
+func TestRun_peer_fails(t *testing.T) {
+	cpus := twoCPUs(t)
+	transportNames = append(transportNames, "test-fail")
+	defer func() {
+		transportNames = slices.DeleteFunc(transportNames, func(s string) bool { return s == "test-fail" })
+	}()
+	start := time.Now()
+	code, _, errs := runArgs(t, "-transport", "test-fail", "-n", "3000", "-agent", "preemptible", "-cpus", cpus)
+	if code != 1 || !strings.Contains(errs, "test-fail, round 1") || !strings.Contains(errs, "exit status 1") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if time.Since(start) > 20*time.Second {
+		t.Errorf("took %v to notice", time.Since(start))
+	}
+}
+
+// TestEndToEnd: the built command, as a user runs it:
+// `pingpong -transport all -n 20000 -json`, every line checked.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the command for about 20 s")
+	}
+	twoCPUs(t)
+	bin := filepath.Join(t.TempDir(), "pingpong")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-transport", "all", "-n", "20000", "-json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	ls := lines(string(out))
+	if len(ls) != len(transportNames) {
+		t.Fatalf("%d lines for %d transports:\n%s", len(ls), len(transportNames), out)
+	}
+	for i, l := range ls {
+		dec := json.NewDecoder(strings.NewReader(l))
+		dec.DisallowUnknownFields()
+		var r result
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("line %d: %v: %s", i, err, l)
+		}
+		name := transportNames[i]
+		ok := r.Transport == name && r.Mode == "latency" && r.Size == 64 && r.Rounds == 3 && r.CPUs[0] != r.CPUs[1] &&
+			r.P50 > 0 && r.P50 <= r.P90 && r.P90 <= r.P99 && r.P99 <= r.P999 && r.P999 <= r.P9999 && r.P9999 <= r.Max &&
+			r.Mean > 0 && r.Over10us >= 0 && r.Over10us <= 1 && r.MsgsPerSec > 0 && r.Options.Path != "" && r.Options.Wait != ""
+		short := slices.ContainsFunc(r.Warnings, func(w string) bool { return strings.Contains(w, "-limit") })
+		if r.N != 20000 && !(short && r.N > 0 && r.N < 20000) {
+			ok = false
+		}
+		if strings.HasPrefix(name, "spinwire") && (r.Options.Agent != "dedicated" || r.Options.Idle == "") {
+			ok = false
+		}
+		if !ok {
+			t.Errorf("line %d (%s): %s", i, name, l)
+		}
+		for _, w := range r.Warnings {
+			if strings.Contains(w, "CPU") {
+				t.Logf("%s: %s", name, w) // a busy host may move a thread: reported, not a failure
+			}
+		}
+	}
+	if !strings.Contains(stderr.String(), "warning") && runtime.NumCPU() <= 2 {
+		t.Errorf("no host warnings on a %d-CPU host: %s", runtime.NumCPU(), stderr.String())
+	}
+}
