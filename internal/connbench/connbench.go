@@ -67,13 +67,13 @@ func Serve(ctx context.Context, cfg ServerConfig, ready func()) error {
 type ClientConfig struct {
 	Name     string
 	Dir      string
-	Conns    int           // connections to open
-	Pipeline int           // requests in flight per connection (1: closed loop)
+	Conns    int // connections to open
+	Pipeline int // requests in flight per connection (1: closed loop)
 	// Rotate keeps one request in flight in all, sent to each connection in
 	// turn: every connection attached, one active at a time — the latency
 	// of a call with Conns attached, without the queueing of Conns calls in
 	// flight (by Little's law, 1000 calls in flight at 5 M/s wait 200 µs).
-	Rotate bool
+	Rotate   bool
 	Warmup   time.Duration // discarded
 	Duration time.Duration // measured
 	CPU      int           // the driving thread's CPU (-1: not pinned)
