@@ -256,6 +256,7 @@ func runRound(name string, c *config, pl plan, st *roundState, current *atomic.P
 		return sample{}, err
 	}
 	defer report.Close()
+	reports := newReportReader(report)
 	current.Store(cmd)
 	defer current.Store(nil)
 
@@ -272,6 +273,26 @@ func runRound(name string, c *config, pl plan, st *roundState, current *atomic.P
 		}
 	}()
 
+	// Wait for the peer to be up and serving: no round times its start-up
+	// (exec, runtime, TSC calibration, mapping), which would otherwise
+	// land in a throughput round's elapsed time or, in rate mode, pile
+	// up messages that are already due.
+	readyc := make(chan bool, 1)
+	go func() {
+		rep, ok := reports.next()
+		readyc <- ok && rep.Ready
+	}()
+	select {
+	case ok := <-readyc:
+		if !ok {
+			cmd.Process.Kill()
+			werr := <-exitc
+			reaped = true
+			return sample{}, fmt.Errorf("peer did not start serving (peer: %v)", werr)
+		}
+	case <-time.After(c.Timeout):
+		return sample{}, errors.New("peer did not start serving within -timeout")
+	}
 	s, err := drive(c, e, n, pl.budget, st)
 	if err != nil {
 		// The peer's own words explain more than our timeout does.
@@ -297,7 +318,7 @@ func runRound(name string, c *config, pl plan, st *roundState, current *atomic.P
 	case <-time.After(c.Timeout):
 		return s, errors.New("peer did not exit")
 	}
-	if rep, ok := readReport(report); ok {
+	if rep, ok := reports.next(); ok {
 		s.cpus[2], s.cpus[3] = rep.CPUStart, rep.CPUEnd
 	}
 	return s, nil

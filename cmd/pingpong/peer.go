@@ -25,11 +25,14 @@ type peerSpec struct {
 	Files     int     `json:"files"`
 }
 
-// peerReport is what the peer writes to the report pipe when it is done:
-// the CPU its serving thread ran on at the start and at the end.
+// peerReport is what the peer writes to the report pipe, one JSON line
+// each time: {"ready":true} when its serving thread is set up and about
+// to serve (so no round times the peer's start-up), then, when it is
+// done, the CPU that thread ran on at the start and at the end.
 type peerReport struct {
-	CPUStart int `json:"cpu_start"`
-	CPUEnd   int `json:"cpu_end"`
+	Ready    bool `json:"ready,omitempty"`
+	CPUStart int  `json:"cpu_start"`
+	CPUEnd   int  `json:"cpu_end"`
 }
 
 // startPeer runs the peer for transport t with files. The peer is killed
@@ -62,10 +65,16 @@ func startPeer(name string, c *config, files []*os.File) (cmd *exec.Cmd, report 
 	return cmd, r, nil
 }
 
-// readReport reads the peer's report; ok is false if it wrote none.
-func readReport(r *os.File) (peerReport, bool) {
+// reportReader reads the peer's report lines.
+type reportReader struct{ dec *json.Decoder }
+
+func newReportReader(r *os.File) *reportReader { return &reportReader{json.NewDecoder(r)} }
+
+// next reads the next line; ok is false if the peer wrote none (it
+// exited).
+func (r *reportReader) next() (peerReport, bool) {
 	var rep peerReport
-	err := json.NewDecoder(r).Decode(&rep)
+	err := r.dec.Decode(&rep)
 	return rep, err == nil
 }
 
@@ -87,14 +96,14 @@ func peerMain() int {
 		files[i] = os.NewFile(uintptr(3+i), "peer-"+strconv.Itoa(i))
 	}
 	report := os.NewFile(uintptr(3+spec.Files), "peer-report")
+	enc := json.NewEncoder(report)
+	peerCPU.ready = func() { enc.Encode(peerReport{Ready: true}) }
 	if err := t.serve(spec.Config, files); err != nil {
 		fmt.Fprintf(os.Stderr, "pingpong peer %s: %v\n", spec.Transport, err)
 		return 1
 	}
-	if report != nil {
-		json.NewEncoder(report).Encode(peerCPU.report())
-		report.Close()
-	}
+	enc.Encode(peerCPU.report())
+	report.Close()
 	return 0
 }
 
@@ -110,7 +119,10 @@ func pinPeer(c *config) error {
 
 // cpuCheck records the CPU a serving thread found itself on when it
 // started and when it finished (getcpu(2), outside any timed path).
-type cpuCheck struct{ start, end atomic.Int64 }
+type cpuCheck struct {
+	start, end atomic.Int64
+	ready      func() // called at the first see: the peer is serving
+}
 
 // peerCPU is the peer process's check; serve implementations call see at
 // their start and end, on the thread that serves.
@@ -126,8 +138,10 @@ func newCPUCheck() *cpuCheck {
 // see records the current CPU as the start (first call) and the end.
 func (c *cpuCheck) see() {
 	cpu := int64(affinity.CurrentCPU())
-	c.start.CompareAndSwap(-1, cpu)
 	c.end.Store(cpu)
+	if c.start.CompareAndSwap(-1, cpu) && c.ready != nil {
+		c.ready()
+	}
 }
 
 func (c *cpuCheck) report() peerReport {

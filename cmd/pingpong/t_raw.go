@@ -141,9 +141,9 @@ func (rawT) serve(c *config, files []*os.File) error {
 	if err := pinPeer(c); err != nil {
 		return err
 	}
+	limit := uint64(c.Timeout.Seconds() * asm.TicksPerSecond()) // calibrates (100 ms) before the peer says it is ready
 	peerCPU.see()
 	defer peerCPU.see()
-	limit := uint64(c.Timeout.Seconds() * asm.TicksPerSecond())
 	// A plain loop on the pinned thread: no Agent, no ring.
 	for last := uint64(0); last != stopSeq; {
 		v, err := rawSpin(ping, last, limit, nil)
