@@ -136,8 +136,9 @@ Modes (-mode):
               netpoller needs).
   throughput  one way, -batch messages per publish; the peer confirms the
               count at the end. Not for raw, eventfd, futex (no messages).
-  conns       request/response over -conns connections through link/:
-              not available until link/ exists.
+  conns       request/response over -conns connections through link/,
+              -pipeline requests in flight on each: refused (exit status 2)
+              until link/ exists.
 
 Sizes (-size): the bytes a message occupies in shared memory or on the
 wire, 8…65536. spinwire carries 8…64-byte multiples of 8 in one ring slot
@@ -158,7 +159,7 @@ Output. The table's columns:
   rt/s          round trips (msgs/s: messages, rate: replies) per second,
                 median over rounds
   × spinwire    this row's p50 (throughput: msgs/s) divided by the busy-spin
-                spinwire's
+                spinwire's ("-" when spinwire did not run)
   p50 by round  each round's p50, in order, to show the spread
 Every sample is also recorded in an HdrHistogram per transport (3
 significant digits, 1 ns … 10 s, all rounds merged): -hgrm writes its
@@ -170,7 +171,10 @@ async-preemption state, and warns about anything that makes figures
 noisy. -json prints one object per transport instead.
 
 A transport stops short of -n when it reaches -limit (the n column shows
-how many it measured), so a run with slow kernel transports stays short.
+how many it measured, and a warning says so), so a run with slow kernel
+transports stays short: on a 2-CPU VM where a wake-up costs ~50 µs,
+"-transport all -n 200000" takes about 40 s. No round is timed before its
+peer has said it is up and serving.
 
 Agent modes (-agent, the spinning threads of spinwire and the parent):
   dedicated    (default) pingpong re-executes itself with
@@ -197,9 +201,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Mode, "mode", "latency", "latency (closed loop), rate (open loop, see -rate), throughput (one way) or conns")
 	fs.IntVar(&c.N, "n", defaultN, "round trips (latency, rate) or messages (throughput) per transport, over all rounds")
 	fs.DurationVar(&c.Duration, "duration", 0, "instead of -n: run each transport for about this long (each round for duration/rounds)")
-	fs.DurationVar(&c.Limit, "limit", 5*time.Second, "with -n: stop a transport after this long over all rounds (each round after limit/rounds), even short of -n; 0: no limit")
+	fs.DurationVar(&c.Limit, "limit", 5*time.Second, "latency and rate modes with -n: stop a transport after this long over all rounds (each round after limit/rounds), even short of -n; 0: no limit")
 	fs.IntVar(&c.Rounds, "rounds", 3, "interleaved rounds per transport (1…100)")
-	warmup := fs.String("warmup", "", "discarded before each round: a count of round trips (e.g. 20000) or a duration (e.g. 200ms); default: 20000 round trips, at most 100ms")
+	warmup := fs.String("warmup", "", "discarded before each round: a count of round trips (rate mode: messages) (e.g. 20000) or a duration (e.g. 200ms); default: 20000, at most 100ms")
 	fs.IntVar(&c.Size, "size", 64, "message bytes in shared memory or on the wire, 8…65536, the transport's own header included (see Sizes above)")
 	cpus := fs.String("cpus", "", "A,B: the CPUs of the two processes (default: affinity.Plan(2))")
 	fs.StringVar(&c.Idle, "idle", "", "comma list of spinwire idle strategies to run: spin, backoff, park (default: spin; with -transport all: all three)")
@@ -208,8 +212,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Slots, "slots", 1024, "slots per ring, a power of two; also the most messages in flight in rate mode")
 	fs.IntVar(&c.Batch, "batch", 1, "throughput mode: messages per publish (1…slots)")
 	fs.Float64Var(&c.Rate, "rate", 0, "rate mode: messages per second the parent sends, 1…100000000 (implies -mode rate)")
-	fs.IntVar(&c.Conns, "conns", 0, "conns mode: connections, 1…100000 (implies -mode conns)")
-	fs.IntVar(&c.Pipeline, "pipeline", 0, "conns mode: requests in flight per connection")
+	fs.IntVar(&c.Conns, "conns", 0, "conns mode: connections, 1…100000 (implies -mode conns; refused until link/ exists)")
+	fs.IntVar(&c.Pipeline, "pipeline", 0, "conns mode only: requests in flight per connection, 1…1024")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "give up on a peer that stops answering for this long")
 	fs.StringVar(&c.FloorDir, "floor", "", "folder holding floor_pingpong and floor_stream (make floor builds them into build/); they run in the same rounds")
 	fs.StringVar(&c.HgrmDir, "hgrm", "", "write each transport's percentile distribution to DIR/<transport>.hgrm (HdrHistogram format, µs)")

@@ -73,10 +73,11 @@ func TestFlags(t *testing.T) {
 	}
 	for _, b := range bad {
 		t.Run(strings.Join(b.args, " "), func(t *testing.T) {
-			code, out, errs := runArgs(t, append(b.args, "-agent=preemptible")...)
-			if b.args[0] == "-agent" {
-				code, out, errs = runArgs(t, b.args...)
+			args := b.args
+			if args[0] != "-agent" {
+				args = append(args, "-agent=preemptible") // in case it gets as far as measuring
 			}
+			code, out, errs := runArgs(t, args...)
 			if code != 2 {
 				t.Fatalf("exit %d, want 2; stderr %q", code, errs)
 			}

@@ -158,11 +158,11 @@ func bucketsLine(h *hdrhistogram.Histogram) string {
 }
 
 func chartTitle(c *config, rs []result) string {
-	what := "round-trip latency"
+	what := "pingpong: round-trip latency by percentile"
 	if c.Mode == "rate" {
-		what = fmt.Sprintf("latency from the intended send, %s msgs/s (corrected for coordinated omission)", rate(c.Rate))
+		what = fmt.Sprintf("pingpong: latency by percentile from each message's intended send at %s msgs/s (corrected for coordinated omission)", rate(c.Rate))
 	}
-	return fmt.Sprintf("pingpong: %s by percentile; %d B messages, CPUs %d,%d, all rounds", what, c.Size, c.CPUs[0], c.CPUs[1])
+	return fmt.Sprintf("%s\n%d B messages, CPUs %d and %d, all rounds merged; a line ends where its samples run out", what, c.Size, c.CPUs[0], c.CPUs[1])
 }
 
 // spectrumX are the chart's x positions: 1/(1-p) for p from 50 % to

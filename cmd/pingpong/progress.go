@@ -76,6 +76,8 @@ func (p *progress) line() string {
 		s += fmt.Sprintf(", %d%% of %d", min(100, 100*done/int64(p.pl.perN)), p.pl.perN)
 	} else if done > 0 {
 		s += fmt.Sprintf(", %d measured", done)
+	} else {
+		s += ", warming up"
 	}
 	return s + fmt.Sprintf(", %.0fs", time.Since(p.start).Seconds())
 }

@@ -76,7 +76,7 @@ func TestRun_modes(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "note: transport raw has no throughput mode") || !strings.Contains(out, "msgs/s") {
 		t.Errorf("throughput: exit %d\n%s\n%s", code, out, errs)
 	}
-	code, out, errs = runArgs(t, "-transport", "uds-net,eventfd", "-rate", "20000", "-n", "3000", "-warmup", "100", "-agent", "preemptible", "-cpus", cpus, "-check", "-quiet")
+	code, out, errs = runArgs(t, "-transport", "uds-net,eventfd", "-rate", "20000", "-n", "2000", "-rounds", "2", "-warmup", "100", "-agent", "preemptible", "-cpus", cpus, "-check", "-quiet")
 	if code != 0 || !strings.Contains(out, "replies/s") || !strings.Contains(out, "eventfd") || errs != "" {
 		t.Errorf("rate: exit %d\n%s\n%s", code, out, errs)
 	}
@@ -100,15 +100,15 @@ func TestRun_floor(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "floor_pingpong"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs := runArgs(t, "-transport", "raw", "-n", "3000", "-agent", "preemptible", "-cpus", cpus, "-floor", dir, "-plot", filepath.Join(dir, "p.svg"))
+	code, out, errs := runArgs(t, "-transport", "raw", "-n", "1000", "-rounds", "1", "-agent", "preemptible", "-cpus", cpus, "-floor", dir, "-plot", filepath.Join(dir, "p.svg"))
 	if code != 0 || !strings.Contains(out, "floor-c") || !strings.Contains(out, "120ns") || !strings.Contains(errs, "floor-c reports only its summary") {
 		t.Errorf("exit %d\n%s\n%s", code, out, errs)
 	}
 	os.WriteFile(filepath.Join(dir, "floor_pingpong"), []byte("#!/bin/sh\necho nonsense\n"), 0o755)
-	if code, _, errs := runArgs(t, "-transport", "raw", "-n", "3000", "-agent", "preemptible", "-cpus", cpus, "-floor", dir); code != 1 || !strings.Contains(errs, "nonsense") {
+	if code, _, errs := runArgs(t, "-transport", "raw", "-n", "1000", "-rounds", "1", "-agent", "preemptible", "-cpus", cpus, "-floor", dir); code != 1 || !strings.Contains(errs, "nonsense") {
 		t.Errorf("a floor that prints nonsense: exit %d, %s", code, errs)
 	}
-	if code, _, errs := runArgs(t, "-transport", "raw", "-rate", "10000", "-n", "3000", "-agent", "preemptible", "-cpus", cpus, "-floor", dir); code != 0 || !strings.Contains(errs, "no rate mode") {
+	if code, _, errs := runArgs(t, "-transport", "raw", "-rate", "10000", "-n", "1000", "-rounds", "1", "-agent", "preemptible", "-cpus", cpus, "-floor", dir); code != 0 || !strings.Contains(errs, "no rate mode") {
 		t.Errorf("-floor in rate mode: exit %d, %s", code, errs)
 	}
 }
