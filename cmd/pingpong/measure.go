@@ -61,7 +61,7 @@ type sample struct {
 	ticks    []uint64 // latency (rate: from the intended send) per message, in ticks
 	elapsed  uint64   // ticks for the measured part of the round
 	n        int      // messages measured
-	short    bool     // stopped by -limit before -n
+	short    bool     // stopped before -n: by -limit, or at maxSamples
 	sendSpan uint64   // rate mode: ticks from the first measured send to the last
 	cpus     [4]int   // CPU of the parent at start and end, of the peer at start and end; -1 unknown
 	floor    *result  // a floor program's own report, when the round ran one
@@ -451,13 +451,13 @@ func drive(c *config, e end, n int, budget time.Duration, st *roundState) (sampl
 	return s, derr
 }
 
-// maxSamples bounds a round run by time (8 bytes each).
+// maxSamples bounds the samples a round keeps (8 bytes each).
 const maxSamples = 50_000_000
 
 // latencyDuty returns the closed-loop duty: warm up, then time each round
 // trip from just before the send to just after the echo.
 func latencyDuty(c *config, e end, n int, budgetTicks uint64, st *roundState, s *sample, finish func(uint64), fail func(error) int) func() int {
-	capacity := n
+	capacity := min(n, maxSamples)
 	if n == 0 {
 		capacity = 1 << 16
 	}
@@ -509,7 +509,7 @@ func latencyDuty(c *config, e end, n int, budgetTicks uint64, st *roundState, s 
 			st.beat.Store(seq)
 			st.done.Store(int64(i))
 			if budgetTicks > 0 && b-t0 >= budgetTicks || i >= maxSamples {
-				s.short = n > 0
+				s.short = n > 0 && i < n
 				n = i
 			}
 		}
@@ -541,14 +541,16 @@ func rateDuty(c *config, e rateEnd, n int, budget time.Duration, st *roundState,
 			n = byTime
 		}
 	}
-	n = min(n, maxSamples)
+	if n > maxSamples {
+		s.short, n = true, maxSamples
+	}
 	s.ticks = make([]uint64, 0, n)
 	total := uint64(warm + n)
 	window := uint64(e.window())
 	timeout := uint64(c.Timeout.Seconds() * tps)
 	var (
 		t0, last, firstSend, lastSend uint64
-		sent, acked, beat             uint64
+		sent, acked, shown            uint64
 		started, finished             bool
 	)
 	due := func(k uint64) uint64 { return t0 + uint64(float64(k-1)*interval) }
@@ -603,9 +605,9 @@ func rateDuty(c *config, e rateEnd, n int, budget time.Duration, st *roundState,
 			}
 		}
 		last = t
-		if acked-beat >= 64 {
-			beat = acked
-			st.beat.Store(acked)
+		st.beat.Store(acked) // every echo: at low rates 64 of them can take longer than -timeout
+		if acked-shown >= 64 {
+			shown = acked
 			st.done.Store(int64(acked) - int64(warm))
 		}
 		if acked == total {

@@ -206,7 +206,11 @@ func roundWarnings(name string, c *config, rounds []sample, r result) []string {
 		}
 	}
 	if short > 0 {
-		w = append(w, fmt.Sprintf("%d of %d rounds reached -limit %v before -n: %d messages measured of %d", short, len(rounds), c.Limit, r.N, c.N))
+		why := fmt.Sprintf("-limit %v", c.Limit)
+		if c.Limit == 0 {
+			why = fmt.Sprintf("the cap of %d samples per round", maxSamples)
+		}
+		w = append(w, fmt.Sprintf("%d of %d rounds stopped at %s before -n: %d messages measured of %d", short, len(rounds), why, r.N, c.N))
 	}
 	if c.Mode == "rate" && r.SentPerSec > 0 && r.SentPerSec < 0.98*c.Rate {
 		w = append(w, fmt.Sprintf("sent %s messages/s of the %s asked for: the sender fell behind, and the latencies include that wait", rate(r.SentPerSec), rate(c.Rate)))

@@ -144,7 +144,7 @@ func TestSummarise(t *testing.T) {
 		"round 2: the peer at the end ran on CPU 0, not on CPU 1",
 		"round 3: the peer at the start: CPU not reported",
 		"round 3: the peer at the end: CPU not reported",
-		"1 of 3 rounds reached -limit 3s before -n: 3000 messages measured of 3000",
+		"1 of 3 rounds stopped at -limit 3s before -n: 3000 messages measured of 3000",
 	}
 	if !reflect.DeepEqual(r.Warnings, want) {
 		t.Errorf("warnings\n%q\nwant\n%q", r.Warnings, want)
