@@ -84,6 +84,8 @@ func TestProgress(t *testing.T) {
 		t.Errorf("line %q", l)
 	}
 	p.draw()
+	p.clear()
+	p.draw()
 	p.finish()
 	p.finish()
 	out := b.String()

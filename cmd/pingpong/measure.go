@@ -197,6 +197,7 @@ func measure(c *config, stdout, stderr io.Writer) error {
 			if err != nil {
 				var ns errNotSupported
 				if errors.As(err, &ns) {
+					prog.clear()
 					fmt.Fprintln(notes, "note:", err)
 					skipped[name] = true
 					continue

@@ -83,10 +83,22 @@ func (p *progress) line() string {
 }
 
 func (p *progress) draw() {
-	fmt.Fprintf(p.w, "\r%s\x1b[K", p.line())
+	l := p.line()
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "\r%s\x1b[K", l)
 	p.drawn = true
-	p.mu.Unlock()
+}
+
+// clear rubs the line out (if drawn) so a note can be printed; the next
+// tick draws it again.
+func (p *progress) clear() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\x1b[K")
+		p.drawn = false
+	}
 }
 
 // finish stops the line and clears it.
