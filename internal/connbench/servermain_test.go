@@ -1,4 +1,4 @@
-package main
+package connbench
 
 import (
 	"bufio"
@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spinwire/spinwire/internal/connbench"
 	"github.com/spinwire/spinwire/link"
 )
 
@@ -17,18 +16,20 @@ func TestServesUntilStdinCloses(t *testing.T) {
 	stdinR, stdinW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"-name", "e", "-dir", dir, "-maxconns", "8"}, stdinR, outW, io.Discard) }()
+	go func() {
+		done <- ServerMain([]string{"-name", "e", "-dir", dir, "-maxconns", "8"}, stdinR, outW, io.Discard)
+	}()
 	line, err := bufio.NewReader(outR).ReadString('\n')
 	if err != nil || line != "READY\n" {
 		t.Fatalf("%q %v", line, err)
 	}
 	go io.Copy(io.Discard, outR)
-	c, err := link.Dial[connbench.Msg, connbench.Resp]("e", link.DialOptions{Dir: dir})
+	c, err := link.Dial[Msg, Resp]("e", link.DialOptions{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r connbench.Resp
-	if err := c.Call(time.Now().Add(5*time.Second), &connbench.Msg{Seq: 9, Body: [4]uint64{1, 2, 3, 4}}, &r); err != nil || r.Seq != 9 || r.Body[3] != 4 {
+	var r Resp
+	if err := c.Call(time.Now().Add(5*time.Second), &Msg{Seq: 9, Body: [4]uint64{1, 2, 3, 4}}, &r); err != nil || r.Seq != 9 || r.Body[3] != 4 {
 		t.Fatalf("echo: %v %+v", err, r)
 	}
 	c.Close()
@@ -46,12 +47,12 @@ func TestServesUntilStdinCloses(t *testing.T) {
 func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{}, {"-name", "x", "-cpus", "a"}, {"-bogus"}} {
 		var errb bytes.Buffer
-		if code := run(args, strings.NewReader(""), io.Discard, &errb); code != 2 {
+		if code := ServerMain(args, strings.NewReader(""), io.Discard, &errb); code != 2 {
 			t.Errorf("%q: exit %d (%s)", args, code, errb.String())
 		}
 	}
 	var errb bytes.Buffer
-	if code := run([]string{"-name", "a/b"}, strings.NewReader(""), io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "invalid name") {
+	if code := ServerMain([]string{"-name", "a/b"}, strings.NewReader(""), io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "invalid name") {
 		t.Errorf("bad name: exit %d (%s)", code, errb.String())
 	}
 }
