@@ -39,6 +39,10 @@ type config struct {
 	Rate       float64       `json:"rate,omitempty"` // rate mode: messages per second
 	Conns      int           `json:"conns,omitempty"`
 	Pipeline   int           `json:"pipeline,omitempty"`
+	Rotate     bool          `json:"rotate,omitempty"` // conns: one call in flight, to each connection in turn
+	Trials     int           `json:"trials,omitempty"` // restart: server kills
+	Procs      int           `json:"procs,omitempty"`  // restart: client processes
+	Cleanup    string        `json:"-"`
 	Timeout    time.Duration `json:"timeout"`
 	FloorDir   string        `json:"-"`
 	HgrmDir    string        `json:"-"`
@@ -79,7 +83,7 @@ func spinwireName(idle string) string {
 	return "spinwire-" + idle
 }
 
-var modes = []string{"latency", "rate", "throughput", "conns"}
+var modes = []string{"latency", "rate", "throughput", "conns", "restart"}
 
 // Bounds of the numeric flags.
 const (
@@ -136,9 +140,27 @@ Modes (-mode):
               netpoller needs).
   throughput  one way, -batch messages per publish; the peer confirms the
               count at the end. Not for raw, eventfd, futex (no messages).
-  conns       request/response over -conns connections through link/,
-              -pipeline requests in flight on each: refused (exit status 2)
-              until link/ exists.
+  conns       request/response through link/: one client process (this
+              one, on CPU A) drives -conns connections from one pinned
+              thread against a server process (cmd/linkecho, found next to
+              this binary, else this binary re-executed) with one poller on
+              CPU B; -pipeline requests in flight on each connection (1:
+              closed loop), or with -rotate one call in flight in all, to
+              each connection in turn (the latency of a call with -conns
+              attached, without the queueing of -conns calls in flight).
+              Reports requests/s, latency from send to response, and the
+              server's memory (VmRSS, RssAnon, RssFile, RssShmem from
+              /proc) read with every connection attached. -duration is the
+              measured time over all rounds (default 6s).
+  restart     a server and -conns clients in -procs processes calling
+              continuously; -trials times the server is killed (SIGKILL)
+              and restarted, then as many random clients are killed and
+              restarted. Reports detection (kill → the client's death
+              watch), reconnection (new server accepting → a client's first
+              reply from it) and the server's reclaim of a dead client's
+              slots, and counts every call: lost (no reply, no error),
+              duplicated and wrong replies. -cleanup NAME removes what a
+              dead server left behind.
 
 Sizes (-size): the bytes a message occupies in shared memory or on the
 wire, 8…65536. spinwire carries 8…64-byte multiples of 8 in one ring slot
@@ -212,8 +234,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Slots, "slots", 1024, "slots per ring, a power of two; also the most messages in flight in rate mode")
 	fs.IntVar(&c.Batch, "batch", 1, "throughput mode: messages per publish (1…slots)")
 	fs.Float64Var(&c.Rate, "rate", 0, "rate mode: messages per second the parent sends, 1…100000000 (implies -mode rate)")
-	fs.IntVar(&c.Conns, "conns", 0, "conns mode: connections, 1…100000 (implies -mode conns; refused until link/ exists)")
-	fs.IntVar(&c.Pipeline, "pipeline", 0, "conns mode only: requests in flight per connection, 1…1024")
+	fs.IntVar(&c.Conns, "conns", 0, "conns and restart modes: connections, 1…100000 (implies -mode conns; restart default 100)")
+	fs.IntVar(&c.Pipeline, "pipeline", 0, "conns mode only: requests in flight per connection, 1…1024 (default 1: closed loop)")
+	fs.BoolVar(&c.Rotate, "rotate", false, "conns mode only: one call in flight in all, to each connection in turn")
+	fs.IntVar(&c.Trials, "trials", 0, "restart mode only: server kills (and as many client kills), 1…1000 (default 20)")
+	fs.IntVar(&c.Procs, "procs", 0, "restart mode only: client processes, 1…conns (default min(4, conns))")
+	fs.StringVar(&c.Cleanup, "cleanup", "", "remove the socket and lock file a dead link server named NAME left, and exit")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "give up on a peer that stops answering for this long")
 	fs.StringVar(&c.FloorDir, "floor", "", "folder holding floor_pingpong and floor_stream (make floor builds them into build/); they run in the same rounds")
 	fs.StringVar(&c.HgrmDir, "hgrm", "", "write each transport's percentile distribution to DIR/<transport>.hgrm (HdrHistogram format, µs)")
@@ -235,7 +261,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
 	}
-	if c.version {
+	if c.version || c.Cleanup != "" {
 		return c, nil
 	}
 	given := map[string]bool{}
@@ -333,13 +359,15 @@ func (c *config) checkMode(given map[string]bool) error {
 		return errors.New("-mode rate: needs -rate R (messages per second)")
 	}
 	if given["conns"] {
-		if given["mode"] && c.Mode != "conns" {
-			return fmt.Errorf("-conns: only applies to -mode conns (not %s)", c.Mode)
+		if given["mode"] && c.Mode != "conns" && c.Mode != "restart" {
+			return fmt.Errorf("-conns: only applies to -mode conns or restart (not %s)", c.Mode)
 		}
 		if c.Conns < 1 || c.Conns > maxConns {
 			return fmt.Errorf("-conns %d: want 1…%d", c.Conns, maxConns)
 		}
-		c.Mode = "conns"
+		if c.Mode != "restart" {
+			c.Mode = "conns"
+		}
 	}
 	if given["pipeline"] {
 		if c.Mode != "conns" {
@@ -348,9 +376,40 @@ func (c *config) checkMode(given map[string]bool) error {
 		if c.Pipeline < 1 || c.Pipeline > 1024 {
 			return fmt.Errorf("-pipeline %d: want 1…1024", c.Pipeline)
 		}
+		if c.Rotate {
+			return errors.New("-pipeline and -rotate: -rotate keeps one call in flight in all")
+		}
 	}
-	if c.Mode == "conns" {
-		return errors.New("-mode conns: conns mode needs link/, which is not built yet")
+	if c.Rotate && c.Mode != "conns" {
+		return errors.New("-rotate: only applies to -mode conns")
+	}
+	if given["trials"] || given["procs"] {
+		if c.Mode != "restart" {
+			return errors.New("-trials, -procs: only apply to -mode restart")
+		}
+	}
+	switch c.Mode {
+	case "conns":
+		if c.Conns == 0 {
+			return errors.New("-mode conns: needs -conns N")
+		}
+		c.Pipeline = max(c.Pipeline, 1)
+	case "restart":
+		if c.Conns == 0 {
+			c.Conns = 100
+		}
+		if c.Trials == 0 {
+			c.Trials = 20
+		}
+		if c.Procs == 0 {
+			c.Procs = min(4, c.Conns)
+		}
+		if c.Trials < 1 || c.Trials > 1000 {
+			return fmt.Errorf("-trials %d: want 1…1000", c.Trials)
+		}
+		if c.Procs < 1 || c.Procs > c.Conns {
+			return fmt.Errorf("-procs %d: want 1…%d (-conns)", c.Procs, c.Conns)
+		}
 	}
 	return nil
 }

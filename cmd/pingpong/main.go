@@ -15,6 +15,10 @@ import (
 	"io"
 	"os"
 	"runtime"
+
+	"github.com/spinwire/spinwire/internal/connbench"
+	"github.com/spinwire/spinwire/internal/restartbench"
+	"github.com/spinwire/spinwire/link"
 )
 
 func init() {
@@ -26,6 +30,12 @@ func init() {
 func main() {
 	if os.Getenv(peerEnv) != "" {
 		os.Exit(peerMain())
+	}
+	if restartbench.Role() != "" {
+		os.Exit(restartChild())
+	}
+	if os.Getenv(linkServerEnv) != "" {
+		os.Exit(connbench.ServerMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -45,6 +55,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "pingpong", version(), runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
 		return 0
 	}
+	if c.Cleanup != "" {
+		if err := link.Cleanup(c.Cleanup); err != nil {
+			fmt.Fprintln(stderr, "pingpong: -cleanup:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, "pingpong: removed what a dead server left for", c.Cleanup)
+		return 0
+	}
 	if reexec, err := maybeReexec(c); reexec || err != nil {
 		if err != nil {
 			fmt.Fprintln(stderr, "pingpong:", err)
@@ -52,7 +70,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0 // not reached: exec replaced the process
 	}
-	if err := measure(c, stdout, stderr); err != nil {
+	measureFn := measure
+	switch c.Mode {
+	case "conns":
+		measureFn = measureConns
+	case "restart":
+		measureFn = measureRestart
+	}
+	if err := measureFn(c, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "pingpong:", err)
 		var u usageError
 		if errors.As(err, &u) {

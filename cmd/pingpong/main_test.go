@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+
+	"github.com/spinwire/spinwire/internal/connbench"
+	"github.com/spinwire/spinwire/internal/restartbench"
 	"os"
 	"runtime"
 	"strings"
@@ -14,6 +17,12 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv(peerEnv) != "" {
 		os.Exit(peerMain())
+	}
+	if restartbench.Role() != "" {
+		os.Exit(restartChild())
+	}
+	if os.Getenv(linkServerEnv) != "" {
+		os.Exit(connbench.ServerMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	allowReexec = false
 	setMaxProcs() // as the command does: spinners + 2 Ps

@@ -192,3 +192,60 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("no host warnings on a %d-CPU host: %s", runtime.NumCPU(), stderr.String())
 	}
 }
+
+func TestConnsMode(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("needs /proc")
+	}
+	for _, args := range [][]string{
+		{"-conns", "20", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible"},
+		{"-conns", "20", "-rotate", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible", "-json"},
+	} {
+		code, out, errs := runArgs(t, args...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, errs)
+		}
+		if args[len(args)-1] == "-json" {
+			var r connsResult
+			if err := json.Unmarshal([]byte(out), &r); err != nil || r.Conns != 20 || !r.Rotate || r.N == 0 || r.ServerRSSKB == 0 || r.MsgsPerSec <= 0 {
+				t.Fatalf("json %q: %v %+v", out, err, r)
+			}
+		} else if !strings.Contains(out, "server VmRSS") || !strings.Contains(out, "RssShmem") {
+			t.Fatalf("table:\n%s", out)
+		}
+	}
+}
+
+func TestRestartMode(t *testing.T) {
+	code, out, errs := runArgs(t, "-mode", "restart", "-conns", "4", "-procs", "2", "-trials", "1", "-json", "-quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	for _, k := range []string{"mode", "conns", "trials", "reconnect_p50_ms", "reconnect_p100_ms", "detect_p100_ms", "client_reclaim_p100_ms", "calls", "lost", "duplicated", "wrong"} {
+		if _, ok := r[k]; !ok {
+			t.Errorf("field %q missing from %s", k, out)
+		}
+	}
+	if r["lost"].(float64) != 0 || r["duplicated"].(float64) != 0 || r["wrong"].(float64) != 0 {
+		t.Fatalf("delivery: %s", out)
+	}
+	code, out, _ = runArgs(t, "-mode", "restart", "-conns", "2", "-trials", "1", "-quiet")
+	if code != 0 || !strings.Contains(out, "lost 0, duplicated 0, wrong 0") {
+		t.Fatalf("table: %d %s", code, out)
+	}
+}
+
+func TestCleanup(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	code, out, errs := runArgs(t, "-cleanup", "nothing-here")
+	if code != 0 || !strings.Contains(out, "removed") {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	if code, _, _ := runArgs(t, "-cleanup", "a/b"); code != 1 {
+		t.Fatalf("bad name: exit %d", code)
+	}
+}

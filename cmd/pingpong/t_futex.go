@@ -140,7 +140,7 @@ func (futexT) serve(c *config, files []*os.File) error {
 	if len(files) != 1 {
 		return errors.New("want one segment fd")
 	}
-	seg, err := layout.OpenFd(int(files[0].Fd()), layout.Options{Fingerprint: futexSegmentFP})
+	seg, err := openSegment(files[0], futexSegmentFP)
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,7 @@ func (rawT) serve(c *config, files []*os.File) error {
 	if len(files) != 1 {
 		return errors.New("want one segment fd")
 	}
-	seg, err := layout.OpenFd(int(files[0].Fd()), layout.Options{Fingerprint: rawSegmentFP})
+	seg, err := openSegment(files[0], rawSegmentFP)
 	if err != nil {
 		return err
 	}

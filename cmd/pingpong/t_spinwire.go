@@ -239,8 +239,11 @@ func openRings[T any](c *config, idle string) (end, []*os.File, error) {
 
 func (e *ringEnd[T]) roundTrip(seq uint64) error {
 	*seqOf(&e.msg) = seq
-	if !e.ping.TryPublish(&e.msg) {
-		return fmt.Errorf("ping ring full at seq %d (a round trip is one message)", seq)
+	if !e.ping.TryPublish(&e.msg) && !retryFull(func() bool { return e.ping.TryPublish(&e.msg) }, e.w.limit) {
+		if err := e.ping.ProducerErr(); err != nil {
+			return err
+		}
+		return fmt.Errorf("ping ring full at seq %d for the whole -timeout", seq)
 	}
 	e.w.reset()
 	for !e.pong.TryConsume(e.recv) {
@@ -321,7 +324,7 @@ func (e *ringEnd[T]) stop() error {
 }
 
 func serveRings[T any](c *config, idle string, f *os.File) error {
-	seg, err := layout.OpenFd(int(f.Fd()), layout.Options{Fingerprint: layout.MustOf[T]().Fingerprint})
+	seg, err := openSegment(f, layout.MustOf[T]().Fingerprint)
 	if err != nil {
 		return err
 	}
@@ -342,10 +345,11 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 	var fail error
 	var seen bool // the serving thread's CPU was recorded
 	var duty func() int
+	limit := uint64(c.Timeout.Seconds() * asm.TicksPerSecond())
 	if c.Mode != "throughput" {
 		echo := func(m *T) {
-			if !pong.TryPublish(m) {
-				fail = errors.New("pong ring full")
+			if !pong.TryPublish(m) && !retryFull(func() bool { return pong.TryPublish(m) }, limit) {
+				fail = errors.New("pong ring full for the whole -timeout")
 			}
 			if *seqOf(m) == stopSeq {
 				peerCPU.see()
@@ -501,8 +505,8 @@ func openLogs(c *config, idle string) (end, []*os.File, error) {
 
 func (e *logEnd) roundTrip(seq uint64) error {
 	binary.LittleEndian.PutUint64(e.msg, seq)
-	if !e.ping.TryWrite(logType, e.msg) {
-		return fmt.Errorf("ping log full at seq %d", seq)
+	if !e.ping.TryWrite(logType, e.msg) && !retryFull(func() bool { return e.ping.TryWrite(logType, e.msg) }, e.w.limit) {
+		return fmt.Errorf("ping log full at seq %d for the whole -timeout", seq)
 	}
 	e.w.reset()
 	for e.pong.Poll(1, e.recv) == 0 {
@@ -586,7 +590,7 @@ func (e *logEnd) stop() error {
 }
 
 func serveLogs(c *config, idle string, f *os.File) error {
-	seg, err := layout.OpenFd(int(f.Fd()), layout.Options{Fingerprint: logFingerprint})
+	seg, err := openSegment(f, logFingerprint)
 	if err != nil {
 		return err
 	}
@@ -607,10 +611,11 @@ func serveLogs(c *config, idle string, f *os.File) error {
 	var fail error
 	var seen bool // the serving thread's CPU was recorded
 	var duty func() int
+	limit := uint64(c.Timeout.Seconds() * asm.TicksPerSecond())
 	if c.Mode != "throughput" {
 		echo := func(typ uint32, b []byte) {
-			if !pong.TryWrite(typ, b) {
-				fail = errors.New("pong log full")
+			if !pong.TryWrite(typ, b) && !retryFull(func() bool { return pong.TryWrite(typ, b) }, limit) {
+				fail = errors.New("pong log full for the whole -timeout")
 			}
 			if len(b) >= 8 && binary.LittleEndian.Uint64(b) == stopSeq {
 				peerCPU.see()
@@ -693,4 +698,22 @@ func (t spinwireT) options(c *config) options {
 		"park":    "spin.Park: futex park at once (the publisher wakes it)",
 	}[t.idle]
 	return options{Idle: t.idle, Agent: c.Agent, Protocol: p, Slots: c.Slots, Path: path, Wait: wait}
+}
+
+// retryFull retries a publish that found its ring full, one PAUSE between
+// attempts, for at most limit ticks. With one message in flight a ring is
+// only ever full for an instant: the other side has taken the message (its
+// echo may even have come back) but not yet stored its head, which it does
+// once per Poll, after the batch.
+func retryFull(try func() bool, limit uint64) bool {
+	start := asm.Ticks()
+	for i := 1; ; i++ {
+		asm.Pause()
+		if try() {
+			return true
+		}
+		if i&1023 == 0 && asm.Ticks()-start > limit {
+			return false
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 
+	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -13,4 +14,18 @@ func dupFile(fd int, name string) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(nfd), name), nil
+}
+
+// openSegment maps the segment behind f. The Segment gets its own duplicate
+// of the descriptor: f keeps (and, when closed or finalised, closes) its own.
+func openSegment(f *os.File, fingerprint uint64) (*layout.Segment, error) {
+	fd, err := unix.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	seg, err := layout.OpenFd(fd, layout.Options{Fingerprint: fingerprint})
+	if err != nil {
+		unix.Close(fd)
+	}
+	return seg, err
 }

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/internal/connbench"
+	"github.com/spinwire/spinwire/spin"
+)
+
+// linkServerEnv makes pingpong run as the conns server when cmd/linkecho
+// is not next to it.
+const linkServerEnv = "PINGPONG_LINKSERVER"
+
+// connsResult is a conns-mode JSON line: the latency schema plus the
+// connection figures and the server's memory.
+type connsResult struct {
+	Transport      string  `json:"transport"`
+	Mode           string  `json:"mode"`
+	Size           int     `json:"size"`
+	N              int     `json:"n"`
+	CPUs           [2]int  `json:"cpus"`
+	P50            int64   `json:"p50_ns"`
+	P90            int64   `json:"p90_ns"`
+	P99            int64   `json:"p99_ns"`
+	P999           int64   `json:"p999_ns"`
+	P9999          int64   `json:"p9999_ns"`
+	Max            int64   `json:"max_ns"`
+	Mean           float64 `json:"mean_ns"`
+	Over10us       float64 `json:"over_10us"`
+	MsgsPerSec     float64 `json:"msgs_per_sec"`
+	Conns          int     `json:"conns"`
+	Pipeline       int     `json:"pipeline"`
+	Rotate         bool    `json:"rotate,omitempty"`
+	ServerRSSKB    int64   `json:"server_rss_kb"`
+	ServerAnonKB   int64   `json:"server_rss_anon_kb"`
+	ServerFileKB   int64   `json:"server_rss_file_kb"`
+	ServerShmemKB  int64   `json:"server_rss_shmem_kb"`
+	Rounds         int     `json:"rounds"`
+	ServerBinary   string  `json:"server_binary"`
+	DialSecondsMax float64 `json:"dial_seconds_max"`
+}
+
+// linkServer returns the command that runs the conns server: linkecho next
+// to this executable, else this executable re-executed.
+func linkServer(args []string) (*exec.Cmd, string) {
+	self, _ := os.Executable()
+	if le := filepath.Join(filepath.Dir(self), "linkecho"); fileExists(le) {
+		return exec.Command(le, args...), "linkecho"
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), linkServerEnv+"=1")
+	return cmd, "pingpong (no linkecho next to it: its memory includes pingpong's code)"
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+// measureConns runs -mode conns: per round, a fresh server process and
+// this process driving -conns connections.
+func measureConns(c *config, stdout, stderr io.Writer) error {
+	setupRuntime(c)
+	if !c.cpusGiven {
+		pl, err := affinity.Plan(2)
+		if err != nil {
+			return usageError{fmt.Errorf("choosing CPUs: %w (give -cpus A,B)", err)}
+		}
+		c.CPUs = [2]int{pl.CPUs[0], pl.CPUs[1]}
+	}
+	if c.Duration == 0 {
+		c.Duration = 6 * time.Second
+	}
+	dir, err := os.MkdirTemp("", "pingpong-conns")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	mode := spin.Preemptible
+	if c.Agent == "dedicated" {
+		mode = spin.Dedicated
+	}
+	var rounds []*connbench.Result
+	var mems []connbench.Memory
+	var binary string
+	for r := range c.Rounds {
+		args := []string{"-name", "pp", "-dir", dir, "-cpus", strconv.Itoa(c.CPUs[1]), "-maxconns", strconv.Itoa(max(c.Conns, 4096))}
+		if mode == spin.Dedicated {
+			args = append(args, "-dedicated")
+		}
+		cmd, bin := linkServer(args)
+		binary = bin
+		res, mem, err := connsRound(c, cmd, dir, mode)
+		if err != nil {
+			return fmt.Errorf("conns round %d: %w", r+1, err)
+		}
+		rounds = append(rounds, res)
+		mems = append(mems, mem)
+	}
+	out := summariseConns(c, rounds, mems)
+	out.ServerBinary = binary
+	if c.JSON {
+		return json.NewEncoder(stdout).Encode(out)
+	}
+	return writeConnsTable(stdout, c, out)
+}
+
+// connsRound runs one server process and one client run against it.
+func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (*connbench.Result, connbench.Memory, error) {
+	var mem connbench.Memory
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, mem, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, mem, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, mem, err
+	}
+	defer func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}()
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err == nil && line != "READY\n" {
+			err = fmt.Errorf("server said %q", line)
+		}
+		ready <- err
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return nil, mem, fmt.Errorf("server: %w", err)
+		}
+	case <-time.After(c.Timeout):
+		return nil, mem, errors.New("server did not start")
+	}
+	var memErr error
+	res, err := connbench.Run(connbench.ClientConfig{
+		Name: "pp", Dir: dir, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate,
+		Warmup: 300 * time.Millisecond, Duration: c.Duration / time.Duration(c.Rounds),
+		CPU: c.CPUs[0], Mode: mode, Timeout: c.Timeout,
+		Attached: func() {
+			time.Sleep(100 * time.Millisecond) // let the server finish its set-ups
+			mem, memErr = connbench.ReadMemory(cmd.Process.Pid)
+		},
+	})
+	if err == nil {
+		err = memErr
+	}
+	return res, mem, err
+}
+
+func summariseConns(c *config, rounds []*connbench.Result, mems []connbench.Memory) connsResult {
+	out := connsResult{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})),
+		CPUs: c.CPUs, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Rounds: len(rounds)}
+	med := func(f func(i int) float64) float64 {
+		v := make([]float64, len(rounds))
+		for i := range rounds {
+			v[i] = f(i)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	q := func(p float64) int64 {
+		return int64(med(func(i int) float64 { return float64(rounds[i].Hist.Quantile(p)) }))
+	}
+	out.P50, out.P90, out.P99, out.P999, out.P9999 = q(0.5), q(0.9), q(0.99), q(0.999), q(0.9999)
+	out.MsgsPerSec = med(func(i int) float64 { return rounds[i].PerSec })
+	var sum, over float64
+	for i, r := range rounds {
+		out.N += int(r.Requests)
+		out.Max = max(out.Max, int64(r.Hist.Max()))
+		sum += r.Hist.Mean() * float64(r.Requests)
+		over += float64(r.Hist.CountAbove(10_000))
+		out.DialSecondsMax = max(out.DialSecondsMax, r.DialSeconds)
+		_ = i
+	}
+	if out.N > 0 {
+		out.Mean = sum / float64(out.N)
+		out.Over10us = over / float64(out.N)
+	}
+	out.ServerRSSKB = int64(med(func(i int) float64 { return float64(mems[i].VmRSS) }))
+	out.ServerAnonKB = int64(med(func(i int) float64 { return float64(mems[i].RssAnon) }))
+	out.ServerFileKB = int64(med(func(i int) float64 { return float64(mems[i].RssFile) }))
+	out.ServerShmemKB = int64(med(func(i int) float64 { return float64(mems[i].RssShmem) }))
+	return out
+}
+
+func writeConnsTable(w io.Writer, c *config, r connsResult) error {
+	load := fmt.Sprintf("pipeline %d", r.Pipeline)
+	if r.Rotate {
+		load = "one call in flight, rotating over the connections"
+	}
+	fmt.Fprintf(w, "# pingpong %s: conns, %d connections, %s; one client process (CPU %d), one server poller (CPU %d); %v measured over %d rounds; %d-byte requests and responses\n",
+		version(), r.Conns, load, c.CPUs[0], c.CPUs[1], c.Duration, r.Rounds, r.Size)
+	fmt.Fprintf(w, "# server: %s; memory read from /proc with every connection attached (median of rounds)\n", r.ServerBinary)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "conns\tpipeline\treq/s\tp50\tp90\tp99\tp99.9\tmax\t>10µs\tserver VmRSS\tRssAnon\tRssFile\tRssShmem\t")
+	fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.4f%%\t%d kB\t%d kB\t%d kB\t%d kB\t\n", r.Conns, r.Pipeline, rate(r.MsgsPerSec),
+		dur(r.P50), dur(r.P90), dur(r.P99), dur(r.P999), dur(r.Max), 100*r.Over10us,
+		r.ServerRSSKB, r.ServerAnonKB, r.ServerFileKB, r.ServerShmemKB)
+	return tw.Flush()
+}
