@@ -75,8 +75,11 @@ floor: | $(BUILD)
 	cc -O2 -Wall -o $(BUILD)/floor_pingpong floor/floor_pingpong.c
 	cc -O2 -Wall -o $(BUILD)/floor_stream floor/floor_stream.c
 
+## pingpong: build the floor, pingpong and its conns-mode server (linkecho,
+## which pingpong finds next to itself), then run the comparison.
 pingpong: floor | $(BUILD)
 	$(GO) build -o $(BUILD)/pingpong ./cmd/pingpong
+	$(GO) build -o $(BUILD)/linkecho ./cmd/linkecho
 	$(BUILD)/pingpong -floor $(BUILD) $(PINGPONG_ARGS)
 
 clean:
