@@ -40,7 +40,7 @@ $(BUILD):
 ## cover: statement coverage over the whole module (every package's tests
 ## count towards every package they exercise).
 cover: | $(BUILD)
-	$(GO) test -count=1 -short -coverpkg=$(PKGS) -coverprofile=$(BUILD)/cover.out $(PKGS)
+	$(GO) test -count=1 -coverpkg=$(PKGS) -coverprofile=$(BUILD)/cover.out $(PKGS)
 	$(GO) tool cover -func=$(BUILD)/cover.out | tail -1
 
 cover-gate: cover
