@@ -29,6 +29,15 @@ func TestHistQuantilesWithinOneBucket(t *testing.T) {
 	if h.Count() != 100_000 || h.Max() != vs[len(vs)-1] {
 		t.Fatal("count/max")
 	}
+	var above uint64
+	for _, v := range vs {
+		if bucket(v) > bucket(1000) {
+			above++
+		}
+	}
+	if h.CountAbove(1000) != above || h.Mean() <= 0 || NewHist().Mean() != 0 {
+		t.Fatalf("above %d (want %d), mean %v", h.CountAbove(1000), above, h.Mean())
+	}
 	if NewHist().Quantile(0.5) != 0 {
 		t.Fatal("empty")
 	}

@@ -9,6 +9,7 @@ type Hist struct {
 	counts [64 * 64]uint64
 	total  uint64
 	max    uint64
+	sum    float64
 }
 
 // NewHist returns an empty histogram.
@@ -39,6 +40,25 @@ func (h *Hist) Record(ns float64) {
 	h.counts[bucket(v)]++
 	h.total++
 	h.max = max(h.max, v)
+	h.sum += ns
+}
+
+// Mean returns the mean of the values recorded (0 if none).
+func (h *Hist) Mean() float64 {
+	if h.total == 0 {
+		return 0
+	}
+	return h.sum / float64(h.total)
+}
+
+// CountAbove returns how many values were above ns, to bucket precision
+// (values in the bucket holding ns count as not above).
+func (h *Hist) CountAbove(ns uint64) uint64 {
+	var n uint64
+	for i := bucket(ns) + 1; i < len(h.counts); i++ {
+		n += h.counts[i]
+	}
+	return n
 }
 
 // Count returns the number of values recorded.
