@@ -207,8 +207,13 @@ func Run(cfg ClientConfig) (*Result, error) {
 		}
 		return work
 	}
+	// The agent pins its thread for good: run it on a goroutine of its own,
+	// whose thread exits with it (a pinned caller's thread would pass its
+	// mask on to every process it starts later).
 	a := &spin.Agent{Name: "connbench client", Mode: cfg.Mode, Logf: func(string, ...any) {}}
-	if err := a.Run(ctx, cfg.CPU, spin.BusySpin{}, duty); err != nil {
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx, cfg.CPU, spin.BusySpin{}, duty) }()
+	if err := <-errc; err != nil {
 		return nil, err
 	}
 	if failure != nil {
