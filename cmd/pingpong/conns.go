@@ -44,6 +44,7 @@ type connsResult struct {
 	Conns          int     `json:"conns"`
 	Pipeline       int     `json:"pipeline"`
 	Rotate         bool    `json:"rotate,omitempty"`
+	Active         int     `json:"active,omitempty"`
 	ServerRSSKB    int64   `json:"server_rss_kb"`
 	ServerAnonKB   int64   `json:"server_rss_anon_kb"`
 	ServerFileKB   int64   `json:"server_rss_file_kb"`
@@ -163,7 +164,7 @@ func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (*connbenc
 	}
 	var memErr error
 	res, err := connbench.Run(connbench.ClientConfig{
-		Name: "pp", Dir: dir, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate,
+		Name: "pp", Dir: dir, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active,
 		Warmup: 300 * time.Millisecond, Duration: c.Duration / time.Duration(c.Rounds),
 		CPU: c.CPUs[0], Mode: mode, Timeout: c.Timeout,
 		Attached: func() {
@@ -179,7 +180,7 @@ func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (*connbenc
 
 func summariseConns(c *config, rounds []*connbench.Result, mems []connbench.Memory) connsResult {
 	out := connsResult{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})),
-		CPUs: c.CPUs, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Rounds: len(rounds)}
+		CPUs: c.CPUs, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active, Rounds: len(rounds)}
 	med := func(f func(i int) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i := range rounds {
@@ -217,6 +218,9 @@ func writeConnsTable(w io.Writer, c *config, r connsResult) error {
 	load := fmt.Sprintf("pipeline %d", r.Pipeline)
 	if r.Rotate {
 		load = "one call in flight, rotating over the connections"
+	}
+	if r.Active > 0 {
+		load += fmt.Sprintf(", %d active (the others attached, idle)", r.Active)
 	}
 	fmt.Fprintf(w, "# pingpong %s: conns, %d connections, %s; one client process (CPU %d), one server poller (CPU %d); %v measured over %d rounds; %d-byte requests and responses\n",
 		version(), r.Conns, load, c.CPUs[0], c.CPUs[1], c.Duration, r.Rounds, r.Size)

@@ -40,6 +40,7 @@ type config struct {
 	Conns      int           `json:"conns,omitempty"`
 	Pipeline   int           `json:"pipeline,omitempty"`
 	Rotate     bool          `json:"rotate,omitempty"` // conns: one call in flight, to each connection in turn
+	Active     int           `json:"active,omitempty"` // conns: connections carrying requests (0: all)
 	Trials     int           `json:"trials,omitempty"` // restart: server kills
 	Procs      int           `json:"procs,omitempty"`  // restart: client processes
 	Cleanup    string        `json:"-"`
@@ -147,7 +148,8 @@ Modes (-mode):
               CPU B; -pipeline requests in flight on each connection (1:
               closed loop), or with -rotate one call in flight in all, to
               each connection in turn (the latency of a call with -conns
-              attached, without the queueing of -conns calls in flight).
+              attached, without the queueing of -conns calls in flight);
+              -active N sends on N of them only, the rest attached and idle.
               Reports requests/s, latency from send to response, and the
               server's memory (VmRSS, RssAnon, RssFile, RssShmem from
               /proc) read with every connection attached. -duration is the
@@ -237,6 +239,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.Conns, "conns", 0, "conns and restart modes: connections, 1…100000 (implies -mode conns; restart default 100)")
 	fs.IntVar(&c.Pipeline, "pipeline", 0, "conns mode only: requests in flight per connection, 1…1024 (default 1: closed loop)")
 	fs.BoolVar(&c.Rotate, "rotate", false, "conns mode only: one call in flight in all, to each connection in turn")
+	fs.IntVar(&c.Active, "active", 0, "conns mode only: send on the first N connections only, the others attached and idle (default: all)")
 	fs.IntVar(&c.Trials, "trials", 0, "restart mode only: server kills (and as many client kills), 1…1000 (default 20)")
 	fs.IntVar(&c.Procs, "procs", 0, "restart mode only: client processes, 1…conns (default min(4, conns))")
 	fs.StringVar(&c.Cleanup, "cleanup", "", "remove the socket and lock file a dead link server named NAME left, and exit")
@@ -382,6 +385,9 @@ func (c *config) checkMode(given map[string]bool) error {
 	}
 	if c.Rotate && c.Mode != "conns" {
 		return errors.New("-rotate: only applies to -mode conns")
+	}
+	if given["active"] && (c.Mode != "conns" || c.Active < 1 || c.Active > c.Conns) {
+		return fmt.Errorf("-active %d: only applies to -mode conns, 1…%d (-conns)", c.Active, c.Conns)
 	}
 	if given["trials"] || given["procs"] {
 		if c.Mode != "restart" {

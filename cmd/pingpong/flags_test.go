@@ -54,6 +54,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-mode", "conns"}, "-mode conns"},
 		{[]string{"-conns", "10", "-pipeline", "2", "-rotate"}, "-rotate"},
 		{[]string{"-rotate"}, "-rotate"},
+		{[]string{"-conns", "10", "-active", "11"}, "-active"},
+		{[]string{"-active", "1"}, "-active"},
 		{[]string{"-trials", "3"}, "-trials"},
 		{[]string{"-mode", "restart", "-trials", "5000"}, "-trials"},
 		{[]string{"-mode", "restart", "-conns", "5", "-procs", "6"}, "-procs"},

@@ -199,6 +199,7 @@ func TestConnsMode(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"-conns", "20", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible"},
+		{"-conns", "20", "-active", "2", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible"},
 		{"-conns", "20", "-rotate", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible", "-json"},
 	} {
 		code, out, errs := runArgs(t, args...)

@@ -77,7 +77,10 @@ type ClientConfig struct {
 	// turn: every connection attached, one active at a time — the latency
 	// of a call with Conns attached, without the queueing of Conns calls in
 	// flight (by Little's law, 1000 calls in flight at 5 M/s wait 200 µs).
-	Rotate   bool
+	Rotate bool
+	// Active, if > 0, sends requests on the first Active connections only;
+	// the others stay attached and idle.
+	Active   int
 	Warmup   time.Duration // discarded
 	Duration time.Duration // measured
 	CPU      int           // the driving thread's CPU (-1: not pinned)
@@ -152,6 +155,10 @@ func Run(cfg ClientConfig) (*Result, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	lastProgress := asm.Ticks()
+	active := len(conns)
+	if cfg.Active > 0 {
+		active = min(cfg.Active, len(conns))
+	}
 	duty := func() int {
 		now = asm.Ticks()
 		if !measuring && now >= warmEnd {
@@ -166,12 +173,13 @@ func Run(cfg ClientConfig) (*Result, error) {
 		if cfg.Rotate {
 			c := conns[cur]
 			n, err := c.Poll(0, record)
+			next := func() int { return (cur + 1) % active }
 			if err != nil && failure == nil {
 				failure = fmt.Errorf("connection %d: %w", cur, err)
 			}
 			if n > 0 || sent[cur] == 0 {
 				if n > 0 {
-					cur = (cur + 1) % len(conns)
+					cur = next()
 					lastProgress = now
 				}
 				msg.Seq, msg.Stamp = sent[cur], asm.Ticks()
@@ -184,7 +192,7 @@ func Run(cfg ClientConfig) (*Result, error) {
 			}
 			return n
 		}
-		for i, c := range conns {
+		for i, c := range conns[:active] {
 			cur = i
 			n, err := c.Poll(0, record)
 			if err != nil && failure == nil {
