@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -340,6 +341,7 @@ func (s *Server[Req, Resp]) loop() {
 	defer close(s.loopDone)
 	evs := make([]unix.EpollEvent, 128)
 	buf := make([]byte, maxDatagram)
+	var dead []*sconn
 	for {
 		n, err := s.ep.wait(evs, 100)
 		if err != nil {
@@ -366,8 +368,13 @@ func (s *Server[Req, Resp]) loop() {
 				s.handshake(c, buf)
 				continue
 			}
-			s.free(c)
+			dead = append(dead, c)
 		}
+		// A dead process closes all its sockets at once: free them together,
+		// after one grace period for the whole batch.
+		s.free(dead...)
+		clear(dead)
+		dead = dead[:0]
 		s.expireHandshakes()
 	}
 }
@@ -541,33 +548,68 @@ func (s *Server[Req, Resp]) domain(uid uint32) (*domain, error) {
 	return d, nil
 }
 
-// free frees c's slot once no poller can be touching it, and closes its
-// socket: the client sees its end close.
-func (s *Server[Req, Resp]) free(c *sconn) {
-	if c.d == nil {
-		s.forget(c)
+// free frees the slots of cs once no poller can be touching them, and
+// closes their sockets: the clients see their ends close. One grace period
+// covers the whole batch.
+func (s *Server[Req, Resp]) free(cs ...*sconn) {
+	if len(cs) == 0 {
 		return
 	}
-	if c.state.Swap(connClosing) == connActive {
-		s.stats.closed.Add(1)
-	} else if why := c.why.Load(); why != nil {
-		s.opts.Logf("link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
+	for _, c := range cs {
+		if c.d == nil {
+			continue
+		}
+		if c.state.Swap(connClosing) == connActive {
+			s.stats.closed.Add(1)
+		} else if why := c.why.Load(); why != nil {
+			s.opts.Logf("link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
+		}
 	}
 	safe := s.waitPollers()
-	s.forget(c)
-	s.nconns--
-	c.d.conns[c.index].Store(nil)
-	if !safe {
-		s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
-		return
+	for _, c := range cs {
+		s.forget(c)
+		if c.d == nil {
+			continue
+		}
+		s.nconns--
+		c.d.conns[c.index].Store(nil)
+		if !safe {
+			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
+			continue
+		}
+		c.req.reset()
+		c.resp.reset()
+		atomic.AndUint64(c.bell, ^c.bit)
+		c.d.free = append(c.d.free, c.index)
+		if s.opts.OnDisconnect != nil {
+			s.opts.OnDisconnect(c.info())
+		}
 	}
-	c.req.reset()
-	c.resp.reset()
-	atomic.AndUint64(c.bell, ^c.bit)
-	c.d.free = append(c.d.free, c.index)
-	if s.opts.OnDisconnect != nil {
-		s.opts.OnDisconnect(c.info())
+}
+
+// waitPollers waits until every running poller has begun a new sweep since
+// the call, so none still holds a connection marked closing. Pollers sweep
+// in microseconds: it spins (yielding its P) before it sleeps. It reports
+// false after 100 ms.
+func (s *Server[Req, Resp]) waitPollers() bool {
+	s.mu.Lock()
+	ps := s.pollers
+	s.mu.Unlock()
+	start := time.Now()
+	for _, p := range ps {
+		snap := p.sweeps.Load()
+		for i := 0; p.running.Load() && p.sweeps.Load() < snap+2; i++ {
+			switch {
+			case i < 1000:
+				runtime.Gosched()
+			case time.Since(start) > 100*time.Millisecond:
+				return false
+			default:
+				time.Sleep(10 * time.Microsecond)
+			}
+		}
 	}
+	return true
 }
 
 func (c *sconn) info() ConnInfo {
@@ -576,26 +618,6 @@ func (c *sconn) info() ConnInfo {
 		i.Reason = *why
 	}
 	return i
-}
-
-// waitPollers waits until every running poller has begun a new sweep since
-// the call, so none still holds a connection marked closing. It reports
-// false after 100 ms.
-func (s *Server[Req, Resp]) waitPollers() bool {
-	s.mu.Lock()
-	ps := s.pollers
-	s.mu.Unlock()
-	deadline := time.Now().Add(100 * time.Millisecond)
-	for _, p := range ps {
-		snap := p.sweeps.Load()
-		for p.running.Load() && p.sweeps.Load() < snap+2 {
-			if time.Now().After(deadline) {
-				return false
-			}
-			time.Sleep(time.Microsecond)
-		}
-	}
-	return true
 }
 
 // Stats returns the server's counters.
