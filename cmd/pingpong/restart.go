@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/spinwire/spinwire/internal/restartbench"
 )
@@ -30,9 +31,15 @@ func measureRestart(c *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Progress in place on a terminal; elsewhere only the closing summary
+	// lines (they start with "detect" or "client …: … left").
+	tty := !c.Quiet && isTerminal(stderr)
 	logf := func(format string, args ...any) {
-		if !c.Quiet {
+		switch {
+		case tty:
 			fmt.Fprintf(stderr, "\r\033[K"+format, args...)
+		case !c.Quiet && strings.HasPrefix(format, "detect"):
+			fmt.Fprintf(stderr, "note: "+format+"\n", args...)
 		}
 	}
 	res, err := restartbench.Run(restartbench.Config{
@@ -45,7 +52,7 @@ func measureRestart(c *config, stdout, stderr io.Writer) error {
 		},
 		Logf: logf,
 	})
-	if !c.Quiet {
+	if tty {
 		fmt.Fprint(stderr, "\r\033[K")
 	}
 	if err != nil {
