@@ -6,8 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
-
-	"github.com/spinwire/spinwire/layout"
 )
 
 // MPSC region: the Ring's header layout (magic "SPINMPSC"; Tail in block 1
@@ -78,74 +76,34 @@ func NewMPSC[T any](region []byte, opts MPSCOptions) (*MPSC[T], error) {
 	if err := checkRegion(region, length); err != nil {
 		return nil, err
 	}
-	s := layout.MustOf[T]()
 	clear(region[:length])
 	le := binary.LittleEndian
-	le.PutUint32(region[RingVersionOffset:], RingVersion)
-	le.PutUint32(region[RingProtocolOffset:], uint32(InSlot))
-	le.PutUint64(region[RingCapacityOffset:], uint64(opts.Capacity))
-	le.PutUint32(region[RingStrideOffset:], uint32(stride))
-	le.PutUint32(region[RingMsgSizeOffset:], uint32(s.Size))
-	le.PutUint64(region[RingFingerprintOffset:], s.Fingerprint)
 	for i := range opts.Capacity {
 		le.PutUint64(region[RingHeaderLength+(i+1)*stride-SlotSeqLength:], uint64(i))
 	}
 	// SYNC: release of header and slot sequences; pairs with OpenMPSC.
-	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset])), MPSCMagic)
+	formatRing[T](region, MPSCMagic, InSlot, opts.Capacity, stride)
 	return bindMPSC[T](region, uint64(opts.Capacity), stride)
 }
 
 // OpenMPSC returns a handle on an MPSC ring another process formatted,
 // after validating its header against T and region.
 func OpenMPSC[T any](region []byte) (*MPSC[T], error) {
-	s, err := layout.Of[T]()
+	proto, capacity, stride, err := openRingHeader[T](region, MPSCMagic, "SPINMPSC")
 	if err != nil {
 		return nil, err
 	}
-	if err := checkRegion(region, RingHeaderLength); err != nil {
-		return nil, err
-	}
-	// SYNC: acquire of the header; pairs with the release in NewMPSC.
-	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset]))); m != MPSCMagic {
-		return nil, fmt.Errorf("%w: magic %#016x (want \"SPINMPSC\")", ErrBadRegion, m)
-	}
-	le := binary.LittleEndian
-	capacity := le.Uint64(region[RingCapacityOffset:])
-	if capacity > MaxRingCapacity {
-		return nil, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
-	}
-	length, stride, err := RingLength[T](int(capacity), InSlot)
-	if err != nil {
-		return nil, err
-	}
-	if v, p := le.Uint32(region[RingVersionOffset:]), le.Uint32(region[RingProtocolOffset:]); v != RingVersion || Protocol(p) != InSlot {
-		return nil, fmt.Errorf("%w: version %d protocol %d", ErrBadRegion, v, p)
-	}
-	if fp := le.Uint64(region[RingFingerprintOffset:]); fp != s.Fingerprint {
-		return nil, fmt.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
-	}
-	if st, sz := le.Uint32(region[RingStrideOffset:]), le.Uint32(region[RingMsgSizeOffset:]); int(st) != stride || uintptr(sz) != s.Size {
-		return nil, fmt.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)
-	}
-	if err := checkRegion(region, length); err != nil {
-		return nil, err
+	if proto != InSlot {
+		return nil, fmt.Errorf("%w: MPSC protocol %v (want %v)", ErrBadRegion, proto, InSlot)
 	}
 	return bindMPSC[T](region, capacity, stride)
 }
 
 func bindMPSC[T any](region []byte, capacity uint64, stride int) (*MPSC[T], error) {
-	base := unsafe.Pointer(unsafe.SliceData(region))
 	q := &MPSC[T]{}
-	q.mem = region
-	q.slots = unsafe.Add(base, RingHeaderLength)
-	q.tailP = (*uint64)(unsafe.Add(base, TailOffset))
-	q.headP = (*uint64)(unsafe.Add(base, HeadOffset))
-	q.signalP = (*uint32)(unsafe.Add(base, SignalOffset))
-	q.waitersP = (*uint32)(unsafe.Add(base, WaitersOffset))
-	q.capacity, q.mask, q.stride, q.proto = capacity, capacity-1, uintptr(stride), InSlot
-	h, t := atomic.LoadUint64(q.headP), atomic.LoadUint64(q.tailP)
-	if t < h || t-h > capacity {
-		return nil, fmt.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
+	h, _, err := q.bind(region, InSlot, capacity, stride)
+	if err != nil {
+		return nil, err
 	}
 	q.head = h
 	return q, nil

@@ -201,17 +201,10 @@ func NewRing[T any](region []byte, opts RingOptions) (*Ring[T], error) {
 	if err := checkRegion(region, length); err != nil {
 		return nil, err
 	}
-	s := layout.MustOf[T]()
 	clear(region[:length])
-	le := binary.LittleEndian
-	le.PutUint32(region[RingVersionOffset:], RingVersion)
-	le.PutUint32(region[RingProtocolOffset:], uint32(opts.Protocol))
-	le.PutUint64(region[RingCapacityOffset:], uint64(opts.Capacity))
-	le.PutUint32(region[RingStrideOffset:], uint32(stride))
-	le.PutUint32(region[RingMsgSizeOffset:], uint32(s.Size))
-	le.PutUint64(region[RingFingerprintOffset:], s.Fingerprint)
-	// SYNC: release of the formatted header; pairs with the acquire in OpenRing.
-	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset])), RingMagic)
+	// SYNC: release of the formatted header; pairs with the acquire in
+	// openRingHeader.
+	formatRing[T](region, RingMagic, opts.Protocol, opts.Capacity, stride)
 	return bindRing[T](region, opts.Protocol, uint64(opts.Capacity), stride)
 }
 
@@ -221,43 +214,72 @@ func NewRing[T any](region []byte, opts RingOptions) (*Ring[T], error) {
 // length, and its cursors against each other. Errors wrap ErrBadRegion,
 // ErrInvalidCapacity, layout.ErrLayoutMismatch or ErrCorrupt.
 func OpenRing[T any](region []byte) (*Ring[T], error) {
-	s, err := layout.Of[T]()
+	proto, capacity, stride, err := openRingHeader[T](region, RingMagic, ringMagicStr)
 	if err != nil {
-		return nil, err
-	}
-	if err := checkRegion(region, RingHeaderLength); err != nil {
-		return nil, err
-	}
-	// SYNC: acquire of the header; pairs with the release in NewRing.
-	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset]))); m != RingMagic {
-		return nil, fmt.Errorf("%w: magic %#016x (want %q)", ErrBadRegion, m, ringMagicStr)
-	}
-	le := binary.LittleEndian
-	if v := le.Uint32(region[RingVersionOffset:]); v != RingVersion {
-		return nil, fmt.Errorf("%w: version %d (want %d)", ErrBadRegion, v, RingVersion)
-	}
-	proto := Protocol(le.Uint32(region[RingProtocolOffset:]))
-	if proto != InSlot && proto != Cursors {
-		return nil, fmt.Errorf("%w: protocol %d", ErrBadRegion, uint32(proto))
-	}
-	capacity := le.Uint64(region[RingCapacityOffset:])
-	if capacity > MaxRingCapacity {
-		return nil, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
-	}
-	length, stride, err := RingLength[T](int(capacity), proto)
-	if err != nil {
-		return nil, err
-	}
-	if fp := le.Uint64(region[RingFingerprintOffset:]); fp != s.Fingerprint {
-		return nil, fmt.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
-	}
-	if st, sz := le.Uint32(region[RingStrideOffset:]), le.Uint32(region[RingMsgSizeOffset:]); int(st) != stride || uintptr(sz) != s.Size {
-		return nil, fmt.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)
-	}
-	if err := checkRegion(region, length); err != nil {
 		return nil, err
 	}
 	return bindRing[T](region, proto, capacity, stride)
+}
+
+// formatRing writes the header of a ring of T into region (already
+// cleared) and publishes it under magic with a release store: block 0 of
+// the descriptor. NewRing and NewMPSC share it.
+func formatRing[T any](region []byte, magic uint64, proto Protocol, capacity, stride int) {
+	s := layout.MustOf[T]()
+	le := binary.LittleEndian
+	le.PutUint32(region[RingVersionOffset:], RingVersion)
+	le.PutUint32(region[RingProtocolOffset:], uint32(proto))
+	le.PutUint64(region[RingCapacityOffset:], uint64(capacity))
+	le.PutUint32(region[RingStrideOffset:], uint32(stride))
+	le.PutUint32(region[RingMsgSizeOffset:], uint32(s.Size))
+	le.PutUint64(region[RingFingerprintOffset:], s.Fingerprint)
+	// SYNC: release of the header (and of anything the caller wrote into
+	// the slots before); pairs with the acquire in openRingHeader.
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset])), magic)
+}
+
+// openRingHeader validates the header of a ring of T that another process
+// formatted under magic — version, protocol, capacity, stride, message size
+// and T's fingerprint — against region's length, and returns what it says.
+// OpenRing and OpenMPSC share it.
+func openRingHeader[T any](region []byte, magic uint64, magicName string) (Protocol, uint64, int, error) {
+	s, err := layout.Of[T]()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if err := checkRegion(region, RingHeaderLength); err != nil {
+		return 0, 0, 0, err
+	}
+	// SYNC: acquire of the header; pairs with the release in formatRing.
+	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset]))); m != magic {
+		return 0, 0, 0, fmt.Errorf("%w: magic %#016x (want %q)", ErrBadRegion, m, magicName)
+	}
+	le := binary.LittleEndian
+	if v := le.Uint32(region[RingVersionOffset:]); v != RingVersion {
+		return 0, 0, 0, fmt.Errorf("%w: version %d (want %d)", ErrBadRegion, v, RingVersion)
+	}
+	proto := Protocol(le.Uint32(region[RingProtocolOffset:]))
+	if proto != InSlot && proto != Cursors {
+		return 0, 0, 0, fmt.Errorf("%w: protocol %d", ErrBadRegion, uint32(proto))
+	}
+	capacity := le.Uint64(region[RingCapacityOffset:])
+	if capacity > MaxRingCapacity {
+		return 0, 0, 0, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
+	}
+	length, stride, err := RingLength[T](int(capacity), proto)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	if fp := le.Uint64(region[RingFingerprintOffset:]); fp != s.Fingerprint {
+		return 0, 0, 0, fmt.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
+	}
+	if st, sz := le.Uint32(region[RingStrideOffset:]), le.Uint32(region[RingMsgSizeOffset:]); int(st) != stride || uintptr(sz) != s.Size {
+		return 0, 0, 0, fmt.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)
+	}
+	if err := checkRegion(region, length); err != nil {
+		return 0, 0, 0, err
+	}
+	return proto, capacity, stride, nil
 }
 
 func checkRegion(region []byte, length int) error {
@@ -271,8 +293,21 @@ func checkRegion(region []byte, length int) error {
 }
 
 func bindRing[T any](region []byte, proto Protocol, capacity uint64, stride int) (*Ring[T], error) {
-	base := unsafe.Pointer(unsafe.SliceData(region))
 	r := &Ring[T]{}
+	h, t, err := r.bind(region, proto, capacity, stride)
+	if err != nil {
+		return nil, err
+	}
+	r.head, r.tailCache = h, t
+	r.tail, r.headCache = t, h
+	return r, nil
+}
+
+// bind points the shared fields at region's header blocks and slots, and
+// returns the shared cursors, which both sides start from and which must
+// agree with each other.
+func (r *ringShared) bind(region []byte, proto Protocol, capacity uint64, stride int) (head, tail uint64, err error) {
+	base := unsafe.Pointer(unsafe.SliceData(region))
 	r.mem = region
 	r.slots = unsafe.Add(base, RingHeaderLength)
 	r.tailP = (*uint64)(unsafe.Add(base, TailOffset))
@@ -280,14 +315,11 @@ func bindRing[T any](region []byte, proto Protocol, capacity uint64, stride int)
 	r.signalP = (*uint32)(unsafe.Add(base, SignalOffset))
 	r.waitersP = (*uint32)(unsafe.Add(base, WaitersOffset))
 	r.capacity, r.mask, r.stride, r.proto = capacity, capacity-1, uintptr(stride), proto
-	// Both sides start from the shared cursors, which must agree.
 	h, t := atomic.LoadUint64(r.headP), atomic.LoadUint64(r.tailP)
 	if t < h || t-h > capacity {
-		return nil, fmt.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
+		return 0, 0, fmt.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
 	}
-	r.head, r.tailCache = h, t
-	r.tail, r.headCache = t, h
-	return r, nil
+	return h, t, nil
 }
 
 // Capacity returns the number of slots.
