@@ -24,23 +24,10 @@ import (
 // is not next to it.
 const linkServerEnv = "PINGPONG_LINKSERVER"
 
-// connsResult is a conns-mode JSON line: the latency schema plus the
-// connection figures and the server's memory.
+// connsResult is a conns-mode JSON line: the latency schema (result) plus
+// the connection figures and the server's memory.
 type connsResult struct {
-	Transport      string  `json:"transport"`
-	Mode           string  `json:"mode"`
-	Size           int     `json:"size"`
-	N              int     `json:"n"`
-	CPUs           [2]int  `json:"cpus"`
-	P50            int64   `json:"p50_ns"`
-	P90            int64   `json:"p90_ns"`
-	P99            int64   `json:"p99_ns"`
-	P999           int64   `json:"p999_ns"`
-	P9999          int64   `json:"p9999_ns"`
-	Max            int64   `json:"max_ns"`
-	Mean           float64 `json:"mean_ns"`
-	Over10us       float64 `json:"over_10us"`
-	MsgsPerSec     float64 `json:"msgs_per_sec"`
+	result
 	Conns          int     `json:"conns"`
 	Pipeline       int     `json:"pipeline"`
 	Rotate         bool    `json:"rotate,omitempty"`
@@ -49,7 +36,6 @@ type connsResult struct {
 	ServerAnonKB   int64   `json:"server_rss_anon_kb"`
 	ServerFileKB   int64   `json:"server_rss_file_kb"`
 	ServerShmemKB  int64   `json:"server_rss_shmem_kb"`
-	Rounds         int     `json:"rounds"`
 	ServerBinary   string  `json:"server_binary"`
 	DialSecondsMax float64 `json:"dial_seconds_max"`
 }
@@ -179,8 +165,9 @@ func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (*connbenc
 }
 
 func summariseConns(c *config, rounds []*connbench.Result, mems []connbench.Memory) connsResult {
-	out := connsResult{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})),
-		CPUs: c.CPUs, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active, Rounds: len(rounds)}
+	out := connsResult{
+		result: result{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})), CPUs: c.CPUs, Rounds: len(rounds)},
+		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active}
 	med := func(f func(i int) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i := range rounds {
@@ -195,13 +182,12 @@ func summariseConns(c *config, rounds []*connbench.Result, mems []connbench.Memo
 	out.P50, out.P90, out.P99, out.P999, out.P9999 = q(0.5), q(0.9), q(0.99), q(0.999), q(0.9999)
 	out.MsgsPerSec = med(func(i int) float64 { return rounds[i].PerSec })
 	var sum, over float64
-	for i, r := range rounds {
+	for _, r := range rounds {
 		out.N += int(r.Requests)
 		out.Max = max(out.Max, int64(r.Hist.Max()))
 		sum += r.Hist.Mean() * float64(r.Requests)
 		over += float64(r.Hist.CountAbove(10_000))
 		out.DialSecondsMax = max(out.DialSecondsMax, r.DialSeconds)
-		_ = i
 	}
 	if out.N > 0 {
 		out.Mean = sum / float64(out.N)
