@@ -105,7 +105,22 @@ func (p Protocol) String() string {
 }
 
 // DefaultProtocol is the protocol NewRing uses when none is given: the one
-// that won the cross-process round-trip benchmark (see BenchmarkRingRoundTrip).
+// that won the cross-process round-trip benchmark.
+//
+// Both protocols are kept because each wins somewhere (development VM,
+// medians of three runs):
+//
+//	                                         InSlot       Cursors
+//	round trip, 56-byte T, two processes     313 ns       635 ns    (pingpong -protocol)
+//	round trip, 8-byte T                     308 ns       637 ns
+//	stream, 56-byte T, batch 1               22 ns/msg    24 ns/msg (BenchmarkRingStream)
+//	stream, 64-byte T, batch 1               32 ns/msg    27 ns/msg
+//	stream, 56-byte T, batch 64              10 ns/msg    5.5 ns/msg
+//	stream, 64-byte T, batch 64              11 ns/msg    5.5 ns/msg
+//
+// InSlot for request/response and latency; Cursors for batched streams and
+// for messages that fill a whole cache line (InSlot then needs two lines
+// per slot for the sequence word).
 const DefaultProtocol = InSlot
 
 // RingOptions configures NewRing.
