@@ -35,7 +35,7 @@ import (
 //
 //	+---------------------------------------------------------------+
 //	|                   Req or Resp, then padding                  ...
-//	|       Id (u64): the call's correlation id                     | stride-16
+//	|       Id (u64): the call's correlation id; bit 63: one way    | stride-16
 //	|       Sequence (u64)                                          | stride-8
 //	+---------------------------------------------------------------+
 //

@@ -72,9 +72,12 @@ type attachment struct {
 	req, resp slotRing
 	bell      *uint64
 	bit       uint64
-	sendPos   uint64 // next request position (private)
-	recvPos   uint64 // next response position (private)
-	nextID    uint64 // correlation id of the last request sent
+	sendPos   uint64   // next request position (private)
+	recvPos   uint64   // next response position (private)
+	nextID    uint64   // correlation id of the last message sent
+	awaiting  []uint64 // ids of the requests awaiting a response, a FIFO ring
+	awHead    uint64   // next id to be answered
+	awTail    uint64   // where the next awaited id goes
 	epoch     uint64
 	gen       uint64
 	dead      atomic.Bool // set by the death watch when the socket closes
@@ -178,7 +181,7 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 		seg.unref()
 		return nil, err
 	}
-	a := &attachment{fd: fd, seg: seg, epoch: w.epoch, gen: w.generation}
+	a := &attachment{fd: fd, seg: seg, epoch: w.epoch, gen: w.generation, awaiting: make([]uint64, 2*g.depth)}
 	body := seg.seg.Body()
 	a.req, a.resp = connRings(body, g, int(w.index))
 	a.bell, a.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
@@ -338,10 +341,25 @@ func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
 }
 
 func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
-	p := a.sendPos
-	if p-a.recvPos >= a.req.depth+a.resp.depth {
-		return 0, ErrFull
+	if a.awTail-a.awHead >= a.req.depth+a.resp.depth {
+		return 0, ErrFull // as many answers pending as both rings hold
 	}
+	id, err := publishOn(a, req, 0)
+	if err == nil {
+		a.awaiting[a.awTail%uint64(len(a.awaiting))] = id
+		a.awTail++
+	}
+	return id, err
+}
+
+// oneWay marks a request's id word: the server runs the handler and sends
+// no response.
+const oneWay = 1 << 63
+
+// publishOn puts req into the next request slot with the next id (| flags)
+// and rings the doorbell.
+func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
+	p := a.sendPos
 	switch a.req.free(p) {
 	case slotNo:
 		return 0, ErrFull
@@ -352,7 +370,7 @@ func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
 	*(*Req)(a.req.slot(p)) = *req
 	a.nextID++
 	id := a.nextID
-	*a.req.id(p) = id
+	*a.req.id(p) = id | flags
 	a.req.publish(p)
 	a.sendPos = p + 1
 	// SYNC: the OR (a full barrier) comes after publish; pairs with the
@@ -362,6 +380,20 @@ func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
 		atomic.OrUint64(a.bell, a.bit)
 	}
 	return id, nil
+}
+
+// Publish sends req one way: the server's handler runs on it (with a
+// response the server discards) and nothing comes back. It fails with
+// ErrFull when no request slot is free, ErrPeerGone when the server is gone
+// — a one-way message published before the server died may or may not
+// have been handled. Cost: as Send.
+func (c *Conn[Req, Resp]) Publish(req *Req) error {
+	a, err := c.usable()
+	if err != nil {
+		return err
+	}
+	_, err = publishOn(a, req, oneWay)
+	return err
 }
 
 // Poll takes up to max ready responses (max ≤ 0: all), in order, calling fn
@@ -377,7 +409,7 @@ func (c *Conn[Req, Resp]) Poll(max int, fn func(id uint64, resp *Resp)) (int, er
 
 func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (int, error) {
 	n := 0
-	for (max <= 0 || n < max) && a.recvPos < a.sendPos {
+	for (max <= 0 || n < max) && a.awHead < a.awTail {
 		p := a.recvPos
 		switch a.resp.ready(p) {
 		case slotNo:
@@ -390,13 +422,14 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 			return n, a.broken
 		}
 		id := *a.resp.id(p)
-		if want := a.nextID - (a.sendPos - p) + 1; id != want {
-			a.broken = fmt.Errorf("%w: response at position %d carries id %d, request had %d", ErrCorrupt, p, id, want)
+		if want := a.awaiting[a.awHead%uint64(len(a.awaiting))]; id != want {
+			a.broken = fmt.Errorf("%w: response at position %d carries id %d, the oldest request awaiting one had %d", ErrCorrupt, p, id, want)
 			return n, a.broken
 		}
 		fn(id, (*Resp)(a.resp.slot(p)))
 		a.resp.consumed(p)
 		a.recvPos = p + 1
+		a.awHead++
 		n++
 	}
 	if a.dead.Load() {
@@ -411,7 +444,9 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 // means none) or the server dies (ErrPeerGone). Responses to earlier calls
 // that timed out are discarded when they arrive. Every call ends in
 // exactly one response or one error; a response is never delivered to the
-// wrong call (its correlation id is checked). No allocation.
+// wrong call (its correlation id is checked). When every request slot is
+// taken (by one-way messages the server has not handled yet, say), Call
+// waits for one until the deadline. No allocation.
 func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 	a, err := c.await(deadline)
 	if err != nil {
@@ -419,9 +454,7 @@ func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 	}
 	id, err := sendOn(a, req)
 	if err == ErrFull {
-		// Old timed-out calls still hold slots: take what has arrived.
-		pollOn(a, 0, func(uint64, *Resp) {})
-		id, err = sendOn(a, req)
+		id, err = c.sendWhenFree(a, req, deadline)
 	}
 	if err != nil {
 		return err
@@ -438,6 +471,25 @@ func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 		asm.Pause()
 	}
 	return c.park(id, deadline, resp)
+}
+
+// sendWhenFree waits for a request slot — the server still holds earlier
+// one-way messages, or calls that timed out still hold slots (their
+// responses are taken and dropped here) — until deadline.
+func (c *Conn[Req, Resp]) sendWhenFree(a *attachment, req *Req, deadline time.Time) (uint64, error) {
+	for i := 0; ; i++ {
+		if _, err := pollOn(a, 0, func(uint64, *Resp) {}); err != nil {
+			return 0, err
+		}
+		id, err := sendOn(a, req)
+		if err != ErrFull {
+			return id, err
+		}
+		if i&255 == 255 && !deadline.IsZero() && time.Now().After(deadline) {
+			return 0, ErrTimeout
+		}
+		asm.Pause()
+	}
 }
 
 // take consumes responses up to the one for id; it reports whether that

@@ -27,8 +27,16 @@
 // to Options.CPUs; each sweep takes at most Depth requests from a
 // connection, so a flooding client cannot starve the others.
 //
-// Calls. Conn.Call publishes the request, spins for Options.SpinFor
+// Calls. Conn.Call publishes the request, spins for DialOptions.SpinFor
 // watching its response slot, then hands the wait to the process's client
 // poller (one goroutine for every Conn of the process) and parks. Send and
-// Poll pipeline without blocking. Neither allocates.
+// Poll pipeline without blocking; Publish sends one way (the handler runs,
+// no response comes back), for streams. None of them allocates.
+//
+// Delivery. Every Call ends in exactly one response or one error: the
+// response (checked against the call's correlation id, so never another
+// call's), ErrTimeout at its deadline, or ErrPeerGone when the server dies
+// with the call in flight — nothing is retried behind the caller's back, so
+// nothing is duplicated; the caller decides. A Conn then redials by itself
+// (1 ms doubling to 50 ms, with jitter) and checks the layouts again.
 package link

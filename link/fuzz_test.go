@@ -66,7 +66,7 @@ func FuzzServeConn(f *testing.F) {
 		buf := make([]uint64, g.length/8+8)
 		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
 		d := &domain{a: &arena{g: g, body: body}}
-		c := &sconn{fd: -1, d: d, index: 1, pos: pos}
+		c := &sconn{fd: -1, d: d, index: 1, reqPos: pos, respPos: pos / 2}
 		c.req, c.resp = connRings(body, g, 1)
 		c.req.reset()
 		c.resp.reset()
@@ -75,8 +75,9 @@ func FuzzServeConn(f *testing.F) {
 		c.state.Store(connActive)
 		before := append([]byte(nil), body[:g.slotsOff+g.slotLen]...)
 		s := &Server[req, resp]{handler: add}
+		var scratch resp
 		for range 3 {
-			s.serveConn(c)
+			s.serveConn(c, &scratch)
 		}
 		for i := range before {
 			if i >= g.bellOff && i < g.bellOff+8 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,3 +193,67 @@ func TestListenAndDialErrors(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+func TestOneWayMixedWithCalls(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Listen[req, resp]("t", Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var oneWaySum atomic.Int64
+	go s.Serve(func(q *req, r *resp) {
+		if q.Seq == 0 { // one-way messages carry Seq 0 in this test
+			oneWaySum.Add(q.A)
+		}
+		add(q, r)
+	})
+	c := dial(t, dir)
+	var want int64
+	deadline := time.Now().Add(20 * time.Second)
+	for i := int64(1); i <= 2000; i++ {
+		for {
+			err := c.Publish(&req{A: i})
+			if err == nil {
+				break
+			}
+			if err != ErrFull || time.Now().After(deadline) {
+				t.Fatal(err)
+			}
+		}
+		want += i
+		if i%7 == 0 {
+			var r resp
+			if err := c.Call(time.Now().Add(5*time.Second), &req{A: i, B: 1, Seq: uint64(i)}, &r); err != nil || r.Sum != i+1 || r.Seq != uint64(i) {
+				t.Fatalf("call %d between one-way messages: %v %+v", i, err, r)
+			}
+		}
+	}
+	for oneWaySum.Load() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("one-way sum %d, want %d", oneWaySum.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPublishFullWithoutServer(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Listen[req, resp]("t", Options{Dir: dir, Depth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close() // never served: requests stay in their slots
+	c := dial(t, dir)
+	for range 2 {
+		if err := c.Publish(&req{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Publish(&req{}); err != ErrFull {
+		t.Fatalf("third publish into two slots: %v", err)
+	}
+	if _, err := c.Send(&req{}); err != ErrFull {
+		t.Fatalf("send into a full ring: %v", err)
+	}
+}

@@ -46,6 +46,7 @@ type Server[Req, Resp any] struct {
 
 	pollers []*pollerState
 	handler func(*Req, *Resp)
+	scratch []Resp // per poller: the discarded response of one-way requests
 
 	mu       sync.Mutex // guards the fields below
 	serving  bool
@@ -108,7 +109,8 @@ type sconn struct {
 	req, resp slotRing
 	bell      *uint64
 	bit       uint64
-	pos       uint64 // next request (and response) position: private, never read from the arena
+	reqPos    uint64 // next request position: private, never read from the arena
+	respPos   uint64 // next response position: private
 	gen       uint64
 	pid       int32
 	uid, gid  uint32
@@ -232,6 +234,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.pollers = make([]*pollerState, s.opts.Pollers)
+	s.scratch = make([]Resp, s.opts.Pollers)
 	for i := range s.pollers {
 		s.pollers[i] = &pollerState{}
 		s.pollers[i].running.Store(true)
@@ -281,7 +284,7 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 				}
 				// SYNC: acquire of the connection; pairs with its Store in accept.
 				if c := d.conns[idx].Load(); c != nil && c.state.Load() == connActive {
-					work += s.serveConn(c)
+					work += s.serveConn(c, &s.scratch[i])
 				}
 			}
 		}
@@ -294,10 +297,11 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 }
 
 // serveConn answers up to Depth requests of c: the fairness bound.
-func (s *Server[Req, Resp]) serveConn(c *sconn) int {
+// One-way requests run the handler with scratch as the response.
+func (s *Server[Req, Resp]) serveConn(c *sconn, scratch *Resp) int {
 	n := 0
 	for range c.req.depth {
-		p := c.pos
+		p := c.reqPos
 		switch c.req.ready(p) {
 		case slotNo:
 			return n
@@ -305,19 +309,28 @@ func (s *Server[Req, Resp]) serveConn(c *sconn) int {
 			s.drop(c, fmt.Sprintf("request slot %d: sequence %d at position %d", p&c.req.mask, atomic.LoadUint64(c.req.seq(p)), p))
 			return n
 		}
-		switch c.resp.free(p) {
+		id := *c.req.id(p) // read once: the client may rewrite it
+		if id&oneWay != 0 {
+			s.handler((*Req)(c.req.slot(p)), scratch)
+			c.req.consumed(p)
+			c.reqPos = p + 1
+			n++
+			continue
+		}
+		q := c.respPos
+		switch c.resp.free(q) {
 		case slotNo: // the client has not taken its responses: come back later
 			atomic.OrUint64(c.bell, c.bit)
 			return n
 		case slotCorrupt:
-			s.drop(c, fmt.Sprintf("response slot %d: sequence %d at position %d", p&c.resp.mask, atomic.LoadUint64(c.resp.seq(p)), p))
+			s.drop(c, fmt.Sprintf("response slot %d: sequence %d at position %d", q&c.resp.mask, atomic.LoadUint64(c.resp.seq(q)), q))
 			return n
 		}
-		s.handler((*Req)(c.req.slot(p)), (*Resp)(c.resp.slot(p)))
-		*c.resp.id(p) = *c.req.id(p)
-		c.resp.publish(p)
+		s.handler((*Req)(c.req.slot(p)), (*Resp)(c.resp.slot(q)))
+		*c.resp.id(q) = id
+		c.resp.publish(q)
 		c.req.consumed(p)
-		c.pos = p + 1
+		c.reqPos, c.respPos = p+1, q+1
 		n++
 	}
 	// Depth answered: more may be waiting; look again next sweep.
