@@ -170,11 +170,13 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 	if res.Gaps != 0 || res.Disorder != 0 {
 		order = fmt.Sprintf("%d missing, %d out of order", res.Gaps, res.Disorder)
 	}
-	fmt.Fprintf(stdout, "subscriber: %d ticks, %s", res.Received, order)
+	// One write per line: the publisher may share this stdout.
+	line := fmt.Sprintf("subscriber: %d ticks, %s", res.Received, order)
 	if res.Published != 0 || res.Complete {
-		fmt.Fprintf(stdout, "; the publisher sent %d", res.Published)
+		line += fmt.Sprintf("; the publisher sent %d", res.Published)
 	}
-	fmt.Fprintf(stdout, "\nsubscriber: latency over the run: %s\n", &res.Latency)
+	fmt.Fprintln(stdout, line)
+	fmt.Fprintf(stdout, "subscriber: latency over the run: %s\n", &res.Latency)
 
 	switch {
 	case ring.Err() != nil:
