@@ -326,21 +326,23 @@ func Run(cfg Config) (*Result, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	res := &Result{Mode: "restart", Conns: cfg.Conns, Trials: cfg.Trials}
-	server, err := cfg.start("server", 0)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { server.kill() }()
-	if _, err := server.expect("ACCEPTING", 10*time.Second); err != nil {
-		return nil, err
-	}
-	// The server's FREED lines, by pid, for the reclaim timing.
+	// Every line a server prints goes through one reader from its start:
+	// ACCEPTING (the server is bound; connections may attach and print
+	// before this line is read), FREED (a slot freed: reclaim timing), FDS
+	// (the leak count at the end).
 	freed := make(chan []string, 65536)
 	fds := make(chan []string, 1)
-	forward := func(p *proc) {
+	accepting := make(chan int64, 1)
+	startServer := func() (*proc, int64, error) {
+		p, err := cfg.start("server", 0)
+		if err != nil {
+			return nil, 0, err
+		}
 		go func() {
 			for l := range p.lines {
 				switch f := strings.Fields(l); {
+				case len(f) == 2 && f[0] == "ACCEPTING":
+					accepting <- atoi64(f[1])
 				case len(f) == 3 && f[0] == "FREED":
 					freed <- f[1:]
 				case len(f) == 3 && f[0] == "FDS":
@@ -348,7 +350,19 @@ func Run(cfg Config) (*Result, error) {
 				}
 			}
 		}()
+		select {
+		case t := <-accepting:
+			return p, t, nil
+		case <-time.After(10 * time.Second):
+			p.kill()
+			return nil, 0, errors.New("the server did not start accepting within 10 s")
+		}
 	}
+	server, _, err := startServer()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { server.kill() }()
 	clients := make([]*proc, cfg.Procs)
 	defer func() {
 		for _, c := range clients {
@@ -375,7 +389,6 @@ func Run(cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
-	forward(server)
 	time.Sleep(100 * time.Millisecond)
 
 	var reconnect, detect, reclaim []float64
@@ -385,14 +398,10 @@ func Run(cfg Config) (*Result, error) {
 		server.kill()
 		time.Sleep(20 * time.Millisecond)
 		var err error
-		if server, err = cfg.start("server", 0); err != nil {
+		var tAccept int64
+		if server, tAccept, err = startServer(); err != nil {
 			return err
 		}
-		f, err := server.expect("ACCEPTING", 10*time.Second)
-		if err != nil {
-			return err
-		}
-		tAccept := atoi64(f[0])
 		// Every connection reports DETECTED once and RECONNECTED once.
 		for _, c := range clients {
 			seenD, seenR := map[string]bool{}, map[string]bool{}
@@ -420,7 +429,6 @@ func Run(cfg Config) (*Result, error) {
 				}
 			}
 		}
-		forward(server)
 		cfg.Logf("server kill %d: restarted, %d connections back", t+1, cfg.Conns)
 		return nil
 	}
