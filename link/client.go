@@ -207,9 +207,11 @@ func welcomeError(w *welcome, afd int) error {
 	return fmt.Errorf("%w: status %d: %s", ErrProtocol, w.status, w.message)
 }
 
-// died is the death watch's call when the socket closes: the state turns
-// Reconnecting at once (OnState is called here, on the death watch's
-// goroutine), and a goroutine redials.
+// died is the death watch's call when an attachment's socket closes (its
+// dead flag is already set): the state turns Reconnecting at once (OnState
+// is called here, on the death watch's goroutine) and a goroutine redials.
+// If the state is Reconnecting already, the redial in progress sees the
+// flag when it finishes and goes round again.
 func (c *Conn[Req, Resp]) died() {
 	if c.state.CompareAndSwap(int32(Connected), int32(Reconnecting)) {
 		if c.opts.OnState != nil {
@@ -244,6 +246,18 @@ func (c *Conn[Req, Resp]) redial() {
 			}
 			c.mu.Unlock()
 			c.setState(Connected)
+			// The new server may have died already, while the state still
+			// said Reconnecting: its death watch then left the redial to
+			// us. Whoever turns the state back to Reconnecting redials.
+			if a.dead.Load() {
+				if !c.state.CompareAndSwap(int32(Connected), int32(Reconnecting)) {
+					return
+				}
+				if c.opts.OnState != nil {
+					c.opts.OnState(Reconnecting, nil)
+				}
+				continue
+			}
 			select {
 			case c.wake <- struct{}{}:
 			default:

@@ -24,7 +24,7 @@ type watched struct {
 	onDeath func()
 }
 
-// watchDeath calls onDeath (which must not block) and then sets flag when
+// watchDeath sets flag and then calls onDeath (which must not block) when
 // fd's peer closes or dies.
 func watchDeath(fd int, flag *atomic.Bool, onDeath func()) error {
 	death.once.Do(func() {
@@ -66,13 +66,12 @@ func deathLoop() {
 			if w, ok := death.flags[fd]; ok {
 				delete(death.flags, fd)
 				death.ep.del(fd)
-				// onDeath first (it records the state and starts its own
-				// goroutine), so whoever sees the flag sees that state.
+				// SYNC: the flag first (callers poll it with an atomic
+				// load), so a redial that finishes meanwhile sees it.
+				w.flag.Store(true)
 				if w.onDeath != nil {
 					w.onDeath()
 				}
-				// SYNC: callers poll the flag (an atomic load).
-				w.flag.Store(true)
 			}
 		}
 		death.mu.Unlock()
