@@ -462,7 +462,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		s.forget(c)
 		return
 	}
-	cred, err := unix.GetsockoptUcred(c.fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	cred, err := peerCred(c.fd)
 	if err != nil {
 		s.refuse(c, statusDenied, "no peer credentials")
 		return
@@ -477,7 +477,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		s.refuse(c, statusBadHello, fmt.Sprintf("bad hello: %v", err))
 		return
 	}
-	if msg := s.compare(h); msg != "" {
+	if msg := s.compare(&h); msg != "" {
 		s.refuse(c, statusMismatch, msg)
 		return
 	}

@@ -74,19 +74,31 @@ func (h *hello) encode() []byte {
 	return append(b, h.respSchem...)
 }
 
-func decodeHello(b []byte) (*hello, error) {
+func decodeHello(b []byte) (hello, error) {
 	le := binary.LittleEndian
 	if len(b) < helloFixed || le.Uint64(b) != helloMagic {
-		return nil, fmt.Errorf("%w: hello of %d bytes", ErrProtocol, len(b))
+		return hello{}, fmt.Errorf("%w: hello of %d bytes", ErrProtocol, len(b))
 	}
-	h := &hello{version: le.Uint32(b[8:]), reqSize: le.Uint32(b[16:]), respSize: le.Uint32(b[20:]),
+	h := hello{version: le.Uint32(b[8:]), reqSize: le.Uint32(b[16:]), respSize: le.Uint32(b[20:]),
 		reqFP: le.Uint64(b[24:]), respFP: le.Uint64(b[32:])}
 	rl, sl := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[44:]))
 	if rl > maxSchemaText || sl > maxSchemaText || uint64(len(b)) != helloFixed+rl+sl {
-		return nil, fmt.Errorf("%w: hello schema lengths %d+%d in %d bytes", ErrProtocol, rl, sl, len(b))
+		return hello{}, fmt.Errorf("%w: hello schema lengths %d+%d in %d bytes", ErrProtocol, rl, sl, len(b))
 	}
 	h.reqSchema, h.respSchem = b[helloFixed:helloFixed+rl], b[helloFixed+rl:]
 	return h, nil
+}
+
+// peerCred reads SO_PEERCRED into a value: the x/sys wrapper allocates.
+func peerCred(fd int) (unix.Ucred, error) {
+	var cred unix.Ucred
+	l := uint32(unsafe.Sizeof(cred))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERCRED,
+		uintptr(unsafe.Pointer(&cred)), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return cred, e
+	}
+	return cred, nil
 }
 
 type welcome struct {
