@@ -104,19 +104,11 @@ type waitState struct {
 // no server listens. Once connected, the Conn reconnects by itself.
 func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error) {
 	opts.fill()
-	reqS, err := layout.Of[Req]()
+	reqS, respS, dir, err := schemasAndDir[Req, Resp](opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	respS, err := layout.Of[Resp]()
-	if err != nil {
-		return nil, err
-	}
-	if opts.Dir == "" {
-		if opts.Dir, err = Dir(); err != nil {
-			return nil, err
-		}
-	}
+	opts.Dir = dir
 	c := &Conn[Req, Resp]{name: name, opts: opts, reqS: reqS, respS: respS, wake: make(chan struct{}, 1),
 		spinTicks: uint64(opts.SpinFor.Seconds() * asm.TicksPerSecond())}
 	c.w.done = make(chan error, 1)

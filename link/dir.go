@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -99,4 +100,22 @@ func cleanupIn(dir, name string) error {
 		return err
 	}
 	return nil
+}
+
+// schemasAndDir is what Listen and Dial both check first: that Req and Resp
+// are fixed-layout (their schemas), and the socket directory (dir, or Dir()
+// when empty).
+func schemasAndDir[Req, Resp any](dir string) (reqS, respS *layout.Schema, d string, err error) {
+	if reqS, err = layout.Of[Req](); err != nil {
+		return nil, nil, "", err
+	}
+	if respS, err = layout.Of[Resp](); err != nil {
+		return nil, nil, "", err
+	}
+	if dir == "" {
+		if dir, err = Dir(); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	return reqS, respS, dir, nil
 }

@@ -132,19 +132,9 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	reqS, err := layout.Of[Req]()
+	reqS, respS, dir, err := schemasAndDir[Req, Resp](opts.Dir)
 	if err != nil {
 		return nil, err
-	}
-	respS, err := layout.Of[Resp]()
-	if err != nil {
-		return nil, err
-	}
-	dir := opts.Dir
-	if dir == "" {
-		if dir, err = Dir(); err != nil {
-			return nil, err
-		}
 	}
 	sockPath, lockPath, err := paths(dir, name)
 	if err != nil {
