@@ -59,6 +59,15 @@ type AgentStats struct {
 	Idles      uint64 // duty calls that returned 0 (each followed by Idle(0))
 }
 
+// count adds one duty call that did w units of work (0: an idle call).
+func (st *AgentStats) count(w int) {
+	if w > 0 {
+		st.Work += uint64(w)
+	} else {
+		st.Idles++
+	}
+}
+
 // Agent runs a duty function in a loop on a locked, pinned OS thread.
 // Configure its fields before Run; read Stats at any time.
 type Agent struct {
@@ -163,11 +172,7 @@ func preemptibleLoop(stop *atomic.Bool, st *AgentStats, idler Idler, duty func()
 	for !stop.Load() {
 		for range PreemptEvery {
 			w := duty()
-			if w > 0 {
-				st.Work += uint64(w)
-			} else {
-				st.Idles++
-			}
+			st.count(w)
 			idler.Idle(w)
 		}
 		st.Iterations += PreemptEvery
@@ -196,11 +201,7 @@ func dedicatedLoop(stop *atomic.Bool, st *AgentStats, idler Idler, duty func() i
 			quiesceWait()
 		}
 		w := duty()
-		if w > 0 {
-			st.Work += uint64(w)
-		} else {
-			st.Idles++
-		}
+		st.count(w)
 		idler.Idle(w)
 		st.Iterations++
 		if n&(PreemptEvery-1) == 0 {
