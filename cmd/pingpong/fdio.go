@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -267,4 +268,17 @@ func drain(c *config, read func([]byte) (int, error), write func([]byte) error) 
 		done = 0
 	}
 	return write(binary.LittleEndian.AppendUint64(nil, done))
+}
+
+// serveSocket is the peer of a transport over one stream socket (uds, tcp):
+// pinned, echoing or draining through serveFd.
+func serveSocket(c *config, files []*os.File) error {
+	if len(files) != 1 {
+		return errors.New("want one socket fd")
+	}
+	if err := pinPeer(c); err != nil {
+		return err
+	}
+	fd := int(files[0].Fd())
+	return serveFd(c, fd, fd)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -70,16 +69,7 @@ func (tcpT) open(c *config) (end, []*os.File, error) {
 	return e, []*os.File{os.NewFile(uintptr(server), "tcp-peer")}, nil
 }
 
-func (tcpT) serve(c *config, files []*os.File) error {
-	if len(files) != 1 {
-		return errors.New("want one socket fd")
-	}
-	if err := pinPeer(c); err != nil {
-		return err
-	}
-	fd := int(files[0].Fd())
-	return serveFd(c, fd, fd)
-}
+func (tcpT) serve(c *config, files []*os.File) error { return serveSocket(c, files) }
 
 func (tcpT) options(c *config) options {
 	return options{Path: "loopback TCP (127.0.0.1), TCP_NODELAY, " + writes(c, "write(2)"), Wait: "blocking read(2)", Nodelay: true}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -38,16 +37,7 @@ func setTimeouts(fd int, c *config) {
 	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 }
 
-func (udsT) serve(c *config, files []*os.File) error {
-	if len(files) != 1 {
-		return errors.New("want one socket fd")
-	}
-	if err := pinPeer(c); err != nil {
-		return err
-	}
-	fd := int(files[0].Fd())
-	return serveFd(c, fd, fd)
-}
+func (udsT) serve(c *config, files []*os.File) error { return serveSocket(c, files) }
 
 func (udsT) options(c *config) options {
 	return options{Path: "AF_UNIX stream socketpair, " + writes(c, "write(2)"), Wait: "blocking read(2)"}
