@@ -69,6 +69,7 @@ type Conn[Req, Resp any] struct {
 type attachment struct {
 	fd        int
 	seg       *sharedArena
+	live      *clientLiveness // the server's liveness page, or nil
 	req, resp slotRing
 	bell      *uint64
 	bit       uint64
@@ -88,6 +89,7 @@ func (a *attachment) release() {
 	unwatchDeath(a.fd)
 	unix.Close(a.fd)
 	a.seg.unref()
+	a.live.unref()
 }
 
 // waitState is a parked Call, as the process's client poller sees it.
@@ -143,27 +145,28 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 	setTimeouts(fd, c.opts.SetupTimeout)
 	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
 		reqFP: c.reqS.Fingerprint, respFP: c.respS.Fingerprint, reqSchema: c.reqS.Encode(), respSchem: c.respS.Encode()}
-	if err := sendMsg(fd, h.encode(), -1); err != nil {
+	if err := sendMsg(fd, h.encode()); err != nil {
 		return nil, fmt.Errorf("%w: hello: %v", ErrPeerGone, err)
 	}
 	buf := make([]byte, welcomeFixed+maxMessage)
-	n, afd, err := recvMsg(fd, buf)
+	var fds [maxFds]int // the arena; the liveness page if the server has one
+	n, err := recvMsg(fd, buf, fds[:])
 	if err != nil {
 		return nil, fmt.Errorf("%w: welcome: %v", ErrPeerGone, err)
 	}
+	defer closeFds(fds[:]) // those not taken over below
 	if n == 0 {
 		return nil, fmt.Errorf("%w: the server closed the connection during set-up", ErrPeerGone)
 	}
 	w, err := decodeWelcome(buf[:n])
-	if err != nil || w.status != statusOK || afd < 0 {
-		if afd >= 0 {
-			unix.Close(afd)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return nil, welcomeError(w, afd)
+	if err != nil {
+		return nil, err
 	}
+	if w.status != statusOK || fds[0] < 0 {
+		return nil, welcomeError(w)
+	}
+	afd := fds[0]
+	fds[0] = -1
 	seg, err := mapArena(afd, c.reqS.Fingerprint*31+c.respS.Fingerprint)
 	if err != nil {
 		return nil, err
@@ -173,19 +176,34 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 		seg.unref()
 		return nil, err
 	}
-	a := &attachment{fd: fd, seg: seg, epoch: w.epoch, gen: w.generation, awaiting: make([]uint64, 2*g.depth)}
+	var live *clientLiveness
+	if fds[1] >= 0 {
+		lfd := fds[1]
+		fds[1] = -1
+		if live, err = mapLiveness(lfd); err != nil {
+			seg.unref()
+			return nil, err
+		}
+		if live.dead() { // a dying server's last welcome
+			seg.unref()
+			live.unref()
+			return nil, fmt.Errorf("%w: the server's poller has died", ErrPeerGone)
+		}
+	}
+	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]uint64, 2*g.depth)}
 	body := seg.seg.Body()
 	a.req, a.resp = connRings(body, g, int(w.index))
 	a.bell, a.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
-	if err := watchDeath(fd, &a.dead, c.died); err != nil {
+	if err := watchDeath(fd, &a.dead, c.died, live); err != nil {
 		seg.unref()
+		live.unref()
 		return nil, err
 	}
 	ok = true
 	return a, nil
 }
 
-func welcomeError(w *welcome, afd int) error {
+func welcomeError(w *welcome) error {
 	switch w.status {
 	case statusMismatch:
 		return fmt.Errorf("%w: %s", layout.ErrLayoutMismatch, w.message)
@@ -419,7 +437,7 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 		p := a.recvPos
 		switch a.resp.ready(p) {
 		case slotNo:
-			if a.dead.Load() {
+			if a.gone() {
 				return n, ErrPeerGone
 			}
 			return n, nil
@@ -438,10 +456,25 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 		a.awHead++
 		n++
 	}
-	if a.dead.Load() {
+	if a.gone() {
 		return n, ErrPeerGone
 	}
 	return n, nil
+}
+
+// gone reports whether the server is known dead: the death watch has said
+// so, or the liveness page says so now (a spinning caller or the client
+// poller then sees it before any thread has to wake; the rest of the
+// process's attachments are told on another goroutine). Two loads.
+func (a *attachment) gone() bool {
+	if a.dead.Load() {
+		return true
+	}
+	if a.live.dead() {
+		a.live.report()
+		return true
+	}
+	return false
 }
 
 // Call sends req and waits for its response, copied into resp. It spins

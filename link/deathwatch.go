@@ -10,7 +10,8 @@ import (
 // The death watch: one epoll loop per process, on a goroutine, watching
 // every client socket. The kernel closes a socket when the process at the
 // other end dies, so the flag flips within the wake-up time of this
-// goroutine (microseconds), and callers see ErrPeerGone.
+// goroutine (microseconds), and callers see ErrPeerGone. A server's
+// liveness page (liveness.go) can bring the news sooner: livenessDied.
 var death struct {
 	once  sync.Once
 	ep    *epoll
@@ -22,11 +23,12 @@ var death struct {
 type watched struct {
 	flag    *atomic.Bool
 	onDeath func()
+	live    *clientLiveness // the server's liveness page, or nil
 }
 
 // watchDeath sets flag and then calls onDeath (which must not block) when
-// fd's peer closes or dies.
-func watchDeath(fd int, flag *atomic.Bool, onDeath func()) error {
+// fd's peer closes or dies, or when live (if not nil) says it died.
+func watchDeath(fd int, flag *atomic.Bool, onDeath func(), live *clientLiveness) error {
 	death.once.Do(func() {
 		death.ep, death.err = newEpoll()
 		death.flags = map[int]watched{}
@@ -38,7 +40,7 @@ func watchDeath(fd int, flag *atomic.Bool, onDeath func()) error {
 		return death.err
 	}
 	death.mu.Lock()
-	death.flags[fd] = watched{flag, onDeath}
+	death.flags[fd] = watched{flag, onDeath, live}
 	death.mu.Unlock()
 	return death.ep.add(fd, uint64(fd))
 }
@@ -60,20 +62,38 @@ func deathLoop() {
 		if err != nil {
 			return
 		}
+
 		death.mu.Lock()
 		for i := range n {
 			fd := int(token(&evs[i]))
 			if w, ok := death.flags[fd]; ok {
-				delete(death.flags, fd)
-				death.ep.del(fd)
-				// SYNC: the flag first (callers poll it with an atomic
-				// load), so a redial that finishes meanwhile sees it.
-				w.flag.Store(true)
-				if w.onDeath != nil {
-					w.onDeath()
-				}
+				fire(fd, w)
 			}
 		}
 		death.mu.Unlock()
+	}
+}
+
+// livenessDied ends every attachment whose server's liveness page says its
+// poller died: the same as their sockets closing, only sooner.
+func livenessDied(l *clientLiveness) {
+	death.mu.Lock()
+	defer death.mu.Unlock()
+	for fd, w := range death.flags {
+		if w.live == l {
+			fire(fd, w)
+		}
+	}
+}
+
+// fire reports fd's death once. Called with death.mu held.
+func fire(fd int, w watched) {
+	delete(death.flags, fd)
+	death.ep.del(fd)
+	// SYNC: the flag first (callers poll it with an atomic load), so a
+	// redial that finishes meanwhile sees it.
+	w.flag.Store(true)
+	if w.onDeath != nil {
+		w.onDeath()
 	}
 }

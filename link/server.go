@@ -32,6 +32,7 @@ type Server[Req, Resp any] struct {
 	g        arenaGeometry
 	epoch    uint64
 	uid      uint32
+	live     *serverLiveness // nil where the kernel lacks the seals
 
 	// arenas is the pollers' view: a copy-on-write list.
 	arenas atomic.Pointer[[]*domain]
@@ -147,6 +148,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
 		domains:  map[uint32]*domain{},
 		loopDone: make(chan struct{}),
+		live:     newServerLiveness(),
 	}
 	empty := []*domain{}
 	s.arenas.Store(&empty)
@@ -238,6 +240,14 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 		}
 		go func() {
 			defer p.running.Store(false)
+			if i == 0 {
+				// Poller 0's thread owns the liveness page. The Agent
+				// locks the thread too and never unlocks it, so the
+				// disown below runs on the same thread.
+				runtime.LockOSThread()
+				s.live.own()
+				defer s.live.disown()
+			}
 			a := &spin.Agent{Name: fmt.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
 			errc <- a.Run(ctx, cpu, s.opts.Idler(), func() int { return s.sweep(i, p) })
 		}()
@@ -428,7 +438,7 @@ func (s *Server[Req, Resp]) expireHandshakes() {
 
 func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, msg string) {
 	s.stats.refused.Add(1)
-	sendMsg(c.fd, (&welcome{status: status, message: msg}).encode(), -1)
+	sendMsg(c.fd, (&welcome{status: status, message: msg}).encode())
 	s.forget(c)
 	s.opts.Logf("link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, msg)
 }
@@ -440,10 +450,9 @@ func (s *Server[Req, Resp]) forget(c *sconn) {
 }
 
 func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
-	n, fd, err := recvMsg(c.fd, buf)
-	if fd >= 0 {
-		unix.Close(fd) // clients pass no fds
-	}
+	var fds [1]int
+	n, err := recvMsg(c.fd, buf, fds[:])
+	closeFds(fds[:]) // clients pass no fds
 	if err == unix.EAGAIN {
 		return
 	}
@@ -503,7 +512,13 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	d.conns[c.index].Store(c)
 	s.nconns++
 	s.wbuf = w.appendTo(s.wbuf)
-	if err := sendMsg(c.fd, s.wbuf, d.a.seg.Fd()); err != nil {
+	var serr error
+	if s.live != nil {
+		serr = sendMsg(c.fd, s.wbuf, d.a.seg.Fd(), s.live.fd)
+	} else {
+		serr = sendMsg(c.fd, s.wbuf, d.a.seg.Fd())
+	}
+	if serr != nil {
 		s.free(c)
 		return
 	}
@@ -674,5 +689,6 @@ func (s *Server[Req, Resp]) Close() error {
 	}
 	s.ep.close()
 	s.unbind()
+	s.live.close()
 	return nil
 }

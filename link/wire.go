@@ -21,8 +21,9 @@ import (
 //	40 req schema length u32   44 resp schema length u32
 //	48 req schema …, resp schema …
 //
-// welcome (server → client; the arena memfd rides along in SCM_RIGHTS when
-// status is statusOK):
+// welcome (server → client; when status is statusOK the arena memfd and,
+// if the server has one, its liveness page ride along in SCM_RIGHTS, in
+// that order):
 //
 //	 0 magic "SPWWELCM"   8 version u32   12 status u32
 //	16 conn index u32    20 depth u32
@@ -155,9 +156,9 @@ func decodeWelcome(b []byte) (*welcome, error) {
 	return w, nil
 }
 
-// sendMsg sends one datagram, with fd as SCM_RIGHTS when fd ≥ 0. Raw
+// sendMsg sends one datagram, with fds (at most maxFds) as SCM_RIGHTS. Raw
 // sendmsg(2) with the control message on the stack: no allocation.
-func sendMsg(sock int, b []byte, fd int) error {
+func sendMsg(sock int, b []byte, fds ...int) error {
 	var iov unix.Iovec
 	if len(b) > 0 {
 		iov.Base = &b[0]
@@ -165,13 +166,15 @@ func sendMsg(sock int, b []byte, fd int) error {
 	}
 	msg := unix.Msghdr{Iov: &iov, Iovlen: 1}
 	var oob [cmsgRightsSpace]byte
-	if fd >= 0 {
+	if n := min(len(fds), maxFds); n > 0 {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
-		h.SetLen(unix.CmsgLen(4))
-		*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = int32(fd)
+		h.SetLen(unix.CmsgLen(4 * n))
+		for i, fd := range fds[:n] {
+			*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(4*i)])) = int32(fd)
+		}
 		msg.Control = &oob[0]
-		msg.SetControllen(len(oob))
+		msg.SetControllen(unix.CmsgSpace(4 * n))
 	}
 	for {
 		_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(sock), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
@@ -185,13 +188,18 @@ func sendMsg(sock int, b []byte, fd int) error {
 	}
 }
 
-// cmsgRightsSpace holds one SCM_RIGHTS control message of up to four fds.
-const cmsgRightsSpace = 32
+// cmsgRightsSpace holds one SCM_RIGHTS control message of up to four fds;
+// a welcome carries maxFds (the arena, the liveness page).
+const (
+	cmsgRightsSpace = 32
+	maxFds          = 2
+)
 
-// recvMsg receives one datagram into buf and at most one passed fd (-1 if
-// none); extra fds a hostile peer sends are closed. Raw recvmsg(2) with the
-// control buffer on the stack: no allocation.
-func recvMsg(sock int, buf []byte) (n, fd int, err error) {
+// recvMsg receives one datagram into buf and up to len(fds) passed fds
+// (the rest of fds is set to -1); extra fds a hostile peer sends are
+// closed. Raw recvmsg(2) with the control buffer on the stack: no
+// allocation.
+func recvMsg(sock int, buf []byte, fds []int) (n int, err error) {
 	var iov unix.Iovec
 	if len(buf) > 0 {
 		iov.Base = &buf[0]
@@ -208,11 +216,14 @@ func recvMsg(sock int, buf []byte) (n, fd int, err error) {
 			continue
 		}
 		if e != 0 {
-			return 0, -1, e
+			return 0, e
 		}
 		break
 	}
-	fd = -1
+	for i := range fds {
+		fds[i] = -1
+	}
+	got := 0
 	// Walk the control messages; the kernel wrote at most Controllen bytes.
 	ctl := oob[:min(int(msg.Controllen), len(oob))]
 	for len(ctl) >= unix.CmsgLen(0) {
@@ -224,8 +235,9 @@ func recvMsg(sock int, buf []byte) (n, fd int, err error) {
 		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_RIGHTS {
 			for off := unix.CmsgLen(0); off+4 <= l; off += 4 {
 				f := int(*(*int32)(unsafe.Pointer(&ctl[off])))
-				if fd < 0 {
-					fd = f
+				if got < len(fds) {
+					fds[got] = f
+					got++
 				} else {
 					unix.Close(f)
 				}
@@ -238,12 +250,20 @@ func recvMsg(sock int, buf []byte) (n, fd int, err error) {
 		ctl = ctl[next:]
 	}
 	if msg.Flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		closeFds(fds)
+		return 0, fmt.Errorf("%w: truncated datagram", ErrProtocol)
+	}
+	return int(r), nil
+}
+
+// closeFds closes the fds that are ≥ 0 and sets them to -1.
+func closeFds(fds []int) {
+	for i, fd := range fds {
 		if fd >= 0 {
 			unix.Close(fd)
+			fds[i] = -1
 		}
-		return 0, -1, fmt.Errorf("%w: truncated datagram", ErrProtocol)
 	}
-	return int(r), fd, nil
 }
 
 // accept4 accepts a connection without asking for the peer's address (the

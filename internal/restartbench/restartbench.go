@@ -103,9 +103,9 @@ func serverMain(name, dir string) error {
 	emit("ACCEPTING %d", now())
 	io.Copy(io.Discard, os.Stdin)
 	// With every client gone, what is left is the server's own: the lock
-	// file, the listening socket, the epoll fd and one arena memfd per
-	// trust domain (here: one).
-	emit("FDS %d %d", openFDs()-fds0-4, s.Stats().Conns)
+	// file, the listening socket, the epoll fd, the liveness page and one
+	// arena memfd per trust domain (here: one).
+	emit("FDS %d %d", openFDs()-fds0-5, s.Stats().Conns)
 	return s.Close()
 }
 
@@ -393,8 +393,25 @@ func Run(cfg Config) (*Result, error) {
 
 	var reconnect, detect, reclaim []float64
 	ms := func(ns int64) float64 { return float64(max(ns, 0)) / 1e6 }
+	// A DETECTED line counts towards the latest server kill before its
+	// stamp, whichever trial's loop reads it (a client prints them from a
+	// ticker, so one may be read after the client's RECONNECTED lines).
+	var kills []int64
+	seenD := map[[2]int64]bool{} // kill index, pid*1e6+conn
+	detected := func(pid int, conn string, stamp int64) {
+		k := len(kills) - 1
+		for k > 0 && kills[k] > stamp {
+			k--
+		}
+		key := [2]int64{int64(k), int64(pid)*1e6 + atoi64(conn)}
+		if k >= 0 && !seenD[key] {
+			seenD[key] = true
+			detect = append(detect, ms(stamp-kills[k]))
+		}
+	}
 	killServer := func(t int) error {
 		tKill := now()
+		kills = append(kills, tKill)
 		server.kill()
 		time.Sleep(20 * time.Millisecond)
 		var err error
@@ -404,7 +421,7 @@ func Run(cfg Config) (*Result, error) {
 		}
 		// Every connection reports DETECTED once and RECONNECTED once.
 		for _, c := range clients {
-			seenD, seenR := map[string]bool{}, map[string]bool{}
+			seenR := map[string]bool{}
 			deadline := time.After(10 * time.Second)
 			for len(seenR) < c.conns {
 				select {
@@ -417,9 +434,8 @@ func Run(cfg Config) (*Result, error) {
 						continue
 					}
 					switch {
-					case f[0] == "DETECTED" && !seenD[f[1]]:
-						seenD[f[1]] = true
-						detect = append(detect, ms(atoi64(f[2])-tKill))
+					case f[0] == "DETECTED":
+						detected(c.pid, f[1], atoi64(f[2]))
 					case f[0] == "RECONNECTED" && !seenR[f[1]]:
 						seenR[f[1]] = true
 						reconnect = append(reconnect, ms(atoi64(f[2])-tAccept))
