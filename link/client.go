@@ -231,10 +231,17 @@ func (c *Conn[Req, Resp]) died() {
 	}
 }
 
-// redial reconnects with backoff until it succeeds or the Conn closes.
+// redial reconnects with backoff until it succeeds or the Conn closes. The
+// first attempt, too, waits (0.5–1 ms): a server that has just died is not
+// back yet, and every Conn of the process redials at once — the waits keep
+// that burst off the CPUs while the other client processes are still
+// learning of the death.
 func (c *Conn[Req, Resp]) redial() {
 	backoff := time.Millisecond
 	for {
+		// Jitter: sleep between half and all of the backoff.
+		time.Sleep(backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1)))
+		backoff = min(2*backoff, 50*time.Millisecond)
 		c.mu.Lock()
 		closed := c.closed
 		c.mu.Unlock()
@@ -277,9 +284,6 @@ func (c *Conn[Req, Resp]) redial() {
 		if c.opts.OnState != nil {
 			c.opts.OnState(Reconnecting, err)
 		}
-		// Jitter: sleep between half and all of the backoff.
-		time.Sleep(backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1)))
-		backoff = min(2*backoff, 50*time.Millisecond)
 	}
 }
 

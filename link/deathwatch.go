@@ -13,17 +13,19 @@ import (
 // goroutine (microseconds), and callers see ErrPeerGone. A server's
 // liveness page (liveness.go) can bring the news sooner: livenessDied.
 var death struct {
-	once  sync.Once
-	ep    *epoll
-	err   error
-	mu    sync.Mutex
-	flags map[int]watched
+	once    sync.Once
+	ep      *epoll
+	err     error
+	mu      sync.Mutex
+	flags   map[int]watched
+	scratch []watched // livenessDied's list, reused
 }
 
 type watched struct {
 	flag    *atomic.Bool
 	onDeath func()
 	live    *clientLiveness // the server's liveness page, or nil
+	fd      int             // livenessDied's note
 }
 
 // watchDeath sets flag and then calls onDeath (which must not block) when
@@ -40,7 +42,7 @@ func watchDeath(fd int, flag *atomic.Bool, onDeath func(), live *clientLiveness)
 		return death.err
 	}
 	death.mu.Lock()
-	death.flags[fd] = watched{flag, onDeath, live}
+	death.flags[fd] = watched{flag: flag, onDeath: onDeath, live: live}
 	death.mu.Unlock()
 	return death.ep.add(fd, uint64(fd))
 }
@@ -68,6 +70,8 @@ func deathLoop() {
 			fd := int(token(&evs[i]))
 			if w, ok := death.flags[fd]; ok {
 				fire(fd, w)
+			} else {
+				death.ep.del(fd) // unwatched meanwhile: HUP is level-triggered
 			}
 		}
 		death.mu.Unlock()
@@ -75,15 +79,32 @@ func deathLoop() {
 }
 
 // livenessDied ends every attachment whose server's liveness page says its
-// poller died: the same as their sockets closing, only sooner.
+// poller died: the same as their sockets closing, only sooner. Every flag
+// is set before the first onDeath runs (a caller spinning on another
+// attachment stops at once), and the epoll registrations go last.
 func livenessDied(l *clientLiveness) {
 	death.mu.Lock()
 	defer death.mu.Unlock()
+	gone := death.scratch[:0]
 	for fd, w := range death.flags {
 		if w.live == l {
-			fire(fd, w)
+			delete(death.flags, fd)
+			// SYNC: as in fire.
+			w.flag.Store(true)
+			w.fd = fd
+			gone = append(gone, w)
 		}
 	}
+	for _, w := range gone {
+		if w.onDeath != nil {
+			w.onDeath()
+		}
+	}
+	for _, w := range gone {
+		death.ep.del(w.fd)
+	}
+	clear(gone)
+	death.scratch = gone[:0]
 }
 
 // fire reports fd's death once. Called with death.mu held.

@@ -3,6 +3,7 @@ package link
 import (
 	"fmt"
 	"math"
+	"os"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -17,32 +18,41 @@ import (
 // do_exit and the process's files are closed; threads asleep when the
 // SIGKILL came must first be scheduled, and on a busy or virtualised host
 // that takes a millisecond or more. A thread that is running — a spinning
-// poller — dies at once. So poller 0's thread registers a robust futex list
-// (set_robust_list(2)) whose one entry points at the owner word of a
-// liveness page; the kernel walks that list early in the thread's exit
-// (before it unmaps the process or closes its files), turns the word into
-// FUTEX_OWNER_DIED and wakes a waiter. Every client process keeps one waiter
-// per server; the one the kernel wakes wakes the others. The socket stays
-// the authority (it also catches a server whose pollers sleep); the page
-// only makes the news arrive sooner.
+// poller — dies sooner. So poller 0's thread registers a robust futex list
+// (set_robust_list(2)) whose entries point at the owner words of a liveness
+// page; the kernel walks that list early in the thread's exit (before it
+// unmaps the process or closes its files), turns each word into
+// FUTEX_OWNER_DIED and wakes one waiter on each. A client process waits on
+// word pid mod liveWords, so the kernel itself wakes every client process
+// (up to liveWords of them; processes sharing a word are woken by the first
+// of them). The socket stays the authority (it also catches a server whose
+// pollers sleep); the page only makes the news arrive sooner.
 //
 // The page is one 4 KiB memfd per Server, mapped read-write by the server
 // and read-only by clients: it is sealed F_SEAL_FUTURE_WRITE after the
 // server maps it (no one else can map it writable or write(2) it), and
 // SHRINK|GROW (no one can make a reader fault). Layout:
 //
-//	0  owner u32   TID of poller 0's thread | FUTEX_WAITERS while it runs;
-//	               0 while no poller runs (not yet, or Serve returned);
-//	               FUTEX_OWNER_DIED (| FUTEX_WAITERS) once the kernel has
-//	               seen that thread die
-//	4  reserved to the end of the page
+//	0        word 0   u32, then 4 bytes of padding
+//	8        word 1
+//	…
+//	8·(liveWords−1)   the last word; reserved to the end of the page
+//
+// Every word holds the same: TID of poller 0's thread | FUTEX_WAITERS while
+// it runs; 0 while no poller runs (not yet, or Serve returned);
+// FUTEX_OWNER_DIED (| FUTEX_WAITERS) once the kernel has seen that thread
+// die. The words are 8 bytes apart because the robust list's entries — in
+// the server's private memory, where no client can rewrite them — are 8
+// bytes apart, and the kernel finds each word at one fixed offset from its
+// entry.
 //
 // A client treats the page as hostile like everything else: it checks the
-// size and the seals before it maps it, reads only the one word, and acts
-// only on the FUTEX_OWNER_DIED bit — the worst a lying server can do is
-// make its own clients reconnect.
+// size and the seals before it maps it, reads only its word, and acts only
+// on the FUTEX_OWNER_DIED bit — the worst a lying server can do is make its
+// own clients reconnect.
 const (
 	livePage      = 4096
+	liveWords     = 64 // the kernel walks them all at the owner's death: ≈ 20 µs
 	futexWaiters  = 0x80000000
 	futexOwnerDie = 0x40000000
 
@@ -51,11 +61,10 @@ const (
 	futexPrivate = 128
 )
 
-// robustHead is the kernel's struct robust_list_head; its list has one
-// entry, robustEntry, at futex offset from the owner word.
+// robustHead is the kernel's struct robust_list_head.
 type robustHead struct {
-	next    uintptr // → entry
-	offset  int64   // word address − entry address
+	next    uintptr // → the first entry
+	offset  int64   // word address − entry address, for every entry
 	pending uintptr // list_op_pending: unused
 }
 
@@ -66,11 +75,11 @@ var emptyRobust robustHead
 // heap-allocated and lives as long as the Server (the Go heap does not move
 // objects), so the kernel's list pointers stay valid.
 type serverLiveness struct {
-	fd    int
-	mem   []byte
-	head  robustHead
-	entry uintptr // struct robust_list: next → head
-	owned bool    // set_robust_list succeeded on the owning thread
+	fd      int
+	mem     []byte
+	head    robustHead
+	entries [liveWords]uintptr // struct robust_list each: next → the next, the last → head
+	owned   bool               // set_robust_list succeeded on the owning thread
 }
 
 // newServerLiveness makes the page. On a kernel without the seals it
@@ -97,28 +106,38 @@ func newServerLiveness() *serverLiveness {
 	return l
 }
 
-func (l *serverLiveness) word() *uint32 { return (*uint32)(unsafe.Pointer(&l.mem[0])) }
+func (l *serverLiveness) word(i int) *uint32 { return (*uint32)(unsafe.Pointer(&l.mem[8*i])) }
+
+// setAll stores v in every word and wakes their waiters (so a waiter
+// blocked on the old value looks again).
+func (l *serverLiveness) setAll(v uint32) {
+	for i := range liveWords {
+		// SYNC: release of the owner word; clients' waiters read it with
+		// an atomic load.
+		atomic.StoreUint32(l.word(i), v)
+		futex(l.word(i), futexWake, math.MaxInt32)
+	}
+}
 
 // own registers the calling thread — which must be locked to its goroutine
 // and stay so until disown — as the owner: if it dies, the kernel marks the
-// page. Cost: one set_robust_list(2) and one FUTEX_WAKE.
+// page. Cost: one set_robust_list(2) and liveWords FUTEX_WAKEs.
 func (l *serverLiveness) own() {
 	if l == nil {
 		return
 	}
-	w := l.word()
-	l.head.next = uintptr(unsafe.Pointer(&l.entry))
-	l.entry = uintptr(unsafe.Pointer(&l.head))
-	l.head.offset = int64(uintptr(unsafe.Pointer(w)) - uintptr(unsafe.Pointer(&l.entry)))
+	for i := range liveWords - 1 {
+		l.entries[i] = uintptr(unsafe.Pointer(&l.entries[i+1]))
+	}
+	l.entries[liveWords-1] = uintptr(unsafe.Pointer(&l.head))
+	l.head.next = uintptr(unsafe.Pointer(&l.entries[0]))
+	l.head.offset = int64(uintptr(unsafe.Pointer(l.word(0))) - uintptr(unsafe.Pointer(&l.entries[0])))
 	_, _, e := unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(unsafe.Pointer(&l.head)), unsafe.Sizeof(l.head), 0)
 	if e != 0 {
 		return // no robust futexes here: the socket alone tells
 	}
 	l.owned = true
-	// SYNC: release of the owner word; clients' waiters read it with an
-	// atomic load, and the wake makes a waiter blocked on 0 look again.
-	atomic.StoreUint32(w, uint32(unix.Gettid())|futexWaiters)
-	futex(w, futexWake, math.MaxInt32)
+	l.setAll(uint32(unix.Gettid()) | futexWaiters)
 }
 
 // disown undoes own on the same thread, before it may exit: the page says
@@ -127,13 +146,12 @@ func (l *serverLiveness) disown() {
 	if l == nil || !l.owned {
 		return
 	}
-	atomic.StoreUint32(l.word(), 0)
 	// The kernel keeps the head's address until the thread exits: an
 	// empty list in a global, never on a stack.
 	emptyRobust.next = uintptr(unsafe.Pointer(&emptyRobust))
 	unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(unsafe.Pointer(&emptyRobust)), unsafe.Sizeof(emptyRobust), 0)
 	l.owned = false
-	futex(l.word(), futexWake, math.MaxInt32)
+	l.setAll(0)
 }
 
 func (l *serverLiveness) close() {
@@ -159,6 +177,7 @@ type clientLiveness struct {
 	key    [2]uint64 // device, inode
 	fd     int
 	mem    []byte
+	word   *uint32       // this process's word
 	refs   int           // guarded by lives.mu
 	closed uint32        // 1 once released: a private futex word the waiter also waits on
 	fired  atomic.Bool   // livenessDied has been started (once)
@@ -197,7 +216,8 @@ func mapLiveness(fd int) (*clientLiveness, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("link: map liveness page: %w", err)
 	}
-	l := &clientLiveness{key: key, fd: fd, mem: mem, refs: 1, done: make(chan struct{})}
+	l := &clientLiveness{key: key, fd: fd, mem: mem, refs: 1, done: make(chan struct{}),
+		word: (*uint32)(unsafe.Pointer(&mem[8*(os.Getpid()%liveWords)]))}
 	if lives.m == nil {
 		lives.m = map[[2]uint64]*clientLiveness{}
 	}
@@ -206,12 +226,10 @@ func mapLiveness(fd int) (*clientLiveness, error) {
 	return l, nil
 }
 
-func (l *clientLiveness) word() *uint32 { return (*uint32)(unsafe.Pointer(&l.mem[0])) }
-
 // dead reports whether the kernel has marked the server's poller dead. One
 // atomic load of a line that changes only at the server's start and death.
 func (l *clientLiveness) dead() bool {
-	return l != nil && atomic.LoadUint32(l.word())&futexOwnerDie != 0
+	return l != nil && atomic.LoadUint32(l.word)&futexOwnerDie != 0
 }
 
 // report starts livenessDied once, on its own goroutine (the caller may
@@ -228,15 +246,16 @@ func (l *clientLiveness) report() {
 // word with a 50 ms timeout, looking at closed in between.
 func (l *clientLiveness) wait() {
 	defer close(l.done)
-	w := l.word()
+	w := l.word
 	waitv := true
 	for atomic.LoadUint32(&l.closed) == 0 {
 		// SYNC: acquire of the owner word, written by the server's own and
 		// disown or by the kernel when the owner dies.
 		v := atomic.LoadUint32(w)
 		if v&futexOwnerDie != 0 {
-			// The kernel wakes one waiter; pass it on to every other
-			// process's, then end this process's attachments.
+			// The kernel wakes one waiter per word; pass it on to the
+			// other processes sharing ours, then end this process's
+			// attachments.
 			futex(w, futexWake, math.MaxInt32)
 			if l.fired.CompareAndSwap(false, true) {
 				livenessDied(l)
