@@ -74,6 +74,7 @@ cross:
 floor: | $(BUILD)
 	cc -O2 -Wall -o $(BUILD)/floor_pingpong floor/floor_pingpong.c
 	cc -O2 -Wall -o $(BUILD)/floor_stream floor/floor_stream.c
+	cc -O2 -Wall -pthread -o $(BUILD)/floor_death floor/floor_death.c
 
 ## pingpong: build the floor, pingpong and its conns-mode server (linkecho,
 ## which pingpong finds next to itself), then run the comparison.

@@ -1,21 +1,29 @@
 // floor_death: how soon, on this host, can a process learn that another died?
 //
-// A "server" process spins on one thread (as a link server's poller does) and
-// owns two things the kernel tears down when it is SIGKILLed: a robust futex
-// word in a shared page (its thread's robust list points at it, so the
-// kernel marks it FUTEX_OWNER_DIED early in that thread's exit and wakes one
-// waiter) and one end of a socketpair per client. Each of -clients client
-// processes blocks in two threads: one in FUTEX_WAIT on the word (when woken
-// it wakes every other waiter, as spinwire's clients do), one in recv(2) on
-// its socket (EOF when the server's files are closed). The parent kills the
-// server and reads, for every client, the time from kill(2) to each wake-up.
-// Nothing in user space can learn of the death sooner than these wake-ups,
-// short of spinning on the word.
+// A victim process owns two things the kernel tears down when it is
+// SIGKILLed: a robust futex word in a shared page (its main thread's robust
+// list points at it, so the kernel marks the word FUTEX_OWNER_DIED early in
+// that thread's exit and wakes one waiter) and one end of a socketpair per
+// watcher (EOF once the victim's last thread has exited and its files are
+// closed). Each of -watchers watcher processes blocks in two threads: one in
+// FUTEX_WAIT on the word (when woken it wakes every other waiter, as
+// spinwire's clients do), one in recv(2) on its socket. The parent kills the
+// victim and reads, for every watcher, the time from kill(2) to each
+// wake-up. Nothing in user space learns of a death sooner than these
+// wake-ups, short of spinning on the word.
 //
-// usage: floor_death [-trials N] [-clients K]
+// Two victims, one after the other:
+//   - a spinning victim, as a link server is (its poller spins): the main
+//     thread spins on a CPU and owns the word;
+//   - a sleeping victim, as an idle link client is: every thread sleeps
+//     (only the socket is timed).
+// Either has -threads more threads asleep and -mb MiB of touched memory; the
+// defaults (6 and 8) are the shape of a small Go process, whose runtime
+// threads must each be scheduled to die.
+//
+// usage: floor_death [-trials N] [-watchers K] [-threads T] [-mb M]
 // prints one JSON line: {"transport":"floor-c","mode":"death",...} with the
-// p50 and p100 of kill → wake over every client and trial, for the futex
-// word and for the socket.
+// p50 and p100 of kill → wake-up over every watcher and trial.
 #define _GNU_SOURCE
 #include <linux/futex.h>
 #include <pthread.h>
@@ -31,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXC 64
+#define MAXW 64
 
 struct robust_entry {
 	struct robust_entry *next;
@@ -44,14 +52,16 @@ struct robust_head {
 
 // shared is the page every process maps.
 struct shared {
-	uint32_t word;	  // owner TID | FUTEX_WAITERS; FUTEX_OWNER_DIED at death
+	uint32_t word; // owner TID | FUTEX_WAITERS; FUTEX_OWNER_DIED at death
 	uint32_t pad[15];
-	uint64_t ready;	  // clients blocked (approximately: incremented before)
-	uint64_t futex_ns[MAXC];
-	uint64_t sock_ns[MAXC];
+	uint64_t ready; // watchers about to block
+	uint64_t victim_ready;
+	uint64_t futex_ns[MAXW];
+	uint64_t sock_ns[MAXW];
 };
 
 static struct shared *sh;
+static int threads = 6, megabytes = 8;
 
 static uint64_t now_ns(void) {
 	struct timespec t;
@@ -63,8 +73,6 @@ static long futex(uint32_t *w, int op, uint32_t val) {
 	return syscall(SYS_futex, w, op, val, NULL, NULL, 0);
 }
 
-static int threads, megabytes;
-
 static void *sleeper(void *arg) {
 	(void)arg;
 	for (;;)
@@ -72,31 +80,35 @@ static void *sleeper(void *arg) {
 	return NULL;
 }
 
-static void server(void) {
+static void victim(int spin) {
 	for (int i = 0; i < threads; i++) {
 		pthread_t t;
 		pthread_create(&t, NULL, sleeper, NULL);
 	}
-	if (megabytes > 0) {
-		char *m = malloc((size_t)megabytes << 20);
-		memset(m, 1, (size_t)megabytes << 20);
+	if (megabytes > 0)
+		memset(malloc((size_t)megabytes << 20), 1, (size_t)megabytes << 20);
+	if (spin) {
+		static struct robust_head head;
+		static struct robust_entry entry;
+		head.next = &entry;
+		entry.next = (struct robust_entry *)&head;
+		head.offset = (long)((char *)&sh->word - (char *)&entry);
+		if (syscall(SYS_set_robust_list, &head, sizeof head) != 0) {
+			perror("set_robust_list");
+			_exit(1);
+		}
+		__atomic_store_n(&sh->word, (uint32_t)syscall(SYS_gettid) | FUTEX_WAITERS, __ATOMIC_RELEASE);
 	}
-	static struct robust_head head;
-	static struct robust_entry entry;
-	head.next = &entry;
-	entry.next = (struct robust_entry *)&head;
-	head.offset = (long)((char *)&sh->word - (char *)&entry);
-	if (syscall(SYS_set_robust_list, &head, sizeof head) != 0) {
-		perror("set_robust_list");
-		_exit(1);
+	__atomic_store_n(&sh->victim_ready, 1, __ATOMIC_RELEASE);
+	for (;;) {
+		if (spin)
+			__builtin_ia32_pause();
+		else
+			pause();
 	}
-	__atomic_store_n(&sh->word, (uint32_t)syscall(SYS_gettid) | FUTEX_WAITERS, __ATOMIC_RELEASE);
-	for (;;)
-		__builtin_ia32_pause();
 }
 
-static int cfd;
-static int cidx;
+static int cfd, cidx;
 
 static void *sockwait(void *arg) {
 	(void)arg;
@@ -107,12 +119,12 @@ static void *sockwait(void *arg) {
 	return NULL;
 }
 
-static void client(int i, int fd) {
+static void watcher(int i, int fd, int spin) {
 	cidx = i, cfd = fd;
 	pthread_t t;
 	pthread_create(&t, NULL, sockwait, NULL);
 	__atomic_add_fetch(&sh->ready, 1, __ATOMIC_ACQ_REL);
-	for (;;) {
+	while (spin) {
 		uint32_t v = __atomic_load_n(&sh->word, __ATOMIC_ACQUIRE);
 		if (v & FUTEX_OWNER_DIED) {
 			sh->futex_ns[i] = now_ns();
@@ -130,24 +142,70 @@ static int cmp(const void *a, const void *b) {
 	return x < y ? -1 : x > y;
 }
 
+// trial kills one victim; it stores each watcher's times (ms) at fut and sock.
+static void trial(int watchers, int spin, double *fut, double *sock) {
+	memset(sh, 0, sizeof *sh);
+	int sv[MAXW][2];
+	for (int i = 0; i < watchers; i++)
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv[i]) != 0) {
+			perror("socketpair");
+			exit(1);
+		}
+	pid_t v = fork();
+	if (v == 0) {
+		for (int i = 0; i < watchers; i++)
+			close(sv[i][1]);
+		victim(spin);
+	}
+	while (!__atomic_load_n(&sh->victim_ready, __ATOMIC_ACQUIRE))
+		usleep(100);
+	pid_t w[MAXW];
+	for (int i = 0; i < watchers; i++) {
+		w[i] = fork();
+		if (w[i] == 0) {
+			for (int j = 0; j < watchers; j++) {
+				close(sv[j][0]);
+				if (j != i)
+					close(sv[j][1]);
+			}
+			watcher(i, sv[i][1], spin);
+		}
+	}
+	for (int i = 0; i < watchers; i++)
+		close(sv[i][0]), close(sv[i][1]);
+	while (__atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE) < (uint64_t)watchers)
+		usleep(100);
+	usleep(50000); // let every watcher block
+	uint64_t t0 = now_ns();
+	kill(v, SIGKILL);
+	waitpid(v, NULL, 0);
+	for (int i = 0; i < watchers; i++)
+		waitpid(w[i], NULL, 0);
+	for (int i = 0; i < watchers; i++) {
+		if (spin)
+			fut[i] = (sh->futex_ns[i] - t0) / 1e6;
+		sock[i] = (sh->sock_ns[i] - t0) / 1e6;
+	}
+}
+
 int main(int argc, char **argv) {
-	int trials = 20, clients = 4;
+	int trials = 20, watchers = 4;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-trials") && i + 1 < argc)
 			trials = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "-clients") && i + 1 < argc)
-			clients = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-watchers") && i + 1 < argc)
+			watchers = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-threads") && i + 1 < argc)
 			threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-mb") && i + 1 < argc)
 			megabytes = atoi(argv[++i]);
 		else {
-			fprintf(stderr, "usage: floor_death [-trials N] [-clients K]\n");
+			fprintf(stderr, "usage: floor_death [-trials N] [-watchers K] [-threads T] [-mb M]\n");
 			return 2;
 		}
 	}
-	if (trials < 1 || clients < 1 || clients > MAXC) {
-		fprintf(stderr, "floor_death: -trials ≥ 1, 1 ≤ -clients ≤ %d\n", MAXC);
+	if (trials < 1 || watchers < 1 || watchers > MAXW || threads < 0 || megabytes < 0) {
+		fprintf(stderr, "floor_death: -trials ≥ 1, 1 ≤ -watchers ≤ %d, -threads and -mb ≥ 0\n", MAXW);
 		return 2;
 	}
 	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -155,52 +213,20 @@ int main(int argc, char **argv) {
 		perror("mmap");
 		return 1;
 	}
-	int n = trials * clients;
-	double *fut = calloc(n, sizeof *fut), *sock = calloc(n, sizeof *sock);
+	int n = trials * watchers;
+	double *fut = calloc(n, sizeof *fut), *sock = calloc(n, sizeof *sock), *sleep = calloc(n, sizeof *sleep);
 	for (int t = 0; t < trials; t++) {
-		memset(sh, 0, sizeof *sh);
-		int sv[MAXC][2];
-		for (int i = 0; i < clients; i++)
-			socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv[i]);
-		pid_t srv = fork();
-		if (srv == 0) {
-			for (int i = 0; i < clients; i++)
-				close(sv[i][1]);
-			server();
-		}
-		while (__atomic_load_n(&sh->word, __ATOMIC_ACQUIRE) == 0)
-			usleep(100);
-		pid_t cl[MAXC];
-		for (int i = 0; i < clients; i++) {
-			cl[i] = fork();
-			if (cl[i] == 0) {
-				for (int j = 0; j < clients; j++) {
-					close(sv[j][0]);
-					if (j != i)
-						close(sv[j][1]);
-				}
-				client(i, sv[i][1]);
-			}
-		}
-		for (int i = 0; i < clients; i++)
-			close(sv[i][0]), close(sv[i][1]);
-		while (__atomic_load_n(&sh->ready, __ATOMIC_ACQUIRE) < (uint64_t)clients)
-			usleep(100);
-		usleep(50000); // let every client block
-		uint64_t t0 = now_ns();
-		kill(srv, SIGKILL);
-		waitpid(srv, NULL, 0);
-		for (int i = 0; i < clients; i++)
-			waitpid(cl[i], NULL, 0);
-		for (int i = 0; i < clients; i++) {
-			fut[t * clients + i] = (sh->futex_ns[i] - t0) / 1e6;
-			sock[t * clients + i] = (sh->sock_ns[i] - t0) / 1e6;
-		}
+		trial(watchers, 1, fut + t * watchers, sock + t * watchers);
+		trial(watchers, 0, NULL, sleep + t * watchers);
 	}
 	qsort(fut, n, sizeof *fut, cmp);
 	qsort(sock, n, sizeof *sock, cmp);
-	printf("{\"transport\":\"floor-c\",\"mode\":\"death\",\"trials\":%d,\"clients\":%d,"
-	       "\"futex_p50_ms\":%.3f,\"futex_p100_ms\":%.3f,\"socket_p50_ms\":%.3f,\"socket_p100_ms\":%.3f}\n",
-	       trials, clients, fut[n / 2], fut[n - 1], sock[n / 2], sock[n - 1]);
+	qsort(sleep, n, sizeof *sleep, cmp);
+	printf("{\"transport\":\"floor-c\",\"mode\":\"death\",\"trials\":%d,\"watchers\":%d,\"threads\":%d,\"mb\":%d,"
+	       "\"spinning_futex_p50_ms\":%.3f,\"spinning_futex_p100_ms\":%.3f,"
+	       "\"spinning_socket_p50_ms\":%.3f,\"spinning_socket_p100_ms\":%.3f,"
+	       "\"sleeping_socket_p50_ms\":%.3f,\"sleeping_socket_p100_ms\":%.3f}\n",
+	       trials, watchers, threads, megabytes, fut[n / 2], fut[n - 1], sock[n / 2], sock[n - 1], sleep[n / 2],
+	       sleep[n - 1]);
 	return 0;
 }

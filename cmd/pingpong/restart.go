@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spinwire/spinwire/internal/restartbench"
@@ -32,13 +35,13 @@ func measureRestart(c *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	// Progress in place on a terminal; elsewhere only the closing summary
-	// lines (they start with "detect" or "client …: … left").
+	// lines (they start with "detect" or "reclaim").
 	tty := !c.Quiet && isTerminal(stderr)
 	logf := func(format string, args ...any) {
 		switch {
 		case tty:
 			fmt.Fprintf(stderr, "\r\033[K"+format, args...)
-		case !c.Quiet && strings.HasPrefix(format, "detect"):
+		case !c.Quiet && (strings.HasPrefix(format, "detect") || strings.HasPrefix(format, "reclaim")):
 			fmt.Fprintf(stderr, "note: "+format+"\n", args...)
 		}
 	}
@@ -58,15 +61,62 @@ func measureRestart(c *config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var floor *deathFloor
+	if c.FloorDir != "" {
+		if floor, err = runDeathFloor(c); err != nil {
+			return err
+		}
+	}
 	if c.JSON {
-		return json.NewEncoder(stdout).Encode(res)
+		return json.NewEncoder(stdout).Encode(struct {
+			*restartbench.Result
+			Floor *deathFloor `json:"floor,omitempty"`
+		}{res, floor})
 	}
 	fmt.Fprintf(stdout, "# pingpong %s: restart, %d connections in %d client processes, %d server kills and %d client kills (SIGKILL)\n",
 		version(), res.Conns, c.Procs, res.Trials, res.Trials)
-	fmt.Fprintf(stdout, "server death detected by every client within   %8.2f ms (p100: kill → death watch)\n", res.DetectP100Ms)
+	fmt.Fprintf(stdout, "server death detected by every client within   %8.2f ms p100, %.2f ms p50 (kill → the Conn turns Reconnecting)\n", res.DetectP100Ms, res.DetectP50Ms)
+	if floor != nil {
+		fmt.Fprintf(stdout, "  floor (C, %d trials): a killed spinning process seen %8.2f ms p100, %.2f ms p50 on its robust futex word; %.2f ms p100, %.2f ms p50 on its socket\n",
+			floor.Trials, floor.SpinFutexP100, floor.SpinFutexP50, floor.SpinSocketP100, floor.SpinSocketP50)
+	}
 	fmt.Fprintf(stdout, "clients reconnected and served after restart   %8.2f ms p50, %.2f ms p100 (new server accepting → first reply)\n", res.ReconnectP50Ms, res.ReconnectP100Ms)
-	fmt.Fprintf(stdout, "dead client's slots reclaimed by the server     %8.2f ms (p100: kill → slot free)\n", res.ClientReclaimP100Ms)
+	fmt.Fprintf(stdout, "dead client's slots reclaimed by the server     %8.2f ms p100, %.2f ms p50 (kill → slot free)\n", res.ClientReclaimP100Ms, res.ClientReclaimP50Ms)
+	if floor != nil {
+		fmt.Fprintf(stdout, "  floor (C, %d trials): a killed sleeping process's socket closes %8.2f ms p100, %.2f ms p50 after the kill\n",
+			floor.Trials, floor.SleepSocketP100, floor.SleepSocketP50)
+	}
 	fmt.Fprintf(stdout, "calls %d: lost %d, duplicated %d, wrong %d; leaked fds %d, mappings %d\n",
 		res.Calls, res.Lost, res.Duplicated, res.Wrong, res.LeakedFDs, res.LeakedMaps)
 	return nil
+}
+
+// deathFloor is floor_death's report: how soon a C watcher learns of a
+// killed process, on this host, in the same run.
+type deathFloor struct {
+	Trials          int     `json:"trials"`
+	Watchers        int     `json:"watchers"`
+	SpinFutexP50    float64 `json:"spinning_futex_p50_ms"`
+	SpinFutexP100   float64 `json:"spinning_futex_p100_ms"`
+	SpinSocketP50   float64 `json:"spinning_socket_p50_ms"`
+	SpinSocketP100  float64 `json:"spinning_socket_p100_ms"`
+	SleepSocketP50  float64 `json:"sleeping_socket_p50_ms"`
+	SleepSocketP100 float64 `json:"sleeping_socket_p100_ms"`
+}
+
+// runDeathFloor runs floor_death with as many watchers as client processes
+// and up to 50 trials.
+func runDeathFloor(c *config) (*deathFloor, error) {
+	path := filepath.Join(c.FloorDir, "floor_death")
+	var out bytes.Buffer
+	cmd := exec.Command(path, "-trials", strconv.Itoa(min(c.Trials, 50)), "-watchers", strconv.Itoa(min(c.Procs, 64)))
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%s: %w (make floor builds it)", path, err)
+	}
+	var f deathFloor
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &f); err != nil {
+		return nil, fmt.Errorf("%s printed %q: %w", path, out.String(), err)
+	}
+	return &f, nil
 }

@@ -211,8 +211,9 @@ func callLoop(ctx context.Context, c *link.Conn[Req, Resp], id int, think time.D
 			time.Sleep(time.Millisecond)
 			continue
 		case r.Seq == seq && r.Sum == q.A+q.B:
-			// The first reply from a new server incarnation.
-			if e := c.Epoch(); e != epoch {
+			// The first reply from a new server incarnation (Epoch is 0
+			// if the server died since this reply).
+			if e := c.Epoch(); e != epoch && e != 0 {
 				emit("RECONNECTED %d %d", id, now())
 				epoch = e
 			}
@@ -251,7 +252,9 @@ type Result struct {
 	ReconnectP50Ms      float64 `json:"reconnect_p50_ms"`
 	ReconnectP100Ms     float64 `json:"reconnect_p100_ms"`
 	DetectP100Ms        float64 `json:"detect_p100_ms"`
+	DetectP50Ms         float64 `json:"detect_p50_ms"`
 	ClientReclaimP100Ms float64 `json:"client_reclaim_p100_ms"`
+	ClientReclaimP50Ms  float64 `json:"client_reclaim_p50_ms"`
 	Calls               uint64  `json:"calls"`
 	Lost                uint64  `json:"lost"`
 	Duplicated          uint64  `json:"duplicated"`
@@ -440,7 +443,7 @@ func Run(cfg Config) (*Result, error) {
 					switch {
 					case f[0] == "DETECTED":
 						detected(c.pid, f[1], atoi64(f[2]))
-					case f[0] == "RECONNECTED" && !seenR[f[1]]:
+					case f[0] == "RECONNECTED" && !seenR[f[1]] && atoi64(f[2]) > tKill:
 						seenR[f[1]] = true
 						reconnect = append(reconnect, ms(atoi64(f[2])-tAccept))
 					}
@@ -565,9 +568,10 @@ func Run(cfg Config) (*Result, error) {
 		return nil, errors.New("the server did not report its fds")
 	}
 	res.ReconnectP50Ms, res.ReconnectP100Ms = quantile(reconnect, 0.5), quantile(reconnect, 1)
-	res.DetectP100Ms = quantile(detect, 1)
+	res.DetectP100Ms, res.DetectP50Ms = quantile(detect, 1), quantile(detect, 0.5)
+	cfg.Logf("reclaim p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p100 %.2f ms over %d client kills", quantile(reclaim, 0.5), quantile(reclaim, 0.9), quantile(reclaim, 0.99), quantile(reclaim, 1), len(reclaim))
 	cfg.Logf("detect p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p100 %.2f ms over %d connection deaths", quantile(detect, 0.5), quantile(detect, 0.9), quantile(detect, 0.99), quantile(detect, 1), len(detect))
-	res.ClientReclaimP100Ms = quantile(reclaim, 1)
+	res.ClientReclaimP100Ms, res.ClientReclaimP50Ms = quantile(reclaim, 1), quantile(reclaim, 0.5)
 	return res, nil
 }
 
