@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/bits"
 	"os"
@@ -254,7 +255,11 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	}
 	var first error
 	for range s.pollers {
-		if err := <-errc; err != nil && first == nil {
+		err := <-errc
+		if errors.Is(err, spin.ErrStopped) && ctx.Err() != nil {
+			err = nil // Close came before this poller started
+		}
+		if err != nil && first == nil {
 			first = err
 			cancel()
 		}
