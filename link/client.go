@@ -227,21 +227,24 @@ func (c *Conn[Req, Resp]) died() {
 		if c.opts.OnState != nil {
 			c.opts.OnState(Reconnecting, nil)
 		}
-		go c.redial()
+		// The first attempt waits too: a server that has just died is
+		// not back yet. A timer, not a goroutine, until then: every Conn
+		// of the process lands here at once, and waking threads for
+		// goroutines that would only sleep would keep the CPUs from the
+		// other client processes still learning of the death.
+		time.AfterFunc(jitter(time.Millisecond), func() { c.redial(2 * time.Millisecond) })
 	}
 }
 
-// redial reconnects with backoff until it succeeds or the Conn closes. The
-// first attempt, too, waits (0.5–1 ms): a server that has just died is not
-// back yet, and every Conn of the process redials at once — the waits keep
-// that burst off the CPUs while the other client processes are still
-// learning of the death.
-func (c *Conn[Req, Resp]) redial() {
-	backoff := time.Millisecond
+// jitter returns a duration between half and all of d.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// redial reconnects with backoff (doubling to 50 ms, with jitter) until it
+// succeeds or the Conn closes; it attempts at once, then waits backoff.
+func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
 	for {
-		// Jitter: sleep between half and all of the backoff.
-		time.Sleep(backoff/2 + time.Duration(rand.Int64N(int64(backoff/2)+1)))
-		backoff = min(2*backoff, 50*time.Millisecond)
 		c.mu.Lock()
 		closed := c.closed
 		c.mu.Unlock()
@@ -284,6 +287,8 @@ func (c *Conn[Req, Resp]) redial() {
 		if c.opts.OnState != nil {
 			c.opts.OnState(Reconnecting, err)
 		}
+		time.Sleep(jitter(backoff))
+		backoff = min(2*backoff, 50*time.Millisecond)
 	}
 }
 
