@@ -145,7 +145,16 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 	setTimeouts(fd, c.opts.SetupTimeout)
 	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
 		reqFP: c.reqS.Fingerprint, respFP: c.respS.Fingerprint, reqSchema: c.reqS.Encode(), respSchem: c.respS.Encode()}
-	if err := sendMsg(fd, h.encode()); err != nil {
+	if err := startDeathWatch(); err != nil {
+		return nil, err
+	}
+	var serr error
+	if pfd := ownPageFd(); pfd >= 0 {
+		serr = sendMsg(fd, h.encode(), pfd) // the server learns our death from it
+	} else {
+		serr = sendMsg(fd, h.encode())
+	}
+	if err := serr; err != nil {
 		return nil, fmt.Errorf("%w: hello: %v", ErrPeerGone, err)
 	}
 	buf := make([]byte, welcomeFixed+maxMessage)

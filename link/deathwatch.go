@@ -1,6 +1,7 @@
 package link
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +17,7 @@ var death struct {
 	once    sync.Once
 	ep      *epoll
 	err     error
+	page    *ownerPage // this process's liveness page (nil: none)
 	mu      sync.Mutex
 	flags   map[int]watched
 	scratch []watched // livenessDied's list, reused
@@ -31,15 +33,8 @@ type watched struct {
 // watchDeath sets flag and then calls onDeath (which must not block) when
 // fd's peer closes or dies, or when live (if not nil) says it died.
 func watchDeath(fd int, flag *atomic.Bool, onDeath func(), live *clientLiveness) error {
-	death.once.Do(func() {
-		death.ep, death.err = newEpoll()
-		death.flags = map[int]watched{}
-		if death.err == nil {
-			go deathLoop()
-		}
-	})
-	if death.err != nil {
-		return death.err
+	if err := startDeathWatch(); err != nil {
+		return err
 	}
 	death.mu.Lock()
 	death.flags[fd] = watched{flag: flag, onDeath: onDeath, live: live}
@@ -57,7 +52,37 @@ func unwatchDeath(fd int) {
 	death.ep.del(fd)
 }
 
-func deathLoop() {
+// startDeathWatch starts the process's death watch once: its epoll, its
+// liveness page and the goroutine whose thread owns that page.
+func startDeathWatch() error {
+	death.once.Do(func() {
+		death.ep, death.err = newEpoll()
+		death.flags = map[int]watched{}
+		if death.err == nil {
+			death.page = newOwnerPage()
+			owned := make(chan struct{})
+			go deathLoop(owned)
+			<-owned
+		}
+	})
+	return death.err
+}
+
+// ownPageFd is the fd of this process's liveness page for a hello, or -1.
+func ownPageFd() int {
+	if death.page == nil {
+		return -1
+	}
+	return death.page.fd
+}
+
+// deathLoop is the death watch. Its thread, locked and never released,
+// owns the process's liveness page: servers read there that this process
+// died as soon as this thread is gone — before the process's sockets close.
+func deathLoop(owned chan<- struct{}) {
+	runtime.LockOSThread()
+	death.page.own()
+	close(owned)
 	evs := make([]unix.EpollEvent, 64)
 	for {
 		n, err := death.ep.wait(evs, -1)

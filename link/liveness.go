@@ -71,10 +71,12 @@ type robustHead struct {
 // emptyRobust is the list a disowning thread registers instead.
 var emptyRobust robustHead
 
-// serverLiveness is the server's side: the page and the robust list. It is
-// heap-allocated and lives as long as the Server (the Go heap does not move
-// objects), so the kernel's list pointers stay valid.
-type serverLiveness struct {
+// ownerPage is the owning side of a liveness page: the page and the robust
+// list — a Server's (owned by poller 0's thread), or a client process's
+// (owned by its death watch's thread). It is heap-allocated and lives as
+// long as its owner (the Go heap does not move objects), so the kernel's
+// list pointers stay valid.
+type ownerPage struct {
 	fd      int
 	mem     []byte
 	head    robustHead
@@ -82,14 +84,14 @@ type serverLiveness struct {
 	owned   bool               // set_robust_list succeeded on the owning thread
 }
 
-// newServerLiveness makes the page. On a kernel without the seals it
+// newOwnerPage makes the page. On a kernel without the seals it
 // returns nil: clients then rely on the socket alone.
-func newServerLiveness() *serverLiveness {
+func newOwnerPage() *ownerPage {
 	fd, err := unix.MemfdCreate("spinwire-liveness", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil
 	}
-	l := &serverLiveness{fd: fd}
+	l := &ownerPage{fd: fd}
 	if unix.Ftruncate(fd, livePage) != nil {
 		unix.Close(fd)
 		return nil
@@ -106,11 +108,11 @@ func newServerLiveness() *serverLiveness {
 	return l
 }
 
-func (l *serverLiveness) word(i int) *uint32 { return (*uint32)(unsafe.Pointer(&l.mem[8*i])) }
+func (l *ownerPage) word(i int) *uint32 { return (*uint32)(unsafe.Pointer(&l.mem[8*i])) }
 
 // setAll stores v in every word and wakes their waiters (so a waiter
 // blocked on the old value looks again).
-func (l *serverLiveness) setAll(v uint32) {
+func (l *ownerPage) setAll(v uint32) {
 	for i := range liveWords {
 		// SYNC: release of the owner word; clients' waiters read it with
 		// an atomic load.
@@ -122,7 +124,7 @@ func (l *serverLiveness) setAll(v uint32) {
 // own registers the calling thread — which must be locked to its goroutine
 // and stay so until disown — as the owner: if it dies, the kernel marks the
 // page. Cost: one set_robust_list(2) and liveWords FUTEX_WAKEs.
-func (l *serverLiveness) own() {
+func (l *ownerPage) own() {
 	if l == nil {
 		return
 	}
@@ -142,7 +144,7 @@ func (l *serverLiveness) own() {
 
 // disown undoes own on the same thread, before it may exit: the page says
 // "no poller" (0), not "died".
-func (l *serverLiveness) disown() {
+func (l *ownerPage) disown() {
 	if l == nil || !l.owned {
 		return
 	}
@@ -154,7 +156,7 @@ func (l *serverLiveness) disown() {
 	l.setAll(0)
 }
 
-func (l *serverLiveness) close() {
+func (l *ownerPage) close() {
 	if l == nil {
 		return
 	}
@@ -193,17 +195,11 @@ var lives struct {
 // process's shared mapping of it, or an error when the fd is not a sealed
 // 4 KiB page.
 func mapLiveness(fd int) (*clientLiveness, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil || st.Size != livePage {
+	key, err := checkPage(fd)
+	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("%w: liveness page of %d bytes", ErrProtocol, st.Size)
+		return nil, err
 	}
-	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
-	if err != nil || seals&(unix.F_SEAL_SHRINK) == 0 {
-		unix.Close(fd)
-		return nil, fmt.Errorf("%w: liveness page not sealed against shrinking", ErrProtocol)
-	}
-	key := [2]uint64{uint64(st.Dev), st.Ino}
 	lives.mu.Lock()
 	defer lives.mu.Unlock()
 	if l := lives.m[key]; l != nil {
@@ -224,6 +220,20 @@ func mapLiveness(fd int) (*clientLiveness, error) {
 	lives.m[key] = l
 	go l.wait()
 	return l, nil
+}
+
+// checkPage checks that a peer's liveness fd is a 4 KiB page that cannot
+// shrink (so a mapping of it never faults) and returns its (device, inode).
+func checkPage(fd int) ([2]uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Size != livePage {
+		return [2]uint64{}, fmt.Errorf("%w: liveness page of %d bytes", ErrProtocol, st.Size)
+	}
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil || seals&(unix.F_SEAL_SHRINK) == 0 {
+		return [2]uint64{}, fmt.Errorf("%w: liveness page not sealed against shrinking", ErrProtocol)
+	}
+	return [2]uint64{uint64(st.Dev), st.Ino}, nil
 }
 
 // dead reports whether the kernel has marked the server's poller dead. One

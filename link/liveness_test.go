@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +39,7 @@ func dupFd(t *testing.T, fd int) int {
 // TID with FUTEX_WAITERS; disown leaves 0 ("no poller"), which clients do
 // not take for a death.
 func TestLivenessOwnDisown(t *testing.T) {
-	l := newServerLiveness()
+	l := newOwnerPage()
 	if l == nil {
 		t.Skip("no sealed memfd here: the socket alone tells")
 	}
@@ -86,7 +88,7 @@ func TestLivenessOwnDisown(t *testing.T) {
 // the kernel, and the client's waiter ends the attachments watched with it
 // while their sockets are still open.
 func TestLivenessKernelMarksDeath(t *testing.T) {
-	l := newServerLiveness()
+	l := newOwnerPage()
 	if l == nil {
 		t.Skip("no sealed memfd here")
 	}
@@ -140,9 +142,14 @@ func TestLivenessKernelMarksDeath(t *testing.T) {
 	if !waitFor(5*time.Second, c.dead) {
 		t.Fatalf("word %#x: the kernel did not mark the owner's death", atomic.LoadUint32(c.word))
 	}
+	// The kernel marks the words one after another.
 	for i := range liveWords {
-		if v := atomic.LoadUint32(l.word(i)); v&futexOwnerDie == 0 || v&^(futexOwnerDie|futexWaiters) != 0 {
-			t.Fatalf("word %d = %#x after the owner died", i, v)
+		marked := func() bool {
+			v := atomic.LoadUint32(l.word(i))
+			return v&futexOwnerDie != 0 && v&^(futexOwnerDie|futexWaiters) == 0
+		}
+		if !waitFor(5*time.Second, marked) {
+			t.Fatalf("word %d = %#x after the owner died", i, atomic.LoadUint32(l.word(i)))
 		}
 	}
 	if !waitFor(5*time.Second, func() bool { return calls.Load() == 2 }) {
@@ -159,7 +166,7 @@ func TestLivenessKernelMarksDeath(t *testing.T) {
 // TestLivenessUnrefStopsWaiter: the last unref wakes the waiter blocked on
 // a live page and unmaps; a second mapping of the same page is shared.
 func TestLivenessUnrefStopsWaiter(t *testing.T) {
-	l := newServerLiveness()
+	l := newOwnerPage()
 	if l == nil {
 		t.Skip("no sealed memfd here")
 	}
@@ -230,7 +237,7 @@ func TestLivenessHostilePage(t *testing.T) {
 			t.Errorf("%s: fd left open", name)
 		}
 	}
-	l := newServerLiveness()
+	l := newOwnerPage()
 	if l == nil {
 		t.Skip("no sealed memfd here")
 	}
@@ -269,4 +276,85 @@ func TestConnSeesLivenessDeath(t *testing.T) {
 	if err := c.Call(time.Now().Add(time.Second), &req{}, &r); !errors.Is(err, ErrPeerGone) {
 		t.Fatalf("call after the page said died: %v", err)
 	}
+}
+
+// TestServerSeesClientPage: when a client process's page says it died, the
+// server frees that process's connections though their sockets are open.
+func TestServerSeesClientPage(t *testing.T) {
+	s, dir := serve(t, Options{})
+	c := dial(t, dir)
+	var r resp
+	if err := c.Call(time.Now().Add(5*time.Second), &req{A: 1, B: 2}, &r); err != nil || r.Sum != 3 {
+		t.Fatal(err, r)
+	}
+	p := death.page
+	if p == nil || !p.owned || s.Stats().Conns != 1 {
+		t.Skip("no client liveness page here")
+	}
+	owner := atomic.LoadUint32(p.word(0))
+	// What the kernel does when the death watch's thread dies, by hand;
+	// then back, for the tests after this one.
+	p.setAll(futexOwnerDie)
+	freed := waitFor(5*time.Second, func() bool { return s.Stats().Conns == 0 })
+	p.setAll(owner)
+	if !freed {
+		t.Fatalf("the server kept the connection: %+v", s.Stats())
+	}
+	// The Conn sees its socket closed and comes back.
+	if !waitFor(5*time.Second, func() bool {
+		return c.Call(time.Now().Add(time.Second), &req{A: 2, B: 2}, &r) == nil && r.Sum == 4
+	}) {
+		t.Fatal("no reconnection after the server freed the connection")
+	}
+}
+
+// TestHelloWithBadPage: a hello carrying a page that is not a sealed 4 KiB
+// memfd is refused.
+func TestHelloWithBadPage(t *testing.T) {
+	_, dir := serve(t, Options{})
+	sockPath, _, err := paths(dir, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath}); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := unix.MemfdCreate("bad", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Skip(err)
+	}
+	unix.Ftruncate(bad, livePage)
+	defer unix.Close(bad)
+	rs, ps := schemaOf[req](t), schemaOf[resp](t)
+	h := hello{version: wireVersion, reqSize: uint32(rs.Size), respSize: uint32(ps.Size),
+		reqFP: rs.Fingerprint, respFP: ps.Fingerprint, reqSchema: rs.Encode(), respSchem: ps.Encode()}
+	if err := sendMsg(fd, h.encode(), bad); err != nil {
+		t.Fatal(err)
+	}
+	setTimeouts(fd, 5*time.Second)
+	buf := make([]byte, welcomeFixed+maxMessage)
+	var fds [maxFds]int
+	n, err := recvMsg(fd, buf, fds[:])
+	closeFds(fds[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := decodeWelcome(buf[:n])
+	if err != nil || w.status != statusBadHello || !strings.Contains(w.message, "liveness page") {
+		t.Fatalf("welcome %+v, %v", w, err)
+	}
+}
+
+func schemaOf[T any](t *testing.T) *layout.Schema {
+	t.Helper()
+	s, err := layout.Of[T]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

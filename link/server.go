@@ -33,7 +33,8 @@ type Server[Req, Resp any] struct {
 	g        arenaGeometry
 	epoch    uint64
 	uid      uint32
-	live     *serverLiveness // nil where the kernel lacks the seals
+	live     *ownerPage // nil where the kernel lacks the seals
+	wakeFd   int        // eventfd: poller 0 → epoll goroutine, a client page died
 
 	// arenas is the pollers' view: a copy-on-write list.
 	arenas atomic.Pointer[[]*domain]
@@ -45,6 +46,11 @@ type Server[Req, Resp any] struct {
 	nconns  int
 	nextGen uint64
 	wbuf    []byte // the welcome being sent
+	peers   map[[2]uint64]*peerPage
+	retired []*peerPage // out of peerList, to unmap after a grace period
+
+	peerList atomic.Pointer[[]*peerPage] // poller 0's view of peers
+	peerTick uint64                      // poller 0 only
 
 	pollers []*pollerState
 	handler func(*Req, *Resp)
@@ -118,6 +124,8 @@ type sconn struct {
 	uid, gid  uint32
 	started   int64                  // unix ns of the accept, for the set-up timeout
 	why       atomic.Pointer[string] // why a poller dropped it
+	peer      *peerPage              // its process's liveness page, or nil
+	queued    bool                   // epoll goroutine: in this round's list to free
 }
 
 type pollerState struct {
@@ -149,7 +157,9 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
 		domains:  map[uint32]*domain{},
 		loopDone: make(chan struct{}),
-		live:     newServerLiveness(),
+		live:     newOwnerPage(),
+		peers:    map[[2]uint64]*peerPage{},
+		wakeFd:   -1,
 	}
 	empty := []*domain{}
 	s.arenas.Store(&empty)
@@ -184,12 +194,22 @@ func (s *Server[Req, Resp]) bind() error {
 	if s.ep, err = newEpoll(); err != nil {
 		return err
 	}
+	if s.wakeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return err
+	}
+	if err := s.ep.add(s.wakeFd, wakeToken); err != nil {
+		return err
+	}
 	return s.ep.add(fd, listenToken)
 }
 
 // listenToken is the epoll token of the listening socket; a connection's
 // token is its fd.
 const listenToken = ^uint64(0)
+
+// wakeToken is the epoll token of the eventfd poller 0 writes when a client
+// process's liveness page says it died.
+const wakeToken = listenToken - 1
 
 // maxPending bounds connections that have not sent their hello yet.
 const maxPending = 1024
@@ -199,6 +219,10 @@ func (s *Server[Req, Resp]) unbind() {
 	if s.lfd >= 0 {
 		unix.Close(s.lfd)
 		os.Remove(s.sockPath)
+	}
+	if s.wakeFd >= 0 {
+		unix.Close(s.wakeFd)
+		s.wakeFd = -1
 	}
 	if s.lockFd >= 0 {
 		os.Remove(s.lockPath)
@@ -250,7 +274,11 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 				defer s.live.disown()
 			}
 			a := &spin.Agent{Name: fmt.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
-			errc <- a.Run(ctx, cpu, s.opts.Idler(), func() int { return s.sweep(i, p) })
+			duty := func() int { return s.sweep(i, p) }
+			if i == 0 {
+				duty = func() int { n := s.sweep(0, p); s.checkPeers(); return n }
+			}
+			errc <- a.Run(ctx, cpu, s.opts.Idler(), duty)
 		}()
 	}
 	var first error
@@ -378,6 +406,10 @@ func (s *Server[Req, Resp]) loop() {
 				s.accept()
 				continue
 			}
+			if tok == wakeToken {
+				dead = s.reapPeers(dead)
+				continue
+			}
 			if tok >= uint64(len(s.byFd)) || s.byFd[tok] == nil {
 				continue
 			}
@@ -386,7 +418,10 @@ func (s *Server[Req, Resp]) loop() {
 				s.handshake(c, buf)
 				continue
 			}
-			dead = append(dead, c)
+			if !c.queued {
+				c.queued = true
+				dead = append(dead, c)
+			}
 		}
 		// A dead process closes all its sockets at once: free them together,
 		// after one grace period for the whole batch.
@@ -452,19 +487,29 @@ func (s *Server[Req, Resp]) forget(c *sconn) {
 	s.ep.del(c.fd)
 	unix.Close(c.fd)
 	s.byFd[c.fd] = nil
+	if c.peer != nil {
+		s.unrefPeer(c.peer)
+		c.peer = nil
+	}
 }
 
 func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
-	var fds [1]int
+	var fds [1]int // the client process's liveness page, if it has one
 	n, err := recvMsg(c.fd, buf, fds[:])
-	closeFds(fds[:]) // clients pass no fds
 	if err == unix.EAGAIN {
 		return
 	}
 	if err != nil || n == 0 {
+		closeFds(fds[:])
 		s.stats.refused.Add(1)
 		s.forget(c)
 		return
+	}
+	if fds[0] >= 0 {
+		if c.peer, err = s.mapPeer(fds[0]); err != nil {
+			s.refuse(c, statusBadHello, err.Error())
+			return
+		}
 	}
 	cred, err := peerCred(c.fd)
 	if err != nil {
@@ -588,7 +633,20 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 			s.opts.Logf("link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
 		}
 	}
+	for _, c := range cs {
+		if c.peer != nil { // out of poller 0's list before the grace period
+			s.unrefPeer(c.peer)
+			c.peer = nil
+		}
+	}
+	retired := s.retired
+	s.retired = nil
 	safe := s.waitPollers()
+	if safe {
+		s.unmapRetired(retired)
+	} else {
+		s.retired = append(s.retired, retired...) // Close unmaps them
+	}
 	for _, c := range cs {
 		s.forget(c)
 		if c.d == nil {
@@ -695,5 +753,10 @@ func (s *Server[Req, Resp]) Close() error {
 	s.ep.close()
 	s.unbind()
 	s.live.close()
+	for _, p := range s.peers {
+		s.retired = append(s.retired, p)
+	}
+	s.unmapRetired(s.retired) // the pollers have stopped
+	s.peers, s.retired = nil, nil
 	return nil
 }

@@ -13,7 +13,8 @@ import (
 // little-endian, fixed fields first. Both sides treat the other's message as
 // hostile: lengths are bounded, fields range-checked.
 //
-// hello (client → server):
+// hello (client → server; the client process's liveness page rides along
+// in SCM_RIGHTS if it has one):
 //
 //	 0 magic "SPWHELLO"   8 version u32   12 flags u32
 //	16 req size u32      20 resp size u32
