@@ -59,7 +59,7 @@ func startDeathWatch() error {
 		death.ep, death.err = newEpoll()
 		death.flags = map[int]watched{}
 		if death.err == nil {
-			death.page = newOwnerPage()
+			death.page = newOwnerPage("spinwire-client-liveness")
 			owned := make(chan struct{})
 			go deathLoop(owned)
 			<-owned
@@ -82,6 +82,7 @@ func ownPageFd() int {
 func deathLoop(owned chan<- struct{}) {
 	runtime.LockOSThread()
 	death.page.own()
+	defer death.page.disown() // an epoll failure is not this process's death
 	close(owned)
 	evs := make([]unix.EpollEvent, 64)
 	for {
@@ -89,7 +90,6 @@ func deathLoop(owned chan<- struct{}) {
 		if err != nil {
 			return
 		}
-
 		death.mu.Lock()
 		for i := range n {
 			fd := int(token(&evs[i]))

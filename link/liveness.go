@@ -86,8 +86,8 @@ type ownerPage struct {
 
 // newOwnerPage makes the page. On a kernel without the seals it
 // returns nil: clients then rely on the socket alone.
-func newOwnerPage() *ownerPage {
-	fd, err := unix.MemfdCreate("spinwire-liveness", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+func newOwnerPage(name string) *ownerPage {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil
 	}

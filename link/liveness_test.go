@@ -39,7 +39,7 @@ func dupFd(t *testing.T, fd int) int {
 // TID with FUTEX_WAITERS; disown leaves 0 ("no poller"), which clients do
 // not take for a death.
 func TestLivenessOwnDisown(t *testing.T) {
-	l := newOwnerPage()
+	l := newOwnerPage("test-liveness")
 	if l == nil {
 		t.Skip("no sealed memfd here: the socket alone tells")
 	}
@@ -88,7 +88,7 @@ func TestLivenessOwnDisown(t *testing.T) {
 // the kernel, and the client's waiter ends the attachments watched with it
 // while their sockets are still open.
 func TestLivenessKernelMarksDeath(t *testing.T) {
-	l := newOwnerPage()
+	l := newOwnerPage("test-liveness")
 	if l == nil {
 		t.Skip("no sealed memfd here")
 	}
@@ -166,7 +166,7 @@ func TestLivenessKernelMarksDeath(t *testing.T) {
 // TestLivenessUnrefStopsWaiter: the last unref wakes the waiter blocked on
 // a live page and unmaps; a second mapping of the same page is shared.
 func TestLivenessUnrefStopsWaiter(t *testing.T) {
-	l := newOwnerPage()
+	l := newOwnerPage("test-liveness")
 	if l == nil {
 		t.Skip("no sealed memfd here")
 	}
@@ -237,7 +237,7 @@ func TestLivenessHostilePage(t *testing.T) {
 			t.Errorf("%s: fd left open", name)
 		}
 	}
-	l := newOwnerPage()
+	l := newOwnerPage("test-liveness")
 	if l == nil {
 		t.Skip("no sealed memfd here")
 	}

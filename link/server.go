@@ -157,7 +157,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
 		domains:  map[uint32]*domain{},
 		loopDone: make(chan struct{}),
-		live:     newOwnerPage(),
+		live:     newOwnerPage("spinwire-server-liveness"),
 		peers:    map[[2]uint64]*peerPage{},
 		wakeFd:   -1,
 	}
