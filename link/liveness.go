@@ -68,9 +68,6 @@ type robustHead struct {
 	pending uintptr // list_op_pending: unused
 }
 
-// emptyRobust is the list a disowning thread registers instead.
-var emptyRobust robustHead
-
 // ownerPage is the owning side of a liveness page: the page and the robust
 // list — a Server's (owned by poller 0's thread), or a client process's
 // (owned by its death watch's thread). It is heap-allocated and lives as
@@ -128,6 +125,22 @@ func (l *ownerPage) own() {
 	if l == nil {
 		return
 	}
+	// In a cgo program glibc gives every thread it starts a robust list.
+	// While that list is empty the thread holds no robust pthread mutex
+	// and the list can be replaced; a non-empty one is left alone (the
+	// socket alone tells then). Cost of replacing: robust mutexes that C
+	// code locks on this thread later are not released by the kernel if
+	// the process dies holding them — keep such C calls off poller 0.
+	var cur, n uintptr
+	if _, _, e := unix.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&cur)), uintptr(unsafe.Pointer(&n))); e != 0 {
+		return
+	}
+	if cur != 0 {
+		head := *(**uintptr)(unsafe.Pointer(&cur)) // struct robust_list_head; next first
+		if *head != cur {
+			return
+		}
+	}
 	for i := range liveWords - 1 {
 		l.entries[i] = uintptr(unsafe.Pointer(&l.entries[i+1]))
 	}
@@ -148,10 +161,8 @@ func (l *ownerPage) disown() {
 	if l == nil || !l.owned {
 		return
 	}
-	// The kernel keeps the head's address until the thread exits: an
-	// empty list in a global, never on a stack.
-	emptyRobust.next = uintptr(unsafe.Pointer(&emptyRobust))
-	unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(unsafe.Pointer(&emptyRobust)), unsafe.Sizeof(emptyRobust), 0)
+	// No list at all (a null head: the kernel then walks nothing).
+	unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, 0, unsafe.Sizeof(robustHead{}), 0)
 	l.owned = false
 	l.setAll(0)
 }

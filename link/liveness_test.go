@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
@@ -357,4 +358,35 @@ func schemaOf[T any](t *testing.T) *layout.Schema {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestLivenessKeepsBusyRobustList: a thread whose robust list holds an
+// entry (a robust mutex C code locked) keeps it; the page is not owned.
+func TestLivenessKeepsBusyRobustList(t *testing.T) {
+	l := newOwnerPage("test-liveness")
+	if l == nil {
+		t.Skip("no sealed memfd here")
+	}
+	defer l.close()
+	var head robustHead
+	var entry uintptr
+	res := make(chan bool)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		head.next = uintptr(unsafe.Pointer(&entry))
+		entry = uintptr(unsafe.Pointer(&head))
+		if _, _, e := unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, uintptr(unsafe.Pointer(&head)), unsafe.Sizeof(head), 0); e != 0 {
+			res <- true // no robust lists: nothing to check
+			return
+		}
+		l.own()
+		var cur, n uintptr
+		unix.RawSyscall(unix.SYS_GET_ROBUST_LIST, 0, uintptr(unsafe.Pointer(&cur)), uintptr(unsafe.Pointer(&n)))
+		unix.RawSyscall(unix.SYS_SET_ROBUST_LIST, 0, unsafe.Sizeof(head), 0)
+		res <- !l.owned && cur == uintptr(unsafe.Pointer(&head))
+	}()
+	if !<-res {
+		t.Fatal("own replaced a robust list that held an entry")
+	}
 }
