@@ -15,8 +15,8 @@
 // Two victims, one after the other:
 //   - a spinning victim, as a link server is (its poller spins): the main
 //     thread spins on a CPU and owns the word;
-//   - a sleeping victim, as an idle link client is: every thread sleeps
-//     (only the socket is timed).
+//   - a sleeping victim, as an idle link client is: every thread sleeps,
+//     the main one owning the word.
 // Either has -threads more threads asleep and -mb MiB of touched memory; the
 // defaults (6 and 8) are the shape of a small Go process, whose runtime
 // threads must each be scheduled to die.
@@ -87,7 +87,7 @@ static void victim(int spin) {
 	}
 	if (megabytes > 0)
 		memset(malloc((size_t)megabytes << 20), 1, (size_t)megabytes << 20);
-	if (spin) {
+	{
 		static struct robust_head head;
 		static struct robust_entry entry;
 		head.next = &entry;
@@ -119,12 +119,12 @@ static void *sockwait(void *arg) {
 	return NULL;
 }
 
-static void watcher(int i, int fd, int spin) {
+static void watcher(int i, int fd) {
 	cidx = i, cfd = fd;
 	pthread_t t;
 	pthread_create(&t, NULL, sockwait, NULL);
 	__atomic_add_fetch(&sh->ready, 1, __ATOMIC_ACQ_REL);
-	while (spin) {
+	for (;;) {
 		uint32_t v = __atomic_load_n(&sh->word, __ATOMIC_ACQUIRE);
 		if (v & FUTEX_OWNER_DIED) {
 			sh->futex_ns[i] = now_ns();
@@ -168,7 +168,7 @@ static void trial(int watchers, int spin, double *fut, double *sock) {
 				if (j != i)
 					close(sv[j][1]);
 			}
-			watcher(i, sv[i][1], spin);
+			watcher(i, sv[i][1]);
 		}
 	}
 	for (int i = 0; i < watchers; i++)
@@ -182,8 +182,7 @@ static void trial(int watchers, int spin, double *fut, double *sock) {
 	for (int i = 0; i < watchers; i++)
 		waitpid(w[i], NULL, 0);
 	for (int i = 0; i < watchers; i++) {
-		if (spin)
-			fut[i] = (sh->futex_ns[i] - t0) / 1e6;
+		fut[i] = (sh->futex_ns[i] - t0) / 1e6;
 		sock[i] = (sh->sock_ns[i] - t0) / 1e6;
 	}
 }
@@ -214,19 +213,21 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	int n = trials * watchers;
-	double *fut = calloc(n, sizeof *fut), *sock = calloc(n, sizeof *sock), *sleep = calloc(n, sizeof *sleep);
+	double *fut = calloc(n, sizeof *fut), *sock = calloc(n, sizeof *sock), *sleep = calloc(n, sizeof *sleep), *sfut = calloc(n, sizeof *sfut);
 	for (int t = 0; t < trials; t++) {
 		trial(watchers, 1, fut + t * watchers, sock + t * watchers);
-		trial(watchers, 0, NULL, sleep + t * watchers);
+		trial(watchers, 0, sfut + t * watchers, sleep + t * watchers);
 	}
 	qsort(fut, n, sizeof *fut, cmp);
 	qsort(sock, n, sizeof *sock, cmp);
 	qsort(sleep, n, sizeof *sleep, cmp);
+	qsort(sfut, n, sizeof *sfut, cmp);
 	printf("{\"transport\":\"floor-c\",\"mode\":\"death\",\"trials\":%d,\"watchers\":%d,\"threads\":%d,\"mb\":%d,"
 	       "\"spinning_futex_p50_ms\":%.3f,\"spinning_futex_p100_ms\":%.3f,"
 	       "\"spinning_socket_p50_ms\":%.3f,\"spinning_socket_p100_ms\":%.3f,"
+	       "\"sleeping_futex_p50_ms\":%.3f,\"sleeping_futex_p100_ms\":%.3f,"
 	       "\"sleeping_socket_p50_ms\":%.3f,\"sleeping_socket_p100_ms\":%.3f}\n",
-	       trials, watchers, threads, megabytes, fut[n / 2], fut[n - 1], sock[n / 2], sock[n - 1], sleep[n / 2],
-	       sleep[n - 1]);
+	       trials, watchers, threads, megabytes, fut[n / 2], fut[n - 1], sock[n / 2], sock[n - 1], sfut[n / 2],
+	       sfut[n - 1], sleep[n / 2], sleep[n - 1]);
 	return 0;
 }
