@@ -647,8 +647,14 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 	} else {
 		s.retired = append(s.retired, retired...) // Close unmaps them
 	}
+	// Every slot first, the sockets' system calls after: a dead process's
+	// slots are all free within microseconds of each other.
+	defer func() {
+		for _, c := range cs {
+			s.forget(c)
+		}
+	}()
 	for _, c := range cs {
-		s.forget(c)
 		if c.d == nil {
 			continue
 		}
