@@ -677,15 +677,17 @@ func (p *poller) run() {
 // memfd's inode), so a thousand Conns map it once.
 type sharedArena struct {
 	seg  *layout.Segment
-	key  arenaKey
+	key  inodeKey
 	refs int
 }
 
-type arenaKey struct{ dev, ino uint64 }
+// inodeKey names a shared file (an arena, a liveness page) by device and
+// inode, so one process maps it once.
+type inodeKey struct{ dev, ino uint64 }
 
 var (
 	arenasMu sync.Mutex
-	arenas   = map[arenaKey]*sharedArena{}
+	arenas   = map[inodeKey]*sharedArena{}
 )
 
 func mapArena(fd int, fingerprint uint64) (*sharedArena, error) {
@@ -694,7 +696,7 @@ func mapArena(fd int, fingerprint uint64) (*sharedArena, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	key := arenaKey{st.Dev, st.Ino}
+	key := inodeKey{st.Dev, st.Ino}
 	arenasMu.Lock()
 	defer arenasMu.Unlock()
 	if a := arenas[key]; a != nil {

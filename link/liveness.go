@@ -187,7 +187,7 @@ func futex(w *uint32, op int, val uint32) unix.Errno {
 // by every attachment to that server (keyed by the memfd's inode), with one
 // goroutine blocked in FUTEX_WAIT on the owner word.
 type clientLiveness struct {
-	key    [2]uint64 // device, inode
+	key    inodeKey
 	fd     int
 	mem    []byte
 	word   *uint32       // this process's word
@@ -199,7 +199,7 @@ type clientLiveness struct {
 
 var lives struct {
 	mu sync.Mutex
-	m  map[[2]uint64]*clientLiveness
+	m  map[inodeKey]*clientLiveness
 }
 
 // mapLiveness takes a server's liveness fd (closing it) and returns the
@@ -226,7 +226,7 @@ func mapLiveness(fd int) (*clientLiveness, error) {
 	l := &clientLiveness{key: key, fd: fd, mem: mem, refs: 1, done: make(chan struct{}),
 		word: (*uint32)(unsafe.Pointer(&mem[8*(os.Getpid()%liveWords)]))}
 	if lives.m == nil {
-		lives.m = map[[2]uint64]*clientLiveness{}
+		lives.m = map[inodeKey]*clientLiveness{}
 	}
 	lives.m[key] = l
 	go l.wait()
@@ -235,16 +235,16 @@ func mapLiveness(fd int) (*clientLiveness, error) {
 
 // checkPage checks that a peer's liveness fd is a 4 KiB page that cannot
 // shrink (so a mapping of it never faults) and returns its (device, inode).
-func checkPage(fd int) ([2]uint64, error) {
+func checkPage(fd int) (inodeKey, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Size != livePage {
-		return [2]uint64{}, fmt.Errorf("%w: liveness page of %d bytes", ErrProtocol, st.Size)
+		return inodeKey{}, fmt.Errorf("%w: liveness page of %d bytes", ErrProtocol, st.Size)
 	}
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil || seals&(unix.F_SEAL_SHRINK) == 0 {
-		return [2]uint64{}, fmt.Errorf("%w: liveness page not sealed against shrinking", ErrProtocol)
+		return inodeKey{}, fmt.Errorf("%w: liveness page not sealed against shrinking", ErrProtocol)
 	}
-	return [2]uint64{uint64(st.Dev), st.Ino}, nil
+	return inodeKey{uint64(st.Dev), st.Ino}, nil
 }
 
 // dead reports whether the kernel has marked the server's poller dead. One

@@ -28,7 +28,7 @@ const peerCheckEvery = 64
 // peerPage is the server's read-only mapping of one client process's
 // liveness page, shared by that process's connections.
 type peerPage struct {
-	key  [2]uint64
+	key  inodeKey
 	mem  []byte
 	refs int         // epoll goroutine only
 	dead atomic.Bool // poller 0 saw the owner die

@@ -46,7 +46,7 @@ type Server[Req, Resp any] struct {
 	nconns  int
 	nextGen uint64
 	wbuf    []byte // the welcome being sent
-	peers   map[[2]uint64]*peerPage
+	peers   map[inodeKey]*peerPage
 	retired []*peerPage // out of peerList, to unmap after a grace period
 
 	peerList atomic.Pointer[[]*peerPage] // poller 0's view of peers
@@ -158,7 +158,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		domains:  map[uint32]*domain{},
 		loopDone: make(chan struct{}),
 		live:     newOwnerPage("spinwire-server-liveness"),
-		peers:    map[[2]uint64]*peerPage{},
+		peers:    map[inodeKey]*peerPage{},
 		wakeFd:   -1,
 	}
 	empty := []*domain{}
