@@ -148,13 +148,8 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 	if err := startDeathWatch(); err != nil {
 		return nil, err
 	}
-	var serr error
-	if pfd := ownPageFd(); pfd >= 0 {
-		serr = sendMsg(fd, h.encode(), pfd) // the server learns our death from it
-	} else {
-		serr = sendMsg(fd, h.encode())
-	}
-	if err := serr; err != nil {
+	// Our liveness page, if we have one: the server learns our death from it.
+	if err := sendMsg(fd, h.encode(), ownPageFd()); err != nil {
 		return nil, fmt.Errorf("%w: hello: %v", ErrPeerGone, err)
 	}
 	buf := make([]byte, welcomeFixed+maxMessage)

@@ -562,13 +562,11 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	d.conns[c.index].Store(c)
 	s.nconns++
 	s.wbuf = w.appendTo(s.wbuf)
-	var serr error
+	out := [maxFds]int{d.a.seg.Fd(), -1}
 	if s.live != nil {
-		serr = sendMsg(c.fd, s.wbuf, d.a.seg.Fd(), s.live.fd)
-	} else {
-		serr = sendMsg(c.fd, s.wbuf, d.a.seg.Fd())
+		out[1] = s.live.fd
 	}
-	if serr != nil {
+	if err := sendMsg(c.fd, s.wbuf, out[:]...); err != nil {
 		s.free(c)
 		return
 	}

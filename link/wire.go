@@ -157,8 +157,9 @@ func decodeWelcome(b []byte) (*welcome, error) {
 	return w, nil
 }
 
-// sendMsg sends one datagram, with fds (at most maxFds) as SCM_RIGHTS. Raw
-// sendmsg(2) with the control message on the stack: no allocation.
+// sendMsg sends one datagram, with the fds that are ≥ 0 (at most maxFds)
+// as SCM_RIGHTS. Raw sendmsg(2) with the control message on the stack: no
+// allocation.
 func sendMsg(sock int, b []byte, fds ...int) error {
 	var iov unix.Iovec
 	if len(b) > 0 {
@@ -167,13 +168,17 @@ func sendMsg(sock int, b []byte, fds ...int) error {
 	}
 	msg := unix.Msghdr{Iov: &iov, Iovlen: 1}
 	var oob [cmsgRightsSpace]byte
-	if n := min(len(fds), maxFds); n > 0 {
+	n := 0
+	for _, fd := range fds {
+		if fd >= 0 && n < maxFds {
+			*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(4*n)])) = int32(fd)
+			n++
+		}
+	}
+	if n > 0 {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
 		h.SetLen(unix.CmsgLen(4 * n))
-		for i, fd := range fds[:n] {
-			*(*int32)(unsafe.Pointer(&oob[unix.CmsgLen(4*i)])) = int32(fd)
-		}
 		msg.Control = &oob[0]
 		msg.SetControllen(unix.CmsgSpace(4 * n))
 	}
