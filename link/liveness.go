@@ -114,7 +114,7 @@ func (l *ownerPage) setAll(v uint32) {
 		// SYNC: release of the owner word; clients' waiters read it with
 		// an atomic load.
 		atomic.StoreUint32(l.word(i), v)
-		futex(l.word(i), futexWake, math.MaxInt32)
+		futex(l.word(i), futexWake, math.MaxInt32, nil)
 	}
 }
 
@@ -177,9 +177,10 @@ func (l *ownerPage) close() {
 	unix.Close(l.fd)
 }
 
-// futex is futex(2) on a shared word, without a timeout.
-func futex(w *uint32, op int, val uint32) unix.Errno {
-	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), uintptr(op), uintptr(val), 0, 0, 0)
+// futex is futex(2) on w (op carries futexPrivate when the word is this
+// process's own); ts bounds a wait (nil: none).
+func futex(w *uint32, op int, val uint32, ts *unix.Timespec) unix.Errno {
+	_, _, e := unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), uintptr(op), uintptr(val), uintptr(unsafe.Pointer(ts)), 0, 0)
 	return e
 }
 
@@ -277,7 +278,7 @@ func (l *clientLiveness) wait() {
 			// The kernel wakes one waiter per word; pass it on to the
 			// other processes sharing ours, then end this process's
 			// attachments.
-			futex(w, futexWake, math.MaxInt32)
+			futex(w, futexWake, math.MaxInt32, nil)
 			if l.fired.CompareAndSwap(false, true) {
 				livenessDied(l)
 			}
@@ -295,7 +296,7 @@ func (l *clientLiveness) wait() {
 			waitv = false
 		}
 		ts := unix.NsecToTimespec(50e6)
-		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWait, uintptr(v), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		futex(w, futexWait, v, &ts)
 	}
 }
 
@@ -330,7 +331,7 @@ func (l *clientLiveness) unref() {
 	}
 	// SYNC: release of closed; the waiter's futex_waitv compares it.
 	atomic.StoreUint32(&l.closed, 1)
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(&l.closed)), futexWake|futexPrivate, math.MaxInt32, 0, 0, 0)
+	futex(&l.closed, futexWake|futexPrivate, math.MaxInt32, nil)
 	<-l.done
 	unix.Munmap(l.mem)
 	unix.Close(l.fd)

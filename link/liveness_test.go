@@ -269,7 +269,7 @@ func TestConnSeesLivenessDeath(t *testing.T) {
 	// What the kernel does at the owner's death, done by hand.
 	for i := range liveWords {
 		atomic.StoreUint32(s.live.word(i), futexOwnerDie|futexWaiters)
-		futex(s.live.word(i), futexWake, 1<<30)
+		futex(s.live.word(i), futexWake, 1<<30, nil)
 	}
 	if !waitFor(5*time.Second, func() bool { return c.State() != Connected }) {
 		t.Fatal("the Conn did not notice the page")
