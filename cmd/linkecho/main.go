@@ -1,4 +1,4 @@
-// Command linkecho is a lean link server that echoes connbench requests:
+// Command linkecho is a lean link server that echoes the conns benchmark's requests:
 // the server process of `pingpong -mode conns`. It is its own small binary
 // so that the server's memory — the figure the benchmark reports — is the
 // runtime and spinwire, not the benchmark's plotting and statistics code.
@@ -13,9 +13,9 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/spinwire/spinwire/internal/connbench"
+	"github.com/spinwire/spinwire/internal/echo"
 )
 
 func init() { runtime.LockOSThread() }
 
-func main() { os.Exit(connbench.ServerMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+func main() { os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }

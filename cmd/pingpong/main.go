@@ -16,7 +16,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/spinwire/spinwire/internal/connbench"
+	"github.com/spinwire/spinwire/internal/echo"
 	"github.com/spinwire/spinwire/internal/restartbench"
 	"github.com/spinwire/spinwire/link"
 )
@@ -35,7 +35,7 @@ func main() {
 		os.Exit(restartChild())
 	}
 	if os.Getenv(linkServerEnv) != "" {
-		os.Exit(connbench.ServerMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

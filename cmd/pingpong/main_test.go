@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 
-	"github.com/spinwire/spinwire/internal/connbench"
+	"github.com/spinwire/spinwire/internal/echo"
 	"github.com/spinwire/spinwire/internal/restartbench"
 	"os"
 	"runtime"
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 		os.Exit(restartChild())
 	}
 	if os.Getenv(linkServerEnv) != "" {
-		os.Exit(connbench.ServerMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	allowReexec = false
 	setMaxProcs() // as the command does: spinners + 2 Ps

@@ -6,66 +6,23 @@ package connbench
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/internal/echo"
 	"github.com/spinwire/spinwire/link"
 	"github.com/spinwire/spinwire/spin"
 )
 
-// Msg is the request and the response: 48 bytes, so a slot with its id and
-// sequence words is one 64-byte line.
-type Msg struct {
-	Seq   uint64    // the client's request number on this connection
-	Stamp uint64    // asm.Ticks when the request was sent
-	Body  [4]uint64 // payload, echoed
-}
-
-// Resp is the response type: Msg's layout under its own name.
-type Resp Msg
-
-// echo is the server's handler.
-func echo(q *Msg, r *Resp) { *r = Resp(*q) }
-
-// ServerConfig configures Serve.
-type ServerConfig struct {
-	Name     string
-	Dir      string
-	MaxConns int
-	Depth    int
-	Pollers  int
-	CPUs     []int
-	Mode     spin.Mode
-}
-
-// Serve listens on cfg.Name, calls ready once it accepts connections, and
-// serves until ctx ends.
-func Serve(ctx context.Context, cfg ServerConfig, ready func()) error {
-	s, err := link.Listen[Msg, Resp](cfg.Name, link.Options{Dir: cfg.Dir, MaxConns: cfg.MaxConns, Depth: cfg.Depth,
-		Pollers: cfg.Pollers, CPUs: cfg.CPUs, Mode: cfg.Mode})
-	if err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(echo) }()
-	ready()
-	select {
-	case <-ctx.Done():
-		s.Close()
-		return <-errc
-	case err := <-errc:
-		s.Close()
-		return err
-	}
-}
+// Msg and Resp are the request and response types: the server's (echo).
+type (
+	Msg  = echo.Msg
+	Resp = echo.Resp
+)
 
 // ClientConfig configures Run.
 type ClientConfig struct {
@@ -263,59 +220,4 @@ func ReadMemory(pid int) (Memory, error) {
 		}
 	}
 	return m, nil
-}
-
-// ServerMain is the server process of the conns benchmark: cmd/linkecho's
-// main, and pingpong's when it re-executes itself as the server. Flags:
-// -name (required), -dir, -cpus (poller i pins to the i-th), -maxconns,
-// -depth, -dedicated. It prints "READY" once it accepts connections and
-// returns (the exit status) when stdin closes.
-func ServerMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("linkecho", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "", "the server's name (required)")
-	dir := fs.String("dir", "", "socket directory (default: link.Dir())")
-	cpus := fs.String("cpus", "", "comma list: poller i pins to the i-th CPU")
-	maxConns := fs.Int("maxconns", 4096, "connections")
-	depth := fs.Int("depth", 4, "slots per ring")
-	dedicated := fs.Bool("dedicated", false, "run the pollers as dedicated agents (needs GODEBUG=asyncpreemptoff=1)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *name == "" {
-		io.WriteString(stderr, "linkecho: -name is required\n")
-		return 2
-	}
-	cfg := ServerConfig{Name: *name, Dir: *dir, MaxConns: *maxConns, Depth: *depth, Pollers: 1}
-	if *cpus != "" {
-		for _, s := range strings.Split(*cpus, ",") {
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				io.WriteString(stderr, "linkecho: -cpus: "+err.Error()+"\n")
-				return 2
-			}
-			cfg.CPUs = append(cfg.CPUs, n)
-		}
-		cfg.Pollers = len(cfg.CPUs)
-	}
-	if *dedicated {
-		cfg.Mode = spin.Dedicated
-	}
-	// The runtime rules for a spinning process: GOMAXPROCS explicit, GC
-	// off — the steady state allocates nothing — with a limit as a guard.
-	// (Measured: with the GC on, the server's RSS is larger, not smaller:
-	// its metadata costs more than the set-up garbage it would free.)
-	runtime.GOMAXPROCS(cfg.Pollers + 2)
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(64 << 20)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		io.Copy(io.Discard, stdin)
-		cancel()
-	}()
-	if err := Serve(ctx, cfg, func() { io.WriteString(stdout, "READY\n") }); err != nil {
-		io.WriteString(stderr, "linkecho: "+err.Error()+"\n")
-		return 1
-	}
-	return 0
 }

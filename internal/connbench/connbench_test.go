@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/spinwire/spinwire/internal/echo"
 )
 
 func TestHistQuantilesWithinOneBucket(t *testing.T) {
@@ -49,7 +51,7 @@ func TestRun(t *testing.T) {
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ServerConfig{Name: "b", Dir: dir, MaxConns: 64}, func() { close(ready) })
+		done <- echo.Serve(ctx, echo.Config{Name: "b", Dir: dir, MaxConns: 64}, func() { close(ready) })
 	}()
 	<-ready
 	var mem Memory

@@ -1,0 +1,188 @@
+// Package echo is the server side of `pingpong -mode conns`: a link server
+// that echoes every request, and the main of cmd/linkecho.
+//
+// It is its own package, apart from connbench (the client side), so that
+// the server's binary links only what a link server needs: no flag, fmt or
+// statistics code. The benchmark reports the server's VmRSS, and every
+// package in the binary costs resident pages — the kernel maps the 64 KiB
+// around each page of a binary that a process touches (fault-around), so a
+// package's code is resident as soon as a neighbour of it runs.
+package echo
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/spinwire/spinwire/link"
+	"github.com/spinwire/spinwire/spin"
+)
+
+// Msg is the request and the response: 48 bytes, so a slot with its id and
+// sequence words is one 64-byte line.
+type Msg struct {
+	Seq   uint64    // the client's request number on this connection
+	Stamp uint64    // asm.Ticks when the request was sent
+	Body  [4]uint64 // payload, echoed
+}
+
+// Resp is the response type: Msg's layout under its own name.
+type Resp Msg
+
+// Handler is the server's handler: the response is the request.
+func Handler(q *Msg, r *Resp) { *r = Resp(*q) }
+
+// Config configures Serve.
+type Config struct {
+	Name     string
+	Dir      string
+	MaxConns int
+	Depth    int
+	Pollers  int
+	CPUs     []int
+	Mode     spin.Mode
+}
+
+// Listen binds cfg.Name's socket: the server accepts connections from
+// here on and answers them once Serve runs.
+func Listen(cfg Config) (*link.Server[Msg, Resp], error) {
+	return link.Listen[Msg, Resp](cfg.Name, link.Options{Dir: cfg.Dir, MaxConns: cfg.MaxConns, Depth: cfg.Depth,
+		Pollers: cfg.Pollers, CPUs: cfg.CPUs, Mode: cfg.Mode})
+}
+
+// Serve listens on cfg.Name, calls ready once it accepts connections, and
+// serves until ctx ends.
+func Serve(ctx context.Context, cfg Config, ready func()) error {
+	s, err := Listen(cfg)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(Handler) }()
+	ready()
+	select {
+	case <-ctx.Done():
+		s.Close()
+		return <-errc
+	case err := <-errc:
+		s.Close()
+		return err
+	}
+}
+
+// Usage is Main's flag summary.
+const Usage = "usage: linkecho -name NAME [-dir DIR] [-cpus 1[,2…]] [-maxconns 4096] [-depth 4] [-dedicated]\n"
+
+// Main is the server process of the conns benchmark: cmd/linkecho's main,
+// and pingpong's when it re-executes itself as the server. Flags: -name
+// (required), -dir, -cpus (poller i pins to the i-th), -maxconns, -depth,
+// -dedicated; "-flag value" or "-flag=value". It prints "READY" once it
+// accepts connections and returns (the exit status: 0, 1 when serving
+// fails, 2 for bad flags) when stdin closes.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cfg, err := parseArgs(args)
+	if err != nil {
+		io.WriteString(stderr, "linkecho: "+err.Error()+"\n"+Usage)
+		return 2
+	}
+	// The runtime rules for a spinning process: GOMAXPROCS explicit — one
+	// P per poller and one for everything else (the housekeeping epoll
+	// loop, this goroutine); a dedicated agent needs one more, spin's rule
+	// — and the GC off, since the steady state allocates nothing, with a
+	// limit as a guard. (Measured: with the GC on, the server's RSS is
+	// larger, not smaller: its metadata costs more than the set-up garbage
+	// it would free; and every P beyond these holds its own partly used
+	// heap spans, 8 KiB each.)
+	procs := cfg.Pollers + 1
+	if cfg.Mode == spin.Dedicated {
+		procs++
+	}
+	runtime.GOMAXPROCS(procs)
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(64 << 20)
+	s, err := Listen(cfg)
+	if err != nil {
+		io.WriteString(stderr, "linkecho: "+err.Error()+"\n")
+		return 1
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(Handler) }()
+	io.WriteString(stdout, "READY\n")
+	// The calling goroutine waits for stdin to close itself (cmd/linkecho
+	// runs this on the locked main thread): no goroutine, and no thread,
+	// just for that.
+	io.Copy(io.Discard, stdin)
+	s.Close()
+	if err := <-errc; err != nil {
+		io.WriteString(stderr, "linkecho: "+err.Error()+"\n")
+		return 1
+	}
+	return 0
+}
+
+// usageError is a bad command line.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+// parseArgs reads Main's flags. It is the flag package's grammar for these
+// six flags, without the flag package (see the package comment).
+func parseArgs(args []string) (Config, error) {
+	cfg := Config{MaxConns: 4096, Depth: 4, Pollers: 1}
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-"), "=")
+		if !strings.HasPrefix(args[i], "-") || name == "" {
+			return cfg, usageError("unexpected argument " + strconv.Quote(args[i]))
+		}
+		if name == "dedicated" {
+			if hasValue && value != "true" && value != "false" {
+				return cfg, usageError("-dedicated=" + value + ": want true or false")
+			}
+			if !hasValue || value == "true" {
+				cfg.Mode = spin.Dedicated
+			}
+			continue
+		}
+		if !hasValue {
+			if i+1 == len(args) {
+				return cfg, usageError("flag needs a value: -" + name)
+			}
+			i++
+			value = args[i]
+		}
+		var err error
+		switch name {
+		case "name":
+			cfg.Name = value
+		case "dir":
+			cfg.Dir = value
+		case "maxconns":
+			cfg.MaxConns, err = strconv.Atoi(value)
+		case "depth":
+			cfg.Depth, err = strconv.Atoi(value)
+		case "cpus":
+			cfg.CPUs = cfg.CPUs[:0]
+			for _, s := range strings.Split(value, ",") {
+				n, perr := strconv.Atoi(s)
+				if perr != nil {
+					err = perr
+					break
+				}
+				cfg.CPUs = append(cfg.CPUs, n)
+			}
+			cfg.Pollers = len(cfg.CPUs)
+		default:
+			return cfg, usageError("flag provided but not defined: -" + name)
+		}
+		if err != nil {
+			return cfg, usageError("-" + name + " " + strconv.Quote(value) + ": " + err.Error())
+		}
+	}
+	if cfg.Name == "" {
+		return cfg, usageError("-name is required")
+	}
+	return cfg, nil
+}

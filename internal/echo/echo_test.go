@@ -1,0 +1,78 @@
+package echo
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/link"
+	"github.com/spinwire/spinwire/spin"
+)
+
+func TestServesUntilStdinCloses(t *testing.T) {
+	dir := t.TempDir()
+	stdinR, stdinW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- Main([]string{"-name", "e", "-dir", dir, "-maxconns", "8"}, stdinR, outW, io.Discard)
+	}()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if err != nil || line != "READY\n" {
+		t.Fatalf("%q %v", line, err)
+	}
+	go io.Copy(io.Discard, outR)
+	c, err := link.Dial[Msg, Resp]("e", link.DialOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Resp
+	if err := c.Call(time.Now().Add(5*time.Second), &Msg{Seq: 9, Body: [4]uint64{1, 2, 3, 4}}, &r); err != nil || r.Seq != 9 || r.Body[3] != 4 {
+		t.Fatalf("echo: %v %+v", err, r)
+	}
+	c.Close()
+	stdinW.Close()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop when stdin closed")
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{}, {"-name", "x", "-cpus", "a"}, {"-bogus"}} {
+		var errb bytes.Buffer
+		if code := Main(args, strings.NewReader(""), io.Discard, &errb); code != 2 {
+			t.Errorf("%q: exit %d (%s)", args, code, errb.String())
+		}
+	}
+	var errb bytes.Buffer
+	if code := Main([]string{"-name", "a/b"}, strings.NewReader(""), io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "invalid name") {
+		t.Errorf("bad name: exit %d (%s)", code, errb.String())
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	cfg, err := parseArgs([]string{"-name=x", "--dir", "/d", "-cpus=1,3", "-maxconns", "8", "-depth=2", "-dedicated"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Name != "x" || cfg.Dir != "/d" || len(cfg.CPUs) != 2 || cfg.CPUs[1] != 3 || cfg.Pollers != 2 ||
+		cfg.MaxConns != 8 || cfg.Depth != 2 || cfg.Mode != spin.Dedicated {
+		t.Fatalf("%+v", cfg)
+	}
+	if cfg, err := parseArgs([]string{"-name", "y", "-dedicated=false"}); err != nil || cfg.Mode != spin.Preemptible || cfg.Pollers != 1 || cfg.MaxConns != 4096 || cfg.Depth != 4 {
+		t.Fatalf("defaults: %+v %v", cfg, err)
+	}
+	for _, args := range [][]string{{"-name"}, {"-name", "x", "stray"}, {"-name", "x", "-dedicated=maybe"}, {"-name", "x", "-depth", "two"}, {"-"}, {"-name", "x", "-cpus="}} {
+		if _, err := parseArgs(args); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}
