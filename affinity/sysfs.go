@@ -201,6 +201,28 @@ func HousekeepingFS(fsys fs.FS) (CPUSet, error) {
 	return housekeeping(online, iso, nohz), nil
 }
 
+// SiblingsFS returns the SMT siblings of cpu, cpu included, that share its
+// physical core (topology/core_cpus_list, or thread_siblings_list before
+// Linux 5.3), reading from fsys, which is rooted at "/". A tree that lists
+// neither gives nil. The kernel lists only online CPUs. Cost: one or two
+// file reads.
+func SiblingsFS(fsys fs.FS, cpu int) (CPUSet, error) {
+	set, _, err := siblingsFS(fsys, cpu)
+	return set, err
+}
+
+// siblingsFS is SiblingsFS; ok is false when neither file exists.
+func siblingsFS(fsys fs.FS, cpu int) (set CPUSet, ok bool, err error) {
+	dir := sysCPU + "/cpu" + strconv.Itoa(cpu) + "/topology/"
+	// core_cpus_list (Linux ≥ 5.3) replaces thread_siblings_list.
+	for _, name := range [...]string{"core_cpus_list", "thread_siblings_list"} {
+		if set, ok, err = readList(fsys, dir+name); err != nil || ok {
+			return set, ok, err
+		}
+	}
+	return nil, false, nil
+}
+
 func housekeeping(online, iso, nohz CPUSet) CPUSet {
 	if hk := online.Minus(iso).Minus(nohz); len(hk) > 0 {
 		return hk

@@ -227,13 +227,8 @@ func (b *builder) cpu(c int, online CPUSet) (cpuFacts, error) {
 	if f.coreID, f.hasCoreID, err = readInt(b.fsys, dir+"/topology/core_id"); err != nil {
 		return f, err
 	}
-	// core_cpus_list (Linux ≥ 5.3) replaces thread_siblings_list.
-	for _, name := range []string{"core_cpus_list", "thread_siblings_list"} {
-		if f.siblings, f.hasSiblings, err = readList(b.fsys, dir+"/topology/"+name); err != nil {
-			return f, err
-		} else if f.hasSiblings {
-			break
-		}
+	if f.siblings, f.hasSiblings, err = siblingsFS(b.fsys, c); err != nil {
+		return f, err
 	}
 	if !f.hasSiblings && !f.hasCoreID {
 		b.unknown["core"] = true

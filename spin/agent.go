@@ -3,7 +3,6 @@ package spin
 import (
 	"context"
 	"fmt"
-	"log"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
-	"github.com/spinwire/spinwire/tuning"
 )
 
 // Mode is how an Agent's loop lives with the Go runtime. GO-RUNTIME.md in
@@ -73,7 +71,7 @@ func (st *AgentStats) count(w int) {
 type Agent struct {
 	Name string                           // for messages
 	Mode Mode                             // Preemptible or Dedicated
-	Logf func(format string, args ...any) // warnings; nil means log.Printf
+	Logf func(format string, args ...any) // warnings; nil: one line on standard error
 
 	running    atomic.Bool
 	iterations atomic.Uint64
@@ -96,8 +94,8 @@ var dedicatedAgents atomic.Int32
 
 // Run locks the calling goroutine to its thread, pins the thread to cpu
 // (cpu < 0: lock but do not pin) — logging once per process, through Logf,
-// when the host's tuning findings say the CPU is not isolated or shares a
-// physical core with another agent — and loops: w := duty(); idler.Idle(w);
+// when the CPU is not isolated or shares a physical core with another
+// agent (tuning.Check gives the fix) — and loops: w := duty(); idler.Idle(w);
 // until ctx is done. It returns nil when ctx ends the loop, an error
 // wrapping ErrAgentPanic when duty (or the idler) panics, or an error when
 // setup fails (ErrDedicated says which precondition of the Dedicated mode
@@ -133,7 +131,7 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 		}
 		a.cpu.Store(int64(cpu))
 		defer pinnedAgents.add(cpu)()
-		tuning.WarnOnce(a.logf, cpu, pinnedAgents.others(cpu))
+		a.warnCPU(cpu, pinnedAgents.others(cpu))
 	}
 	var stop atomic.Bool
 	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
@@ -150,14 +148,6 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 		preemptibleLoop(&stop, &st, idler, duty, a)
 	}
 	return nil
-}
-
-func (a *Agent) logf(format string, args ...any) {
-	if a.Logf != nil {
-		a.Logf(format, args...)
-		return
-	}
-	log.Printf(format, args...)
 }
 
 func (a *Agent) publish(st *AgentStats) {

@@ -8,9 +8,10 @@
 // Severity (ok, info, warn, crit), a summary, the evidence it read and the
 // fix: a shell command to copy, a kernel parameter, or a Go line. WriteTable
 // and WriteJSON format findings for `pingpong -check` and `-check -json`.
-// SpinnerWarnings and WarnOnce give the spin package a one-line warning when
-// a spinner is pinned to a CPU that is not isolated or shares its core with
-// another spinner.
+// SpinnerWarnings says, with the exact fix, whether a spinner pinned to a
+// CPU will suffer for it: the CPU is not isolated, or it shares its core
+// with another spinner. (spin.Agent logs the same two facts, without the
+// fix, from its own reads: spin does not import this package.)
 //
 // # Finding IDs
 //

@@ -66,11 +66,3 @@ func ExampleWriteTable() {
 	//                     fix: for c in 3; do echo performance > /sys/devices/system/cpu/cpu$c/cpufreq/scaling_governor; done
 	// {"id":"governor","severity":"warn","summary":"spinner CPU 3 does not use the performance governor: it may run below full clock","evidence":"performance on CPU 2; powersave on CPU 3","fix":"for c in 3; do echo performance > /sys/devices/system/cpu/cpu$c/cpufreq/scaling_governor; done"}
 }
-
-// A spinner logs once per process when its CPU is a poor choice.
-func ExampleWarnOnce() {
-	cpu, others := 3, []int{2}
-	tuning.WarnOnce(func(format string, args ...any) {
-		fmt.Fprintf(os.Stderr, format+"\n", args...)
-	}, cpu, others)
-}

@@ -3,10 +3,7 @@ package tuning
 import (
 	"fmt"
 	"io/fs"
-	"log"
 	"os"
-	"strings"
-	"sync"
 
 	"github.com/spinwire/spinwire/affinity"
 )
@@ -54,32 +51,4 @@ func spinnerWarnings(fsys fs.FS, cpu int, others []int) []Finding {
 		}
 	}
 	return out
-}
-
-var warnOnce sync.Once
-
-// WarnOnce logs, at most once per process, one line summing up
-// SpinnerWarnings(cpu, others) through logf (log.Printf when nil). The first
-// call decides: later calls, from any goroutine, return at the cost of one
-// atomic load and log nothing, even for another CPU. Nothing is logged when
-// there is no warning.
-func WarnOnce(logf func(format string, args ...any), cpu int, others []int) {
-	warnOnce.Do(func() { warnNow(logf, SpinnerWarnings(cpu, others)) })
-}
-
-func warnNow(logf func(format string, args ...any), fs []Finding) {
-	if len(fs) == 0 {
-		return
-	}
-	if logf == nil {
-		logf = log.Printf
-	}
-	parts := make([]string, len(fs))
-	for i, f := range fs {
-		parts[i] = f.Summary + " [" + f.ID + "]"
-		if f.Fix != "" {
-			parts[i] += " (fix: " + strings.ReplaceAll(f.Fix, "\n", "; ") + ")"
-		}
-	}
-	logf("spinwire: %s; run pingpong -check for the full host report", strings.Join(parts, "; "))
 }
