@@ -7,7 +7,8 @@
 // unlocks. Allowed and CurrentCPU report the thread's mask and its CPU.
 //
 // Topology reads /sys/devices/system/cpu, /sys/devices/system/node and
-// /proc/cpuinfo, plus the cpuid facts of github.com/klauspost/cpuid/v2, into
+// /proc/cpuinfo, plus the cpuid facts of HostCPUID (the CPUID instruction
+// through asm.CPUID on amd64, feature flags from golang.org/x/sys/cpu), into
 // a Topo: for every online CPU its package, physical core (unique across
 // packages), SMT siblings, L3 domain and NUMA node, and the isolated
 // (isolcpus=) and nohz_full CPUs. Everything is read through an fs.FS rooted

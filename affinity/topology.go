@@ -8,54 +8,36 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/klauspost/cpuid/v2"
 )
 
 // CPUID holds what the cpuid instruction says about the processor. Topology
-// fills it from github.com/klauspost/cpuid/v2 (HostCPUID); tests pass their
-// own. Fields left empty are filled from /proc/cpuinfo when TopologyFS finds
-// it (vendor, brand, family, model, stepping).
+// fills it with HostCPUID, which decodes the instruction's leaves itself
+// (asm.CPUID) and takes feature flags from golang.org/x/sys/cpu; tests pass
+// their own. Fields left empty are filled from /proc/cpuinfo when
+// TopologyFS finds it (vendor, brand, family, model, stepping).
+//
+// Features is sorted and spelled as github.com/klauspost/cpuid/v2 spelled
+// its features (earlier versions of this package used it): "AVX2",
+// "AVX512F", "SSE4" (SSE4.1), "SSE42", "CLMUL", "RDTSCP" on amd64; "ASIMD",
+// "ATOMICS", "AESARM" on arm64. HostCPUID takes them from the flags of
+// golang.org/x/sys/cpu (X86 or ARM64; AVX and AVX-512 only when the OS
+// saves their registers) plus, on amd64, a few CPUID bits x/sys/cpu has no
+// flag for (RDTSCP, HYPERVISOR, SSE, CMOV, NX, SHA, GFNI, VAES…). What
+// neither gives is not listed, e.g. XSAVEOPT, CLZERO and the
+// speculation-control bits that klauspost/cpuid reported.
 type CPUID struct {
 	Vendor     string   // vendor string: "GenuineIntel", "AuthenticAMD"; "" if unknown
 	Brand      string   // brand string, e.g. "AMD Ryzen 7 3700X 8-Core Processor"
 	Family     int      // display family (6 for Intel Core/Xeon, 23 Zen 1/2, 25 Zen 3/4)
 	Model      int      // display model
 	Stepping   int      // stepping
-	Hypervisor string   // hypervisor ("KVM", "MSVM", or the raw cpuid string); "" on bare metal or unknown
-	Features   []string // feature names as klauspost/cpuid spells them ("AVX2", "RDTSCP")
+	Hypervisor string   // hypervisor ("KVM", "MSVM", "VMware", or the raw cpuid string); "" on bare metal or unknown
+	Features   []string // sorted feature names, see above
 	CacheLine  int      // bytes; 0 if unknown
 	L1D        int      // L1 data cache, bytes per core; 0 if unknown
 	L1I        int      // L1 instruction cache, bytes per core; 0 if unknown
 	L2         int      // L2 cache, bytes per core or per sharing cluster; 0 if unknown
 	L3         int      // L3 cache, bytes per L3 domain; 0 if unknown
-}
-
-// HostCPUID returns the cpuid facts of the running processor, as detected
-// once at program start by klauspost/cpuid (no syscall, no cpuid executed
-// here). That library exposes no raw cpuid, so the invariant-TSC bit
-// (leaf 0x80000007 EDX bit 8) is not here: TopologyFS takes it from
-// /proc/cpuinfo instead (see Topo.InvariantTSC).
-func HostCPUID() CPUID {
-	c := &cpuid.CPU
-	hv := strings.TrimSpace(c.HypervisorVendorString)
-	if c.HypervisorVendorID != cpuid.VendorUnknown {
-		hv = c.HypervisorVendorID.String() // "KVM" rather than "KVMKVMKVM"
-	}
-	return CPUID{
-		Vendor:     c.VendorString,
-		Brand:      strings.TrimSpace(c.BrandName),
-		Family:     c.Family,
-		Model:      c.Model,
-		Stepping:   c.Stepping,
-		Hypervisor: hv,
-		Features:   c.FeatureSet(),
-		CacheLine:  max(c.CacheLine, 0),
-		L1D:        max(c.Cache.L1D, 0),
-		L1I:        max(c.Cache.L1I, 0),
-		L2:         max(c.Cache.L2, 0),
-		L3:         max(c.Cache.L3, 0),
-	}
 }
 
 // Cache describes one cache a CPU uses, from cpuN/cache/indexK.
@@ -98,9 +80,10 @@ type Topo struct {
 	CacheLine int    // bytes: coherency_line_size of the first CPU's first cache, else CPUID.CacheLine, else 64
 
 	// InvariantTSC reports a TSC that ticks at a constant rate in every
-	// P-state and C-state (CPUID leaf 0x80000007 EDX bit 8). klauspost/cpuid
-	// does not expose that bit and this package runs no cpuid of its own, so
-	// it is read from the x86 flags of /proc/cpuinfo: the kernel sets both
+	// P-state and C-state (CPUID leaf 0x80000007 EDX bit 8). The CPUID
+	// struct has no field for that bit (asm.InvariantTSC reads it with the
+	// instruction), so TopologyFS, a function of its tree and a CPUID,
+	// reads it from the x86 flags of /proc/cpuinfo: the kernel sets both
 	// "constant_tsc" and "nonstop_tsc" from exactly that bit, and this field
 	// is true only when both are present. It is false (and "invariant_tsc"
 	// is in Unknown) when /proc/cpuinfo has no flags line, e.g. on arm64.

@@ -2,7 +2,7 @@
 
 package asm
 
-import "github.com/klauspost/cpuid/v2"
+import "golang.org/x/sys/cpu"
 
 // copyVector tail-jumps to copyAVX512 when copySel is copyKindAVX512, else
 // to copyAVX2, so Copy pays for one call. Body: copy_amd64.s; reference:
@@ -31,13 +31,15 @@ func copyVec(kind copyKind, dst, src []byte) int {
 	return copyAVX2(dst, src)
 }
 
-// copyKinds lists the vector routines this CPU can run, best first.
+// copyKinds lists the vector routines this CPU can run, best first. The
+// flags of golang.org/x/sys/cpu include the OS's consent (XGETBV: the kernel
+// saves the YMM, or opmask and ZMM, state).
 func copyKinds() []copyKind {
 	var ks []copyKind
-	if cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512VL) {
+	if cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL {
 		ks = append(ks, copyKindAVX512)
 	}
-	if cpuid.CPU.Supports(cpuid.AVX2) {
+	if cpu.X86.HasAVX2 {
 		ks = append(ks, copyKindAVX2)
 	}
 	return ks

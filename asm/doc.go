@@ -16,7 +16,10 @@
 //   - Copy: the builtin copy with AVX-512 (or AVX2) moves for the sizes,
 //     129 B to 4 KiB, where that beat runtime.memmove. On arm64 the NEON
 //     routine is built and tested (under qemu-user) but has not been timed
-//     on hardware, so Copy is the builtin copy there.
+//     on hardware, so Copy is the builtin copy there;
+//   - CPUID: the raw instruction on amd64, which Go does not expose (HasCPUID
+//     says whether this build has it), for this package's clock choice and
+//     affinity.HostCPUID.
 //
 // Measured and dropped: a load-acquire (sync/atomic.LoadUint64 is already an
 // inlined plain MOV on amd64 and LDAR on arm64), and the vector copy below
@@ -29,9 +32,11 @@
 // declaration-only name_amd64.go / name_arm64.go, and a pure-Go reference
 // (pauseGeneric, ticksGeneric, copyGeneric…) in an untagged file compiled
 // everywhere. The build tag noasm, or another GOARCH, selects the references
-// through name_other.go. Choices that depend on the CPU (AVX-512 or AVX2,
-// invariant TSC, RDTSCP) are made once at init into package variables that
-// the tests swap (setClock, setCopy) to test every path on one machine.
+// through name_other.go (CPUID has no reference: cpuid_other.go returns
+// zeros). Choices that depend on the CPU are made once at init into package
+// variables that the tests swap (setClock, setCopy) to test every path on
+// one machine: AVX-512 or AVX2 from golang.org/x/sys/cpu (which also checks
+// that the OS saves the vector state), invariant TSC and RDTSCP from CPUID.
 //
 // # Measuring
 //

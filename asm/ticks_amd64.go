@@ -2,8 +2,6 @@
 
 package asm
 
-import "github.com/klauspost/cpuid/v2"
-
 // ticksAsm is Ticks: RDTSCP, LFENCE;RDTSC or a tail jump to ticksGeneric,
 // as ticksMode says. Body: ticks_amd64.s; reference: ticksGeneric.
 //
@@ -23,25 +21,25 @@ func ticksHW() uint64
 //go:noescape
 func ticksPHW() (ticks uint64, aux uint32)
 
-// cpuidex executes CPUID with EAX=leaf, ECX=sub. Body: ticks_amd64.s.
-// klauspost/cpuid does not expose leaf 0x80000007's invariant-TSC bit.
-//
-//go:noescape
-func cpuidex(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
-
-// detectInvariantTSC reads CPUID 0x80000007 EDX bit 8, after checking that
-// the extended leaf exists.
-func detectInvariantTSC() bool {
-	if maxExt, _, _, _ := cpuidex(0x80000000, 0); maxExt < 0x80000007 {
-		return false
+// extLeafEDX returns EDX of the extended CPUID leaf, 0 if the CPU does not
+// have it (CPUID(0x80000000, 0) reports the highest extended leaf).
+func extLeafEDX(leaf uint32) uint32 {
+	if maxExt, _, _, _ := CPUID(0x80000000, 0); maxExt < leaf {
+		return 0
 	}
-	_, _, _, edx := cpuidex(0x80000007, 0)
-	return edx&(1<<8) != 0
+	_, _, _, edx := CPUID(leaf, 0)
+	return edx
 }
+
+// detectInvariantTSC reads CPUID 0x80000007 EDX bit 8.
+func detectInvariantTSC() bool { return extLeafEDX(0x80000007)&(1<<8) != 0 }
+
+// detectRDTSCP reads CPUID 0x80000001 EDX bit 27.
+func detectRDTSCP() bool { return extLeafEDX(0x80000001)&(1<<27) != 0 }
 
 // detectClock picks the TSC when it is invariant, else the monotonic clock.
 func detectClock() *clock {
-	return pickClockAMD64(detectInvariantTSC(), cpuid.CPU.Supports(cpuid.RDTSCP))
+	return pickClockAMD64(detectInvariantTSC(), detectRDTSCP())
 }
 
 // pickClockAMD64 is detectClock's decision, separated so tests can walk every
