@@ -2,11 +2,12 @@ package affinity
 
 import (
 	"errors"
-	"fmt"
 	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // MaxCPU bounds every CPU number this package accepts or parses. It matches
@@ -64,7 +65,7 @@ func ParseList(s string) (CPUSet, error) {
 	for part := range strings.SplitSeq(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
-			return nil, fmt.Errorf("%w: empty element in %q", ErrCPUList, s)
+			return nil, msg.Errorf("%w: empty element in %q", ErrCPUList, s)
 		}
 		rng, stride, hasStride := strings.Cut(part, ":")
 		lo, hi, isRange := strings.Cut(rng, "-")
@@ -78,25 +79,25 @@ func ParseList(s string) (CPUSet, error) {
 				return nil, err
 			}
 			if b < a {
-				return nil, fmt.Errorf("%w: range %q runs backwards in %q", ErrCPUList, part, s)
+				return nil, msg.Errorf("%w: range %q runs backwards in %q", ErrCPUList, part, s)
 			}
 		}
 		used, group := 1, 1
 		if hasStride {
 			if !isRange {
-				return nil, fmt.Errorf("%w: stride without range %q in %q", ErrCPUList, part, s)
+				return nil, msg.Errorf("%w: stride without range %q in %q", ErrCPUList, part, s)
 			}
 			u, g, ok := strings.Cut(stride, "/")
 			if !ok {
-				return nil, fmt.Errorf("%w: stride %q wants used/group in %q", ErrCPUList, stride, s)
+				return nil, msg.Errorf("%w: stride %q wants used/group in %q", ErrCPUList, stride, s)
 			}
 			used, err = parseUint(u, MaxCPU)
 			if err != nil || used < 1 {
-				return nil, fmt.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
+				return nil, msg.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
 			}
 			group, err = parseUint(g, MaxCPU)
 			if err != nil || group < used {
-				return nil, fmt.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
+				return nil, msg.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
 			}
 		}
 		for c := a; c <= b; c++ {
@@ -111,7 +112,7 @@ func ParseList(s string) (CPUSet, error) {
 func parseCPU(tok, whole string) (int, error) {
 	n, err := parseUint(tok, MaxCPU-1)
 	if err != nil {
-		return 0, fmt.Errorf("%w: cpu %q in %q (want 0…%d)", ErrCPUList, tok, whole, MaxCPU-1)
+		return 0, msg.Errorf("%w: cpu %q in %q (want 0…%d)", ErrCPUList, tok, whole, MaxCPU-1)
 	}
 	return n, nil
 }

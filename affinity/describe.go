@@ -1,8 +1,9 @@
 package affinity
 
 import (
-	"fmt"
 	"strings"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // String returns a one-line summary of the host, e.g.
@@ -18,31 +19,31 @@ func (t *Topo) String() string {
 	if t == nil {
 		return "affinity.Topo(nil)"
 	}
-	var b strings.Builder
+	var b []byte
 	id := t.CPUID
 	vendor := id.Vendor
 	if vendor == "" {
 		vendor = "unknown vendor"
 	}
-	fmt.Fprintf(&b, "%s %q family %d model %d", vendor, id.Brand, id.Family, id.Model)
+	b = msg.Appendf(b, "%s %q family %d model %d", vendor, id.Brand, id.Family, id.Model)
 	if id.Hypervisor != "" {
-		fmt.Fprintf(&b, " under %s", id.Hypervisor)
+		b = msg.Appendf(b, " under %s", id.Hypervisor)
 	}
-	fmt.Fprintf(&b, ": %d CPUs online (%s), %s, %s (%s), %s, %s",
+	b = msg.Appendf(b, ": %d CPUs online (%s), %s, %s (%s), %s, %s",
 		len(t.CPUs), t.Online,
 		plural(t.Packages, "package"), plural(t.Cores, "physical core"), t.threadsPerCore(),
 		plural(t.L3Domains, "L3 domain"), plural(t.Nodes, "NUMA node"))
-	fmt.Fprintf(&b, "; isolated %s; nohz_full %s; housekeeping %s",
+	b = msg.Appendf(b, "; isolated %s; nohz_full %s; housekeeping %s",
 		orNone(t.Isolated), orNone(t.NohzFull), t.Housekeeping())
 	tsc := "no"
 	if t.InvariantTSC {
 		tsc = "yes"
 	}
-	fmt.Fprintf(&b, "; invariant TSC: %s; cache line %d B", tsc, t.CacheLine)
+	b = msg.Appendf(b, "; invariant TSC: %s; cache line %d B", tsc, t.CacheLine)
 	if len(t.Unknown) > 0 {
-		fmt.Fprintf(&b, "; unknown: %s", strings.Join(t.Unknown, ", "))
+		b = msg.Appendf(b, "; unknown: %s", strings.Join(t.Unknown, ", "))
 	}
-	return b.String()
+	return string(b)
 }
 
 func (t *Topo) threadsPerCore() string {
@@ -52,11 +53,11 @@ func (t *Topo) threadsPerCore() string {
 	}
 	switch {
 	case lo != hi:
-		return fmt.Sprintf("%d to %d threads each", lo, hi)
+		return msg.Sprintf("%d to %d threads each", lo, hi)
 	case hi == 1:
 		return "no SMT"
 	default:
-		return fmt.Sprintf("%d threads each", hi)
+		return msg.Sprintf("%d threads each", hi)
 	}
 }
 
@@ -64,7 +65,7 @@ func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
-	return fmt.Sprintf("%d %ss", n, what)
+	return msg.Sprintf("%d %ss", n, what)
 }
 
 func orNone(s CPUSet) string {
@@ -93,7 +94,7 @@ func (t *Topo) Describe(cpus ...int) string {
 	for _, n := range cpus {
 		c := t.lookup(n)
 		if c == nil {
-			lines = append(lines, fmt.Sprintf("cpu %d: not online", n))
+			lines = append(lines, msg.Sprintf("cpu %d: not online", n))
 			continue
 		}
 		known++
@@ -113,7 +114,7 @@ func (t *Topo) Describe(cpus ...int) string {
 		if len(c.Siblings) > 1 {
 			smt = "SMT siblings " + c.Siblings.String()
 		}
-		lines = append(lines, fmt.Sprintf("cpu %d: package %d, core %d (%s), L3 domain %d (%s), node %d, %s",
+		lines = append(lines, msg.Sprintf("cpu %d: package %d, core %d (%s), L3 domain %d (%s), node %d, %s",
 			n, c.Package, c.Core, smt, c.L3, c.L3CPUs, c.Node, state))
 		l3s, nodes = append(l3s, c.L3), append(nodes, c.Node)
 	}
@@ -131,7 +132,7 @@ func (t *Topo) Describe(cpus ...int) string {
 		if len(nodes) > 1 {
 			node = "NUMA nodes " + nodes.String()
 		}
-		lines = append(lines, fmt.Sprintf("together: %s, %s, %s, %d of %d isolated", cores, l3, node, iso, known))
+		lines = append(lines, msg.Sprintf("together: %s, %s, %s, %d of %d isolated", cores, l3, node, iso, known))
 	}
 	return strings.Join(lines, "\n")
 }

@@ -1,9 +1,10 @@
 package affinity
 
 import (
-	"fmt"
 	"runtime"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
 
 	"golang.org/x/sys/unix"
 )
@@ -57,7 +58,7 @@ func maskToSet(m unix.CPUSetDynamic) CPUSet {
 // uses such as measuring on one CPU.
 func Pin(cpu int) (undo func(), err error) {
 	if cpu < 0 || cpu >= MaxCPU {
-		return nil, fmt.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
+		return nil, msg.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
 	}
 	// Lock before narrowing the mask: the process's first LockOSThread starts
 	// the runtime's template thread (runtime/proc.go, LockOSThread →
@@ -68,17 +69,17 @@ func Pin(cpu int) (undo func(), err error) {
 	old := newMask()
 	if err := getAffinity(old); err != nil {
 		unlockOSThread()
-		return nil, fmt.Errorf("affinity: pin cpu=%d: sched_getaffinity: %w", cpu, err)
+		return nil, msg.Errorf("affinity: pin cpu=%d: sched_getaffinity: %w", cpu, err)
 	}
 	if !old.IsSet(cpu) {
 		unlockOSThread()
-		return nil, fmt.Errorf("%w: cpu=%d (allowed %s)", ErrCPUNotAllowed, cpu, maskToSet(old))
+		return nil, msg.Errorf("%w: cpu=%d (allowed %s)", ErrCPUNotAllowed, cpu, maskToSet(old))
 	}
 	one := newMask()
 	one.Set(cpu)
 	if err := setAffinity(one); err != nil {
 		unlockOSThread()
-		return nil, fmt.Errorf("affinity: pin cpu=%d: sched_setaffinity: %w", cpu, err)
+		return nil, msg.Errorf("affinity: pin cpu=%d: sched_setaffinity: %w", cpu, err)
 	}
 	done := false
 	return func() {
@@ -103,7 +104,7 @@ func Pin(cpu int) (undo func(), err error) {
 func Allowed() (CPUSet, error) {
 	m := newMask()
 	if err := getAffinity(m); err != nil {
-		return nil, fmt.Errorf("affinity: sched_getaffinity: %w", err)
+		return nil, msg.Errorf("affinity: sched_getaffinity: %w", err)
 	}
 	return maskToSet(m), nil
 }

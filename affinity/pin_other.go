@@ -4,8 +4,9 @@ package affinity
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Pin is Linux-only (sched_setaffinity); elsewhere it returns an error
@@ -13,15 +14,15 @@ import (
 // [0, MaxCPU).
 func Pin(cpu int) (undo func(), err error) {
 	if cpu < 0 || cpu >= MaxCPU {
-		return nil, fmt.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
+		return nil, msg.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
 	}
-	return nil, fmt.Errorf("affinity: pin cpu=%d on %s: %w", cpu, runtime.GOOS, errors.ErrUnsupported)
+	return nil, msg.Errorf("affinity: pin cpu=%d on %s: %w", cpu, runtime.GOOS, errors.ErrUnsupported)
 }
 
 // Allowed is Linux-only (sched_getaffinity); elsewhere it returns an error
 // wrapping errors.ErrUnsupported.
 func Allowed() (CPUSet, error) {
-	return nil, fmt.Errorf("affinity: allowed cpus on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+	return nil, msg.Errorf("affinity: allowed cpus on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }
 
 // CurrentCPU is Linux-only (getcpu); elsewhere it returns -1.

@@ -2,10 +2,11 @@ package affinity
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // PlanResult is the outcome of Plan: the chosen CPUs and, for every
@@ -21,7 +22,7 @@ type PlanResult struct {
 // online CPUs gives an error wrapping ErrInvalidCount that names k.
 func Plan(k int) (PlanResult, error) {
 	if k <= 0 {
-		return PlanResult{}, fmt.Errorf("%w: k=%d (want ≥ 1)", ErrInvalidCount, k)
+		return PlanResult{}, msg.Errorf("%w: k=%d (want ≥ 1)", ErrInvalidCount, k)
 	}
 	t, err := Topology()
 	if err != nil {
@@ -61,20 +62,20 @@ func Plan(k int) (PlanResult, error) {
 // ErrInvalidCPU, a nil Topo one wrapping ErrTopology; each names the value.
 func (t *Topo) Plan(allowed CPUSet, k int) (PlanResult, error) {
 	if t == nil || len(t.CPUs) == 0 {
-		return PlanResult{}, fmt.Errorf("%w: plan k=%d on an empty or nil Topo", ErrTopology, k)
+		return PlanResult{}, msg.Errorf("%w: plan k=%d on an empty or nil Topo", ErrTopology, k)
 	}
 	if k <= 0 {
-		return PlanResult{}, fmt.Errorf("%w: k=%d (want ≥ 1)", ErrInvalidCount, k)
+		return PlanResult{}, msg.Errorf("%w: k=%d (want ≥ 1)", ErrInvalidCount, k)
 	}
 	for _, c := range allowed {
 		if c < 0 || c >= MaxCPU {
-			return PlanResult{}, fmt.Errorf("%w: allowed cpu=%d (want 0…%d)", ErrInvalidCPU, c, MaxCPU-1)
+			return PlanResult{}, msg.Errorf("%w: allowed cpu=%d (want 0…%d)", ErrInvalidCPU, c, MaxCPU-1)
 		}
 	}
 	usable := slices.Clone(allowed).Normalize().Intersect(t.Online)
 	cand := usable
 	if k > len(cand) {
-		return PlanResult{}, fmt.Errorf("%w: k=%d but only %d allowed online cpus (%s)", ErrInvalidCount, k, len(cand), orNone(cand))
+		return PlanResult{}, msg.Errorf("%w: k=%d but only %d allowed online cpus (%s)", ErrInvalidCount, k, len(cand), orNone(cand))
 	}
 	if cand.Contains(0) && len(cand)-1 >= k {
 		cand = cand.Minus(CPUSet{0})
@@ -179,9 +180,9 @@ func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
 	if single != nil {
 		return reps(single), ""
 	}
-	why = fmt.Sprintf("no single L3 domain offers %d distinct physical cores among the allowed CPUs", k)
+	why = msg.Sprintf("no single L3 domain offers %d distinct physical cores among the allowed CPUs", k)
 	if distinctFits {
-		why = fmt.Sprintf("no single L3 domain offers %d isolated distinct physical cores, and isolation ranks first", want)
+		why = msg.Sprintf("no single L3 domain offers %d isolated distinct physical cores, and isolation ranks first", want)
 	}
 
 	// Greedy over domains, largest first, which minimises the number of
@@ -322,13 +323,13 @@ func (t *Topo) planWarnings(pick []int, allowed CPUSet, cores int, why string) [
 	case len(isolated) == 0:
 		w = append(w, "no CPUs are isolated: the spinners share their CPUs with other work (boot with isolcpus= and nohz_full=; see tuning/README.md)")
 	case iso < k:
-		w = append(w, fmt.Sprintf("only %d of %d planned CPUs are isolated (isolated: %s; of those allowed: %s)", iso, k, isolated, orNone(isolated.Intersect(allowed))))
+		w = append(w, msg.Sprintf("only %d of %d planned CPUs are isolated (isolated: %s; of those allowed: %s)", iso, k, isolated, orNone(isolated.Intersect(allowed))))
 	}
 	if slices.Contains(pick, 0) {
-		w = append(w, fmt.Sprintf("CPU 0 is used: only %d CPUs are allowed for %d spinners, and CPU 0 takes timers and interrupts", len(allowed), k))
+		w = append(w, msg.Sprintf("CPU 0 is used: only %d CPUs are allowed for %d spinners, and CPU 0 takes timers and interrupts", len(allowed), k))
 	}
 	if shared := t.sharedCores(pick); len(shared) > 0 {
-		w = append(w, fmt.Sprintf("SMT siblings share a physical core (%s): only %d physical cores are allowed for %d spinners", strings.Join(shared, ", "), cores, k))
+		w = append(w, msg.Sprintf("SMT siblings share a physical core (%s): only %d physical cores are allowed for %d spinners", strings.Join(shared, ", "), cores, k))
 	}
 	var l3s, nodes CPUSet
 	for _, c := range pick {
@@ -341,14 +342,14 @@ func (t *Topo) planWarnings(pick []int, allowed CPUSet, cores int, why string) [
 		w = append(w, "L3 sharing is unknown (no L3 cache listed in sysfs): each package is taken as one L3 domain")
 	}
 	if len(l3s) > 1 {
-		msg := fmt.Sprintf("the spinners span L3 domains %s, so messages cross between caches", l3s)
+		note := msg.Sprintf("the spinners span L3 domains %s, so messages cross between caches", l3s)
 		if why != "" {
-			msg += ": " + why
+			note += ": " + why
 		}
-		w = append(w, msg)
+		w = append(w, note)
 	}
 	if len(nodes) > 1 {
-		w = append(w, fmt.Sprintf("the spinners span NUMA nodes %s", nodes))
+		w = append(w, msg.Sprintf("the spinners span NUMA nodes %s", nodes))
 	}
 	return w
 }

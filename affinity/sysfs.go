@@ -2,7 +2,6 @@ package affinity
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Paths inside an fs.FS rooted at "/".
@@ -35,15 +36,15 @@ func readFile(fsys fs.FS, name string) (s string, ok bool, err error) {
 		return "", false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("%w: %s: %w", ErrTopology, name, err)
+		return "", false, msg.Errorf("%w: %s: %w", ErrTopology, name, err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxFileLength+1))
 	if err != nil {
-		return "", false, fmt.Errorf("%w: %s: %w", ErrTopology, name, err)
+		return "", false, msg.Errorf("%w: %s: %w", ErrTopology, name, err)
 	}
 	if len(b) > maxFileLength {
-		return "", false, fmt.Errorf("%w: %s: longer than %d bytes", ErrTopology, name, maxFileLength)
+		return "", false, msg.Errorf("%w: %s: longer than %d bytes", ErrTopology, name, maxFileLength)
 	}
 	return strings.TrimSpace(string(b)), true, nil
 }
@@ -61,7 +62,7 @@ func readList(fsys fs.FS, name string) (CPUSet, bool, error) {
 	}
 	set, err := ParseList(s)
 	if err != nil {
-		return nil, true, fmt.Errorf("%w: %s: %w", ErrTopology, name, err)
+		return nil, true, msg.Errorf("%w: %s: %w", ErrTopology, name, err)
 	}
 	return set, true, nil
 }
@@ -75,7 +76,7 @@ func readInt(fsys fs.FS, name string) (int, bool, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, false, fmt.Errorf("%w: %s: %q is not an integer", ErrTopology, name, s)
+		return 0, false, msg.Errorf("%w: %s: %q is not an integer", ErrTopology, name, s)
 	}
 	if n < 0 {
 		return 0, false, nil
@@ -101,7 +102,7 @@ func readSize(fsys fs.FS, name string) (int, bool, error) {
 	}
 	n, err := parseUint(num, math.MaxInt32/mult) // ≤ 2 GiB: no cache is larger
 	if err != nil {
-		return 0, false, fmt.Errorf("%w: %s: %q is not a size", ErrTopology, name, s)
+		return 0, false, msg.Errorf("%w: %s: %q is not a size", ErrTopology, name, s)
 	}
 	return n * mult, true, nil
 }
@@ -114,7 +115,7 @@ func numbered(fsys fs.FS, dir, prefix string) ([]int, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %s: %w", ErrTopology, dir, err)
+		return nil, false, msg.Errorf("%w: %s: %w", ErrTopology, dir, err)
 	}
 	var out []int
 	for _, e := range ents {
@@ -149,7 +150,7 @@ func onlineFS(fsys fs.FS) (online CPUSet, fromDirs bool, err error) {
 		if fromDirs {
 			where = sysCPU + "/cpuN"
 		}
-		return nil, fromDirs, fmt.Errorf("%w: no online cpus in %s", ErrTopology, where)
+		return nil, fromDirs, msg.Errorf("%w: no online cpus in %s", ErrTopology, where)
 	}
 	return online, fromDirs, nil
 }

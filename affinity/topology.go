@@ -3,11 +3,12 @@ package affinity
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // CPUID holds what the cpuid instruction says about the processor. Topology
@@ -125,7 +126,7 @@ func Topology() (*Topo, error) { return TopologyFS(hostFS, HostCPUID()) }
 // ErrTopology (and ErrCPUList for a bad cpulist) that names the file.
 func TopologyFS(fsys fs.FS, id CPUID) (*Topo, error) {
 	if fsys == nil {
-		return nil, fmt.Errorf("%w: nil fs.FS", ErrTopology)
+		return nil, msg.Errorf("%w: nil fs.FS", ErrTopology)
 	}
 	b := builder{fsys: fsys, unknown: map[string]bool{}}
 	return b.build(id)
@@ -382,7 +383,7 @@ func (b *builder) cpuinfo(t *Topo, id CPUID) error {
 			if v, ok := kv[key]; ok {
 				n, err := strconv.Atoi(v)
 				if err != nil {
-					return fmt.Errorf("%w: %s: %s %q is not an integer", ErrTopology, procCPUInfo, key, v)
+					return msg.Errorf("%w: %s: %s %q is not an integer", ErrTopology, procCPUInfo, key, v)
 				}
 				*dst = n
 			}
@@ -404,7 +405,7 @@ func readCPUInfo(fsys fs.FS) (map[string]string, error) {
 		return kv, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrTopology, procCPUInfo, err)
+		return nil, msg.Errorf("%w: %s: %w", ErrTopology, procCPUInfo, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -427,7 +428,7 @@ func readCPUInfo(fsys fs.FS) (map[string]string, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrTopology, procCPUInfo, err)
+		return nil, msg.Errorf("%w: %s: %w", ErrTopology, procCPUInfo, err)
 	}
 	return kv, nil
 }
@@ -484,12 +485,12 @@ func (u unionFind) number(ids CPUSet) (group []int, members []CPUSet) {
 // ErrUnknownCPU; both name the cpu. Cost: binary search.
 func (t *Topo) CPU(cpu int) (CPU, error) {
 	if cpu < 0 || cpu >= MaxCPU {
-		return CPU{}, fmt.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
+		return CPU{}, msg.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
 	}
 	if c := t.lookup(cpu); c != nil {
 		return *c, nil
 	}
-	return CPU{}, fmt.Errorf("%w: cpu=%d (online %s)", ErrUnknownCPU, cpu, t.onlineString())
+	return CPU{}, msg.Errorf("%w: cpu=%d (online %s)", ErrUnknownCPU, cpu, t.onlineString())
 }
 
 func (t *Topo) onlineString() string {

@@ -2,9 +2,10 @@ package layout
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Segment header: the first HeaderLength bytes of every segment. Written once
@@ -103,7 +104,7 @@ type Header struct {
 // it never panics.
 func CheckHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error) {
 	if len(b) < HeaderLength {
-		return Header{}, fmt.Errorf("%w: %d bytes, header needs %d", ErrTooShort, len(b), HeaderLength)
+		return Header{}, msg.Errorf("%w: %d bytes, header needs %d", ErrTooShort, len(b), HeaderLength)
 	}
 	// SYNC: acquire of the magic; pairs with the release store in writeHeader,
 	// so the other fields are complete once the magic is seen.
@@ -111,7 +112,7 @@ func CheckHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error)
 	if magic != HeaderMagic {
 		var raw [8]byte
 		binary.LittleEndian.PutUint64(raw[:], magic)
-		return Header{}, fmt.Errorf("%w: %q (want %q)", ErrBadMagic, raw[:], magicString)
+		return Header{}, msg.Errorf("%w: %q (want %q)", ErrBadMagic, raw[:], magicString)
 	}
 	le := binary.LittleEndian
 	h := Header{
@@ -122,22 +123,22 @@ func CheckHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error)
 		Epoch:       le.Uint64(b[EpochOffset:]),
 	}
 	if h.Version != HeaderVersion {
-		return Header{}, fmt.Errorf("%w: version %d (this build speaks %d)", ErrVersion, h.Version, HeaderVersion)
+		return Header{}, msg.Errorf("%w: version %d (this build speaks %d)", ErrVersion, h.Version, HeaderVersion)
 	}
 	if hl := le.Uint32(b[HeaderLenOffset:]); hl != HeaderLength {
-		return Header{}, fmt.Errorf("%w: header length %d (want %d)", ErrBadLength, hl, HeaderLength)
+		return Header{}, msg.Errorf("%w: header length %d (want %d)", ErrBadLength, hl, HeaderLength)
 	}
 	if h.TotalLength <= HeaderLength || h.TotalLength > MaxLength {
-		return Header{}, fmt.Errorf("%w: total length %d outside (%d, %d]", ErrBadLength, h.TotalLength, HeaderLength, uint64(MaxLength))
+		return Header{}, msg.Errorf("%w: total length %d outside (%d, %d]", ErrBadLength, h.TotalLength, HeaderLength, uint64(MaxLength))
 	}
 	if fileLength >= 0 && h.TotalLength != uint64(fileLength) {
-		return Header{}, fmt.Errorf("%w: header says %d bytes, file has %d", ErrBadLength, h.TotalLength, fileLength)
+		return Header{}, msg.Errorf("%w: header says %d bytes, file has %d", ErrBadLength, h.TotalLength, fileLength)
 	}
 	if h.TotalLength > uint64(len(b)) {
-		return Header{}, fmt.Errorf("%w: header says %d bytes, %d mapped", ErrTooShort, h.TotalLength, len(b))
+		return Header{}, msg.Errorf("%w: header says %d bytes, %d mapped", ErrTooShort, h.TotalLength, len(b))
 	}
 	if fingerprint != 0 && h.Fingerprint != fingerprint {
-		return Header{}, fmt.Errorf("%w: segment fingerprint %#016x, expected %#016x", ErrLayoutMismatch, h.Fingerprint, fingerprint)
+		return Header{}, msg.Errorf("%w: segment fingerprint %#016x, expected %#016x", ErrLayoutMismatch, h.Fingerprint, fingerprint)
 	}
 	return h, nil
 }

@@ -3,9 +3,12 @@ package layout
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -424,6 +427,50 @@ func TestEncodeDecodeSchema(t *testing.T) {
 	}
 	if _, err := DecodeSchema(make([]byte, 2<<20)); !errors.Is(err, ErrBadSchema) {
 		t.Error("huge schema accepted")
+	}
+}
+
+// TestSchemaTextIsFmts pins the fingerprinted text and Encode's output to
+// what fmt wrote before layout stopped importing it: both are wire
+// contracts between peers built from different versions.
+func TestSchemaTextIsFmts(t *testing.T) {
+	for _, s := range []*Schema{MustOf[quote](), MustOf[book](), MustOf[struct{ A, B uint32 }]()} {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%d/%d", s.Size, s.Align)
+		var enc strings.Builder
+		fmt.Fprintf(&enc, "spinwire-schema 1 %d %d %s\n", s.Size, s.Align, strconv.Quote(s.Name))
+		for _, f := range s.Fields {
+			fmt.Fprintf(h, "|%s@%d:%s*%d=%d", f.Path, f.Offset, f.Kind, f.Len, f.Size)
+			fmt.Fprintf(&enc, "%s %d %d %s %d\n", strconv.Quote(f.Path), f.Offset, f.Size, f.Kind, f.Len)
+		}
+		if s.Fingerprint != h.Sum64() {
+			t.Errorf("%s: fingerprint %#x, fmt's text gives %#x", s.Name, s.Fingerprint, h.Sum64())
+		}
+		if string(s.Encode()) != enc.String() {
+			t.Errorf("%s: Encode\n%s\nfmt wrote\n%s", s.Name, s.Encode(), enc.String())
+		}
+	}
+}
+
+func TestDecodeSchemaLines(t *testing.T) {
+	// A type name with spaces and quotes survives; spacing may vary.
+	s, err := DecodeSchema([]byte("spinwire-schema 1  8 8 \"struct { A \\\"q\\\" }\"\n\"A\"   0 8 uint64 0\n"))
+	if err != nil || s.Name != `struct { A "q" }` || s.Size != 8 || len(s.Fields) != 1 || s.Fields[0].Kind != "uint64" {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for _, bad := range []string{
+		"spinwire-schema 1 8 8",                          // a value missing
+		"spinwire-schema 1 8 8 \"x\" extra",              // text after the last
+		"spinwire-schema 1 -8 8 \"x\"",                   // a negative size
+		"spinwire-schema 1 8 8 \"x",                      // an open quote
+		"spinwire-schema 1 8 8 \"x\"\n\"a\"0 8 uint64 0", // no space after a quoted value
+		"spinwire-schema 1 8 8 \"x\"\n\"a\" 0 8 uint64 one",
+		"spinwire-schema 1 99999999999999999999 8 \"x\"",
+		"other-schema 1 8 8 \"x\"",
+	} {
+		if _, err := DecodeSchema([]byte(bad)); !errors.Is(err, ErrBadSchema) {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }
 

@@ -1,13 +1,15 @@
 package layout
 
 import (
-	"fmt"
+	"errors"
 	"hash/fnv"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // MaxAlign is the largest alignment a fixed-layout type may require.
@@ -31,9 +33,9 @@ type Field struct {
 
 func (f Field) String() string {
 	if f.Len > 0 {
-		return fmt.Sprintf("%s @%d [%d]%s (%d B)", f.Path, f.Offset, f.Len, f.Kind, f.Size)
+		return msg.Sprintf("%s @%d [%d]%s (%d B)", f.Path, f.Offset, f.Len, f.Kind, f.Size)
 	}
-	return fmt.Sprintf("%s @%d %s (%d B)", f.Path, f.Offset, f.Kind, f.Size)
+	return msg.Sprintf("%s @%d %s (%d B)", f.Path, f.Offset, f.Kind, f.Size)
 }
 
 // Schema describes a fixed-layout type. Two processes exchange a type only
@@ -80,7 +82,7 @@ func MustOf[T any]() *Schema {
 // SchemaOf is Of for a reflect.Type.
 func SchemaOf(t reflect.Type) (*Schema, error) {
 	if t == nil {
-		return nil, fmt.Errorf("%w: nil type", ErrNotFixedLayout)
+		return nil, msg.Errorf("%w: nil type", ErrNotFixedLayout)
 	}
 	if r, ok := schemaCache.Load(t); ok {
 		res := r.(schemaResult)
@@ -94,13 +96,13 @@ func SchemaOf(t reflect.Type) (*Schema, error) {
 func buildSchema(t reflect.Type) (*Schema, error) {
 	s := &Schema{Name: t.String(), Size: t.Size(), Align: uintptr(t.Align())}
 	if s.Size == 0 || s.Size%8 != 0 {
-		return nil, fmt.Errorf("%w: %s is %d bytes, want a non-zero multiple of 8 (add explicit `_ [N]byte` padding)", ErrNotFixedLayout, t, s.Size)
+		return nil, msg.Errorf("%w: %s is %d bytes, want a non-zero multiple of 8 (add explicit `_ [N]byte` padding)", ErrNotFixedLayout, t, s.Size)
 	}
 	if s.Align > MaxAlign {
-		return nil, fmt.Errorf("%w: %s aligns to %d, more than %d", ErrNotFixedLayout, t, s.Align, MaxAlign)
+		return nil, msg.Errorf("%w: %s aligns to %d, more than %d", ErrNotFixedLayout, t, s.Align, MaxAlign)
 	}
 	if err := walk(t, "", 0, &s.Fields); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotFixedLayout, t, err)
+		return nil, msg.Errorf("%w: %s: %v", ErrNotFixedLayout, t, err)
 	}
 	s.Fingerprint = fingerprint(s)
 	return s, nil
@@ -109,7 +111,7 @@ func buildSchema(t reflect.Type) (*Schema, error) {
 // walk appends t's leaves at base to out. path names t for messages.
 func walk(t reflect.Type, path string, base uintptr, out *[]Field) error {
 	if len(*out) >= maxSchemaFields {
-		return fmt.Errorf("more than %d fields", maxSchemaFields)
+		return msg.Errorf("more than %d fields", maxSchemaFields)
 	}
 	name := path
 	if name == "" {
@@ -146,7 +148,7 @@ func walk(t reflect.Type, path string, base uintptr, out *[]Field) error {
 				fp = path + "." + f.Name
 			}
 			if f.Offset != end {
-				return fmt.Errorf("implicit padding of %d bytes before field %s at offset %d (declare it as `_ [%d]byte`)", f.Offset-end, fp, base+f.Offset, f.Offset-end)
+				return msg.Errorf("implicit padding of %d bytes before field %s at offset %d (declare it as `_ [%d]byte`)", f.Offset-end, fp, base+f.Offset, f.Offset-end)
 			}
 			if err := walk(f.Type, fp, base+f.Offset, out); err != nil {
 				return err
@@ -154,24 +156,27 @@ func walk(t reflect.Type, path string, base uintptr, out *[]Field) error {
 			end = f.Offset + f.Type.Size()
 		}
 		if end != t.Size() {
-			return fmt.Errorf("implicit padding of %d bytes at the end of %s (declare it as `_ [%d]byte`)", t.Size()-end, name, t.Size()-end)
+			return msg.Errorf("implicit padding of %d bytes at the end of %s (declare it as `_ [%d]byte`)", t.Size()-end, name, t.Size()-end)
 		}
 		return nil
 	case reflect.Bool:
-		return fmt.Errorf("field %s is bool: a peer can store a byte other than 0 or 1; use uint8", name)
+		return msg.Errorf("field %s is bool: a peer can store a byte other than 0 or 1; use uint8", name)
 	case reflect.Int, reflect.Uint:
-		return fmt.Errorf("field %s is %s: use a sized integer (%s64)", name, k, k)
+		return msg.Errorf("field %s is %s: use a sized integer (%s64)", name, k, k)
 	default:
-		return fmt.Errorf("field %s is %s, which holds a pointer or has no fixed layout", name, t)
+		return msg.Errorf("field %s is %s, which holds a pointer or has no fixed layout", name, t)
 	}
 }
 
 func fingerprint(s *Schema) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%d/%d", s.Size, s.Align)
+	// The text hashed is a wire contract (peers compare the sums): it is
+	// what fmt.Fprintf(h, "%d/%d", …) and "|%s@%d:%s*%d=%d" per field wrote.
+	b := msg.Appendf(nil, "%d/%d", s.Size, s.Align)
 	for _, f := range s.Fields {
-		fmt.Fprintf(h, "|%s@%d:%s*%d=%d", f.Path, f.Offset, f.Kind, f.Len, f.Size)
+		b = msg.Appendf(b, "|%s@%d:%s*%d=%d", f.Path, f.Offset, f.Kind, f.Len, f.Size)
 	}
+	h := fnv.New64a()
+	h.Write(b)
 	return h.Sum64()
 }
 
@@ -187,18 +192,18 @@ func (s *Schema) Diff(o *Schema) error {
 		a, b := s.Fields[i], o.Fields[i]
 		if a != b {
 			if a.Path != b.Path {
-				return fmt.Errorf("%w: field %d is %s here, %s at the peer", ErrLayoutMismatch, i, a, b)
+				return msg.Errorf("%w: field %d is %s here, %s at the peer", ErrLayoutMismatch, i, a, b)
 			}
-			return fmt.Errorf("%w: field %s: %s here, %s at the peer", ErrLayoutMismatch, a.Path, a, b)
+			return msg.Errorf("%w: field %s: %s here, %s at the peer", ErrLayoutMismatch, a.Path, a, b)
 		}
 	}
 	switch {
 	case len(s.Fields) > n:
-		return fmt.Errorf("%w: field %s exists only here", ErrLayoutMismatch, s.Fields[n])
+		return msg.Errorf("%w: field %s exists only here", ErrLayoutMismatch, s.Fields[n])
 	case len(o.Fields) > n:
-		return fmt.Errorf("%w: field %s exists only at the peer", ErrLayoutMismatch, o.Fields[n])
+		return msg.Errorf("%w: field %s exists only at the peer", ErrLayoutMismatch, o.Fields[n])
 	}
-	return fmt.Errorf("%w: %s is %d bytes aligned %d here, %d aligned %d at the peer (fingerprints %#x, %#x)",
+	return msg.Errorf("%w: %s is %d bytes aligned %d here, %d aligned %d at the peer (fingerprints %#x, %#x)",
 		ErrLayoutMismatch, s.Name, s.Size, s.Align, o.Size, o.Align, s.Fingerprint, o.Fingerprint)
 }
 
@@ -206,12 +211,11 @@ func (s *Schema) Diff(o *Schema) error {
 // back, so a peer can say which field differs, not just that fingerprints
 // do.
 func (s *Schema) Encode() []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "spinwire-schema 1 %d %d %s\n", s.Size, s.Align, strconv.Quote(s.Name))
+	b := msg.Appendf(nil, "spinwire-schema 1 %d %d %q\n", s.Size, s.Align, s.Name)
 	for _, f := range s.Fields {
-		fmt.Fprintf(&b, "%s %d %d %s %d\n", strconv.Quote(f.Path), f.Offset, f.Size, f.Kind, f.Len)
+		b = msg.Appendf(b, "%q %d %d %s %d\n", f.Path, f.Offset, f.Size, f.Kind, f.Len)
 	}
-	return []byte(b.String())
+	return b
 }
 
 // DecodeSchema parses what Encode wrote — bytes from a peer, so untrusted:
@@ -220,27 +224,83 @@ func (s *Schema) Encode() []byte {
 func DecodeSchema(b []byte) (*Schema, error) {
 	const maxLen = 1 << 20
 	if len(b) > maxLen {
-		return nil, fmt.Errorf("%w: %d bytes", ErrBadSchema, len(b))
+		return nil, msg.Errorf("%w: %d bytes", ErrBadSchema, len(b))
 	}
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	if len(lines) == 0 || len(lines) > maxSchemaFields+1 {
-		return nil, fmt.Errorf("%w: %d lines", ErrBadSchema, len(lines))
+		return nil, msg.Errorf("%w: %d lines", ErrBadSchema, len(lines))
 	}
 	s := &Schema{}
-	var name string
-	if _, err := fmt.Sscanf(lines[0], "spinwire-schema 1 %d %d %q", &s.Size, &s.Align, &name); err != nil {
-		return nil, fmt.Errorf("%w: header %q: %v", ErrBadSchema, lines[0], err)
+	var magic, version string
+	if err := scanLine(lines[0], &magic, &version, &s.Size, &s.Align, quoted{&s.Name}); err != nil || magic != "spinwire-schema" || version != "1" {
+		if err == nil {
+			err = errors.New("not a spinwire-schema 1 header")
+		}
+		return nil, msg.Errorf("%w: header %q: %v", ErrBadSchema, lines[0], err)
 	}
-	s.Name = name
 	for i, ln := range lines[1:] {
 		var f Field
-		if _, err := fmt.Sscanf(ln, "%q %d %d %s %d", &f.Path, &f.Offset, &f.Size, &f.Kind, &f.Len); err != nil {
-			return nil, fmt.Errorf("%w: field line %d %q: %v", ErrBadSchema, i+1, ln, err)
+		if err := scanLine(ln, quoted{&f.Path}, &f.Offset, &f.Size, &f.Kind, &f.Len); err != nil {
+			return nil, msg.Errorf("%w: field line %d %q: %v", ErrBadSchema, i+1, ln, err)
 		}
 		s.Fields = append(s.Fields, f)
 	}
 	s.Fingerprint = fingerprint(s)
 	return s, nil
+}
+
+// quoted is a scanLine destination for a Go-quoted string (what %q writes).
+type quoted struct{ s *string }
+
+// scanLine reads one space-separated token per destination from line:
+// *string takes a word, *uintptr and *int a decimal number, quoted a Go
+// string literal (which may hold spaces). Tokens are separated by one or
+// more spaces; nothing may follow the last.
+func scanLine(line string, dst ...any) error {
+	rest := line
+	for i, d := range dst {
+		rest = strings.TrimLeft(rest, " ")
+		if rest == "" {
+			return msg.Errorf("%d of %d values", i, len(dst))
+		}
+		var tok string
+		if q, ok := d.(quoted); ok {
+			lit, err := strconv.QuotedPrefix(rest)
+			if err != nil {
+				return msg.Errorf("value %d: not a quoted string", i+1)
+			}
+			if *q.s, err = strconv.Unquote(lit); err != nil {
+				return msg.Errorf("value %d: %v", i+1, err)
+			}
+			rest = rest[len(lit):]
+		} else {
+			tok, rest, _ = strings.Cut(rest, " ")
+			rest = " " + rest
+			switch d := d.(type) {
+			case *string:
+				*d = tok
+			case *uintptr:
+				n, err := strconv.ParseUint(tok, 10, 64)
+				if err != nil || uint64(uintptr(n)) != n {
+					return msg.Errorf("value %d: %q is not a size", i+1, tok)
+				}
+				*d = uintptr(n)
+			case *int:
+				n, err := strconv.Atoi(tok)
+				if err != nil {
+					return msg.Errorf("value %d: %q is not a number", i+1, tok)
+				}
+				*d = n
+			}
+		}
+		if rest != "" && rest[0] != ' ' {
+			return msg.Errorf("value %d: no space after it", i+1)
+		}
+	}
+	if strings.TrimLeft(rest, " ") != "" {
+		return errors.New("text after the last value")
+	}
+	return nil
 }
 
 // At returns a *T over b[off:], after checking that T is fixed-layout, that
@@ -257,11 +317,11 @@ func At[T any](b []byte, off int) (*T, error) {
 		return nil, err
 	}
 	if off < 0 || off > len(b) || uintptr(len(b)-off) < s.Size {
-		return nil, fmt.Errorf("%w: %s (%d bytes) at offset %d of a %d-byte region", ErrOutOfBounds, s.Name, s.Size, off, len(b))
+		return nil, msg.Errorf("%w: %s (%d bytes) at offset %d of a %d-byte region", ErrOutOfBounds, s.Name, s.Size, off, len(b))
 	}
 	p := unsafe.Pointer(unsafe.SliceData(b[off:]))
 	if uintptr(p)%s.Align != 0 {
-		return nil, fmt.Errorf("%w: %s needs %d-byte alignment, offset %d is at address %#x", ErrMisaligned, s.Name, s.Align, off, uintptr(p))
+		return nil, msg.Errorf("%w: %s needs %d-byte alignment, offset %d is at address %#x", ErrMisaligned, s.Name, s.Align, off, uintptr(p))
 	}
 	return (*T)(p), nil
 }

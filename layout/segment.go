@@ -1,12 +1,13 @@
 package layout
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/spinwire/spinwire/internal/msg"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,7 +68,7 @@ type Segment struct {
 // it is mapped. Cost: a handful of syscalls plus zero-filling the pages.
 func Create(bodyLength int, opts Options) (*Segment, error) {
 	if bodyLength <= 0 || uint64(bodyLength) > MaxLength-HeaderLength {
-		return nil, fmt.Errorf("%w: body length %d (want 1…%d)", ErrInvalidSize, bodyLength, uint64(MaxLength-HeaderLength))
+		return nil, msg.Errorf("%w: body length %d (want 1…%d)", ErrInvalidSize, bodyLength, uint64(MaxLength-HeaderLength))
 	}
 	page := os.Getpagesize()
 	total := (HeaderLength + bodyLength + page - 1) / page * page
@@ -79,7 +80,7 @@ func Create(bodyLength int, opts Options) (*Segment, error) {
 	if opts.Name == "" {
 		fd, err = unix.MemfdCreate("spinwire", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 		if err != nil {
-			return nil, fmt.Errorf("layout: memfd_create: %w", err)
+			return nil, msg.Errorf("layout: memfd_create: %w", err)
 		}
 	} else {
 		if path, err = segmentPath(opts); err != nil {
@@ -87,7 +88,7 @@ func Create(bodyLength int, opts Options) (*Segment, error) {
 		}
 		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
-			return nil, fmt.Errorf("layout: create %s: %w", path, err)
+			return nil, msg.Errorf("layout: create %s: %w", path, err)
 		}
 	}
 	fail := func(err error) (*Segment, error) {
@@ -98,11 +99,11 @@ func Create(bodyLength int, opts Options) (*Segment, error) {
 		return nil, err
 	}
 	if err := unix.Ftruncate(fd, int64(total)); err != nil {
-		return fail(fmt.Errorf("layout: ftruncate %d: %w", total, err))
+		return fail(msg.Errorf("layout: ftruncate %d: %w", total, err))
 	}
 	if path == "" {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, requiredSeals); err != nil {
-			return fail(fmt.Errorf("layout: seal: %w", err))
+			return fail(msg.Errorf("layout: seal: %w", err))
 		}
 	}
 	mem, err := mapFd(fd, total, opts)
@@ -129,7 +130,7 @@ func Create(bodyLength int, opts Options) (*Segment, error) {
 // ErrTooShort or ErrLayoutMismatch with the values seen.
 func Open(opts Options) (*Segment, error) {
 	if opts.Name == "" {
-		return nil, fmt.Errorf("%w: empty name (an anonymous segment is opened with OpenFd)", ErrInvalidName)
+		return nil, msg.Errorf("%w: empty name (an anonymous segment is opened with OpenFd)", ErrInvalidName)
 	}
 	path, err := segmentPath(opts)
 	if err != nil {
@@ -137,7 +138,7 @@ func Open(opts Options) (*Segment, error) {
 	}
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
-		return nil, fmt.Errorf("layout: open %s: %w", path, err)
+		return nil, msg.Errorf("layout: open %s: %w", path, err)
 	}
 	s, err := openFd(fd, opts, false)
 	if err != nil {
@@ -153,7 +154,7 @@ func Open(opts Options) (*Segment, error) {
 // ownership of fd on success; on error fd is left open for the caller.
 func OpenFd(fd int, opts Options) (*Segment, error) {
 	if fd < 0 {
-		return nil, fmt.Errorf("%w: fd %d", ErrInvalidSize, fd)
+		return nil, msg.Errorf("%w: fd %d", ErrInvalidSize, fd)
 	}
 	return openFd(fd, opts, !opts.AllowUnsealed)
 }
@@ -162,18 +163,18 @@ func openFd(fd int, opts Options, needSeals bool) (*Segment, error) {
 	if needSeals {
 		seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 		if err != nil {
-			return nil, fmt.Errorf("%w: F_GET_SEALS: %v", ErrNotSealed, err)
+			return nil, msg.Errorf("%w: F_GET_SEALS: %v", ErrNotSealed, err)
 		}
 		if seals&requiredSeals != requiredSeals {
-			return nil, fmt.Errorf("%w: seals %#x lack %#x", ErrNotSealed, seals, requiredSeals)
+			return nil, msg.Errorf("%w: seals %#x lack %#x", ErrNotSealed, seals, requiredSeals)
 		}
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, fmt.Errorf("layout: fstat: %w", err)
+		return nil, msg.Errorf("layout: fstat: %w", err)
 	}
 	if st.Size < HeaderLength || st.Size > MaxLength {
-		return nil, fmt.Errorf("%w: file is %d bytes (want %d…%d)", ErrTooShort, st.Size, HeaderLength, uint64(MaxLength))
+		return nil, msg.Errorf("%w: file is %d bytes (want %d…%d)", ErrTooShort, st.Size, HeaderLength, uint64(MaxLength))
 	}
 	mem, err := mapFd(fd, int(st.Size), opts)
 	if err != nil {
@@ -194,12 +195,12 @@ func mapFd(fd, length int, opts Options) ([]byte, error) {
 	}
 	mem, err := unix.Mmap(fd, 0, length, unix.PROT_READ|unix.PROT_WRITE, flags)
 	if err != nil {
-		return nil, fmt.Errorf("layout: mmap %d bytes: %w", length, err)
+		return nil, msg.Errorf("layout: mmap %d bytes: %w", length, err)
 	}
 	if opts.Mlock {
 		if err := unix.Mlock(mem); err != nil {
 			unix.Munmap(mem)
-			return nil, fmt.Errorf("layout: mlock %d bytes (raise RLIMIT_MEMLOCK): %w", length, err)
+			return nil, msg.Errorf("layout: mlock %d bytes (raise RLIMIT_MEMLOCK): %w", length, err)
 		}
 	}
 	return mem, nil
@@ -208,7 +209,7 @@ func mapFd(fd, length int, opts Options) ([]byte, error) {
 func segmentPath(opts Options) (string, error) {
 	n := opts.Name
 	if n == "." || n == ".." || strings.ContainsAny(n, "/\x00") || len(n) > 200 {
-		return "", fmt.Errorf("%w: %q", ErrInvalidName, n)
+		return "", msg.Errorf("%w: %q", ErrInvalidName, n)
 	}
 	dir := opts.Dir
 	if dir == "" {

@@ -2,10 +2,10 @@ package link
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 )
 
@@ -222,7 +222,7 @@ func bellWord(body []byte, g arenaGeometry, index int) *uint64 {
 func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeometry, error) {
 	le := binary.LittleEndian
 	if len(body) < arenaHeaderLength || le.Uint64(body) != arenaMagic || le.Uint32(body[arenaVersionOffset:]) != arenaVersion {
-		return arenaGeometry{}, fmt.Errorf("%w: not an arena", ErrProtocol)
+		return arenaGeometry{}, msg.Errorf("%w: not an arena", ErrProtocol)
 	}
 	g := arenaGeometry{
 		maxConns: int(le.Uint32(body[arenaMaxConnsOffset:])), depth: int(w.depth),
@@ -232,7 +232,7 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 	}
 	want := geometry(g.maxConns, g.depth, reqSize, respSize)
 	bad := func(what string, v uint64) (arenaGeometry, error) {
-		return arenaGeometry{}, fmt.Errorf("%w: arena %s %d", ErrProtocol, what, v)
+		return arenaGeometry{}, msg.Errorf("%w: arena %s %d", ErrProtocol, what, v)
 	}
 	switch {
 	case g.maxConns < 1 || g.maxConns > MaxConnsLimit:

@@ -2,7 +2,6 @@ package link
 
 import (
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -10,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/spin"
 	"golang.org/x/sys/unix"
@@ -131,7 +131,7 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("link: socket: %w", err)
+		return nil, msg.Errorf("link: socket: %w", err)
 	}
 	ok := false
 	defer func() {
@@ -140,7 +140,7 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 		}
 	}()
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath}); err != nil {
-		return nil, fmt.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
+		return nil, msg.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
 	}
 	setTimeouts(fd, c.opts.SetupTimeout)
 	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
@@ -150,17 +150,17 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 	}
 	// Our liveness page, if we have one: the server learns our death from it.
 	if err := sendMsg(fd, h.encode(), ownPageFd()); err != nil {
-		return nil, fmt.Errorf("%w: hello: %v", ErrPeerGone, err)
+		return nil, msg.Errorf("%w: hello: %v", ErrPeerGone, err)
 	}
 	buf := make([]byte, welcomeFixed+maxMessage)
 	var fds [maxFds]int // the arena; the liveness page if the server has one
 	n, err := recvMsg(fd, buf, fds[:])
 	if err != nil {
-		return nil, fmt.Errorf("%w: welcome: %v", ErrPeerGone, err)
+		return nil, msg.Errorf("%w: welcome: %v", ErrPeerGone, err)
 	}
 	defer closeFds(fds[:]) // those not taken over below
 	if n == 0 {
-		return nil, fmt.Errorf("%w: the server closed the connection during set-up", ErrPeerGone)
+		return nil, msg.Errorf("%w: the server closed the connection during set-up", ErrPeerGone)
 	}
 	w, err := decodeWelcome(buf[:n])
 	if err != nil {
@@ -191,7 +191,7 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 		if live.dead() { // a dying server's last welcome
 			seg.unref()
 			live.unref()
-			return nil, fmt.Errorf("%w: the server's poller has died", ErrPeerGone)
+			return nil, msg.Errorf("%w: the server's poller has died", ErrPeerGone)
 		}
 	}
 	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]uint64, 2*g.depth)}
@@ -210,15 +210,15 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 func welcomeError(w *welcome) error {
 	switch w.status {
 	case statusMismatch:
-		return fmt.Errorf("%w: %s", layout.ErrLayoutMismatch, w.message)
+		return msg.Errorf("%w: %s", layout.ErrLayoutMismatch, w.message)
 	case statusFull:
-		return fmt.Errorf("%w: %s", ErrServerFull, w.message)
+		return msg.Errorf("%w: %s", ErrServerFull, w.message)
 	case statusDenied:
-		return fmt.Errorf("%w: %s", ErrPermission, w.message)
+		return msg.Errorf("%w: %s", ErrPermission, w.message)
 	case statusOK:
-		return fmt.Errorf("%w: welcome without an arena fd", ErrProtocol)
+		return msg.Errorf("%w: welcome without an arena fd", ErrProtocol)
 	}
-	return fmt.Errorf("%w: status %d: %s", ErrProtocol, w.status, w.message)
+	return msg.Errorf("%w: status %d: %s", ErrProtocol, w.status, w.message)
 }
 
 // died is the death watch's call when an attachment's socket closes (its
@@ -401,7 +401,7 @@ func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 	case slotNo:
 		return 0, ErrFull
 	case slotCorrupt:
-		a.broken = fmt.Errorf("%w: request slot at position %d", ErrCorrupt, p)
+		a.broken = msg.Errorf("%w: request slot at position %d", ErrCorrupt, p)
 		return 0, a.broken
 	}
 	*(*Req)(a.req.slot(p)) = *req
@@ -455,12 +455,12 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 			}
 			return n, nil
 		case slotCorrupt:
-			a.broken = fmt.Errorf("%w: response slot at position %d", ErrCorrupt, p)
+			a.broken = msg.Errorf("%w: response slot at position %d", ErrCorrupt, p)
 			return n, a.broken
 		}
 		id := *a.resp.id(p)
 		if want := a.awaiting[a.awHead%uint64(len(a.awaiting))]; id != want {
-			a.broken = fmt.Errorf("%w: response at position %d carries id %d, the oldest request awaiting one had %d", ErrCorrupt, p, id, want)
+			a.broken = msg.Errorf("%w: response at position %d carries id %d, the oldest request awaiting one had %d", ErrCorrupt, p, id, want)
 			return n, a.broken
 		}
 		fn(id, (*Resp)(a.resp.slot(p)))

@@ -1,12 +1,12 @@
 package link
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
@@ -29,14 +29,14 @@ func Dir() (string, error) {
 		dir = filepath.Join("/dev/shm", "spinwire-"+strconv.Itoa(os.Getuid()))
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
-		return "", fmt.Errorf("link: socket directory: %w", err)
+		return "", msg.Errorf("link: socket directory: %w", err)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
-		return "", fmt.Errorf("link: socket directory: %w", err)
+		return "", msg.Errorf("link: socket directory: %w", err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o077 != 0 {
-		return "", fmt.Errorf("link: socket directory %s must be a directory owned by uid %d with mode 0700 (mode %#o, owner %d)", dir, os.Getuid(), st.Mode&0o7777, st.Uid)
+		return "", msg.Errorf("link: socket directory %s must be a directory owned by uid %d with mode 0700 (mode %#o, owner %d)", dir, os.Getuid(), st.Mode&0o7777, st.Uid)
 	}
 	return dir, nil
 }
@@ -44,11 +44,11 @@ func Dir() (string, error) {
 // paths returns the socket and lock file of name in dir.
 func paths(dir, name string) (sock, lock string, err error) {
 	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
-		return "", "", fmt.Errorf("%w: %q", ErrInvalidName, name)
+		return "", "", msg.Errorf("%w: %q", ErrInvalidName, name)
 	}
 	sock = filepath.Join(dir, name+".sock")
 	if len(sock) > maxSocketPath {
-		return "", "", fmt.Errorf("%w: socket path %q is %d bytes, the limit is %d", ErrInvalidName, sock, len(sock), maxSocketPath)
+		return "", "", msg.Errorf("%w: socket path %q is %d bytes, the limit is %d", ErrInvalidName, sock, len(sock), maxSocketPath)
 	}
 	return sock, filepath.Join(dir, name+".lock"), nil
 }
@@ -60,15 +60,15 @@ func paths(dir, name string) (sock, lock string, err error) {
 func lockName(lock string) (int, error) {
 	fd, err := unix.Open(lock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
-		return -1, fmt.Errorf("link: lock %s: %w", lock, err)
+		return -1, msg.Errorf("link: lock %s: %w", lock, err)
 	}
 	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0}
 	if err := unix.FcntlFlock(uintptr(fd), unix.F_OFD_SETLK, &lk); err != nil {
 		unix.Close(fd)
 		if err == unix.EAGAIN || err == unix.EACCES {
-			return -1, fmt.Errorf("%w: %s", ErrInUse, lock)
+			return -1, msg.Errorf("%w: %s", ErrInUse, lock)
 		}
-		return -1, fmt.Errorf("link: lock %s: %w", lock, err)
+		return -1, msg.Errorf("link: lock %s: %w", lock, err)
 	}
 	return fd, nil
 }

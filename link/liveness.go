@@ -1,12 +1,13 @@
 package link
 
 import (
-	"fmt"
 	"math"
 	"os"
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
 
 	"golang.org/x/sys/unix"
 )
@@ -222,7 +223,7 @@ func mapLiveness(fd int) (*clientLiveness, error) {
 	mem, err := unix.Mmap(fd, 0, livePage, unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("link: map liveness page: %w", err)
+		return nil, msg.Errorf("link: map liveness page: %w", err)
 	}
 	l := &clientLiveness{key: key, fd: fd, mem: mem, refs: 1, done: make(chan struct{}),
 		word: (*uint32)(unsafe.Pointer(&mem[8*(os.Getpid()%liveWords)]))}
@@ -239,11 +240,11 @@ func mapLiveness(fd int) (*clientLiveness, error) {
 func checkPage(fd int) (inodeKey, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil || st.Size != livePage {
-		return inodeKey{}, fmt.Errorf("%w: liveness page of %d bytes", ErrProtocol, st.Size)
+		return inodeKey{}, msg.Errorf("%w: liveness page of %d bytes", ErrProtocol, st.Size)
 	}
 	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 	if err != nil || seals&(unix.F_SEAL_SHRINK) == 0 {
-		return inodeKey{}, fmt.Errorf("%w: liveness page not sealed against shrinking", ErrProtocol)
+		return inodeKey{}, msg.Errorf("%w: liveness page not sealed against shrinking", ErrProtocol)
 	}
 	return inodeKey{uint64(st.Dev), st.Ino}, nil
 }

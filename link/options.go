@@ -1,9 +1,9 @@
 package link
 
 import (
-	"fmt"
 	"time"
 
+	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/spin"
 )
 
@@ -85,13 +85,13 @@ func (o *Options) fill() error {
 	}
 	switch {
 	case o.MaxConns < 1 || o.MaxConns > MaxConnsLimit:
-		return fmt.Errorf("%w: MaxConns=%d (want 1…%d)", ErrBadOption, o.MaxConns, MaxConnsLimit)
+		return msg.Errorf("%w: MaxConns=%d (want 1…%d)", ErrBadOption, o.MaxConns, MaxConnsLimit)
 	case o.Depth < 2 || o.Depth > MaxDepth || o.Depth&(o.Depth-1) != 0:
-		return fmt.Errorf("%w: Depth=%d (want a power of two in 2…%d)", ErrBadOption, o.Depth, MaxDepth)
+		return msg.Errorf("%w: Depth=%d (want a power of two in 2…%d)", ErrBadOption, o.Depth, MaxDepth)
 	case o.Pollers < 1 || o.Pollers > 64:
-		return fmt.Errorf("%w: Pollers=%d (want 1…64)", ErrBadOption, o.Pollers)
+		return msg.Errorf("%w: Pollers=%d (want 1…64)", ErrBadOption, o.Pollers)
 	case o.SetupTimeout < 0:
-		return fmt.Errorf("%w: SetupTimeout=%v", ErrBadOption, o.SetupTimeout)
+		return msg.Errorf("%w: SetupTimeout=%v", ErrBadOption, o.SetupTimeout)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package link
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/bits"
 	"os"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/spin"
 	"golang.org/x/sys/unix"
@@ -179,17 +179,17 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 func (s *Server[Req, Resp]) bind() error {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
-		return fmt.Errorf("link: socket: %w", err)
+		return msg.Errorf("link: socket: %w", err)
 	}
 	s.lfd = fd
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: s.sockPath}); err != nil {
-		return fmt.Errorf("link: bind %s: %w", s.sockPath, err)
+		return msg.Errorf("link: bind %s: %w", s.sockPath, err)
 	}
 	if err := os.Chmod(s.sockPath, 0o600); err != nil {
 		return err
 	}
 	if err := unix.Listen(fd, 4096); err != nil {
-		return fmt.Errorf("link: listen: %w", err)
+		return msg.Errorf("link: listen: %w", err)
 	}
 	if s.ep, err = newEpoll(); err != nil {
 		return err
@@ -239,12 +239,12 @@ func (s *Server[Req, Resp]) unbind() {
 // called (nil) or a poller fails (a panic in handler, say).
 func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	if handler == nil {
-		return fmt.Errorf("%w: nil handler", ErrBadOption)
+		return msg.Errorf("%w: nil handler", ErrBadOption)
 	}
 	s.mu.Lock()
 	if s.closed || s.serving {
 		s.mu.Unlock()
-		return fmt.Errorf("%w: serve on a closed or serving server", ErrClosed)
+		return msg.Errorf("%w: serve on a closed or serving server", ErrClosed)
 	}
 	s.serving = true
 	s.handler = handler
@@ -273,7 +273,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 				s.live.own()
 				defer s.live.disown()
 			}
-			a := &spin.Agent{Name: fmt.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
+			a := &spin.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
 			duty := func() int { return s.sweep(i, p) }
 			if i == 0 {
 				duty = func() int { n := s.sweep(0, p); s.checkPeers(); return n }
@@ -339,7 +339,7 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, scratch *Resp) int {
 		case slotNo:
 			return n
 		case slotCorrupt:
-			s.drop(c, fmt.Sprintf("request slot %d: sequence %d at position %d", p&c.req.mask, atomic.LoadUint64(c.req.seq(p)), p))
+			s.drop(c, msg.Sprintf("request slot %d: sequence %d at position %d", p&c.req.mask, atomic.LoadUint64(c.req.seq(p)), p))
 			return n
 		}
 		id := *c.req.id(p) // read once: the client may rewrite it
@@ -356,7 +356,7 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, scratch *Resp) int {
 			atomic.OrUint64(c.bell, c.bit)
 			return n
 		case slotCorrupt:
-			s.drop(c, fmt.Sprintf("response slot %d: sequence %d at position %d", q&c.resp.mask, atomic.LoadUint64(c.resp.seq(q)), q))
+			s.drop(c, msg.Sprintf("response slot %d: sequence %d at position %d", q&c.resp.mask, atomic.LoadUint64(c.resp.seq(q)), q))
 			return n
 		}
 		s.handler((*Req)(c.req.slot(p)), (*Resp)(c.resp.slot(q)))
@@ -476,11 +476,11 @@ func (s *Server[Req, Resp]) expireHandshakes() {
 	}
 }
 
-func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, msg string) {
+func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, why string) {
 	s.stats.refused.Add(1)
-	sendMsg(c.fd, (&welcome{status: status, message: msg}).encode())
+	sendMsg(c.fd, (&welcome{status: status, message: why}).encode())
 	s.forget(c)
-	s.opts.Logf("link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, msg)
+	s.opts.Logf("link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, why)
 }
 
 func (s *Server[Req, Resp]) forget(c *sconn) {
@@ -518,25 +518,25 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	}
 	c.pid, c.uid, c.gid = cred.Pid, cred.Uid, cred.Gid
 	if !s.opts.Policy.allows(s.uid, cred.Uid, cred.Gid) {
-		s.refuse(c, statusDenied, fmt.Sprintf("uid %d gid %d not allowed", cred.Uid, cred.Gid))
+		s.refuse(c, statusDenied, msg.Sprintf("uid %d gid %d not allowed", cred.Uid, cred.Gid))
 		return
 	}
 	h, err := decodeHello(buf[:n])
 	if err != nil || h.version != wireVersion {
-		s.refuse(c, statusBadHello, fmt.Sprintf("bad hello: %v", err))
+		s.refuse(c, statusBadHello, msg.Sprintf("bad hello: %v", err))
 		return
 	}
-	if msg := s.compare(&h); msg != "" {
-		s.refuse(c, statusMismatch, msg)
+	if why := s.compare(&h); why != "" {
+		s.refuse(c, statusMismatch, why)
 		return
 	}
 	if s.nconns >= s.opts.MaxConns {
-		s.refuse(c, statusFull, fmt.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
+		s.refuse(c, statusFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
 		return
 	}
 	d, err := s.domain(cred.Uid)
 	if err != nil {
-		s.refuse(c, statusFull, fmt.Sprintf("no arena: %v", err))
+		s.refuse(c, statusFull, msg.Sprintf("no arena: %v", err))
 		return
 	}
 	idx, ok := d.take()
@@ -586,10 +586,10 @@ func (s *Server[Req, Resp]) compare(h *hello) string {
 		if peer, err := layout.DecodeSchema(text); err == nil {
 			// Diff says "here" for its receiver: the client's view.
 			if err := peer.Diff(ours); err != nil {
-				return fmt.Sprintf("%s: %v", what, err)
+				return msg.Sprintf("%s: %v", what, err)
 			}
 		}
-		return fmt.Sprintf("%s: client fingerprint %#x (%d bytes), server %#x (%d bytes)", what, fp, size, ours.Fingerprint, ours.Size)
+		return msg.Sprintf("%s: client fingerprint %#x (%d bytes), server %#x (%d bytes)", what, fp, size, ours.Fingerprint, ours.Size)
 	}
 	if m := check("request", s.reqS, h.reqFP, h.reqSize, h.reqSchema); m != "" {
 		return m

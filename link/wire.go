@@ -2,9 +2,10 @@ package link
 
 import (
 	"encoding/binary"
-	"fmt"
 	"time"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,13 +80,13 @@ func (h *hello) encode() []byte {
 func decodeHello(b []byte) (hello, error) {
 	le := binary.LittleEndian
 	if len(b) < helloFixed || le.Uint64(b) != helloMagic {
-		return hello{}, fmt.Errorf("%w: hello of %d bytes", ErrProtocol, len(b))
+		return hello{}, msg.Errorf("%w: hello of %d bytes", ErrProtocol, len(b))
 	}
 	h := hello{version: le.Uint32(b[8:]), reqSize: le.Uint32(b[16:]), respSize: le.Uint32(b[20:]),
 		reqFP: le.Uint64(b[24:]), respFP: le.Uint64(b[32:])}
 	rl, sl := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[44:]))
 	if rl > maxSchemaText || sl > maxSchemaText || uint64(len(b)) != helloFixed+rl+sl {
-		return hello{}, fmt.Errorf("%w: hello schema lengths %d+%d in %d bytes", ErrProtocol, rl, sl, len(b))
+		return hello{}, msg.Errorf("%w: hello schema lengths %d+%d in %d bytes", ErrProtocol, rl, sl, len(b))
 	}
 	h.reqSchema, h.respSchem = b[helloFixed:helloFixed+rl], b[helloFixed+rl:]
 	return h, nil
@@ -117,9 +118,9 @@ func (w *welcome) encode() []byte { return w.appendTo(nil) }
 
 // appendTo appends the encoded welcome to b[:0] (reusing b's array).
 func (w *welcome) appendTo(b []byte) []byte {
-	msg := w.message
-	if len(msg) > maxMessage {
-		msg = msg[:maxMessage]
+	text := w.message
+	if len(text) > maxMessage {
+		text = text[:maxMessage]
 	}
 	b = append(b[:0], make([]byte, welcomeFixed)...)
 	le := binary.LittleEndian
@@ -136,14 +137,14 @@ func (w *welcome) appendTo(b []byte) []byte {
 	le.PutUint64(b[56:], w.arenaLen)
 	le.PutUint64(b[64:], w.epoch)
 	le.PutUint64(b[72:], w.generation)
-	le.PutUint32(b[80:], uint32(len(msg)))
-	return append(b, msg...)
+	le.PutUint32(b[80:], uint32(len(text)))
+	return append(b, text...)
 }
 
 func decodeWelcome(b []byte) (*welcome, error) {
 	le := binary.LittleEndian
 	if len(b) < welcomeFixed || le.Uint64(b) != welcomeMagic || le.Uint32(b[8:]) != wireVersion {
-		return nil, fmt.Errorf("%w: welcome of %d bytes", ErrProtocol, len(b))
+		return nil, msg.Errorf("%w: welcome of %d bytes", ErrProtocol, len(b))
 	}
 	w := &welcome{status: le.Uint32(b[12:]), index: le.Uint32(b[16:]), depth: le.Uint32(b[20:]),
 		reqStride: le.Uint32(b[24:]), respStride: le.Uint32(b[28:]),
@@ -151,7 +152,7 @@ func decodeWelcome(b []byte) (*welcome, error) {
 		bellOff: le.Uint64(b[48:]), arenaLen: le.Uint64(b[56:]),
 		epoch: le.Uint64(b[64:]), generation: le.Uint64(b[72:])}
 	if n := uint64(le.Uint32(b[80:])); n > maxMessage || uint64(len(b)) != welcomeFixed+n {
-		return nil, fmt.Errorf("%w: welcome message length %d in %d bytes", ErrProtocol, n, len(b))
+		return nil, msg.Errorf("%w: welcome message length %d in %d bytes", ErrProtocol, n, len(b))
 	}
 	w.message = string(b[welcomeFixed:])
 	return w, nil
@@ -166,7 +167,7 @@ func sendMsg(sock int, b []byte, fds ...int) error {
 		iov.Base = &b[0]
 		iov.SetLen(len(b))
 	}
-	msg := unix.Msghdr{Iov: &iov, Iovlen: 1}
+	mh := unix.Msghdr{Iov: &iov, Iovlen: 1}
 	var oob [cmsgRightsSpace]byte
 	n := 0
 	for _, fd := range fds {
@@ -179,11 +180,11 @@ func sendMsg(sock int, b []byte, fds ...int) error {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
 		h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_RIGHTS
 		h.SetLen(unix.CmsgLen(4 * n))
-		msg.Control = &oob[0]
-		msg.SetControllen(unix.CmsgSpace(4 * n))
+		mh.Control = &oob[0]
+		mh.SetControllen(unix.CmsgSpace(4 * n))
 	}
 	for {
-		_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(sock), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+		_, _, e := unix.Syscall(unix.SYS_SENDMSG, uintptr(sock), uintptr(unsafe.Pointer(&mh)), unix.MSG_NOSIGNAL)
 		switch e {
 		case 0:
 			return nil
@@ -212,12 +213,12 @@ func recvMsg(sock int, buf []byte, fds []int) (n int, err error) {
 		iov.SetLen(len(buf))
 	}
 	var oob [cmsgRightsSpace]byte
-	msg := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
-	msg.SetControllen(len(oob))
+	mh := unix.Msghdr{Iov: &iov, Iovlen: 1, Control: &oob[0]}
+	mh.SetControllen(len(oob))
 	var r uintptr
 	for {
 		var e unix.Errno
-		r, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(sock), uintptr(unsafe.Pointer(&msg)), unix.MSG_CMSG_CLOEXEC)
+		r, _, e = unix.Syscall(unix.SYS_RECVMSG, uintptr(sock), uintptr(unsafe.Pointer(&mh)), unix.MSG_CMSG_CLOEXEC)
 		if e == unix.EINTR {
 			continue
 		}
@@ -231,7 +232,7 @@ func recvMsg(sock int, buf []byte, fds []int) (n int, err error) {
 	}
 	got := 0
 	// Walk the control messages; the kernel wrote at most Controllen bytes.
-	ctl := oob[:min(int(msg.Controllen), len(oob))]
+	ctl := oob[:min(int(mh.Controllen), len(oob))]
 	for len(ctl) >= unix.CmsgLen(0) {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&ctl[0]))
 		l := int(h.Len)
@@ -255,9 +256,9 @@ func recvMsg(sock int, buf []byte, fds []int) (n int, err error) {
 		}
 		ctl = ctl[next:]
 	}
-	if msg.Flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+	if mh.Flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
 		closeFds(fds)
-		return 0, fmt.Errorf("%w: truncated datagram", ErrProtocol)
+		return 0, msg.Errorf("%w: truncated datagram", ErrProtocol)
 	}
 	return int(r), nil
 }

@@ -2,7 +2,6 @@ package spin
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Mode is how an Agent's loop lives with the Go runtime. GO-RUNTIME.md in
@@ -107,18 +107,18 @@ var dedicatedAgents atomic.Int32
 // stop flag and (Preemptible) a call that is a preemption point.
 func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) (err error) {
 	if idler == nil || duty == nil {
-		return fmt.Errorf("spin: agent %q: nil idler or duty", a.Name)
+		return msg.Errorf("spin: agent %q: nil idler or duty", a.Name)
 	}
 	if !a.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("%w: %q", ErrAgentRunning, a.Name)
+		return msg.Errorf("%w: %q", ErrAgentRunning, a.Name)
 	}
 	defer a.running.Store(false)
 	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %q: %v", ErrStopped, a.Name, ctx.Err())
+		return msg.Errorf("%w: %q: %v", ErrStopped, a.Name, ctx.Err())
 	}
 	if a.Mode == Dedicated {
 		if err := dedicatedReady(int(dedicatedAgents.Load()) + 1); err != nil {
-			return fmt.Errorf("%w: agent %q: %v", ErrDedicated, a.Name, err)
+			return msg.Errorf("%w: agent %q: %v", ErrDedicated, a.Name, err)
 		}
 		dedicatedAgents.Add(1)
 		defer dedicatedAgents.Add(-1)
@@ -127,7 +127,7 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 	a.cpu.Store(-1)
 	if cpu >= 0 {
 		if _, err := affinity.Pin(cpu); err != nil {
-			return fmt.Errorf("spin: agent %q: %w", a.Name, err)
+			return msg.Errorf("spin: agent %q: %w", a.Name, err)
 		}
 		a.cpu.Store(int64(cpu))
 		defer pinnedAgents.add(cpu)()
@@ -139,7 +139,7 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 	defer func() {
 		a.publish(&st)
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: agent %q: %v\n%s", ErrAgentPanic, a.Name, r, debug.Stack())
+			err = msg.Errorf("%w: agent %q: %v\n%s", ErrAgentPanic, a.Name, r, debug.Stack())
 		}
 	}()
 	if a.Mode == Dedicated {
@@ -245,7 +245,7 @@ func Quiesce(timeout time.Duration, fn func()) error {
 	deadline := time.Now().Add(timeout)
 	for quiesceParked.Load() < dedicatedAgents.Load() {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("spin: quiesce: %d of %d dedicated agents parked within %v", quiesceParked.Load(), dedicatedAgents.Load(), timeout)
+			return msg.Errorf("spin: quiesce: %d of %d dedicated agents parked within %v", quiesceParked.Load(), dedicatedAgents.Load(), timeout)
 		}
 		time.Sleep(20 * time.Microsecond)
 	}
@@ -257,13 +257,13 @@ func Quiesce(timeout time.Duration, fn func()) error {
 // dedicated agents.
 func dedicatedReady(n int) error {
 	if !AsyncPreemptOff() {
-		return fmt.Errorf("the process was not started with GODEBUG=asyncpreemptoff=1 (the //go:debug directive cannot set it; re-execute with the variable set)")
+		return msg.Errorf("the process was not started with GODEBUG=asyncpreemptoff=1 (the //go:debug directive cannot set it; re-execute with the variable set)")
 	}
 	if GCPercent() >= 0 {
-		return fmt.Errorf("the GC is on (GOGC=%d): set GOGC=off or debug.SetGCPercent(-1), with debug.SetMemoryLimit as a guard", GCPercent())
+		return msg.Errorf("the GC is on (GOGC=%d): set GOGC=off or debug.SetGCPercent(-1), with debug.SetMemoryLimit as a guard", GCPercent())
 	}
 	if p := runtime.GOMAXPROCS(0); p < n+2 {
-		return fmt.Errorf("GOMAXPROCS=%d, need at least %d for %d dedicated agents (spinners + 2)", p, n+2, n)
+		return msg.Errorf("GOMAXPROCS=%d, need at least %d for %d dedicated agents (spinners + 2)", p, n+2, n)
 	}
 	return nil
 }

@@ -2,7 +2,8 @@ package spin
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Sentinel errors; functions wrap them with the values that explain them.
@@ -54,5 +55,5 @@ func (f *fault) err() error {
 	if f.code == faultNone {
 		return nil
 	}
-	return fmt.Errorf("%w: %s: at position %d saw %d (%#x)", ErrCorrupt, faultNames[f.code], f.where, f.seen, f.seen)
+	return msg.Errorf("%w: %s: at position %d saw %d (%#x)", ErrCorrupt, faultNames[f.code], f.where, f.seen, f.seen)
 }

@@ -2,12 +2,12 @@ package spin
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Log region: the same four 128-byte header blocks as a Ring (see ring.go
@@ -60,7 +60,7 @@ const (
 // LogLength returns the bytes a Log of capacity record bytes needs.
 func LogLength(capacity int) (int, error) {
 	if capacity < MinLogCapacity || capacity > MaxLogCapacity || capacity&(capacity-1) != 0 {
-		return 0, fmt.Errorf("%w: capacity=%d (want a power of two in %d…%d)", ErrInvalidCapacity, capacity, MinLogCapacity, MaxLogCapacity)
+		return 0, msg.Errorf("%w: capacity=%d (want a power of two in %d…%d)", ErrInvalidCapacity, capacity, MinLogCapacity, MaxLogCapacity)
 	}
 	return LogHeaderLength + capacity, nil
 }
@@ -127,15 +127,15 @@ func OpenLog(region []byte) (*Log, error) {
 	}
 	// SYNC: acquire of the header; pairs with the release in NewLog.
 	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[LogMagicOffset]))); m != LogMagic {
-		return nil, fmt.Errorf("%w: magic %#016x (want \"SPINLOG1\")", ErrBadRegion, m)
+		return nil, msg.Errorf("%w: magic %#016x (want \"SPINLOG1\")", ErrBadRegion, m)
 	}
 	le := binary.LittleEndian
 	if v := le.Uint32(region[LogVersionOffset:]); v != LogVersion {
-		return nil, fmt.Errorf("%w: log version %d (want %d)", ErrBadRegion, v, LogVersion)
+		return nil, msg.Errorf("%w: log version %d (want %d)", ErrBadRegion, v, LogVersion)
 	}
 	capacity := le.Uint64(region[LogCapacityOffset:])
 	if capacity > MaxLogCapacity {
-		return nil, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
+		return nil, msg.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
 	}
 	n, err := LogLength(int(capacity))
 	if err != nil {
@@ -159,7 +159,7 @@ func bindLog(region []byte, capacity uint64) (*Log, error) {
 	l.capacity, l.mask, l.maxRecord = capacity, capacity-1, capacity/8
 	h, t := atomic.LoadUint64(l.headP), atomic.LoadUint64(l.tailP)
 	if t < h || t-h > capacity || h%recordAlign != 0 || t%recordAlign != 0 {
-		return nil, fmt.Errorf("%w: log head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
+		return nil, msg.Errorf("%w: log head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
 	}
 	l.head, l.tailCache, l.tail, l.headCache = h, t, t, h
 	return l, nil

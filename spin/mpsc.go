@@ -2,10 +2,11 @@ package spin
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // MPSC region: the Ring's header layout (magic "SPINMPSC"; Tail in block 1
@@ -94,7 +95,7 @@ func OpenMPSC[T any](region []byte) (*MPSC[T], error) {
 		return nil, err
 	}
 	if proto != InSlot {
-		return nil, fmt.Errorf("%w: MPSC protocol %v (want %v)", ErrBadRegion, proto, InSlot)
+		return nil, msg.Errorf("%w: MPSC protocol %v (want %v)", ErrBadRegion, proto, InSlot)
 	}
 	return bindMPSC[T](region, capacity, stride)
 }

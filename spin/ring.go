@@ -2,11 +2,11 @@ package spin
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sync/atomic"
 	"unsafe"
 
 	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 )
 
@@ -101,7 +101,7 @@ func (p Protocol) String() string {
 	case Cursors:
 		return "cursors"
 	}
-	return fmt.Sprintf("Protocol(%d)", uint32(p))
+	return msg.Sprintf("Protocol(%d)", uint32(p))
 }
 
 // DefaultProtocol is the protocol NewRing uses when none is given: the one
@@ -140,13 +140,13 @@ func RingLength[T any](capacity int, p Protocol) (length, stride int, err error)
 		p = DefaultProtocol
 	}
 	if p != InSlot && p != Cursors {
-		return 0, 0, fmt.Errorf("%w: protocol %d", ErrBadRegion, uint32(p))
+		return 0, 0, msg.Errorf("%w: protocol %d", ErrBadRegion, uint32(p))
 	}
 	if capacity < 2 || capacity > MaxRingCapacity || capacity&(capacity-1) != 0 {
-		return 0, 0, fmt.Errorf("%w: capacity=%d (want a power of two in 2…%d)", ErrInvalidCapacity, capacity, MaxRingCapacity)
+		return 0, 0, msg.Errorf("%w: capacity=%d (want a power of two in 2…%d)", ErrInvalidCapacity, capacity, MaxRingCapacity)
 	}
 	if s.Size > ringMsgMax {
-		return 0, 0, fmt.Errorf("%w: %s is %d bytes (ring slots hold at most %d)", ErrBadRegion, s.Name, s.Size, ringMsgMax)
+		return 0, 0, msg.Errorf("%w: %s is %d bytes (ring slots hold at most %d)", ErrBadRegion, s.Name, s.Size, ringMsgMax)
 	}
 	stride = slotStride(int(s.Size), p)
 	return RingHeaderLength + capacity*stride, stride, nil
@@ -267,29 +267,29 @@ func openRingHeader[T any](region []byte, magic uint64, magicName string) (Proto
 	}
 	// SYNC: acquire of the header; pairs with the release in formatRing.
 	if m := atomic.LoadUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset]))); m != magic {
-		return 0, 0, 0, fmt.Errorf("%w: magic %#016x (want %q)", ErrBadRegion, m, magicName)
+		return 0, 0, 0, msg.Errorf("%w: magic %#016x (want %q)", ErrBadRegion, m, magicName)
 	}
 	le := binary.LittleEndian
 	if v := le.Uint32(region[RingVersionOffset:]); v != RingVersion {
-		return 0, 0, 0, fmt.Errorf("%w: version %d (want %d)", ErrBadRegion, v, RingVersion)
+		return 0, 0, 0, msg.Errorf("%w: version %d (want %d)", ErrBadRegion, v, RingVersion)
 	}
 	proto := Protocol(le.Uint32(region[RingProtocolOffset:]))
 	if proto != InSlot && proto != Cursors {
-		return 0, 0, 0, fmt.Errorf("%w: protocol %d", ErrBadRegion, uint32(proto))
+		return 0, 0, 0, msg.Errorf("%w: protocol %d", ErrBadRegion, uint32(proto))
 	}
 	capacity := le.Uint64(region[RingCapacityOffset:])
 	if capacity > MaxRingCapacity {
-		return 0, 0, 0, fmt.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
+		return 0, 0, 0, msg.Errorf("%w: capacity=%d", ErrInvalidCapacity, capacity)
 	}
 	length, stride, err := RingLength[T](int(capacity), proto)
 	if err != nil {
 		return 0, 0, 0, err
 	}
 	if fp := le.Uint64(region[RingFingerprintOffset:]); fp != s.Fingerprint {
-		return 0, 0, 0, fmt.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
+		return 0, 0, 0, msg.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
 	}
 	if st, sz := le.Uint32(region[RingStrideOffset:]), le.Uint32(region[RingMsgSizeOffset:]); int(st) != stride || uintptr(sz) != s.Size {
-		return 0, 0, 0, fmt.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)
+		return 0, 0, 0, msg.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)
 	}
 	if err := checkRegion(region, length); err != nil {
 		return 0, 0, 0, err
@@ -299,10 +299,10 @@ func openRingHeader[T any](region []byte, magic uint64, magicName string) (Proto
 
 func checkRegion(region []byte, length int) error {
 	if len(region) < length {
-		return fmt.Errorf("%w: %d bytes, need %d", ErrBadRegion, len(region), length)
+		return msg.Errorf("%w: %d bytes, need %d", ErrBadRegion, len(region), length)
 	}
 	if a := uintptr(unsafe.Pointer(unsafe.SliceData(region))); a%regionAlign != 0 {
-		return fmt.Errorf("%w: region at %#x is not %d-byte aligned", ErrBadRegion, a, regionAlign)
+		return msg.Errorf("%w: region at %#x is not %d-byte aligned", ErrBadRegion, a, regionAlign)
 	}
 	return nil
 }
@@ -332,7 +332,7 @@ func (r *ringShared) bind(region []byte, proto Protocol, capacity uint64, stride
 	r.capacity, r.mask, r.stride, r.proto = capacity, capacity-1, uintptr(stride), proto
 	h, t := atomic.LoadUint64(r.headP), atomic.LoadUint64(r.tailP)
 	if t < h || t-h > capacity {
-		return 0, 0, fmt.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
+		return 0, 0, msg.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
 	}
 	return h, t, nil
 }

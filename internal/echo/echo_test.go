@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +76,29 @@ func TestParseArgs(t *testing.T) {
 	for _, args := range [][]string{{"-name"}, {"-name", "x", "stray"}, {"-name", "x", "-dedicated=maybe"}, {"-name", "x", "-depth", "two"}, {"-"}, {"-name", "x", "-cpus="}} {
 		if _, err := parseArgs(args); err == nil {
 			t.Errorf("%q accepted", args)
+		}
+	}
+}
+
+// TestServerBinaryIsLean builds cmd/linkecho and checks that the packages
+// a link server must not carry are not linked into it: each would be
+// resident in every server (see the package comment).
+func TestServerBinaryIsLean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cmd/linkecho")
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	bin := filepath.Join(t.TempDir(), "linkecho")
+	if out, err := exec.Command(gobin, "build", "-o", bin, "github.com/spinwire/spinwire/cmd/linkecho").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(gobin, "tool", "nm", bin).Output()
+	if err != nil {
+		t.Fatalf("nm: %v", err)
+	}
+	for _, pkg := range []string{"fmt", "flag", "log", "encoding/json", "github.com/klauspost/cpuid/v2", "github.com/spinwire/spinwire/tuning", "runtime/pprof"} {
+		if strings.Contains(string(out), " "+pkg+".") {
+			t.Errorf("cmd/linkecho links %s", pkg)
 		}
 	}
 }
