@@ -67,11 +67,8 @@ func FuzzServeConn(f *testing.F) {
 		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
 		d := &domain{a: &arena{g: g, body: body}}
 		c := &sconn{fd: -1, d: d, index: 1, reqPos: pos, respPos: pos / 2}
-		c.req, c.resp = connRings(body, g, 1)
-		c.req.reset()
-		c.resp.reset()
+		c.reset()
 		copy(body[g.slotsOff+g.slotLen:g.slotsOff+2*g.slotLen], slots)
-		c.bell, c.bit = bellWord(body, g, 1), 2
 		c.state.Store(connActive)
 		before := append([]byte(nil), body[:g.slotsOff+g.slotLen]...)
 		s := &Server[req, resp]{handler: add}
@@ -88,4 +85,12 @@ func FuzzServeConn(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestConnRecordSize pins the server's per-connection heap record: the
+// memory budget counts on it (see sconn).
+func TestConnRecordSize(t *testing.T) {
+	if n := unsafe.Sizeof(sconn{}); n != 80 {
+		t.Fatalf("sconn is %d bytes, want 80", n)
+	}
 }

@@ -42,6 +42,7 @@ type Server[Req, Resp any] struct {
 	// Owned by the epoll goroutine.
 	domains map[uint32]*domain
 	byFd    []*sconn // by socket fd: the epoll token
+	batch   []sconn  // records not yet handed out (newConn)
 	pending []*sconn // connections waiting for their hello
 	nconns  int
 	nextGen uint64
@@ -108,24 +109,57 @@ const (
 	connClosing
 )
 
-// sconn is the server's private state for one connection.
+// sconn is the server's private state for one connection: 80 bytes, in
+// batches of connBatch (one allocation per batch, none per connection).
+// Its rings and doorbell bit are not stored: they follow from index and
+// the domain's geometry (connRings, bellWord).
 type sconn struct {
-	fd        int
-	state     atomic.Int32
-	d         *domain
-	index     int
-	req, resp slotRing
-	bell      *uint64
-	bit       uint64
-	reqPos    uint64 // next request position: private, never read from the arena
-	respPos   uint64 // next response position: private
-	gen       uint64
-	pid       int32
-	uid, gid  uint32
-	started   int64                  // unix ns of the accept, for the set-up timeout
-	why       atomic.Pointer[string] // why a poller dropped it
-	peer      *peerPage              // its process's liveness page, or nil
-	queued    bool                   // epoll goroutine: in this round's list to free
+	// The poller's (serveConn).
+	reqPos  uint64 // next request position: private, never read from the arena
+	respPos uint64 // next response position: private
+	state   atomic.Int32
+	index   int32   // slot in d's arena
+	d       *domain // set at the hello
+	// The epoll goroutine's.
+	fd       int
+	pid      int32
+	uid, gid uint32
+	queued   bool                   // in this round's list to free
+	started  int64                  // unix ns of the accept, for the set-up timeout
+	why      atomic.Pointer[string] // why a poller dropped it
+	peer     *peerPage              // its process's liveness page, or nil
+}
+
+// connBatch is how many connection records one allocation holds.
+const connBatch = 64
+
+// newConn returns a zeroed connection record from the current batch. A
+// record is never reused: it is garbage once its connection is forgotten,
+// and its batch once all of the batch's are.
+func (s *Server[Req, Resp]) newConn() *sconn {
+	if len(s.batch) == 0 {
+		s.batch = make([]sconn, connBatch)
+	}
+	c := &s.batch[0]
+	s.batch = s.batch[1:]
+	return c
+}
+
+// reset puts c's rings back to their initial state and clears its
+// doorbell bit: at attach and at free, when no poller looks at c.
+func (c *sconn) reset() {
+	req, resp, bell, bit := c.rings()
+	req.reset()
+	resp.reset()
+	atomic.AndUint64(bell, ^bit)
+}
+
+// rings returns c's request and response rings and its doorbell word and
+// bit. Cost: a few multiplies, no loads beyond c.d's arena.
+func (c *sconn) rings() (req, resp slotRing, bell *uint64, bit uint64) {
+	a, i := c.d.a, int(c.index)
+	req, resp = connRings(a.body, a.g, i)
+	return req, resp, bellWord(a.body, a.g, i), 1 << (i % 64)
 }
 
 type pollerState struct {
@@ -159,7 +193,11 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		loopDone: make(chan struct{}),
 		live:     newOwnerPage("spinwire-server-liveness"),
 		peers:    map[inodeKey]*peerPage{},
-		wakeFd:   -1,
+		// Sized up front: growing them one append at a time leaves a dead
+		// array in every size class (the GC may be off).
+		byFd:    make([]*sconn, 256),
+		pending: make([]*sconn, 0, maxPending),
+		wakeFd:  -1,
 	}
 	empty := []*domain{}
 	s.arenas.Store(&empty)
@@ -332,42 +370,43 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 // serveConn answers up to Depth requests of c: the fairness bound.
 // One-way requests run the handler with scratch as the response.
 func (s *Server[Req, Resp]) serveConn(c *sconn, scratch *Resp) int {
+	req, resp, bell, bit := c.rings()
 	n := 0
-	for range c.req.depth {
+	for range req.depth {
 		p := c.reqPos
-		switch c.req.ready(p) {
+		switch req.ready(p) {
 		case slotNo:
 			return n
 		case slotCorrupt:
-			s.drop(c, msg.Sprintf("request slot %d: sequence %d at position %d", p&c.req.mask, atomic.LoadUint64(c.req.seq(p)), p))
+			s.drop(c, msg.Sprintf("request slot %d: sequence %d at position %d", p&req.mask, atomic.LoadUint64(req.seq(p)), p))
 			return n
 		}
-		id := *c.req.id(p) // read once: the client may rewrite it
+		id := *req.id(p) // read once: the client may rewrite it
 		if id&oneWay != 0 {
-			s.handler((*Req)(c.req.slot(p)), scratch)
-			c.req.consumed(p)
+			s.handler((*Req)(req.slot(p)), scratch)
+			req.consumed(p)
 			c.reqPos = p + 1
 			n++
 			continue
 		}
 		q := c.respPos
-		switch c.resp.free(q) {
+		switch resp.free(q) {
 		case slotNo: // the client has not taken its responses: come back later
-			atomic.OrUint64(c.bell, c.bit)
+			atomic.OrUint64(bell, bit)
 			return n
 		case slotCorrupt:
-			s.drop(c, msg.Sprintf("response slot %d: sequence %d at position %d", q&c.resp.mask, atomic.LoadUint64(c.resp.seq(q)), q))
+			s.drop(c, msg.Sprintf("response slot %d: sequence %d at position %d", q&resp.mask, atomic.LoadUint64(resp.seq(q)), q))
 			return n
 		}
-		s.handler((*Req)(c.req.slot(p)), (*Resp)(c.resp.slot(q)))
-		*c.resp.id(q) = id
-		c.resp.publish(q)
-		c.req.consumed(p)
+		s.handler((*Req)(req.slot(p)), (*Resp)(resp.slot(q)))
+		*resp.id(q) = id
+		resp.publish(q)
+		req.consumed(p)
 		c.reqPos, c.respPos = p+1, q+1
 		n++
 	}
 	// Depth answered: more may be waiting; look again next sweep.
-	atomic.OrUint64(c.bell, c.bit)
+	atomic.OrUint64(bell, bit)
 	return n
 }
 
@@ -387,7 +426,7 @@ func (s *Server[Req, Resp]) loop() {
 	defer close(s.loopDone)
 	evs := make([]unix.EpollEvent, 128)
 	buf := make([]byte, maxDatagram)
-	var dead []*sconn
+	dead := make([]*sconn, 0, 128)
 	for {
 		n, err := s.ep.wait(evs, 100)
 		if err != nil {
@@ -446,13 +485,17 @@ func (s *Server[Req, Resp]) accept() {
 			s.stats.refused.Add(1)
 			continue
 		}
-		c := &sconn{fd: fd, started: time.Now().UnixNano()}
+		c := s.newConn()
+		c.fd, c.started = fd, time.Now().UnixNano()
 		if err := s.ep.add(fd, uint64(fd)); err != nil {
 			unix.Close(fd)
 			continue
 		}
-		for fd >= len(s.byFd) {
-			s.byFd = append(s.byFd, nil)
+		if fd >= len(s.byFd) {
+			// Grow by doubling, in one step: no chain of dead arrays in
+			// every size class (the GC may be off).
+			s.byFd = slices.Grow(s.byFd, max(fd+1, 2*len(s.byFd))-len(s.byFd))
+			s.byFd = s.byFd[:cap(s.byFd)]
 		}
 		s.byFd[fd] = c
 		s.pending = append(s.pending, c)
@@ -544,19 +587,15 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		s.refuse(c, statusFull, "no free arena slot")
 		return
 	}
-	c.d, c.index = d, idx
-	c.req, c.resp = connRings(d.a.body, d.a.g, c.index)
-	c.req.reset()
-	c.resp.reset()
-	c.bell, c.bit = bellWord(d.a.body, d.a.g, c.index), 1<<(c.index%64)
-	atomic.AndUint64(c.bell, ^c.bit)
-	c.gen = s.nextGen
+	c.d, c.index = d, int32(idx)
+	c.reset()
+	gen := s.nextGen
 	s.nextGen++
 	g := d.a.g
-	w := welcome{status: statusOK, index: uint32(c.index), depth: uint32(g.depth),
+	w := welcome{status: statusOK, index: uint32(idx), depth: uint32(g.depth),
 		reqStride: uint32(g.reqStride), respStride: uint32(g.respStride),
-		slotOff: uint64(g.slotsOff + c.index*g.slotLen), slotLen: uint64(g.slotLen),
-		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: c.gen}
+		slotOff: uint64(g.slotsOff + idx*g.slotLen), slotLen: uint64(g.slotLen),
+		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen}
 	c.state.Store(connActive)
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
 	d.conns[c.index].Store(c)
@@ -662,10 +701,8 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
 			continue
 		}
-		c.req.reset()
-		c.resp.reset()
-		atomic.AndUint64(c.bell, ^c.bit)
-		c.d.free = append(c.d.free, c.index)
+		c.reset()
+		c.d.free = append(c.d.free, int(c.index))
 		if s.opts.OnDisconnect != nil {
 			s.opts.OnDisconnect(c.info())
 		}
@@ -699,7 +736,7 @@ func (s *Server[Req, Resp]) waitPollers() bool {
 }
 
 func (c *sconn) info() ConnInfo {
-	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: c.index}
+	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: int(c.index)}
 	if why := c.why.Load(); why != nil {
 		i.Reason = *why
 	}
