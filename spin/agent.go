@@ -272,7 +272,7 @@ func dedicatedReady(n int) error {
 // GODEBUG=asyncpreemptoff=1 — what the runtime read at start-up: the
 // environment this process was executed with, not os.Setenv since.
 func AsyncPreemptOff() bool {
-	env, err := os.ReadFile("/proc/self/environ")
+	env, err := readFS(hostFS, "proc/self/environ")
 	godebug := os.Getenv("GODEBUG")
 	if err == nil {
 		godebug = ""

@@ -1,6 +1,7 @@
 package spin
 
 import (
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -36,7 +37,7 @@ func cpuWarning(fsys fs.FS, cpu int, others []int) string {
 		return ""
 	}
 	if iso, err := affinity.IsolatedFS(fsys); err == nil {
-		if b, err := fs.ReadFile(fsys, cgroupIsolated); err == nil {
+		if b, err := readFS(fsys, cgroupIsolated); err == nil {
 			if cg, err := affinity.ParseList(strings.TrimSpace(string(b))); err == nil {
 				iso = iso.Union(cg)
 			}
@@ -77,8 +78,20 @@ func (a *Agent) warnCPU(cpu int, others []int) {
 	})
 }
 
-// hostFS is the live root, for the warning's reads.
+// hostFS is the live root, for the warning's and AsyncPreemptOff's reads.
 var hostFS fs.FS = os.DirFS("/")
+
+// readFS reads a small procfs or sysfs file (at most 1 MiB) from fsys.
+// Unlike os.ReadFile and fs.ReadFile it never stats the file, which would
+// link os.FileInfo's time formatting into every spinning process.
+func readFS(fsys fs.FS, name string) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
 
 // warn writes one line through Logf, or to standard error when Logf is nil.
 func (a *Agent) warn(line string) {
