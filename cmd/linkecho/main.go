@@ -7,6 +7,12 @@
 //
 // It prints "READY" once it accepts connections, and exits when its
 // standard input closes.
+//
+// It is built with updatemaxprocs=0: it sets GOMAXPROCS itself, and the
+// runtime's background GOMAXPROCS updater would only wake every second to
+// read cgroup files (tuning's go-updatemaxprocs finding).
+//
+//go:debug updatemaxprocs=0
 package main
 
 import (
