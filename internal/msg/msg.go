@@ -20,8 +20,8 @@
 // Errorf wraps every %w operand, as fmt.Errorf does: one gives an error
 // with Unwrap() error, several an error with Unwrap() []error.
 //
-// Cost: one allocation for the result (and one for the error value); no
-// reflection for the basic types. For messages, not for hot paths.
+// Cost: one allocation for the result (and one for the error value), and a
+// reflect.ValueOf per operand. For messages, not for hot paths.
 package msg
 
 import (
@@ -223,72 +223,38 @@ func (p *printer) value(verb rune, arg any) {
 			p.buf = append(p.buf, "<nil>"...)
 			return
 		}
-	case string:
-		p.text(verb, v, arg)
-		return
 	case []byte:
 		p.bytes(verb, v, arg)
 		return
-	case bool:
-		if verb == 'v' || verb == 't' {
-			p.buf = strconv.AppendBool(p.buf, v)
-			return
-		}
-	case int:
-		p.int(verb, int64(v), arg)
-		return
-	case int8:
-		p.int(verb, int64(v), arg)
-		return
-	case int16:
-		p.int(verb, int64(v), arg)
-		return
-	case int32:
-		p.int(verb, int64(v), arg)
-		return
-	case int64:
-		p.int(verb, v, arg)
-		return
-	case uint:
-		p.uint(verb, uint64(v), false, arg)
-		return
-	case uint8:
-		p.uint(verb, uint64(v), false, arg)
-		return
-	case uint16:
-		p.uint(verb, uint64(v), false, arg)
-		return
-	case uint32:
-		p.uint(verb, uint64(v), false, arg)
-		return
-	case uint64:
-		p.uint(verb, v, false, arg)
-		return
-	case uintptr:
-		p.uint(verb, uint64(v), false, arg)
-		return
 	default:
-		// A named type of a basic kind without a String method: fmt
-		// prints its number or string.
-		r := reflect.ValueOf(arg)
-		switch r.Kind() {
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			p.int(verb, r.Int(), arg)
+		if p.kind(verb, arg) {
 			return
-		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-			p.uint(verb, r.Uint(), false, arg)
-			return
-		case reflect.String:
-			p.text(verb, r.String(), arg)
-			return
-		case reflect.Bool:
-			if verb == 'v' || verb == 't' {
-				p.buf = strconv.AppendBool(p.buf, r.Bool())
-				return
-			}
 		}
 	}
 	p.bad(verb, arg)
+}
+
+// kind prints arg, of a basic kind, by its kind — an integer, a string or a
+// bool, named or not, as fmt does for a type without methods — and reports
+// whether it could.
+func (p *printer) kind(verb rune, arg any) bool {
+	v := reflect.ValueOf(arg)
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		p.int(verb, v.Int(), arg)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		p.uint(verb, v.Uint(), false, arg)
+	case reflect.String:
+		p.text(verb, v.String(), arg)
+	case reflect.Bool:
+		if verb != 'v' && verb != 't' {
+			return false
+		}
+		p.buf = strconv.AppendBool(p.buf, v.Bool())
+	default:
+		return false
+	}
+	return true
 }
 
 func (p *printer) text(verb rune, s string, arg any) {
@@ -447,16 +413,7 @@ func (p *printer) bad(verb rune, arg any) {
 // valueOrType prints arg with %v when it is of a basic kind (never through
 // its methods: fmt does not call them here either), else "?".
 func (p *printer) valueOrType(arg any) {
-	switch reflect.ValueOf(arg).Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		p.buf = strconv.AppendInt(p.buf, reflect.ValueOf(arg).Int(), 10)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		p.buf = strconv.AppendUint(p.buf, reflect.ValueOf(arg).Uint(), 10)
-	case reflect.String:
-		p.buf = append(p.buf, reflect.ValueOf(arg).String()...)
-	case reflect.Bool:
-		p.buf = strconv.AppendBool(p.buf, reflect.ValueOf(arg).Bool())
-	default:
+	if !p.kind('v', arg) {
 		p.buf = append(p.buf, '?')
 	}
 }
