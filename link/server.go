@@ -42,7 +42,6 @@ type Server[Req, Resp any] struct {
 	// Owned by the epoll goroutine.
 	domains map[uint32]*domain
 	byFd    []*sconn // by socket fd: the epoll token
-	batch   []sconn  // records not yet handed out (newConn)
 	pending []*sconn // connections waiting for their hello
 	nconns  int
 	nextGen uint64
@@ -109,10 +108,9 @@ const (
 	connClosing
 )
 
-// sconn is the server's private state for one connection: 80 bytes, in
-// batches of connBatch (one allocation per batch, none per connection).
-// Its rings and doorbell bit are not stored: they follow from index and
-// the domain's geometry (connRings, bellWord).
+// sconn is the server's private state for one connection: 80 bytes, one
+// allocation at the accept. Its rings and doorbell bit are not stored: they
+// follow from index and the domain's geometry (connRings, bellWord).
 type sconn struct {
 	// The poller's (serveConn).
 	reqPos  uint64 // next request position: private, never read from the arena
@@ -128,21 +126,6 @@ type sconn struct {
 	started  int64                  // unix ns of the accept, for the set-up timeout
 	why      atomic.Pointer[string] // why a poller dropped it
 	peer     *peerPage              // its process's liveness page, or nil
-}
-
-// connBatch is how many connection records one allocation holds.
-const connBatch = 64
-
-// newConn returns a zeroed connection record from the current batch. A
-// record is never reused: it is garbage once its connection is forgotten,
-// and its batch once all of the batch's are.
-func (s *Server[Req, Resp]) newConn() *sconn {
-	if len(s.batch) == 0 {
-		s.batch = make([]sconn, connBatch)
-	}
-	c := &s.batch[0]
-	s.batch = s.batch[1:]
-	return c
 }
 
 // reset puts c's rings back to their initial state and clears its
@@ -485,8 +468,7 @@ func (s *Server[Req, Resp]) accept() {
 			s.stats.refused.Add(1)
 			continue
 		}
-		c := s.newConn()
-		c.fd, c.started = fd, time.Now().UnixNano()
+		c := &sconn{fd: fd, started: time.Now().UnixNano()}
 		if err := s.ep.add(fd, uint64(fd)); err != nil {
 			unix.Close(fd)
 			continue
