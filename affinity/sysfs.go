@@ -224,6 +224,46 @@ func siblingsFS(fsys fs.FS, cpu int) (set CPUSet, ok bool, err error) {
 	return nil, false, nil
 }
 
+// cgroupIsolated lists the CPUs of cgroup v2 isolated partitions, which
+// isolate as isolcpus= does, without a reboot.
+const cgroupIsolated = "sys/fs/cgroup/cpuset.cpus.isolated"
+
+// Placement is what the host says about pinning a spinner to one CPU while
+// other spinners run on others (see PlacementFS).
+type Placement struct {
+	// Isolated lists the CPUs isolated from the scheduler: isolcpus=
+	// (cpu/isolated) and cgroup v2 isolated partitions. IsolatedKnown is
+	// false, and Isolated nil, when the isolated list cannot be read.
+	Isolated      CPUSet
+	IsolatedKnown bool
+	Siblings      CPUSet // the CPU's SMT siblings, itself included (SiblingsFS); nil if unknown
+	Shared        CPUSet // the other spinners among Siblings, sorted
+}
+
+// PlacementFS reads, from fsys rooted at "/", whether cpu is isolated and
+// which of the other spinners share its physical core: the facts behind
+// spin.Agent's warning and tuning.SpinnerWarnings. Cost: two to four small
+// file reads.
+func PlacementFS(fsys fs.FS, cpu int, others []int) Placement {
+	var p Placement
+	if iso, ok, err := readList(fsys, sysCPU+"/isolated"); ok && err == nil {
+		if cg, ok, err := readList(fsys, cgroupIsolated); ok && err == nil {
+			iso = iso.Union(cg)
+		}
+		p.Isolated, p.IsolatedKnown = iso, true
+	}
+	if sib, err := SiblingsFS(fsys, cpu); err == nil && sib != nil {
+		p.Siblings = sib
+		for _, o := range others {
+			if o != cpu && sib.Contains(o) {
+				p.Shared = append(p.Shared, o)
+			}
+		}
+		p.Shared = p.Shared.Normalize()
+	}
+	return p
+}
+
 func housekeeping(online, iso, nohz CPUSet) CPUSet {
 	if hk := online.Minus(iso).Minus(nohz); len(hk) > 0 {
 		return hk

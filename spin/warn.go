@@ -11,18 +11,11 @@ import (
 	"github.com/spinwire/spinwire/affinity"
 )
 
-// cgroupIsolated lists the CPUs of cgroup v2 isolated partitions, which
-// isolate as isolcpus= does, without a reboot.
-const cgroupIsolated = "sys/fs/cgroup/cpuset.cpus.isolated"
-
-// isolatedList is what affinity.IsolatedFS reads (isolcpus=).
-const isolatedList = "sys/devices/system/cpu/isolated"
-
 // cpuWarning returns the line an Agent logs when it pins itself to cpu
 // while this process's other agents run on others: the CPU is not isolated
 // (isolcpus= or a cgroup isolated partition), or it shares a physical core
 // with another agent. It returns "" when neither holds or fsys (rooted at
-// "/") cannot tell. Cost: two to four small file reads.
+// "/") cannot tell (affinity.PlacementFS).
 //
 // The IDs in brackets are tuning's finding IDs; tuning.Check (pingpong
 // -check) gives the exact fix for the host. spin does not import tuning:
@@ -31,31 +24,12 @@ const isolatedList = "sys/devices/system/cpu/isolated"
 func cpuWarning(fsys fs.FS, cpu int, others []int) string {
 	var parts []string
 	cpuName := "spinner CPU " + strconv.Itoa(cpu)
-	// A tree without the isolated file cannot tell (IsolatedFS would say
-	// "none").
-	if _, err := fs.Stat(fsys, isolatedList); err != nil {
-		return ""
+	p := affinity.PlacementFS(fsys, cpu, others)
+	if p.IsolatedKnown && !p.Isolated.Contains(cpu) {
+		parts = append(parts, cpuName+" is not isolated: the scheduler will run other tasks there [isolcpus]")
 	}
-	if iso, err := affinity.IsolatedFS(fsys); err == nil {
-		if b, err := readFS(fsys, cgroupIsolated); err == nil {
-			if cg, err := affinity.ParseList(strings.TrimSpace(string(b))); err == nil {
-				iso = iso.Union(cg)
-			}
-		}
-		if !iso.Contains(cpu) {
-			parts = append(parts, cpuName+" is not isolated: the scheduler will run other tasks there [isolcpus]")
-		}
-	}
-	if sib, err := affinity.SiblingsFS(fsys, cpu); err == nil {
-		var shared affinity.CPUSet
-		for _, o := range others {
-			if o != cpu && sib.Contains(o) {
-				shared = append(shared, o)
-			}
-		}
-		if len(shared) > 0 {
-			parts = append(parts, cpuName+" shares a physical core with spinner CPU "+shared.Normalize().String()+" [smt-shared-core]")
-		}
+	if len(p.Shared) > 0 {
+		parts = append(parts, cpuName+" shares a physical core with spinner CPU "+p.Shared.String()+" [smt-shared-core]")
 	}
 	if len(parts) == 0 {
 		return ""

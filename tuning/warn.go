@@ -20,35 +20,22 @@ func SpinnerWarnings(cpu int, otherSpinners []int) []Finding {
 
 func spinnerWarnings(fsys fs.FS, cpu int, others []int) []Finding {
 	var out []Finding
-	iso, err := readList(fsys, isolatedPath)
-	if err == nil {
-		if cg, err := readList(fsys, cgroupIsolPath); err == nil {
-			iso = union(iso, cg)
+	p := affinity.PlacementFS(fsys, cpu, others)
+	if p.IsolatedKnown && !p.Isolated.Contains(cpu) {
+		var c *cmdline
+		if s, err := readString(fsys, cmdlinePath); err == nil {
+			c = parseCmdline(s)
 		}
-		if !iso.Contains(cpu) {
-			var c *cmdline
-			if s, err := readString(fsys, cmdlinePath); err == nil {
-				c = parseCmdline(s)
-			}
-			out = append(out, Finding{ID: "isolcpus", Severity: Warn,
-				Summary:  fmt.Sprintf("spinner CPU %d is not isolated: the scheduler will run other tasks there", cpu),
-				Evidence: fmt.Sprintf("/%s = %q", isolatedPath, iso.String()),
-				Fix:      kernelParam(isolcpusParam(c, affinity.CPUSet{cpu}))})
-		}
+		out = append(out, Finding{ID: "isolcpus", Severity: Warn,
+			Summary:  fmt.Sprintf("spinner CPU %d is not isolated: the scheduler will run other tasks there", cpu),
+			Evidence: fmt.Sprintf("/%s = %q", isolatedPath, p.Isolated.String()),
+			Fix:      kernelParam(isolcpusParam(c, affinity.CPUSet{cpu}))})
 	}
-	if sib, err := siblings(fsys, cpu); err == nil {
-		var shared affinity.CPUSet
-		for _, o := range others {
-			if o != cpu && sib.Contains(o) {
-				shared = append(shared, o)
-			}
-		}
-		if shared = union(shared); len(shared) > 0 {
-			out = append(out, Finding{ID: "smt-shared-core", Severity: Crit,
-				Summary:  fmt.Sprintf("spinner CPU %d shares a physical core with spinner %s", cpu, cpus(shared)),
-				Evidence: fmt.Sprintf("/%s = %q", cpuPath(cpu, "topology/thread_siblings_list"), sib.String()),
-				Fix:      "# pin the spinners to distinct physical cores (see: pingpong -check)"})
-		}
+	if len(p.Shared) > 0 {
+		out = append(out, Finding{ID: "smt-shared-core", Severity: Crit,
+			Summary:  fmt.Sprintf("spinner CPU %d shares a physical core with spinner %s", cpu, cpus(p.Shared)),
+			Evidence: fmt.Sprintf("/%s siblings = %q", cpuPath(cpu, "topology"), p.Siblings.String()),
+			Fix:      "# pin the spinners to distinct physical cores (see: pingpong -check)"})
 	}
 	return out
 }
