@@ -25,7 +25,9 @@
 package msg
 
 import (
+	"bytes"
 	"reflect"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -193,16 +195,16 @@ func (p *printer) pad(start int) {
 		}
 		return
 	}
-	at, c := start, byte(' ')
+	c := byte(' ')
 	if p.zero {
 		c = '0' // fmt pads text with zeros too
 	}
-	tail := append([]byte(nil), p.buf[at:]...)
-	p.buf = p.buf[:at]
-	for range fill {
-		p.buf = append(p.buf, c)
-	}
-	p.buf = append(p.buf, tail...)
+	p.fill(start, fill, c)
+}
+
+// fill inserts n copies of c at p.buf[at].
+func (p *printer) fill(at, n int, c byte) {
+	p.buf = slices.Insert(p.buf, at, bytes.Repeat([]byte{c}, n)...)
 }
 
 func (p *printer) value(verb rune, arg any) {
@@ -375,12 +377,7 @@ func (p *printer) uint(verb rune, v uint64, negative bool, arg any) {
 			w--
 		}
 		if n := len(p.buf) - start; n < w {
-			digits := append([]byte(nil), p.buf[start:]...)
-			p.buf = p.buf[:start]
-			for range w - n {
-				p.buf = append(p.buf, '0')
-			}
-			p.buf = append(p.buf, digits...)
+			p.fill(start, w-n, '0')
 		}
 		p.width = 0 // done: arg's pad must not pad again
 	}
