@@ -39,9 +39,9 @@ import (
 //	|       Sequence (u64)                                          | stride-8
 //	+---------------------------------------------------------------+
 //
-// Sequence protocol for the slot of position p (index p mod Depth), after
-// D. Vyukov's bounded queue — no cursors, so an idle connection costs its
-// slots and nothing else:
+// Sequence protocol for the slot of position p (index i = p mod Depth),
+// after D. Vyukov's bounded queue — no cursors, so an idle connection costs
+// its slots and nothing else:
 //
 //	seq == p           free for position p
 //	seq == p+1         the message for p is ready
@@ -53,6 +53,12 @@ import (
 // keeps its own position in private memory and never reads it back from the
 // arena; any other sequence value is corruption, and the connection is
 // dropped.
+//
+// The word in the arena holds seq − i, not seq: the initial state (seq = i
+// in every slot) is then all zeroes, which is what a fresh memfd reads. A
+// connection's slots need no writing at attach, so the pages of a slot no
+// one has used are never allocated: a connection that is attached and idle
+// costs the host no shared memory at all.
 const (
 	arenaMagicOffset     = 0
 	arenaVersionOffset   = 8
@@ -67,8 +73,8 @@ const (
 	arenaHeaderLength    = 256 // two blocks
 	arenaBellOffset      = 256
 	arenaMagic           = 0x414e4552_41575053 // "SPWARENA"
-	arenaVersion         = 1
-	slotTrailer          = 16 // id and sequence
+	arenaVersion         = 2                   // 2: sequence words relative to the slot index
+	slotTrailer          = 16                  // id and sequence
 	slotAlign            = 64
 	blockAlign           = 128
 	// MaxDepth bounds Options.Depth.
@@ -143,8 +149,18 @@ type slotRing struct {
 func (r *slotRing) slot(p uint64) unsafe.Pointer {
 	return unsafe.Add(r.base, uintptr(p&r.mask)*r.stride)
 }
-func (r *slotRing) seq(p uint64) *uint64 {
+func (r *slotRing) seqWord(p uint64) *uint64 {
 	return (*uint64)(unsafe.Add(r.slot(p), r.stride-8))
+}
+
+// loadSeq returns the sequence of p's slot (atomic load: acquire).
+func (r *slotRing) loadSeq(p uint64) uint64 {
+	return atomic.LoadUint64(r.seqWord(p)) + p&r.mask
+}
+
+// storeSeq sets the sequence of p's slot to v (atomic store: release).
+func (r *slotRing) storeSeq(p, v uint64) {
+	atomic.StoreUint64(r.seqWord(p), v-p&r.mask)
 }
 func (r *slotRing) id(p uint64) *uint64 {
 	return (*uint64)(unsafe.Add(r.slot(p), r.stride-16))
@@ -161,7 +177,7 @@ const (
 func (r *slotRing) free(p uint64) int {
 	// SYNC: acquire of the consumer's release of the slot (seq = p); pairs
 	// with consumed.
-	switch s := atomic.LoadUint64(r.seq(p)); {
+	switch s := r.loadSeq(p); {
 	case s == p:
 		return slotYes
 	case s+r.depth == p+1:
@@ -173,13 +189,13 @@ func (r *slotRing) free(p uint64) int {
 // publish makes the message at p visible.
 func (r *slotRing) publish(p uint64) {
 	// SYNC: release of the message and id; pairs with ready.
-	atomic.StoreUint64(r.seq(p), p+1)
+	r.storeSeq(p, p+1)
 }
 
 // ready reports whether the message at p may be read.
 func (r *slotRing) ready(p uint64) int {
 	// SYNC: acquire of the message; pairs with publish.
-	switch s := atomic.LoadUint64(r.seq(p)); s {
+	switch s := r.loadSeq(p); s {
 	case p + 1:
 		return slotYes
 	case p:
@@ -191,14 +207,14 @@ func (r *slotRing) ready(p uint64) int {
 // consumed frees the slot of p for position p+depth.
 func (r *slotRing) consumed(p uint64) {
 	// SYNC: release of the slot; pairs with free.
-	atomic.StoreUint64(r.seq(p), p+r.depth)
+	r.storeSeq(p, p+r.depth)
 }
 
-// reset puts every slot back to its initial state (seq = index). Only for a
-// connection no one else is using.
+// reset puts every slot back to its initial state (seq = index: a zero
+// word). Only for a connection no one else is using.
 func (r *slotRing) reset() {
 	for i := range r.depth {
-		atomic.StoreUint64(r.seq(i), i)
+		r.storeSeq(i, i)
 	}
 }
 

@@ -87,18 +87,20 @@ type domain struct {
 	fresh int                     // slots from here on were never used
 }
 
-// take returns a free slot index, lowest first among never-used ones.
-func (d *domain) take() (int, bool) {
+// take returns a free slot index, a released one first, then the lowest
+// never used; fresh reports the latter: its rings are still the memfd's
+// zeroes, the initial state.
+func (d *domain) take() (i int, fresh, ok bool) {
 	if n := len(d.free); n > 0 {
-		i := d.free[n-1]
+		i = d.free[n-1]
 		d.free = d.free[:n-1]
-		return i, true
+		return i, false, true
 	}
 	if d.fresh < len(d.conns) {
 		d.fresh++
-		return d.fresh - 1, true
+		return d.fresh - 1, true, true
 	}
-	return 0, false
+	return 0, false, false
 }
 
 // Connection states.
@@ -129,11 +131,18 @@ type sconn struct {
 }
 
 // reset puts c's rings back to their initial state and clears its
-// doorbell bit: at attach and at free, when no poller looks at c.
+// doorbell bit: at free, and at the attach of a slot used before; never
+// while a poller looks at c.
 func (c *sconn) reset() {
-	req, resp, bell, bit := c.rings()
+	req, resp, _, _ := c.rings()
 	req.reset()
 	resp.reset()
+	c.clearBell()
+}
+
+// clearBell clears c's doorbell bit.
+func (c *sconn) clearBell() {
+	_, _, bell, bit := c.rings()
 	atomic.AndUint64(bell, ^bit)
 }
 
@@ -361,7 +370,7 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, scratch *Resp) int {
 		case slotNo:
 			return n
 		case slotCorrupt:
-			s.drop(c, msg.Sprintf("request slot %d: sequence %d at position %d", p&req.mask, atomic.LoadUint64(req.seq(p)), p))
+			s.drop(c, msg.Sprintf("request slot %d: sequence %d at position %d", p&req.mask, req.loadSeq(p), p))
 			return n
 		}
 		id := *req.id(p) // read once: the client may rewrite it
@@ -378,7 +387,7 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, scratch *Resp) int {
 			atomic.OrUint64(bell, bit)
 			return n
 		case slotCorrupt:
-			s.drop(c, msg.Sprintf("response slot %d: sequence %d at position %d", q&resp.mask, atomic.LoadUint64(resp.seq(q)), q))
+			s.drop(c, msg.Sprintf("response slot %d: sequence %d at position %d", q&resp.mask, resp.loadSeq(q), q))
 			return n
 		}
 		s.handler((*Req)(req.slot(p)), (*Resp)(resp.slot(q)))
@@ -564,13 +573,21 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		s.refuse(c, statusFull, msg.Sprintf("no arena: %v", err))
 		return
 	}
-	idx, ok := d.take()
+	idx, fresh, ok := d.take()
 	if !ok {
 		s.refuse(c, statusFull, "no free arena slot")
 		return
 	}
 	c.d, c.index = d, int32(idx)
-	c.reset()
+	if fresh {
+		// Never used: the rings are zero, the initial state, and writing
+		// them would allocate their pages for a connection that may stay
+		// idle. (A same-uid peer may have scribbled on them: it may as
+		// well do so after the attach; the pollers check every word.)
+		c.clearBell()
+	} else {
+		c.reset()
+	}
 	gen := s.nextGen
 	s.nextGen++
 	g := d.a.g

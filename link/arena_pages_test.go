@@ -1,0 +1,98 @@
+package link
+
+import (
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// residentConns reports which of the first conns connections' slots lie on
+// a page the memfd holds, leaving out those that share a page with the
+// arena's header and doorbells (allocated by the server at Listen).
+// mincore on a shared mapping reports the page cache: whether the page
+// exists, whoever touched it.
+func residentConns(t *testing.T, c *Conn[req, resp], g arenaGeometry, conns int) map[int]bool {
+	t.Helper()
+	body := c.cur.seg.seg.Body()
+	ps := uintptr(unix.Getpagesize())
+	base := uintptr(unsafe.Pointer(&body[0]))
+	lo := base &^ (ps - 1)
+	hi := base + uintptr(g.slotsOff+conns*g.slotLen)
+	vec := make([]byte, (hi-lo+ps-1)/ps)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, lo, hi-lo, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal("mincore:", e)
+	}
+	headerEnd := (base + uintptr(g.slotsOff) - 1 - lo) / ps // last page holding the header
+	out := map[int]bool{}
+	for i := range conns {
+		first := (base + uintptr(g.slotsOff+i*g.slotLen) - lo) / ps
+		last := (base + uintptr(g.slotsOff+(i+1)*g.slotLen) - 1 - lo) / ps
+		if first <= headerEnd {
+			continue
+		}
+		for p := first; p <= last; p++ {
+			if vec[p]&1 != 0 {
+				out[i] = true
+			}
+		}
+	}
+	return out
+}
+
+// An attached, idle connection allocates none of its arena pages: the
+// initial ring state is the memfd's zeroes, and neither side writes a ring
+// before it carries a message. A slot that is reused is reset, and works.
+func TestIdleConnsAllocateNoArenaPages(t *testing.T) {
+	const n = 64
+	s, dir := serve(t, Options{MaxConns: n})
+	g := s.g
+	conns := make([]*Conn[req, resp], n)
+	for i := range conns {
+		conns[i] = dial(t, dir)
+	}
+	if r := residentConns(t, conns[0], g, n); len(r) != 0 {
+		t.Fatalf("%d idle connections: the pages of %v are allocated", n, r)
+	}
+	call := func(c *Conn[req, resp], a int64) {
+		t.Helper()
+		var r resp
+		if err := c.Call(time.Now().Add(5*time.Second), &req{A: a, B: 1}, &r); err != nil || r.Sum != a+1 {
+			t.Fatalf("call: %v %+v", err, r)
+		}
+	}
+	used := n / 2
+	call(conns[0], 1)
+	call(conns[used], 2)
+	perPage := unix.Getpagesize() / g.slotLen
+	r := residentConns(t, conns[0], g, n)
+	if !r[used] || len(r) > perPage {
+		t.Fatalf("after calls on connections 0 and %d: the pages of %v are allocated", used, r)
+	}
+	// Leave connection 0 with a request outstanding, close it, and take its
+	// slot again: the new connection must start from a reset ring.
+	if _, err := conns[0].Send(&req{A: 5}); err != nil {
+		t.Fatal(err)
+	}
+	conns[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := Dial[req, resp]("t", DialOptions{Dir: dir})
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			body := c.cur.seg.seg.Body()
+			if idx := (uintptr(c.cur.req.base) - uintptr(unsafe.Pointer(&body[g.slotsOff]))) / uintptr(g.slotLen); idx != 0 {
+				t.Fatalf("redial took slot %d, want the freed 0", idx)
+			}
+			for k := range int64(10) {
+				call(c, k)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slot not reclaimed: %v", err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
