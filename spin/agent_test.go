@@ -3,6 +3,7 @@ package spin
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -162,5 +163,20 @@ func TestAgentWarnsAtMostOncePerProcess(t *testing.T) {
 	}
 	if lines.Load() > 1 {
 		t.Fatalf("%d placement warnings, want at most one per process", lines.Load())
+	}
+}
+
+// GCPercent reads the setting back and leaves it as it was.
+func TestGCPercent(t *testing.T) {
+	old := debug.SetGCPercent(37)
+	defer debug.SetGCPercent(old)
+	if p := GCPercent(); p != 37 {
+		t.Fatalf("GCPercent = %d, want 37", p)
+	}
+	if p := debug.SetGCPercent(-1); p != 37 {
+		t.Fatalf("GCPercent changed the setting to %d", p)
+	}
+	if p := GCPercent(); p != -1 {
+		t.Fatalf("GC off: GCPercent = %d, want -1", p)
 	}
 }

@@ -113,8 +113,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	io.WriteString(stdout, "READY\n")
 	// The calling goroutine waits for stdin to close itself (cmd/linkecho
 	// runs this on the locked main thread): no goroutine, and no thread,
-	// just for that.
-	io.Copy(io.Discard, stdin)
+	// just for that. A buffer on the stack: io.Copy to io.Discard would
+	// take an 8 KiB one from a pool.
+	var b [64]byte
+	for {
+		if _, err := stdin.Read(b[:]); err != nil {
+			break
+		}
+	}
 	s.Close()
 	if err := <-errc; err != nil {
 		io.WriteString(stderr, "linkecho: "+err.Error()+"\n")

@@ -96,7 +96,7 @@ func TestServerBinaryIsLean(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nm: %v", err)
 	}
-	for _, pkg := range []string{"fmt", "flag", "log", "encoding/json", "github.com/klauspost/cpuid/v2", "github.com/spinwire/spinwire/tuning", "runtime/pprof"} {
+	for _, pkg := range []string{"fmt", "flag", "log", "encoding/json", "github.com/klauspost/cpuid/v2", "github.com/spinwire/spinwire/tuning", "runtime/pprof", "runtime/metrics"} {
 		if strings.Contains(string(out), " "+pkg+".") {
 			t.Errorf("cmd/linkecho links %s", pkg)
 		}
