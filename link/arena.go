@@ -7,6 +7,7 @@ import (
 
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
+	"golang.org/x/sys/unix"
 )
 
 // Arena: one memfd segment per trust domain (uid), its body laid out as
@@ -55,10 +56,10 @@ import (
 // dropped.
 //
 // The word in the arena holds seq − i, not seq: the initial state (seq = i
-// in every slot) is then all zeroes, which is what a fresh memfd reads. A
-// connection's slots need no writing at attach, so the pages of a slot no
-// one has used are never allocated: a connection that is attached and idle
-// costs the host no shared memory at all.
+// in every slot) is then all zeroes, which is what a hole in the memfd
+// reads. The server resets a slot at attach only if it has pages (blank),
+// so the pages of a slot no one has used are never allocated: a connection
+// that is attached and idle costs the host no shared memory at all.
 const (
 	arenaMagicOffset     = 0
 	arenaVersionOffset   = 8
@@ -135,6 +136,20 @@ func newArena(uid uint32, g arenaGeometry, fingerprint uint64) (*arena, error) {
 	// SCM_RIGHTS hand-over (a syscall, itself a barrier).
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&b[arenaMagicOffset])), arenaMagic)
 	return a, nil
+}
+
+// blank reports whether the n bytes at body offset off lie in a hole of the
+// arena's file: no page there was ever written, so they read as zero and
+// hold no memory. It asks lseek(SEEK_DATA), which tmpfs answers exactly
+// (a swapped-out page counts as data). Cost: one syscall. Any error
+// answers false, and the caller writes the bytes.
+func (a *arena) blank(off, n int) bool {
+	start := int64(layout.HeaderLength + off)
+	next, err := unix.Seek(a.seg.Fd(), start, unix.SEEK_DATA)
+	if err == unix.ENXIO {
+		return true // no data from start to the end of the file
+	}
+	return err == nil && next >= start+int64(n)
 }
 
 // slotRing is one direction of one connection. It holds no positions:

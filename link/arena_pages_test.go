@@ -43,7 +43,8 @@ func residentConns(t *testing.T, c *Conn[req, resp], g arenaGeometry, conns int)
 
 // An attached, idle connection allocates none of its arena pages: the
 // initial ring state is the memfd's zeroes, and neither side writes a ring
-// before it carries a message. A slot that is reused is reset, and works.
+// before it carries a message. A slot that was used is reset when it is
+// taken again, and works.
 func TestIdleConnsAllocateNoArenaPages(t *testing.T) {
 	const n = 64
 	s, dir := serve(t, Options{MaxConns: n})
@@ -54,6 +55,29 @@ func TestIdleConnsAllocateNoArenaPages(t *testing.T) {
 	}
 	if r := residentConns(t, conns[0], g, n); len(r) != 0 {
 		t.Fatalf("%d idle connections: the pages of %v are allocated", n, r)
+	}
+	// Idle connections that leave and are replaced allocate none either:
+	// a released slot is reset at its next attach only if it has pages.
+	for i := 1; i <= 8; i++ {
+		conns[i].Close()
+	}
+	for i := 1; i <= 8; i++ {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := Dial[req, resp]("t", DialOptions{Dir: dir})
+			if err == nil {
+				conns[i] = c
+				t.Cleanup(func() { c.Close() })
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("slot not reclaimed: %v", err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if r := residentConns(t, conns[0], g, n); len(r) != 0 {
+		t.Fatalf("idle connections replaced: the pages of %v are allocated", r)
 	}
 	call := func(c *Conn[req, resp], a int64) {
 		t.Helper()

@@ -87,20 +87,19 @@ type domain struct {
 	fresh int                     // slots from here on were never used
 }
 
-// take returns a free slot index, a released one first, then the lowest
-// never used; fresh reports the latter: its rings are still the memfd's
-// zeroes, the initial state.
-func (d *domain) take() (i int, fresh, ok bool) {
+// take returns a free slot index: a released one first, else the lowest
+// never used.
+func (d *domain) take() (int, bool) {
 	if n := len(d.free); n > 0 {
-		i = d.free[n-1]
+		i := d.free[n-1]
 		d.free = d.free[:n-1]
-		return i, false, true
+		return i, true
 	}
 	if d.fresh < len(d.conns) {
 		d.fresh++
-		return d.fresh - 1, true, true
+		return d.fresh - 1, true
 	}
-	return 0, false, false
+	return 0, false
 }
 
 // Connection states.
@@ -131,8 +130,8 @@ type sconn struct {
 }
 
 // reset puts c's rings back to their initial state and clears its
-// doorbell bit: at free, and at the attach of a slot used before; never
-// while a poller looks at c.
+// doorbell bit: at the attach of a slot that has pages; never while a
+// poller looks at c.
 func (c *sconn) reset() {
 	req, resp, _, _ := c.rings()
 	req.reset()
@@ -573,20 +572,21 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		s.refuse(c, statusFull, msg.Sprintf("no arena: %v", err))
 		return
 	}
-	idx, fresh, ok := d.take()
+	idx, ok := d.take()
 	if !ok {
 		s.refuse(c, statusFull, "no free arena slot")
 		return
 	}
 	c.d, c.index = d, int32(idx)
-	if fresh {
-		// Never used: the rings are zero, the initial state, and writing
-		// them would allocate their pages for a connection that may stay
-		// idle. (A same-uid peer may have scribbled on them: it may as
-		// well do so after the attach; the pollers check every word.)
+	g0 := d.a.g
+	if d.a.blank(g0.slotsOff+idx*g0.slotLen, g0.slotLen) {
+		// No page of the slot exists: it reads as zeroes, the initial
+		// state, and writing it would allocate pages for a connection that
+		// may stay idle. (A same-uid peer may write there at any time, as
+		// after the attach; the pollers check every word they read.)
 		c.clearBell()
 	} else {
-		c.reset()
+		c.reset() // used before, or its page holds a used neighbour
 	}
 	gen := s.nextGen
 	s.nextGen++
@@ -700,7 +700,9 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
 			continue
 		}
-		c.reset()
+		// The rings are reset when the slot is next taken, and only if
+		// they have pages: an idle connection's never do.
+		c.clearBell()
 		c.d.free = append(c.d.free, int(c.index))
 		if s.opts.OnDisconnect != nil {
 			s.opts.OnDisconnect(c.info())
