@@ -57,9 +57,10 @@ import (
 //
 // The word in the arena holds seq − i, not seq: the initial state (seq = i
 // in every slot) is then all zeroes, which is what a hole in the memfd
-// reads. The server resets a slot at attach only if it has pages (blank),
-// so the pages of a slot no one has used are never allocated: a connection
-// that is attached and idle costs the host no shared memory at all.
+// reads. The server's reset at attach writes only the words on pages that
+// exist (arena.hole), so the pages of a slot no one has used are never
+// allocated: a connection that is attached and idle costs the host no
+// shared memory at all.
 const (
 	arenaMagicOffset     = 0
 	arenaVersionOffset   = 8
@@ -138,18 +139,17 @@ func newArena(uid uint32, g arenaGeometry, fingerprint uint64) (*arena, error) {
 	return a, nil
 }
 
-// blank reports whether the n bytes at body offset off lie in a hole of the
-// arena's file: no page there was ever written, so they read as zero and
+// hole reports whether the n bytes at file offset off lie in a hole of the
+// arena's memfd: no page there was ever written, so they read as zero and
 // hold no memory. It asks lseek(SEEK_DATA), which tmpfs answers exactly
 // (a swapped-out page counts as data). Cost: one syscall. Any error
-// answers false, and the caller writes the bytes.
-func (a *arena) blank(off, n int) bool {
-	start := int64(layout.HeaderLength + off)
-	next, err := unix.Seek(a.seg.Fd(), start, unix.SEEK_DATA)
+// answers false: the caller then writes the bytes.
+func (a *arena) hole(off, n int64) bool {
+	next, err := unix.Seek(a.seg.Fd(), off, unix.SEEK_DATA)
 	if err == unix.ENXIO {
-		return true // no data from start to the end of the file
+		return true // no data from off to the end of the file
 	}
-	return err == nil && next >= start+int64(n)
+	return err == nil && next >= off+n
 }
 
 // slotRing is one direction of one connection. It holds no positions:
@@ -223,14 +223,6 @@ func (r *slotRing) ready(p uint64) int {
 func (r *slotRing) consumed(p uint64) {
 	// SYNC: release of the slot; pairs with free.
 	r.storeSeq(p, p+r.depth)
-}
-
-// reset puts every slot back to its initial state (seq = index: a zero
-// word). Only for a connection no one else is using.
-func (r *slotRing) reset() {
-	for i := range r.depth {
-		r.storeSeq(i, i)
-	}
 }
 
 // connRings returns the request and response rings of connection index in

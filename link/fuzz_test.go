@@ -66,8 +66,8 @@ func FuzzServeConn(f *testing.F) {
 		buf := make([]uint64, g.length/8+8)
 		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
 		d := &domain{a: &arena{g: g, body: body}}
+		// buf is zero: every ring in its initial state.
 		c := &sconn{fd: -1, d: d, index: 1, reqPos: pos, respPos: pos / 2}
-		c.reset()
 		copy(body[g.slotsOff+g.slotLen:g.slotsOff+2*g.slotLen], slots)
 		c.state.Store(connActive)
 		before := append([]byte(nil), body[:g.slotsOff+g.slotLen]...)

@@ -130,12 +130,29 @@ type sconn struct {
 }
 
 // reset puts c's rings back to their initial state and clears its
-// doorbell bit: at the attach of a slot that has pages; never while a
-// poller looks at c.
+// doorbell bit: at attach, never while a poller looks at c. It writes only
+// the sequence words on pages of the memfd that exist: the others read as
+// zero, the initial state, and writing them would allocate pages for a
+// connection that may stay idle. (A same-uid peer may write there at any
+// time, as after the attach; the pollers check every word they read.)
+// Cost: one lseek per page of the slot, Depth×2 stores at most.
 func (c *sconn) reset() {
+	a := c.d.a
 	req, resp, _, _ := c.rings()
-	req.reset()
-	resp.reset()
+	body := uintptr(unsafe.Pointer(unsafe.SliceData(a.body)))
+	page := int64(unix.Getpagesize())
+	lastPage, exists := int64(-1), false
+	for _, r := range [2]*slotRing{&req, &resp} {
+		for i := range r.depth {
+			off := layout.HeaderLength + int64(uintptr(unsafe.Pointer(r.seqWord(i)))-body)
+			if p := off / page; p != lastPage {
+				lastPage, exists = p, !a.hole(p*page, page)
+			}
+			if exists {
+				r.storeSeq(i, i)
+			}
+		}
+	}
 	c.clearBell()
 }
 
@@ -578,16 +595,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		return
 	}
 	c.d, c.index = d, int32(idx)
-	g0 := d.a.g
-	if d.a.blank(g0.slotsOff+idx*g0.slotLen, g0.slotLen) {
-		// No page of the slot exists: it reads as zeroes, the initial
-		// state, and writing it would allocate pages for a connection that
-		// may stay idle. (A same-uid peer may write there at any time, as
-		// after the attach; the pollers check every word they read.)
-		c.clearBell()
-	} else {
-		c.reset() // used before, or its page holds a used neighbour
-	}
+	c.reset()
 	gen := s.nextGen
 	s.nextGen++
 	g := d.a.g
@@ -700,8 +708,8 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
 			continue
 		}
-		// The rings are reset when the slot is next taken, and only if
-		// they have pages: an idle connection's never do.
+		// The rings are reset when the slot is next taken (reset), where
+		// they have pages: an idle connection's have none.
 		c.clearBell()
 		c.d.free = append(c.d.free, int(c.index))
 		if s.opts.OnDisconnect != nil {
