@@ -83,7 +83,7 @@ type ServerStats struct {
 type domain struct {
 	a     *arena
 	conns []atomic.Pointer[sconn] // by slot index
-	free  []int                   // released slot indexes (epoll goroutine)
+	free  []int32                 // released slot indexes (epoll goroutine); room for all
 	fresh int                     // slots from here on were never used
 }
 
@@ -93,7 +93,7 @@ func (d *domain) take() (int, bool) {
 	if n := len(d.free); n > 0 {
 		i := d.free[n-1]
 		d.free = d.free[:n-1]
-		return i, true
+		return int(i), true
 	}
 	if d.fresh < len(d.conns) {
 		d.fresh++
@@ -202,8 +202,9 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		live:     newOwnerPage("spinwire-server-liveness"),
 		peers:    map[inodeKey]*peerPage{},
 		// Sized up front: growing them one append at a time leaves a dead
-		// array in every size class (the GC may be off).
-		byFd:    make([]*sconn, 256),
+		// array in every size class (the GC may be off). byFd's pages are
+		// touched only as far as the fds in use reach.
+		byFd:    make([]*sconn, min(opts.MaxConns+64, 1<<16)),
 		pending: make([]*sconn, 0, maxPending),
 		wakeFd:  -1,
 	}
@@ -217,6 +218,18 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	if err := s.bind(); err != nil {
 		s.unbind()
 		return nil, err
+	}
+	// The server's own trust domain, when the policy admits it, gets its
+	// arena now rather than at its first connection: on the caller's
+	// goroutine, with the rest of the set-up, not on the housekeeping
+	// goroutine, where its dozen allocations would each take a span of
+	// their own on that goroutine's P. Its cost when no one connects: one
+	// page of the memfd (the header) and a table the size of MaxConns.
+	if opts.Policy.allows(s.uid, s.uid, uint32(os.Getgid())) {
+		if _, err := s.domain(s.uid); err != nil {
+			s.unbind()
+			return nil, err
+		}
 	}
 	go s.loop()
 	return s, nil
@@ -652,7 +665,7 @@ func (s *Server[Req, Resp]) domain(uid uint32) (*domain, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &domain{a: a, conns: make([]atomic.Pointer[sconn], s.g.maxConns)}
+	d := &domain{a: a, conns: make([]atomic.Pointer[sconn], s.g.maxConns), free: make([]int32, 0, s.g.maxConns)}
 	s.domains[uid] = d
 	list := append(append([]*domain{}, *s.arenas.Load()...), d)
 	// SYNC: release of the new arena list; pairs with the Load in sweep.
@@ -711,7 +724,7 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 		// The rings are reset when the slot is next taken (reset), where
 		// they have pages: an idle connection's have none.
 		c.clearBell()
-		c.d.free = append(c.d.free, int(c.index))
+		c.d.free = append(c.d.free, c.index)
 		if s.opts.OnDisconnect != nil {
 			s.opts.OnDisconnect(c.info())
 		}

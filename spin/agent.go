@@ -2,11 +2,9 @@ package spin
 
 import (
 	"context"
-	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,8 +100,9 @@ var dedicatedAgents atomic.Int32
 // goroutine should exit, which ends the pinned thread.
 //
 // Cost per iteration beyond duty and Idle: a counter add and a predictable
-// branch; every PreemptEvery iterations, three atomic stores, a load of the
-// stop flag and (Preemptible) a call that is a preemption point.
+// branch; every PreemptEvery iterations, three atomic stores, a
+// non-blocking receive from ctx.Done() and (Preemptible) a call that is a
+// preemption point. Run returns within PreemptEvery iterations of ctx's end.
 func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) (err error) {
 	if idler == nil || duty == nil {
 		return msg.Errorf("spin: agent %q: nil idler or duty", a.Name)
@@ -129,11 +128,14 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 			return msg.Errorf("spin: agent %q: %w", a.Name, err)
 		}
 		a.cpu.Store(int64(cpu))
-		defer pinnedAgents.add(cpu)()
-		a.warnCPU(cpu, pinnedAgents.others(cpu))
+		pinnedAgents.add(cpu)
+		defer pinnedAgents.remove(cpu)
+		a.warnCPU(cpu)
 	}
-	var stop atomic.Bool
-	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
+	// ctx.Done is polled, not watched with context.AfterFunc: AfterFunc
+	// allocates four objects on this goroutine's P, which a dedicated
+	// spinner never gives back, and each holds a partly used 8 KiB span.
+	done := ctx.Done()
 	var st AgentStats
 	defer func() {
 		a.publish(&st)
@@ -142,9 +144,9 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 		}
 	}()
 	if a.Mode == Dedicated {
-		dedicatedLoop(&stop, &st, idler, duty, a)
+		dedicatedLoop(done, &st, idler, duty, a)
 	} else {
-		preemptibleLoop(&stop, &st, idler, duty, a)
+		preemptibleLoop(done, &st, idler, duty, a)
 	}
 	return nil
 }
@@ -157,8 +159,8 @@ func (a *Agent) publish(st *AgentStats) {
 
 // preemptibleLoop runs duty in blocks of PreemptEvery iterations with a
 // preemption point between blocks.
-func preemptibleLoop(stop *atomic.Bool, st *AgentStats, idler Idler, duty func() int, a *Agent) {
-	for !stop.Load() {
+func preemptibleLoop(done <-chan struct{}, st *AgentStats, idler Idler, duty func() int, a *Agent) {
+	for !closed(done) {
 		for range PreemptEvery {
 			w := duty()
 			st.count(w)
@@ -181,10 +183,10 @@ func preemptPoint() { preemptSink(0) }
 func preemptSink(int) {}
 
 // dedicatedLoop runs duty with no preemption point of its own; it checks the
-// stop flag and the quiesce word every iteration (two loads of lines no one
-// writes in steady state).
-func dedicatedLoop(stop *atomic.Bool, st *AgentStats, idler Idler, duty func() int, a *Agent) {
-	for n := 0; !stop.Load(); n++ {
+// quiesce word every iteration (a load of a line no one writes in steady
+// state) and ctx every PreemptEvery iterations.
+func dedicatedLoop(done <-chan struct{}, st *AgentStats, idler Idler, duty func() int, a *Agent) {
+	for n := 0; ; n++ {
 		if quiesceWord.Load() != 0 {
 			a.publish(st)
 			quiesceWait()
@@ -195,7 +197,22 @@ func dedicatedLoop(stop *atomic.Bool, st *AgentStats, idler Idler, duty func() i
 		st.Iterations++
 		if n&(PreemptEvery-1) == 0 {
 			a.publish(st)
+			if closed(done) {
+				return
+			}
 		}
+	}
+}
+
+// closed reports whether done is closed: a non-blocking receive, which on an
+// open, empty channel is one atomic load and takes no lock. A nil done
+// (context.Background) is never closed.
+func closed(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -267,34 +284,6 @@ func dedicatedReady(n int) error {
 	return nil
 }
 
-// AsyncPreemptOff reports whether this process started with
-// GODEBUG=asyncpreemptoff=1 — what the runtime read at start-up: the
-// environment this process was executed with, not os.Setenv since.
-func AsyncPreemptOff() bool {
-	env, err := readFS(hostFS, "proc/self/environ")
-	godebug := os.Getenv("GODEBUG")
-	if err == nil {
-		godebug = ""
-		for _, kv := range strings.Split(string(env), "\x00") {
-			if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
-				godebug = v
-			}
-		}
-	}
-	return godebugValue(godebug, "asyncpreemptoff") == "1"
-}
-
-// godebugValue returns the last value of key in a GODEBUG list.
-func godebugValue(list, key string) string {
-	v := ""
-	for _, kv := range strings.Split(list, ",") {
-		if k, val, ok := strings.Cut(strings.TrimSpace(kv), "="); ok && k == key {
-			v = val
-		}
-	}
-	return v
-}
-
 // GCPercent returns the GC's target percentage (GOGC), -1 when it is off.
 //
 // Go reads it back only through runtime/metrics, whose first read builds a
@@ -312,28 +301,30 @@ func GCPercent() int {
 
 // pinnedAgents tracks the CPUs of this process's running agents, so an
 // agent can warn when it shares a physical core with another.
-var pinnedAgents cpuRegistry
+var pinnedAgents = cpuRegistry{cpus: make([]int, 0, 16)}
 
 type cpuRegistry struct {
 	mu   sync.Mutex
 	cpus []int
 }
 
-// add records cpu and returns the function that forgets it.
-func (r *cpuRegistry) add(cpu int) func() {
+// add records cpu; remove forgets it. The list has room for 16 agents from
+// the start: growing it, or returning a closure to undo the add, would
+// allocate on the pinned agent's P (see Run).
+func (r *cpuRegistry) add(cpu int) {
 	r.mu.Lock()
 	r.cpus = append(r.cpus, cpu)
 	r.mu.Unlock()
-	return func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if i := slices.Index(r.cpus, cpu); i >= 0 {
-			r.cpus = slices.Delete(r.cpus, i, i+1)
-		}
+}
+
+func (r *cpuRegistry) remove(cpu int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := slices.Index(r.cpus, cpu); i >= 0 {
+		r.cpus = slices.Delete(r.cpus, i, i+1)
 	}
 }
 
-// others returns the recorded CPUs except one occurrence of cpu.
 func (r *cpuRegistry) others(cpu int) []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

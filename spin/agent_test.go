@@ -110,20 +110,6 @@ func TestAgent(t *testing.T) {
 	})
 }
 
-func TestGodebugValue(t *testing.T) {
-	for _, c := range []struct{ list, want string }{
-		{"", ""},
-		{"asyncpreemptoff=1", "1"},
-		{"gctrace=1, asyncpreemptoff=1", "1"},
-		{"asyncpreemptoff=1,asyncpreemptoff=0", "0"},
-		{"asyncpreemptoffx=1", ""},
-	} {
-		if got := godebugValue(c.list, "asyncpreemptoff"); got != c.want {
-			t.Errorf("%q: %q, want %q", c.list, got, c.want)
-		}
-	}
-}
-
 func TestIdlers(t *testing.T) {
 	r := newRing[msg8](t, 4, InSlot)
 	for _, id := range []Idler{NoOp{}, BusySpin{}, Yield{}, &Park{Parker: r, Timeout: time.Microsecond}, &Park{}} {

@@ -1,7 +1,6 @@
 package spin
 
 import (
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -41,31 +40,20 @@ func cpuWarning(fsys fs.FS, cpu int, others []int) string {
 // process logs a warning about its CPUs.
 var warnOnce sync.Once
 
-// warnCPU logs cpuWarning for the live host through a.Logf, at most once
-// per process: later calls, from any agent and for any CPU, cost one
-// atomic load and log nothing.
-func (a *Agent) warnCPU(cpu int, others []int) {
+// warnCPU logs cpuWarning for the live host and the CPUs of this process's
+// other pinned agents through a.Logf, at most once per process: later
+// calls, from any agent and for any CPU, cost one atomic load and log
+// nothing.
+func (a *Agent) warnCPU(cpu int) {
 	warnOnce.Do(func() {
-		if w := cpuWarning(hostFS, cpu, others); w != "" {
+		if w := cpuWarning(hostFS, cpu, pinnedAgents.others(cpu)); w != "" {
 			a.warn(w)
 		}
 	})
 }
 
-// hostFS is the live root, for the warning's and AsyncPreemptOff's reads.
+// hostFS is the live root, for the warning's reads.
 var hostFS fs.FS = os.DirFS("/")
-
-// readFS reads a small procfs or sysfs file (at most 1 MiB) from fsys.
-// Unlike os.ReadFile and fs.ReadFile it never stats the file, which would
-// link os.FileInfo's time formatting into every spinning process.
-func readFS(fsys fs.FS, name string) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, 1<<20))
-}
 
 // warn writes one line through Logf, or to standard error when Logf is nil.
 func (a *Agent) warn(line string) {
