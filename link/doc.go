@@ -35,7 +35,11 @@
 // request ring and a response ring of Depth slots each — 512 bytes for
 // messages of up to 48 bytes at the default Depth of 4 — plus one doorbell
 // bit that the client sets after publishing, so the server's pollers scan
-// bitmap words instead of a thousand rings. Pollers are spin.Agents pinned
+// bitmap words instead of a thousand rings. The rings' initial state is all
+// zeroes and neither side writes them before a message, so the pages of an
+// attached connection that has carried nothing are never allocated: an
+// idle connection costs the host no shared memory, and the server its
+// 80-byte record. Pollers are spin.Agents pinned
 // to Options.CPUs; each sweep takes at most Depth requests from a
 // connection, so a flooding client cannot starve the others.
 //

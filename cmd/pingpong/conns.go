@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,14 +29,19 @@ const linkServerEnv = "PINGPONG_LINKSERVER"
 // the connection figures and the server's memory.
 type connsResult struct {
 	result
-	Conns          int     `json:"conns"`
-	Pipeline       int     `json:"pipeline"`
-	Rotate         bool    `json:"rotate,omitempty"`
-	Active         int     `json:"active,omitempty"`
-	ServerRSSKB    int64   `json:"server_rss_kb"`
-	ServerAnonKB   int64   `json:"server_rss_anon_kb"`
-	ServerFileKB   int64   `json:"server_rss_file_kb"`
-	ServerShmemKB  int64   `json:"server_rss_shmem_kb"`
+	Conns         int   `json:"conns"`
+	Pipeline      int   `json:"pipeline"`
+	Rotate        bool  `json:"rotate,omitempty"`
+	Active        int   `json:"active,omitempty"`
+	ServerRSSKB   int64 `json:"server_rss_kb"`
+	ServerAnonKB  int64 `json:"server_rss_anon_kb"`
+	ServerFileKB  int64 `json:"server_rss_file_kb"`
+	ServerShmemKB int64 `json:"server_rss_shmem_kb"`
+	// ServerBeforeKB is the server's VmRSS with every connection attached,
+	// before the load: an attached connection that has carried nothing has
+	// no arena pages. The fields above are read at the end of the load,
+	// every connection still attached.
+	ServerBeforeKB int64   `json:"server_rss_before_load_kb"`
 	ServerBinary   string  `json:"server_binary"`
 	DialSecondsMax float64 `json:"dial_seconds_max"`
 }
@@ -81,7 +87,7 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 		mode = spin.Dedicated
 	}
 	var rounds []*connbench.Result
-	var mems []connbench.Memory
+	var mems, befores []connbench.Memory
 	var binary string
 	for r := range c.Rounds {
 		args := []string{"-name", "pp", "-dir", dir, "-cpus", strconv.Itoa(c.CPUs[1]), "-maxconns", strconv.Itoa(max(c.Conns, 4096))}
@@ -90,14 +96,14 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 		}
 		cmd, bin := linkServer(args)
 		binary = bin
-		res, mem, err := connsRound(c, cmd, dir, mode)
+		res, before, mem, err := connsRound(c, cmd, dir, mode)
 		if err != nil {
 			return fmt.Errorf("conns round %d: %w", r+1, err)
 		}
 		rounds = append(rounds, res)
-		mems = append(mems, mem)
+		mems, befores = append(mems, mem), append(befores, before)
 	}
-	out := summariseConns(c, rounds, mems)
+	out := summariseConns(c, rounds, mems, befores)
 	out.ServerBinary = binary
 	if c.JSON {
 		return json.NewEncoder(stdout).Encode(out)
@@ -105,20 +111,21 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 	return writeConnsTable(stdout, c, out)
 }
 
-// connsRound runs one server process and one client run against it.
-func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (*connbench.Result, connbench.Memory, error) {
-	var mem connbench.Memory
+// connsRound runs one server process and one client run against it, and
+// reads the server's memory twice, every connection attached: before the
+// load and at its end.
+func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (_ *connbench.Result, before, mem connbench.Memory, err error) {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, mem, err
+		return nil, before, mem, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, mem, err
+		return nil, before, mem, err
 	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, mem, err
+		return nil, before, mem, err
 	}
 	defer func() {
 		stdin.Close()
@@ -143,28 +150,29 @@ func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (*connbenc
 	select {
 	case err := <-ready:
 		if err != nil {
-			return nil, mem, fmt.Errorf("server: %w", err)
+			return nil, before, mem, fmt.Errorf("server: %w", err)
 		}
 	case <-time.After(c.Timeout):
-		return nil, mem, errors.New("server did not start")
+		return nil, before, mem, errors.New("server did not start")
 	}
-	var memErr error
+	var memErr, beforeErr error
 	res, err := connbench.Run(connbench.ClientConfig{
 		Name: "pp", Dir: dir, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active,
 		Warmup: 300 * time.Millisecond, Duration: c.Duration / time.Duration(c.Rounds),
 		CPU: c.CPUs[0], Mode: mode, Timeout: c.Timeout,
 		Attached: func() {
 			time.Sleep(100 * time.Millisecond) // let the server finish its set-ups
-			mem, memErr = connbench.ReadMemory(cmd.Process.Pid)
+			before, beforeErr = connbench.ReadMemory(cmd.Process.Pid)
 		},
+		Finished: func() { mem, memErr = connbench.ReadMemory(cmd.Process.Pid) },
 	})
 	if err == nil {
-		err = memErr
+		err = cmp.Or(beforeErr, memErr)
 	}
-	return res, mem, err
+	return res, before, mem, err
 }
 
-func summariseConns(c *config, rounds []*connbench.Result, mems []connbench.Memory) connsResult {
+func summariseConns(c *config, rounds []*connbench.Result, mems, befores []connbench.Memory) connsResult {
 	out := connsResult{
 		result: result{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})), CPUs: c.CPUs, Rounds: len(rounds)},
 		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active}
@@ -197,6 +205,7 @@ func summariseConns(c *config, rounds []*connbench.Result, mems []connbench.Memo
 	out.ServerAnonKB = int64(med(func(i int) float64 { return float64(mems[i].RssAnon) }))
 	out.ServerFileKB = int64(med(func(i int) float64 { return float64(mems[i].RssFile) }))
 	out.ServerShmemKB = int64(med(func(i int) float64 { return float64(mems[i].RssShmem) }))
+	out.ServerBeforeKB = int64(med(func(i int) float64 { return float64(befores[i].VmRSS) }))
 	return out
 }
 
@@ -210,11 +219,11 @@ func writeConnsTable(w io.Writer, c *config, r connsResult) error {
 	}
 	fmt.Fprintf(w, "# pingpong %s: conns, %d connections, %s; one client process (CPU %d), one server poller (CPU %d); %v measured over %d rounds; %d-byte requests and responses\n",
 		version(), r.Conns, load, c.CPUs[0], c.CPUs[1], c.Duration, r.Rounds, r.Size)
-	fmt.Fprintf(w, "# server: %s; memory read from /proc with every connection attached (median of rounds)\n", r.ServerBinary)
+	fmt.Fprintf(w, "# server: %s; memory read from /proc at the end of the load, every connection attached, and (last column) before the load (median of rounds)\n", r.ServerBinary)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "conns\tpipeline\treq/s\tp50\tp90\tp99\tp99.9\tmax\t>10µs\tserver VmRSS\tRssAnon\tRssFile\tRssShmem\t")
-	fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.4f%%\t%d kB\t%d kB\t%d kB\t%d kB\t\n", r.Conns, r.Pipeline, rate(r.MsgsPerSec),
+	fmt.Fprintln(tw, "conns\tpipeline\treq/s\tp50\tp90\tp99\tp99.9\tmax\t>10µs\tserver VmRSS\tRssAnon\tRssFile\tRssShmem\tbefore load\t")
+	fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.4f%%\t%d kB\t%d kB\t%d kB\t%d kB\t%d kB\t\n", r.Conns, r.Pipeline, rate(r.MsgsPerSec),
 		dur(r.P50), dur(r.P90), dur(r.P99), dur(r.P999), dur(r.Max), 100*r.Over10us,
-		r.ServerRSSKB, r.ServerAnonKB, r.ServerFileKB, r.ServerShmemKB)
+		r.ServerRSSKB, r.ServerAnonKB, r.ServerFileKB, r.ServerShmemKB, r.ServerBeforeKB)
 	return tw.Flush()
 }

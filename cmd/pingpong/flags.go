@@ -152,8 +152,10 @@ Modes (-mode):
               -active N sends on N of them only, the rest attached and idle.
               Reports requests/s, latency from send to response, and the
               server's memory (VmRSS, RssAnon, RssFile, RssShmem from
-              /proc) read with every connection attached. -duration is the
-              measured time over all rounds (default 6s).
+              /proc) read at the end of the load, every connection still
+              attached, and its VmRSS before the load (an attached
+              connection that has carried nothing has no arena pages).
+              -duration is the measured time over all rounds (default 6s).
   restart     a server and -conns clients in -procs processes calling
               continuously; -trials times the server is killed (SIGKILL)
               and restarted, then as many random clients are killed and

@@ -208,10 +208,10 @@ func TestConnsMode(t *testing.T) {
 		}
 		if args[len(args)-1] == "-json" {
 			var r connsResult
-			if err := json.Unmarshal([]byte(out), &r); err != nil || r.Conns != 20 || !r.Rotate || r.N == 0 || r.ServerRSSKB == 0 || r.MsgsPerSec <= 0 {
+			if err := json.Unmarshal([]byte(out), &r); err != nil || r.Conns != 20 || !r.Rotate || r.N == 0 || r.ServerRSSKB == 0 || r.ServerBeforeKB == 0 || r.MsgsPerSec <= 0 {
 				t.Fatalf("json %q: %v %+v", out, err, r)
 			}
-		} else if !strings.Contains(out, "server VmRSS") || !strings.Contains(out, "RssShmem") {
+		} else if !strings.Contains(out, "server VmRSS") || !strings.Contains(out, "RssShmem") || !strings.Contains(out, "before load") {
 			t.Fatalf("table:\n%s", out)
 		}
 	}

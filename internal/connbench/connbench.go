@@ -46,6 +46,9 @@ type ClientConfig struct {
 	// Attached, if set, is called with every connection open, before the
 	// load starts (pingpong reads the server's memory there).
 	Attached func()
+	// Finished, if set, is called when the load has ended, every
+	// connection still open (pingpong reads the server's memory there too).
+	Finished func()
 }
 
 // Result is one run's outcome.
@@ -180,6 +183,9 @@ func Run(cfg ClientConfig) (*Result, error) {
 	go func() { errc <- a.Run(ctx, cfg.CPU, spin.BusySpin{}, duty) }()
 	if err := <-errc; err != nil {
 		return nil, err
+	}
+	if cfg.Finished != nil {
+		cfg.Finished()
 	}
 	if failure != nil {
 		return nil, failure

@@ -54,11 +54,12 @@ func TestRun(t *testing.T) {
 		done <- echo.Serve(ctx, echo.Config{Name: "b", Dir: dir, MaxConns: 64}, func() { close(ready) })
 	}()
 	<-ready
-	var mem Memory
+	var mem, end Memory
 	for _, pipeline := range []int{1, 4} {
 		res, err := Run(ClientConfig{Name: "b", Dir: dir, Conns: 50, Pipeline: pipeline, Warmup: 20 * time.Millisecond,
 			Duration: 100 * time.Millisecond, CPU: -1, Timeout: 5 * time.Second,
-			Attached: func() { mem, _ = ReadMemory(os.Getpid()) }})
+			Attached: func() { mem, _ = ReadMemory(os.Getpid()) },
+			Finished: func() { end, _ = ReadMemory(os.Getpid()) }})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +74,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("rotate: %v %+v", err, res)
 	}
 	t.Logf("rotate: %.0f req/s, p50 %d ns", res.PerSec, res.Hist.Quantile(0.5))
-	if mem.VmRSS == 0 {
+	if mem.VmRSS == 0 || end.VmRSS == 0 {
 		t.Fatal("no memory figures")
 	}
 	if _, err := Run(ClientConfig{Name: "b", Dir: dir, Conns: 0}); err == nil {
