@@ -15,8 +15,8 @@ import (
 //	+---------------------------------------------------------------+
 //	| Magic "SPWARENA" (u64)                                        |   0  block 0: the server,
 //	| Version (u32)                 | Max Conns (u32)               |   8  written once
-//	| Depth (u32)                   | Req Stride (u32)              |  16
-//	| Resp Stride (u32)             | reserved                      |  24
+//	| Depth (u32)                   | Stride (u32)                  |  16
+//	| reserved (u32)                | reserved                      |  24
 //	| Slot Length (u64)                                             |  32
 //	| Bell Offset (u64)                                             |  40
 //	| Slots Offset (u64)                                            |  48
@@ -27,58 +27,70 @@ import (
 //	| Doorbell bitmap: one bit per connection, 64 per word          | 256  written by clients (OR),
 //	| (rounded up to 128-byte blocks)                               |      cleared by the server
 //	+---------------------------------------------------------------+
-//	| Connection 0: request ring | response ring                    | Slots Offset
+//	| Connection 0: its ring of Depth call slots                    | Slots Offset
 //	| Connection 1: …                                               | + i × Slot Length
 //
-// A connection's rings are Depth slots each. A slot is the message, then
-// an id word and a sequence word ending the slot (stride: message + 16
-// rounded up to 64):
+// A connection has one ring of Depth call slots. A call's request and its
+// response take the same slot, one after the other: the client writes the
+// request there, the server reads it and writes the response over it, and
+// the client takes the response and frees the slot. A slot is the message
+// (Req or Resp, whichever is larger), then an id word and a sequence word
+// ending the slot (stride: the larger message + 16, rounded up to 64):
 //
 //	+---------------------------------------------------------------+
-//	|                   Req or Resp, then padding                  ...
+//	|                   Req, then Resp over it; padding            ...
 //	|       Id (u64): the call's correlation id; bit 63: one way    | stride-16
 //	|       Sequence (u64)                                          | stride-8
 //	+---------------------------------------------------------------+
 //
+// One slot per call rather than a request ring and a response ring halves
+// what a busy connection holds (256 bytes for 48-byte messages at the
+// default Depth of 4, not 512), and a call moves one cache line between
+// the two cores, not two. The server never waits for room for a response:
+// the request's slot is it.
+//
 // Sequence protocol for the slot of position p (index i = p mod Depth),
-// after D. Vyukov's bounded queue — no cursors, so an idle connection costs
-// its slots and nothing else:
+// after D. Vyukov's bounded queue with a second step for the response —
+// no cursors, so an idle connection costs its slots and nothing else:
 //
-//	seq == p           free for position p
-//	seq == p+1         the message for p is ready
-//	seq == p+1-Depth   still holds p-Depth, not yet consumed (producer: full)
+//	seq == 2p              free for the call at p
+//	seq == 2p+1            p's request is ready        (client → server)
+//	seq == 2p+2            p's response is ready       (server → client)
+//	seq == 2(p+Depth)      p is done: the slot is free for p+Depth
 //
-// The producer writes the message and id, then stores seq = p+1 (release);
-// the consumer reads them after seeing p+1 (acquire), then stores
-// seq = p+Depth (release), freeing the slot for the next lap. Each side
-// keeps its own position in private memory and never reads it back from the
-// arena; any other sequence value is corruption, and the connection is
-// dropped.
+// The client writes the request and id, then stores 2p+1 (release); the
+// server reads them after seeing 2p+1 (acquire), copies the request out,
+// runs the handler on the slot, then stores 2p+2 (release); the client
+// reads the response after seeing 2p+2 (acquire), then stores 2(p+Depth)
+// (release). A one-way request has no response: the server stores
+// 2(p+Depth) itself. Each side keeps its own positions in private memory
+// and never reads them back from the arena; any sequence value other than
+// those a correct peer can leave is corruption, and the connection is
+// dropped. With Depth ≥ 2 the four values differ.
 //
-// The word in the arena holds seq − i, not seq: the initial state (seq = i
-// in every slot) is then all zeroes, which is what a hole in the memfd
+// The word in the arena holds seq − 2i, not seq: the initial state (seq =
+// 2i in every slot) is then all zeroes, which is what a hole in the memfd
 // reads. The server's reset at attach writes only the words on pages that
 // exist (arena.hole), so the pages of a slot no one has used are never
 // allocated: a connection that is attached and idle costs the host no
 // shared memory at all.
 const (
-	arenaMagicOffset     = 0
-	arenaVersionOffset   = 8
-	arenaMaxConnsOffset  = 12
-	arenaDepthOffset     = 16
-	arenaReqStrideOffset = 20
-	arenaRespStrOffset   = 24
-	arenaSlotLenOffset   = 32
-	arenaBellOffOffset   = 40
-	arenaSlotsOffOffset  = 48
-	arenaUIDOffset       = 56
-	arenaHeaderLength    = 256 // two blocks
-	arenaBellOffset      = 256
-	arenaMagic           = 0x414e4552_41575053 // "SPWARENA"
-	arenaVersion         = 2                   // 2: sequence words relative to the slot index
-	slotTrailer          = 16                  // id and sequence
-	slotAlign            = 64
-	blockAlign           = 128
+	arenaMagicOffset    = 0
+	arenaVersionOffset  = 8
+	arenaMaxConnsOffset = 12
+	arenaDepthOffset    = 16
+	arenaStrideOffset   = 20
+	arenaSlotLenOffset  = 32
+	arenaBellOffOffset  = 40
+	arenaSlotsOffOffset = 48
+	arenaUIDOffset      = 56
+	arenaHeaderLength   = 256 // two blocks
+	arenaBellOffset     = 256
+	arenaMagic          = 0x414e4552_41575053 // "SPWARENA"
+	arenaVersion        = 3                   // 2: sequence words relative to the slot index; 3: one slot per call
+	slotTrailer         = 16                  // id and sequence
+	slotAlign           = 64
+	blockAlign          = 128
 	// MaxDepth bounds Options.Depth.
 	MaxDepth = 1024
 )
@@ -86,21 +98,21 @@ const (
 // arenaGeometry is an arena's layout, computed by the server and checked by
 // clients against the segment they mapped.
 type arenaGeometry struct {
-	maxConns              int
-	depth                 int
-	reqStride, respStride int
-	slotLen               int
-	bellOff, slotsOff     int
-	length                int // body bytes
+	maxConns          int
+	depth             int
+	stride            int // one call slot
+	slotLen           int // one connection: depth × stride
+	bellOff, slotsOff int
+	length            int // body bytes
 }
 
-func stride(msgSize uintptr) int {
-	return (int(msgSize) + slotTrailer + slotAlign - 1) &^ (slotAlign - 1)
+func stride(reqSize, respSize uintptr) int {
+	return (int(max(reqSize, respSize)) + slotTrailer + slotAlign - 1) &^ (slotAlign - 1)
 }
 
 func geometry(maxConns, depth int, reqSize, respSize uintptr) arenaGeometry {
-	g := arenaGeometry{maxConns: maxConns, depth: depth, reqStride: stride(reqSize), respStride: stride(respSize)}
-	g.slotLen = depth * (g.reqStride + g.respStride)
+	g := arenaGeometry{maxConns: maxConns, depth: depth, stride: stride(reqSize, respSize)}
+	g.slotLen = depth * g.stride
 	g.bellOff = arenaBellOffset
 	bellWords := (maxConns + 63) / 64
 	g.slotsOff = g.bellOff + (bellWords*8+blockAlign-1)&^(blockAlign-1)
@@ -127,8 +139,7 @@ func newArena(uid uint32, g arenaGeometry, fingerprint uint64) (*arena, error) {
 	le.PutUint32(b[arenaVersionOffset:], arenaVersion)
 	le.PutUint32(b[arenaMaxConnsOffset:], uint32(g.maxConns))
 	le.PutUint32(b[arenaDepthOffset:], uint32(g.depth))
-	le.PutUint32(b[arenaReqStrideOffset:], uint32(g.reqStride))
-	le.PutUint32(b[arenaRespStrOffset:], uint32(g.respStride))
+	le.PutUint32(b[arenaStrideOffset:], uint32(g.stride))
 	le.PutUint64(b[arenaSlotLenOffset:], uint64(g.slotLen))
 	le.PutUint64(b[arenaBellOffOffset:], uint64(g.bellOff))
 	le.PutUint64(b[arenaSlotsOffOffset:], uint64(g.slotsOff))
@@ -152,87 +163,106 @@ func (a *arena) hole(off, n int64) bool {
 	return err == nil && next >= off+n
 }
 
-// slotRing is one direction of one connection. It holds no positions:
+// callRing is one connection's ring of call slots. It holds no positions:
 // each side keeps its own.
-type slotRing struct {
+type callRing struct {
 	base   unsafe.Pointer
 	depth  uint64
 	mask   uint64
 	stride uintptr
 }
 
-func (r *slotRing) slot(p uint64) unsafe.Pointer {
+func (r *callRing) slot(p uint64) unsafe.Pointer {
 	return unsafe.Add(r.base, uintptr(p&r.mask)*r.stride)
 }
-func (r *slotRing) seqWord(p uint64) *uint64 {
+func (r *callRing) seqWord(p uint64) *uint64 {
 	return (*uint64)(unsafe.Add(r.slot(p), r.stride-8))
+}
+func (r *callRing) id(p uint64) *uint64 {
+	return (*uint64)(unsafe.Add(r.slot(p), r.stride-16))
 }
 
 // loadSeq returns the sequence of p's slot (atomic load: acquire).
-func (r *slotRing) loadSeq(p uint64) uint64 {
-	return atomic.LoadUint64(r.seqWord(p)) + p&r.mask
+func (r *callRing) loadSeq(p uint64) uint64 {
+	return atomic.LoadUint64(r.seqWord(p)) + 2*(p&r.mask)
 }
 
 // storeSeq sets the sequence of p's slot to v (atomic store: release).
-func (r *slotRing) storeSeq(p, v uint64) {
-	atomic.StoreUint64(r.seqWord(p), v-p&r.mask)
-}
-func (r *slotRing) id(p uint64) *uint64 {
-	return (*uint64)(unsafe.Add(r.slot(p), r.stride-16))
+func (r *callRing) storeSeq(p, v uint64) {
+	atomic.StoreUint64(r.seqWord(p), v-2*(p&r.mask))
 }
 
 // Results of a slot check.
 const (
-	slotNo      = iota // not free (producer) / not ready (consumer)
+	slotNo      = iota // not free (client sending) / not ready (server, client taking)
 	slotYes            // free / ready
 	slotCorrupt        // a value no correct peer writes
 )
 
-// free reports whether the producer may fill position p.
-func (r *slotRing) free(p uint64) int {
-	// SYNC: acquire of the consumer's release of the slot (seq = p); pairs
-	// with consumed.
+// free reports whether the client may put the call of position p in its
+// slot: the call of p−Depth there is done.
+func (r *callRing) free(p uint64) int {
+	// SYNC: acquire of the slot's release by the client (it took the
+	// response of p−Depth) or by the server (it ran p−Depth one way);
+	// pairs with done and with the server's one-way store.
 	switch s := r.loadSeq(p); {
-	case s == p:
+	case s == 2*p:
 		return slotYes
-	case s+r.depth == p+1:
-		return slotNo
+	case s+2*r.depth == 2*p+1, s+2*r.depth == 2*p+2:
+		return slotNo // p−Depth's request not yet served, or its response not yet taken
 	}
 	return slotCorrupt
 }
 
-// publish makes the message at p visible.
-func (r *slotRing) publish(p uint64) {
-	// SYNC: release of the message and id; pairs with ready.
-	r.storeSeq(p, p+1)
+// request reports whether the server may read the request of position p.
+func (r *callRing) request(p uint64) int {
+	// SYNC: acquire of the request and id; pairs with publish.
+	switch s := r.loadSeq(p); {
+	case s == 2*p+1:
+		return slotYes
+	case s == 2*p, s+2*r.depth == 2*p+2:
+		return slotNo // not sent, or p−Depth's response not yet taken
+	}
+	return slotCorrupt
 }
 
-// ready reports whether the message at p may be read.
-func (r *slotRing) ready(p uint64) int {
-	// SYNC: acquire of the message; pairs with publish.
+// response reports whether the client may read the response of position p.
+func (r *callRing) response(p uint64) int {
+	// SYNC: acquire of the response; pairs with answer.
 	switch s := r.loadSeq(p); s {
-	case p + 1:
+	case 2*p + 2:
 		return slotYes
-	case p:
+	case 2*p + 1:
 		return slotNo
 	}
 	return slotCorrupt
 }
 
-// consumed frees the slot of p for position p+depth.
-func (r *slotRing) consumed(p uint64) {
-	// SYNC: release of the slot; pairs with free.
-	r.storeSeq(p, p+r.depth)
+// publish makes the request at p visible to the server.
+func (r *callRing) publish(p uint64) {
+	// SYNC: release of the request and id; pairs with request.
+	r.storeSeq(p, 2*p+1)
 }
 
-// connRings returns the request and response rings of connection index in
-// an arena body laid out by g. The caller has checked the geometry.
-func connRings(body []byte, g arenaGeometry, index int) (req, resp slotRing) {
-	base := unsafe.Pointer(unsafe.SliceData(body[g.slotsOff+index*g.slotLen:]))
+// answer makes the response at p visible to the client.
+func (r *callRing) answer(p uint64) {
+	// SYNC: release of the response; pairs with response.
+	r.storeSeq(p, 2*p+2)
+}
+
+// done frees the slot of p for the call of p+Depth: the client after
+// taking the response, the server after a one-way request.
+func (r *callRing) done(p uint64) {
+	// SYNC: release of the slot; pairs with free.
+	r.storeSeq(p, 2*(p+r.depth))
+}
+
+// connRing returns the call ring of connection index in an arena body laid
+// out by g. The caller has checked the geometry.
+func connRing(body []byte, g arenaGeometry, index int) callRing {
 	d := uint64(g.depth)
-	req = slotRing{base: base, depth: d, mask: d - 1, stride: uintptr(g.reqStride)}
-	resp = slotRing{base: unsafe.Add(base, g.depth*g.reqStride), depth: d, mask: d - 1, stride: uintptr(g.respStride)}
-	return
+	return callRing{base: unsafe.Pointer(unsafe.SliceData(body[g.slotsOff+index*g.slotLen:])),
+		depth: d, mask: d - 1, stride: uintptr(g.stride)}
 }
 
 // bellWord returns the doorbell word holding connection index's bit.
@@ -249,8 +279,7 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 	}
 	g := arenaGeometry{
 		maxConns: int(le.Uint32(body[arenaMaxConnsOffset:])), depth: int(w.depth),
-		reqStride: int(w.reqStride), respStride: int(w.respStride),
-		slotLen: int(w.slotLen), bellOff: int(w.bellOff),
+		stride: int(w.stride), slotLen: int(w.slotLen), bellOff: int(w.bellOff),
 		slotsOff: int(le.Uint64(body[arenaSlotsOffOffset:])), length: len(body),
 	}
 	want := geometry(g.maxConns, g.depth, reqSize, respSize)
@@ -262,8 +291,8 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 		return bad("max conns", uint64(g.maxConns))
 	case g.depth < 2 || g.depth > MaxDepth || g.depth&(g.depth-1) != 0:
 		return bad("depth", uint64(g.depth))
-	case g.reqStride != want.reqStride || g.respStride != want.respStride || g.slotLen != want.slotLen:
-		return bad("stride", uint64(w.reqStride))
+	case g.stride != want.stride || g.slotLen != want.slotLen:
+		return bad("stride", uint64(w.stride))
 	case g.bellOff != want.bellOff || g.slotsOff != want.slotsOff:
 		return bad("offsets", uint64(g.slotsOff))
 	case want.length > len(body) || w.arenaLen != uint64(want.length):

@@ -108,7 +108,7 @@ func testIdleConns(t *testing.T, maxConns int) {
 	waitConns(n - 1)
 	c := dial(t, dir)
 	body := c.cur.seg.seg.Body()
-	if idx := (uintptr(c.cur.req.base) - uintptr(unsafe.Pointer(&body[g.slotsOff]))) / uintptr(g.slotLen); idx != 0 {
+	if idx := (uintptr(c.cur.ring.base) - uintptr(unsafe.Pointer(&body[g.slotsOff]))) / uintptr(g.slotLen); idx != 0 {
 		t.Fatalf("redial took slot %d, want the freed 0", idx)
 	}
 	for k := range int64(10) {

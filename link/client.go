@@ -67,23 +67,26 @@ type Conn[Req, Resp any] struct {
 // attachment is one connection to one server incarnation: a socket, a
 // slot in an arena, and the positions in its rings.
 type attachment struct {
-	fd        int
-	seg       *sharedArena
-	live      *clientLiveness // the server's liveness page, or nil
-	req, resp slotRing
-	bell      *uint64
-	bit       uint64
-	sendPos   uint64   // next request position (private)
-	recvPos   uint64   // next response position (private)
-	nextID    uint64   // correlation id of the last message sent
-	awaiting  []uint64 // ids of the requests awaiting a response, a FIFO ring
-	awHead    uint64   // next id to be answered
-	awTail    uint64   // where the next awaited id goes
-	epoch     uint64
-	gen       uint64
-	dead      atomic.Bool // set by the death watch when the socket closes
-	broken    error       // sticky: corruption seen on this attachment
+	fd       int
+	seg      *sharedArena
+	live     *clientLiveness // the server's liveness page, or nil
+	ring     callRing
+	bell     *uint64
+	bit      uint64
+	sendPos  uint64    // next call position (private)
+	nextID   uint64    // correlation id of the last message sent
+	awaiting []awaited // the calls awaiting a response, oldest first: a FIFO ring of Depth
+	awHead   uint64    // the oldest
+	awTail   uint64    // where the next goes
+	epoch    uint64
+	gen      uint64
+	dead     atomic.Bool // set by the death watch when the socket closes
+	broken   error       // sticky: corruption seen on this attachment
 }
+
+// awaited is a call in flight: its position, and the id it was sent with
+// (the id word in its slot must still say so when the response comes).
+type awaited struct{ pos, id uint64 }
 
 func (a *attachment) release() {
 	unwatchDeath(a.fd)
@@ -194,9 +197,9 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 			return nil, msg.Errorf("%w: the server's poller has died", ErrPeerGone)
 		}
 	}
-	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]uint64, 2*g.depth)}
+	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]awaited, g.depth)}
 	body := seg.seg.Body()
-	a.req, a.resp = connRings(body, g, int(w.index))
+	a.ring = connRing(body, g, int(w.index))
 	a.bell, a.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
 	if err := watchDeath(fd, &a.dead, c.died, live); err != nil {
 		seg.unref()
@@ -364,8 +367,9 @@ func (c *Conn[Req, Resp]) await(deadline time.Time) (*attachment, error) {
 }
 
 // Send publishes a request without waiting and returns its correlation id.
-// It fails with ErrFull when Depth requests are in flight (take responses
-// with Poll first), and with ErrPeerGone when the server is gone (every id
+// It fails with ErrFull when the next of the connection's Depth call slots
+// still holds a call — one not yet answered, or whose response has not
+// been taken (take responses with Poll first) — and with ErrPeerGone when the server is gone (every id
 // sent and not answered is then lost). Cost: a copy of Req, one release
 // store and, unless the connection's doorbell bit is already set, one
 // atomic OR.
@@ -378,12 +382,13 @@ func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
 }
 
 func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
-	if a.awTail-a.awHead >= a.req.depth+a.resp.depth {
-		return 0, ErrFull // as many answers pending as both rings hold
+	if a.awTail-a.awHead >= a.ring.depth {
+		return 0, ErrFull // a call in every slot
 	}
+	p := a.sendPos
 	id, err := publishOn(a, req, 0)
 	if err == nil {
-		a.awaiting[a.awTail%uint64(len(a.awaiting))] = id
+		a.awaiting[a.awTail&a.ring.mask] = awaited{pos: p, id: id}
 		a.awTail++
 	}
 	return id, err
@@ -393,22 +398,22 @@ func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
 // no response.
 const oneWay = 1 << 63
 
-// publishOn puts req into the next request slot with the next id (| flags)
+// publishOn puts req into the next call slot with the next id (| flags)
 // and rings the doorbell.
 func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 	p := a.sendPos
-	switch a.req.free(p) {
+	switch a.ring.free(p) {
 	case slotNo:
 		return 0, ErrFull
 	case slotCorrupt:
-		a.broken = msg.Errorf("%w: request slot at position %d", ErrCorrupt, p)
+		a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, p)
 		return 0, a.broken
 	}
-	*(*Req)(a.req.slot(p)) = *req
+	*(*Req)(a.ring.slot(p)) = *req
 	a.nextID++
 	id := a.nextID
-	*a.req.id(p) = id | flags
-	a.req.publish(p)
+	*a.ring.id(p) = id | flags
+	a.ring.publish(p)
 	a.sendPos = p + 1
 	// SYNC: the OR (a full barrier) comes after publish; pairs with the
 	// server's swap of the word in sweep. Skip it if the bit is set: the
@@ -420,8 +425,8 @@ func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 }
 
 // Publish sends req one way: the server's handler runs on it (with a
-// response the server discards) and nothing comes back. It fails with
-// ErrFull when no request slot is free, ErrPeerGone when the server is gone
+// response the server discards) and nothing comes back; the server frees
+// its slot. It fails with ErrFull when the next call slot is not free, ErrPeerGone when the server is gone
 // — a one-way message published before the server died may or may not
 // have been handled. Cost: as Send.
 func (c *Conn[Req, Resp]) Publish(req *Req) error {
@@ -447,25 +452,23 @@ func (c *Conn[Req, Resp]) Poll(max int, fn func(id uint64, resp *Resp)) (int, er
 func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (int, error) {
 	n := 0
 	for (max <= 0 || n < max) && a.awHead < a.awTail {
-		p := a.recvPos
-		switch a.resp.ready(p) {
+		w := a.awaiting[a.awHead&a.ring.mask]
+		switch a.ring.response(w.pos) {
 		case slotNo:
 			if a.gone() {
 				return n, ErrPeerGone
 			}
 			return n, nil
 		case slotCorrupt:
-			a.broken = msg.Errorf("%w: response slot at position %d", ErrCorrupt, p)
+			a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, w.pos)
 			return n, a.broken
 		}
-		id := *a.resp.id(p)
-		if want := a.awaiting[a.awHead%uint64(len(a.awaiting))]; id != want {
-			a.broken = msg.Errorf("%w: response at position %d carries id %d, the oldest request awaiting one had %d", ErrCorrupt, p, id, want)
+		if id := *a.ring.id(w.pos); id != w.id {
+			a.broken = msg.Errorf("%w: response at position %d carries id %d, the oldest call awaiting one had %d", ErrCorrupt, w.pos, id, w.id)
 			return n, a.broken
 		}
-		fn(id, (*Resp)(a.resp.slot(p)))
-		a.resp.consumed(p)
-		a.recvPos = p + 1
+		fn(w.id, (*Resp)(a.ring.slot(w.pos)))
+		a.ring.done(w.pos)
 		a.awHead++
 		n++
 	}

@@ -31,15 +31,17 @@
 // uid's arena — and every value the server reads there is checked: a bad
 // sequence or slot value drops that connection, never the server.
 //
-// The arena (see arena.go for the diagram) packs, per connection, a
-// request ring and a response ring of Depth slots each — 512 bytes for
-// messages of up to 48 bytes at the default Depth of 4 — plus one doorbell
-// bit that the client sets after publishing, so the server's pollers scan
-// bitmap words instead of a thousand rings. The rings' initial state is all
-// zeroes and neither side writes them before a message, so the pages of an
-// attached connection that has carried nothing are never allocated: an
-// idle connection costs the host no shared memory, and the server its
-// 80-byte record. Pollers are spin.Agents pinned
+// The arena (see arena.go for the diagram) packs, per connection, one ring
+// of Depth call slots — a call's request and then its response take the
+// same slot, 256 bytes in all for messages of up to 48 bytes at the
+// default Depth of 4 — plus one doorbell bit that the client sets after
+// publishing, so the server's pollers scan bitmap words instead of a
+// thousand rings. The ring's initial state is all zeroes and neither side
+// writes it before a message, so the pages of an attached connection that
+// has carried nothing are never allocated: an idle connection costs the
+// host no shared memory, and the server its 72-byte record. The server
+// hands its handler a private copy of the request and lets it write the
+// response into the slot. Pollers are spin.Agents pinned
 // to Options.CPUs; each sweep takes at most Depth requests from a
 // connection, so a flooding client cannot starve the others.
 //

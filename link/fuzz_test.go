@@ -25,7 +25,7 @@ func FuzzHello(f *testing.F) {
 // arena.
 func FuzzWelcome(f *testing.F) {
 	g := geometry(8, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
-	w := &welcome{status: statusOK, index: 3, depth: 4, reqStride: uint32(g.reqStride), respStride: uint32(g.respStride),
+	w := &welcome{status: statusOK, index: 3, depth: 4, stride: uint32(g.stride),
 		slotOff: uint64(g.slotsOff + 3*g.slotLen), slotLen: uint64(g.slotLen), bellOff: uint64(g.bellOff), arenaLen: uint64(g.length)}
 	hdr := make([]byte, arenaHeaderLength)
 	binary.LittleEndian.PutUint64(hdr, arenaMagic)
@@ -48,17 +48,18 @@ func FuzzWelcome(f *testing.F) {
 		if end := g.slotsOff + (int(w.index)+1)*g.slotLen; end > len(body) || g.bellOff+8*((g.maxConns+63)/64) > len(body) {
 			t.Fatalf("accepted a slot or bell outside the arena: %+v index %d", g, w.index)
 		}
-		req, resp := connRings(body, g, int(w.index))
+		r := connRing(body, g, int(w.index))
 		for p := range uint64(8) {
-			req.free(p)
-			resp.ready(p)
+			r.free(p)
+			r.request(p)
+			r.response(p)
 		}
 	})
 }
 
 // FuzzServeConn fills a connection's slots with arbitrary bytes and lets the
 // server's poller loop over them: it answers, or drops the connection, and
-// never writes outside the connection's rings.
+// never writes outside the connection's slots.
 func FuzzServeConn(f *testing.F) {
 	f.Add(make([]byte, 512), uint64(0))
 	f.Fuzz(func(t *testing.T, slots []byte, pos uint64) {
@@ -67,21 +68,21 @@ func FuzzServeConn(f *testing.F) {
 		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
 		d := &domain{a: &arena{g: g, body: body}}
 		// buf is zero: every ring in its initial state.
-		c := &sconn{fd: -1, d: d, index: 1, reqPos: pos, respPos: pos / 2}
+		c := &sconn{fd: -1, d: d, index: 1, pos: pos}
 		copy(body[g.slotsOff+g.slotLen:g.slotsOff+2*g.slotLen], slots)
 		c.state.Store(connActive)
 		before := append([]byte(nil), body[:g.slotsOff+g.slotLen]...)
 		s := &Server[req, resp]{handler: add}
-		var scratch resp
+		var sc scratch[req, resp]
 		for range 3 {
-			s.serveConn(c, &scratch)
+			s.serveConn(c, &sc)
 		}
 		for i := range before {
 			if i >= g.bellOff && i < g.bellOff+8 {
 				continue // the doorbell word may be rung again
 			}
 			if body[i] != before[i] {
-				t.Fatalf("byte %d outside the connection's rings changed", i)
+				t.Fatalf("byte %d outside the connection's slots changed", i)
 			}
 		}
 	})
@@ -90,7 +91,7 @@ func FuzzServeConn(f *testing.F) {
 // TestConnRecordSize pins the server's per-connection heap record: the
 // memory budget counts on it (see sconn).
 func TestConnRecordSize(t *testing.T) {
-	if n := unsafe.Sizeof(sconn{}); n != 80 {
-		t.Fatalf("sconn is %d bytes, want 80", n)
+	if n := unsafe.Sizeof(sconn{}); n != 72 {
+		t.Fatalf("sconn is %d bytes, want 72", n)
 	}
 }

@@ -40,11 +40,11 @@ func TestGarbageInOneClientsRings(t *testing.T) {
 		})
 	}
 	close(start)
-	// Scribble over the victim's request and response rings, many times,
+	// Scribble over the victim's call slots, many times,
 	// and ring its doorbell (and every other bit in its word).
 	rng := rand.New(rand.NewPCG(7, 8))
 	a := victim.cur
-	region := unsafe.Slice((*byte)(a.req.base), int(a.req.depth)*int(a.req.stride+a.resp.stride))
+	region := unsafe.Slice((*byte)(a.ring.base), int(a.ring.depth)*int(a.ring.stride))
 	for range 200 {
 		for i := range region {
 			region[i] = byte(rng.Uint32())

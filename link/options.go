@@ -38,7 +38,7 @@ func (p *Policy) allows(serverUID, uid, gid uint32) bool {
 // Options configures Listen; zero values take the defaults shown.
 type Options struct {
 	MaxConns     int               // connections over all trust domains; 4096
-	Depth        int               // slots per ring, a power of two in 2…MaxDepth; 4
+	Depth        int               // call slots per connection (calls in flight), a power of two in 2…MaxDepth; 4
 	Pollers      int               // spinning poller agents; 1
 	CPUs         []int             // poller i pins to CPUs[i]; missing: not pinned
 	Mode         spin.Mode         // the pollers' agent mode; Preemptible

@@ -54,7 +54,7 @@ type Server[Req, Resp any] struct {
 
 	pollers []*pollerState
 	handler func(*Req, *Resp)
-	scratch []Resp // per poller: the discarded response of one-way requests
+	scratch []scratch[Req, Resp] // per poller
 
 	mu       sync.Mutex // guards the fields below
 	serving  bool
@@ -109,16 +109,16 @@ const (
 	connClosing
 )
 
-// sconn is the server's private state for one connection: 80 bytes, one
-// allocation at the accept. Its rings and doorbell bit are not stored: they
-// follow from index and the domain's geometry (connRings, bellWord).
+// sconn is the server's private state for one connection: 72 bytes (an
+// 80-byte size class), one allocation at the accept. Its ring and doorbell
+// bit are not stored: they follow from index and the domain's geometry
+// (connRing, bellWord).
 type sconn struct {
 	// The poller's (serveConn).
-	reqPos  uint64 // next request position: private, never read from the arena
-	respPos uint64 // next response position: private
-	state   atomic.Int32
-	index   int32   // slot in d's arena
-	d       *domain // set at the hello
+	pos   uint64 // next call position: private, never read from the arena
+	state atomic.Int32
+	index int32   // slot in d's arena
+	d     *domain // set at the hello
 	// The epoll goroutine's.
 	fd       int
 	pid      int32
@@ -129,28 +129,26 @@ type sconn struct {
 	peer     *peerPage              // its process's liveness page, or nil
 }
 
-// reset puts c's rings back to their initial state and clears its
+// reset puts c's ring back to its initial state and clears its
 // doorbell bit: at attach, never while a poller looks at c. It writes only
 // the sequence words on pages of the memfd that exist: the others read as
 // zero, the initial state, and writing them would allocate pages for a
 // connection that may stay idle. (A same-uid peer may write there at any
 // time, as after the attach; the pollers check every word they read.)
-// Cost: one lseek per page of the slot, Depth×2 stores at most.
+// Cost: one lseek per page of the slots, Depth stores at most.
 func (c *sconn) reset() {
 	a := c.d.a
-	req, resp, _, _ := c.rings()
+	r, _, _ := c.ring()
 	body := uintptr(unsafe.Pointer(unsafe.SliceData(a.body)))
 	page := int64(unix.Getpagesize())
 	lastPage, exists := int64(-1), false
-	for _, r := range [2]*slotRing{&req, &resp} {
-		for i := range r.depth {
-			off := layout.HeaderLength + int64(uintptr(unsafe.Pointer(r.seqWord(i)))-body)
-			if p := off / page; p != lastPage {
-				lastPage, exists = p, !a.hole(p*page, page)
-			}
-			if exists {
-				r.storeSeq(i, i)
-			}
+	for i := range r.depth {
+		off := layout.HeaderLength + int64(uintptr(unsafe.Pointer(r.seqWord(i)))-body)
+		if p := off / page; p != lastPage {
+			lastPage, exists = p, !a.hole(p*page, page)
+		}
+		if exists {
+			r.storeSeq(i, 2*i)
 		}
 	}
 	c.clearBell()
@@ -158,16 +156,15 @@ func (c *sconn) reset() {
 
 // clearBell clears c's doorbell bit.
 func (c *sconn) clearBell() {
-	_, _, bell, bit := c.rings()
+	_, bell, bit := c.ring()
 	atomic.AndUint64(bell, ^bit)
 }
 
-// rings returns c's request and response rings and its doorbell word and
-// bit. Cost: a few multiplies, no loads beyond c.d's arena.
-func (c *sconn) rings() (req, resp slotRing, bell *uint64, bit uint64) {
+// ring returns c's call ring and its doorbell word and bit. Cost: a few
+// multiplies, no loads beyond c.d's arena.
+func (c *sconn) ring() (r callRing, bell *uint64, bit uint64) {
 	a, i := c.d.a, int(c.index)
-	req, resp = connRings(a.body, a.g, i)
-	return req, resp, bellWord(a.body, a.g, i), 1 << (i % 64)
+	return connRing(a.body, a.g, i), bellWord(a.body, a.g, i), 1 << (i % 64)
 }
 
 type pollerState struct {
@@ -291,11 +288,13 @@ func (s *Server[Req, Resp]) unbind() {
 }
 
 // Serve runs the pollers — Options.Pollers spin.Agents, pinned to
-// Options.CPUs — calling handler for every request with the request and
-// the response slot, both in shared memory. handler must set every field
-// of resp, must not keep either pointer, and should treat req as hostile:
-// its client may rewrite it while handler runs. Serve returns when Close is
-// called (nil) or a poller fails (a panic in handler, say).
+// Options.CPUs — calling handler for every request with a private copy of
+// the request and the call's slot in shared memory, where the response
+// goes (it still holds the request's bytes: handler must set every field
+// of resp). handler must not keep either pointer, and should still treat
+// req's values as hostile input: the copy is stable, its contents are the
+// client's. Serve returns when Close is called (nil) or a poller fails (a
+// panic in handler, say).
 func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	if handler == nil {
 		return msg.Errorf("%w: nil handler", ErrBadOption)
@@ -310,7 +309,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.pollers = make([]*pollerState, s.opts.Pollers)
-	s.scratch = make([]Resp, s.opts.Pollers)
+	s.scratch = make([]scratch[Req, Resp], s.opts.Pollers)
 	for i := range s.pollers {
 		s.pollers[i] = &pollerState{}
 		s.pollers[i].running.Store(true)
@@ -388,42 +387,43 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 	return work
 }
 
-// serveConn answers up to Depth requests of c: the fairness bound.
-// One-way requests run the handler with scratch as the response.
-func (s *Server[Req, Resp]) serveConn(c *sconn, scratch *Resp) int {
-	req, resp, bell, bit := c.rings()
+// scratch is a poller's private copy of the request being served, and the
+// response of one-way requests (discarded), padded so that two pollers'
+// copies never share a cache line.
+type scratch[Req, Resp any] struct {
+	req  Req
+	resp Resp
+	_    [64]byte
+}
+
+// serveConn answers up to Depth requests of c: the fairness bound. The
+// handler gets a private copy of the request — the client cannot change
+// it under the handler — and writes its response straight into the call's
+// slot, over the request. One-way requests run the handler with the
+// scratch response. Cost per request: a copy of Req, the handler, one
+// release store.
+func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
+	r, bell, bit := c.ring()
 	n := 0
-	for range req.depth {
-		p := c.reqPos
-		switch req.ready(p) {
+	for range r.depth {
+		p := c.pos
+		switch r.request(p) {
 		case slotNo:
 			return n
 		case slotCorrupt:
-			s.drop(c, msg.Sprintf("request slot %d: sequence %d at position %d", p&req.mask, req.loadSeq(p), p))
+			s.drop(c, msg.Sprintf("call slot %d: sequence %d at position %d", p&r.mask, r.loadSeq(p), p))
 			return n
 		}
-		id := *req.id(p) // read once: the client may rewrite it
+		id := *r.id(p) // read once: the client may rewrite it
+		sc.req = *(*Req)(r.slot(p))
 		if id&oneWay != 0 {
-			s.handler((*Req)(req.slot(p)), scratch)
-			req.consumed(p)
-			c.reqPos = p + 1
-			n++
-			continue
+			s.handler(&sc.req, &sc.resp)
+			r.done(p)
+		} else {
+			s.handler(&sc.req, (*Resp)(r.slot(p)))
+			r.answer(p)
 		}
-		q := c.respPos
-		switch resp.free(q) {
-		case slotNo: // the client has not taken its responses: come back later
-			atomic.OrUint64(bell, bit)
-			return n
-		case slotCorrupt:
-			s.drop(c, msg.Sprintf("response slot %d: sequence %d at position %d", q&resp.mask, resp.loadSeq(q), q))
-			return n
-		}
-		s.handler((*Req)(req.slot(p)), (*Resp)(resp.slot(q)))
-		*resp.id(q) = id
-		resp.publish(q)
-		req.consumed(p)
-		c.reqPos, c.respPos = p+1, q+1
+		c.pos = p + 1
 		n++
 	}
 	// Depth answered: more may be waiting; look again next sweep.
@@ -613,8 +613,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	s.nextGen++
 	g := d.a.g
 	w := welcome{status: statusOK, index: uint32(idx), depth: uint32(g.depth),
-		reqStride: uint32(g.reqStride), respStride: uint32(g.respStride),
-		slotOff: uint64(g.slotsOff + idx*g.slotLen), slotLen: uint64(g.slotLen),
+		stride: uint32(g.stride), slotOff: uint64(g.slotsOff + idx*g.slotLen), slotLen: uint64(g.slotLen),
 		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen}
 	c.state.Store(connActive)
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.

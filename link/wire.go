@@ -29,7 +29,7 @@ import (
 //
 //	 0 magic "SPWWELCM"   8 version u32   12 status u32
 //	16 conn index u32    20 depth u32
-//	24 req stride u32    28 resp stride u32
+//	24 stride u32        28 reserved u32
 //	32 slot offset u64   40 slot length u64
 //	48 bell offset u64   56 arena length u64
 //	64 epoch u64         72 generation u64
@@ -38,7 +38,7 @@ import (
 const (
 	helloMagic    = 0x4f4c4c45_48575053 // "SPWHELLO"
 	welcomeMagic  = 0x4d434c45_57575053 // "SPWWELCM"
-	wireVersion   = 1
+	wireVersion   = 2                   // 2: one call slot per call (arena version 3)
 	helloFixed    = 48
 	welcomeFixed  = 88
 	maxSchemaText = 32 << 10 // bytes per schema in a hello
@@ -105,13 +105,13 @@ func peerCred(fd int) (unix.Ucred, error) {
 }
 
 type welcome struct {
-	status                uint32
-	index, depth          uint32
-	reqStride, respStride uint32
-	slotOff, slotLen      uint64
-	bellOff, arenaLen     uint64
-	epoch, generation     uint64
-	message               string
+	status            uint32
+	index, depth      uint32
+	stride            uint32
+	slotOff, slotLen  uint64
+	bellOff, arenaLen uint64
+	epoch, generation uint64
+	message           string
 }
 
 func (w *welcome) encode() []byte { return w.appendTo(nil) }
@@ -129,8 +129,7 @@ func (w *welcome) appendTo(b []byte) []byte {
 	le.PutUint32(b[12:], w.status)
 	le.PutUint32(b[16:], w.index)
 	le.PutUint32(b[20:], w.depth)
-	le.PutUint32(b[24:], w.reqStride)
-	le.PutUint32(b[28:], w.respStride)
+	le.PutUint32(b[24:], w.stride)
 	le.PutUint64(b[32:], w.slotOff)
 	le.PutUint64(b[40:], w.slotLen)
 	le.PutUint64(b[48:], w.bellOff)
@@ -147,7 +146,7 @@ func decodeWelcome(b []byte) (*welcome, error) {
 		return nil, msg.Errorf("%w: welcome of %d bytes", ErrProtocol, len(b))
 	}
 	w := &welcome{status: le.Uint32(b[12:]), index: le.Uint32(b[16:]), depth: le.Uint32(b[20:]),
-		reqStride: le.Uint32(b[24:]), respStride: le.Uint32(b[28:]),
+		stride:  le.Uint32(b[24:]),
 		slotOff: le.Uint64(b[32:]), slotLen: le.Uint64(b[40:]),
 		bellOff: le.Uint64(b[48:]), arenaLen: le.Uint64(b[56:]),
 		epoch: le.Uint64(b[64:]), generation: le.Uint64(b[72:])}

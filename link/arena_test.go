@@ -1,0 +1,93 @@
+package link
+
+import (
+	"errors"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// TestCallRingStates walks one slot through every state of the call
+// protocol, for a call and a one-way request, on zeroed memory (a memfd
+// hole): each side's check answers yes, no or corrupt exactly as the
+// protocol says (arena.go).
+func TestCallRingStates(t *testing.T) {
+	const depth = 4
+	buf := make([]uint64, depth*64/8)
+	r := callRing{base: unsafe.Pointer(&buf[0]), depth: depth, mask: depth - 1, stride: 64}
+	type want struct{ free, request, response int }
+	check := func(step string, p uint64, w want) {
+		t.Helper()
+		if got := (want{r.free(p), r.request(p), r.response(p)}); got != w {
+			t.Fatalf("%s, position %d: free/request/response = %v, want %v", step, p, got, w)
+		}
+	}
+	for p := range uint64(depth) {
+		check("zeroed", p, want{slotYes, slotNo, slotCorrupt})
+	}
+	// A call at 0.
+	r.publish(0)
+	check("request sent", 0, want{slotCorrupt, slotYes, slotNo})
+	check("request sent", depth, want{slotNo, slotCorrupt, slotCorrupt})
+	r.answer(0)
+	check("answered", 0, want{slotCorrupt, slotCorrupt, slotYes})
+	check("answered", depth, want{slotNo, slotNo, slotCorrupt})
+	r.done(0)
+	check("taken", depth, want{slotYes, slotNo, slotCorrupt})
+	check("taken", 0, want{slotCorrupt, slotCorrupt, slotCorrupt})
+	// The next lap's call in the same slot.
+	r.publish(depth)
+	check("second lap sent", depth, want{slotCorrupt, slotYes, slotNo})
+	// A one-way request at 1: the server frees the slot itself.
+	r.publish(1)
+	check("one way sent", 1, want{slotCorrupt, slotYes, slotNo})
+	r.done(1)
+	check("one way served", 1+depth, want{slotYes, slotNo, slotCorrupt})
+	// Other slots were never touched.
+	for _, p := range []uint64{2, 3} {
+		check("untouched", p, want{slotYes, slotNo, slotCorrupt})
+	}
+	// Values no correct peer leaves: the server's check drops them.
+	for _, v := range []uint64{2*2 + 2, 2*2 + 3, 2*(2+depth) + 1, 1 << 63, ^uint64(0)} {
+		r.storeSeq(2, v)
+		if r.request(2) != slotCorrupt {
+			t.Errorf("sequence %d at position 2: the server does not see corruption", v)
+		}
+	}
+}
+
+// TestHandlerSeesItsOwnCopy: the response is written over the request in
+// the call's slot, so the handler must get a copy of the request. This
+// handler writes the response's second word (where the request's B is in
+// the slot) before it reads B.
+func TestHandlerSeesItsOwnCopy(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Listen[req, resp]("t", Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Serve(func(q *req, r *resp) {
+			r.Seq = 0xdead
+			r.Sum = q.A + q.B
+			r.Seq = q.Seq
+		})
+	}()
+	defer func() {
+		s.Close()
+		if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+			t.Error(err)
+		}
+	}()
+	c := dial(t, dir)
+	for k := range int64(20) {
+		var r resp
+		if err := c.Call(time.Now().Add(10*time.Second), &req{A: 1000, B: k, Seq: uint64(k)}, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Sum != 1000+k || r.Seq != uint64(k) {
+			t.Fatalf("call %d: %+v, want sum %d", k, r, 1000+k)
+		}
+	}
+}
