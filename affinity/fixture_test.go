@@ -233,7 +233,7 @@ func captureFiles(fsys fs.FS) (map[string]string, error) {
 
 func TestFixtures(t *testing.T) {
 	if *captureHost != "" {
-		files, err := captureFiles(hostFS)
+		files, err := captureFiles(hostFS())
 		if err != nil {
 			t.Fatal(err)
 		}

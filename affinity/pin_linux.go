@@ -94,6 +94,39 @@ func Pin(cpu int) (undo func(), err error) {
 	}, nil
 }
 
+// PinThread is Pin for a thread that stays pinned until it exits, as a
+// spinner's does (spin.Agent): it locks the calling goroutine to its OS
+// thread and restricts the thread to cpu, with no undo and no allocation —
+// its masks live on the stack. A dedicated spinner's P never gives back
+// the partly used heap spans that allocations on it take, so its set-up
+// allocates nothing. Cost: two raw syscalls (sched_getaffinity,
+// sched_setaffinity). Errors as Pin's (ErrInvalidCPU, ErrCPUNotAllowed,
+// naming the cpu); on any error the lock count and the mask are unchanged.
+func PinThread(cpu int) error {
+	if cpu < 0 || cpu >= MaxCPU {
+		return msg.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)
+	}
+	lockOSThread() // first, as in Pin: the template thread keeps the wide mask
+	var mask cpuBitmap
+	size := unsafe.Sizeof(mask)
+	if _, _, e := unix.RawSyscall(unix.SYS_SCHED_GETAFFINITY, 0, size, uintptr(unsafe.Pointer(&mask[0]))); e != 0 {
+		unlockOSThread()
+		return msg.Errorf("affinity: pin cpu=%d: sched_getaffinity: %w", cpu, e)
+	}
+	bit := uint64(1) << (uint(cpu) % 64)
+	if mask[cpu/64]&bit == 0 {
+		unlockOSThread()
+		return msg.Errorf("%w: cpu=%d (allowed %s)", ErrCPUNotAllowed, cpu, mask.cpus())
+	}
+	clear(mask[:])
+	mask[cpu/64] = bit
+	if _, _, e := unix.RawSyscall(unix.SYS_SCHED_SETAFFINITY, 0, size, uintptr(unsafe.Pointer(&mask[0]))); e != 0 {
+		unlockOSThread()
+		return msg.Errorf("affinity: pin cpu=%d: sched_setaffinity: %w", cpu, e)
+	}
+	return nil
+}
+
 // Allowed returns the affinity mask of the calling OS thread
 // (sched_getaffinity with pid 0): the CPUs it may run on, as set by taskset,
 // a cgroup cpuset, systemd CPUAffinity= or an earlier Pin. Cost: one syscall

@@ -19,6 +19,12 @@ func Pin(cpu int) (undo func(), err error) {
 	return nil, msg.Errorf("affinity: pin cpu=%d on %s: %w", cpu, runtime.GOOS, errors.ErrUnsupported)
 }
 
+// PinThread is Linux-only, as Pin.
+func PinThread(cpu int) error {
+	_, err := Pin(cpu)
+	return err
+}
+
 // Allowed is Linux-only (sched_getaffinity); elsewhere it returns an error
 // wrapping errors.ErrUnsupported.
 func Allowed() (CPUSet, error) {

@@ -332,3 +332,57 @@ func pinnedChild() {
 	}
 	close(release)
 }
+
+// PinThread pins like Pin, fails like Pin, and allocates nothing.
+func TestPinThread(t *testing.T) {
+	allowed, err := Allowed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := allowed[len(allowed)-1]
+	onLockedThread(func() {
+		n := lockCounter(t)
+		if err := PinThread(cpu); err != nil {
+			t.Error(err)
+			return
+		}
+		if *n != 1 {
+			t.Errorf("lock count %d after PinThread, want 1", *n)
+		}
+		if got, _ := Allowed(); !slices.Equal(got, CPUSet{cpu}) {
+			t.Errorf("after PinThread(%d) the thread may run on %v", cpu, got)
+		}
+		if c := CurrentCPU(); c != cpu {
+			t.Errorf("running on CPU %d after PinThread(%d)", c, cpu)
+		}
+		if a := testing.AllocsPerRun(20, func() { PinThread(cpu) }); a != 0 {
+			t.Errorf("PinThread allocates %v times", a)
+		}
+	})
+	onLockedThread(func() {
+		n := lockCounter(t)
+		before, _ := Allowed()
+		for _, bad := range []int{-1, MaxCPU} {
+			if err := PinThread(bad); !errors.Is(err, ErrInvalidCPU) {
+				t.Errorf("PinThread(%d): %v, want ErrInvalidCPU", bad, err)
+			}
+		}
+		if err := PinThread(cpu); err != nil {
+			t.Error(err)
+			return
+		}
+		other := -1
+		for c := range MaxCPU {
+			if !slices.Contains(before, c) {
+				other = c
+				break
+			}
+		}
+		if err := PinThread(other); !errors.Is(err, ErrCPUNotAllowed) || !strings.Contains(err.Error(), fmt.Sprint(other)) {
+			t.Errorf("PinThread(%d) outside the mask: %v, want ErrCPUNotAllowed naming it", other, err)
+		}
+		if *n != 1 {
+			t.Errorf("lock count %d after one PinThread and three failures, want 1", *n)
+		}
+	})
+}

@@ -24,9 +24,12 @@ const (
 // legitimate one is a cpulist naming every other CPU of 8192, about 20 KiB.
 const maxFileLength = 64 << 10
 
-// hostFS is the live root; every *FS function reads through an fs.FS so
-// tests can run against fixture trees.
-var hostFS fs.FS = os.DirFS("/")
+// hostFS returns the live root; every *FS function reads through an fs.FS
+// so tests can run against fixture trees. A function, not a variable: a
+// variable's initialiser would link os.DirFS, and with fs.FS the time
+// formatting code its FileInfo reaches, into every binary that imports
+// affinity, used or not.
+func hostFS() fs.FS { return os.DirFS("/") }
 
 // readFile returns the trimmed content of name; ok is false when the file
 // does not exist (a missing file is a fact to default, not an error).
@@ -158,7 +161,7 @@ func onlineFS(fsys fs.FS) (online CPUSet, fromDirs bool, err error) {
 // Isolated returns the CPUs the kernel isolated from the scheduler's load
 // balancing at boot (isolcpus=, /sys/devices/system/cpu/isolated). A kernel
 // without that file gives the empty set. Cost: one file read.
-func Isolated() (CPUSet, error) { return IsolatedFS(hostFS) }
+func Isolated() (CPUSet, error) { return IsolatedFS(hostFS()) }
 
 // IsolatedFS is Isolated reading from fsys, which is rooted at "/".
 func IsolatedFS(fsys fs.FS) (CPUSet, error) {
@@ -171,7 +174,7 @@ func IsolatedFS(fsys fs.FS) (CPUSet, error) {
 // kernel built without CONFIG_NO_HZ_FULL has no such file, and some print
 // "(null)" when the parameter was not given: both give the empty set.
 // Cost: one file read.
-func NohzFull() (CPUSet, error) { return NohzFullFS(hostFS) }
+func NohzFull() (CPUSet, error) { return NohzFullFS(hostFS()) }
 
 // NohzFullFS is NohzFull reading from fsys, which is rooted at "/".
 func NohzFullFS(fsys fs.FS) (CPUSet, error) {
@@ -183,7 +186,7 @@ func NohzFullFS(fsys fs.FS) (CPUSet, error) {
 // online minus isolated minus nohz_full, or all online CPUs if that leaves
 // none (the kernel keeps at least one housekeeping CPU; this guards against
 // a corrupt or foreign tree). Cost: three file reads.
-func Housekeeping() (CPUSet, error) { return HousekeepingFS(hostFS) }
+func Housekeeping() (CPUSet, error) { return HousekeepingFS(hostFS()) }
 
 // HousekeepingFS is Housekeeping reading from fsys, which is rooted at "/".
 func HousekeepingFS(fsys fs.FS) (CPUSet, error) {

@@ -114,7 +114,7 @@ type Topo struct {
 // /sys/devices/system/cpu, /sys/devices/system/node and /proc/cpuinfo plus
 // HostCPUID. Cost: about 30 small file reads per online CPU (a few
 // milliseconds on a large server): call it once at setup.
-func Topology() (*Topo, error) { return TopologyFS(hostFS, HostCPUID()) }
+func Topology() (*Topo, error) { return TopologyFS(hostFS(), HostCPUID()) }
 
 // TopologyFS builds a Topo from the tree fsys, rooted at "/", and the cpuid
 // facts id. It reads sys/devices/system/cpu/{online,isolated,nohz_full},

@@ -308,6 +308,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	s.handler = handler
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	ctx.Done() // its channel made here, not on a poller (spin.Agent.Run)
 	s.pollers = make([]*pollerState, s.opts.Pollers)
 	s.scratch = make([]scratch[Req, Resp], s.opts.Pollers)
 	for i := range s.pollers {

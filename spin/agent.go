@@ -124,7 +124,7 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 	runtime.LockOSThread() // never unlocked: see the doc comment.
 	a.cpu.Store(-1)
 	if cpu >= 0 {
-		if _, err := affinity.Pin(cpu); err != nil {
+		if err := affinity.PinThread(cpu); err != nil {
 			return msg.Errorf("spin: agent %q: %w", a.Name, err)
 		}
 		a.cpu.Store(int64(cpu))
@@ -132,9 +132,15 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 		defer pinnedAgents.remove(cpu)
 		a.warnCPU(cpu)
 	}
-	// ctx.Done is polled, not watched with context.AfterFunc: AfterFunc
-	// allocates four objects on this goroutine's P, which a dedicated
-	// spinner never gives back, and each holds a partly used 8 KiB span.
+	// Nothing from here on allocates (nor does the set-up above, on its
+	// success paths): a dedicated spinner never gives back the partly used
+	// 8 KiB heap span that each size class it allocates in takes on its P.
+	// So ctx.Done is polled, not watched with context.AfterFunc (four
+	// objects), the CPU is pinned with affinity.PinThread (no undo, masks on
+	// the stack) and the placement warning reads sysfs with raw syscalls
+	// into static buffers (warn.go). ctx.Done itself allocates the channel of a cancelable
+	// context the first time it is called: callers that care call it
+	// before Run.
 	done := ctx.Done()
 	var st AgentStats
 	defer func() {
@@ -326,12 +332,20 @@ func (r *cpuRegistry) remove(cpu int) {
 	}
 }
 
-func (r *cpuRegistry) others(cpu int) []int {
+// othersInto appends the recorded CPUs other than (one entry of) cpu to
+// buf, without growing it: at most cap(buf) of them.
+func (r *cpuRegistry) othersInto(cpu int, buf []int) []int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := slices.Clone(r.cpus)
-	if i := slices.Index(out, cpu); i >= 0 {
-		out = slices.Delete(out, i, i+1)
+	skipped := false
+	for _, c := range r.cpus {
+		if c == cpu && !skipped {
+			skipped = true
+			continue
+		}
+		if len(buf) < cap(buf) {
+			buf = append(buf, c)
+		}
 	}
-	return out
+	return buf
 }

@@ -166,3 +166,34 @@ func TestGCPercent(t *testing.T) {
 		t.Fatalf("GC off: GCPercent = %d, want -1", p)
 	}
 }
+
+// A pinned agent's Run allocates nothing on a successful start and stop
+// (after the process's one placement check, which the first pinned Run
+// starts and waits for): a dedicated spinner's P never gives back the heap
+// spans its allocations take. The contexts' Done channels are made
+// beforehand, as Run's doc asks.
+func TestPinnedRunAllocatesNothing(t *testing.T) {
+	_, cpu := needCPUs(t)
+	const runs = 20
+	ctxs := make([]context.Context, runs+1)
+	cancels := make([]context.CancelFunc, runs+1)
+	for i := range ctxs {
+		ctxs[i], cancels[i] = context.WithCancel(context.Background())
+		ctxs[i].Done()
+	}
+	got := make(chan float64)
+	go func() { // Run locks and pins this goroutine's thread for good
+		a := &Agent{Name: "allocs", Logf: func(string, ...any) {}}
+		i := 0
+		duty := func() int { cancels[i](); return 0 }
+		got <- testing.AllocsPerRun(runs, func() {
+			if err := a.Run(ctxs[i], cpu, NoOp{}, duty); err != nil {
+				t.Error(err)
+			}
+			i++
+		})
+	}()
+	if n := <-got; n != 0 {
+		t.Fatalf("a pinned Run allocates %v objects", n)
+	}
+}
