@@ -721,8 +721,8 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
 			continue
 		}
-		// The rings are reset when the slot is next taken (reset), where
-		// they have pages: an idle connection's have none.
+		// The ring is reset when the slot is next taken (reset), where
+		// it has pages: an idle connection's has none.
 		c.clearBell()
 		c.d.free = append(c.d.free, c.index)
 		if s.opts.OnDisconnect != nil {
