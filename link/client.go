@@ -369,8 +369,8 @@ func (c *Conn[Req, Resp]) await(deadline time.Time) (*attachment, error) {
 // Send publishes a request without waiting and returns its correlation id.
 // It fails with ErrFull when the next of the connection's Depth call slots
 // still holds a call — one not yet answered, or whose response has not
-// been taken (take responses with Poll first) — and with ErrPeerGone when the server is gone (every id
-// sent and not answered is then lost). Cost: a copy of Req, one release
+// been taken (take responses with Poll first) — and with ErrPeerGone when
+// the server is gone (every id sent and not answered is then lost). Cost: a copy of Req, one release
 // store and, unless the connection's doorbell bit is already set, one
 // atomic OR.
 func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
@@ -426,9 +426,9 @@ func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 
 // Publish sends req one way: the server's handler runs on it (with a
 // response the server discards) and nothing comes back; the server frees
-// its slot. It fails with ErrFull when the next call slot is not free, ErrPeerGone when the server is gone
-// — a one-way message published before the server died may or may not
-// have been handled. Cost: as Send.
+// its slot. It fails with ErrFull when the next call slot is not free,
+// ErrPeerGone when the server is gone — a one-way message published before
+// the server died may or may not have been handled. Cost: as Send.
 func (c *Conn[Req, Resp]) Publish(req *Req) error {
 	a, err := c.usable()
 	if err != nil {
@@ -499,7 +499,7 @@ func (a *attachment) gone() bool {
 // means none) or the server dies (ErrPeerGone). Responses to earlier calls
 // that timed out are discarded when they arrive. Every call ends in
 // exactly one response or one error; a response is never delivered to the
-// wrong call (its correlation id is checked). When every request slot is
+// wrong call (its correlation id is checked). When every call slot is
 // taken (by one-way messages the server has not handled yet, say), Call
 // waits for one until the deadline. No allocation.
 func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
@@ -528,7 +528,7 @@ func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 	return c.park(id, deadline, resp)
 }
 
-// sendWhenFree waits for a request slot — the server still holds earlier
+// sendWhenFree waits for a call slot — the server still holds earlier
 // one-way messages, or calls that timed out still hold slots (their
 // responses are taken and dropped here) — until deadline.
 func (c *Conn[Req, Resp]) sendWhenFree(a *attachment, req *Req, deadline time.Time) (uint64, error) {

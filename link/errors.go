@@ -12,7 +12,7 @@ var (
 	ErrCorrupt     = errors.New("link: corrupt shared state")         // the peer wrote what no correct peer writes
 	ErrProtocol    = errors.New("link: protocol error")               // a malformed set-up message
 	ErrInUse       = errors.New("link: name in use by a live server") // Listen on a name another server holds
-	ErrFull        = errors.New("link: no free request slot")         // Send with Depth requests in flight
+	ErrFull        = errors.New("link: no free call slot")            // Send with Depth calls in flight
 	ErrInvalidName = errors.New("link: invalid name")                 // empty, with '/', or too long
 	ErrBadOption   = errors.New("link: invalid option")               // an Options value out of range
 )

@@ -138,9 +138,9 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 	// So ctx.Done is polled, not watched with context.AfterFunc (four
 	// objects), the CPU is pinned with affinity.PinThread (no undo, masks on
 	// the stack) and the placement warning reads sysfs with raw syscalls
-	// into static buffers (warn.go). ctx.Done itself allocates the channel of a cancelable
-	// context the first time it is called: callers that care call it
-	// before Run.
+	// into static buffers (warn.go). ctx.Done itself allocates a cancelable
+	// context's channel the first time it is called: callers that care
+	// call it before Run (link.Serve does).
 	done := ctx.Done()
 	var st AgentStats
 	defer func() {
