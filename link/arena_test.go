@@ -91,3 +91,44 @@ func TestHandlerSeesItsOwnCopy(t *testing.T) {
 		}
 	}
 }
+
+// serveConn on an in-memory arena: a call is answered in its own slot, a
+// one-way request's slot is freed, and a value no client writes drops the
+// connection.
+func TestServeConnAnswersInTheSlot(t *testing.T) {
+	g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+	buf := make([]uint64, g.length/8+8)
+	body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
+	d := &domain{a: &arena{g: g, body: body}}
+	c := &sconn{fd: -1, d: d, index: 1}
+	c.state.Store(connActive)
+	r := connRing(body, g, 1)
+	*(*req)(r.slot(0)) = req{A: 40, B: 2, Seq: 9}
+	*r.id(0) = 1
+	r.publish(0)
+	*(*req)(r.slot(1)) = req{A: 5}
+	*r.id(1) = 2 | oneWay
+	r.publish(1)
+	var oneWays int
+	s := &Server[req, resp]{handler: func(q *req, p *resp) {
+		if q.Seq == 0 {
+			oneWays++
+		}
+		add(q, p)
+	}}
+	var sc scratch[req, resp]
+	if n := s.serveConn(c, &sc); n != 2 || c.pos != 2 {
+		t.Fatalf("served %d, position %d; want 2, 2", n, c.pos)
+	}
+	if r.response(0) != slotYes || *(*resp)(r.slot(0)) != (resp{Sum: 42, Seq: 9}) || *r.id(0) != 1 {
+		t.Fatalf("call slot: state %d, %+v, id %d", r.response(0), *(*resp)(r.slot(0)), *r.id(0))
+	}
+	if r.free(1+4) != slotYes || oneWays != 1 {
+		t.Fatalf("one-way slot not freed (%d) or handler runs %d", r.free(5), oneWays)
+	}
+	// A sequence word at position 2 that no client writes (a response).
+	r.storeSeq(2, 2*2+2)
+	if n := s.serveConn(c, &sc); n != 0 || c.state.Load() != connClosing {
+		t.Fatalf("corrupt slot: served %d, state %d", n, c.state.Load())
+	}
+}

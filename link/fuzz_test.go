@@ -62,6 +62,14 @@ func FuzzWelcome(f *testing.F) {
 // never writes outside the connection's slots.
 func FuzzServeConn(f *testing.F) {
 	f.Add(make([]byte, 512), uint64(0))
+	// A call ready at position 0 and a one-way request at position 1, as a
+	// correct client leaves them (stored sequence words are seq − 2i).
+	seeds := make([]byte, 256)
+	binary.LittleEndian.PutUint64(seeds[64-16:], 7)         // id of the call
+	binary.LittleEndian.PutUint64(seeds[64-8:], 1)          // 2·0+1 − 0
+	binary.LittleEndian.PutUint64(seeds[128-16:], 8|oneWay) // a one-way id
+	binary.LittleEndian.PutUint64(seeds[128-8:], 2*1+1-2*1) // 2·1+1 − 2
+	f.Add(seeds, uint64(0))
 	f.Fuzz(func(t *testing.T, slots []byte, pos uint64) {
 		g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
 		buf := make([]uint64, g.length/8+8)
