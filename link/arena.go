@@ -17,7 +17,7 @@ import (
 //	| Version (u32)                 | Max Conns (u32)               |   8  written once
 //	| Depth (u32)                   | Stride (u32)                  |  16
 //	| reserved (u32)                | reserved                      |  24
-//	| Slot Length (u64)                                             |  32
+//	| Slot Step (u64): from one of a connection's slots to the next |  32
 //	| Bell Offset (u64)                                             |  40
 //	| Slots Offset (u64)                                            |  48
 //	| UID (u32)                     | reserved … to 128             |  56
@@ -27,8 +27,16 @@ import (
 //	| Doorbell bitmap: one bit per connection, 64 per word          | 256  written by clients (OR),
 //	| (rounded up to 128-byte blocks)                               |      cleared by the server
 //	+---------------------------------------------------------------+
-//	| Connection 0: its ring of Depth call slots                    | Slots Offset
-//	| Connection 1: …                                               | + i × Slot Length
+//	| Slot 0 of connection 0 | slot 0 of connection 1 | …          | Slots Offset
+//	| Slot 1 of connection 0 | slot 1 of connection 1 | …          | + Slot Step
+//	| …  (Depth rows of Max Conns slots; Slot Step = Max Conns × stride)
+//
+// Slot k of connection i is at Slots Offset + k × Slot Step + i × stride:
+// the arena is laid out slot-major, so the first slot of every connection
+// lies in one run of pages, the second in the next, and so on. A client
+// with one call at a time uses only its first slot (see the jump below),
+// so a thousand such connections touch 16 pages of shared memory, not 64;
+// their sweeps also read consecutive lines, which the prefetcher follows.
 //
 // A connection has one ring of Depth call slots. A call's request and its
 // response take the same slot, one after the other: the client writes the
@@ -44,8 +52,8 @@ import (
 //	+---------------------------------------------------------------+
 //
 // One slot per call rather than a request ring and a response ring halves
-// what a busy connection holds (256 bytes for 48-byte messages at the
-// default Depth of 4, not 512), and a call moves one cache line between
+// what a pipelining connection holds (256 bytes for 48-byte messages at
+// the default Depth of 4, not 512), and a call moves one cache line between
 // the two cores, not two. The server never waits for room for a response:
 // the request's slot is it.
 //
@@ -68,6 +76,31 @@ import (
 // those a correct peer can leave is corruption, and the connection is
 // dropped. With Depth ≥ 2 the four values differ.
 //
+// The jump. A client with nothing in flight — every call it sent answered
+// and taken, the last message a call — and that sent only one message the
+// last time it had nothing in flight (it calls one at a time; a client
+// that pipelines goes on in order) starts its next message at the next
+// multiple of Depth, the connection's first slot, instead of the next
+// position, and marks it quiet (quietFlag in the id word). Positions
+// skipped this way leave their slots as they were, "free" for some earlier
+// lap (seq = 2q with q ≡ p mod Depth, q ≤ p), and both checks below accept
+// such a value as free; the server's also accepts p+Depth's request there
+// (the client went on past the jump into a slot it had skipped). The
+// server, when the slot of its next position p is not ready and p is not a
+// multiple of Depth, looks at the first slot for position roundup(p,
+// Depth): a quiet request there was sent with nothing in flight, so p …
+// q−1 were never sent, and the server jumps too.
+//
+// Reading a hole of the memfd allocates its page, as writing does, so
+// after a quiet request the server does not read the next slot to see
+// whether another request follows: the client tells it. When the client
+// sends the position behind a quiet request, it sets followsFlag in that
+// request's id word (atomic OR), then checks the doorbell. If the server
+// read the id before the flag landed, it had swapped the doorbell word
+// first, so the client finds its bit clear and rings it, and the server
+// comes back and reads the next slot then. A one-call-at-a-time client
+// thus uses one slot, one cache line, and one page per 64 connections.
+
 // The word in the arena holds seq − 2i, not seq: the initial state (seq =
 // 2i in every slot) is then all zeroes, which is what a hole in the memfd
 // reads. The server's reset at attach writes only the words on pages that
@@ -80,14 +113,14 @@ const (
 	arenaMaxConnsOffset = 12
 	arenaDepthOffset    = 16
 	arenaStrideOffset   = 20
-	arenaSlotLenOffset  = 32
+	arenaStepOffset     = 32
 	arenaBellOffOffset  = 40
 	arenaSlotsOffOffset = 48
 	arenaUIDOffset      = 56
 	arenaHeaderLength   = 256 // two blocks
 	arenaBellOffset     = 256
 	arenaMagic          = 0x414e4552_41575053 // "SPWARENA"
-	arenaVersion        = 3                   // 2: sequence words relative to the slot index; 3: one slot per call
+	arenaVersion        = 3                   // 2: sequence words relative to the slot index; 3: one slot per call, slot-major, jumps
 	slotTrailer         = 16                  // id and sequence
 	slotAlign           = 64
 	blockAlign          = 128
@@ -101,7 +134,7 @@ type arenaGeometry struct {
 	maxConns          int
 	depth             int
 	stride            int // one call slot
-	slotLen           int // one connection: depth × stride
+	step              int // from slot k of a connection to slot k+1: maxConns × stride
 	bellOff, slotsOff int
 	length            int // body bytes
 }
@@ -112,11 +145,11 @@ func stride(reqSize, respSize uintptr) int {
 
 func geometry(maxConns, depth int, reqSize, respSize uintptr) arenaGeometry {
 	g := arenaGeometry{maxConns: maxConns, depth: depth, stride: stride(reqSize, respSize)}
-	g.slotLen = depth * g.stride
+	g.step = maxConns * g.stride
 	g.bellOff = arenaBellOffset
 	bellWords := (maxConns + 63) / 64
 	g.slotsOff = g.bellOff + (bellWords*8+blockAlign-1)&^(blockAlign-1)
-	g.length = g.slotsOff + maxConns*g.slotLen
+	g.length = g.slotsOff + depth*g.step
 	return g
 }
 
@@ -140,7 +173,7 @@ func newArena(uid uint32, g arenaGeometry, fingerprint uint64) (*arena, error) {
 	le.PutUint32(b[arenaMaxConnsOffset:], uint32(g.maxConns))
 	le.PutUint32(b[arenaDepthOffset:], uint32(g.depth))
 	le.PutUint32(b[arenaStrideOffset:], uint32(g.stride))
-	le.PutUint64(b[arenaSlotLenOffset:], uint64(g.slotLen))
+	le.PutUint64(b[arenaStepOffset:], uint64(g.step))
 	le.PutUint64(b[arenaBellOffOffset:], uint64(g.bellOff))
 	le.PutUint64(b[arenaSlotsOffOffset:], uint64(g.slotsOff))
 	le.PutUint32(b[arenaUIDOffset:], uid)
@@ -166,20 +199,28 @@ func (a *arena) hole(off, n int64) bool {
 // callRing is one connection's ring of call slots. It holds no positions:
 // each side keeps its own.
 type callRing struct {
-	base   unsafe.Pointer
-	depth  uint64
-	mask   uint64
-	stride uintptr
+	base  unsafe.Pointer // slot 0
+	depth uint64
+	mask  uint64
+	step  uintptr // from one slot to the next
+	size  uintptr // of a slot (the stride)
 }
 
 func (r *callRing) slot(p uint64) unsafe.Pointer {
-	return unsafe.Add(r.base, uintptr(p&r.mask)*r.stride)
+	return unsafe.Add(r.base, uintptr(p&r.mask)*r.step)
 }
 func (r *callRing) seqWord(p uint64) *uint64 {
-	return (*uint64)(unsafe.Add(r.slot(p), r.stride-8))
+	return (*uint64)(unsafe.Add(r.slot(p), r.size-8))
 }
 func (r *callRing) id(p uint64) *uint64 {
-	return (*uint64)(unsafe.Add(r.slot(p), r.stride-16))
+	return (*uint64)(unsafe.Add(r.slot(p), r.size-16))
+}
+
+// earlierFree reports whether s is the free value of p's slot for an
+// earlier or the same lap (2q, q ≡ p mod Depth, q ≤ p): what a slot the
+// client jumped over holds.
+func (r *callRing) earlierFree(p, s uint64) bool {
+	return s <= 2*p && (2*p-s)%(2*r.depth) == 0
 }
 
 // loadSeq returns the sequence of p's slot (atomic load: acquire).
@@ -206,8 +247,8 @@ func (r *callRing) free(p uint64) int {
 	// response of p−Depth) or by the server (it ran p−Depth one way);
 	// pairs with done and with the server's one-way store.
 	switch s := r.loadSeq(p); {
-	case s == 2*p:
-		return slotYes
+	case r.earlierFree(p, s):
+		return slotYes // done: p−Depth, or an earlier lap the client jumped over since
 	case s+2*r.depth == 2*p+1, s+2*r.depth == 2*p+2:
 		return slotNo // p−Depth's request not yet served, or its response not yet taken
 	}
@@ -220,8 +261,11 @@ func (r *callRing) request(p uint64) int {
 	switch s := r.loadSeq(p); {
 	case s == 2*p+1:
 		return slotYes
-	case s == 2*p, s+2*r.depth == 2*p+2:
-		return slotNo // not sent, or p−Depth's response not yet taken
+	case r.earlierFree(p, s), s+2*r.depth == 2*p+2, s == 2*(p+r.depth)+1:
+		// Not sent, or p−Depth's response not yet taken; or the client
+		// jumped over p (the slot still holds an earlier lap's free value,
+		// or, once the client went on past the jump, p+Depth's request).
+		return slotNo
 	}
 	return slotCorrupt
 }
@@ -261,9 +305,14 @@ func (r *callRing) done(p uint64) {
 // out by g. The caller has checked the geometry.
 func connRing(body []byte, g arenaGeometry, index int) callRing {
 	d := uint64(g.depth)
-	return callRing{base: unsafe.Pointer(unsafe.SliceData(body[g.slotsOff+index*g.slotLen:])),
-		depth: d, mask: d - 1, stride: uintptr(g.stride)}
+	return callRing{base: unsafe.Pointer(unsafe.SliceData(body[g.slotsOff+index*g.stride:])),
+		depth: d, mask: d - 1, step: uintptr(g.step), size: uintptr(g.stride)}
 }
+
+// jumpPos is where a client with nothing in flight starts its next
+// message, and where the server looks when p is not ready: p rounded up to
+// a multiple of Depth (the connection's first slot).
+func (r *callRing) jumpPos(p uint64) uint64 { return (p + r.mask) &^ r.mask }
 
 // bellWord returns the doorbell word holding connection index's bit.
 func bellWord(body []byte, g arenaGeometry, index int) *uint64 {
@@ -279,7 +328,7 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 	}
 	g := arenaGeometry{
 		maxConns: int(le.Uint32(body[arenaMaxConnsOffset:])), depth: int(w.depth),
-		stride: int(w.stride), slotLen: int(w.slotLen), bellOff: int(w.bellOff),
+		stride: int(w.stride), step: int(w.step), bellOff: int(w.bellOff),
 		slotsOff: int(le.Uint64(body[arenaSlotsOffOffset:])), length: len(body),
 	}
 	want := geometry(g.maxConns, g.depth, reqSize, respSize)
@@ -291,13 +340,13 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 		return bad("max conns", uint64(g.maxConns))
 	case g.depth < 2 || g.depth > MaxDepth || g.depth&(g.depth-1) != 0:
 		return bad("depth", uint64(g.depth))
-	case g.stride != want.stride || g.slotLen != want.slotLen:
+	case g.stride != want.stride || g.step != want.step:
 		return bad("stride", uint64(w.stride))
 	case g.bellOff != want.bellOff || g.slotsOff != want.slotsOff:
 		return bad("offsets", uint64(g.slotsOff))
 	case want.length > len(body) || w.arenaLen != uint64(want.length):
 		return bad("length", w.arenaLen)
-	case uint64(w.index) >= uint64(g.maxConns) || w.slotOff != uint64(g.slotsOff+int(w.index)*g.slotLen):
+	case uint64(w.index) >= uint64(g.maxConns) || w.slotOff != uint64(g.slotsOff+int(w.index)*g.stride):
 		return bad("slot", uint64(w.index))
 	}
 	if uintptr(unsafe.Pointer(unsafe.SliceData(body)))%slotAlign != 0 {

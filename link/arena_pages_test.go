@@ -20,7 +20,7 @@ func residentConns(t *testing.T, c *Conn[req, resp], g arenaGeometry, conns int)
 	ps := uintptr(unix.Getpagesize())
 	base := uintptr(unsafe.Pointer(&body[0]))
 	lo := base &^ (ps - 1)
-	hi := base + uintptr(g.slotsOff+conns*g.slotLen)
+	hi := base + uintptr(g.length)
 	vec := make([]byte, (hi-lo+ps-1)/ps)
 	if _, _, e := unix.Syscall(unix.SYS_MINCORE, lo, hi-lo, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
 		t.Fatal("mincore:", e)
@@ -28,14 +28,44 @@ func residentConns(t *testing.T, c *Conn[req, resp], g arenaGeometry, conns int)
 	headerEnd := (base + uintptr(g.slotsOff) - 1 - lo) / ps // last page holding the header
 	out := map[int]bool{}
 	for i := range conns {
-		first := (base + uintptr(g.slotsOff+i*g.slotLen) - lo) / ps
-		last := (base + uintptr(g.slotsOff+(i+1)*g.slotLen) - 1 - lo) / ps
-		if first <= headerEnd {
-			continue
+		for k := range g.depth {
+			off := uintptr(g.slotsOff + k*g.step + i*g.stride)
+			first, last := (base+off-lo)/ps, (base+off+uintptr(g.stride)-1-lo)/ps
+			if first <= headerEnd {
+				continue
+			}
+			for p := first; p <= last; p++ {
+				if vec[p]&1 != 0 {
+					out[i] = true
+				}
+			}
 		}
-		for p := first; p <= last; p++ {
+	}
+	return out
+}
+
+// residentRows reports, for each slot index k, whether a page of the k-th
+// row of slots (slot k of every connection) exists, leaving out the pages
+// the arena's header shares.
+func residentRows(t *testing.T, c *Conn[req, resp], g arenaGeometry) map[int]bool {
+	t.Helper()
+	body := c.cur.seg.seg.Body()
+	ps := uintptr(unix.Getpagesize())
+	base := uintptr(unsafe.Pointer(&body[0]))
+	lo := base &^ (ps - 1)
+	hi := base + uintptr(g.length)
+	vec := make([]byte, (hi-lo+ps-1)/ps)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, lo, hi-lo, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal("mincore:", e)
+	}
+	headerEnd := (base + uintptr(g.slotsOff) - 1 - lo) / ps
+	out := map[int]bool{}
+	for k := range g.depth {
+		first := (base + uintptr(g.slotsOff+k*g.step) - lo) / ps
+		last := (base + uintptr(g.slotsOff+(k+1)*g.step) - 1 - lo) / ps
+		for p := max(first, headerEnd+1); p <= last; p++ {
 			if vec[p]&1 != 0 {
-				out[i] = true
+				out[k] = true
 			}
 		}
 	}
@@ -91,13 +121,35 @@ func testIdleConns(t *testing.T, maxConns int) {
 			t.Fatalf("call: %v %+v", err, r)
 		}
 	}
+	// Calls one at a time use the first slot only (the jump, arena.go):
+	// the pages of the other slots stay holes, though the server checked
+	// for a request behind each call.
 	used := n / 2
-	call(conns[0], 1)
-	call(conns[used], 2)
-	perPage := unix.Getpagesize() / g.slotLen
-	r := residentConns(t, conns[0], g, n)
-	if !r[used] || len(r) > 2*perPage+1 { // the used slot's page or two
+	for k := range int64(5) {
+		call(conns[0], k)
+		call(conns[used], k)
+	}
+	if rows := residentRows(t, conns[0], g); rows[1] || rows[2] || rows[3] {
+		t.Fatalf("after calls one at a time on connections 0 and %d: rows of slots with pages: %v", used, rows)
+	}
+	if r := residentConns(t, conns[0], g, n); len(r) > 2*unix.Getpagesize()/g.stride {
 		t.Fatalf("after calls on connections 0 and %d: the pages of %v are allocated", used, r)
+	}
+	// Pipelined calls use the other slots too.
+	for range 3 {
+		if _, err := conns[used].Send(&req{A: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for got := 0; got < 3; {
+		n, err := conns[used].Poll(0, func(uint64, *resp) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	if rows := residentRows(t, conns[0], g); !rows[1] || !rows[2] {
+		t.Fatalf("after three calls in flight: rows of slots with pages: %v", rows)
 	}
 	// Leave connection 0 with a request outstanding, close it, and take its
 	// slot again: the new connection must start from a reset ring.
@@ -108,7 +160,7 @@ func testIdleConns(t *testing.T, maxConns int) {
 	waitConns(n - 1)
 	c := dial(t, dir)
 	body := c.cur.seg.seg.Body()
-	if idx := (uintptr(c.cur.ring.base) - uintptr(unsafe.Pointer(&body[g.slotsOff]))) / uintptr(g.slotLen); idx != 0 {
+	if idx := (uintptr(c.cur.ring.base) - uintptr(unsafe.Pointer(&body[g.slotsOff]))) / uintptr(g.stride); idx != 0 {
 		t.Fatalf("redial took slot %d, want the freed 0", idx)
 	}
 	for k := range int64(10) {

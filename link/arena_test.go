@@ -2,6 +2,7 @@ package link
 
 import (
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -14,7 +15,7 @@ import (
 func TestCallRingStates(t *testing.T) {
 	const depth = 4
 	buf := make([]uint64, depth*64/8)
-	r := callRing{base: unsafe.Pointer(&buf[0]), depth: depth, mask: depth - 1, stride: 64}
+	r := callRing{base: unsafe.Pointer(&buf[0]), depth: depth, mask: depth - 1, step: 64, size: 64}
 	type want struct{ free, request, response int }
 	check := func(step string, p uint64, w want) {
 		t.Helper()
@@ -48,7 +49,7 @@ func TestCallRingStates(t *testing.T) {
 		check("untouched", p, want{slotYes, slotNo, slotCorrupt})
 	}
 	// Values no correct peer leaves: the server's check drops them.
-	for _, v := range []uint64{2*2 + 2, 2*2 + 3, 2*(2+depth) + 1, 1 << 63, ^uint64(0)} {
+	for _, v := range []uint64{2*2 + 2, 2*2 + 3, 2*(2+2*depth) + 1, 2*(2+depth) + 2, 1 << 63, ^uint64(0)} {
 		r.storeSeq(2, v)
 		if r.request(2) != slotCorrupt {
 			t.Errorf("sequence %d at position 2: the server does not see corruption", v)
@@ -131,4 +132,88 @@ func TestServeConnAnswersInTheSlot(t *testing.T) {
 	if n := s.serveConn(c, &sc); n != 0 || c.state.Load() != connClosing {
 		t.Fatalf("corrupt slot: served %d, state %d", n, c.state.Load())
 	}
+}
+
+// The jump (arena.go): a client with nothing in flight starts at its first
+// slot and marks the request quiet; the server follows it there, also when
+// the client has gone on past the jump into the slots it skipped; after a
+// lone quiet request it reads the next slot only once the client says a
+// request follows; and it never jumps over a request that is there.
+func TestServeConnFollowsTheJump(t *testing.T) {
+	g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+	buf := make([]uint64, g.length/8+8)
+	body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
+	d := &domain{a: &arena{g: g, body: body}}
+	c := &sconn{fd: -1, d: d, index: 1}
+	c.state.Store(connActive)
+	r := connRing(body, g, 1)
+	s := &Server[req, resp]{handler: add}
+	var sc scratch[req, resp]
+	send := func(p uint64, a int64, flags uint64) {
+		t.Helper()
+		if r.free(p) != slotYes {
+			t.Fatalf("position %d: slot not free (sequence %d)", p, r.loadSeq(p))
+		}
+		*(*req)(r.slot(p)) = req{A: a, Seq: p}
+		*r.id(p) = p + 1 | flags
+		r.publish(p)
+	}
+	take := func(p uint64, a int64) {
+		t.Helper()
+		if r.response(p) != slotYes || (*resp)(r.slot(p)).Sum != a {
+			t.Fatalf("position %d: state %d, %+v", p, r.response(p), *(*resp)(r.slot(p)))
+		}
+		r.done(p)
+	}
+	serve := func(want int, pos uint64) {
+		t.Helper()
+		if n := s.serveConn(c, &sc); n != want || c.pos != pos || c.state.Load() != connActive {
+			t.Fatalf("served %d, position %d, state %d; want %d, %d, active", n, c.pos, c.state.Load(), want, pos)
+		}
+	}
+	// One call at a time, jumping each time: every call in slot 0.
+	for k := range uint64(5) {
+		p := 4 * k
+		send(p, int64(k), quietFlag)
+		serve(1, p+1)
+		take(p, int64(k))
+	}
+	for i := uint64(1); i < 4; i++ {
+		if *r.seqWord(i) != 0 {
+			t.Fatalf("slot %d was written: %d", i, *r.seqWord(i))
+		}
+	}
+	// A quiet call at 20, then 21..23 behind it (followsFlag on 20) before
+	// the server looks: all four served at once.
+	send(20, 20, quietFlag)
+	send(21, 21, 0)
+	atomic.OrUint64(r.id(20), followsFlag)
+	send(22, 22, 0)
+	send(23, 23, 0)
+	serve(4, 24)
+	for p := uint64(20); p < 24; p++ {
+		take(p, int64(p))
+	}
+	// A lone quiet call at 24, served; then 25 behind it, flagged only
+	// after the server read 24: the server does not read slot 1 until the
+	// doorbell brings it back (no jump at 28 is there), then serves 25.
+	send(24, 1, quietFlag)
+	serve(1, 25)
+	send(25, 2, 0)
+	atomic.OrUint64(r.id(24), followsFlag)
+	serve(1, 26)
+	take(24, 1)
+	take(25, 2)
+	// Jumped over: the client went quiet at 26, jumped to 28 and on to 29
+	// (slot 1, which still holds 25's done value) before the server looked.
+	send(28, 3, quietFlag)
+	atomic.OrUint64(r.id(28), followsFlag)
+	send(29, 4, 0)
+	serve(2, 30)
+	take(28, 3)
+	take(29, 4)
+	// No jump without the quiet mark: 30 is not sent, 32 is (as a client
+	// that does not jump never does), so the server waits at 30.
+	send(32, 5, 0)
+	serve(0, 30)
 }

@@ -67,21 +67,24 @@ type Conn[Req, Resp any] struct {
 // attachment is one connection to one server incarnation: a socket, a
 // slot in an arena, and the positions in its rings.
 type attachment struct {
-	fd       int
-	seg      *sharedArena
-	live     *clientLiveness // the server's liveness page, or nil
-	ring     callRing
-	bell     *uint64
-	bit      uint64
-	sendPos  uint64    // next call position (private)
-	nextID   uint64    // correlation id of the last message sent
-	awaiting []awaited // the calls awaiting a response, oldest first: a FIFO ring of Depth
-	awHead   uint64    // the oldest
-	awTail   uint64    // where the next goes
-	epoch    uint64
-	gen      uint64
-	dead     atomic.Bool // set by the death watch when the socket closes
-	broken   error       // sticky: corruption seen on this attachment
+	fd        int
+	seg       *sharedArena
+	live      *clientLiveness // the server's liveness page, or nil
+	ring      callRing
+	bell      *uint64
+	bit       uint64
+	sendPos   uint64    // next call position (private)
+	lastOne   bool      // the last message sent was one way (no jump after it)
+	quietOpen bool      // the last message sent was quiet (quietFlag): the next one sets followsFlag on it
+	burst     int       // messages sent since the last moment with nothing in flight
+	nextID    uint64    // correlation id of the last message sent
+	awaiting  []awaited // the calls awaiting a response, oldest first: a FIFO ring of Depth
+	awHead    uint64    // the oldest
+	awTail    uint64    // where the next goes
+	epoch     uint64
+	gen       uint64
+	dead      atomic.Bool // set by the death watch when the socket closes
+	broken    error       // sticky: corruption seen on this attachment
 }
 
 // awaited is a call in flight: its position, and the id it was sent with
@@ -385,23 +388,48 @@ func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
 	if a.awTail-a.awHead >= a.ring.depth {
 		return 0, ErrFull // a call in every slot
 	}
-	p := a.sendPos
 	id, err := publishOn(a, req, 0)
 	if err == nil {
-		a.awaiting[a.awTail&a.ring.mask] = awaited{pos: p, id: id}
+		a.awaiting[a.awTail&a.ring.mask] = awaited{pos: a.sendPos - 1, id: id}
 		a.awTail++
 	}
 	return id, err
 }
 
-// oneWay marks a request's id word: the server runs the handler and sends
-// no response.
-const oneWay = 1 << 63
+// Flags in a request's id word, above the id itself.
+const (
+	// oneWay: the server runs the handler and sends no response.
+	oneWay = 1 << 63
+	// quietFlag: the client had nothing in flight when it sent this (and
+	// so may have jumped to it; arena.go). After serving it the server
+	// does not look at the next slot unless followsFlag is set: the
+	// client's next message goes to its first slot, or it says so.
+	quietFlag = 1 << 62
+	// followsFlag: set on a quiet request (atomic OR) when the client
+	// sends the next position behind it, before it checks the doorbell.
+	followsFlag = 1 << 61
+	idFlags     = oneWay | quietFlag | followsFlag
+)
 
 // publishOn puts req into the next call slot with the next id (| flags)
 // and rings the doorbell.
 func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 	p := a.sendPos
+	// Nothing in flight, and the last time there was nothing in flight
+	// only one message went out before the next such moment: the client
+	// calls one at a time, so start at the first slot (the jump, arena.go)
+	// and mark the request quiet. A client that pipelines goes on in
+	// order: it uses every slot anyway, and jumping would cost it a
+	// followsFlag store on every burst.
+	idle := a.awHead == a.awTail && !a.lastOne
+	quiet := idle && a.burst <= 1
+	if idle {
+		a.burst = 0
+	}
+	if quiet {
+		p = a.ring.jumpPos(p)
+		flags |= quietFlag
+	}
 	switch a.ring.free(p) {
 	case slotNo:
 		return 0, ErrFull
@@ -414,7 +442,15 @@ func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 	id := a.nextID
 	*a.ring.id(p) = id | flags
 	a.ring.publish(p)
-	a.sendPos = p + 1
+	if a.quietOpen && !quiet {
+		// SYNC: tell the server that p follows the quiet request at p−1
+		// (release; pairs with its load of that id). If it read the id
+		// before this, it had swapped the doorbell word first, and the
+		// check below finds this bit clear and rings it.
+		atomic.OrUint64(a.ring.id(p-1), followsFlag)
+	}
+	a.sendPos, a.lastOne, a.quietOpen = p+1, flags&oneWay != 0, quiet
+	a.burst++
 	// SYNC: the OR (a full barrier) comes after publish; pairs with the
 	// server's swap of the word in sweep. Skip it if the bit is set: the
 	// server has not taken the word yet and will see this request too.
@@ -463,7 +499,7 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 			a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, w.pos)
 			return n, a.broken
 		}
-		if id := *a.ring.id(w.pos); id != w.id {
+		if id := atomic.LoadUint64(a.ring.id(w.pos)) &^ idFlags; id != w.id {
 			a.broken = msg.Errorf("%w: response at position %d carries id %d, the oldest call awaiting one had %d", ErrCorrupt, w.pos, id, w.id)
 			return n, a.broken
 		}

@@ -33,8 +33,10 @@
 //
 // The arena (see arena.go for the diagram) packs, per connection, one ring
 // of Depth call slots — a call's request and then its response take the
-// same slot, 256 bytes in all for messages of up to 48 bytes at the
-// default Depth of 4 — plus one doorbell bit that the client sets after
+// same slot, 64 bytes each for messages of up to 48 bytes, laid out
+// slot-major so that a client calling one at a time, which uses only its
+// first slot, costs 64 bytes of shared memory and one that pipelines
+// Depth × 64 — plus one doorbell bit that the client sets after
 // publishing, so the server's pollers scan bitmap words instead of a
 // thousand rings. The ring's initial state is all zeroes and neither side
 // writes it before a message, so the pages of an attached connection that

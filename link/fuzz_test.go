@@ -26,7 +26,7 @@ func FuzzHello(f *testing.F) {
 func FuzzWelcome(f *testing.F) {
 	g := geometry(8, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
 	w := &welcome{status: statusOK, index: 3, depth: 4, stride: uint32(g.stride),
-		slotOff: uint64(g.slotsOff + 3*g.slotLen), slotLen: uint64(g.slotLen), bellOff: uint64(g.bellOff), arenaLen: uint64(g.length)}
+		slotOff: uint64(g.slotsOff + 3*g.stride), step: uint64(g.step), bellOff: uint64(g.bellOff), arenaLen: uint64(g.length)}
 	hdr := make([]byte, arenaHeaderLength)
 	binary.LittleEndian.PutUint64(hdr, arenaMagic)
 	binary.LittleEndian.PutUint32(hdr[arenaVersionOffset:], arenaVersion)
@@ -45,7 +45,7 @@ func FuzzWelcome(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if end := g.slotsOff + (int(w.index)+1)*g.slotLen; end > len(body) || g.bellOff+8*((g.maxConns+63)/64) > len(body) {
+		if end := g.slotsOff + (g.depth-1)*g.step + (int(w.index)+1)*g.stride; end > len(body) || g.bellOff+8*((g.maxConns+63)/64) > len(body) {
 			t.Fatalf("accepted a slot or bell outside the arena: %+v index %d", g, w.index)
 		}
 		r := connRing(body, g, int(w.index))
@@ -70,6 +70,11 @@ func FuzzServeConn(f *testing.F) {
 	binary.LittleEndian.PutUint64(seeds[128-16:], 8|oneWay) // a one-way id
 	binary.LittleEndian.PutUint64(seeds[128-8:], 2*1+1-2*1) // 2·1+1 − 2
 	f.Add(seeds, uint64(0))
+	// A client that jumped from position 1 to 4 (the first slot), quiet.
+	jumped := make([]byte, 256)
+	binary.LittleEndian.PutUint64(jumped[64-16:], 5|quietFlag)
+	binary.LittleEndian.PutUint64(jumped[64-8:], 2*4+1)
+	f.Add(jumped, uint64(1))
 	f.Fuzz(func(t *testing.T, slots []byte, pos uint64) {
 		g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
 		buf := make([]uint64, g.length/8+8)
@@ -77,17 +82,23 @@ func FuzzServeConn(f *testing.F) {
 		d := &domain{a: &arena{g: g, body: body}}
 		// buf is zero: every ring in its initial state.
 		c := &sconn{fd: -1, d: d, index: 1, pos: pos}
-		copy(body[g.slotsOff+g.slotLen:g.slotsOff+2*g.slotLen], slots)
+		mine := func(i int) bool { // in one of connection 1's slots
+			return i >= g.slotsOff && (i-g.slotsOff)%g.step/g.stride == 1
+		}
+		for k := range g.depth {
+			off := g.slotsOff + k*g.step + g.stride
+			copy(body[off:off+g.stride], slots[min(len(slots), k*g.stride):])
+		}
 		c.state.Store(connActive)
-		before := append([]byte(nil), body[:g.slotsOff+g.slotLen]...)
+		before := append([]byte(nil), body...)
 		s := &Server[req, resp]{handler: add}
 		var sc scratch[req, resp]
 		for range 3 {
 			s.serveConn(c, &sc)
 		}
 		for i := range before {
-			if i >= g.bellOff && i < g.bellOff+8 {
-				continue // the doorbell word may be rung again
+			if i >= g.bellOff && i < g.bellOff+8 || mine(i) {
+				continue // the doorbell word may be rung again; the slots are the connection's
 			}
 			if body[i] != before[i] {
 				t.Fatalf("byte %d outside the connection's slots changed", i)

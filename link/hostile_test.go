@@ -44,10 +44,12 @@ func TestGarbageInOneClientsRings(t *testing.T) {
 	// and ring its doorbell (and every other bit in its word).
 	rng := rand.New(rand.NewPCG(7, 8))
 	a := victim.cur
-	region := unsafe.Slice((*byte)(a.ring.base), int(a.ring.depth)*int(a.ring.stride))
 	for range 200 {
-		for i := range region {
-			region[i] = byte(rng.Uint32())
+		for k := range a.ring.depth {
+			region := unsafe.Slice((*byte)(a.ring.slot(k)), int(a.ring.size))
+			for i := range region {
+				region[i] = byte(rng.Uint32())
+			}
 		}
 		atomic.StoreUint64(a.bell, ^uint64(0))
 		time.Sleep(50 * time.Microsecond)

@@ -124,6 +124,7 @@ type sconn struct {
 	pid      int32
 	uid, gid uint32
 	queued   bool                   // in this round's list to free
+	lone     bool                   // the poller's: the last request was quiet, nothing followed (serveConn)
 	started  int64                  // unix ns of the accept, for the set-up timeout
 	why      atomic.Pointer[string] // why a poller dropped it
 	peer     *peerPage              // its process's liveness page, or nil
@@ -402,20 +403,40 @@ type scratch[Req, Resp any] struct {
 // it under the handler — and writes its response straight into the call's
 // slot, over the request. One-way requests run the handler with the
 // scratch response. Cost per request: a copy of Req, the handler, one
-// release store.
+// release store; when the next slot is not ready, one more load (the
+// first slot, for a client's jump).
 func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 	r, bell, bit := c.ring()
 	n := 0
 	for range r.depth {
 		p := c.pos
-		switch r.request(p) {
+		// After a lone quiet request the next slot is not read (reading a
+		// hole of the memfd allocates its page): the client jumps to its
+		// first slot, or has set followsFlag on that request.
+		st := slotNo
+		if !c.lone {
+			st = r.request(p)
+		}
+		if st == slotNo {
+			// Not sent, unless the client jumped to its first slot
+			// (arena.go): look there. A request there marked quiet was
+			// sent with nothing in flight, so p … q−1 were never sent.
+			if q := r.jumpPos(p); q != p && r.request(q) == slotYes && atomic.LoadUint64(r.id(q))&quietFlag != 0 {
+				p, c.pos, st = q, q, slotYes
+			} else if c.lone {
+				st = r.request(p)
+			}
+		}
+		switch st {
 		case slotNo:
 			return n
 		case slotCorrupt:
 			s.drop(c, msg.Sprintf("call slot %d: sequence %d at position %d", p&r.mask, r.loadSeq(p), p))
 			return n
 		}
-		id := *r.id(p) // read once: the client may rewrite it
+		// SYNC: read once, atomically: the client may set followsFlag in
+		// it (client.go, publishOn).
+		id := atomic.LoadUint64(r.id(p))
 		sc.req = *(*Req)(r.slot(p))
 		if id&oneWay != 0 {
 			s.handler(&sc.req, &sc.resp)
@@ -426,6 +447,9 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 		}
 		c.pos = p + 1
 		n++
+		if c.lone = id&quietFlag != 0 && id&followsFlag == 0; c.lone {
+			return n // nothing follows that the doorbell will not announce
+		}
 	}
 	// Depth answered: more may be waiting; look again next sweep.
 	atomic.OrUint64(bell, bit)
@@ -614,7 +638,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	s.nextGen++
 	g := d.a.g
 	w := welcome{status: statusOK, index: uint32(idx), depth: uint32(g.depth),
-		stride: uint32(g.stride), slotOff: uint64(g.slotsOff + idx*g.slotLen), slotLen: uint64(g.slotLen),
+		stride: uint32(g.stride), slotOff: uint64(g.slotsOff + idx*g.stride), step: uint64(g.step),
 		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen}
 	c.state.Store(connActive)
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.

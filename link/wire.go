@@ -30,7 +30,7 @@ import (
 //	 0 magic "SPWWELCM"   8 version u32   12 status u32
 //	16 conn index u32    20 depth u32
 //	24 stride u32        28 reserved u32
-//	32 slot offset u64   40 slot length u64
+//	32 slot offset u64   40 slot step u64
 //	48 bell offset u64   56 arena length u64
 //	64 epoch u64         72 generation u64
 //	80 message length u32  84 reserved
@@ -108,7 +108,7 @@ type welcome struct {
 	status            uint32
 	index, depth      uint32
 	stride            uint32
-	slotOff, slotLen  uint64
+	slotOff, step     uint64
 	bellOff, arenaLen uint64
 	epoch, generation uint64
 	message           string
@@ -131,7 +131,7 @@ func (w *welcome) appendTo(b []byte) []byte {
 	le.PutUint32(b[20:], w.depth)
 	le.PutUint32(b[24:], w.stride)
 	le.PutUint64(b[32:], w.slotOff)
-	le.PutUint64(b[40:], w.slotLen)
+	le.PutUint64(b[40:], w.step)
 	le.PutUint64(b[48:], w.bellOff)
 	le.PutUint64(b[56:], w.arenaLen)
 	le.PutUint64(b[64:], w.epoch)
@@ -147,7 +147,7 @@ func decodeWelcome(b []byte) (*welcome, error) {
 	}
 	w := &welcome{status: le.Uint32(b[12:]), index: le.Uint32(b[16:]), depth: le.Uint32(b[20:]),
 		stride:  le.Uint32(b[24:]),
-		slotOff: le.Uint64(b[32:]), slotLen: le.Uint64(b[40:]),
+		slotOff: le.Uint64(b[32:]), step: le.Uint64(b[40:]),
 		bellOff: le.Uint64(b[48:]), arenaLen: le.Uint64(b[56:]),
 		epoch: le.Uint64(b[64:]), generation: le.Uint64(b[72:])}
 	if n := uint64(le.Uint32(b[80:])); n > maxMessage || uint64(len(b)) != welcomeFixed+n {
