@@ -16,32 +16,50 @@ import (
 // exists, whoever touched it.
 func residentConns(t *testing.T, c *Conn[req, resp], g arenaGeometry, conns int) map[int]bool {
 	t.Helper()
-	body := c.cur.seg.seg.Body()
-	ps := uintptr(unix.Getpagesize())
-	base := uintptr(unsafe.Pointer(&body[0]))
-	lo := base &^ (ps - 1)
-	hi := base + uintptr(g.length)
-	vec := make([]byte, (hi-lo+ps-1)/ps)
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, lo, hi-lo, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatal("mincore:", e)
-	}
-	headerEnd := (base + uintptr(g.slotsOff) - 1 - lo) / ps // last page holding the header
+	m := mincoreArena(t, c, g)
 	out := map[int]bool{}
 	for i := range conns {
 		for k := range g.depth {
-			off := uintptr(g.slotsOff + k*g.step + i*g.stride)
-			first, last := (base+off-lo)/ps, (base+off+uintptr(g.stride)-1-lo)/ps
-			if first <= headerEnd {
-				continue
-			}
-			for p := first; p <= last; p++ {
-				if vec[p]&1 != 0 {
-					out[i] = true
-				}
+			if m.resident(g.slotsOff+k*g.step+i*g.stride, g.stride) {
+				out[i] = true
 			}
 		}
 	}
 	return out
+}
+
+// arenaPages is which pages of an arena mapping exist (mincore).
+type arenaPages struct {
+	vec       []byte
+	base, lo  uintptr
+	ps        uintptr
+	headerEnd uintptr // the last page holding the header and doorbells
+}
+
+func mincoreArena(t *testing.T, c *Conn[req, resp], g arenaGeometry) arenaPages {
+	t.Helper()
+	body := c.cur.seg.seg.Body()
+	m := arenaPages{ps: uintptr(unix.Getpagesize()), base: uintptr(unsafe.Pointer(&body[0]))}
+	m.lo = m.base &^ (m.ps - 1)
+	hi := m.base + uintptr(g.length)
+	m.vec = make([]byte, (hi-m.lo+m.ps-1)/m.ps)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, m.lo, hi-m.lo, uintptr(unsafe.Pointer(&m.vec[0]))); e != 0 {
+		t.Fatal("mincore:", e)
+	}
+	m.headerEnd = (m.base + uintptr(g.slotsOff) - 1 - m.lo) / m.ps
+	return m
+}
+
+// resident reports whether a page of the n body bytes at off exists,
+// leaving out the pages the header shares.
+func (m arenaPages) resident(off, n int) bool {
+	first := max((m.base+uintptr(off)-m.lo)/m.ps, m.headerEnd+1)
+	for p := first; p <= (m.base+uintptr(off+n)-1-m.lo)/m.ps; p++ {
+		if m.vec[p]&1 != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // residentRows reports, for each slot index k, whether a page of the k-th
@@ -49,24 +67,11 @@ func residentConns(t *testing.T, c *Conn[req, resp], g arenaGeometry, conns int)
 // the arena's header shares.
 func residentRows(t *testing.T, c *Conn[req, resp], g arenaGeometry) map[int]bool {
 	t.Helper()
-	body := c.cur.seg.seg.Body()
-	ps := uintptr(unix.Getpagesize())
-	base := uintptr(unsafe.Pointer(&body[0]))
-	lo := base &^ (ps - 1)
-	hi := base + uintptr(g.length)
-	vec := make([]byte, (hi-lo+ps-1)/ps)
-	if _, _, e := unix.Syscall(unix.SYS_MINCORE, lo, hi-lo, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
-		t.Fatal("mincore:", e)
-	}
-	headerEnd := (base + uintptr(g.slotsOff) - 1 - lo) / ps
+	m := mincoreArena(t, c, g)
 	out := map[int]bool{}
 	for k := range g.depth {
-		first := (base + uintptr(g.slotsOff+k*g.step) - lo) / ps
-		last := (base + uintptr(g.slotsOff+(k+1)*g.step) - 1 - lo) / ps
-		for p := max(first, headerEnd+1); p <= last; p++ {
-			if vec[p]&1 != 0 {
-				out[k] = true
-			}
+		if m.resident(g.slotsOff+k*g.step, g.step) {
+			out[k] = true
 		}
 	}
 	return out

@@ -93,17 +93,22 @@ func TestHandlerSeesItsOwnCopy(t *testing.T) {
 	}
 }
 
+// memConn is connection 1 of an in-memory arena of two (zeroed: every
+// slot in its initial state), active, and its ring.
+func memConn() (*sconn, callRing) {
+	g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+	buf := make([]uint64, g.length/8+8)
+	body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
+	c := &sconn{fd: -1, d: &domain{a: &arena{g: g, body: body}}, index: 1}
+	c.state.Store(connActive)
+	return c, connRing(body, g, 1)
+}
+
 // serveConn on an in-memory arena: a call is answered in its own slot, a
 // one-way request's slot is freed, and a value no client writes drops the
 // connection.
 func TestServeConnAnswersInTheSlot(t *testing.T) {
-	g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
-	buf := make([]uint64, g.length/8+8)
-	body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
-	d := &domain{a: &arena{g: g, body: body}}
-	c := &sconn{fd: -1, d: d, index: 1}
-	c.state.Store(connActive)
-	r := connRing(body, g, 1)
+	c, r := memConn()
 	*(*req)(r.slot(0)) = req{A: 40, B: 2, Seq: 9}
 	*r.id(0) = 1
 	r.publish(0)
@@ -140,13 +145,7 @@ func TestServeConnAnswersInTheSlot(t *testing.T) {
 // lone quiet request it reads the next slot only once the client says a
 // request follows; and it never jumps over a request that is there.
 func TestServeConnFollowsTheJump(t *testing.T) {
-	g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
-	buf := make([]uint64, g.length/8+8)
-	body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
-	d := &domain{a: &arena{g: g, body: body}}
-	c := &sconn{fd: -1, d: d, index: 1}
-	c.state.Store(connActive)
-	r := connRing(body, g, 1)
+	c, r := memConn()
 	s := &Server[req, resp]{handler: add}
 	var sc scratch[req, resp]
 	send := func(p uint64, a int64, flags uint64) {
