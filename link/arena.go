@@ -47,7 +47,7 @@ import (
 //
 //	+---------------------------------------------------------------+
 //	|                   Req, then Resp over it; padding            ...
-//	|       Id (u64): the call's correlation id; bit 63: one way    | stride-16
+//	| Id (u64): correlation id; bits 63 one way, 62 quiet, 61 follows | stride-16
 //	|       Sequence (u64)                                          | stride-8
 //	+---------------------------------------------------------------+
 //
@@ -59,7 +59,8 @@ import (
 //
 // Sequence protocol for the slot of position p (index i = p mod Depth),
 // after D. Vyukov's bounded queue with a second step for the response —
-// no cursors, so an idle connection costs its slots and nothing else:
+// no cursors, so an idle connection costs nothing but its slots' address
+// space:
 //
 //	seq == 2p              free for the call at p
 //	seq == 2p+1            p's request is ready        (client → server)
