@@ -47,7 +47,7 @@ import (
 //
 //	+---------------------------------------------------------------+
 //	|                   Req, then Resp over it; padding            ...
-//	| Id (u64): correlation id; bits 63 one way, 62 quiet, 61 follows | stride-16
+//	|       Id (u64): call id; bit 63 one way, 62 quiet, 61 follows | stride-16
 //	|       Sequence (u64)                                          | stride-8
 //	+---------------------------------------------------------------+
 //
