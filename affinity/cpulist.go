@@ -57,56 +57,82 @@ func (m *cpuBitmap) cpus() CPUSet {
 // result is canonical. Cost: one 1 KiB bitmap on the stack, O(len(s)·MaxCPU)
 // time in the worst case.
 func ParseList(s string) (CPUSet, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return nil, nil
-	}
 	var m cpuBitmap
-	for part := range strings.SplitSeq(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			return nil, msg.Errorf("%w: empty element in %q", ErrCPUList, s)
-		}
-		rng, stride, hasStride := strings.Cut(part, ":")
-		lo, hi, isRange := strings.Cut(rng, "-")
-		a, err := parseCPU(lo, s)
-		if err != nil {
-			return nil, err
-		}
-		b := a
-		if isRange {
-			if b, err = parseCPU(hi, s); err != nil {
-				return nil, err
-			}
-			if b < a {
-				return nil, msg.Errorf("%w: range %q runs backwards in %q", ErrCPUList, part, s)
-			}
-		}
-		used, group := 1, 1
-		if hasStride {
-			if !isRange {
-				return nil, msg.Errorf("%w: stride without range %q in %q", ErrCPUList, part, s)
-			}
-			u, g, ok := strings.Cut(stride, "/")
-			if !ok {
-				return nil, msg.Errorf("%w: stride %q wants used/group in %q", ErrCPUList, stride, s)
-			}
-			used, err = parseUint(u, MaxCPU)
-			if err != nil || used < 1 {
-				return nil, msg.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
-			}
-			group, err = parseUint(g, MaxCPU)
-			if err != nil || group < used {
-				return nil, msg.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
-			}
-		}
+	err := parseList(s, func(a, b, used, group int) {
 		for c := a; c <= b; c++ {
 			if (c-a)%group < used {
 				m.set(c)
 			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return m.cpus(), nil
+}
+
+// ListContains reports whether cpu is in the cpulist s, which is read as
+// ParseList reads it (the same grammar and errors), without building the
+// set: no allocation unless s is not a cpulist. Cost: one pass over s.
+func ListContains(s string, cpu int) (bool, error) {
+	in := false
+	err := parseList(s, func(a, b, used, group int) {
+		if cpu >= a && cpu <= b && (cpu-a)%group < used {
+			in = true
+		}
+	})
+	return in && err == nil, err
+}
+
+// parseList is ParseList's grammar: it calls add for every element of s,
+// the CPUs a…b of which those with (c−a) mod group < used (used = group
+// = 1 without a stride), and returns the first error.
+func parseList(s string, add func(a, b, used, group int)) error {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return msg.Errorf("%w: empty element in %q", ErrCPUList, s)
+		}
+		rng, stride, hasStride := strings.Cut(part, ":")
+		lo, hi, isRange := strings.Cut(rng, "-")
+		a, err := parseCPU(lo, s)
+		if err != nil {
+			return err
+		}
+		b := a
+		if isRange {
+			if b, err = parseCPU(hi, s); err != nil {
+				return err
+			}
+			if b < a {
+				return msg.Errorf("%w: range %q runs backwards in %q", ErrCPUList, part, s)
+			}
+		}
+		used, group := 1, 1
+		if hasStride {
+			if !isRange {
+				return msg.Errorf("%w: stride without range %q in %q", ErrCPUList, part, s)
+			}
+			u, g, ok := strings.Cut(stride, "/")
+			if !ok {
+				return msg.Errorf("%w: stride %q wants used/group in %q", ErrCPUList, stride, s)
+			}
+			used, err = parseUint(u, MaxCPU)
+			if err != nil || used < 1 {
+				return msg.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
+			}
+			group, err = parseUint(g, MaxCPU)
+			if err != nil || group < used {
+				return msg.Errorf("%w: stride %q in %q", ErrCPUList, stride, s)
+			}
+		}
+		add(a, b, used, group)
+	}
+	return nil
 }
 
 func parseCPU(tok, whole string) (int, error) {

@@ -149,5 +149,33 @@ func FuzzParseList(f *testing.F) {
 		if back.String() != str {
 			t.Fatalf("String not stable: %q then %q", str, back.String())
 		}
+		for _, cpu := range []int{-1, 0, 1, 7, 64, MaxCPU - 1, MaxCPU} {
+			if in, err := ListContains(s, cpu); err != nil || in != set.Contains(cpu) {
+				t.Fatalf("ListContains(%q, %d) = %v, %v; ParseList: %v", s, cpu, in, err, set)
+			}
+		}
 	})
+}
+
+// ListContains answers as ParseList's set would, refuses what ParseList
+// refuses, and allocates nothing on a list.
+func TestListContains(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		cpus CPUSet
+	}{{"", nil}, {"0-3,8,10-11\n", CPUSet{0, 1, 2, 3, 8, 10, 11}}, {"0-7:2/4", CPUSet{0, 1, 4, 5}}, {"8191", CPUSet{MaxCPU - 1}}} {
+		for cpu := -1; cpu <= 12; cpu++ {
+			if in, err := ListContains(tc.in, cpu); err != nil || in != tc.cpus.Contains(cpu) {
+				t.Errorf("ListContains(%q, %d) = %v, %v", tc.in, cpu, in, err)
+			}
+		}
+	}
+	for _, in := range []string{"0,", "3-1", "8192", "1:1/2", "(null)"} {
+		if ok, err := ListContains(in, 1); ok || !errors.Is(err, ErrCPUList) {
+			t.Errorf("ListContains(%q) = %v, %v; want ErrCPUList", in, ok, err)
+		}
+	}
+	if a := testing.AllocsPerRun(20, func() { ListContains("0-3,8,10-11,16-31:2/4", 9) }); a != 0 {
+		t.Errorf("ListContains allocates %v times", a)
+	}
 }

@@ -3,9 +3,11 @@ package spin
 import (
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/affinity"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,8 +27,8 @@ import (
 // used to cost a link server 0.13 MB: a dozen objects through os.DirFS,
 // and the fs.FS code in the binary). So it reads sysfs with raw syscalls
 // into the package's buffers, tests membership in the kernel's cpulist
-// text without building sets, and writes the line into a buffer of its
-// own. It runs once per process (warnOnce); tests call it one at a time.
+// text without building sets (affinity.ListContains), and writes the line
+// into a buffer of its own. It runs once per process (warnOnce); tests call it one at a time.
 
 // readFunc reads the file at path (absolute) into buf, reporting the
 // bytes read and whether the file could be read at all.
@@ -145,49 +147,17 @@ func insertSorted(s []int, v int) []int {
 	return s
 }
 
-// inList reports whether cpu is in the kernel cpulist text b ("0-3,8,10-11",
-// maybe a trailing newline; "(null)" and "" are the empty set); ok is false
-// when b is not a cpulist. No allocation.
+// inList reports whether cpu is in the kernel cpulist text b; ok is false
+// when b is not a cpulist. "(null)" is the empty set, as affinity reads it
+// (some kernels print it for an unset nohz_full). The list is parsed by
+// affinity.ListContains, without building the set: no allocation.
 func inList(b []byte, cpu int) (in, ok bool) {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	if len(b) == 0 || string(b) == "(null)" {
+	s := strings.TrimSpace(unsafe.String(unsafe.SliceData(b), len(b)))
+	if s == "(null)" {
 		return false, true
 	}
-	num := func() (int, bool) {
-		v, i := 0, 0
-		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
-			if v = v*10 + int(b[i]-'0'); v > 1<<20 {
-				return 0, false
-			}
-		}
-		b = b[i:]
-		return v, i > 0
-	}
-	for {
-		lo, ok := num()
-		if !ok {
-			return false, false
-		}
-		hi := lo
-		if len(b) > 0 && b[0] == '-' {
-			b = b[1:]
-			if hi, ok = num(); !ok || hi < lo {
-				return false, false
-			}
-		}
-		if cpu >= lo && cpu <= hi {
-			in = true
-		}
-		if len(b) == 0 {
-			return in, true
-		}
-		if b[0] != ',' {
-			return false, false
-		}
-		b = b[1:]
-	}
+	in, err := affinity.ListContains(s, cpu)
+	return in, err == nil
 }
 
 // readHost is readFunc for the live host: openat, read, close, as raw
