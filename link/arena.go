@@ -144,6 +144,9 @@ func stride(reqSize, respSize uintptr) int {
 	return (int(max(reqSize, respSize)) + slotTrailer + slotAlign - 1) &^ (slotAlign - 1)
 }
 
+// slotOff is the body offset of slot k of connection index.
+func (g arenaGeometry) slotOff(index, k int) int { return g.slotsOff + k*g.step + index*g.stride }
+
 func geometry(maxConns, depth int, reqSize, respSize uintptr) arenaGeometry {
 	g := arenaGeometry{maxConns: maxConns, depth: depth, stride: stride(reqSize, respSize)}
 	g.step = maxConns * g.stride
@@ -306,7 +309,7 @@ func (r *callRing) done(p uint64) {
 // out by g. The caller has checked the geometry.
 func connRing(body []byte, g arenaGeometry, index int) callRing {
 	d := uint64(g.depth)
-	return callRing{base: unsafe.Pointer(unsafe.SliceData(body[g.slotsOff+index*g.stride:])),
+	return callRing{base: unsafe.Pointer(unsafe.SliceData(body[g.slotOff(index, 0):])),
 		depth: d, mask: d - 1, step: uintptr(g.step), size: uintptr(g.stride)}
 }
 
@@ -347,7 +350,7 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 		return bad("offsets", uint64(g.slotsOff))
 	case want.length > len(body) || w.arenaLen != uint64(want.length):
 		return bad("length", w.arenaLen)
-	case uint64(w.index) >= uint64(g.maxConns) || w.slotOff != uint64(g.slotsOff+int(w.index)*g.stride):
+	case uint64(w.index) >= uint64(g.maxConns) || w.slotOff != uint64(g.slotOff(int(w.index), 0)):
 		return bad("slot", uint64(w.index))
 	}
 	if uintptr(unsafe.Pointer(unsafe.SliceData(body)))%slotAlign != 0 {

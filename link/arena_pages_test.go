@@ -20,7 +20,7 @@ func residentConns(t *testing.T, c *Conn[req, resp], g arenaGeometry, conns int)
 	out := map[int]bool{}
 	for i := range conns {
 		for k := range g.depth {
-			if m.resident(g.slotsOff+k*g.step+i*g.stride, g.stride) {
+			if m.resident(g.slotOff(i, k), g.stride) {
 				out[i] = true
 			}
 		}
@@ -70,7 +70,7 @@ func residentRows(t *testing.T, c *Conn[req, resp], g arenaGeometry) map[int]boo
 	m := mincoreArena(t, c, g)
 	out := map[int]bool{}
 	for k := range g.depth {
-		if m.resident(g.slotsOff+k*g.step, g.step) {
+		if m.resident(g.slotOff(0, k), g.step) {
 			out[k] = true
 		}
 	}

@@ -373,9 +373,10 @@ func (c *Conn[Req, Resp]) await(deadline time.Time) (*attachment, error) {
 // It fails with ErrFull when the next of the connection's Depth call slots
 // still holds a call — one not yet answered, or whose response has not
 // been taken (take responses with Poll first) — and with ErrPeerGone when
-// the server is gone (every id sent and not answered is then lost). Cost: a copy of Req, one release
-// store and, unless the connection's doorbell bit is already set, one
-// atomic OR.
+// the server is gone (every id sent and not answered is then lost). Cost:
+// a copy of Req, one release store, one atomic OR on the previous
+// request's id word when that one was sent quiet (arena.go, the jump)
+// and, unless the connection's doorbell bit is already set, one atomic OR.
 func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
 	a, err := c.usable()
 	if err != nil {

@@ -26,7 +26,7 @@ func FuzzHello(f *testing.F) {
 func FuzzWelcome(f *testing.F) {
 	g := geometry(8, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
 	w := &welcome{status: statusOK, index: 3, depth: 4, stride: uint32(g.stride),
-		slotOff: uint64(g.slotsOff + 3*g.stride), step: uint64(g.step), bellOff: uint64(g.bellOff), arenaLen: uint64(g.length)}
+		slotOff: uint64(g.slotOff(3, 0)), step: uint64(g.step), bellOff: uint64(g.bellOff), arenaLen: uint64(g.length)}
 	hdr := make([]byte, arenaHeaderLength)
 	binary.LittleEndian.PutUint64(hdr, arenaMagic)
 	binary.LittleEndian.PutUint32(hdr[arenaVersionOffset:], arenaVersion)
@@ -45,7 +45,7 @@ func FuzzWelcome(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if end := g.slotsOff + (g.depth-1)*g.step + (int(w.index)+1)*g.stride; end > len(body) || g.bellOff+8*((g.maxConns+63)/64) > len(body) {
+		if end := g.slotOff(int(w.index), g.depth-1) + g.stride; end > len(body) || g.bellOff+8*((g.maxConns+63)/64) > len(body) {
 			t.Fatalf("accepted a slot or bell outside the arena: %+v index %d", g, w.index)
 		}
 		r := connRing(body, g, int(w.index))
@@ -86,7 +86,7 @@ func FuzzServeConn(f *testing.F) {
 			return i >= g.slotsOff && (i-g.slotsOff)%g.step/g.stride == 1
 		}
 		for k := range g.depth {
-			off := g.slotsOff + k*g.step + g.stride
+			off := g.slotOff(1, k)
 			copy(body[off:off+g.stride], slots[min(len(slots), k*g.stride):])
 		}
 		c.state.Store(connActive)

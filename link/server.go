@@ -638,7 +638,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	s.nextGen++
 	g := d.a.g
 	w := welcome{status: statusOK, index: uint32(idx), depth: uint32(g.depth),
-		stride: uint32(g.stride), slotOff: uint64(g.slotsOff + idx*g.stride), step: uint64(g.step),
+		stride: uint32(g.stride), slotOff: uint64(g.slotOff(idx, 0)), step: uint64(g.step),
 		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen}
 	c.state.Store(connActive)
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
