@@ -95,7 +95,7 @@ func Pin(cpu int) (undo func(), err error) {
 }
 
 // PinThread is Pin for a thread that stays pinned until it exits, as a
-// spinner's does (spin.Agent): it locks the calling goroutine to its OS
+// spinner's does (agent.Agent): it locks the calling goroutine to its OS
 // thread and restricts the thread to cpu, with no undo and no allocation —
 // its masks live on the stack. A dedicated spinner's P never gives back
 // the partly used heap spans that allocations on it take, so its set-up

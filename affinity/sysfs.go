@@ -245,7 +245,7 @@ type Placement struct {
 
 // PlacementFS reads, from fsys rooted at "/", whether cpu is isolated and
 // which of the other spinners share its physical core: the facts behind
-// spin.Agent's warning and tuning.SpinnerWarnings. Cost: two to four small
+// agent.Agent's warning and tuning.SpinnerWarnings. Cost: two to four small
 // file reads.
 func PlacementFS(fsys fs.FS, cpu int, others []int) Placement {
 	var p Placement

@@ -43,7 +43,7 @@
 // has carried nothing are never allocated: an idle connection costs the
 // host no shared memory, and the server its 72-byte record. The server
 // hands its handler a private copy of the request and lets it write the
-// response into the slot. Pollers are spin.Agents pinned
+// response into the slot. Pollers are agent.Agents pinned
 // to Options.CPUs; each sweep takes at most Depth requests from a
 // connection, so a flooding client cannot starve the others.
 //

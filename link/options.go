@@ -3,6 +3,7 @@ package link
 import (
 	"time"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/spin"
 )
@@ -41,7 +42,7 @@ type Options struct {
 	Depth        int               // call slots per connection (calls in flight), a power of two in 2…MaxDepth; 4
 	Pollers      int               // spinning poller agents; 1
 	CPUs         []int             // poller i pins to CPUs[i]; missing: not pinned
-	Mode         spin.Mode         // the pollers' agent mode; Preemptible
+	Mode         agent.Mode        // the pollers' agent mode; Preemptible
 	Idler        func() spin.Idler // a poller's idle strategy; BusySpin
 	Policy       Policy            // who may connect; the server's uid
 	Dir          string            // socket directory; Dir()

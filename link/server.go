@@ -12,9 +12,9 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
-	"github.com/spinwire/spinwire/spin"
 	"golang.org/x/sys/unix"
 )
 
@@ -288,7 +288,7 @@ func (s *Server[Req, Resp]) unbind() {
 	}
 }
 
-// Serve runs the pollers — Options.Pollers spin.Agents, pinned to
+// Serve runs the pollers — Options.Pollers agent.Agents, pinned to
 // Options.CPUs — calling handler for every request with a private copy of
 // the request and the call's slot in shared memory, where the response
 // goes (it still holds the request's bytes: handler must set every field
@@ -309,7 +309,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	s.handler = handler
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	ctx.Done() // its channel made here, not on a poller (spin.Agent.Run)
+	ctx.Done() // its channel made here, not on a poller (agent.Agent.Run)
 	s.pollers = make([]*pollerState, s.opts.Pollers)
 	s.scratch = make([]scratch[Req, Resp], s.opts.Pollers)
 	for i := range s.pollers {
@@ -333,7 +333,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 				s.live.own()
 				defer s.live.disown()
 			}
-			a := &spin.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
+			a := &agent.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
 			duty := func() int { return s.sweep(i, p) }
 			if i == 0 {
 				duty = func() int { n := s.sweep(0, p); s.checkPeers(); return n }
@@ -344,7 +344,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	var first error
 	for range s.pollers {
 		err := <-errc
-		if errors.Is(err, spin.ErrStopped) && ctx.Err() != nil {
+		if errors.Is(err, agent.ErrStopped) && ctx.Err() != nil {
 			err = nil // Close came before this poller started
 		}
 		if err != nil && first == nil {

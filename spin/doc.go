@@ -14,8 +14,9 @@
 //     cross-process park/wake through a futex word in the ring header: the
 //     publisher makes a FUTEX_WAKE only when the consumer has declared itself
 //     parked, so publishing to a spinning consumer costs no syscall.
-//   - Agent: runs a duty function on a locked, pinned thread, preemptible or
-//     dedicated (see agent.go and GO-RUNTIME.md).
+//
+// A consumer loop runs on an agent.Agent (package agent), which locks and
+// pins its thread; the rings themselves know nothing of threads or CPUs.
 //
 // Every value a ring reads from shared memory is hostile input: a cursor or
 // sequence that no correct peer could have written stops the ring with

@@ -12,10 +12,6 @@ var (
 	ErrInvalidCapacity = errors.New("spin: invalid capacity")         // not a power of two, or out of range
 	ErrBadRegion       = errors.New("spin: bad region")               // region too short, misaligned or not a ring
 	ErrTooLarge        = errors.New("spin: record too large")         // Log record over its maximum
-	ErrStopped         = errors.New("spin: agent stopped")            // Agent.Run after its context ended
-	ErrAgentPanic      = errors.New("spin: duty panicked")            // a panic in an Agent's duty function
-	ErrDedicated       = errors.New("spin: dedicated mode refused")   // a precondition of the dedicated mode fails
-	ErrAgentRunning    = errors.New("spin: agent already running")    // Run called twice concurrently
 	ErrUnsupported     = errors.New("spin: unsupported on this host") // e.g. futex on a non-Linux OS
 )
 

@@ -66,6 +66,3 @@ func needCPUs(tb testing.TB) (int, int) {
 	}
 	return allowed[len(allowed)-2], allowed[len(allowed)-1]
 }
-
-// currentCPU is the CPU the calling thread runs on.
-func currentCPU() int { return affinity.CurrentCPU() }

@@ -1,14 +1,12 @@
 package spin
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -110,13 +108,6 @@ func TestChildProcess(t *testing.T) {
 	role := os.Getenv("SPIN_CHILD")
 	if role == "" {
 		t.Skip("child process entry point")
-	}
-	if role == "dedicated" {
-		if err := dedicatedChild(); err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			os.Exit(3)
-		}
-		os.Exit(0)
 	}
 	var err error
 	switch os.Getenv("SPIN_MSG") {
@@ -274,53 +265,6 @@ func benchRoundTrip[T seqd](b *testing.B, proto Protocol, size string) {
 	roundTrip(stopSeq)
 	if err := cmd.Wait(); err != nil || got != stopSeq {
 		b.Fatalf("echo child: %v (last %d)", err, got)
-	}
-}
-
-// dedicatedChild runs a Dedicated agent, quiesces it to stop the world
-// (runtime.ReadMemStats), and checks that it resumes.
-func dedicatedChild() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var n atomic.Uint64
-	a := &Agent{Name: "dedicated", Mode: Dedicated, Logf: func(string, ...any) {}}
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx, -1, BusySpin{}, func() int { n.Add(1); return 0 }) }()
-	for n.Load() < 1000 {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("agent stopped: %v", err)
-		default:
-			time.Sleep(time.Millisecond)
-		}
-	}
-	var ms runtime.MemStats
-	if err := Quiesce(5*time.Second, func() { runtime.ReadMemStats(&ms) }); err != nil {
-		return err
-	}
-	before := n.Load()
-	for n.Load() < before+1000 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	if err := <-errc; err != nil {
-		return err
-	}
-	if ms.NumGC != 0 {
-		return fmt.Errorf("%d GCs with GOGC=off", ms.NumGC)
-	}
-	return nil
-}
-
-// TestDedicatedAgent: in a process started with GODEBUG=asyncpreemptoff=1
-// and GOGC=off, a Dedicated agent runs, parks for Quiesce while the world
-// stops, and resumes.
-func TestDedicatedAgent(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$")
-	cmd.Env = append(os.Environ(), "SPIN_CHILD=dedicated", "GODEBUG=asyncpreemptoff=1", "GOGC=off", "GOMAXPROCS=4")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %s", err, out)
 	}
 }
 

@@ -10,7 +10,7 @@
 // and WriteJSON format findings for `pingpong -check` and `-check -json`.
 // SpinnerWarnings says, with the exact fix, whether a spinner pinned to a
 // CPU will suffer for it: the CPU is not isolated, or it shares its core
-// with another spinner. (spin.Agent logs the same two facts, without the
+// with another spinner. (agent.Agent logs the same two facts, without the
 // fix, from its own reads: spin does not import this package.)
 //
 // # Finding IDs

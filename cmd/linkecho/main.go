@@ -19,7 +19,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/spinwire/spinwire/internal/echo"
+	"github.com/spinwire/spinwire/cmd/internal/echo"
 )
 
 func init() { runtime.LockOSThread() }

@@ -17,8 +17,8 @@ import (
 	"unsafe"
 
 	"github.com/spinwire/spinwire/affinity"
-	"github.com/spinwire/spinwire/internal/connbench"
-	"github.com/spinwire/spinwire/spin"
+	"github.com/spinwire/spinwire/agent"
+	"github.com/spinwire/spinwire/cmd/internal/connbench"
 )
 
 // linkServerEnv makes pingpong run as the conns server when cmd/linkecho
@@ -82,16 +82,16 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	mode := spin.Preemptible
+	mode := agent.Preemptible
 	if c.Agent == "dedicated" {
-		mode = spin.Dedicated
+		mode = agent.Dedicated
 	}
 	var rounds []*connbench.Result
 	var mems, befores []connbench.Memory
 	var binary string
 	for r := range c.Rounds {
 		args := []string{"-name", "pp", "-dir", dir, "-cpus", strconv.Itoa(c.CPUs[1]), "-maxconns", strconv.Itoa(max(c.Conns, 4096))}
-		if mode == spin.Dedicated {
+		if mode == agent.Dedicated {
 			args = append(args, "-dedicated")
 		}
 		cmd, bin := linkServer(args)
@@ -114,7 +114,7 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 // connsRound runs one server process and one client run against it, and
 // reads the server's memory twice, every connection attached: before the
 // load and at its end.
-func connsRound(c *config, cmd *exec.Cmd, dir string, mode spin.Mode) (_ *connbench.Result, before, mem connbench.Memory, err error) {
+func connsRound(c *config, cmd *exec.Cmd, dir string, mode agent.Mode) (_ *connbench.Result, before, mem connbench.Memory, err error) {
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, before, mem, err

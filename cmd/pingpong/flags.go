@@ -207,7 +207,7 @@ Agent modes (-agent, the spinning threads of spinwire and the parent):
                GODEBUG=asyncpreemptoff=1 and runs with the GC off: no
                preemption signal ever interrupts a spinner. Fastest tails;
                in your own program it needs the same discipline (see
-               spin.Dedicated).
+               agent.Dedicated).
   preemptible  a preemption point every 256 iterations: the GC and
                stop-the-world keep working; about every 10 ms of continuous
                spinning the runtime preempts the spinner once (a few µs).

@@ -16,8 +16,8 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/spinwire/spinwire/internal/echo"
-	"github.com/spinwire/spinwire/internal/restartbench"
+	"github.com/spinwire/spinwire/cmd/internal/echo"
+	"github.com/spinwire/spinwire/cmd/internal/restartbench"
 	"github.com/spinwire/spinwire/link"
 )
 

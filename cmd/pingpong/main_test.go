@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 
-	"github.com/spinwire/spinwire/internal/echo"
-	"github.com/spinwire/spinwire/internal/restartbench"
+	"github.com/spinwire/spinwire/cmd/internal/echo"
+	"github.com/spinwire/spinwire/cmd/internal/restartbench"
 	"os"
 	"runtime"
 	"strings"

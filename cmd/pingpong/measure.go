@@ -17,6 +17,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/spin"
 	"github.com/spinwire/spinwire/tuning"
@@ -29,7 +30,7 @@ var allowReexec = true
 // dedicated agent mode needs it and the process did not start with it: the
 // runtime reads that setting only at start-up.
 func maybeReexec(c *config) (bool, error) {
-	if !allowReexec || c.Agent != "dedicated" || spin.AsyncPreemptOff() {
+	if !allowReexec || c.Agent != "dedicated" || agent.AsyncPreemptOff() {
 		return false, nil
 	}
 	self, err := os.Executable()
@@ -439,11 +440,11 @@ func drive(c *config, e end, n int, budget time.Duration, st *roundState) (sampl
 		<-done
 		return s, derr
 	}
-	mode := spin.Preemptible
+	mode := agent.Preemptible
 	if c.Agent == "dedicated" {
-		mode = spin.Dedicated
+		mode = agent.Dedicated
 	}
-	agent := &spin.Agent{Name: "pingpong", Mode: mode, Logf: func(string, ...any) {}}
+	agent := &agent.Agent{Name: "pingpong", Mode: mode, Logf: func(string, ...any) {}}
 	errc := make(chan error, 1)
 	go func() { errc <- agent.Run(ctx, c.CPUs[0], spin.NoOp{}, duty) }()
 	if err := <-errc; err != nil {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
-	"github.com/spinwire/spinwire/spin"
 )
 
 // result is one transport's line: the schema of `pingpong -json`, which
@@ -289,7 +289,7 @@ func writeHeader(w io.Writer, run runInfo, rs []result) {
 	}
 	fmt.Fprintf(w, "# clock: %s, %.3f GHz; %s; GOMAXPROCS=%d; async preemption %s; GC off; agent %s\n",
 		asm.ClockSource(), asm.TicksPerSecond()/1e9, runtime.Version(), runtime.GOMAXPROCS(0),
-		map[bool]string{true: "off", false: "on"}[spin.AsyncPreemptOff()], c.Agent)
+		map[bool]string{true: "off", false: "on"}[agent.AsyncPreemptOff()], c.Agent)
 	for _, s := range run.warnings {
 		fmt.Fprintf(w, "# warning: %s\n", s)
 	}

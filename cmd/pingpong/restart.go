@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/spinwire/spinwire/internal/restartbench"
+	"github.com/spinwire/spinwire/cmd/internal/restartbench"
 )
 
 // restartChild is main in a restart-mode child (server or client).

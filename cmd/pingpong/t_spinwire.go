@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/batch"
 	"github.com/spinwire/spinwire/layout"
@@ -19,7 +20,7 @@ import (
 
 // The spinwire transport: two spin.Rings (ping, pong) in one memfd
 // segment for messages of 8…64 bytes in multiples of 8; two spin.Logs for
-// every other size. The peer echoes on a spin.Agent pinned to its CPU; both
+// every other size. The peer echoes on a agent.Agent pinned to its CPU; both
 // sides wait with the transport's idle strategy: spinwire busy-spins,
 // spinwire-backoff and spinwire-park wait with spin.Backoff and spin.Park.
 
@@ -121,11 +122,11 @@ func protocol(c *config) spin.Protocol {
 	return spin.DefaultProtocol
 }
 
-func agentMode(c *config) spin.Mode {
+func agentMode(c *config) agent.Mode {
 	if c.Agent == "dedicated" {
-		return spin.Dedicated
+		return agent.Dedicated
 	}
-	return spin.Preemptible
+	return agent.Preemptible
 }
 
 // idlerFor returns the idle strategy, parking (if it parks) on p.
@@ -402,7 +403,7 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 		}
 	}
 	go watchdog(ctx, cancel, c)
-	a := &spin.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
+	a := &agent.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
 	if err := a.Run(ctx, c.CPUs[1], idlerFor(idle, ping), duty); err != nil {
 		return err
 	}
@@ -668,7 +669,7 @@ func serveLogs(c *config, idle string, f *os.File) error {
 		}
 	}
 	go watchdog(ctx, cancel, c)
-	a := &spin.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
+	a := &agent.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
 	if err := a.Run(ctx, c.CPUs[1], idlerFor(idle, ping), duty); err != nil {
 		return err
 	}

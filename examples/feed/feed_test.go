@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/batch"
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/spin"
@@ -330,7 +331,7 @@ func TestAttach(t *testing.T) {
 		cfg := subCfg(dir)
 		cfg.dedicated, cfg.cpu = true, "none"
 		var out syncBuffer
-		if _, err := subscribe(context.Background(), cfg, &out, &out); !errors.Is(err, spin.ErrDedicated) && !spin.AsyncPreemptOff() {
+		if _, err := subscribe(context.Background(), cfg, &out, &out); !errors.Is(err, agent.ErrDedicated) && !agent.AsyncPreemptOff() {
 			t.Fatalf("err %v", err)
 		}
 	})

@@ -31,7 +31,7 @@ import (
 )
 
 // Lock the main goroutine to the main thread for good. The spinners run on
-// spin.Agents, which lock their own goroutines to threads; with the main
+// agent.Agents, which lock their own goroutines to threads; with the main
 // goroutine holding m0, no spinner ever lands on the main thread (a locked
 // goroutine that exits on m0 wedges it instead of ending it).
 func init() { runtime.LockOSThread() }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/batch"
 	"github.com/spinwire/spinwire/layout"
@@ -28,7 +29,7 @@ type pubConfig struct {
 	cpu       string        // auto, none or a CPU number
 	wait      time.Duration // for a subscriber to attach
 	procs     int           // GOMAXPROCS; 0: the rule in tuneRuntime
-	dedicated bool          // spin.Dedicated agent
+	dedicated bool          // agent.Dedicated agent
 	// demo only: the subscriber's flags
 	subCPU string
 	every  time.Duration
@@ -39,7 +40,7 @@ func commonFlags(fs *flag.FlagSet, name, dir, cpu *string, procs *int, dedicated
 	fs.StringVar(dir, "dir", "", "segment directory (default /dev/shm)")
 	fs.StringVar(cpu, "cpu", "auto", "CPU to pin the spinner to: auto (affinity.Plan), none, or a number")
 	fs.IntVar(procs, "procs", 0, "GOMAXPROCS (default: max(CPUs, spinners+2))")
-	fs.BoolVar(dedicated, "dedicated", false, "run the spinner as a spin.Dedicated agent (needs GODEBUG=asyncpreemptoff=1)")
+	fs.BoolVar(dedicated, "dedicated", false, "run the spinner as an agent.Dedicated agent (needs GODEBUG=asyncpreemptoff=1)")
 }
 
 func parsePublish(cmd string, args []string, stderr io.Writer) (pubConfig, error) {
@@ -125,16 +126,16 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 	for i := range p.mid {
 		p.mid[i] = symbols[i].mid
 	}
-	agent := &spin.Agent{Name: "feed publisher", Logf: logTo(stderr)}
+	ag := &agent.Agent{Name: "feed publisher", Logf: logTo(stderr)}
 	if cfg.dedicated {
-		agent.Mode = spin.Dedicated
+		ag.Mode = agent.Dedicated
 	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	atomic.StoreUint32(&ctl.State, StatePublishing) // for a human with a hex dump: no one waits for it
 	p.start = asm.Ticks()
 	errc := make(chan error, 1)
-	go func() { errc <- agent.Run(runCtx, cpu, spin.BusySpin{}, p.duty) }()
+	go func() { errc <- ag.Run(runCtx, cpu, spin.BusySpin{}, p.duty) }()
 
 	// Watch the subscriber while the agent publishes: if it dies, stop.
 	var lost error

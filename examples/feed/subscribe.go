@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/batch"
 	"github.com/spinwire/spinwire/layout"
@@ -25,7 +26,7 @@ type subConfig struct {
 	wait      time.Duration // for the feed to appear
 	duration  time.Duration // 0: until the publisher is done
 	procs     int           // GOMAXPROCS; 0: the rule in tuneRuntime
-	dedicated bool          // spin.Dedicated agent
+	dedicated bool          // agent.Dedicated agent
 }
 
 func parseSubscribe(args []string, stderr io.Writer) (subConfig, error) {
@@ -129,12 +130,12 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 	reported := make(chan struct{})
 	go s.report(stdout, &res.Latency, &sum, reported)
 
-	agent := &spin.Agent{Name: "feed subscriber", Logf: logTo(stderr)}
+	ag := &agent.Agent{Name: "feed subscriber", Logf: logTo(stderr)}
 	if cfg.dedicated {
-		agent.Mode = spin.Dedicated
+		ag.Mode = agent.Dedicated
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- agent.Run(runCtx, cpu, spin.BusySpin{}, s.duty) }()
+	go func() { errc <- ag.Run(runCtx, cpu, spin.BusySpin{}, s.duty) }()
 
 	// Watch the publisher while the agent drains: if it dies, stop.
 	var gone bool

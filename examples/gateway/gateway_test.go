@@ -17,9 +17,9 @@ import (
 	"unsafe"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/link"
-	"github.com/spinwire/spinwire/spin"
 )
 
 // TestMain lets a test run this program as a child process: the test
@@ -223,7 +223,7 @@ func TestServerStops(t *testing.T) {
 		var out syncBuffer
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		if _, err := serve(ctx, cfg, &out, &out); !errors.Is(err, spin.ErrDedicated) && !spin.AsyncPreemptOff() {
+		if _, err := serve(ctx, cfg, &out, &out); !errors.Is(err, agent.ErrDedicated) && !agent.AsyncPreemptOff() {
 			t.Fatalf("%v", err)
 		}
 	})

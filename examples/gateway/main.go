@@ -29,7 +29,7 @@ import (
 )
 
 // Lock the main goroutine to the main thread for good, so that no spinner
-// (the server's pollers are spin.Agents, which lock their own goroutines)
+// (the server's pollers are agent.Agents, which lock their own goroutines)
 // ever lands on it.
 func init() { runtime.LockOSThread() }
 

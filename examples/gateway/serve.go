@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/link"
-	"github.com/spinwire/spinwire/spin"
 )
 
 // serveConfig is the server's command line.
@@ -40,7 +40,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.maxConns, "maxconns", 1024, "most client connections")
 	fs.DurationVar(&c.every, "every", time.Second, "how often to print the order counts (when they change)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: at Ctrl-C)")
-	fs.BoolVar(&c.dedicated, "dedicated", false, "run the pollers as spin.Dedicated agents (needs GODEBUG=asyncpreemptoff=1)")
+	fs.BoolVar(&c.dedicated, "dedicated", false, "run the pollers as agent.Dedicated agents (needs GODEBUG=asyncpreemptoff=1)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -71,7 +71,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (*ser
 	}
 	opts := link.Options{Dir: cfg.dir, Pollers: cfg.pollers, CPUs: cpus, MaxConns: cfg.maxConns, Logf: logTo(stderr)}
 	if cfg.dedicated {
-		opts.Mode = spin.Dedicated
+		opts.Mode = agent.Dedicated
 	}
 	s, err := link.Listen[Order, Ack](cfg.name, opts)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spinwire/spinwire/internal/echo"
+	"github.com/spinwire/spinwire/cmd/internal/echo"
 )
 
 func TestHistQuantilesWithinOneBucket(t *testing.T) {

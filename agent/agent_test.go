@@ -1,4 +1,4 @@
-package spin
+package agent
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/spin"
 )
 
 func TestAgent(t *testing.T) {
@@ -17,7 +20,7 @@ func TestAgent(t *testing.T) {
 		a := &Agent{Name: "t"}
 		done := make(chan error, 1)
 		go func() {
-			done <- a.Run(ctx, -1, BusySpin{}, func() int {
+			done <- a.Run(ctx, -1, spin.BusySpin{}, func() int {
 				if calls.Add(1)%2 == 0 {
 					return 3
 				}
@@ -50,8 +53,8 @@ func TestAgent(t *testing.T) {
 		a := &Agent{Name: "pinned", Logf: t.Logf}
 		var seen atomic.Int64
 		seen.Store(-2)
-		err := a.Run(ctx, cpu, NoOp{}, func() int {
-			seen.Store(int64(currentCPU()))
+		err := a.Run(ctx, cpu, spin.NoOp{}, func() int {
+			seen.Store(int64(affinity.CurrentCPU()))
 			cancel()
 			return 0
 		})
@@ -61,8 +64,8 @@ func TestAgent(t *testing.T) {
 	})
 	t.Run("panic_in_duty_becomes_an_error", func(t *testing.T) {
 		a := &Agent{Name: "boom"}
-		err := a.Run(context.Background(), -1, NoOp{}, func() int { panic("kaput") })
-		if !errors.Is(err, ErrAgentPanic) || !strings.Contains(err.Error(), "kaput") {
+		err := a.Run(context.Background(), -1, spin.NoOp{}, func() int { panic("kaput") })
+		if !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "kaput") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -73,10 +76,10 @@ func TestAgent(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := a.Run(ctx, -1, NoOp{}, func() int { return 0 }); !errors.Is(err, ErrStopped) {
+		if err := a.Run(ctx, -1, spin.NoOp{}, func() int { return 0 }); !errors.Is(err, ErrStopped) {
 			t.Fatalf("cancelled ctx: %v", err)
 		}
-		if err := a.Run(context.Background(), 1<<20, NoOp{}, func() int { return 0 }); err == nil || !strings.Contains(err.Error(), "1048576") {
+		if err := a.Run(context.Background(), 1<<20, spin.NoOp{}, func() int { return 0 }); err == nil || !strings.Contains(err.Error(), "1048576") {
 			t.Fatalf("bad cpu: %v", err)
 		}
 	})
@@ -86,14 +89,14 @@ func TestAgent(t *testing.T) {
 		a := &Agent{}
 		started := make(chan struct{})
 		var once atomic.Bool
-		go a.Run(ctx, -1, BusySpin{}, func() int {
+		go a.Run(ctx, -1, spin.BusySpin{}, func() int {
 			if once.CompareAndSwap(false, true) {
 				close(started)
 			}
 			return 0
 		})
 		<-started
-		if err := a.Run(ctx, -1, NoOp{}, func() int { return 0 }); !errors.Is(err, ErrAgentRunning) {
+		if err := a.Run(ctx, -1, spin.NoOp{}, func() int { return 0 }); !errors.Is(err, ErrRunning) {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -102,38 +105,12 @@ func TestAgent(t *testing.T) {
 			t.Skip("this process meets the dedicated conditions")
 		}
 		a := &Agent{Mode: Dedicated}
-		err := a.Run(context.Background(), -1, NoOp{}, func() int { return 0 })
+		err := a.Run(context.Background(), -1, spin.NoOp{}, func() int { return 0 })
 		if !errors.Is(err, ErrDedicated) {
 			t.Fatalf("err = %v", err)
 		}
 		t.Log(err)
 	})
-}
-
-func TestIdlers(t *testing.T) {
-	r := newRing[msg8](t, 4, InSlot)
-	for _, id := range []Idler{NoOp{}, BusySpin{}, Yield{}, &Park{Parker: r, Timeout: time.Microsecond}, &Park{}} {
-		id.Idle(1)
-		id.Idle(0)
-		id.Reset()
-	}
-	b := &Backoff{Spins: 2, Yields: 2, MinPark: time.Microsecond, MaxPark: 4 * time.Microsecond, Parker: r}
-	for range 10 {
-		b.Idle(0)
-	}
-	if b.idle != 10 || b.park != 4*time.Microsecond {
-		t.Fatalf("backoff state idle=%d park=%v", b.idle, b.park)
-	}
-	b.Idle(1)
-	if b.idle != 0 || b.park != 0 {
-		t.Fatal("work did not reset the backoff")
-	}
-	var z Backoff // defaults, sleeping with no parker
-	z.idle = 10_000 + 100
-	z.Idle(0)
-	if z.park != 100*time.Microsecond {
-		t.Fatalf("default park after one step %v", z.park)
-	}
 }
 
 func TestAgentWarnsAtMostOncePerProcess(t *testing.T) {
@@ -143,7 +120,7 @@ func TestAgentWarnsAtMostOncePerProcess(t *testing.T) {
 	for range 2 {
 		ctx, cancel := context.WithCancel(context.Background())
 		a := &Agent{Name: "warn", Logf: logf}
-		if err := a.Run(ctx, cpu, NoOp{}, func() int { cancel(); return 0 }); err != nil {
+		if err := a.Run(ctx, cpu, spin.NoOp{}, func() int { cancel(); return 0 }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -187,7 +164,7 @@ func TestPinnedRunAllocatesNothing(t *testing.T) {
 		i := 0
 		duty := func() int { cancels[i](); return 0 }
 		got <- testing.AllocsPerRun(runs, func() {
-			if err := a.Run(ctxs[i], cpu, NoOp{}, duty); err != nil {
+			if err := a.Run(ctxs[i], cpu, spin.NoOp{}, duty); err != nil {
 				t.Error(err)
 			}
 			i++

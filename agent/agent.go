@@ -1,4 +1,4 @@
-package spin
+package agent
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/spinwire/spinwire/affinity"
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/spin"
 )
 
 // Mode is how an Agent's loop lives with the Go runtime. GO-RUNTIME.md in
@@ -94,7 +95,7 @@ var dedicatedAgents atomic.Int32
 // when the CPU is not isolated or shares a physical core with another
 // agent (tuning.Check gives the fix) — and loops: w := duty(); idler.Idle(w);
 // until ctx is done. It returns nil when ctx ends the loop, an error
-// wrapping ErrAgentPanic when duty (or the idler) panics, or an error when
+// wrapping ErrPanic when duty (or the idler) panics, or an error when
 // setup fails (ErrDedicated says which precondition of the Dedicated mode
 // does not hold). The thread is never unlocked: when Run returns the
 // goroutine should exit, which ends the pinned thread.
@@ -103,12 +104,12 @@ var dedicatedAgents atomic.Int32
 // branch; every PreemptEvery iterations, three atomic stores, a
 // non-blocking receive from ctx.Done() and (Preemptible) a call that is a
 // preemption point. Run returns within PreemptEvery iterations of ctx's end.
-func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) (err error) {
+func (a *Agent) Run(ctx context.Context, cpu int, idler spin.Idler, duty func() int) (err error) {
 	if idler == nil || duty == nil {
-		return msg.Errorf("spin: agent %q: nil idler or duty", a.Name)
+		return msg.Errorf("agent: %q: nil idler or duty", a.Name)
 	}
 	if !a.running.CompareAndSwap(false, true) {
-		return msg.Errorf("%w: %q", ErrAgentRunning, a.Name)
+		return msg.Errorf("%w: %q", ErrRunning, a.Name)
 	}
 	defer a.running.Store(false)
 	if ctx.Err() != nil {
@@ -116,7 +117,7 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 	}
 	if a.Mode == Dedicated {
 		if err := dedicatedReady(int(dedicatedAgents.Load()) + 1); err != nil {
-			return msg.Errorf("%w: agent %q: %v", ErrDedicated, a.Name, err)
+			return msg.Errorf("%w: %q: %v", ErrDedicated, a.Name, err)
 		}
 		dedicatedAgents.Add(1)
 		defer dedicatedAgents.Add(-1)
@@ -125,7 +126,7 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 	a.cpu.Store(-1)
 	if cpu >= 0 {
 		if err := affinity.PinThread(cpu); err != nil {
-			return msg.Errorf("spin: agent %q: %w", a.Name, err)
+			return msg.Errorf("agent: %q: %w", a.Name, err)
 		}
 		a.cpu.Store(int64(cpu))
 		pinnedAgents.add(cpu)
@@ -146,7 +147,7 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler Idler, duty func() int) 
 	defer func() {
 		a.publish(&st)
 		if r := recover(); r != nil {
-			err = msg.Errorf("%w: agent %q: %v\n%s", ErrAgentPanic, a.Name, r, debug.Stack())
+			err = msg.Errorf("%w: %q: %v\n%s", ErrPanic, a.Name, r, debug.Stack())
 		}
 	}()
 	if a.Mode == Dedicated {
@@ -165,7 +166,7 @@ func (a *Agent) publish(st *AgentStats) {
 
 // preemptibleLoop runs duty in blocks of PreemptEvery iterations with a
 // preemption point between blocks.
-func preemptibleLoop(done <-chan struct{}, st *AgentStats, idler Idler, duty func() int, a *Agent) {
+func preemptibleLoop(done <-chan struct{}, st *AgentStats, idler spin.Idler, duty func() int, a *Agent) {
 	for !closed(done) {
 		for range PreemptEvery {
 			w := duty()
@@ -191,7 +192,7 @@ func preemptSink(int) {}
 // dedicatedLoop runs duty with no preemption point of its own; it checks the
 // quiesce word every iteration (a load of a line no one writes in steady
 // state) and ctx every PreemptEvery iterations.
-func dedicatedLoop(done <-chan struct{}, st *AgentStats, idler Idler, duty func() int, a *Agent) {
+func dedicatedLoop(done <-chan struct{}, st *AgentStats, idler spin.Idler, duty func() int, a *Agent) {
 	for n := 0; ; n++ {
 		if quiesceWord.Load() != 0 {
 			a.publish(st)
@@ -267,7 +268,7 @@ func Quiesce(timeout time.Duration, fn func()) error {
 	deadline := time.Now().Add(timeout)
 	for quiesceParked.Load() < dedicatedAgents.Load() {
 		if time.Now().After(deadline) {
-			return msg.Errorf("spin: quiesce: %d of %d dedicated agents parked within %v", quiesceParked.Load(), dedicatedAgents.Load(), timeout)
+			return msg.Errorf("agent: quiesce: %d of %d dedicated agents parked within %v", quiesceParked.Load(), dedicatedAgents.Load(), timeout)
 		}
 		time.Sleep(20 * time.Microsecond)
 	}

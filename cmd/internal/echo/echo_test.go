@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/link"
-	"github.com/spinwire/spinwire/spin"
 )
 
 func TestServesUntilStdinCloses(t *testing.T) {
@@ -67,10 +67,10 @@ func TestParseArgs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Name != "x" || cfg.Dir != "/d" || len(cfg.CPUs) != 2 || cfg.CPUs[1] != 3 || cfg.Pollers != 2 ||
-		cfg.MaxConns != 8 || cfg.Depth != 2 || cfg.Mode != spin.Dedicated {
+		cfg.MaxConns != 8 || cfg.Depth != 2 || cfg.Mode != agent.Dedicated {
 		t.Fatalf("%+v", cfg)
 	}
-	if cfg, err := parseArgs([]string{"-name", "y", "-dedicated=false"}); err != nil || cfg.Mode != spin.Preemptible || cfg.Pollers != 1 || cfg.MaxConns != 4096 || cfg.Depth != 4 {
+	if cfg, err := parseArgs([]string{"-name", "y", "-dedicated=false"}); err != nil || cfg.Mode != agent.Preemptible || cfg.Pollers != 1 || cfg.MaxConns != 4096 || cfg.Depth != 4 {
 		t.Fatalf("defaults: %+v %v", cfg, err)
 	}
 	for _, args := range [][]string{{"-name"}, {"-name", "x", "stray"}, {"-name", "x", "-dedicated=maybe"}, {"-name", "x", "-depth", "two"}, {"-"}, {"-name", "x", "-cpus="}} {

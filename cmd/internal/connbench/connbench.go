@@ -12,8 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
-	"github.com/spinwire/spinwire/internal/echo"
+	"github.com/spinwire/spinwire/cmd/internal/echo"
 	"github.com/spinwire/spinwire/link"
 	"github.com/spinwire/spinwire/spin"
 )
@@ -41,7 +42,7 @@ type ClientConfig struct {
 	Warmup   time.Duration // discarded
 	Duration time.Duration // measured
 	CPU      int           // the driving thread's CPU (-1: not pinned)
-	Mode     spin.Mode
+	Mode     agent.Mode
 	Timeout  time.Duration // a response later than this fails the run
 	// Attached, if set, is called with every connection open, before the
 	// load starts (pingpong reads the server's memory there).
@@ -178,7 +179,7 @@ func Run(cfg ClientConfig) (*Result, error) {
 	// The agent pins its thread for good: run it on a goroutine of its own,
 	// whose thread exits with it (a pinned caller's thread would pass its
 	// mask on to every process it starts later).
-	a := &spin.Agent{Name: "connbench client", Mode: cfg.Mode, Logf: func(string, ...any) {}}
+	a := &agent.Agent{Name: "connbench client", Mode: cfg.Mode, Logf: func(string, ...any) {}}
 	errc := make(chan error, 1)
 	go func() { errc <- a.Run(ctx, cfg.CPU, spin.BusySpin{}, duty) }()
 	if err := <-errc; err != nil {

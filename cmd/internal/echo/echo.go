@@ -17,8 +17,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/link"
-	"github.com/spinwire/spinwire/spin"
 )
 
 // Msg is the request and the response: 48 bytes, so a slot with its id and
@@ -43,7 +43,7 @@ type Config struct {
 	Depth    int
 	Pollers  int
 	CPUs     []int
-	Mode     spin.Mode
+	Mode     agent.Mode
 }
 
 // Listen binds cfg.Name's socket: the server accepts connections from
@@ -90,14 +90,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	// The runtime rules for a spinning process: GOMAXPROCS explicit — one
 	// P per poller and one for everything else (the housekeeping epoll
-	// loop, this goroutine); a dedicated agent needs one more, spin's rule
+	// loop, this goroutine); a dedicated agent needs one more, agent's rule
 	// — and the GC off, since the steady state allocates nothing, with a
 	// limit as a guard. (Measured: with the GC on, the server's RSS is
 	// larger, not smaller: its metadata costs more than the set-up garbage
 	// it would free; and every P beyond these holds its own partly used
 	// heap spans, 8 KiB each.)
 	procs := cfg.Pollers + 1
-	if cfg.Mode == spin.Dedicated {
+	if cfg.Mode == agent.Dedicated {
 		procs++
 	}
 	runtime.GOMAXPROCS(procs)
@@ -148,7 +148,7 @@ func parseArgs(args []string) (Config, error) {
 				return cfg, usageError("-dedicated=" + value + ": want true or false")
 			}
 			if !hasValue || value == "true" {
-				cfg.Mode = spin.Dedicated
+				cfg.Mode = agent.Dedicated
 			}
 			continue
 		}
