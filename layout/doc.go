@@ -10,8 +10,10 @@
 // Of[T] validates once, through reflect, that T can live in shared memory —
 // no pointers at any depth, explicit padding, a size that is a multiple of 8
 // and an alignment of at most 64 — and returns its Schema, whose Fingerprint
-// peers compare before they exchange a single message. Schema.Diff names the
-// first field that differs.
+// peers compare before they exchange a single message. ours.Diff(theirs)
+// returns a *MismatchError naming the first field that differs and how each
+// side has it, the receiver's side as "here" and the argument's as "at the
+// peer".
 //
 // Everything read from a segment another process can write is untrusted:
 // functions here return errors, never panic, on any value found there.

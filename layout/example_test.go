@@ -41,7 +41,11 @@ func Example() {
 func ExampleSchema_Diff() {
 	type V1 struct{ A, B int64 }
 	type V2 struct{ A, C int64 }
-	err := layout.MustOf[V1]().Diff(layout.MustOf[V2]())
-	fmt.Println(err)
-	// Output: layout: layout mismatch: field 1 is B @8 int64 (8 B) here, C @8 int64 (8 B) at the peer
+	type V3 struct{ A, B int32 }
+	// The receiver is ours ("here"), the argument the peer's.
+	fmt.Println(layout.MustOf[V1]().Diff(layout.MustOf[V2]()))
+	fmt.Println(layout.MustOf[V3]().Diff(layout.MustOf[V1]()))
+	// Output:
+	// layout: layout mismatch: layout_test.V1: field B: int64 at 8 (8 B) here, absent at the peer
+	// layout: layout mismatch: layout_test.V3: field A: int32 at 0 (4 B) here, int64 at 0 (8 B) at the peer
 }

@@ -99,8 +99,9 @@ type Header struct {
 // CheckHeader validates the header at the start of b, a segment whose file
 // is fileLength bytes long, and returns a copy of it. fingerprint is the
 // layout fingerprint the caller expects; 0 accepts any. Every field is
-// treated as hostile: the error wraps ErrTooShort, ErrBadMagic, ErrVersion,
-// ErrBadLength or ErrLayoutMismatch with the value seen. Cost: a few loads;
+// treated as hostile: the error wraps ErrTooShort, ErrBadMagic, ErrVersion
+// or ErrBadLength with the value seen, or is a *MismatchError (fingerprint
+// as the caller's, the segment's as the peer's). Cost: a few loads;
 // it never panics.
 func CheckHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error) {
 	if len(b) < HeaderLength {
@@ -138,7 +139,7 @@ func CheckHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error)
 		return Header{}, msg.Errorf("%w: header says %d bytes, %d mapped", ErrTooShort, h.TotalLength, len(b))
 	}
 	if fingerprint != 0 && h.Fingerprint != fingerprint {
-		return Header{}, msg.Errorf("%w: segment fingerprint %#016x, expected %#016x", ErrLayoutMismatch, h.Fingerprint, fingerprint)
+		return Header{}, FingerprintMismatch("segment", fingerprint, h.Fingerprint)
 	}
 	return h, nil
 }

@@ -82,7 +82,7 @@ func TestCheckHeader(t *testing.T) {
 		{"total length huge", func(b []byte) []byte { le.PutUint64(b[TotalLengthOffset:], 1<<62); return b }, 4096, ErrBadLength, "total length"},
 		{"total length vs file", func(b []byte) []byte { return b }, 8192, ErrBadLength, "file has 8192"},
 		{"total length vs mapping", func(b []byte) []byte { return b[:2048] }, -1, ErrTooShort, "2048 mapped"},
-		{"fingerprint", func(b []byte) []byte { le.PutUint64(b[FingerprintOffset:], 43); return b }, 4096, ErrLayoutMismatch, "0x000000000000002b"},
+		{"fingerprint", func(b []byte) []byte { le.PutUint64(b[FingerprintOffset:], 43); return b }, 4096, ErrLayoutMismatch, "segment: fingerprint 0x000000000000002a here, fingerprint 0x000000000000002b at the peer"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -384,29 +384,75 @@ func TestDiffNamesTheField(t *testing.T) {
 	if err := a.Diff(a); err != nil {
 		t.Fatal(err)
 	}
-	err := a.Diff(b)
-	if !errors.Is(err, ErrLayoutMismatch) || !strings.Contains(err.Error(), "field 1 is Bid") || !strings.Contains(err.Error(), "Ask @8") {
-		t.Fatalf("diff: %v", err)
-	}
 	type shorter struct{ Seq uint64 }
-	err = a.Diff(MustOf[shorter]())
-	if !errors.Is(err, ErrLayoutMismatch) || !strings.Contains(err.Error(), "Bid @8 float64 (8 B) exists only here") {
-		t.Fatalf("diff shorter: %v", err)
-	}
-	err = MustOf[shorter]().Diff(a)
-	if !strings.Contains(err.Error(), "exists only at the peer") {
-		t.Fatalf("diff longer: %v", err)
-	}
 	type seqInt struct{ Seq int64 }
-	err = MustOf[shorter]().Diff(MustOf[seqInt]())
-	if !strings.Contains(err.Error(), "field Seq: Seq @0 uint64 (8 B) here, Seq @0 int64 (8 B) at the peer") {
-		t.Fatalf("diff kind: %v", err)
+	type seqPad struct {
+		Seq uint64
+		Arr [4]int32
+	}
+	type seqArr struct {
+		Seq uint64
+		Arr [4]uint32
+	}
+	type inserted struct {
+		Seq uint64
+		New int64
+		Arr [4]int32
 	}
 	// Same fields, different declared size: only the size can be named.
-	c := *MustOf[shorter]()
-	c.Size, c.Fingerprint = 16, 1
-	if err := MustOf[shorter]().Diff(&c); !strings.Contains(err.Error(), "8 bytes aligned 8 here, 16") {
-		t.Fatalf("diff size: %v", err)
+	wide := *MustOf[shorter]()
+	wide.Size, wide.Fingerprint = 16, 1
+	for _, c := range []struct {
+		name        string
+		ours, peers *Schema
+		want        MismatchError
+	}{
+		{"swapped fields", a, b,
+			MismatchError{"layout.quote", "Bid", "float64 at 8 (8 B)", "float64 at 16 (8 B)"}},
+		{"swapped fields, seen from the peer", b, a,
+			MismatchError{"layout.quoteV2", "Ask", "float64 at 8 (8 B)", "float64 at 16 (8 B)"}},
+		{"field only here", a, MustOf[shorter](),
+			MismatchError{"layout.quote", "Bid", "float64 at 8 (8 B)", "absent"}},
+		{"field only at the peer", MustOf[shorter](), a,
+			MismatchError{"layout.shorter", "Bid", "absent", "float64 at 8 (8 B)"}},
+		{"kind differs", MustOf[shorter](), MustOf[seqInt](),
+			MismatchError{"layout.shorter", "Seq", "uint64 at 0 (8 B)", "int64 at 0 (8 B)"}},
+		{"kind differs, other way", MustOf[seqInt](), MustOf[shorter](),
+			MismatchError{"layout.seqInt", "Seq", "int64 at 0 (8 B)", "uint64 at 0 (8 B)"}},
+		{"array element kind", MustOf[seqPad](), MustOf[seqArr](),
+			MismatchError{"layout.seqPad", "Arr", "[4]int32 at 8 (16 B)", "[4]uint32 at 8 (16 B)"}},
+		{"field inserted at the peer moves ours", MustOf[seqPad](), MustOf[inserted](),
+			MismatchError{"layout.seqPad", "Arr", "[4]int32 at 8 (16 B)", "[4]int32 at 16 (16 B)"}},
+		{"field inserted here", MustOf[inserted](), MustOf[seqPad](),
+			MismatchError{"layout.inserted", "New", "int64 at 8 (8 B)", "absent"}},
+		{"size only", MustOf[shorter](), &wide,
+			MismatchError{"layout.shorter", "", "8 B aligned 8 (fingerprint " + hex16(MustOf[shorter]().Fingerprint) + ")",
+				"16 B aligned 8 (fingerprint 0x0000000000000001)"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.ours.Diff(c.peers)
+			var m *MismatchError
+			if !errors.Is(err, ErrLayoutMismatch) || !errors.As(err, &m) {
+				t.Fatalf("%v: not a *MismatchError", err)
+			}
+			if *m != c.want {
+				t.Fatalf("got  %+v\nwant %+v", *m, c.want)
+			}
+		})
+	}
+}
+
+func TestMismatchErrorText(t *testing.T) {
+	e := &MismatchError{What: "ring Tick", Field: "Qty", Ours: "int32 at 16 (4 B)", Theirs: "uint32 at 16 (4 B)"}
+	if got, want := e.Error(), "layout: layout mismatch: ring Tick: field Qty: int32 at 16 (4 B) here, uint32 at 16 (4 B) at the peer"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	f := FingerprintMismatch("", 0x2b, 0xbeef)
+	if got, want := f.Error(), "layout: layout mismatch: fingerprint 0x000000000000002b here, fingerprint 0x000000000000beef at the peer"; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if errors.Is(e, ErrBadSchema) {
+		t.Error("a mismatch is ErrBadSchema")
 	}
 }
 
@@ -479,8 +525,15 @@ func FuzzDecodeSchema(f *testing.F) {
 	f.Add([]byte("spinwire-schema 1 8 8 \"x\"\n\"a\" 0 8 uint64 0\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := DecodeSchema(b)
-		if err == nil {
-			_ = s.Diff(MustOf[quote]())
+		if err != nil {
+			return
+		}
+		q := MustOf[quote]()
+		for _, err := range []error{s.Diff(q), q.Diff(s)} {
+			var m *MismatchError
+			if err != nil && (!errors.As(err, &m) || m.Ours == "" || m.Theirs == "") {
+				t.Fatalf("%s: %v", b, err)
+			}
 		}
 	})
 }

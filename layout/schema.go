@@ -180,33 +180,6 @@ func fingerprint(s *Schema) uint64 {
 	return h.Sum64()
 }
 
-// Diff returns nil when s and o describe the same layout, and otherwise an
-// error wrapping ErrLayoutMismatch that names the first field that differs
-// and how ("local" is s, "peer" is o).
-func (s *Schema) Diff(o *Schema) error {
-	if s.Fingerprint == o.Fingerprint && s.Size == o.Size {
-		return nil
-	}
-	n := min(len(s.Fields), len(o.Fields))
-	for i := range n {
-		a, b := s.Fields[i], o.Fields[i]
-		if a != b {
-			if a.Path != b.Path {
-				return msg.Errorf("%w: field %d is %s here, %s at the peer", ErrLayoutMismatch, i, a, b)
-			}
-			return msg.Errorf("%w: field %s: %s here, %s at the peer", ErrLayoutMismatch, a.Path, a, b)
-		}
-	}
-	switch {
-	case len(s.Fields) > n:
-		return msg.Errorf("%w: field %s exists only here", ErrLayoutMismatch, s.Fields[n])
-	case len(o.Fields) > n:
-		return msg.Errorf("%w: field %s exists only at the peer", ErrLayoutMismatch, o.Fields[n])
-	}
-	return msg.Errorf("%w: %s is %d bytes aligned %d here, %d aligned %d at the peer (fingerprints %#x, %#x)",
-		ErrLayoutMismatch, s.Name, s.Size, s.Align, o.Size, o.Align, s.Fingerprint, o.Fingerprint)
-}
-
 // Encode returns a compact text description of s that DecodeSchema reads
 // back, so a peer can say which field differs, not just that fingerprints
 // do.
