@@ -1,0 +1,153 @@
+package link
+
+import (
+	"sync/atomic"
+
+	"github.com/spinwire/spinwire/internal/msg"
+)
+
+// Send publishes a request without waiting and returns its correlation id.
+// It fails with ErrFull when the next of the connection's Depth call slots
+// still holds a call — one not yet answered, or whose response has not
+// been taken (take responses with Poll first) — and with ErrPeerGone when
+// the server is gone (every id sent and not answered is then lost). Cost:
+// a copy of Req, one release store, one atomic OR on the previous
+// request's id word when that one was sent quiet (arena.go, the jump)
+// and, unless the connection's doorbell bit is already set, one atomic OR.
+func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
+	a, err := c.usable()
+	if err != nil {
+		return 0, err
+	}
+	return sendOn(a, req)
+}
+
+func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
+	if a.awTail-a.awHead >= a.ring.depth {
+		return 0, ErrFull // a call in every slot
+	}
+	id, err := publishOn(a, req, 0)
+	if err == nil {
+		a.awaiting[a.awTail&a.ring.mask] = awaited{pos: a.sendPos - 1, id: id}
+		a.awTail++
+	}
+	return id, err
+}
+
+// publishOn puts req into the next call slot with the next id (| flags)
+// and rings the doorbell.
+func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
+	p := a.sendPos
+	// Nothing in flight, and the last time there was nothing in flight
+	// only one message went out before the next such moment: the client
+	// calls one at a time, so start at the first slot (the jump, arena.go)
+	// and mark the request quiet. A client that pipelines goes on in
+	// order: it uses every slot anyway, and jumping would cost it a
+	// followsFlag store on every burst.
+	idle := a.awHead == a.awTail && !a.lastOne
+	quiet := idle && a.burst <= 1
+	if idle {
+		a.burst = 0
+	}
+	if quiet {
+		p = a.ring.jumpPos(p)
+		flags |= quietFlag
+	}
+	switch a.ring.free(p) {
+	case slotNo:
+		return 0, ErrFull
+	case slotCorrupt:
+		a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, p)
+		return 0, a.broken
+	}
+	*(*Req)(a.ring.slot(p)) = *req
+	a.nextID++
+	id := a.nextID
+	*a.ring.id(p) = id | flags
+	a.ring.publish(p)
+	if a.quietOpen && !quiet {
+		// SYNC: tell the server that p follows the quiet request at p−1
+		// (release; pairs with its load of that id). If it read the id
+		// before this, it had swapped the doorbell word first, and the
+		// check below finds this bit clear and rings it.
+		atomic.OrUint64(a.ring.id(p-1), followsFlag)
+	}
+	a.sendPos, a.lastOne, a.quietOpen = p+1, flags&oneWay != 0, quiet
+	a.burst++
+	// SYNC: the OR (a full barrier) comes after publish; pairs with the
+	// server's swap of the word in sweep. Skip it if the bit is set: the
+	// server has not taken the word yet and will see this request too.
+	if atomic.LoadUint64(a.bell)&a.bit == 0 {
+		atomic.OrUint64(a.bell, a.bit)
+	}
+	return id, nil
+}
+
+// Publish sends req one way: the server's handler runs on it (with a
+// response the server discards) and nothing comes back; the server frees
+// its slot. It fails with ErrFull when the next call slot is not free,
+// ErrPeerGone when the server is gone — a one-way message published before
+// the server died may or may not have been handled. Cost: as Send.
+func (c *Conn[Req, Resp]) Publish(req *Req) error {
+	a, err := c.usable()
+	if err != nil {
+		return err
+	}
+	_, err = publishOn(a, req, oneWay)
+	return err
+}
+
+// Poll takes up to max ready responses (max ≤ 0: all), in order, calling fn
+// with each one's id and the response in shared memory (valid during fn).
+// It returns how many it took.
+func (c *Conn[Req, Resp]) Poll(max int, fn func(id uint64, resp *Resp)) (int, error) {
+	a, err := c.usable()
+	if err != nil {
+		return 0, err
+	}
+	return pollOn(a, max, fn)
+}
+
+func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (int, error) {
+	n := 0
+	for (max <= 0 || n < max) && a.awHead < a.awTail {
+		w := a.awaiting[a.awHead&a.ring.mask]
+		switch a.ring.response(w.pos) {
+		case slotNo:
+			if a.gone() {
+				return n, ErrPeerGone
+			}
+			return n, nil
+		case slotCorrupt:
+			a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, w.pos)
+			return n, a.broken
+		}
+		if id := atomic.LoadUint64(a.ring.id(w.pos)) &^ idFlags; id != w.id {
+			a.broken = msg.Errorf("%w: response at position %d carries id %d, the oldest call awaiting one had %d", ErrCorrupt, w.pos, id, w.id)
+			return n, a.broken
+		}
+		fn(w.id, (*Resp)(a.ring.slot(w.pos)))
+		a.ring.done(w.pos)
+		a.awHead++
+		n++
+	}
+	if a.gone() {
+		return n, ErrPeerGone
+	}
+	return n, nil
+}
+
+// gone reports whether the server is known dead: the death watch has said
+// so, or the liveness page says so now (a spinning caller or the client
+// poller then sees it before any thread has to wake; the rest of the
+// process's attachments are told on another goroutine). Two loads.
+func (a *attachment) gone() bool {
+	if a.dead.Load() {
+		return true
+	}
+	if a.live.dead() {
+		a.live.report()
+		return true
+	}
+	return false
+}

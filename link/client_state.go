@@ -1,0 +1,167 @@
+package link
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// State is a Conn's connection state.
+type State int32
+
+const (
+	Connected    State = iota // attached to a live server
+	Reconnecting              // the server went away; redialling with backoff
+	Closed                    // Close was called
+)
+
+func (s State) String() string {
+	switch s {
+	case Connected:
+		return "connected"
+	case Reconnecting:
+		return "reconnecting"
+	}
+	return "closed"
+}
+
+// died is the death watch's call when an attachment's socket closes (its
+// dead flag is already set): the state turns Reconnecting at once (OnState
+// is called here, on the death watch's goroutine) and a goroutine redials.
+// If the state is Reconnecting already, the redial in progress sees the
+// flag when it finishes and goes round again.
+func (c *Conn[Req, Resp]) died() {
+	if c.state.CompareAndSwap(int32(Connected), int32(Reconnecting)) {
+		if c.opts.OnState != nil {
+			c.opts.OnState(Reconnecting, nil)
+		}
+		// The first attempt waits too: a server that has just died is
+		// not back yet. A timer, not a goroutine, until then: every Conn
+		// of the process lands here at once, and waking threads for
+		// goroutines that would only sleep would keep the CPUs from the
+		// other client processes still learning of the death.
+		time.AfterFunc(jitter(time.Millisecond), func() { c.redial(2 * time.Millisecond) })
+	}
+}
+
+// jitter returns a duration between half and all of d.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// redial reconnects with backoff (doubling to 50 ms, with jitter) until it
+// succeeds or the Conn closes; it attempts at once, then waits backoff.
+func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
+	for {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return
+		}
+		a, err := c.attach()
+		if err == nil {
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				a.release()
+				return
+			}
+			// SYNC: release of the new attachment; the caller goroutine
+			// picks it up with the Load in usable.
+			if old := c.next.Swap(a); old != nil {
+				old.release() // never used
+			}
+			c.mu.Unlock()
+			c.setState(Connected)
+			// The new server may have died already, while the state still
+			// said Reconnecting: its death watch then left the redial to
+			// us. Whoever turns the state back to Reconnecting redials.
+			if a.dead.Load() {
+				if !c.state.CompareAndSwap(int32(Connected), int32(Reconnecting)) {
+					return
+				}
+				if c.opts.OnState != nil {
+					c.opts.OnState(Reconnecting, nil)
+				}
+				continue
+			}
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+			return
+		}
+		if c.opts.OnState != nil {
+			c.opts.OnState(Reconnecting, err)
+		}
+		time.Sleep(jitter(backoff))
+		backoff = min(2*backoff, 50*time.Millisecond)
+	}
+}
+
+func (c *Conn[Req, Resp]) setState(s State) {
+	if State(c.state.Swap(int32(s))) != s && c.opts.OnState != nil {
+		c.opts.OnState(s, nil)
+	}
+}
+
+// State returns the connection state.
+func (c *Conn[Req, Resp]) State() State { return State(c.state.Load()) }
+
+// Epoch returns the server incarnation the Conn is attached to now (0
+// while reconnecting).
+func (c *Conn[Req, Resp]) Epoch() uint64 {
+	if a, _ := c.usable(); a != nil {
+		return a.epoch
+	}
+	return 0
+}
+
+// usable returns the attachment to use now, switching to a new one when
+// the redialler has installed it. err is ErrPeerGone when the server is
+// gone and no new attachment is ready, ErrClosed after Close.
+func (c *Conn[Req, Resp]) usable() (*attachment, error) {
+	a := c.cur
+	if a != nil && a.broken == nil && !a.dead.Load() {
+		return a, nil
+	}
+	if c.State() == Closed {
+		return nil, ErrClosed
+	}
+	if a != nil && a.broken != nil && !a.dead.Load() {
+		return nil, a.broken
+	}
+	if n := c.next.Swap(nil); n != nil {
+		if a != nil {
+			a.release()
+		}
+		c.cur = n
+		return n, nil
+	}
+	return nil, ErrPeerGone
+}
+
+// await waits for a reconnection until deadline (the zero time: none).
+func (c *Conn[Req, Resp]) await(deadline time.Time) (*attachment, error) {
+	for {
+		a, err := c.usable()
+		if err != ErrPeerGone || c.opts.FailFast {
+			return a, err
+		}
+		var timeout <-chan time.Time
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return nil, ErrTimeout
+			}
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-c.wake:
+		case <-timeout:
+			return nil, ErrTimeout
+		}
+	}
+}

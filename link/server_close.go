@@ -1,0 +1,150 @@
+package link
+
+import (
+	"os"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// unbind undoes Listen's resources (not the connections).
+func (s *Server[Req, Resp]) unbind() {
+	if s.lfd >= 0 {
+		unix.Close(s.lfd)
+		os.Remove(s.sockPath)
+	}
+	if s.wakeFd >= 0 {
+		unix.Close(s.wakeFd)
+		s.wakeFd = -1
+	}
+	if s.lockFd >= 0 {
+		os.Remove(s.lockPath)
+		unix.Close(s.lockFd)
+		s.lockFd = -1
+	}
+}
+
+// free frees the slots of cs once no poller can be touching them, and
+// closes their sockets: the clients see their ends close. One grace period
+// covers the whole batch.
+func (s *Server[Req, Resp]) free(cs ...*sconn) {
+	if len(cs) == 0 {
+		return
+	}
+	for _, c := range cs {
+		if c.d == nil {
+			continue
+		}
+		if c.state.Swap(connClosing) == connActive {
+			s.stats.closed.Add(1)
+		} else if why := c.why.Load(); why != nil {
+			s.opts.Logf("link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
+		}
+	}
+	for _, c := range cs {
+		if c.peer != nil { // out of poller 0's list before the grace period
+			s.unrefPeer(c.peer)
+			c.peer = nil
+		}
+	}
+	retired := s.retired
+	s.retired = nil
+	safe := s.waitPollers()
+	if safe {
+		s.unmapRetired(retired)
+	} else {
+		s.retired = append(s.retired, retired...) // Close unmaps them
+	}
+	// Every slot first, the sockets' system calls after: a dead process's
+	// slots are all free within microseconds of each other.
+	defer func() {
+		for _, c := range cs {
+			s.forget(c)
+		}
+	}()
+	for _, c := range cs {
+		if c.d == nil {
+			continue
+		}
+		s.nconns--
+		c.d.conns[c.index].Store(nil)
+		if !safe {
+			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
+			continue
+		}
+		// The ring is reset when the slot is next taken (reset), where
+		// it has pages: an idle connection's has none.
+		c.clearBell()
+		c.d.free = append(c.d.free, c.index)
+		if s.opts.OnDisconnect != nil {
+			s.opts.OnDisconnect(c.info())
+		}
+	}
+}
+
+// waitPollers waits until every running poller has begun a new sweep since
+// the call, so none still holds a connection marked closing. Pollers sweep
+// in microseconds: it spins (yielding its P) before it sleeps. It reports
+// false after 5 s (a poller descheduled that long on an overloaded host;
+// the slot is then leaked, not reused, and logged).
+func (s *Server[Req, Resp]) waitPollers() bool {
+	s.mu.Lock()
+	ps := s.pollers
+	s.mu.Unlock()
+	start := time.Now()
+	for _, p := range ps {
+		snap := p.sweeps.Load()
+		for i := 0; p.running.Load() && p.sweeps.Load() < snap+2; i++ {
+			switch {
+			case i < 1000:
+				runtime.Gosched()
+			case time.Since(start) > 5*time.Second:
+				return false
+			default:
+				time.Sleep(10 * time.Microsecond)
+			}
+		}
+	}
+	return true
+}
+
+// Close stops the pollers, closes every connection (clients see ErrPeerGone)
+// and removes the socket. Serve returns.
+func (s *Server[Req, Resp]) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	<-s.loopDone
+	for _, c := range s.byFd {
+		if c != nil {
+			unix.Close(c.fd)
+		}
+	}
+	s.byFd = nil
+	for _, p := range s.pollers {
+		for p.running.Load() {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	for _, d := range s.domains {
+		d.a.seg.Close()
+	}
+	s.ep.close()
+	s.unbind()
+	s.live.close()
+	for _, p := range s.peers {
+		s.retired = append(s.retired, p)
+	}
+	s.unmapRetired(s.retired) // the pollers have stopped
+	s.peers, s.retired = nil, nil
+	return nil
+}

@@ -1,0 +1,198 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"math/bits"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/agent"
+	"github.com/spinwire/spinwire/internal/msg"
+	"golang.org/x/sys/unix"
+)
+
+type pollerState struct {
+	sweeps   atomic.Uint64
+	running  atomic.Bool
+	requests atomic.Uint64
+}
+
+// Serve runs the pollers — Options.Pollers agent.Agents, pinned to
+// Options.CPUs — calling handler for every request with a private copy of
+// the request and the call's slot in shared memory, where the response
+// goes (it still holds the request's bytes: handler must set every field
+// of resp). handler must not keep either pointer, and should still treat
+// req's values as hostile input: the copy is stable, its contents are the
+// client's. Serve returns when Close is called (nil) or a poller fails (a
+// panic in handler, say).
+func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
+	if handler == nil {
+		return msg.Errorf("%w: nil handler", ErrBadOption)
+	}
+	s.mu.Lock()
+	if s.closed || s.serving {
+		s.mu.Unlock()
+		return msg.Errorf("%w: serve on a closed or serving server", ErrClosed)
+	}
+	s.serving = true
+	s.handler = handler
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	ctx.Done() // its channel made here, not on a poller (agent.Agent.Run)
+	s.pollers = make([]*pollerState, s.opts.Pollers)
+	s.scratch = make([]scratch[Req, Resp], s.opts.Pollers)
+	for i := range s.pollers {
+		s.pollers[i] = &pollerState{}
+		s.pollers[i].running.Store(true)
+	}
+	s.mu.Unlock()
+	errc := make(chan error, len(s.pollers))
+	for i, p := range s.pollers {
+		cpu := -1
+		if i < len(s.opts.CPUs) {
+			cpu = s.opts.CPUs[i]
+		}
+		go func() {
+			defer p.running.Store(false)
+			if i == 0 {
+				// Poller 0's thread owns the liveness page. The Agent
+				// locks the thread too and never unlocks it, so the
+				// disown below runs on the same thread.
+				runtime.LockOSThread()
+				s.live.own()
+				defer s.live.disown()
+			}
+			a := &agent.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
+			duty := func() int { return s.sweep(i, p) }
+			if i == 0 {
+				duty = func() int { n := s.sweep(0, p); s.checkPeers(); return n }
+			}
+			errc <- a.Run(ctx, cpu, s.opts.Idler(), duty)
+		}()
+	}
+	var first error
+	for range s.pollers {
+		err := <-errc
+		if errors.Is(err, agent.ErrStopped) && ctx.Err() != nil {
+			err = nil // Close came before this poller started
+		}
+		if err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// sweep is one pass of poller i over its shard of every arena's doorbell
+// words. It returns the requests answered.
+func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
+	work := 0
+	n := len(s.pollers)
+	for _, d := range *s.arenas.Load() {
+		words := (d.a.g.maxConns + 63) / 64
+		base := unsafe.Pointer(unsafe.SliceData(d.a.body[d.a.g.bellOff:]))
+		for w := i; w < words; w += n {
+			word := (*uint64)(unsafe.Add(base, 8*w))
+			// SYNC: acquire of clients' doorbell bits; pairs with the
+			// client's OR after it publishes (Conn.Send).
+			if atomic.LoadUint64(word) == 0 {
+				continue
+			}
+			for b := atomic.SwapUint64(word, 0); b != 0; b &= b - 1 {
+				idx := w*64 + bits.TrailingZeros64(b)
+				if idx >= len(d.conns) {
+					continue // a client set a bit past the last slot
+				}
+				// SYNC: acquire of the connection; pairs with its Store in accept.
+				if c := d.conns[idx].Load(); c != nil && c.state.Load() == connActive {
+					work += s.serveConn(c, &s.scratch[i])
+				}
+			}
+		}
+	}
+	p.sweeps.Add(1)
+	if work > 0 {
+		p.requests.Add(uint64(work))
+	}
+	return work
+}
+
+// scratch is a poller's private copy of the request being served, and the
+// response of one-way requests (discarded), padded so that two pollers'
+// copies never share a cache line.
+type scratch[Req, Resp any] struct {
+	req  Req
+	resp Resp
+	_    [64]byte
+}
+
+// serveConn answers up to Depth requests of c: the fairness bound. The
+// handler gets a private copy of the request — the client cannot change
+// it under the handler — and writes its response straight into the call's
+// slot, over the request. One-way requests run the handler with the
+// scratch response. Cost per request: a copy of Req, the handler, one
+// release store; when the next slot is not ready, one more load (the
+// first slot, for a client's jump).
+func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
+	r, bell, bit := c.ring()
+	n := 0
+	for range r.depth {
+		p := c.pos
+		// After a lone quiet request the next slot is not read (reading a
+		// hole of the memfd allocates its page): the client jumps to its
+		// first slot, or has set followsFlag on that request.
+		st := slotNo
+		if !c.lone {
+			st = r.request(p)
+		}
+		if st == slotNo {
+			// Not sent, unless the client jumped to its first slot
+			// (arena.go): look there. A request there marked quiet was
+			// sent with nothing in flight, so p … q−1 were never sent.
+			if q := r.jumpPos(p); q != p && r.request(q) == slotYes && atomic.LoadUint64(r.id(q))&quietFlag != 0 {
+				p, c.pos, st = q, q, slotYes
+			} else if c.lone {
+				st = r.request(p)
+			}
+		}
+		switch st {
+		case slotNo:
+			return n
+		case slotCorrupt:
+			s.drop(c, msg.Sprintf("call slot %d: sequence %d at position %d", p&r.mask, r.loadSeq(p), p))
+			return n
+		}
+		// SYNC: read once, atomically: the client may set followsFlag in
+		// it (client.go, publishOn).
+		id := atomic.LoadUint64(r.id(p))
+		sc.req = *(*Req)(r.slot(p))
+		if id&oneWay != 0 {
+			s.handler(&sc.req, &sc.resp)
+			r.done(p)
+		} else {
+			s.handler(&sc.req, (*Resp)(r.slot(p)))
+			r.answer(p)
+		}
+		c.pos = p + 1
+		n++
+		if c.lone = id&quietFlag != 0 && id&followsFlag == 0; c.lone {
+			return n // nothing follows that the doorbell will not announce
+		}
+	}
+	// Depth answered: more may be waiting; look again next sweep.
+	atomic.OrUint64(bell, bit)
+	return n
+}
+
+// drop stops serving c because its client wrote what no correct client
+// writes; the epoll goroutine frees it when the shutdown lands.
+func (s *Server[Req, Resp]) drop(c *sconn, why string) {
+	if c.state.CompareAndSwap(connActive, connClosing) {
+		c.why.Store(&why)
+		s.stats.dropped.Add(1)
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	}
+}
