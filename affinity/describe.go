@@ -6,12 +6,11 @@ import (
 	"github.com/spinwire/spinwire/internal/msg"
 )
 
-// String returns a one-line summary of the host, e.g.
+// String returns a one-line summary of the topology, e.g.
 //
-//	GenuineIntel "Intel(R) Xeon(R) Gold 6144 CPU @ 3.50GHz" family 6 model 85:
 //	32 CPUs online (0-31), 2 packages, 16 physical cores (2 threads each),
 //	2 L3 domains, 2 NUMA nodes; isolated 2-5,18-21; nohz_full 2-5,18-21;
-//	housekeeping 0-1,6-17,22-31; invariant TSC: yes; cache line 64 B
+//	housekeeping 0-1,6-17,22-31; cache line 64 B
 //
 // (without the line breaks), followed by "; unknown: …" when some facts were
 // defaulted. A nil Topo gives "affinity.Topo(nil)".
@@ -19,27 +18,12 @@ func (t *Topo) String() string {
 	if t == nil {
 		return "affinity.Topo(nil)"
 	}
-	var b []byte
-	id := t.CPUID
-	vendor := id.Vendor
-	if vendor == "" {
-		vendor = "unknown vendor"
-	}
-	b = msg.Appendf(b, "%s %q family %d model %d", vendor, id.Brand, id.Family, id.Model)
-	if id.Hypervisor != "" {
-		b = msg.Appendf(b, " under %s", id.Hypervisor)
-	}
-	b = msg.Appendf(b, ": %d CPUs online (%s), %s, %s (%s), %s, %s",
+	b := msg.Appendf(nil, "%d CPUs online (%s), %s, %s (%s), %s, %s",
 		len(t.CPUs), t.Online,
 		plural(t.Packages, "package"), plural(t.Cores, "physical core"), t.threadsPerCore(),
 		plural(t.L3Domains, "L3 domain"), plural(t.Nodes, "NUMA node"))
-	b = msg.Appendf(b, "; isolated %s; nohz_full %s; housekeeping %s",
-		orNone(t.Isolated), orNone(t.NohzFull), t.Housekeeping())
-	tsc := "no"
-	if t.InvariantTSC {
-		tsc = "yes"
-	}
-	b = msg.Appendf(b, "; invariant TSC: %s; cache line %d B", tsc, t.CacheLine)
+	b = msg.Appendf(b, "; isolated %s; nohz_full %s; housekeeping %s; cache line %d B",
+		orNone(t.Isolated), orNone(t.NohzFull), t.Housekeeping(), t.CacheLine)
 	if len(t.Unknown) > 0 {
 		b = msg.Appendf(b, "; unknown: %s", strings.Join(t.Unknown, ", "))
 	}

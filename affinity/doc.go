@@ -6,15 +6,16 @@
 // for tests and short-lived uses, while a spinner pins once and never
 // unlocks. Allowed and CurrentCPU report the thread's mask and its CPU.
 //
-// Topology reads /sys/devices/system/cpu, /sys/devices/system/node and
-// /proc/cpuinfo, plus the cpuid facts of HostCPUID (the CPUID instruction
-// through asm.CPUID on amd64, feature flags from golang.org/x/sys/cpu), into
-// a Topo: for every online CPU its package, physical core (unique across
-// packages), SMT siblings, L3 domain and NUMA node, and the isolated
-// (isolcpus=) and nohz_full CPUs. Everything is read through an fs.FS rooted
-// at "/" (TopologyFS, IsolatedFS, NohzFullFS, HousekeepingFS), so tests run
-// against fixture trees; missing files degrade to documented defaults and
-// are listed in Topo.Unknown, unparsable ones are errors.
+// Topology reads sysfs — /sys/devices/system/cpu and
+// /sys/devices/system/node, nothing else — into a Topo: for every online
+// CPU its package, physical core (unique across packages), SMT siblings,
+// caches, L3 domain and NUMA node, and the isolated (isolcpus=) and
+// nohz_full CPUs. It executes no CPUID and says nothing about the
+// processor's model or features: package tuning describes those. Everything
+// is read through an fs.FS rooted at "/" (TopologyFS, IsolatedFS,
+// NohzFullFS, HousekeepingFS), so tests run against fixture trees; missing
+// files degrade to documented defaults and are listed in Topo.Unknown,
+// unparsable ones are errors.
 //
 // Plan chooses CPUs for k spinners among the allowed ones: never CPU 0 while
 // others suffice, distinct physical cores, isolated CPUs first, one L3

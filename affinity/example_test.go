@@ -79,7 +79,7 @@ func ExampleTopo_Plan() {
 		fsys[dir+"cache/index3/level"] = file("3")
 		fsys[dir+"cache/index3/shared_cpu_list"] = file("0-7")
 	}
-	topo, err := affinity.TopologyFS(fsys, affinity.CPUID{Vendor: "GenuineIntel"})
+	topo, err := affinity.TopologyFS(fsys)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -153,14 +153,6 @@ func genIntel2S() map[string]string {
 			{"3", "Unified", "25344K", "64", l3},
 		})
 	}
-	f["proc/cpuinfo"] = "processor\t: 0\n" +
-		"vendor_id\t: GenuineIntel\n" +
-		"cpu family\t: 6\n" +
-		"model\t\t: 85\n" +
-		"model name\t: Intel(R) Xeon(R) Gold 6144 CPU @ 3.50GHz\n" +
-		"stepping\t: 4\n" +
-		"flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx fxsr sse sse2 ss ht tm pbe syscall nx pdpe1gb rdtscp lm constant_tsc art arch_perfmon pebs bts rep_good nopl xtopology nonstop_tsc cpuid aperfmperf pni pclmulqdq dtes64 monitor ds_cpl vmx smx est tm2 ssse3 sdbg fma cx16 xtpr pdcm pcid dca sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx f16c rdrand lahf_lm abm 3dnowprefetch cpuid_fault epb cat_l3 cdp_l3 invpcid_single pti intel_ppin ssbd mba ibrs ibpb stibp tpr_shadow vnmi flexpriority ept vpid ept_ad fsgsbase tsc_adjust bmi1 hle avx2 smep bmi2 erms invpcid rtm cqm mpx rdt_a avx512f avx512dq rdseed adx smap clflushopt clwb intel_pt avx512cd avx512bw avx512vl xsaveopt xsavec xgetbv1 xsaves cqm_llc cqm_occup_llc cqm_mbm_total cqm_mbm_local dtherm ida arat pln pts pku ospke md_clear flush_l1d arch_capabilities\n" +
-		"\n"
 	return f
 }
 
@@ -181,19 +173,10 @@ func genAMD2CCX() map[string]string {
 			{"3", "Unified", "16384K", "64", l3},
 		})
 	}
-	f["proc/cpuinfo"] = "processor\t: 0\n" +
-		"vendor_id\t: AuthenticAMD\n" +
-		"cpu family\t: 23\n" +
-		"model\t\t: 113\n" +
-		"model name\t: AMD Ryzen 7 3700X 8-Core Processor\n" +
-		"stepping\t: 0\n" +
-		"flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm constant_tsc rep_good nopl nonstop_tsc cpuid extd_apicid aperfmperf rapl pni pclmulqdq monitor ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt aes xsave avx f16c rdrand lahf_lm cmp_legacy svm extapic cr8_legacy abm sse4a misalignsse 3dnowprefetch osvw ibs skinit wdt tce topoext perfctr_core perfctr_nb bpext perfctr_llc mwaitx cpb cat_l3 cdp_l3 hw_pstate ssbd mba ibpb stibp vmmcall fsgsbase bmi1 avx2 smep bmi2 cqm rdt_a rdseed adx smap clflushopt clwb sha_ni xsaveopt xsavec xgetbv1 xsaves cqm_llc cqm_occup_llc cqm_mbm_total cqm_mbm_local clzero irperf xsaveerptr rdpru wbnoinvd arat npt lbrv svm_lock nrip_save tsc_scale vmcb_clean flushbyasid decodeassists pausefilter pfthreshold avic v_vmsave_vmload vgif v_spec_ctrl umip rdpid overflow_recov succor smca sme sev sev_es\n" +
-		"\n"
 	return f
 }
 
-// captureFiles copies from fsys the files TopologyFS reads, the first block
-// of proc/cpuinfo only.
+// captureFiles copies from fsys the files TopologyFS reads.
 func captureFiles(fsys fs.FS) (map[string]string, error) {
 	files := map[string]string{}
 	grab := func(name string) {
@@ -223,10 +206,6 @@ func captureFiles(fsys fs.FS) (map[string]string, error) {
 	nodes, _, _ := numbered(fsys, sysNode, "node")
 	for _, n := range nodes {
 		grab(fmt.Sprintf("%s/node%d/cpulist", sysNode, n))
-	}
-	if data, err := fs.ReadFile(fsys, procCPUInfo); err == nil {
-		block, _, _ := strings.Cut(string(data), "\n\n")
-		files[procCPUInfo] = block + "\n\n"
 	}
 	return files, nil
 }

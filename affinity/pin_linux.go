@@ -53,9 +53,9 @@ func maskToSet(m unix.CPUSetDynamic) CPUSet {
 // thread is never handed to other goroutines; the runtime discards it when
 // the goroutine exits.
 //
-// A spinner pins once and never unlocks (see GO-RUNTIME.md: a thread that
-// returns to the pool keeps its mask); undo is for tests and short-lived
-// uses such as measuring on one CPU.
+// A spinner pins once and never unlocks (see docs/go-runtime.md: a thread
+// that returns to the pool keeps its mask); undo is for tests and
+// short-lived uses such as measuring on one CPU.
 func Pin(cpu int) (undo func(), err error) {
 	if cpu < 0 || cpu >= MaxCPU {
 		return nil, msg.Errorf("%w: cpu=%d (want 0…%d)", ErrInvalidCPU, cpu, MaxCPU-1)

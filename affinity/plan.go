@@ -52,8 +52,8 @@ func Plan(k int) (PlanResult, error) {
 //
 // Rule 3 ranks above rule 4 because two spinners on one core halve each
 // other's throughput on every message, while a non-isolated CPU only adds
-// occasional tail latency; rule 4 ranks above rule 5 as DESIGN.md lists
-// them. When a rule cannot be kept Plan still returns k CPUs and says so in
+// occasional tail latency; rule 4 ranks above rule 5 as docs/design.md
+// lists them. When a rule cannot be kept Plan still returns k CPUs and says so in
 // Warnings (no isolated CPU, CPU 0 used, SMT siblings shared, L3 domains or
 // NUMA nodes spanned).
 //

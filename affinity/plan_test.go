@@ -55,7 +55,7 @@ const noIso = "no CPUs are isolated"
 
 func TestPlan(t *testing.T) {
 	t.Run("intel-2s", func(t *testing.T) {
-		topo := mustTopo(t, loadFixture(t, "intel-2s"), CPUID{})
+		topo := mustTopo(t, loadFixture(t, "intel-2s"))
 		runPlans(t, topo, []planCase{
 			{name: "one_isolated", k: 1, want: []int{2}},
 			{name: "two_isolated_distinct_cores", k: 2, want: []int{2, 3}},
@@ -86,7 +86,7 @@ func TestPlan(t *testing.T) {
 	})
 
 	t.Run("amd-2ccx", func(t *testing.T) {
-		topo := mustTopo(t, loadFixture(t, "amd-2ccx"), CPUID{})
+		topo := mustTopo(t, loadFixture(t, "amd-2ccx"))
 		runPlans(t, topo, []planCase{
 			{name: "two", k: 2, want: []int{1, 2}, warns: []string{noIso}},
 			// CCX 0 would need CPU 8, CPU 0's sibling: CCX 1 is clean.
@@ -112,7 +112,7 @@ func TestPlan(t *testing.T) {
 	})
 
 	t.Run("vm-2cpu", func(t *testing.T) {
-		topo := mustTopo(t, loadFixture(t, "vm-2cpu"), CPUID{})
+		topo := mustTopo(t, loadFixture(t, "vm-2cpu"))
 		runPlans(t, topo, []planCase{
 			{name: "two_needs_cpu0", k: 2, want: []int{0, 1},
 				warns: []string{noIso, "CPU 0 is used: only 2 CPUs are allowed for 2 spinners"}},
@@ -126,7 +126,7 @@ func TestPlan(t *testing.T) {
 		topo := mustTopo(t, fstest.MapFS{
 			"sys/devices/system/cpu/online":   {Data: []byte("0-3\n")},
 			"sys/devices/system/cpu/isolated": {Data: []byte("3\n")},
-		}, CPUID{})
+		})
 		runPlans(t, topo, []planCase{
 			{name: "l3_unknown_is_said", k: 2, want: []int{1, 3},
 				warns: []string{"only 1 of 2", "L3 sharing is unknown (no L3 cache listed in sysfs): each package is taken as one L3 domain"}},
@@ -143,7 +143,7 @@ func seq(lo, hi int) []int {
 }
 
 func TestPlanErrors(t *testing.T) {
-	topo := mustTopo(t, loadFixture(t, "vm-2cpu"), CPUID{})
+	topo := mustTopo(t, loadFixture(t, "vm-2cpu"))
 	for _, tc := range []struct {
 		name    string
 		topo    *Topo

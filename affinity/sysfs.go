@@ -15,9 +15,8 @@ import (
 
 // Paths inside an fs.FS rooted at "/".
 const (
-	sysCPU      = "sys/devices/system/cpu"
-	sysNode     = "sys/devices/system/node"
-	procCPUInfo = "proc/cpuinfo"
+	sysCPU  = "sys/devices/system/cpu"
+	sysNode = "sys/devices/system/node"
 )
 
 // maxFileLength bounds what is read from one sysfs file. The longest

@@ -22,9 +22,9 @@ func cpuLine(c CPU) string {
 		c.ID, c.Package, c.Die, c.CoreID, c.Core, c.Siblings, c.L3, c.L3CPUs, c.Node, strings.Join(caches, ","))
 }
 
-func mustTopo(t *testing.T, fsys fs.FS, id CPUID) *Topo {
+func mustTopo(t *testing.T, fsys fs.FS) *Topo {
 	t.Helper()
-	topo, err := TopologyFS(fsys, id)
+	topo, err := TopologyFS(fsys)
 	if err != nil {
 		t.Fatalf("TopologyFS: %v", err)
 	}
@@ -65,7 +65,7 @@ func checkSummary(t *testing.T, topo *Topo, online, iso, nohz string, pkgs, core
 
 func TestTopologyFS(t *testing.T) {
 	t.Run("intel-2s", func(t *testing.T) {
-		topo := mustTopo(t, loadFixture(t, "intel-2s"), CPUID{})
+		topo := mustTopo(t, loadFixture(t, "intel-2s"))
 		checkSummary(t, topo, "0-31", "2-5,18-21", "2-5,18-21", 2, 16, 2, 2, nil)
 		// Linux numbers the first threads of socket 0, then of socket 1,
 		// then the second threads in the same order: cpu c and c+16 share
@@ -90,13 +90,8 @@ func TestTopologyFS(t *testing.T) {
 				t.Errorf("cpu %d:\n got %s\nwant %s", i, got, line)
 			}
 		}
-		id := topo.CPUID
-		if id.Vendor != "GenuineIntel" || id.Family != 6 || id.Model != 85 || id.Stepping != 4 ||
-			id.Brand != "Intel(R) Xeon(R) Gold 6144 CPU @ 3.50GHz" {
-			t.Errorf("CPUID from cpuinfo = %+v", id)
-		}
-		if !topo.InvariantTSC || topo.CacheLine != 64 {
-			t.Errorf("InvariantTSC %v CacheLine %d, want true 64", topo.InvariantTSC, topo.CacheLine)
+		if topo.CacheLine != 64 {
+			t.Errorf("CacheLine %d, want 64", topo.CacheLine)
 		}
 		if got := topo.Housekeeping().String(); got != "0-1,6-17,22-31" {
 			t.Errorf("Housekeeping = %s", got)
@@ -104,7 +99,7 @@ func TestTopologyFS(t *testing.T) {
 	})
 
 	t.Run("amd-2ccx", func(t *testing.T) {
-		topo := mustTopo(t, loadFixture(t, "amd-2ccx"), CPUID{})
+		topo := mustTopo(t, loadFixture(t, "amd-2ccx"))
 		checkSummary(t, topo, "0-15", "", "", 1, 8, 2, 1, []string{"nohz_full"})
 		const (
 			c0 = "L1d:32K/64/%[1]d,%[2]d,L1i:32K/64/%[1]d,%[2]d,L2:512K/64/%[1]d,%[2]d,L3:16384K/64/0-3,8-11"
@@ -128,56 +123,38 @@ func TestTopologyFS(t *testing.T) {
 			"14: pkg=0 die=0 core_id=6 core=6 sib=6,14 l3=1/4-7,12-15 node=0 caches=" + fmt.Sprintf(c1, 6, 14),
 			"15: pkg=0 die=0 core_id=7 core=7 sib=7,15 l3=1/4-7,12-15 node=0 caches=" + fmt.Sprintf(c1, 7, 15),
 		})
-		if id := topo.CPUID; id.Vendor != "AuthenticAMD" || id.Family != 23 || id.Model != 113 || !topo.InvariantTSC {
-			t.Errorf("CPUID %+v InvariantTSC %v", id, topo.InvariantTSC)
-		}
 		if got := topo.Housekeeping().String(); got != "0-15" {
 			t.Errorf("Housekeeping = %s", got)
 		}
 	})
 
 	t.Run("vm-2cpu", func(t *testing.T) {
-		topo := mustTopo(t, loadFixture(t, "vm-2cpu"), CPUID{})
+		topo := mustTopo(t, loadFixture(t, "vm-2cpu"))
 		checkSummary(t, topo, "0-1", "", "", 1, 2, 1, 1, []string{"nohz_full"})
 		checkLines(t, topo, []string{
 			"0: pkg=0 die=0 core_id=0 core=0 sib=0 l3=0/0-1 node=0 caches=L1d:48K/64/0,L1i:32K/64/0,L2:2048K/64/0,L3:266240K/64/0-1",
 			"1: pkg=0 die=0 core_id=1 core=1 sib=1 l3=0/0-1 node=0 caches=L1d:48K/64/1,L1i:32K/64/1,L2:2048K/64/1,L3:266240K/64/0-1",
 		})
-		const want = `GenuineIntel "Intel(R) Xeon(R) Processor" family 6 model 207: 2 CPUs online (0-1), 1 package, 2 physical cores (no SMT), 1 L3 domain, 1 NUMA node; isolated none; nohz_full none; housekeeping 0-1; invariant TSC: yes; cache line 64 B; unknown: nohz_full`
+		const want = `2 CPUs online (0-1), 1 package, 2 physical cores (no SMT), 1 L3 domain, 1 NUMA node; isolated none; nohz_full none; housekeeping 0-1; cache line 64 B; unknown: nohz_full`
 		if got := topo.String(); got != want {
 			t.Errorf("String:\n got %s\nwant %s", got, want)
 		}
 	})
 
-	t.Run("cpuid_passed_in_wins", func(t *testing.T) {
-		id := CPUID{Vendor: "AuthenticAMD", Brand: "AMD EPYC 9654", Family: 25, Model: 17, Features: []string{"AVX2"}, CacheLine: 128}
-		topo := mustTopo(t, loadFixture(t, "vm-2cpu"), id)
-		if topo.CPUID.Vendor != "AuthenticAMD" || topo.CPUID.Model != 17 || topo.CPUID.Brand != "AMD EPYC 9654" {
-			t.Errorf("CPUID = %+v, want the one passed in", topo.CPUID)
-		}
-		id.Features[0] = "changed"
-		if topo.CPUID.Features[0] != "AVX2" {
-			t.Error("Topo shares the caller's Features slice")
-		}
-		if topo.CacheLine != 64 {
-			t.Errorf("CacheLine = %d, want sysfs's 64 over cpuid's 128", topo.CacheLine)
-		}
-	})
-
 	t.Run("bare_vm_defaults", func(t *testing.T) {
-		// Only the online list: no topology, cache, node, isolation or cpuinfo files.
+		// Only the online list: no topology, cache, node or isolation files.
 		fsys := fstest.MapFS{"sys/devices/system/cpu/online": {Data: []byte("0-3\n")}}
-		topo := mustTopo(t, fsys, CPUID{CacheLine: 128})
+		topo := mustTopo(t, fsys)
 		checkSummary(t, topo, "0-3", "", "", 1, 4, 1, 1,
-			[]string{"cache", "core", "cpuid", "die", "invariant_tsc", "isolated", "l3", "nohz_full", "numa", "package"})
+			[]string{"cache", "cache_line", "core", "die", "isolated", "l3", "nohz_full", "numa", "package"})
 		checkLines(t, topo, []string{
 			"0: pkg=0 die=0 core_id=-1 core=0 sib=0 l3=0/0-3 node=0 caches=",
 			"1: pkg=0 die=0 core_id=-1 core=1 sib=1 l3=0/0-3 node=0 caches=",
 			"2: pkg=0 die=0 core_id=-1 core=2 sib=2 l3=0/0-3 node=0 caches=",
 			"3: pkg=0 die=0 core_id=-1 core=3 sib=3 l3=0/0-3 node=0 caches=",
 		})
-		if topo.CacheLine != 128 || topo.InvariantTSC {
-			t.Errorf("CacheLine %d InvariantTSC %v, want 128 from cpuid and false", topo.CacheLine, topo.InvariantTSC)
+		if topo.CacheLine != 64 {
+			t.Errorf("CacheLine %d, want the default 64", topo.CacheLine)
 		}
 	})
 
@@ -192,11 +169,10 @@ func TestTopologyFS(t *testing.T) {
 			"sys/devices/system/cpu/cpu3/cache/index0/level":           {Data: []byte("2\n")},
 			"sys/devices/system/node/node0/cpulist":                    {Data: []byte("0-1\n")},
 			"sys/devices/system/cpu/nohz_full":                         {Data: []byte("(null)\n")},
-			"proc/cpuinfo":                                             {Data: []byte("processor : 0\nFeatures : fp asimd\n\nprocessor : 1\n")},
 		}
-		topo := mustTopo(t, fsys, CPUID{})
+		topo := mustTopo(t, fsys)
 		checkSummary(t, topo, "0-3", "", "", 1, 3, 1, 1,
-			[]string{"cache", "cache_line", "core", "cpuid", "die", "invariant_tsc", "isolated", "l3", "numa", "online", "package"})
+			[]string{"cache", "cache_line", "core", "die", "isolated", "l3", "numa", "online", "package"})
 		// cpu0 and cpu1 share core_id 0 in package 0: one core; cpu3 has no
 		// core_id: its own core. cpu3's cache lists only an L2.
 		checkLines(t, topo, []string{
@@ -232,7 +208,7 @@ func TestTopologyFS(t *testing.T) {
 			"sys/devices/system/cpu/cpu0/cache/index10/coherency_line_size": {Data: []byte("64")},
 			"sys/devices/system/node/node1/cpulist":                         {Data: []byte("0-3")},
 		}
-		topo := mustTopo(t, fsys, CPUID{Vendor: "x"})
+		topo := mustTopo(t, fsys)
 		if got := fmt.Sprint(topo.CPUs[0].Siblings, topo.CPUs[3].Siblings, topo.CPUs[1].Siblings); got != "0,2-3 0,2-3 1" {
 			t.Errorf("siblings %s, want 0,2-3 0,2-3 1", got)
 		}
@@ -275,15 +251,13 @@ func TestTopologyFSCorrupt(t *testing.T) {
 		{"cache_line_garbage", "sys/devices/system/cpu/cpu0/cache/index0/coherency_line_size", "sixty-four", false},
 		{"cache_shared_garbage", "sys/devices/system/cpu/cpu0/cache/index0/shared_cpu_list", "-", true},
 		{"node_garbage", "sys/devices/system/node/node0/cpulist", "0-1-2", true},
-		{"cpuinfo_family_garbage", "proc/cpuinfo", "vendor_id : GenuineIntel\ncpu family : six\n", false},
-		{"cpuinfo_line_too_long", "proc/cpuinfo", "flags : " + strings.Repeat("x", maxFileLength+1), false},
 		{"file_too_long", "sys/devices/system/cpu/isolated", strings.Repeat("1,", maxFileLength), false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := base()
 			fsys[tc.file] = &fstest.MapFile{Data: []byte(tc.content)}
-			topo, err := TopologyFS(fsys, CPUID{})
+			topo, err := TopologyFS(fsys)
 			if err == nil {
 				t.Fatalf("no error; topo %v", topo)
 			}
@@ -299,13 +273,13 @@ func TestTopologyFSCorrupt(t *testing.T) {
 		})
 	}
 	t.Run("no_cpus_at_all", func(t *testing.T) {
-		_, err := TopologyFS(fstest.MapFS{}, CPUID{})
+		_, err := TopologyFS(fstest.MapFS{})
 		if !errors.Is(err, ErrTopology) || !strings.Contains(err.Error(), "no online cpus") {
 			t.Errorf("err = %v", err)
 		}
 	})
 	t.Run("nil_fs", func(t *testing.T) {
-		if _, err := TopologyFS(nil, CPUID{}); !errors.Is(err, ErrTopology) {
+		if _, err := TopologyFS(nil); !errors.Is(err, ErrTopology) {
 			t.Errorf("err = %v", err)
 		}
 	})
@@ -314,9 +288,8 @@ func TestTopologyFSCorrupt(t *testing.T) {
 			"sys/devices/system/cpu/online",
 			"sys/devices/system/cpu/cpu0/cache",
 			"sys/devices/system/node",
-			"proc/cpuinfo",
 		} {
-			_, err := TopologyFS(failFS{base(), name}, CPUID{})
+			_, err := TopologyFS(failFS{base(), name})
 			if !errors.Is(err, ErrTopology) || !errors.Is(err, errInjected) {
 				t.Errorf("%s: err = %v", name, err)
 			}
@@ -367,11 +340,18 @@ func (f readFailFS) Open(name string) (fs.File, error) {
 
 func TestTopologyFSReadErrors(t *testing.T) {
 	fsys := fstest.MapFS{
-		"sys/devices/system/cpu/online": {Data: []byte("0\n")},
-		"proc/cpuinfo":                  {Data: []byte("flags : x\n")},
+		"sys/devices/system/cpu/online":                  {Data: []byte("0\n")},
+		"sys/devices/system/cpu/cpu0/topology/core_id":   {Data: []byte("0\n")},
+		"sys/devices/system/cpu/cpu0/cache/index0/level": {Data: []byte("1\n")},
+		"sys/devices/system/node/node0/cpulist":          {Data: []byte("0\n")},
 	}
-	for _, name := range []string{"sys/devices/system/cpu/online", "proc/cpuinfo"} {
-		_, err := TopologyFS(readFailFS{fsys, name}, CPUID{})
+	for _, name := range []string{
+		"sys/devices/system/cpu/online",
+		"sys/devices/system/cpu/cpu0/topology/core_id",
+		"sys/devices/system/cpu/cpu0/cache/index0/level",
+		"sys/devices/system/node/node0/cpulist",
+	} {
+		_, err := TopologyFS(readFailFS{fsys, name})
 		if !errors.Is(err, ErrTopology) || !errors.Is(err, errInjected) {
 			t.Errorf("%s: err = %v", name, err)
 		}
@@ -379,7 +359,7 @@ func TestTopologyFSReadErrors(t *testing.T) {
 }
 
 func TestTopoLookups(t *testing.T) {
-	topo := mustTopo(t, loadFixture(t, "intel-2s"), CPUID{})
+	topo := mustTopo(t, loadFixture(t, "intel-2s"))
 	t.Run("CPU", func(t *testing.T) {
 		c, err := topo.CPU(25)
 		if err != nil || c.ID != 25 || c.Core != 9 {
@@ -444,7 +424,7 @@ func TestTopoLookups(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	topo := mustTopo(t, loadFixture(t, "intel-2s"), CPUID{Vendor: "GenuineIntel", Brand: "Xeon", Family: 6, Model: 85, Hypervisor: "KVM"})
+	topo := mustTopo(t, loadFixture(t, "intel-2s"))
 	const want2 = "cpu 2: package 0, core 2 (SMT siblings 2,18), L3 domain 0 (0-7,16-23), node 0, isolated (isolcpus, nohz_full)\n" +
 		"cpu 3: package 0, core 3 (SMT siblings 3,19), L3 domain 0 (0-7,16-23), node 0, isolated (isolcpus, nohz_full)\n" +
 		"together: distinct physical cores, one L3 domain, one NUMA node, 2 of 2 isolated"
@@ -472,14 +452,14 @@ func TestDescribe(t *testing.T) {
 	if got := only.Describe(2, 3); !strings.Contains(got, "isolated (isolcpus)\n") || !strings.Contains(got, "isolated (nohz_full)\n") {
 		t.Errorf("Describe with separate sets:\n%s", got)
 	}
-	const wantString = `GenuineIntel "Xeon" family 6 model 85 under KVM: 32 CPUs online (0-31), 2 packages, 16 physical cores (2 threads each), 2 L3 domains, 2 NUMA nodes; isolated 2-5,18-21; nohz_full 2-5,18-21; housekeeping 0-1,6-17,22-31; invariant TSC: yes; cache line 64 B`
+	const wantString = `32 CPUs online (0-31), 2 packages, 16 physical cores (2 threads each), 2 L3 domains, 2 NUMA nodes; isolated 2-5,18-21; nohz_full 2-5,18-21; housekeeping 0-1,6-17,22-31; cache line 64 B`
 	if got := topo.String(); got != wantString {
 		t.Errorf("String:\n got %s\nwant %s", got, wantString)
 	}
 	smt4 := mustTopo(t, fstest.MapFS{
 		"sys/devices/system/cpu/online":                       {Data: []byte("0-3")},
 		"sys/devices/system/cpu/cpu0/topology/core_cpus_list": {Data: []byte("0-3")},
-	}, CPUID{})
+	})
 	if got := smt4.Describe(3, 1, 2, 3); !strings.Contains(got, "together: SMT siblings share a core (1, 2 and 3), one L3 domain") {
 		t.Errorf("Describe on an SMT4 core:\n%s", got)
 	}
@@ -487,9 +467,9 @@ func TestDescribe(t *testing.T) {
 		"sys/devices/system/cpu/online":                             {Data: []byte("0-2")},
 		"sys/devices/system/cpu/cpu0/topology/thread_siblings_list": {Data: []byte("0-1")},
 		"sys/devices/system/cpu/cpu2/topology/thread_siblings_list": {Data: []byte("2")},
-	}, CPUID{})
-	if got := mixed.String(); !strings.Contains(got, "unknown vendor") || !strings.Contains(got, "2 physical cores (1 to 2 threads each)") ||
-		!strings.Contains(got, "invariant TSC: no") {
+	})
+	if got := mixed.String(); !strings.Contains(got, "2 physical cores (1 to 2 threads each)") ||
+		!strings.Contains(got, "cache line 64 B; unknown: cache, cache_line,") {
 		t.Errorf("String of a mixed host: %s", got)
 	}
 }
@@ -557,9 +537,6 @@ func TestLiveHost(t *testing.T) {
 	if err != nil || !slices.Equal(hk, topo.Housekeeping()) {
 		t.Errorf("Housekeeping() = %s, %v; Topo says %s", hk, err, topo.Housekeeping())
 	}
-	if HostCPUID().Vendor == "" && topo.CPUID.Vendor == "" {
-		t.Log("no vendor from cpuid nor /proc/cpuinfo on this host")
-	}
 }
 
 // FuzzTopologyFS feeds arbitrary content to the files TopologyFS parses and
@@ -582,7 +559,7 @@ func FuzzTopologyFS(f *testing.F) {
 			"sys/devices/system/cpu/cpu0/cache/index0/size":             file(size),
 			"sys/devices/system/node/node0/cpulist":                     file(node),
 		}
-		topo, err := TopologyFS(fsys, CPUID{})
+		topo, err := TopologyFS(fsys)
 		if err != nil {
 			if !errors.Is(err, ErrTopology) {
 				t.Fatalf("error %v does not wrap ErrTopology", err)
