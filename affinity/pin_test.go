@@ -128,7 +128,15 @@ func TestPin(t *testing.T) {
 			t.Errorf("lock count %d, want 0", *locks)
 		}
 	})
+}
 
+// TestPinRefusals: a CPU outside the mask or the valid range is refused
+// with the lock count unchanged; nested pins unwind in order.
+func TestPinRefusals(t *testing.T) {
+	allowed, err := Allowed()
+	if err != nil || len(allowed) == 0 {
+		t.Fatalf("Allowed() = %s, %v", allowed, err)
+	}
 	t.Run("invalid_cpu", func(t *testing.T) {
 		locks := lockCounter(t)
 		for _, cpu := range []int{-1, math.MinInt, MaxCPU, MaxCPU + 1, math.MaxInt} {

@@ -151,24 +151,52 @@ func cmpBool(a, b bool) int {
 // costs no isolated CPU, else greedily over as few domains as possible. why
 // explains a plan that spans domains.
 func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
-	isoCores := 0
-	byL3 := map[int][]*planCore{} // each in compareCores order
-	var l3s []int
+	g := groupByL3(cores)
+	want := min(k, g.isoCores)
+	single, distinctFits := g.oneDomain(k, want)
+	if single != nil {
+		return reps(single), ""
+	}
+	why = msg.Sprintf("no single L3 domain offers %d distinct physical cores among the allowed CPUs", k)
+	if distinctFits {
+		why = msg.Sprintf("no single L3 domain offers %d isolated distinct physical cores, and isolation ranks first", want)
+	}
+	return g.greedy(k, want), why
+}
+
+// l3Groups are the candidate cores grouped by L3 domain.
+type l3Groups struct {
+	byL3     map[int][]*planCore // each in compareCores order
+	l3s      []int               // the domains, ascending
+	isoCores int                 // cores with an isolated CPU, over all domains
+	isoCount map[int]int         // per domain: cores with an isolated CPU
+	cpu0Core map[int]bool        // per domain: holds CPU 0's core
+}
+
+func groupByL3(cores []*planCore) *l3Groups {
+	g := &l3Groups{byL3: map[int][]*planCore{}, isoCount: map[int]int{}, cpu0Core: map[int]bool{}}
 	for _, pc := range cores {
 		if pc.iso {
-			isoCores++
+			g.isoCores++
 		}
-		if _, ok := byL3[pc.l3]; !ok {
-			l3s = append(l3s, pc.l3)
+		if _, ok := g.byL3[pc.l3]; !ok {
+			g.l3s = append(g.l3s, pc.l3)
 		}
-		byL3[pc.l3] = append(byL3[pc.l3], pc)
+		g.byL3[pc.l3] = append(g.byL3[pc.l3], pc)
 	}
-	want := min(k, isoCores)
-	slices.Sort(l3s)
-	distinctFits := false
-	var single []*planCore
-	for _, d := range l3s {
-		cs := byL3[d]
+	slices.Sort(g.l3s)
+	for _, d := range g.l3s {
+		g.isoCount[d], g.cpu0Core[d] = countIso(g.byL3[d]), hasCPU0Core(g.byL3[d])
+	}
+	return g
+}
+
+// oneDomain returns the first k cores of the lowest domain that has k
+// cores with want isolated among them, preferring one without CPU 0's
+// core; nil if none. distinctFits reports whether any domain has k cores.
+func (g *l3Groups) oneDomain(k, want int) (single []*planCore, distinctFits bool) {
+	for _, d := range g.l3s {
+		cs := g.byL3[d]
 		if len(cs) < k {
 			continue
 		}
@@ -177,37 +205,27 @@ func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
 			single = cs[:k]
 		}
 	}
-	if single != nil {
-		return reps(single), ""
-	}
-	why = msg.Sprintf("no single L3 domain offers %d distinct physical cores among the allowed CPUs", k)
-	if distinctFits {
-		why = msg.Sprintf("no single L3 domain offers %d isolated distinct physical cores, and isolation ranks first", want)
-	}
+	return single, distinctFits
+}
 
-	// Greedy over domains, largest first, which minimises the number of
-	// domains for a count: isolated cores first, then the others, from
-	// domains already used before new ones.
-	isoCount, cpu0Core := map[int]int{}, map[int]bool{}
-	for _, d := range l3s {
-		isoCount[d], cpu0Core[d] = countIso(byL3[d]), hasCPU0Core(byL3[d])
-	}
-	isoIn := func(d int) int { return isoCount[d] }
-	cpu0In := func(d int) bool { return cpu0Core[d] }
-	ranked := slices.Clone(l3s) // ascending, so stable sorts tie-break on the lowest domain
+// greedy picks k cores over domains, largest first, which minimises the
+// number of domains for a count: want isolated cores first, then the
+// others, from domains already used before new ones.
+func (g *l3Groups) greedy(k, want int) (pick []int) {
+	ranked := slices.Clone(g.l3s) // ascending, so stable sorts tie-break on the lowest domain
 	slices.SortStableFunc(ranked, func(a, b int) int {
-		if c := cmp.Compare(isoIn(b), isoIn(a)); c != 0 {
+		if c := cmp.Compare(g.isoCount[b], g.isoCount[a]); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(len(byL3[b]), len(byL3[a])); c != 0 {
+		if c := cmp.Compare(len(g.byL3[b]), len(g.byL3[a])); c != 0 {
 			return c
 		}
-		return cmpBool(cpu0In(a), cpu0In(b))
+		return cmpBool(g.cpu0Core[a], g.cpu0Core[b])
 	})
 	taken := map[*planCore]bool{}
 	var used []int
 	take := func(d int, iso bool, n int) int {
-		for _, pc := range byL3[d] {
+		for _, pc := range g.byL3[d] {
 			if n == 0 {
 				break
 			}
@@ -227,17 +245,17 @@ func pickDistinct(cores []*planCore, k int) (pick []int, why string) {
 		n = take(d, true, n)
 	}
 	n = k - want
-	rest := slices.DeleteFunc(slices.Clone(l3s), func(d int) bool { return slices.Contains(used, d) })
+	rest := slices.DeleteFunc(slices.Clone(g.l3s), func(d int) bool { return slices.Contains(used, d) })
 	slices.SortStableFunc(rest, func(a, b int) int {
-		if c := cmp.Compare(len(byL3[b])-isoIn(b), len(byL3[a])-isoIn(a)); c != 0 {
+		if c := cmp.Compare(len(g.byL3[b])-g.isoCount[b], len(g.byL3[a])-g.isoCount[a]); c != 0 {
 			return c
 		}
-		return cmpBool(cpu0In(a), cpu0In(b))
+		return cmpBool(g.cpu0Core[a], g.cpu0Core[b])
 	})
 	for _, d := range append(slices.Clone(used), rest...) {
 		n = take(d, false, n)
 	}
-	return pick, why
+	return pick
 }
 
 // pickShared is the fallback when fewer than k cores are allowed: one CPU

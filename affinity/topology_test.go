@@ -63,6 +63,8 @@ func checkSummary(t *testing.T, topo *Topo, online, iso, nohz string, pkgs, core
 	}
 }
 
+// TestTopologyFS reads the three fixture trees of fixture_test.go and
+// checks every CPU's line.
 func TestTopologyFS(t *testing.T) {
 	t.Run("intel-2s", func(t *testing.T) {
 		topo := mustTopo(t, loadFixture(t, "intel-2s"))
@@ -140,7 +142,11 @@ func TestTopologyFS(t *testing.T) {
 			t.Errorf("String:\n got %s\nwant %s", got, want)
 		}
 	})
+}
 
+// TestTopologyFSDefaults: trees that lack files, or whose files disagree,
+// still give a consistent Topo, with what was defaulted listed in Unknown.
+func TestTopologyFSDefaults(t *testing.T) {
 	t.Run("bare_vm_defaults", func(t *testing.T) {
 		// Only the online list: no topology, cache, node or isolation files.
 		fsys := fstest.MapFS{"sys/devices/system/cpu/online": {Data: []byte("0-3\n")}}
