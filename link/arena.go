@@ -31,7 +31,7 @@ import (
 // Slot k of connection i is at Slots Offset + k × Slot Step + i × stride:
 // the arena is laid out slot-major, so the first slot of every connection
 // lies in one run of pages, the second in the next, and so on. A client
-// with one call at a time uses only its first slot (see the jump below),
+// with one call at a time uses only its first slot (the jump, callring.go),
 // so a thousand such connections touch 16 pages of shared memory, not 64;
 // their sweeps also read consecutive lines, which the prefetcher follows.
 //
@@ -40,12 +40,13 @@ import (
 // request there, the server reads it and writes the response over it, and
 // the client takes the response and frees the slot. A slot is the message
 // (Req or Resp, whichever is larger), then an id word and a sequence word
-// ending the slot (stride: the larger message + 16, rounded up to 64):
+// ending the slot (stride: the larger message + slotTrailer, rounded up to
+// slotAlign):
 //
 //	+---------------------------------------------------------------+
 //	|                   Req, then Resp over it; padding            ...
 //	|       Id (u64): call id; bit 63 one way, 62 quiet, 61 follows | stride-16
-//	|       Sequence (u64)                                          | stride-8
+//	|       Sequence (u64): seq − 2i                                | stride-8
 //	+---------------------------------------------------------------+
 //
 // One slot per call rather than a request ring and a response ring halves
@@ -54,31 +55,80 @@ import (
 // the two cores, not two. The server never waits for room for a response:
 // the request's slot is it.
 
-// The word in the arena holds seq − 2i, not seq: the initial state (seq =
-// 2i in every slot) is then all zeroes, which is what a hole in the memfd
-// reads. The server's reset at attach writes only the words on pages that
-// exist (arena.hole), so the pages of a slot no one has used are never
-// allocated: a connection that is attached and idle costs the host no
-// shared memory at all.
 const (
-	arenaMagicOffset    = 0
-	arenaVersionOffset  = 8
-	arenaMaxConnsOffset = 12
-	arenaDepthOffset    = 16
-	arenaStrideOffset   = 20
-	arenaStepOffset     = 32
-	arenaBellOffOffset  = 40
-	arenaSlotsOffOffset = 48
-	arenaUIDOffset      = 56
-	arenaHeaderLength   = 256 // two blocks
-	arenaBellOffset     = 256
-	arenaMagic          = 0x414e4552_41575053 // "SPWARENA"
-	arenaVersion        = 3                   // 2: sequence words relative to the slot index; 3: one slot per call, slot-major, jumps
-	slotTrailer         = 16                  // id and sequence
-	slotAlign           = 64
-	blockAlign          = 128
+	arenaMagicOffset    = 0                       // u64: arenaMagic, stored last (release)
+	arenaVersionOffset  = arenaMagicOffset + 8    // u32: arenaVersion
+	arenaMaxConnsOffset = arenaVersionOffset + 4  // u32: connections the arena has slots for
+	arenaDepthOffset    = arenaMaxConnsOffset + 4 // u32: call slots per connection
+	arenaStrideOffset   = arenaDepthOffset + 4    // u32: bytes of a call slot
+	arenaReservedOffset = arenaStrideOffset + 4   // two u32, zero
+	arenaStepOffset     = arenaReservedOffset + 8 // u64: Slot Step
+	arenaBellOffOffset  = arenaStepOffset + 8     // u64: Bell Offset
+	arenaSlotsOffOffset = arenaBellOffOffset + 8  // u64: Slots Offset
+	arenaUIDOffset      = arenaSlotsOffOffset + 8 // u32: the trust domain's uid
+	arenaHeaderLength   = 2 * blockAlign          // the server's two blocks
+	arenaBellOffset     = arenaHeaderLength       // the doorbell bitmap follows them
+	arenaMagic          = 0x414e4552_41575053     // "SPWARENA"
+	// arenaVersion changes with any incompatible change of the arena's
+	// layout or of the call slot protocol (callring.go).
+	arenaVersion = 3
+	slotAlign    = 64  // a call slot starts on a cache line
+	blockAlign   = 128 // what different processes write sits in different blocks
 	// MaxDepth bounds Options.Depth.
 	MaxDepth = 1024
+)
+
+// The call slot's trailer: the last slotTrailer bytes of every slot.
+const (
+	trailerIDOffset  = 0                   // u64: the call's id and its flags (below)
+	trailerSeqOffset = trailerIDOffset + 8 // u64: the sequence word, seq − 2i (callring.go)
+	slotTrailer      = trailerSeqOffset + 8
+)
+
+// Flags in a request's id word, above the id itself.
+const (
+	// oneWay: the server runs the handler and sends no response.
+	oneWay = 1 << 63
+	// quietFlag: the client had nothing in flight when it sent this (and
+	// so may have jumped to it; callring.go). After serving it the server
+	// does not look at the next slot unless followsFlag is set: the
+	// client's next message goes to its first slot, or it says so.
+	quietFlag = 1 << 62
+	// followsFlag: set on a quiet request (atomic OR) when the client
+	// sends the next position behind it, before it checks the doorbell.
+	followsFlag = 1 << 61
+	idFlags     = oneWay | quietFlag | followsFlag
+)
+
+// arenaHeader mirrors the arena header above; the asserts below fail to
+// compile when the struct and the constants disagree.
+type arenaHeader struct {
+	magic    uint64
+	version  uint32
+	maxConns uint32
+	depth    uint32
+	stride   uint32
+	_        [2]uint32
+	step     uint64
+	bellOff  uint64
+	slotsOff uint64
+	uid      uint32
+	_        [arenaHeaderLength - arenaUIDOffset - 4]byte
+}
+
+var a0 arenaHeader
+
+var (
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.magic)-arenaMagicOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.version)-arenaVersionOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.maxConns)-arenaMaxConnsOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.depth)-arenaDepthOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.stride)-arenaStrideOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.step)-arenaStepOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.bellOff)-arenaBellOffOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.slotsOff)-arenaSlotsOffOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(a0.uid)-arenaUIDOffset]
+	_ = [1]struct{}{}[unsafe.Sizeof(a0)-arenaHeaderLength]
 )
 
 // arenaGeometry is an arena's layout, computed by the server and checked by
@@ -118,7 +168,7 @@ func bellWord(body []byte, g arenaGeometry, index int) *uint64 {
 // segment the client mapped: every offset and length must lie inside it.
 func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeometry, error) {
 	le := binary.LittleEndian
-	if len(body) < arenaHeaderLength || le.Uint64(body) != arenaMagic || le.Uint32(body[arenaVersionOffset:]) != arenaVersion {
+	if len(body) < arenaHeaderLength || le.Uint64(body[arenaMagicOffset:]) != arenaMagic || le.Uint32(body[arenaVersionOffset:]) != arenaVersion {
 		return arenaGeometry{}, msg.Errorf("%w: not an arena", ErrProtocol)
 	}
 	g := arenaGeometry{

@@ -126,7 +126,7 @@ func testIdleConns(t *testing.T, maxConns int) {
 			t.Fatalf("call: %v %+v", err, r)
 		}
 	}
-	// Calls one at a time use the first slot only (the jump, arena.go):
+	// Calls one at a time use the first slot only (the jump, callring.go):
 	// the pages of the other slots stay holes, though the server checked
 	// for a request behind each call.
 	used := n / 2

@@ -11,7 +11,7 @@ import (
 // TestCallRingStates walks one slot through every state of the call
 // protocol, for a call and a one-way request, on zeroed memory (a memfd
 // hole): each side's check answers yes, no or corrupt exactly as the
-// protocol says (arena.go).
+// protocol says (callring.go).
 func TestCallRingStates(t *testing.T) {
 	const depth = 4
 	buf := make([]uint64, depth*64/8)
@@ -139,7 +139,7 @@ func TestServeConnAnswersInTheSlot(t *testing.T) {
 	}
 }
 
-// The jump (arena.go): a client with nothing in flight starts at its first
+// The jump (callring.go): a client with nothing in flight starts at its first
 // slot and marks the request quiet; the server follows it there, also when
 // the client has gone on past the jump into the slots it skipped; after a
 // lone quiet request it reads the next slot only once the client says a

@@ -25,6 +25,13 @@ import (
 // those a correct peer can leave is corruption, and the connection is
 // dropped. With Depth ≥ 2 the four values differ.
 //
+// The word in the arena holds seq − 2i, not seq: the initial state (seq =
+// 2i in every slot) is then all zeroes, which is what a hole in the memfd
+// reads. The server's reset at attach writes only the words on pages that
+// exist (arena.hole), so the pages of a slot no one has used are never
+// allocated: a connection that is attached and idle costs the host no
+// shared memory at all.
+//
 // The jump. A client with nothing in flight — every call it sent answered
 // and taken, the last message a call — and that sent only one message the
 // last time it had nothing in flight (it calls one at a time; a client
@@ -64,10 +71,10 @@ func (r *callRing) slot(p uint64) unsafe.Pointer {
 	return unsafe.Add(r.base, uintptr(p&r.mask)*r.step)
 }
 func (r *callRing) seqWord(p uint64) *uint64 {
-	return (*uint64)(unsafe.Add(r.slot(p), r.size-8))
+	return (*uint64)(unsafe.Add(r.slot(p), r.size-slotTrailer+trailerSeqOffset))
 }
 func (r *callRing) id(p uint64) *uint64 {
-	return (*uint64)(unsafe.Add(r.slot(p), r.size-16))
+	return (*uint64)(unsafe.Add(r.slot(p), r.size-slotTrailer+trailerIDOffset))
 }
 
 // earlierFree reports whether s is the free value of p's slot for an
@@ -167,18 +174,3 @@ func connRing(body []byte, g arenaGeometry, index int) callRing {
 // message, and where the server looks when p is not ready: p rounded up to
 // a multiple of Depth (the connection's first slot).
 func (r *callRing) jumpPos(p uint64) uint64 { return (p + r.mask) &^ r.mask }
-
-// Flags in a request's id word, above the id itself.
-const (
-	// oneWay: the server runs the handler and sends no response.
-	oneWay = 1 << 63
-	// quietFlag: the client had nothing in flight when it sent this (and
-	// so may have jumped to it; arena.go). After serving it the server
-	// does not look at the next slot unless followsFlag is set: the
-	// client's next message goes to its first slot, or it says so.
-	quietFlag = 1 << 62
-	// followsFlag: set on a quiet request (atomic OR) when the client
-	// sends the next position behind it, before it checks the doorbell.
-	followsFlag = 1 << 61
-	idFlags     = oneWay | quietFlag | followsFlag
-)

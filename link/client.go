@@ -126,7 +126,7 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 	if err := sendMsg(fd, h.encode(), ownPageFd()); err != nil {
 		return nil, msg.Errorf("%w: hello: %v", ErrPeerGone, err)
 	}
-	buf := make([]byte, welcomeFixed+maxMessage)
+	buf := make([]byte, welcomeFixedLength+maxMessage)
 	var fds [maxFds]int // the arena; the liveness page if the server has one
 	n, err := recvMsg(fd, buf, fds[:])
 	if err != nil {

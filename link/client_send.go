@@ -12,7 +12,7 @@ import (
 // been taken (take responses with Poll first) — and with ErrPeerGone when
 // the server is gone (every id sent and not answered is then lost). Cost:
 // a copy of Req, one release store, one atomic OR on the previous
-// request's id word when that one was sent quiet (arena.go, the jump)
+// request's id word when that one was sent quiet (callring.go, the jump)
 // and, unless the connection's doorbell bit is already set, one atomic OR.
 func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
 	a, err := c.usable()
@@ -40,7 +40,7 @@ func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 	p := a.sendPos
 	// Nothing in flight, and the last time there was nothing in flight
 	// only one message went out before the next such moment: the client
-	// calls one at a time, so start at the first slot (the jump, arena.go)
+	// calls one at a time, so start at the first slot (the jump, callring.go)
 	// and mark the request quiet. A client that pipelines goes on in
 	// order: it uses every slot anyway, and jumping would cost it a
 	// followsFlag store on every burst.

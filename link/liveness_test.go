@@ -338,7 +338,7 @@ func TestHelloWithBadPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	setTimeouts(fd, 5*time.Second)
-	buf := make([]byte, welcomeFixed+maxMessage)
+	buf := make([]byte, welcomeFixedLength+maxMessage)
 	var fds [maxFds]int
 	n, err := recvMsg(fd, buf, fds[:])
 	closeFds(fds[:])

@@ -150,7 +150,7 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 		}
 		if st == slotNo {
 			// Not sent, unless the client jumped to its first slot
-			// (arena.go): look there. A request there marked quiet was
+			// (callring.go): look there. A request there marked quiet was
 			// sent with nothing in flight, so p … q−1 were never sent.
 			if q := r.jumpPos(p); q != p && r.request(q) == slotYes && atomic.LoadUint64(r.id(q))&quietFlag != 0 {
 				p, c.pos, st = q, q, slotYes

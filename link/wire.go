@@ -2,55 +2,166 @@ package link
 
 import (
 	"encoding/binary"
+	"unsafe"
 
 	"github.com/spinwire/spinwire/internal/msg"
 )
 
-// Set-up messages travel over the SOCK_SEQPACKET socket, one datagram each,
-// little-endian, fixed fields first. Both sides treat the other's message as
-// hostile: lengths are bounded, fields range-checked.
+// Set-up messages: one datagram each way over the SOCK_SEQPACKET socket,
+// little-endian, the fixed fields first. Each side treats the other's
+// message as hostile: lengths are bounded and every field range-checked
+// (decodeHello, decodeWelcome, checkGeometry).
 //
-// hello (client → server; the client process's liveness page rides along
-// in SCM_RIGHTS if it has one):
+// Hello, client → server; the client process's liveness page rides along
+// in SCM_RIGHTS if it has one:
 //
-//	 0 magic "SPWHELLO"   8 version u32   12 flags u32
-//	16 req size u32      20 resp size u32
-//	24 req fingerprint   32 resp fingerprint
-//	40 req schema length u32   44 resp schema length u32
-//	48 req schema …, resp schema …
-//
-// welcome (server → client; when status is statusOK the arena memfd and,
-// if the server has one, its liveness page ride along in SCM_RIGHTS, in
-// that order):
-//
-//	 0 magic "SPWWELCM"   8 version u32   12 status u32
-//	16 conn index u32    20 depth u32
-//	24 stride u32        28 reserved u32
-//	32 slot offset u64   40 slot step u64
-//	48 bell offset u64   56 arena length u64
-//	64 epoch u64         72 generation u64
-//	80 message length u32  84 reserved
-//	88 message …
+//	+---------------------------------------------------------------+
+//	| Magic "SPWHELLO" (u64)                                        |  0
+//	| Version (u32)                 | Flags (u32), zero             |  8
+//	| Req Size (u32)                | Resp Size (u32)               | 16
+//	| Req Fingerprint (u64)                                         | 24
+//	| Resp Fingerprint (u64)                                        | 32
+//	| Req Schema Length (u32)       | Resp Schema Length (u32)      | 40
+//	+---------------------------------------------------------------+
+//	| Req schema text (layout.Schema.Encode), then Resp's          ...  48
+//	+---------------------------------------------------------------+
 const (
-	helloMagic    = 0x4f4c4c45_48575053 // "SPWHELLO"
-	welcomeMagic  = 0x4d434c45_57575053 // "SPWWELCM"
-	wireVersion   = 2                   // 2: one call slot per call (arena version 3)
-	helloFixed    = 48
-	welcomeFixed  = 88
-	maxSchemaText = 32 << 10 // bytes per schema in a hello
-	maxMessage    = 4 << 10  // bytes of error text in a welcome
-	maxDatagram   = helloFixed + 2*maxSchemaText
+	helloMagicOffset         = 0                            // u64: helloMagic
+	helloVersionOffset       = helloMagicOffset + 8         // u32: wireVersion
+	helloFlagsOffset         = helloVersionOffset + 4       // u32: zero
+	helloReqSizeOffset       = helloFlagsOffset + 4         // u32: bytes of the client's Req
+	helloRespSizeOffset      = helloReqSizeOffset + 4       // u32: bytes of the client's Resp
+	helloReqFPOffset         = helloRespSizeOffset + 4      // u64: fingerprint of the client's Req
+	helloRespFPOffset        = helloReqFPOffset + 8         // u64: fingerprint of the client's Resp
+	helloReqSchemaLenOffset  = helloRespFPOffset + 8        // u32: bytes of Req's schema text, ≤ maxSchemaText
+	helloRespSchemaLenOffset = helloReqSchemaLenOffset + 4  // u32: bytes of Resp's schema text, ≤ maxSchemaText
+	helloFixedLength         = helloRespSchemaLenOffset + 4 // the schema texts follow
+	helloMagic               = 0x4f4c4c45_48575053          // "SPWHELLO"
+	maxSchemaText            = 32 << 10                     // bytes per schema text
+	maxDatagram              = helloFixedLength + 2*maxSchemaText
 )
+
+// Welcome, server → client; when Status is statusOK the arena's memfd and,
+// if the server has one, its liveness page ride along in SCM_RIGHTS, in
+// that order:
+//
+//	+---------------------------------------------------------------+
+//	| Magic "SPWWELCM" (u64)                                        |  0
+//	| Version (u32)                 | Status (u32)                  |  8
+//	| Conn Index (u32)              | Depth (u32)                   | 16
+//	| Stride (u32)                  | reserved (u32)                | 24
+//	| Slot Offset (u64): the connection's first slot, in the body   | 32
+//	| Slot Step (u64)                                               | 40
+//	| Bell Offset (u64)                                             | 48
+//	| Arena Length (u64): bytes of the body                         | 56
+//	| Epoch (u64): the server's incarnation                         | 64
+//	| Generation (u64): the connection's, unique in the server      | 72
+//	| Message Length (u32)          | reserved (u32)                | 80
+//	+---------------------------------------------------------------+
+//	| Message: why the server refused, for a status other than OK  ...  88
+//	+---------------------------------------------------------------+
+const (
+	welcomeMagicOffset      = 0                           // u64: welcomeMagic
+	welcomeVersionOffset    = welcomeMagicOffset + 8      // u32: wireVersion
+	welcomeStatusOffset     = welcomeVersionOffset + 4    // u32: statusOK, or why not
+	welcomeIndexOffset      = welcomeStatusOffset + 4     // u32: the connection's index in the arena
+	welcomeDepthOffset      = welcomeIndexOffset + 4      // u32: call slots per connection
+	welcomeStrideOffset     = welcomeDepthOffset + 4      // u32: bytes of a call slot
+	welcomeReservedOffset   = welcomeStrideOffset + 4     // u32: zero
+	welcomeSlotOffOffset    = welcomeReservedOffset + 4   // u64: body offset of the connection's slot 0
+	welcomeStepOffset       = welcomeSlotOffOffset + 8    // u64: from one of its slots to the next
+	welcomeBellOffOffset    = welcomeStepOffset + 8       // u64: body offset of the doorbell bitmap
+	welcomeArenaLenOffset   = welcomeBellOffOffset + 8    // u64: bytes of the arena's body
+	welcomeEpochOffset      = welcomeArenaLenOffset + 8   // u64: the server's incarnation
+	welcomeGenerationOffset = welcomeEpochOffset + 8      // u64: the connection's generation
+	welcomeMessageLenOffset = welcomeGenerationOffset + 8 // u32: bytes of the message, ≤ maxMessage
+	welcomeReserved2Offset  = welcomeMessageLenOffset + 4 // u32: zero
+	welcomeFixedLength      = welcomeReserved2Offset + 4  // the message follows
+	welcomeMagic            = 0x4d434c45_57575053         // "SPWWELCM"
+	maxMessage              = 4 << 10                     // bytes of text in a welcome
+)
+
+// wireVersion is in both messages; it changes with any incompatible change
+// of either message or of the arena (arenaVersion).
+const wireVersion = 2
 
 // Welcome statuses.
 const (
-	statusOK = iota
-	statusMismatch
-	statusFull
-	statusDenied
-	statusBadHello
+	statusOK       = iota // attached: the arena's fd rides along
+	statusMismatch        // the layouts differ
+	statusFull            // MaxConns attached, or no free slot
+	statusDenied          // the Policy refused the client
+	statusBadHello        // a malformed hello, or none in time
 )
 
+// helloHeader and welcomeHeader mirror the fixed parts above; the asserts
+// below fail to compile when a struct and the constants disagree.
+type helloHeader struct {
+	magic         uint64
+	version       uint32
+	flags         uint32
+	reqSize       uint32
+	respSize      uint32
+	reqFP         uint64
+	respFP        uint64
+	reqSchemaLen  uint32
+	respSchemaLen uint32
+}
+
+type welcomeHeader struct {
+	magic      uint64
+	version    uint32
+	status     uint32
+	index      uint32
+	depth      uint32
+	stride     uint32
+	reserved   uint32
+	slotOff    uint64
+	step       uint64
+	bellOff    uint64
+	arenaLen   uint64
+	epoch      uint64
+	generation uint64
+	messageLen uint32
+	reserved2  uint32
+}
+
+var (
+	h0 helloHeader
+	w0 welcomeHeader
+)
+
+var (
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.magic)-helloMagicOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.version)-helloVersionOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.flags)-helloFlagsOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.reqSize)-helloReqSizeOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.respSize)-helloRespSizeOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.reqFP)-helloReqFPOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.respFP)-helloRespFPOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.reqSchemaLen)-helloReqSchemaLenOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.respSchemaLen)-helloRespSchemaLenOffset]
+	_ = [1]struct{}{}[unsafe.Sizeof(h0)-helloFixedLength]
+
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.magic)-welcomeMagicOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.version)-welcomeVersionOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.status)-welcomeStatusOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.index)-welcomeIndexOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.depth)-welcomeDepthOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.stride)-welcomeStrideOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.reserved)-welcomeReservedOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.slotOff)-welcomeSlotOffOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.step)-welcomeStepOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.bellOff)-welcomeBellOffOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.arenaLen)-welcomeArenaLenOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.epoch)-welcomeEpochOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.generation)-welcomeGenerationOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.messageLen)-welcomeMessageLenOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.reserved2)-welcomeReserved2Offset]
+	_ = [1]struct{}{}[unsafe.Sizeof(w0)-welcomeFixedLength]
+)
+
+// hello is a decoded hello: the client's view of Req and Resp.
 type hello struct {
 	version              uint32
 	reqSize, respSize    uint32
@@ -59,35 +170,44 @@ type hello struct {
 }
 
 func (h *hello) encode() []byte {
-	b := make([]byte, helloFixed, helloFixed+len(h.reqSchema)+len(h.respSchem))
+	b := make([]byte, helloFixedLength, helloFixedLength+len(h.reqSchema)+len(h.respSchem))
 	le := binary.LittleEndian
-	le.PutUint64(b[0:], helloMagic)
-	le.PutUint32(b[8:], h.version)
-	le.PutUint32(b[16:], h.reqSize)
-	le.PutUint32(b[20:], h.respSize)
-	le.PutUint64(b[24:], h.reqFP)
-	le.PutUint64(b[32:], h.respFP)
-	le.PutUint32(b[40:], uint32(len(h.reqSchema)))
-	le.PutUint32(b[44:], uint32(len(h.respSchem)))
+	le.PutUint64(b[helloMagicOffset:], helloMagic)
+	le.PutUint32(b[helloVersionOffset:], h.version)
+	le.PutUint32(b[helloReqSizeOffset:], h.reqSize)
+	le.PutUint32(b[helloRespSizeOffset:], h.respSize)
+	le.PutUint64(b[helloReqFPOffset:], h.reqFP)
+	le.PutUint64(b[helloRespFPOffset:], h.respFP)
+	le.PutUint32(b[helloReqSchemaLenOffset:], uint32(len(h.reqSchema)))
+	le.PutUint32(b[helloRespSchemaLenOffset:], uint32(len(h.respSchem)))
 	b = append(b, h.reqSchema...)
 	return append(b, h.respSchem...)
 }
 
+// decodeHello checks a hello from a client and returns it; its schema
+// texts alias b. The version is returned, not checked: the server answers
+// a wrong one with statusBadHello.
 func decodeHello(b []byte) (hello, error) {
 	le := binary.LittleEndian
-	if len(b) < helloFixed || le.Uint64(b) != helloMagic {
+	if len(b) < helloFixedLength || le.Uint64(b[helloMagicOffset:]) != helloMagic {
 		return hello{}, msg.Errorf("%w: hello of %d bytes", ErrProtocol, len(b))
 	}
-	h := hello{version: le.Uint32(b[8:]), reqSize: le.Uint32(b[16:]), respSize: le.Uint32(b[20:]),
-		reqFP: le.Uint64(b[24:]), respFP: le.Uint64(b[32:])}
-	rl, sl := uint64(le.Uint32(b[40:])), uint64(le.Uint32(b[44:]))
-	if rl > maxSchemaText || sl > maxSchemaText || uint64(len(b)) != helloFixed+rl+sl {
+	h := hello{
+		version: le.Uint32(b[helloVersionOffset:]),
+		reqSize: le.Uint32(b[helloReqSizeOffset:]), respSize: le.Uint32(b[helloRespSizeOffset:]),
+		reqFP: le.Uint64(b[helloReqFPOffset:]), respFP: le.Uint64(b[helloRespFPOffset:]),
+	}
+	rl := uint64(le.Uint32(b[helloReqSchemaLenOffset:]))
+	sl := uint64(le.Uint32(b[helloRespSchemaLenOffset:]))
+	if rl > maxSchemaText || sl > maxSchemaText || uint64(len(b)) != helloFixedLength+rl+sl {
 		return hello{}, msg.Errorf("%w: hello schema lengths %d+%d in %d bytes", ErrProtocol, rl, sl, len(b))
 	}
-	h.reqSchema, h.respSchem = b[helloFixed:helloFixed+rl], b[helloFixed+rl:]
+	h.reqSchema, h.respSchem = b[helloFixedLength:helloFixedLength+rl], b[helloFixedLength+rl:]
 	return h, nil
 }
 
+// welcome is a decoded welcome: the connection's place in the arena, or
+// why there is none.
 type welcome struct {
 	status            uint32
 	index, depth      uint32
@@ -100,43 +220,51 @@ type welcome struct {
 
 func (w *welcome) encode() []byte { return w.appendTo(nil) }
 
-// appendTo appends the encoded welcome to b[:0] (reusing b's array).
+// appendTo appends the encoded welcome to b[:0] (reusing b's array). A
+// message longer than maxMessage is cut there.
 func (w *welcome) appendTo(b []byte) []byte {
 	text := w.message
 	if len(text) > maxMessage {
 		text = text[:maxMessage]
 	}
-	b = append(b[:0], make([]byte, welcomeFixed)...)
+	b = append(b[:0], make([]byte, welcomeFixedLength)...)
 	le := binary.LittleEndian
-	le.PutUint64(b[0:], welcomeMagic)
-	le.PutUint32(b[8:], wireVersion)
-	le.PutUint32(b[12:], w.status)
-	le.PutUint32(b[16:], w.index)
-	le.PutUint32(b[20:], w.depth)
-	le.PutUint32(b[24:], w.stride)
-	le.PutUint64(b[32:], w.slotOff)
-	le.PutUint64(b[40:], w.step)
-	le.PutUint64(b[48:], w.bellOff)
-	le.PutUint64(b[56:], w.arenaLen)
-	le.PutUint64(b[64:], w.epoch)
-	le.PutUint64(b[72:], w.generation)
-	le.PutUint32(b[80:], uint32(len(text)))
+	le.PutUint64(b[welcomeMagicOffset:], welcomeMagic)
+	le.PutUint32(b[welcomeVersionOffset:], wireVersion)
+	le.PutUint32(b[welcomeStatusOffset:], w.status)
+	le.PutUint32(b[welcomeIndexOffset:], w.index)
+	le.PutUint32(b[welcomeDepthOffset:], w.depth)
+	le.PutUint32(b[welcomeStrideOffset:], w.stride)
+	le.PutUint64(b[welcomeSlotOffOffset:], w.slotOff)
+	le.PutUint64(b[welcomeStepOffset:], w.step)
+	le.PutUint64(b[welcomeBellOffOffset:], w.bellOff)
+	le.PutUint64(b[welcomeArenaLenOffset:], w.arenaLen)
+	le.PutUint64(b[welcomeEpochOffset:], w.epoch)
+	le.PutUint64(b[welcomeGenerationOffset:], w.generation)
+	le.PutUint32(b[welcomeMessageLenOffset:], uint32(len(text)))
 	return append(b, text...)
 }
 
+// decodeWelcome checks a welcome from the server's side of the socket and
+// returns it. What it says about the arena is checked against the arena
+// itself by checkGeometry.
 func decodeWelcome(b []byte) (*welcome, error) {
 	le := binary.LittleEndian
-	if len(b) < welcomeFixed || le.Uint64(b) != welcomeMagic || le.Uint32(b[8:]) != wireVersion {
+	if len(b) < welcomeFixedLength || le.Uint64(b[welcomeMagicOffset:]) != welcomeMagic ||
+		le.Uint32(b[welcomeVersionOffset:]) != wireVersion {
 		return nil, msg.Errorf("%w: welcome of %d bytes", ErrProtocol, len(b))
 	}
-	w := &welcome{status: le.Uint32(b[12:]), index: le.Uint32(b[16:]), depth: le.Uint32(b[20:]),
-		stride:  le.Uint32(b[24:]),
-		slotOff: le.Uint64(b[32:]), step: le.Uint64(b[40:]),
-		bellOff: le.Uint64(b[48:]), arenaLen: le.Uint64(b[56:]),
-		epoch: le.Uint64(b[64:]), generation: le.Uint64(b[72:])}
-	if n := uint64(le.Uint32(b[80:])); n > maxMessage || uint64(len(b)) != welcomeFixed+n {
+	w := &welcome{
+		status: le.Uint32(b[welcomeStatusOffset:]),
+		index:  le.Uint32(b[welcomeIndexOffset:]), depth: le.Uint32(b[welcomeDepthOffset:]),
+		stride:  le.Uint32(b[welcomeStrideOffset:]),
+		slotOff: le.Uint64(b[welcomeSlotOffOffset:]), step: le.Uint64(b[welcomeStepOffset:]),
+		bellOff: le.Uint64(b[welcomeBellOffOffset:]), arenaLen: le.Uint64(b[welcomeArenaLenOffset:]),
+		epoch: le.Uint64(b[welcomeEpochOffset:]), generation: le.Uint64(b[welcomeGenerationOffset:]),
+	}
+	if n := uint64(le.Uint32(b[welcomeMessageLenOffset:])); n > maxMessage || uint64(len(b)) != welcomeFixedLength+n {
 		return nil, msg.Errorf("%w: welcome message length %d in %d bytes", ErrProtocol, n, len(b))
 	}
-	w.message = string(b[welcomeFixed:])
+	w.message = string(b[welcomeFixedLength:])
 	return w, nil
 }
