@@ -88,9 +88,10 @@ func NewMPSC[T any](region []byte, opts MPSCOptions) (*MPSC[T], error) {
 }
 
 // OpenMPSC returns a handle on an MPSC ring another process formatted,
-// after validating its header against T and region.
+// after validating its header against T and region; a T other than the
+// creator's gives a *layout.MismatchError naming the field, as OpenRing.
 func OpenMPSC[T any](region []byte) (*MPSC[T], error) {
-	proto, capacity, stride, err := openRingHeader[T](region, MPSCMagic, "SPINMPSC")
+	proto, capacity, stride, err := openRingHeader[T](region, MPSCMagic, "SPINMPSC", "MPSC ring")
 	if err != nil {
 		return nil, err
 	}

@@ -25,8 +25,10 @@ import (
 //	+-------------------------------+-------------------------------+
 //	|               Layout Fingerprint of T (uint64)                |  32
 //	+---------------------------------------------------------------+
-//	|                       reserved to 128                        ...
-//	+---------------------------------------------------------------+
+//	|     Schema Start (uint64): bytes from 0 to T's schema text    |  40
+//	+-------------------------------+-------------------------------+
+//	|     Schema Length (bytes)     |         reserved to 128      ... 48
+//	+-------------------------------+-------------------------------+
 //	|                 Tail Position (uint64)                        | 128  block 1: producer writes
 //	+-------------------------------+-------------------------------+
 //	|      Signal (futex word)      |         reserved to 256      ... 136
@@ -36,6 +38,8 @@ import (
 //	|     Waiters (uint32 flag)     |         reserved to 512      ... 384  block 3: consumer writes
 //	+---------------------------------------------------------------+      only when it parks
 //	|                  Slot 0 … Slot Capacity-1                    ... 512
+//	+---------------------------------------------------------------+
+//	|  T's schema text (layout.Schema.Encode), padded to 64 bytes  ... Schema Start
 //
 // Slot, protocol InSlot (stride: sizeof(T)+8 rounded up to 64): T first,
 // the sequence word last, so the consumer polls the slot's last line and a
@@ -58,26 +62,28 @@ import (
 // never invalidate the line the producer reads Waiters from, and neither
 // touches block 0. Positions only grow; slot index = position & (capacity-1).
 const (
-	RingMagicOffset       = 0                      // uint64: RingMagic
-	RingVersionOffset     = RingMagicOffset + 8    // uint32: RingVersion
-	RingProtocolOffset    = RingVersionOffset + 4  // uint32: Protocol
-	RingCapacityOffset    = RingProtocolOffset + 4 // uint64: slots, a power of two
-	RingStrideOffset      = RingCapacityOffset + 8 // uint32: bytes per slot
-	RingMsgSizeOffset     = RingStrideOffset + 4   // uint32: sizeof(T)
-	RingFingerprintOffset = RingMsgSizeOffset + 4  // uint64: layout.Schema.Fingerprint of T
-	TailOffset            = 128                    // uint64: next position the producer will fill
-	SignalOffset          = TailOffset + 8         // uint32: futex word, bumped by the producer to wake
-	HeadOffset            = 256                    // uint64: next position the consumer will read
-	WaitersOffset         = 384                    // uint32: 1 while the consumer is (about to be) parked
-	RingHeaderLength      = 512                    // bytes before slot 0
-	SlotSeqLength         = 8                      // InSlot: bytes of the sequence word that ends a slot
-	RingMagic             = 0x474e4952_4e495053    // "SPINRING" as little-endian uint64
-	RingVersion           = 1                      // bumped on any incompatible change
-	MaxRingCapacity       = 1 << 24                // slots
-	slotAlign             = 64                     // slots start on cache-line boundaries
-	regionAlign           = 64                     // a ring region must start on a cache line
-	ringMagicStr          = "SPINRING"             // for messages
-	ringMsgMax            = 1 << 20                // bytes; largest T a ring carries
+	RingMagicOffset        = 0                         // uint64: RingMagic
+	RingVersionOffset      = RingMagicOffset + 8       // uint32: RingVersion
+	RingProtocolOffset     = RingVersionOffset + 4     // uint32: Protocol
+	RingCapacityOffset     = RingProtocolOffset + 4    // uint64: slots, a power of two
+	RingStrideOffset       = RingCapacityOffset + 8    // uint32: bytes per slot
+	RingMsgSizeOffset      = RingStrideOffset + 4      // uint32: sizeof(T)
+	RingFingerprintOffset  = RingMsgSizeOffset + 4     // uint64: layout.Schema.Fingerprint of T
+	RingSchemaStartOffset  = RingFingerprintOffset + 8 // uint64: where T's schema text starts (after the slots)
+	RingSchemaLengthOffset = RingSchemaStartOffset + 8 // uint32: its length in bytes; 0 when not stored
+	TailOffset             = 128                       // uint64: next position the producer will fill
+	SignalOffset           = TailOffset + 8            // uint32: futex word, bumped by the producer to wake
+	HeadOffset             = 256                       // uint64: next position the consumer will read
+	WaitersOffset          = 384                       // uint32: 1 while the consumer is (about to be) parked
+	RingHeaderLength       = 512                       // bytes before slot 0
+	SlotSeqLength          = 8                         // InSlot: bytes of the sequence word that ends a slot
+	RingMagic              = 0x474e4952_4e495053       // "SPINRING" as little-endian uint64
+	RingVersion            = 2                         // bumped on any incompatible change
+	MaxRingCapacity        = 1 << 24                   // slots
+	slotAlign              = 64                        // slots start on cache-line boundaries
+	regionAlign            = 64                        // a ring region must start on a cache line
+	ringMagicStr           = "SPINRING"                // for messages
+	ringMsgMax             = 1 << 20                   // bytes; largest T a ring carries
 )
 
 // Protocol selects how a Ring tells the consumer a slot is ready.
@@ -149,7 +155,7 @@ func RingLength[T any](capacity int, p Protocol) (length, stride int, err error)
 		return 0, 0, msg.Errorf("%w: %s is %d bytes (ring slots hold at most %d)", ErrBadRegion, s.Name, s.Size, ringMsgMax)
 	}
 	stride = slotStride(int(s.Size), p)
-	return RingHeaderLength + capacity*stride, stride, nil
+	return RingHeaderLength + capacity*stride + schemaSpace(s), stride, nil
 }
 
 func slotStride(size int, p Protocol) int {
@@ -227,9 +233,12 @@ func NewRing[T any](region []byte, opts RingOptions) (*Ring[T], error) {
 // NewRing[T], after validating its header — magic, version, protocol,
 // capacity, stride, message size and T's fingerprint — against region's
 // length, and its cursors against each other. Errors wrap ErrBadRegion,
-// ErrInvalidCapacity, layout.ErrLayoutMismatch or ErrCorrupt.
+// ErrInvalidCapacity or ErrCorrupt; a T other than the creator's gives a
+// *layout.MismatchError naming the first field that differs (this
+// process's T as "here", the creator's "at the peer"), read from the
+// schema text the creator stored after the slots.
 func OpenRing[T any](region []byte) (*Ring[T], error) {
-	proto, capacity, stride, err := openRingHeader[T](region, RingMagic, ringMagicStr)
+	proto, capacity, stride, err := openRingHeader[T](region, RingMagic, ringMagicStr, "ring")
 	if err != nil {
 		return nil, err
 	}
@@ -248,6 +257,7 @@ func formatRing[T any](region []byte, magic uint64, proto Protocol, capacity, st
 	le.PutUint32(region[RingStrideOffset:], uint32(stride))
 	le.PutUint32(region[RingMsgSizeOffset:], uint32(s.Size))
 	le.PutUint64(region[RingFingerprintOffset:], s.Fingerprint)
+	writeSchema(region, s, RingHeaderLength+capacity*stride)
 	// SYNC: release of the header (and of anything the caller wrote into
 	// the slots before); pairs with the acquire in openRingHeader.
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&region[RingMagicOffset])), magic)
@@ -257,7 +267,7 @@ func formatRing[T any](region []byte, magic uint64, proto Protocol, capacity, st
 // formatted under magic — version, protocol, capacity, stride, message size
 // and T's fingerprint — against region's length, and returns what it says.
 // OpenRing and OpenMPSC share it.
-func openRingHeader[T any](region []byte, magic uint64, magicName string) (Protocol, uint64, int, error) {
+func openRingHeader[T any](region []byte, magic uint64, magicName, kind string) (Protocol, uint64, int, error) {
 	s, err := layout.Of[T]()
 	if err != nil {
 		return 0, 0, 0, err
@@ -286,7 +296,7 @@ func openRingHeader[T any](region []byte, magic uint64, magicName string) (Proto
 		return 0, 0, 0, err
 	}
 	if fp := le.Uint64(region[RingFingerprintOffset:]); fp != s.Fingerprint {
-		return 0, 0, 0, msg.Errorf("%w: ring carries fingerprint %#x, %s is %#x", layout.ErrLayoutMismatch, fp, s.Name, s.Fingerprint)
+		return 0, 0, 0, mismatch(region, s, fp, kind)
 	}
 	if st, sz := le.Uint32(region[RingStrideOffset:]), le.Uint32(region[RingMsgSizeOffset:]); int(st) != stride || uintptr(sz) != s.Size {
 		return 0, 0, 0, msg.Errorf("%w: stride %d, message %d bytes (want %d, %d)", ErrBadRegion, st, sz, stride, s.Size)

@@ -3,6 +3,7 @@ package spin
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -165,6 +166,116 @@ func TestRingOpen(t *testing.T) {
 			t.Fatalf("other type: %v", err)
 		}
 	}
+}
+
+// tickA and tickB differ in one field's kind.
+type tickA struct {
+	Seq uint64
+	Qty int32
+	_   [4]byte
+}
+
+type tickB struct {
+	Seq uint64
+	Qty uint32
+	_   [4]byte
+}
+
+// TestRingMismatchNamesTheField opens a ring with a T other than its
+// creator's: the error names the field, the opener's side as "here".
+func TestRingMismatchNamesTheField(t *testing.T) {
+	n, _, _ := RingLength[tickA](4, InSlot)
+	b := region(t, n)
+	if _, err := NewRing[tickA](b, RingOptions{Capacity: 4}); err != nil {
+		t.Fatal(err)
+	}
+	want := "layout: layout mismatch: ring spin.tickB: field Qty: uint32 at 8 (4 B) here, int32 at 8 (4 B) at the peer"
+	_, err := OpenRing[tickB](b)
+	var m *layout.MismatchError
+	if !errors.As(err, &m) || !errors.Is(err, layout.ErrLayoutMismatch) || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+	if m.Field != "Qty" || m.Ours != "uint32 at 8 (4 B)" || m.Theirs != "int32 at 8 (4 B)" {
+		t.Fatalf("parts %+v", *m)
+	}
+	// A peer with more fields: ours lacks them.
+	n64, _, _ := RingLength[msg64](4, InSlot)
+	b64 := region(t, n64)
+	if _, err := NewRing[msg64](b64, RingOptions{Capacity: 4}); err != nil {
+		t.Fatal(err)
+	}
+	want = "layout: layout mismatch: ring spin.msg8: field Stamp: absent here, int64 at 8 (8 B) at the peer"
+	if _, err := OpenRing[msg8](b64); err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+	// An MPSC ring keeps its schema the same way.
+	if _, err := NewMPSC[tickA](b, MPSCOptions{Capacity: 4}); err != nil {
+		t.Fatal(err)
+	}
+	want = "layout: layout mismatch: MPSC ring spin.tickB: field Qty: uint32 at 8 (4 B) here, int32 at 8 (4 B) at the peer"
+	if _, err := OpenMPSC[tickB](b); err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+}
+
+// TestRingMismatchHostileSchema spoils the creator's schema text and where
+// block 0 says it is: the opener falls back to the two fingerprints.
+func TestRingMismatchHostileSchema(t *testing.T) {
+	le := binary.LittleEndian
+	fps := "ring spin.tickB: fingerprint " + hex(layout.MustOf[tickB]().Fingerprint) +
+		" here, fingerprint " + hex(layout.MustOf[tickA]().Fingerprint) + " at the peer"
+	for _, c := range []struct {
+		name string
+		poke func(b []byte)
+	}{
+		{"no_text", func(b []byte) { le.PutUint32(b[RingSchemaLengthOffset:], 0) }},
+		{"start_in_header", func(b []byte) { le.PutUint64(b[RingSchemaStartOffset:], 8) }},
+		{"start_beyond_region", func(b []byte) { le.PutUint64(b[RingSchemaStartOffset:], 1<<63) }},
+		{"length_beyond_region", func(b []byte) { le.PutUint32(b[RingSchemaLengthOffset:], maxRingSchema) }},
+		{"length_huge", func(b []byte) { le.PutUint32(b[RingSchemaLengthOffset:], 1<<31) }},
+		{"text_garbled", func(b []byte) { b[le.Uint64(b[RingSchemaStartOffset:])] = '!' }},
+		{"text_is_ours", func(b []byte) {
+			copy(b[le.Uint64(b[RingSchemaStartOffset:]):], layout.MustOf[tickB]().Encode())
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n, _, _ := RingLength[tickA](4, InSlot)
+			b := region(t, n)
+			if _, err := NewRing[tickA](b, RingOptions{Capacity: 4}); err != nil {
+				t.Fatal(err)
+			}
+			c.poke(b)
+			_, err := OpenRing[tickB](b)
+			var m *layout.MismatchError
+			if !errors.As(err, &m) || m.Field != "" || !strings.HasSuffix(err.Error(), fps) {
+				t.Fatalf("got  %v\nwant …%s", err, fps)
+			}
+		})
+	}
+}
+
+func hex(v uint64) string { return fmt.Sprintf("%#016x", v) }
+
+// FuzzRingSchema gives an opener whose T differs a schema text, and a
+// start and length for it, that are arbitrary: the error is a layout
+// mismatch, never a panic.
+func FuzzRingSchema(f *testing.F) {
+	f.Add(uint64(RingHeaderLength+4*64), uint32(40), layout.MustOf[tickA]().Encode())
+	f.Add(uint64(0), uint32(0), []byte{})
+	f.Add(uint64(RingHeaderLength), uint32(maxRingSchema), []byte("spinwire-schema 1 16 8 \"x\"\n"))
+	n, _, _ := RingLength[tickA](4, InSlot)
+	f.Fuzz(func(t *testing.T, start uint64, length uint32, text []byte) {
+		b := region(t, n)
+		if _, err := NewRing[tickA](b, RingOptions{Capacity: 4}); err != nil {
+			t.Fatal(err)
+		}
+		copy(b[RingHeaderLength+4*64:], text)
+		binary.LittleEndian.PutUint64(b[RingSchemaStartOffset:], start)
+		binary.LittleEndian.PutUint32(b[RingSchemaLengthOffset:], length)
+		if _, err := OpenRing[tickB](b); !errors.Is(err, layout.ErrLayoutMismatch) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestRingRefusesBadSetup(t *testing.T) {
