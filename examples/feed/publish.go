@@ -126,53 +126,56 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 	for i := range p.mid {
 		p.mid[i] = symbols[i].mid
 	}
-	ag := &agent.Agent{Name: "feed publisher", Logf: logTo(stderr)}
-	if cfg.dedicated {
-		ag.Mode = agent.Dedicated
-	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	atomic.StoreUint32(&ctl.State, StatePublishing) // for a human with a hex dump: no one waits for it
+	if err := p.run(runCtx, cancel, cpu, cfg.dedicated, ctl, sub, stderr); err != nil {
+		return nil, err
+	}
+	markDone()
+	res := &pubResult{Published: p.seq, FullEvents: p.fullEvents, Subscriber: sub}
+	if p.seq > 0 {
+		res.Seconds = asm.TicksToNanos(p.last-p.start) / 1e9
+	}
+	drained := waitDrained(ctl, ring, sub)
+	full := "the subscriber kept up"
+	if res.FullEvents > 0 {
+		full = fmt.Sprintf("the ring filled %d times: the subscriber fell behind and the publisher waited (no tick is dropped)", res.FullEvents)
+	}
+	fmt.Fprintf(stdout, "publisher: published %d ticks in %.2f s (%.0f/s); %s%s\n",
+		res.Published, res.Seconds, float64(res.Published)/max(res.Seconds, 1e-9), full, drained)
+	return res, nil
+}
+
+// run publishes on a pinned agent until runCtx ends, checking every 100 ms
+// that subscriber sub is still attached; if it has gone, run stops the
+// agent (cancel) and says so.
+func (p *publisher) run(runCtx context.Context, cancel func(), cpu int, dedicated bool, ctl *control, sub uint32, stderr io.Writer) error {
+	ag := &agent.Agent{Name: "feed publisher", Logf: logTo(stderr)}
+	if dedicated {
+		ag.Mode = agent.Dedicated
+	}
 	p.start = asm.Ticks()
 	errc := make(chan error, 1)
 	go func() { errc <- ag.Run(runCtx, cpu, spin.BusySpin{}, p.duty) }()
-
-	// Watch the subscriber while the agent publishes: if it dies, stop.
-	var lost error
 	check := time.NewTicker(100 * time.Millisecond)
 	defer check.Stop()
-	for lost == nil {
+	for {
 		select {
 		case err := <-errc:
-			if err != nil {
-				return nil, err
-			}
-			markDone()
-			res := &pubResult{Published: p.seq, FullEvents: p.fullEvents, Subscriber: sub}
-			if p.seq > 0 {
-				res.Seconds = asm.TicksToNanos(p.last-p.start) / 1e9
-			}
-			drained := waitDrained(ctl, ring, sub)
-			full := "the subscriber kept up"
-			if res.FullEvents > 0 {
-				full = fmt.Sprintf("the ring filled %d times: the subscriber fell behind and the publisher waited (no tick is dropped)", res.FullEvents)
-			}
-			fmt.Fprintf(stdout, "publisher: published %d ticks in %.2f s (%.0f/s); %s%s\n",
-				res.Published, res.Seconds, float64(res.Published)/max(res.Seconds, 1e-9), full, drained)
-			return res, nil
+			return err
 		case <-check.C:
 			// (Once runCtx has ended — time is up, or Ctrl-C, which also
 			// reaches the subscriber — its leaving is no longer news.)
 			// SYNC: acquire of SubscriberPID; pairs with the subscriber's
 			// detaching CAS in subscribe.
 			if pid := atomic.LoadUint32(&ctl.SubscriberPID); runCtx.Err() == nil && (pid != sub || !alive(pid)) {
-				lost = fmt.Errorf("subscriber pid %d went away", sub)
 				cancel()
 				<-errc
+				return fmt.Errorf("subscriber pid %d went away after %d ticks", sub, p.seq)
 			}
 		}
 	}
-	return nil, fmt.Errorf("%w after %d ticks", lost, p.seq)
 }
 
 func rateName(rate float64) string {

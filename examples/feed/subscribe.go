@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/batch"
@@ -52,19 +53,19 @@ func parseSubscribe(args []string, stderr io.Writer) (subConfig, error) {
 
 // subResult is what a subscriber run saw.
 type subResult struct {
-	Received  uint64 // ticks
-	Gaps      uint64 // ticks missing from the sequence
-	Disorder  uint64 // ticks whose Seq went backwards
-	Published uint64 // the publisher's count, once it is done
-	Complete  bool   // the publisher is done and every tick it published was read, in order
-	Publisher uint32 // its pid
-	Latency   hist   // publisher's stamp to the subscriber's read, in TSC ticks
+	Received  uint64                  // ticks
+	Gaps      uint64                  // ticks missing from the sequence
+	Disorder  uint64                  // ticks whose Seq went backwards
+	Published uint64                  // the publisher's count, once it is done
+	Complete  bool                    // the publisher is done and every tick it published was read, in order
+	Publisher uint32                  // its pid
+	Latency   *hdrhistogram.Histogram // publisher's stamp to the subscriber's read, in TSC ticks
 }
 
 // window is one report interval's counts. The agent fills one while the
 // reporter prints the other; they change hands over channels.
 type window struct {
-	lat                hist
+	lat                *hdrhistogram.Histogram // TSC ticks; made once, reset by the reporter
 	ticks, batches     uint64
 	maxBatch           uint64
 	gaps, disorder     uint64
@@ -109,7 +110,7 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 	// Detach when done. SYNC: pairs with the publisher's loads of
 	// SubscriberPID (it stops waiting for us to drain the ring).
 	defer atomic.CompareAndSwapUint32(&ctl.SubscriberPID, uint32(os.Getpid()), 0)
-	res := &subResult{Publisher: seg.Header().CreatorPID}
+	res := &subResult{Publisher: seg.Header().CreatorPID, Latency: newLatency()}
 	fmt.Fprintf(stdout, "subscriber: attached to %s (publisher pid %d); draining up to %d ticks at a time on %s; GOMAXPROCS %d\n",
 		seg.Path(), res.Publisher, cfg.batch, cpuName(cpu), procs)
 
@@ -119,39 +120,11 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 		runCtx, cancel = context.WithTimeout(runCtx, cfg.duration)
 		defer cancel()
 	}
-	var windows [2]window
-	s := &subscriber{ring: ring, ctl: ctl, max: cfg.batch, every: uint64(cfg.every.Seconds() * tps),
-		win: &windows[0], free: make(chan *window, 2), full: make(chan *window, 2), stop: cancel}
-	s.onTickFn = s.onTick
-	s.free <- &windows[1]
-	origin := asm.Ticks()
-	windows[0].start, windows[0].origin, windows[1].origin = origin, origin, origin
+	s := newSubscriber(ring, ctl, cfg.batch, uint64(cfg.every.Seconds()*tps), cancel)
 	var sum window
 	reported := make(chan struct{})
-	go s.report(stdout, &res.Latency, &sum, reported)
-
-	ag := &agent.Agent{Name: "feed subscriber", Logf: logTo(stderr)}
-	if cfg.dedicated {
-		ag.Mode = agent.Dedicated
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- ag.Run(runCtx, cpu, spin.BusySpin{}, s.duty) }()
-
-	// Watch the publisher while the agent drains: if it dies, stop.
-	var gone bool
-	check := time.NewTicker(100 * time.Millisecond)
-	defer check.Stop()
-	for running := true; running; {
-		select {
-		case err = <-errc:
-			running = false
-		case <-check.C:
-			if runCtx.Err() == nil && !alive(res.Publisher) {
-				gone = true
-				cancel()
-			}
-		}
-	}
+	go s.report(stdout, res.Latency, &sum, reported)
+	gone, err := s.run(runCtx, cpu, cfg.dedicated, res.Publisher, stderr)
 	// The agent has returned: its last window goes to the reporter too.
 	s.win.end = asm.Ticks()
 	s.full <- s.win
@@ -167,18 +140,7 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 		res.Published = atomic.LoadUint64(&ctl.Published)
 		res.Complete = s.finished && res.Received == res.Published && res.Gaps == 0 && res.Disorder == 0
 	}
-	order := "all in order, none missing"
-	if res.Gaps != 0 || res.Disorder != 0 {
-		order = fmt.Sprintf("%d missing, %d out of order", res.Gaps, res.Disorder)
-	}
-	// One write per line: the publisher may share this stdout.
-	line := fmt.Sprintf("subscriber: %d ticks, %s", res.Received, order)
-	if res.Published != 0 || res.Complete {
-		line += fmt.Sprintf("; the publisher sent %d", res.Published)
-	}
-	fmt.Fprintln(stdout, line)
-	fmt.Fprintf(stdout, "subscriber: latency over the run: %s\n", &res.Latency)
-
+	res.print(stdout)
 	switch {
 	case ring.Err() != nil:
 		return res, fmt.Errorf("the publisher corrupted the ring: %w", ring.Err())
@@ -190,6 +152,63 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 		return res, fmt.Errorf("read %d of the %d ticks published", res.Received, res.Published)
 	}
 	return res, nil
+}
+
+// newSubscriber returns the agent's state for draining ring, up to max
+// ticks at a time, handing a window of counts to the reporter every
+// `every` TSC ticks; stop ends the agent's Run.
+func newSubscriber(ring *spin.Ring[Tick], ctl *control, max int, every uint64, stop func()) *subscriber {
+	var windows [2]window
+	for i := range windows {
+		windows[i].lat = newLatency()
+	}
+	s := &subscriber{ring: ring, ctl: ctl, max: max, every: every,
+		win: &windows[0], free: make(chan *window, 2), full: make(chan *window, 2), stop: stop}
+	s.onTickFn = s.onTick
+	s.free <- &windows[1]
+	origin := asm.Ticks()
+	windows[0].start, windows[0].origin, windows[1].origin = origin, origin, origin
+	return s
+}
+
+// run drains the feed on a pinned agent until runCtx ends or the
+// subscriber is finished, checking every 100 ms that the publisher (pid
+// publisher) is alive; gone says it died.
+func (s *subscriber) run(runCtx context.Context, cpu int, dedicated bool, publisher uint32, stderr io.Writer) (gone bool, err error) {
+	ag := &agent.Agent{Name: "feed subscriber", Logf: logTo(stderr)}
+	if dedicated {
+		ag.Mode = agent.Dedicated
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- ag.Run(runCtx, cpu, spin.BusySpin{}, s.duty) }()
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
+	for {
+		select {
+		case err := <-errc:
+			return gone, err
+		case <-check.C:
+			if runCtx.Err() == nil && !alive(publisher) {
+				gone = true
+				s.stop()
+			}
+		}
+	}
+}
+
+// print writes the run's summary: what arrived, in what order, and the
+// latency percentiles. One write per line: the publisher may share stdout.
+func (res *subResult) print(stdout io.Writer) {
+	order := "all in order, none missing"
+	if res.Gaps != 0 || res.Disorder != 0 {
+		order = fmt.Sprintf("%d missing, %d out of order", res.Gaps, res.Disorder)
+	}
+	line := fmt.Sprintf("subscriber: %d ticks, %s", res.Received, order)
+	if res.Published != 0 || res.Complete {
+		line += fmt.Sprintf("; the publisher sent %d", res.Published)
+	}
+	fmt.Fprintln(stdout, line)
+	fmt.Fprintf(stdout, "subscriber: latency over the run: %s\n", latencyString(res.Latency))
 }
 
 var errInUse = errors.New("the feed already has a subscriber")
@@ -296,9 +315,9 @@ func (s *subscriber) onTick(m *Tick) {
 	s.next = t.Seq + 1
 	w.ticks++
 	if now > t.Stamp { // the TSC is synchronised across CPUs; guard anyway
-		w.lat.Record(now - t.Stamp)
+		recordLatency(w.lat, now-t.Stamp)
 	} else {
-		w.lat.Record(0)
+		recordLatency(w.lat, 0)
 	}
 }
 
@@ -319,10 +338,10 @@ func (s *subscriber) rotate(now uint64) {
 // report prints each window the agent hands over, adds it to the run's
 // totals and gives it back. It runs on an ordinary goroutine: printing
 // allocates and makes system calls, which the spinning thread must not.
-func (s *subscriber) report(w io.Writer, total *hist, sum *window, done chan<- struct{}) {
+func (s *subscriber) report(w io.Writer, total *hdrhistogram.Histogram, sum *window, done chan<- struct{}) {
 	defer close(done)
 	for win := range s.full {
-		total.Merge(&win.lat)
+		total.Merge(win.lat)
 		sum.ticks += win.ticks
 		sum.gaps += win.gaps
 		sum.disorder += win.disorder
@@ -331,10 +350,11 @@ func (s *subscriber) report(w io.Writer, total *hist, sum *window, done chan<- s
 		if win.ticks > 0 && win.end-win.start >= s.every/2 {
 			secs := asm.TicksToNanos(win.end-win.start) / 1e9
 			fmt.Fprintf(w, "subscriber: %5.1fs  %7.0f ticks/s  %d batches (largest %d)  latency %s\n",
-				asm.TicksToNanos(win.end-win.origin)/1e9, float64(win.ticks)/max(secs, 1e-9), win.batches, win.maxBatch, &win.lat)
+				asm.TicksToNanos(win.end-win.origin)/1e9, float64(win.ticks)/max(secs, 1e-9), win.batches, win.maxBatch, latencyString(win.lat))
 		}
-		origin := win.origin
-		*win = window{origin: origin}
+		lat, origin := win.lat, win.origin
+		lat.Reset()
+		*win = window{lat: lat, origin: origin}
 		s.free <- win // never blocks: room for both windows
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/link"
 )
@@ -48,11 +49,11 @@ func parseClient(args []string, stderr io.Writer) (clientConfig, error) {
 
 // clientResult is what a client run saw.
 type clientResult struct {
-	Sent       uint64            // calls made
-	Counts     [numStatus]uint64 // acks as expected, by status
-	Unexpected uint64            // acks that did not match their order or the expected status
-	Failed     uint64            // calls that ended in an error (timeout, server gone)
-	Latency    hist              // call latency, TSC ticks
+	Sent       uint64                  // calls made
+	Counts     [numStatus]uint64       // acks as expected, by status
+	Unexpected uint64                  // acks that did not match their order or the expected status
+	Failed     uint64                  // calls that ended in an error (timeout, server gone)
+	Latency    *hdrhistogram.Histogram // call latency, TSC ticks
 	Seconds    float64
 }
 
@@ -94,6 +95,9 @@ func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*c
 	var stop atomic.Bool
 	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
 	workers := make([]worker, cfg.conns)
+	for i := range workers {
+		workers[i].Latency = newLatency()
+	}
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for i := range workers {
@@ -101,7 +105,7 @@ func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*c
 	}
 	wg.Wait()
 
-	res := &clientResult{Seconds: time.Since(t0).Seconds()}
+	res := &clientResult{Seconds: time.Since(t0).Seconds(), Latency: newLatency()}
 	var firstErr, firstBad error
 	for i := range workers {
 		w := &workers[i]
@@ -111,7 +115,7 @@ func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*c
 		for st := range res.Counts {
 			res.Counts[st] += w.Counts[st]
 		}
-		res.Latency.Merge(&w.Latency)
+		res.Latency.Merge(w.Latency)
 		if firstErr == nil && w.firstErr != nil {
 			firstErr = w.firstErr
 		}
@@ -121,7 +125,7 @@ func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*c
 	}
 	fmt.Fprintf(stdout, "client: %d orders in %.2f s (%.0f orders/s): %s; %d unexpected acks, %d failed calls\n",
 		res.Sent, res.Seconds, float64(res.Sent)/max(res.Seconds, 1e-9), countsString(&res.Counts), res.Unexpected, res.Failed)
-	fmt.Fprintf(stdout, "client: call latency: %s\n", &res.Latency)
+	fmt.Fprintf(stdout, "client: call latency: %s\n", latencyString(res.Latency))
 	switch {
 	case res.Unexpected > 0:
 		return res, fmt.Errorf("%d unexpected acks; the first: %w", res.Unexpected, firstBad)
@@ -181,7 +185,7 @@ func (w *worker) run(c *link.Conn[Order, Ack], first, step uint64, cfg clientCon
 			w.firstErr = fmt.Errorf("order %d: %w", o.ClOrdID, err)
 			return
 		}
-		w.Latency.Record(end - start)
+		recordLatency(w.Latency, end-start)
 		// The ack comes from another process too: check it before
 		// believing it.
 		st := Status(ack.Status)

@@ -118,7 +118,7 @@ func TestGateway(t *testing.T) {
 		t.Fatalf("client: %v; server: %v", err, s.err)
 	}
 	want := expected(cfg.n, cfg.bad)
-	if res.Sent != uint64(cfg.n) || res.Counts != want || res.Unexpected != 0 || res.Failed != 0 || res.Latency.n != uint64(cfg.n) {
+	if res.Sent != uint64(cfg.n) || res.Counts != want || res.Unexpected != 0 || res.Failed != 0 || uint64(res.Latency.TotalCount()) != uint64(cfg.n) {
 		t.Fatalf("client: %+v, want counts %v", res, want)
 	}
 	for st := RejectReserved; st < numStatus; st++ {
@@ -430,6 +430,27 @@ func TestCommandLine(t *testing.T) {
 		10: "every 10th invalid", 11: "every 11th invalid", 21: "every 21st invalid", 112: "every 112th invalid"} {
 		if got := invalidShare(n); got != want {
 			t.Errorf("invalidShare(%d) = %q", n, got)
+		}
+	}
+}
+
+// TestLatency: recording a call's latency allocates nothing, a value the
+// histogram cannot hold is clamped rather than refused, and the summary
+// names every percentile.
+func TestLatency(t *testing.T) {
+	h := newLatency()
+	if a := testing.AllocsPerRun(1000, func() { recordLatency(h, 2500) }); a != 0 {
+		t.Errorf("recordLatency: %v allocations", a)
+	}
+	recordLatency(h, 1<<62)
+	// 1000 runs, the warm-up call AllocsPerRun makes first, the clamped value.
+	if h.TotalCount() != 1002 || h.Max() < maxLatency || h.ValueAtPercentile(50) < 2500 || h.ValueAtPercentile(50) > 2503 {
+		t.Errorf("count %d, max %d, p50 %d", h.TotalCount(), h.Max(), h.ValueAtPercentile(50))
+	}
+	s := latencyString(h)
+	for _, want := range []string{"p50 ", "p99.99 ", "max "} {
+		if !strings.Contains(s, want) {
+			t.Errorf("%q lacks %q", s, want)
 		}
 	}
 }
