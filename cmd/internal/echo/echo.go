@@ -92,10 +92,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// P per poller and one for everything else (the housekeeping epoll
 	// loop, this goroutine); a dedicated agent needs one more, agent's rule
 	// — and the GC off, since the steady state allocates nothing, with a
-	// limit as a guard. (Measured: with the GC on, the server's RSS is
-	// larger, not smaller: its metadata costs more than the set-up garbage
-	// it would free; and every P beyond these holds its own partly used
-	// heap spans, 8 KiB each.)
+	// limit as a guard. (pingpong -mode conns reports the server's VmRSS:
+	// with the GC on it is larger, not smaller — the collector's metadata
+	// costs more than the set-up garbage it would free — and every P beyond
+	// these holds partly used heap spans of its own, 8 KiB each.)
 	procs := cfg.Pollers + 1
 	if cfg.Mode == agent.Dedicated {
 		procs++
