@@ -92,14 +92,6 @@ func testIdleConns(t *testing.T, maxConns int) {
 	const n = 64
 	s, dir := serve(t, Options{MaxConns: maxConns})
 	g := s.g
-	waitConns := func(want int) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); s.Stats().Conns != want; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d connections attached, want %d", s.Stats().Conns, want)
-			}
-		}
-	}
 	conns := make([]*Conn[req, resp], n)
 	for i := range conns {
 		conns[i] = dial(t, dir)
@@ -112,35 +104,48 @@ func testIdleConns(t *testing.T, maxConns int) {
 	for i := 1; i <= 8; i++ {
 		conns[i].Close()
 	}
-	waitConns(n - 8)
+	waitConns(t, s, n-8)
 	for i := 1; i <= 8; i++ {
 		conns[i] = dial(t, dir)
 	}
 	if r := residentConns(t, conns[0], g, n); len(r) != 0 {
 		t.Fatalf("idle connections replaced: the pages of %v are allocated", r)
 	}
-	call := func(c *Conn[req, resp], a int64) {
-		t.Helper()
-		var r resp
-		if err := c.Call(time.Now().Add(5*time.Second), &req{A: a, B: 1}, &r); err != nil || r.Sum != a+1 {
-			t.Fatalf("call: %v %+v", err, r)
-		}
+	checkSlotRows(t, conns, g)
+	// Leave connection 0 with a request outstanding, close it, and take its
+	// slot again: the new connection must start from a reset ring.
+	if _, err := conns[0].Send(&req{A: 5}); err != nil {
+		t.Fatal(err)
 	}
-	// Calls one at a time use the first slot only (the jump, callring.go):
-	// the pages of the other slots stay holes, though the server checked
-	// for a request behind each call.
-	used := n / 2
+	conns[0].Close()
+	waitConns(t, s, n-1)
+	c := dial(t, dir)
+	body := c.cur.seg.seg.Body()
+	if idx := (uintptr(c.cur.ring.base) - uintptr(unsafe.Pointer(&body[g.slotsOff]))) / uintptr(g.stride); idx != 0 {
+		t.Fatalf("redial took slot %d, want the freed 0", idx)
+	}
+	for k := range int64(10) {
+		callOK(t, c, k)
+	}
+}
+
+// checkSlotRows: calls one at a time use the first slot only (the jump,
+// callring.go), so the pages of the other slots stay holes, though the
+// server checked for a request behind each call; pipelined calls use the
+// other slots too.
+func checkSlotRows(t *testing.T, conns []*Conn[req, resp], g arenaGeometry) {
+	t.Helper()
+	used := len(conns) / 2
 	for k := range int64(5) {
-		call(conns[0], k)
-		call(conns[used], k)
+		callOK(t, conns[0], k)
+		callOK(t, conns[used], k)
 	}
 	if rows := residentRows(t, conns[0], g); rows[1] || rows[2] || rows[3] {
 		t.Fatalf("after calls one at a time on connections 0 and %d: rows of slots with pages: %v", used, rows)
 	}
-	if r := residentConns(t, conns[0], g, n); len(r) > 2*unix.Getpagesize()/g.stride {
+	if r := residentConns(t, conns[0], g, len(conns)); len(r) > 2*unix.Getpagesize()/g.stride {
 		t.Fatalf("after calls on connections 0 and %d: the pages of %v are allocated", used, r)
 	}
-	// Pipelined calls use the other slots too.
 	for range 3 {
 		if _, err := conns[used].Send(&req{A: 1}); err != nil {
 			t.Fatal(err)
@@ -156,19 +161,23 @@ func testIdleConns(t *testing.T, maxConns int) {
 	if rows := residentRows(t, conns[0], g); !rows[1] || !rows[2] {
 		t.Fatalf("after three calls in flight: rows of slots with pages: %v", rows)
 	}
-	// Leave connection 0 with a request outstanding, close it, and take its
-	// slot again: the new connection must start from a reset ring.
-	if _, err := conns[0].Send(&req{A: 5}); err != nil {
-		t.Fatal(err)
+}
+
+// waitConns waits until s has want connections attached.
+func waitConns(t *testing.T, s *Server[req, resp], want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Conns != want; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections attached, want %d", s.Stats().Conns, want)
+		}
 	}
-	conns[0].Close()
-	waitConns(n - 1)
-	c := dial(t, dir)
-	body := c.cur.seg.seg.Body()
-	if idx := (uintptr(c.cur.ring.base) - uintptr(unsafe.Pointer(&body[g.slotsOff]))) / uintptr(g.stride); idx != 0 {
-		t.Fatalf("redial took slot %d, want the freed 0", idx)
-	}
-	for k := range int64(10) {
-		call(c, k)
+}
+
+// callOK calls c with A = a, B = 1 and fails the test unless the sum comes back.
+func callOK(t *testing.T, c *Conn[req, resp], a int64) {
+	t.Helper()
+	var r resp
+	if err := c.Call(time.Now().Add(5*time.Second), &req{A: a, B: 1}, &r); err != nil || r.Sum != a+1 {
+		t.Fatalf("call: %v %+v", err, r)
 	}
 }

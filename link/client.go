@@ -99,74 +99,64 @@ func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error
 
 // attach makes one connection to the server: set-up, arena, rings.
 func (c *Conn[Req, Resp]) attach() (*attachment, error) {
-	sockPath, _, err := paths(c.opts.Dir, c.name)
+	fd, err := c.connect()
 	if err != nil {
 		return nil, err
+	}
+	a, err := c.setUp(fd)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return a, nil
+}
+
+// connect opens a socket to the server of c's name, with the set-up
+// timeout on its blocking calls.
+func (c *Conn[Req, Resp]) connect() (int, error) {
+	sockPath, _, err := paths(c.opts.Dir, c.name)
+	if err != nil {
+		return -1, err
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, msg.Errorf("link: socket: %w", err)
+		return -1, msg.Errorf("link: socket: %w", err)
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			unix.Close(fd)
-		}
-	}()
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath}); err != nil {
-		return nil, msg.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
+		unix.Close(fd)
+		return -1, msg.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
 	}
 	setTimeouts(fd, c.opts.SetupTimeout)
-	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
-		reqFP: c.reqS.Fingerprint, respFP: c.respS.Fingerprint, reqSchema: c.reqS.Encode(), respSchem: c.respS.Encode()}
+	return fd, nil
+}
+
+// setUp sends the hello on fd, reads the welcome, and maps what came with
+// it: the arena and the server's liveness page. On success the attachment
+// owns fd; on an error the caller closes it.
+func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 	if err := startDeathWatch(); err != nil {
 		return nil, err
 	}
+	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
+		reqFP: c.reqS.Fingerprint, respFP: c.respS.Fingerprint, reqSchema: c.reqS.Encode(), respSchem: c.respS.Encode()}
 	// Our liveness page, if we have one: the server learns our death from it.
 	if err := sendMsg(fd, h.encode(), ownPageFd()); err != nil {
 		return nil, msg.Errorf("%w: hello: %v", ErrPeerGone, err)
 	}
-	buf := make([]byte, welcomeFixedLength+maxMessage)
-	var fds [maxFds]int // the arena; the liveness page if the server has one
-	n, err := recvMsg(fd, buf, fds[:])
-	if err != nil {
-		return nil, msg.Errorf("%w: welcome: %v", ErrPeerGone, err)
-	}
-	defer closeFds(fds[:]) // those not taken over below
-	if n == 0 {
-		return nil, msg.Errorf("%w: the server closed the connection during set-up", ErrPeerGone)
-	}
-	w, err := decodeWelcome(buf[:n])
+	fds := [maxFds]int{-1, -1} // the arena; the liveness page if the server has one
+	defer closeFds(fds[:])     // those not taken over below
+	w, err := readWelcome(fd, &fds)
 	if err != nil {
 		return nil, err
 	}
-	if w.status != statusOK || fds[0] < 0 {
-		return nil, welcomeError(w)
-	}
-	afd := fds[0]
-	fds[0] = -1
-	seg, err := mapArena(afd, c.reqS.Fingerprint*31+c.respS.Fingerprint)
+	seg, g, err := c.openArena(w, takeFd(&fds[0]))
 	if err != nil {
 		return nil, err
 	}
-	g, err := checkGeometry(w, seg.seg.Body(), c.reqS.Size, c.respS.Size)
+	live, err := takeLiveness(takeFd(&fds[1]))
 	if err != nil {
 		seg.unref()
 		return nil, err
-	}
-	var live *clientLiveness
-	if fds[1] >= 0 {
-		lfd := fds[1]
-		fds[1] = -1
-		if live, err = mapLiveness(lfd); err != nil {
-			seg.unref()
-			return nil, err
-		}
-		if live.dead() { // a dying server's last welcome
-			seg.unref()
-			live.unref()
-			return nil, msg.Errorf("%w: the server's poller has died", ErrPeerGone)
-		}
 	}
 	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]awaited, g.depth)}
 	body := seg.seg.Body()
@@ -177,8 +167,67 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 		live.unref()
 		return nil, err
 	}
-	ok = true
 	return a, nil
+}
+
+// readWelcome receives the server's welcome on fd, with the fds that came
+// along in fds, and returns it if it says OK and carries an arena.
+func readWelcome(fd int, fds *[maxFds]int) (*welcome, error) {
+	buf := make([]byte, welcomeFixedLength+maxMessage)
+	n, err := recvMsg(fd, buf, fds[:])
+	if err != nil {
+		return nil, msg.Errorf("%w: welcome: %v", ErrPeerGone, err)
+	}
+	if n == 0 {
+		return nil, msg.Errorf("%w: the server closed the connection during set-up", ErrPeerGone)
+	}
+	w, err := decodeWelcome(buf[:n])
+	if err != nil {
+		return nil, err
+	}
+	if w.status != statusOK || fds[0] < 0 {
+		return nil, welcomeError(w)
+	}
+	return w, nil
+}
+
+// takeFd returns *fd and sets it to -1: its new owner closes it.
+func takeFd(fd *int) int {
+	f := *fd
+	*fd = -1
+	return f
+}
+
+// openArena maps the arena fd (taking it) and checks the welcome's
+// geometry against it.
+func (c *Conn[Req, Resp]) openArena(w *welcome, fd int) (*sharedArena, arenaGeometry, error) {
+	seg, err := mapArena(fd, c.reqS.Fingerprint*31+c.respS.Fingerprint)
+	if err != nil {
+		return nil, arenaGeometry{}, err
+	}
+	g, err := checkGeometry(w, seg.seg.Body(), c.reqS.Size, c.respS.Size)
+	if err != nil {
+		seg.unref()
+		return nil, arenaGeometry{}, err
+	}
+	return seg, g, nil
+}
+
+// takeLiveness maps the server's liveness page fd (taking it; -1: the
+// server has none) and refuses a page that already says the server died.
+func takeLiveness(fd int) (*clientLiveness, error) {
+	if fd < 0 {
+		return nil, nil
+	}
+	live, err := mapLiveness(fd)
+	if err != nil {
+		return nil, err
+	}
+	if live.dead() { // a dying server's last welcome
+		live.unref()
+		return nil, msg.Errorf("%w: the server's poller has died", ErrPeerGone)
+	}
+	return live, nil
 }
 
 func welcomeError(w *welcome) error {

@@ -43,32 +43,12 @@ func (s *Server[Req, Resp]) forget(c *sconn) {
 	}
 }
 
+// handshake reads c's hello, checks the client against the policy and the
+// layouts, and attaches it to a slot in its trust domain's arena — or
+// refuses it with a welcome that says why. Epoll goroutine only.
 func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
-	var fds [1]int // the client process's liveness page, if it has one
-	n, err := recvMsg(c.fd, buf, fds[:])
-	if err == unix.EAGAIN {
-		return
-	}
-	if err != nil || n == 0 {
-		closeFds(fds[:])
-		s.stats.refused.Add(1)
-		s.forget(c)
-		return
-	}
-	if fds[0] >= 0 {
-		if c.peer, err = s.mapPeer(fds[0]); err != nil {
-			s.refuse(c, statusBadHello, err.Error())
-			return
-		}
-	}
-	cred, err := peerCred(c.fd)
-	if err != nil {
-		s.refuse(c, statusDenied, "no peer credentials")
-		return
-	}
-	c.pid, c.uid, c.gid = cred.Pid, cred.Uid, cred.Gid
-	if !s.opts.Policy.allows(s.uid, cred.Uid, cred.Gid) {
-		s.refuse(c, statusDenied, msg.Sprintf("uid %d gid %d not allowed", cred.Uid, cred.Gid))
+	n, ok := s.readHello(c, buf)
+	if !ok {
 		return
 	}
 	h, err := decodeHello(buf[:n])
@@ -80,20 +60,72 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		s.refuse(c, statusMismatch, why)
 		return
 	}
-	if s.nconns >= s.opts.MaxConns {
-		s.refuse(c, statusFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
+	d, idx, ok := s.place(c)
+	if !ok {
 		return
 	}
-	d, err := s.domain(cred.Uid)
+	s.attach(c, d, idx)
+}
+
+// readHello receives c's hello into buf, maps the liveness page that came
+// with it, and checks the client's credentials against the policy. It
+// reports false when c has been refused or forgotten, or its hello has not
+// arrived yet.
+func (s *Server[Req, Resp]) readHello(c *sconn, buf []byte) (int, bool) {
+	var fds [1]int // the client process's liveness page, if it has one
+	n, err := recvMsg(c.fd, buf, fds[:])
+	if err == unix.EAGAIN {
+		return 0, false
+	}
+	if err != nil || n == 0 {
+		closeFds(fds[:])
+		s.stats.refused.Add(1)
+		s.forget(c)
+		return 0, false
+	}
+	if fds[0] >= 0 {
+		if c.peer, err = s.mapPeer(fds[0]); err != nil {
+			s.refuse(c, statusBadHello, err.Error())
+			return 0, false
+		}
+	}
+	cred, err := peerCred(c.fd)
+	if err != nil {
+		s.refuse(c, statusDenied, "no peer credentials")
+		return 0, false
+	}
+	c.pid, c.uid, c.gid = cred.Pid, cred.Uid, cred.Gid
+	if !s.opts.Policy.allows(s.uid, cred.Uid, cred.Gid) {
+		s.refuse(c, statusDenied, msg.Sprintf("uid %d gid %d not allowed", cred.Uid, cred.Gid))
+		return 0, false
+	}
+	return n, true
+}
+
+// place finds c a slot in its uid's arena, or refuses it: MaxConns are
+// attached, or the arena cannot be made.
+func (s *Server[Req, Resp]) place(c *sconn) (*domain, int, bool) {
+	if s.nconns >= s.opts.MaxConns {
+		s.refuse(c, statusFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
+		return nil, 0, false
+	}
+	d, err := s.domain(c.uid)
 	if err != nil {
 		s.refuse(c, statusFull, msg.Sprintf("no arena: %v", err))
-		return
+		return nil, 0, false
 	}
 	idx, ok := d.take()
 	if !ok {
 		s.refuse(c, statusFull, "no free arena slot")
-		return
+		return nil, 0, false
 	}
+	return d, idx, true
+}
+
+// attach gives c slot idx of d: it resets the slot's ring, hands c to the
+// pollers, and sends the welcome with the arena's fd (and the server's
+// liveness page).
+func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 	c.d, c.index = d, int32(idx)
 	c.reset()
 	gen := s.nextGen
