@@ -3,6 +3,7 @@ package link
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/internal/msg"
@@ -74,10 +75,14 @@ func (a *attachment) release() {
 	a.live.unref()
 }
 
-// Dial connects to the server listening on name. It fails with
-// layout.ErrLayoutMismatch (naming the field) when the server's Req or
-// Resp differ from ours, ErrServerFull, ErrPermission, or ErrPeerGone when
-// no server listens. Once connected, the Conn reconnects by itself.
+// Dial connects to the server listening on name. When none listens — no
+// socket file, or nobody accepting on it — it fails with an error wrapping
+// ErrNoServer, at once or, with DialOptions.WaitServer, once that long has
+// passed without one. It fails with a *layout.MismatchError (naming the
+// field, this process's side as Ours) when the server's Req or Resp differ
+// from ours, with ErrServerFull, ErrPermission, or ErrPeerGone when the
+// server goes away during set-up. Once connected, the Conn reconnects by
+// itself.
 func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error) {
 	opts.fill()
 	reqS, respS, dir, err := schemasAndDir[Req, Resp](opts.Dir)
@@ -89,13 +94,39 @@ func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error
 		spinTicks: uint64(opts.SpinFor.Seconds() * asm.TicksPerSecond())}
 	c.w.done = make(chan error, 1)
 	c.w.poll = c.pollParked
-	a, err := c.attach()
+	a, err := c.attachWaiting()
 	if err != nil {
 		return nil, err
 	}
 	c.cur = a
 	return c, nil
 }
+
+// attachWaiting attaches, and while no server listens tries again until
+// DialOptions.WaitServer has passed: after 1 ms, doubling to 50 ms.
+func (c *Conn[Req, Resp]) attachWaiting() (*attachment, error) {
+	deadline := time.Now().Add(c.opts.WaitServer)
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
+		a, err := c.attach()
+		ns, noServer := err.(*noServerError)
+		if !noServer || c.opts.WaitServer <= 0 {
+			return a, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			ns.waited = c.opts.WaitServer
+			return nil, ns
+		}
+		if waitServerHook != nil {
+			waitServerHook()
+		}
+		time.Sleep(min(backoff, left))
+	}
+}
+
+// waitServerHook, if set (by tests), is called each time Dial finds no
+// server and is about to wait for one.
+var waitServerHook func()
 
 // attach makes one connection to the server: set-up, arena, rings.
 func (c *Conn[Req, Resp]) attach() (*attachment, error) {
@@ -124,6 +155,9 @@ func (c *Conn[Req, Resp]) connect() (int, error) {
 	}
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath}); err != nil {
 		unix.Close(fd)
+		if err == unix.ENOENT || err == unix.ECONNREFUSED {
+			return -1, &noServerError{name: c.name, sock: sockPath}
+		}
 		return -1, msg.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
 	}
 	setTimeouts(fd, c.opts.SetupTimeout)

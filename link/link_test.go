@@ -159,7 +159,7 @@ func TestLayoutMismatchNamesTheField(t *testing.T) {
 
 func TestListenAndDialErrors(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Dial[req, resp]("t", DialOptions{Dir: dir}); !errors.Is(err, ErrPeerGone) {
+	if _, err := Dial[req, resp]("t", DialOptions{Dir: dir}); !errors.Is(err, ErrNoServer) {
 		t.Fatalf("no server: %v", err)
 	}
 	s, err := Listen[req, resp]("t", Options{Dir: dir})

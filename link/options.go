@@ -102,6 +102,10 @@ type DialOptions struct {
 	Dir          string        // socket directory; Dir()
 	SetupTimeout time.Duration // the server must answer within this; 1 s
 	SpinFor      time.Duration // Call spins this long before it parks; 20 µs
+	// WaitServer makes Dial wait up to this long for a server to listen
+	// on the name, trying again after 1 ms, doubling to 50 ms; 0: Dial
+	// fails at once with ErrNoServer.
+	WaitServer time.Duration
 	// FailFast makes calls fail at once with ErrPeerGone while the Conn
 	// reconnects, instead of waiting for it up to their deadline.
 	FailFast bool
