@@ -185,16 +185,16 @@ func summariseConns(c *config, rounds []*connbench.Result, mems, befores []connb
 		return v[len(v)/2]
 	}
 	q := func(p float64) int64 {
-		return int64(med(func(i int) float64 { return float64(rounds[i].Hist.Quantile(p)) }))
+		return int64(med(func(i int) float64 { return float64(rounds[i].Hist.ValueAtPercentile(100 * p)) }))
 	}
 	out.P50, out.P90, out.P99, out.P999, out.P9999 = q(0.5), q(0.9), q(0.99), q(0.999), q(0.9999)
 	out.MsgsPerSec = med(func(i int) float64 { return rounds[i].PerSec })
 	var sum, over float64
 	for _, r := range rounds {
 		out.N += int(r.Requests)
-		out.Max = max(out.Max, int64(r.Hist.Max()))
+		out.Max = max(out.Max, r.Hist.Max())
 		sum += r.Hist.Mean() * float64(r.Requests)
-		over += float64(r.Hist.CountAbove(10_000))
+		over += float64(countAbove(r.Hist, 10_000))
 		out.DialSecondsMax = max(out.DialSecondsMax, r.DialSeconds)
 	}
 	if out.N > 0 {

@@ -361,10 +361,6 @@ func watch(c *config, cmd *exec.Cmd, e end, st *roundState, stopping *atomic.Boo
 	}
 }
 
-// newHistogram makes a histogram of nanoseconds: 1 ns … 10 s, 3
-// significant digits.
-func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, 10_000_000_000, 3) }
-
 // recordTicks records every sample, in nanoseconds, into h.
 func recordTicks(h *hdrhistogram.Histogram, ticks []uint64) {
 	for _, t := range ticks {

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spinwire/spinwire/agent"
-	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/cmd/internal/echo"
 	"github.com/spinwire/spinwire/link"
 	"github.com/spinwire/spinwire/spin"
@@ -58,8 +58,24 @@ type Result struct {
 	Requests        uint64  // measured responses
 	Seconds         float64 // measured time
 	PerSec          float64
-	Hist            *Hist // latency from send to response, ns
-	DialSeconds     float64
+	// Hist holds the latency from send to response of every measured
+	// request, in nanoseconds (NewHist).
+	Hist        *hdrhistogram.Histogram
+	DialSeconds float64
+}
+
+// MaxLatency is the largest latency Hist holds, in nanoseconds; a longer
+// one is recorded as this.
+const MaxLatency = int64(10 * time.Second)
+
+// NewHist returns an empty latency histogram: HdrHistogram, 1 ns to
+// MaxLatency, three significant digits.
+func NewHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, MaxLatency, 3) }
+
+// record adds one latency in nanoseconds to h. The clamp keeps RecordValue
+// off its error path, which would allocate the error.
+func record(h *hdrhistogram.Histogram, ns float64) {
+	_ = h.RecordValue(min(max(int64(ns), 0), MaxLatency))
 }
 
 // Run opens cfg.Conns connections and drives them from one pinned agent.
@@ -87,109 +103,13 @@ func Run(cfg ClientConfig) (*Result, error) {
 	if cfg.Attached != nil {
 		cfg.Attached()
 	}
-	tps := asm.TicksPerSecond()
-	var (
-		inflight  = make([]int, len(conns))
-		sent      = make([]uint64, len(conns))
-		next      = make([]uint64, len(conns))
-		warmEnd   = asm.Ticks() + uint64(cfg.Warmup.Seconds()*tps)
-		end       = warmEnd + uint64(cfg.Duration.Seconds()*tps)
-		limit     = uint64(cfg.Timeout.Seconds() * tps)
-		measuring bool
-		start     uint64
-		failure   error
-		msg       Msg
-		now       uint64
-		cur       int
-	)
-	record := func(id uint64, r *Resp) {
-		if r.Seq != next[cur] {
-			failure = fmt.Errorf("connection %d: response %d carries seq %d", cur, next[cur], r.Seq)
-		}
-		next[cur]++
-		inflight[cur]--
-		if measuring {
-			res.Requests++
-			res.Hist.Record(asm.TicksToNanos(now - r.Stamp))
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	lastProgress := asm.Ticks()
-	active := len(conns)
-	if cfg.Active > 0 {
-		active = min(cfg.Active, len(conns))
-	}
-	duty := func() int {
-		now = asm.Ticks()
-		if !measuring && now >= warmEnd {
-			measuring, start = true, now
-		}
-		if now >= end || failure != nil {
-			res.Seconds = asm.TicksToNanos(now-start) / 1e9
-			cancel()
-			return 0
-		}
-		work := 0
-		if cfg.Rotate {
-			c := conns[cur]
-			n, err := c.Poll(0, record)
-			next := func() int { return (cur + 1) % active }
-			if err != nil && failure == nil {
-				failure = fmt.Errorf("connection %d: %w", cur, err)
-			}
-			if n > 0 || sent[cur] == 0 {
-				if n > 0 {
-					cur = next()
-					lastProgress = now
-				}
-				msg.Seq, msg.Stamp = sent[cur], asm.Ticks()
-				if _, err := conns[cur].Send(&msg); err == nil {
-					sent[cur]++
-					inflight[cur]++
-				}
-			} else if now-lastProgress > limit && failure == nil {
-				failure = fmt.Errorf("no response for %v", cfg.Timeout)
-			}
-			return n
-		}
-		for i, c := range conns[:active] {
-			cur = i
-			n, err := c.Poll(0, record)
-			if err != nil && failure == nil {
-				failure = fmt.Errorf("connection %d: %w", i, err)
-			}
-			work += n
-			for inflight[i] < cfg.Pipeline {
-				msg.Seq, msg.Stamp = sent[i], now
-				if _, err := c.Send(&msg); err != nil {
-					break
-				}
-				sent[i]++
-				inflight[i]++
-			}
-		}
-		if work > 0 {
-			lastProgress = now
-		} else if now-lastProgress > limit && failure == nil {
-			failure = fmt.Errorf("no response for %v", cfg.Timeout)
-		}
-		return work
-	}
-	// The agent pins its thread for good: run it on a goroutine of its own,
-	// whose thread exits with it (a pinned caller's thread would pass its
-	// mask on to every process it starts later).
-	a := &agent.Agent{Name: "connbench client", Mode: cfg.Mode, Logf: func(string, ...any) {}}
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx, cfg.CPU, spin.BusySpin{}, duty) }()
-	if err := <-errc; err != nil {
-		return nil, err
-	}
+	d := newDriver(cfg, conns, res)
+	err := d.run()
 	if cfg.Finished != nil {
 		cfg.Finished()
 	}
-	if failure != nil {
-		return nil, failure
+	if err != nil {
+		return nil, err
 	}
 	if res.Seconds > 0 {
 		res.PerSec = float64(res.Requests) / res.Seconds
@@ -227,4 +147,15 @@ func ReadMemory(pid int) (Memory, error) {
 		}
 	}
 	return m, nil
+}
+
+// runAgent runs duty on a pinned agent until ctx ends. The agent pins its
+// thread for good: it runs on a goroutine of its own, whose thread exits
+// with it (a pinned caller's thread would pass its mask on to every
+// process it starts later).
+func runAgent(ctx context.Context, cfg ClientConfig, duty func() int) error {
+	a := &agent.Agent{Name: "connbench client", Mode: cfg.Mode, Logf: func(string, ...any) {}}
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx, cfg.CPU, spin.BusySpin{}, duty) }()
+	return <-errc
 }
