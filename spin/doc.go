@@ -15,6 +15,13 @@
 //     publisher makes a FUTEX_WAKE only when the consumer has declared itself
 //     parked, so publishing to a spinning consumer costs no syscall.
 //
+// A Ring or Log has one consumer: OpenRing and OpenLog (and ClaimConsumer,
+// for a creator that consumes) record the consuming process in the header
+// and refuse a second consumer with ErrConsumerTaken while it lives; the
+// claim of a process that has died is taken over, and Close gives it back.
+// The side that produces into a region it did not create opens it with
+// OpenRingProducer or OpenLogProducer.
+//
 // A consumer loop runs on an agent.Agent (package agent), which locks and
 // pins its thread; the rings themselves know nothing of threads or CPUs.
 //

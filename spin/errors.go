@@ -8,11 +8,12 @@ import (
 
 // Sentinel errors; functions wrap them with the values that explain them.
 var (
-	ErrCorrupt         = errors.New("spin: corrupt shared state")     // a peer wrote a value no correct peer could
-	ErrInvalidCapacity = errors.New("spin: invalid capacity")         // not a power of two, or out of range
-	ErrBadRegion       = errors.New("spin: bad region")               // region too short, misaligned or not a ring
-	ErrTooLarge        = errors.New("spin: record too large")         // Log record over its maximum
-	ErrUnsupported     = errors.New("spin: unsupported on this host") // e.g. futex on a non-Linux OS
+	ErrCorrupt         = errors.New("spin: corrupt shared state")        // a peer wrote a value no correct peer could
+	ErrInvalidCapacity = errors.New("spin: invalid capacity")            // not a power of two, or out of range
+	ErrBadRegion       = errors.New("spin: bad region")                  // region too short, misaligned or not a ring
+	ErrTooLarge        = errors.New("spin: record too large")            // Log record over its maximum
+	ErrUnsupported     = errors.New("spin: unsupported on this host")    // e.g. futex on a non-Linux OS
+	ErrConsumerTaken   = errors.New("spin: ring already has a consumer") // another live handle holds the consumer side
 )
 
 // fault records why a ring stopped, without building an error on the hot

@@ -30,7 +30,9 @@ func Example() {
 		panic(err)
 	}
 	// Another process would receive seg.Fd() and call layout.OpenFd, then
-	// spin.OpenRing[Tick] over the same bytes.
+	// spin.OpenRing[Tick] over the same bytes to consume (a second consumer
+	// is refused with spin.ErrConsumerTaken), or spin.OpenRingProducer to
+	// produce.
 
 	// Producer: copy in, or claim a slot and fill it in place.
 	ring.TryPublish(&Tick{Seq: 1, Price: 10125, Qty: 5})

@@ -25,7 +25,9 @@ import (
 //	+---------------------------------------------------------------+
 //	|              Head Position (bytes, uint64)                    | 256  block 2: consumer
 //	+---------------------------------------------------------------+
-//	|     Waiters (uint32 flag)     |                               | 384  block 3: consumer, when parking
+//	|     Waiters (uint32 flag)     |                               | 384  block 3: consumer, when parking,
+//	+---------------------------------------------------------------+      opening or closing
+//	|      Consumer Claim (uint64: pid, start time; see claim.go)   | 448
 //	+---------------------------------------------------------------+
 //	|                          Records                             ... 512
 //
@@ -48,7 +50,7 @@ const (
 	RecordLengthOffset = 0                   // within a record: uint32 payload bytes
 	RecordTypeOffset   = 4                   // within a record: uint32 type
 	LogMagic           = 0x31474f4c_4e495053 // "SPINLOG1" as little-endian uint64
-	LogVersion         = 1                   // bumped on any incompatible change
+	LogVersion         = 2                   // bumped on any incompatible change
 	PaddingType        = 0                   // record type that fills the end of the buffer
 	MaxRecordType      = 1<<31 - 1           // user types are 1…MaxRecordType
 	DefaultRecordType  = 1                   // the type Claim and TryWrite use
@@ -84,6 +86,7 @@ type Log struct {
 	head      uint64
 	tailCache uint64
 	cfault    fault
+	claim     consumerClaim // set up and given back outside the hot path
 	_         [64]byte
 }
 
@@ -119,9 +122,26 @@ func NewLog(region []byte, capacity int) (*Log, error) {
 	return bindLog(region, uint64(capacity))
 }
 
-// OpenLog returns a handle on a Log another process formatted, after
-// validating its header and cursors.
+// OpenLog opens, as its consumer, a Log another process formatted: it
+// validates the header and cursors, then claims the consumer side for
+// this handle until Close (see Log.ClaimConsumer). Errors wrap
+// ErrBadRegion, ErrInvalidCapacity, ErrCorrupt or ErrConsumerTaken. A
+// producer that did not create the Log opens it with OpenLogProducer.
 func OpenLog(region []byte) (*Log, error) {
+	l, err := OpenLogProducer(region)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.ClaimConsumer(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// OpenLogProducer opens, as its producer, a Log another process
+// formatted, validating it as OpenLog does. It claims nothing: the
+// handle's consumer methods are not for use unless ClaimConsumer succeeds.
+func OpenLogProducer(region []byte) (*Log, error) {
 	if err := checkRegion(region, LogHeaderLength); err != nil {
 		return nil, err
 	}
@@ -147,6 +167,35 @@ func OpenLog(region []byte) (*Log, error) {
 	return bindLog(region, capacity)
 }
 
+// ClaimConsumer makes this handle the Log's only consumer, as
+// Ring.ClaimConsumer does for a ring: it takes over a dead process's
+// claim, reloads the consumer's position, and returns an error wrapping
+// ErrConsumerTaken, naming the pid, while another live handle holds it.
+// The position the previous consumer left must be 8-byte aligned, or the
+// error wraps ErrCorrupt.
+func (l *Log) ClaimConsumer() error {
+	if l.claim.held != 0 {
+		return nil
+	}
+	if err := l.claim.take("OpenLogProducer"); err != nil {
+		return err
+	}
+	// SYNC: acquire of the head the previous consumer released; the claim's
+	// CAS ordered this load after that consumer's release.
+	h := atomic.LoadUint64(l.headP)
+	if h%recordAlign != 0 {
+		l.claim.release()
+		return msg.Errorf("%w: log head %d", ErrCorrupt, h)
+	}
+	l.head, l.tailCache = h, h
+	return nil
+}
+
+// Close gives back the consumer side this handle claimed (OpenLog,
+// ClaimConsumer); without a claim it does nothing. It does not unmap the
+// region, and the producer methods still work.
+func (l *Log) Close() { l.claim.release() }
+
 func bindLog(region []byte, capacity uint64) (*Log, error) {
 	base := unsafe.Pointer(unsafe.SliceData(region))
 	l := &Log{}
@@ -162,6 +211,7 @@ func bindLog(region []byte, capacity uint64) (*Log, error) {
 		return nil, msg.Errorf("%w: log head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
 	}
 	l.head, l.tailCache, l.tail, l.headCache = h, t, t, h
+	l.claim.word = claimWord(region)
 	return l, nil
 }
 

@@ -184,7 +184,7 @@ func TestLogSetup(t *testing.T) {
 	le := binary.LittleEndian
 	for name, poke := range map[string]func(){
 		"magic":    func() { b[0] ^= 1 },
-		"version":  func() { le.PutUint32(b[LogVersionOffset:], 2) },
+		"version":  func() { le.PutUint32(b[LogVersionOffset:], LogVersion+1) },
 		"capacity": func() { le.PutUint64(b[LogCapacityOffset:], 1<<20) },
 		"huge":     func() { le.PutUint64(b[LogCapacityOffset:], 1<<40) },
 		"odd":      func() { le.PutUint64(b[LogCapacityOffset:], 100) },

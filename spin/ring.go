@@ -35,8 +35,10 @@ import (
 //	+---------------------------------------------------------------+
 //	|                 Head Position (uint64)                        | 256  block 2: consumer writes
 //	+---------------------------------------------------------------+      on every drain
-//	|     Waiters (uint32 flag)     |         reserved to 512      ... 384  block 3: consumer writes
-//	+---------------------------------------------------------------+      only when it parks
+//	|     Waiters (uint32 flag)     |         reserved to 448      ... 384  block 3: consumer writes
+//	+---------------------------------------------------------------+      only when it parks,
+//	|      Consumer Claim (uint64: pid, start time; see claim.go)   | 448  opens or closes
+//	+---------------------------------------------------------------+
 //	|                  Slot 0 … Slot Capacity-1                    ... 512
 //	+---------------------------------------------------------------+
 //	|  T's schema text (layout.Schema.Encode), padded to 64 bytes  ... Schema Start
@@ -167,9 +169,12 @@ func slotStride(size int, p Protocol) int {
 
 // Ring is a single-producer, single-consumer ring of fixed-size slots of T
 // in shared memory. Each process makes its own Ring over the same region —
-// the creator with NewRing, the other with OpenRing — and uses one side of
-// it: the producer methods (TryPublish, Claim, Commit) from one goroutine,
-// the consumer methods (TryConsume, Poll, Park) from one goroutine.
+// the creator with NewRing, the other with OpenRing if it consumes or
+// OpenRingProducer if it produces — and uses one side of it: the producer
+// methods (TryPublish, Claim, Commit) from one goroutine, the consumer
+// methods (TryConsume, Poll, Park) from one goroutine. The ring records
+// its consumer (OpenRing, ClaimConsumer) and refuses a second one while
+// that process lives.
 //
 // Producer and consumer state live in separate cache lines of this struct,
 // so one process may also drive both sides from two goroutines.
@@ -188,6 +193,7 @@ type Ring[T any] struct {
 	head      uint64 // next position to read
 	tailCache uint64 // Cursors: last tail seen
 	cfault    fault
+	claim     consumerClaim // set up and given back outside the hot path
 	_         [64]byte
 }
 
@@ -229,21 +235,71 @@ func NewRing[T any](region []byte, opts RingOptions) (*Ring[T], error) {
 	return bindRing[T](region, opts.Protocol, uint64(opts.Capacity), stride)
 }
 
-// OpenRing returns a handle on a ring another process formatted with
-// NewRing[T], after validating its header — magic, version, protocol,
+// OpenRing opens, as its consumer, a ring another process formatted with
+// NewRing[T]: it validates the header — magic, version, protocol,
 // capacity, stride, message size and T's fingerprint — against region's
-// length, and its cursors against each other. Errors wrap ErrBadRegion,
-// ErrInvalidCapacity or ErrCorrupt; a T other than the creator's gives a
-// *layout.MismatchError naming the first field that differs (this
-// process's T as "here", the creator's "at the peer"), read from the
-// schema text the creator stored after the slots.
+// length, and the cursors against each other, then claims the consumer
+// side (see ClaimConsumer) for this handle until Close. Errors wrap
+// ErrBadRegion, ErrInvalidCapacity, ErrCorrupt or ErrConsumerTaken; a T
+// other than the creator's gives a *layout.MismatchError naming the first
+// field that differs (this process's T as "here", the creator's "at the
+// peer"), read from the schema text the creator stored after the slots.
+//
+// The side that did not create a ring opens it: with OpenRing when it
+// consumes, with OpenRingProducer when it produces.
 func OpenRing[T any](region []byte) (*Ring[T], error) {
+	r, err := OpenRingProducer[T](region)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.ClaimConsumer(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenRingProducer opens, as its producer, a ring another process
+// formatted with NewRing[T], validating it as OpenRing does. It claims
+// nothing: the handle's consumer methods are not for use unless
+// ClaimConsumer succeeds.
+func OpenRingProducer[T any](region []byte) (*Ring[T], error) {
 	proto, capacity, stride, err := openRingHeader[T](region, RingMagic, ringMagicStr, "ring")
 	if err != nil {
 		return nil, err
 	}
 	return bindRing[T](region, proto, capacity, stride)
 }
+
+// ClaimConsumer makes this handle the ring's only consumer: it records
+// this process in the ring's claim word, taking over the claim of a
+// process that has died (its pid gone, a zombie, or reused by a process
+// that started later), and reloads the consumer's position from the ring.
+// It returns an error wrapping ErrConsumerTaken, naming the pid, while
+// another handle — in any live process, this one included — holds the
+// claim; nil if this handle holds it already. OpenRing calls it; a creator
+// that consumes calls it after NewRing to keep other consumers out. Cost:
+// a CAS, and for a claim already there a kill(pid, 0) and a read of
+// /proc/<pid>/stat. Not safe to call concurrently with the consumer
+// methods.
+func (r *Ring[T]) ClaimConsumer() error {
+	if r.claim.held != 0 {
+		return nil
+	}
+	if err := r.claim.take("OpenRingProducer"); err != nil {
+		return err
+	}
+	// SYNC: acquire of the head the previous consumer released; the claim's
+	// CAS ordered this load after that consumer's release.
+	r.head = atomic.LoadUint64(r.headP)
+	r.tailCache = r.head // Cursors: the next ready() reloads the tail
+	return nil
+}
+
+// Close gives back the consumer side this handle claimed (OpenRing,
+// ClaimConsumer), so that another consumer may open the ring; without a
+// claim it does nothing. It does not unmap the region, and the producer
+// methods still work; call it after the last consumer call.
+func (r *Ring[T]) Close() { r.claim.release() }
 
 // formatRing writes the header of a ring of T into region (already
 // cleared) and publishes it under magic with a release store: block 0 of
@@ -325,6 +381,7 @@ func bindRing[T any](region []byte, proto Protocol, capacity uint64, stride int)
 	}
 	r.head, r.tailCache = h, t
 	r.tail, r.headCache = t, h
+	r.claim.word = claimWord(region)
 	return r, nil
 }
 

@@ -46,6 +46,10 @@ func newPair[T any](tb testing.TB, capacity int, p Protocol) *pair[T] {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// This process consumes pong: it keeps other consumers out.
+	if err := pong.ClaimConsumer(); err != nil {
+		tb.Fatal(err)
+	}
 	return &pair[T]{seg, ping, pong}
 }
 
@@ -65,7 +69,7 @@ func openPair[T any](fd int) (*pair[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	pong, err := OpenRing[T](b[total/2 : total])
+	pong, err := OpenRingProducer[T](b[total/2 : total])
 	if err != nil {
 		return nil, err
 	}
@@ -154,6 +158,11 @@ func childMain[T seqd](role string) error {
 				return fmt.Errorf("echo: deadline passed")
 			}
 		}
+	case "claim": // hold ping's consumer side until killed
+		for time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return fmt.Errorf("claim: deadline passed")
 	case "produce": // publish n messages on pong in random batches
 		n, _ := strconv.ParseUint(os.Getenv("SPIN_N"), 10, 64)
 		rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 1))
