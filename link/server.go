@@ -51,11 +51,12 @@ type Server[Req, Resp any] struct {
 	handler func(*Req, *Resp)
 	scratch []scratch[Req, Resp] // per poller
 
-	mu       sync.Mutex // guards the fields below
-	serving  bool
-	closed   bool
-	cancel   context.CancelFunc
-	loopDone chan struct{}
+	mu        sync.Mutex // guards the fields below
+	serving   bool
+	closed    bool
+	cancel    context.CancelFunc
+	loopDone  chan struct{}
+	closeDone chan struct{} // closed when Close has cleaned up
 
 	stats serverStats
 }
@@ -96,9 +97,9 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
 		domains:  map[uint32]*domain{},
-		loopDone: make(chan struct{}),
-		live:     newOwnerPage("spinwire-server-liveness"),
-		peers:    map[inodeKey]*peerPage{},
+		loopDone: make(chan struct{}), closeDone: make(chan struct{}),
+		live:  newOwnerPage("spinwire-server-liveness"),
+		peers: map[inodeKey]*peerPage{},
 		// Sized up front: growing them one append at a time leaves a dead
 		// array in every size class (the GC may be off). byFd's pages are
 		// touched only as far as the fds in use reach.

@@ -109,12 +109,17 @@ func (s *Server[Req, Resp]) waitPollers() bool {
 	return true
 }
 
-// Close stops the pollers, closes every connection (clients see ErrPeerGone)
-// and removes the socket. Serve returns.
+// Close stops the pollers, closes every connection (clients see
+// ErrPeerGone), removes the socket and lock files, and returns when all of
+// that is done; Serve then returns. A second Close waits for the first to
+// finish and returns ErrClosed. Close must not be called from the handler
+// or from OnConnect or OnDisconnect: it waits for the goroutines that run
+// them.
 func (s *Server[Req, Resp]) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		<-s.closeDone
 		return ErrClosed
 	}
 	s.closed = true
@@ -146,5 +151,6 @@ func (s *Server[Req, Resp]) Close() error {
 	}
 	s.unmapRetired(s.retired) // the pollers have stopped
 	s.peers, s.retired = nil, nil
+	close(s.closeDone)
 	return nil
 }

@@ -25,16 +25,27 @@ type pollerState struct {
 // goes (it still holds the request's bytes: handler must set every field
 // of resp). handler must not keep either pointer, and should still treat
 // req's values as hostile input: the copy is stable, its contents are the
-// client's. Serve returns when Close is called (nil) or a poller fails (a
-// panic in handler, say).
+// client's.
+//
+// Serve returns nil when Close is called, and a poller's error when one
+// fails (a panic in handler, say: the error wraps agent.ErrPanic), after
+// closing the server itself. Either way it returns only once the server
+// is cleaned up: every poller has stopped, every connection is closed, and
+// the socket and lock files are gone. On a closed server it waits for that
+// too, and returns ErrClosed.
 func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	if handler == nil {
 		return msg.Errorf("%w: nil handler", ErrBadOption)
 	}
 	s.mu.Lock()
-	if s.closed || s.serving {
+	if s.closed {
 		s.mu.Unlock()
-		return msg.Errorf("%w: serve on a closed or serving server", ErrClosed)
+		<-s.closeDone
+		return msg.Errorf("%w: serve on a closed server", ErrClosed)
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return msg.Errorf("%w: Serve called twice", ErrBadOption)
 	}
 	s.serving = true
 	s.handler = handler
@@ -83,6 +94,12 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 			cancel()
 		}
 	}
+	// Only Close cancels ctx without an error: wait for its clean-up.
+	// After a failure, close the server: no one would answer its clients.
+	if first != nil {
+		s.Close()
+	}
+	<-s.closeDone
 	return first
 }
 
