@@ -72,3 +72,34 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		t.Error("ChildMain without a role succeeded")
 	}
 }
+
+// TestDetectedCountsOncePerKill: a DETECTED line counts towards the latest
+// server kill before its stamp, once per kill and connection, and the
+// timings come out in milliseconds.
+func TestDetectedCountsOncePerKill(t *testing.T) {
+	b := newBench(Config{Conns: 2, Procs: 1, Trials: 2, ClientKills: 3})
+	b.kills = []int64{1_000_000, 5_000_000}
+	b.detected(7, "0", 3_000_000) // kill 0, 2 ms later
+	b.detected(7, "0", 3_500_000) // the same connection and kill again: ignored
+	b.detected(7, "1", 6_000_000) // kill 1, 1 ms later
+	b.detected(8, "0", 5_500_000) // another process's connection 0: kill 1, 0.5 ms
+	if n := b.detect.TotalCount(); n != 3 {
+		t.Fatalf("%d detections counted, want 3", n)
+	}
+	record(b.reconnect, 10, 5) // a stamp before its start counts as 0
+	record(b.reclaim, 0, 4_000_000)
+	res := b.result()
+	near := func(got, want float64) bool { return got >= want && got <= want*1.001 }
+	if !near(res.DetectP100Ms, 2) || !near(res.DetectP50Ms, 1) || res.ReconnectP100Ms != 0 || !near(res.ClientReclaimP50Ms, 4) {
+		t.Fatalf("%+v", res)
+	}
+	var servers int
+	for _, e := range b.events() {
+		if e {
+			servers++
+		}
+	}
+	if len(b.events()) != 5 || servers != 2 || !b.events()[0] || b.events()[4] {
+		t.Fatalf("events %v", b.events())
+	}
+}
