@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.4.0
+	github.com/klauspost/cpuid/v2 v2.4.2
 	golang.org/x/sys v0.50.0
 	gonum.org/v1/plot v0.17.0
 )

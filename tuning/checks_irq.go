@@ -102,56 +102,85 @@ func checkIRQOnSpinner(h *host) []Finding {
 		}
 	}
 	slices.Sort(irqs)
-	type hit struct {
-		irq    int
-		aff    affinity.CPUSet
-		eff    string // effective_affinity_list, "" if unknown
-		routed bool   // effective affinity includes a spinner CPU, or is unknown
+	r := readIRQs(h, irqs)
+	tail := ""
+	if len(r.bad) > 0 {
+		tail = "; " + strings.Join(r.bad, "; ")
 	}
-	var hits []hit
-	var bad []string
-	read, routed := 0, 0
+	switch {
+	case r.read == 0:
+		return one(id, Info, "IRQ affinity unknown: no /proc/irq/N/smp_affinity_list could be read",
+			fmt.Sprintf("%d IRQ directories under /%s, no readable smp_affinity_list%s", len(irqs), irqDir, tail), "")
+	case len(r.hits) == 0:
+		return one(id, OK, "no IRQ is allowed on a spinner CPU",
+			fmt.Sprintf("%d IRQs read, none with spinner %s in smp_affinity_list%s", r.read, cpus(h.spinners), tail), "")
+	}
+	var nums []string
+	for _, x := range r.hits {
+		nums = append(nums, strconv.Itoa(x.irq))
+	}
+	ev, fix := irqEvidence(h, r.hits)+tail, irqFix(h, r.hits)
+	if r.routed == 0 {
+		return one(id, Info,
+			fmt.Sprintf("%s allowed on spinner CPUs but routed elsewhere now: %s", count(len(r.hits), "IRQ is", "IRQs are"), strings.Join(nums, " ")),
+			ev, fix)
+	}
+	return one(id, Warn,
+		fmt.Sprintf("%s land on spinner CPUs (%d routed there now): %s", count(len(r.hits), "IRQ may", "IRQs may"), r.routed, strings.Join(nums, " ")),
+		ev, fix)
+}
+
+// irqHit is an IRQ allowed on a spinner CPU.
+type irqHit struct {
+	irq    int
+	aff    affinity.CPUSet
+	eff    string // effective_affinity_list, "" if unknown
+	routed bool   // effective affinity includes a spinner CPU, or is unknown
+}
+
+// irqFacts is what /proc/irq/N says about the spinner CPUs.
+type irqFacts struct {
+	hits   []irqHit
+	bad    []string // unreadable or garbage smp_affinity_list files
+	read   int      // IRQs whose smp_affinity_list was read
+	routed int      // hits routed to a spinner CPU now (or maybe)
+}
+
+// readIRQs reads smp_affinity_list, and effective_affinity_list where an
+// IRQ is allowed on a spinner, for each IRQ in irqs.
+func readIRQs(h *host, irqs []int) irqFacts {
+	var r irqFacts
 	for _, n := range irqs {
 		base := irqDir + "/" + strconv.Itoa(n)
 		aff, err := readList(h.fsys, base+"/smp_affinity_list")
 		if err != nil {
 			if !notExist(err) {
-				bad = append(bad, err.Error())
+				r.bad = append(r.bad, err.Error())
 			}
 			continue
 		}
-		read++
+		r.read++
 		if len(aff.Intersect(h.spinners)) == 0 {
 			continue
 		}
-		x := hit{irq: n, aff: aff, routed: true}
+		x := irqHit{irq: n, aff: aff, routed: true}
 		if eff, err := readList(h.fsys, base+"/effective_affinity_list"); err == nil && len(eff) > 0 {
 			x.eff, x.routed = eff.String(), len(eff.Intersect(h.spinners)) > 0
 		}
 		if x.routed {
-			routed++
+			r.routed++
 		}
-		hits = append(hits, x)
+		r.hits = append(r.hits, x)
 	}
-	if read == 0 {
-		ev := fmt.Sprintf("%d IRQ directories under /%s, no readable smp_affinity_list", len(irqs), irqDir)
-		if len(bad) > 0 {
-			ev += "; " + strings.Join(bad, "; ")
-		}
-		return one(id, Info, "IRQ affinity unknown: no /proc/irq/N/smp_affinity_list could be read", ev, "")
-	}
-	tail := ""
-	if len(bad) > 0 {
-		tail = "; " + strings.Join(bad, "; ")
-	}
-	if len(hits) == 0 {
-		return one(id, OK, "no IRQ is allowed on a spinner CPU",
-			fmt.Sprintf("%d IRQs read, none with spinner %s in smp_affinity_list%s", read, cpus(h.spinners), tail), "")
-	}
+	return r
+}
+
+// irqEvidence names each hit, where it may and does go, and how many times
+// it was taken on the spinner CPUs (from /proc/interrupts).
+func irqEvidence(h *host, hits []irqHit) string {
 	names := parseInterrupts(h.fsys)
-	var ev, fix, nums []string
+	var ev []string
 	for _, x := range hits {
-		nums = append(nums, strconv.Itoa(x.irq))
 		e := fmt.Sprintf("IRQ %d", x.irq)
 		info, known := names[x.irq]
 		if known && info.name != "" {
@@ -170,25 +199,23 @@ func checkIRQOnSpinner(h *host) []Finding {
 		}
 		ev = append(ev, e)
 	}
+	return strings.Join(ev, "; ")
+}
+
+// irqFix moves each hit to the housekeeping CPUs and says what refuses the
+// move or undoes it.
+func irqFix(h *host, hits []irqHit) string {
 	if len(h.housekeeping) == 0 {
-		fix = append(fix, "# no housekeeping CPU is left for IRQs: keep at least one online CPU out of the spinner set")
-	} else {
-		for _, x := range hits {
-			fix = append(fix, fmt.Sprintf("echo %s > /%s/%d/smp_affinity_list", h.housekeeping, irqDir, x.irq))
-		}
-		fix = append(fix,
-			"# an IRQ that cannot move (the timer, managed IRQs of NVMe and some multiqueue NICs) refuses this write with EIO; for managed ones: "+kernelParam(isolcpusParam(h.cmdline, h.spinners)),
-			"# irqbalance moves IRQs back unless told: IRQBALANCE_BANNED_CPULIST="+h.spinners.String()+
-				" in /etc/default/irqbalance (Debian/Ubuntu) or /etc/sysconfig/irqbalance (RHEL), then: systemctl restart irqbalance")
+		return "# no housekeeping CPU is left for IRQs: keep at least one online CPU out of the spinner set"
 	}
-	if routed == 0 {
-		return one(id, Info,
-			fmt.Sprintf("%s allowed on spinner CPUs but routed elsewhere now: %s", count(len(hits), "IRQ is", "IRQs are"), strings.Join(nums, " ")),
-			strings.Join(ev, "; ")+tail, lines(fix...))
+	var fix []string
+	for _, x := range hits {
+		fix = append(fix, fmt.Sprintf("echo %s > /%s/%d/smp_affinity_list", h.housekeeping, irqDir, x.irq))
 	}
-	return one(id, Warn,
-		fmt.Sprintf("%s land on spinner CPUs (%d routed there now): %s", count(len(hits), "IRQ may", "IRQs may"), routed, strings.Join(nums, " ")),
-		strings.Join(ev, "; ")+tail, lines(fix...))
+	return lines(append(fix,
+		"# an IRQ that cannot move (the timer, managed IRQs of NVMe and some multiqueue NICs) refuses this write with EIO; for managed ones: "+kernelParam(isolcpusParam(h.cmdline, h.spinners)),
+		"# irqbalance moves IRQs back unless told: IRQBALANCE_BANNED_CPULIST="+h.spinners.String()+
+			" in /etc/default/irqbalance (Debian/Ubuntu) or /etc/sysconfig/irqbalance (RHEL), then: systemctl restart irqbalance")...)
 }
 
 // checkIRQAffinity reads /proc/irq/default_smp_affinity (a hex mask), the
@@ -223,4 +250,52 @@ func checkIRQAffinity(h *host) []Finding {
 			"# persistent: "+kernelParam("irqaffinity="+h.housekeeping.String()))
 	}
 	return one(id, Warn, "new IRQs may be placed on spinner "+cpus(on)+" (default IRQ affinity)", ev, fix)
+}
+
+// parseMask parses a hex CPU mask as in /proc/irq/default_smp_affinity:
+// 32-bit groups separated by commas, most significant first.
+func parseMask(s string) (affinity.CPUSet, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errGarbage
+	}
+	groups := strings.Split(s, ",")
+	if len(groups)*32 > affinity.MaxCPU {
+		return nil, errGarbage
+	}
+	var set affinity.CPUSet
+	for gi := range groups {
+		g := groups[len(groups)-1-gi]
+		v, err := strconv.ParseUint(g, 16, 32)
+		if err != nil || len(g) > 8 {
+			return nil, errGarbage
+		}
+		for bit := range 32 {
+			if v&(1<<bit) != 0 {
+				set = append(set, gi*32+bit)
+			}
+		}
+	}
+	return set, nil
+}
+
+// formatMask is the inverse of parseMask, sized to cover the highest CPU.
+func formatMask(set affinity.CPUSet) string {
+	hi := 0
+	for _, c := range set {
+		hi = max(hi, c)
+	}
+	groups := make([]uint32, hi/32+1)
+	for _, c := range set {
+		groups[c/32] |= 1 << (c % 32)
+	}
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		w := 8
+		if i == len(groups)-1 {
+			w = 0
+		}
+		parts[len(groups)-1-i] = fmt.Sprintf("%0*x", w, g)
+	}
+	return strings.Join(parts, ",")
 }

@@ -49,6 +49,7 @@ type tcase struct {
 	name     string
 	fsys     fstest.MapFS
 	spinners []int
+	cpu      *CPU // Options.CPU; nil: the tree's /proc/cpuinfo
 	id       string
 	want     Severity
 	absent   bool     // the ID must not be returned
@@ -60,7 +61,7 @@ func runCases(t *testing.T, cases []tcase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := goodGo
-			got := byID(t, Check(Options{FS: tc.fsys, SpinnerCPUs: tc.spinners, Runtime: &g, IncludeOK: true}))
+			got := byID(t, Check(Options{FS: tc.fsys, SpinnerCPUs: tc.spinners, Runtime: &g, CPU: tc.cpu, IncludeOK: true}))
 			f, ok := got[tc.id]
 			if tc.absent {
 				if ok {
@@ -160,7 +161,7 @@ func TestCmdlineChecks(t *testing.T) {
 	})
 }
 
-func TestCPUChecks(t *testing.T) {
+func TestSMTChecks(t *testing.T) {
 	sib := func(kv ...string) fstest.MapFS { // cpu → thread_siblings_list
 		m := fstest.MapFS{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -169,6 +170,30 @@ func TestCPUChecks(t *testing.T) {
 		return m
 	}
 	smt := with(sib("0", "0,2", "2", "0,2", "1", "1,3", "3", "1,3"), online, "0-3")
+	runCases(t, []tcase{
+		{name: "smt_unknown", fsys: base, id: "smt-shared-core", want: Info, contains: []string{"SMT topology unknown"}},
+		{name: "smt_sibling_unknown", fsys: base, id: "smt-sibling", want: Info},
+		{name: "smt_shared", fsys: smt, spinners: []int{1, 3}, id: "smt-shared-core", want: Crit, contains: []string{"1+3", "e.g. CPUs 1-2"}},
+		{name: "smt_shared_no_room", fsys: with(sib("0", "0,1", "1", "0,1"), online, "0-1"), spinners: []int{0, 1}, id: "smt-shared-core", want: Crit,
+			contains: []string{"too few cores"}},
+		{name: "smt_shared_not_busy", fsys: smt, spinners: []int{1, 3}, id: "smt-sibling", want: OK},
+		{name: "smt_sibling_online", fsys: smt, spinners: []int{1}, id: "smt-sibling", want: Warn,
+			contains: []string{"cpu3 (sibling of spinner 1)", "echo 0 > /sys/devices/system/cpu/cpu3/online", "smt/control"}},
+		{name: "smt_vm_hidden", fsys: with(smt, "proc/cpuinfo", "flags\t: fpu hypervisor"), spinners: []int{1, 3}, id: "smt-sibling", want: Info,
+			contains: []string{"this is a VM"}},
+		{name: "smt_vm_cpuid", fsys: smt, spinners: []int{1, 3}, cpu: &CPU{Source: "CPUID", VM: true, Hypervisor: "KVM"}, id: "smt-sibling", want: Info,
+			contains: []string{"CPUID: hypervisor bit set (KVM)"}},
+		{name: "smt_bare_metal_cpuid", fsys: with(smt, "proc/cpuinfo", "flags\t: fpu hypervisor"), spinners: []int{1, 3}, cpu: &CPU{Source: "CPUID"},
+			id: "smt-sibling", want: OK},
+		{name: "smt_vm_visible", fsys: with(smt, "proc/cpuinfo", "flags\t: fpu hypervisor"), spinners: []int{1}, id: "smt-sibling", want: Warn},
+		{name: "smt_sibling_cpu0", fsys: smt, spinners: []int{2}, id: "smt-sibling", want: Warn, contains: []string{"cpu0 cannot usually be taken offline"}},
+		{name: "smt_core_cpus_fallback", fsys: with(base, cpu2+"topology/core_cpus_list", "2", cpu3+"topology/core_cpus_list", "3"), id: "smt-shared-core", want: OK},
+		{name: "smt_garbage", fsys: with(base, cpu2+"topology/thread_siblings_list", "2,,3", cpu3+"topology/thread_siblings_list", "3"),
+			id: "smt-sibling", want: OK, contains: []string{"thread_siblings_list: unexpected content"}},
+	})
+}
+
+func TestCPUChecks(t *testing.T) {
 	idle := func(cpu, state, name, lat, disable string) []string {
 		p := "sys/devices/system/cpu/cpu" + cpu + "/cpuidle/state" + state + "/"
 		kv := []string{p + "name", name, p + "latency", lat}
@@ -185,22 +210,6 @@ func TestCPUChecks(t *testing.T) {
 		return with(base, all...)
 	}
 	runCases(t, []tcase{
-		{name: "smt_unknown", fsys: base, id: "smt-shared-core", want: Info, contains: []string{"SMT topology unknown"}},
-		{name: "smt_sibling_unknown", fsys: base, id: "smt-sibling", want: Info},
-		{name: "smt_shared", fsys: smt, spinners: []int{1, 3}, id: "smt-shared-core", want: Crit, contains: []string{"1+3", "e.g. CPUs 1-2"}},
-		{name: "smt_shared_no_room", fsys: with(sib("0", "0,1", "1", "0,1"), online, "0-1"), spinners: []int{0, 1}, id: "smt-shared-core", want: Crit,
-			contains: []string{"too few cores"}},
-		{name: "smt_shared_not_busy", fsys: smt, spinners: []int{1, 3}, id: "smt-sibling", want: OK},
-		{name: "smt_sibling_online", fsys: smt, spinners: []int{1}, id: "smt-sibling", want: Warn,
-			contains: []string{"cpu3 (sibling of spinner 1)", "echo 0 > /sys/devices/system/cpu/cpu3/online", "smt/control"}},
-		{name: "smt_vm_hidden", fsys: with(smt, "proc/cpuinfo", "flags\t: fpu hypervisor"), spinners: []int{1, 3}, id: "smt-sibling", want: Info,
-			contains: []string{"this is a VM"}},
-		{name: "smt_vm_visible", fsys: with(smt, "proc/cpuinfo", "flags\t: fpu hypervisor"), spinners: []int{1}, id: "smt-sibling", want: Warn},
-		{name: "smt_sibling_cpu0", fsys: smt, spinners: []int{2}, id: "smt-sibling", want: Warn, contains: []string{"cpu0 cannot usually be taken offline"}},
-		{name: "smt_core_cpus_fallback", fsys: with(base, cpu2+"topology/core_cpus_list", "2", cpu3+"topology/core_cpus_list", "3"), id: "smt-shared-core", want: OK},
-		{name: "smt_garbage", fsys: with(base, cpu2+"topology/thread_siblings_list", "2,,3", cpu3+"topology/thread_siblings_list", "3"),
-			id: "smt-sibling", want: OK, contains: []string{"thread_siblings_list: unexpected content"}},
-
 		{name: "governor_none", fsys: base, id: "governor", want: Info, contains: []string{"usual on VMs"}},
 		{name: "governor_ok", fsys: with(base, cpu2+"cpufreq/scaling_governor", "performance", cpu3+"cpufreq/scaling_governor", "performance"), id: "governor", want: OK},
 		{name: "governor_slow", fsys: with(base, cpu2+"cpufreq/scaling_governor", "performance", cpu3+"cpufreq/scaling_governor", "schedutil"), id: "governor", want: Warn,
@@ -240,6 +249,14 @@ func TestCPUChecks(t *testing.T) {
 			contains: []string{"missing nonstop_tsc", "nonstop_tsc no"}},
 		{name: "tsc_no_flags", fsys: mfs("proc/cpuinfo", "processor\t: 0\nFeatures\t: fp asimd\n"), id: "invariant-tsc", want: Info, contains: []string{"not an x86 CPU"}},
 		{name: "tsc_cpuinfo_missing", fsys: base, id: "invariant-tsc", want: Info},
+		{name: "tsc_cpuid_invariant", fsys: base, cpu: &CPU{Source: "CPUID", TSCKnown: true, InvariantTSC: true}, id: "invariant-tsc", want: OK,
+			contains: []string{"CPUID 0x80000007 EDX[8] = 1"}},
+		{name: "tsc_cpuid_not_invariant", fsys: mfs("proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu tsc\n"), cpu: &CPU{Source: "CPUID", TSCKnown: true},
+			id: "invariant-tsc", want: Warn, contains: []string{"EDX[8] clear", "EDX[8] = 0", "constant_tsc no", "monotonic clock", "+invtsc"}},
+		{name: "tsc_cpuid_wins_over_flags", fsys: mfs("proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu tsc\n"), cpu: &CPU{Source: "CPUID", TSCKnown: true, InvariantTSC: true},
+			id: "invariant-tsc", want: OK},
+		{name: "tsc_cpuid_unread_falls_back", fsys: mfs("proc/cpuinfo", "processor\t: 0\nflags\t\t: constant_tsc nonstop_tsc\n"), cpu: &CPU{Source: "CPUID"},
+			id: "invariant-tsc", want: OK, contains: []string{"nonstop_tsc yes"}},
 	})
 }
 

@@ -3,11 +3,17 @@
 // fixes each item. The guide that explains the why is tuning/README.md.
 //
 // Check reads the kernel command line, sysfs and procfs through an fs.FS
-// rooted at "/" (so tests run against fixture trees) and the running Go
+// rooted at "/" (so tests run against fixture trees), the processor's
+// description (CPU: from github.com/klauspost/cpuid/v2 and asm.InvariantTSC
+// on the running host, from /proc/cpuinfo for a tree) and the running Go
 // process's settings, and returns one Finding per check with an ID, a
 // Severity (ok, info, warn, crit), a summary, the evidence it read and the
 // fix: a shell command to copy, a kernel parameter, or a Go line. WriteTable
 // and WriteJSON format findings for `pingpong -check` and `-check -json`.
+// HostCPU and CPU.String describe the processor for a benchmark report.
+// Importing this package links klauspost/cpuid, whose init executes CPUID
+// some tens of times: a server that must stay small imports it only in a
+// separate check command.
 // SpinnerWarnings says, with the exact fix, whether a spinner pinned to a
 // CPU will suffer for it: the CPU is not isolated, or it shares its core
 // with another spinner. (agent.Agent logs the same two facts, without the
@@ -25,12 +31,13 @@
 //	mitigations        mitigations=off on the command line
 //	idle-poll          idle= on the command line
 //	tsc-reliable       tsc=reliable on the command line
+//	cpu                the processor (CPU); no spinner on an efficiency core (/sys/devices/cpu_atom/cpus)
 //	smt-shared-core    two spinners on SMT siblings of one core (topology/thread_siblings_list)
-//	smt-sibling        a spinner's SMT sibling is online
+//	smt-sibling        a spinner's SMT sibling is online (on a VM, CPU.VM: its host's pairs are hidden)
 //	governor           cpuN/cpufreq/scaling_governor of spinner CPUs is performance
 //	cstate             cpuN/cpuidle/stateK deeper than DeepCStateLatency µs enabled on spinner CPUs
 //	clocksource        clocksource0/current_clocksource is tsc
-//	invariant-tsc      /proc/cpuinfo flags have constant_tsc and nonstop_tsc
+//	invariant-tsc      CPUID 0x80000007 EDX bit 8, else constant_tsc and nonstop_tsc in /proc/cpuinfo
 //	irqaffinity        /proc/irq/default_smp_affinity excludes spinner CPUs
 //	irq-on-spinner     /proc/irq/N/smp_affinity_list excludes spinner CPUs (names from /proc/interrupts)
 //	watchdog           lockup detector timers (/proc/sys/kernel/watchdog*, nmi_watchdog) off the spinner CPUs

@@ -25,7 +25,7 @@ func byID(t *testing.T, fs []Finding) map[string]Finding {
 // file the checks read).
 var hostIDs = []string{
 	"spinner-cpus", "cmdline", "isolcpus", "nohz_full", "rcu_nocbs", "mitigations", "idle-poll",
-	"tsc-reliable", "smt-shared-core", "smt-sibling", "governor", "cstate", "clocksource",
+	"tsc-reliable", "cpu", "smt-shared-core", "smt-sibling", "governor", "cstate", "clocksource",
 	"invariant-tsc", "irqaffinity", "irq-on-spinner", "watchdog", "thp", "numa-balancing", "sched-rt-runtime",
 }
 

@@ -85,6 +85,11 @@ type Options struct {
 	// Runtime is the Go runtime configuration to judge. Nil means the running
 	// process's, read by ReadGoSettings.
 	Runtime *GoSettings
+	// CPU is the processor to judge. Nil means HostCPU when FS is nil too,
+	// and the processor that FS's /proc/cpuinfo describes when FS is set: a
+	// tree may come from another host, and the running processor's CPUID
+	// says nothing about it.
+	CPU *CPU
 	// IncludeOK makes Check also return the checks that passed (Severity OK),
 	// so the caller can show what was checked. By default only findings of
 	// Info and above are returned.
@@ -108,7 +113,16 @@ func Check(opts Options) []Finding {
 		s := ReadGoSettings()
 		rt = &s
 	}
-	h := newHost(fsys, opts.SpinnerCPUs)
+	var cpu CPU
+	switch {
+	case opts.CPU != nil:
+		cpu = *opts.CPU
+	case opts.FS != nil:
+		cpu = cpuFromInfo(fsys)
+	default:
+		cpu = HostCPU()
+	}
+	h := newHost(fsys, opts.SpinnerCPUs, cpu)
 	var out []Finding
 	for _, c := range hostChecks {
 		out = append(out, c(h)...)
@@ -131,6 +145,7 @@ var hostChecks = []func(*host) []Finding{
 	checkMitigations,
 	checkIdlePoll,
 	checkTSCReliable,
+	checkProcessor,
 	checkSMT,
 	checkGovernor,
 	checkCState,

@@ -32,3 +32,4 @@ copy $cpu/cpu[0-9]*/cpuidle/state[0-9]*/name $cpu/cpu[0-9]*/cpuidle/state[0-9]*/
 copy /sys/kernel/mm/transparent_hugepage/enabled
 copy /sys/devices/system/clocksource/clocksource0/current_clocksource /sys/devices/system/clocksource/clocksource0/available_clocksource
 copy /sys/fs/cgroup/cpuset.cpus.isolated
+copy /sys/devices/cpu_atom/cpus /sys/devices/cpu_core/cpus
