@@ -1,7 +1,3 @@
-// Package connbench is the request/response benchmark behind
-// `pingpong -mode conns`: one server process, one client process driving N
-// link connections from a single pinned thread, closed loop (one call in
-// flight per connection) or pipelined (K in flight).
 package connbench
 
 import (
