@@ -5,7 +5,9 @@
 // truncate it under a reader and cause SIGBUS) or a named file under
 // /dev/shm, mapped MAP_SHARED|MAP_POPULATE. Every segment starts with a
 // Header (see header.go for the diagram); Open validates it and refuses a
-// segment whose magic, version, length or layout fingerprint is wrong.
+// segment whose magic, version, length or layout fingerprint is wrong. A
+// segment whose creator has not finished its header is waited for briefly
+// (Options.ReadyWait), then refused with ErrNotReady.
 //
 // Of[T] validates once, through reflect, that T can live in shared memory —
 // no pointers at any depth, explicit padding, a size that is a multiple of 8

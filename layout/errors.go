@@ -9,7 +9,7 @@ var (
 	ErrVersion        = errors.New("layout: unsupported version")          // header version is not HeaderVersion
 	ErrTooShort       = errors.New("layout: region too short")             // fewer bytes than the layout needs
 	ErrBadLength      = errors.New("layout: bad length")                   // a length field disagrees with reality
-	ErrLayoutMismatch = errors.New("layout: layout mismatch")              // schemas or fingerprints differ
+	ErrLayoutMismatch = errors.New("layout: layout mismatch")              // schemas or fingerprints differ: a *MismatchError says how
 	ErrNotFixedLayout = errors.New("layout: type is not fixed-layout")     // Of[T] refused T
 	ErrMisaligned     = errors.New("layout: misaligned offset")            // offset breaks T's alignment
 	ErrOutOfBounds    = errors.New("layout: out of bounds")                // offset+size beyond the region
@@ -18,4 +18,7 @@ var (
 	ErrInvalidName    = errors.New("layout: invalid segment name")         // name with '/' or too long
 	ErrClosed         = errors.New("layout: segment closed")               // use after Close
 	ErrBadSchema      = errors.New("layout: malformed schema description") // DecodeSchema input
+	// ErrNotReady: the file is still empty or the magic still zero after
+	// Options.ReadyWait.
+	ErrNotReady = errors.New("layout: segment not ready: its creator has not finished writing the header")
 )

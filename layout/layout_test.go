@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -166,8 +168,9 @@ func TestOpenFdRefusesUnsealed(t *testing.T) {
 	if _, err := OpenFd(fd, Options{}); !errors.Is(err, ErrNotSealed) {
 		t.Fatalf("unsealed memfd: %v", err)
 	}
-	// Allowed explicitly, it is then judged by its header: all zero.
-	if _, err := OpenFd(fd, Options{AllowUnsealed: true}); !errors.Is(err, ErrBadMagic) {
+	// Allowed explicitly, it is then judged by its header: all zero, so
+	// not written yet.
+	if _, err := OpenFd(fd, Options{AllowUnsealed: true, ReadyWait: -1}); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("zero header: %v", err)
 	}
 	if _, err := OpenFd(-1, Options{}); err == nil {
@@ -220,14 +223,74 @@ func TestNamedSegment(t *testing.T) {
 		t.Fatal("opened a removed segment")
 	}
 	// A garbage file is refused with an error, not a crash.
-	os.WriteFile(filepath.Join(dir, "junk"), make([]byte, 8192), 0o600)
-	if _, err := Open(Options{Name: "junk", Dir: dir}); !errors.Is(err, ErrBadMagic) {
+	os.WriteFile(filepath.Join(dir, "junk"), bytes.Repeat([]byte("junk"), 2048), 0o600)
+	if _, err := Open(Options{Name: "junk", Dir: dir}); !errors.Is(err, ErrBadMagic) || !strings.Contains(err.Error(), `"junkjunk"`) {
 		t.Fatalf("junk: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, "tiny"), []byte("x"), 0o600)
 	if _, err := Open(Options{Name: "tiny", Dir: dir}); !errors.Is(err, ErrTooShort) {
 		t.Fatalf("tiny: %v", err)
 	}
+}
+
+// TestOpenNotReady opens segments whose creator has not finished them: a
+// header still all zero, a named file still empty. The opener waits
+// ReadyWait, then says the segment is not ready — or opens it once the
+// creator's header store lands.
+func TestOpenNotReady(t *testing.T) {
+	const prefix = "layout: segment not ready: its creator has not finished writing the header"
+	zero := func(t *testing.T) int {
+		fd, err := unix.MemfdCreate("zero", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		unix.Ftruncate(fd, 4096)
+		unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, requiredSeals)
+		return fd
+	}
+	t.Run("zero_header", func(t *testing.T) {
+		_, err := OpenFd(zero(t), Options{ReadyWait: 5 * time.Millisecond})
+		if want := prefix + " (its magic is still zero; waited 5ms)"; !errors.Is(err, ErrNotReady) || err.Error() != want {
+			t.Fatalf("got  %v\nwant %s", err, want)
+		}
+	})
+	t.Run("zero_header_default_wait", func(t *testing.T) {
+		_, err := OpenFd(zero(t), Options{})
+		if want := prefix + " (its magic is still zero; waited 100ms)"; !errors.Is(err, ErrNotReady) || err.Error() != want {
+			t.Fatalf("got  %v\nwant %s", err, want)
+		}
+	})
+	t.Run("empty_named_file", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "empty"), nil, 0o600)
+		_, err := Open(Options{Name: "empty", Dir: dir, ReadyWait: -1})
+		if want := prefix + " (the file is still empty; waited 0s)"; !errors.Is(err, ErrNotReady) || err.Error() != want {
+			t.Fatalf("got  %v\nwant %s", err, want)
+		}
+	})
+	t.Run("header_lands_while_waiting", func(t *testing.T) {
+		fd := zero(t)
+		mem, err := unix.Mmap(fd, 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Munmap(mem)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			time.Sleep(10 * time.Millisecond)
+			writeHeader(mem, Header{Version: HeaderVersion, TotalLength: 4096, Fingerprint: 9})
+		}()
+		dup, _ := unix.Dup(fd)
+		s, err := OpenFd(dup, Options{Fingerprint: 9, ReadyWait: time.Minute})
+		<-done
+		if err != nil {
+			unix.Close(dup)
+			t.Fatal(err)
+		}
+		s.Close()
+	})
 }
 
 func TestCreateBadArguments(t *testing.T) {

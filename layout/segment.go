@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/spinwire/spinwire/internal/msg"
 
@@ -48,7 +49,17 @@ type Options struct {
 	// seals. Leave it false: an unsealed file can be truncated by a peer,
 	// and the next access to the lost pages raises SIGBUS in this process.
 	AllowUnsealed bool
+	// ReadyWait bounds how long Open and OpenFd wait for a creator that has
+	// not finished the segment (the file still empty, or the header's magic
+	// still zero), polling every millisecond, before they return
+	// ErrNotReady. 0 means DefaultReadyWait; negative means no wait.
+	ReadyWait time.Duration
 }
+
+// DefaultReadyWait is Options.ReadyWait's default: ample for a creator
+// between its open and its header store, which are a few system calls
+// apart.
+const DefaultReadyWait = 100 * time.Millisecond
 
 // Segment is a mapped shared-memory segment. Its methods are safe for
 // concurrent use; Close must not race with use of Bytes.
@@ -126,8 +137,10 @@ func Create(bodyLength int, opts Options) (*Segment, error) {
 }
 
 // Open maps the named segment Dir/Name and validates its header against
-// opts.Fingerprint. Errors wrap ErrBadMagic, ErrVersion, ErrBadLength,
-// ErrTooShort or ErrLayoutMismatch with the values seen.
+// opts.Fingerprint. A segment whose creator is still writing it is waited
+// for up to opts.ReadyWait, then refused with ErrNotReady. Other errors
+// wrap ErrBadMagic, ErrVersion, ErrBadLength or ErrTooShort with the values
+// seen, or are a *MismatchError.
 func Open(opts Options) (*Segment, error) {
 	if opts.Name == "" {
 		return nil, msg.Errorf("%w: empty name (an anonymous segment is opened with OpenFd)", ErrInvalidName)
@@ -150,8 +163,9 @@ func Open(opts Options) (*Segment, error) {
 }
 
 // OpenFd maps the segment behind fd — typically a memfd received with
-// SCM_RIGHTS — and validates its header and its seals. The Segment takes
-// ownership of fd on success; on error fd is left open for the caller.
+// SCM_RIGHTS — and validates its header and its seals, waiting for a
+// creator still writing it as Open does. The Segment takes ownership of fd
+// on success; on error fd is left open for the caller.
 func OpenFd(fd int, opts Options) (*Segment, error) {
 	if fd < 0 {
 		return nil, msg.Errorf("%w: fd %d", ErrInvalidSize, fd)
@@ -169,23 +183,76 @@ func openFd(fd int, opts Options, needSeals bool) (*Segment, error) {
 			return nil, msg.Errorf("%w: seals %#x lack %#x", ErrNotSealed, seals, requiredSeals)
 		}
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, msg.Errorf("layout: fstat: %w", err)
+	wait := opts.ReadyWait
+	if wait == 0 {
+		wait = DefaultReadyWait
 	}
-	if st.Size < HeaderLength || st.Size > MaxLength {
-		return nil, msg.Errorf("%w: file is %d bytes (want %d…%d)", ErrTooShort, st.Size, HeaderLength, uint64(MaxLength))
-	}
-	mem, err := mapFd(fd, int(st.Size), opts)
+	r := readiness{deadline: time.Now().Add(wait), wait: max(wait, 0)}
+	size, err := r.sized(fd)
 	if err != nil {
 		return nil, err
 	}
-	h, err := CheckHeader(mem, st.Size, opts.Fingerprint)
+	if size < HeaderLength || size > MaxLength {
+		return nil, msg.Errorf("%w: file is %d bytes (want %d…%d)", ErrTooShort, size, HeaderLength, uint64(MaxLength))
+	}
+	mem, err := mapFd(fd, int(size), opts)
+	if err != nil {
+		return nil, err
+	}
+	h, err := r.header(mem, size, opts.Fingerprint)
 	if err != nil {
 		unix.Munmap(mem)
 		return nil, err
 	}
 	return &Segment{mem: mem, fd: fd, hdr: h}, nil
+}
+
+// readiness waits, up to a deadline, for a creator to finish a segment: a
+// named segment's file is empty between its creator's open and ftruncate,
+// and every segment's magic is zero until its creator's last header store.
+type readiness struct {
+	deadline time.Time
+	wait     time.Duration // for messages
+}
+
+// sized returns the size of the file behind fd once it is not empty.
+func (r *readiness) sized(fd int) (int64, error) {
+	for {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return 0, msg.Errorf("layout: fstat: %w", err)
+		}
+		if st.Size != 0 {
+			return st.Size, nil
+		}
+		if !r.pause() {
+			return 0, msg.Errorf("%w (the file is still empty; waited %v)", ErrNotReady, r.wait)
+		}
+	}
+}
+
+// header returns the checked header of mem once its magic is not zero.
+func (r *readiness) header(mem []byte, size int64, fingerprint uint64) (Header, error) {
+	for {
+		// SYNC: acquire of the magic; pairs with the release store in
+		// writeHeader (CheckHeader loads it again the same way).
+		if atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[MagicOffset]))) != 0 {
+			return CheckHeader(mem, size, fingerprint)
+		}
+		if !r.pause() {
+			return Header{}, msg.Errorf("%w (its magic is still zero; waited %v)", ErrNotReady, r.wait)
+		}
+	}
+}
+
+// pause sleeps a millisecond and reports true, or reports false once the
+// deadline has passed.
+func (r *readiness) pause() bool {
+	if !time.Now().Before(r.deadline) {
+		return false
+	}
+	time.Sleep(time.Millisecond)
+	return true
 }
 
 func mapFd(fd, length int, opts Options) ([]byte, error) {
