@@ -66,3 +66,17 @@ func ExampleWriteTable() {
 	//                     fix: for c in 3; do echo performance > /sys/devices/system/cpu/cpu$c/cpufreq/scaling_governor; done
 	// {"id":"governor","severity":"warn","summary":"spinner CPU 3 does not use the performance governor: it may run below full clock","evidence":"performance on CPU 2; powersave on CPU 3","fix":"for c in 3; do echo performance > /sys/devices/system/cpu/cpu$c/cpufreq/scaling_governor; done"}
 }
+
+// A benchmark report names the processor it ran on. HostCPU reads the
+// running one; the description of another can be written out.
+func ExampleCPU_String() {
+	host := tuning.HostCPU()
+	fmt.Println(host.Source, host.String() != "")
+	sapphire := tuning.CPU{Vendor: "GenuineIntel", Brand: "Intel(R) Xeon(R) Platinum 8481C", Family: 6, Model: 143, Stepping: 8,
+		VM: true, Hypervisor: "KVM", ThreadsPerCore: 2, L2: 2 << 20, TSCKnown: true, InvariantTSC: true,
+		Features: []string{"AVX2", "AVX512F", "AVX512VL", "RDTSCP"}}
+	fmt.Println(sapphire)
+	// Output:
+	// CPUID true
+	// Intel(R) Xeon(R) Platinum 8481C (GenuineIntel family 6 model 143 stepping 8), under KVM, 2 threads per core, L2 2 MiB, invariant TSC, AVX2 AVX512F AVX512VL RDTSCP
+}
