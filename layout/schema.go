@@ -62,7 +62,9 @@ var schemaCache sync.Map // reflect.Type → schemaResult
 // store 2 in a byte Go would read as bool); has explicit padding (every byte
 // belongs to a field — declare gaps as `_ [N]byte`); has a size that is a
 // non-zero multiple of 8 and an alignment of at most MaxAlign. The error
-// wraps ErrNotFixedLayout and names the offending field.
+// wraps ErrNotFixedLayout, names the offending field and says what to
+// declare instead: [N]byte for a string, [N]T for a []T, an offset into the
+// region for a pointer, a sized integer for int.
 //
 // Cost: reflection on the first call for T; a sync.Map lookup after.
 func Of[T any]() (*Schema, error) {
@@ -164,8 +166,31 @@ func walk(t reflect.Type, path string, base uintptr, out *[]Field) error {
 	case reflect.Int, reflect.Uint:
 		return msg.Errorf("field %s is %s: use a sized integer (%s64)", name, k, k)
 	default:
-		return msg.Errorf("field %s is %s, which holds a pointer or has no fixed layout", name, t)
+		return msg.Errorf("field %s is %s, %s", name, t, remedy(t))
 	}
+}
+
+// remedy says why a field of type t cannot live in shared memory and what
+// to declare instead.
+func remedy(t reflect.Type) string {
+	const ptr = "which holds a pointer, meaningless in another process: "
+	switch t.Kind() {
+	case reflect.String:
+		return ptr + "use a fixed-size [N]byte array (and a length field if the text is shorter)"
+	case reflect.Slice:
+		return ptr + "use a fixed-size array [N]" + t.Elem().String() + " (and a count field)"
+	case reflect.Map:
+		return ptr + "use a fixed-size array of key and value structs (and a count field)"
+	case reflect.Pointer, reflect.UnsafePointer:
+		return ptr + "use an offset (uint32/uint64) into the region"
+	case reflect.Uintptr:
+		return "an address, meaningless in another process: use an offset (uint32/uint64) into the region"
+	case reflect.Interface:
+		return ptr + "use a concrete fixed-layout type (a type tag and a [N]byte payload for several)"
+	case reflect.Func, reflect.Chan:
+		return "which cannot be shared between processes: keep it out of the shared type"
+	}
+	return "which has no fixed layout"
 }
 
 func fingerprint(s *Schema) uint64 {
