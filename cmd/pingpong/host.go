@@ -10,8 +10,22 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/tuning"
 	"golang.org/x/sys/unix"
 )
+
+// hostLines describe the machine for the report's header, ahead of where
+// the two peers sit (Topo.Describe): the processor as CPUID reports it
+// (tuning.HostCPU: model, hypervisor, caches, invariant TSC and the
+// features asm dispatches on) and the topology sysfs gives (Topo.String),
+// when there is one.
+func hostLines(cpu tuning.CPU, topo *affinity.Topo) []string {
+	lines := []string{"cpu: " + cpu.String()}
+	if topo != nil {
+		lines = append(lines, "topology: "+topo.String())
+	}
+	return lines
+}
 
 // hostWarnings are the host-wide reasons to doubt a run's figures: the two
 // peers on one CPU or one physical core, no CPU to spare for everything

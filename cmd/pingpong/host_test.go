@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/tuning"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,6 +48,27 @@ intr 1 2 3
 	busy, err := cpuBusy([]int{0}, 0)
 	if err != nil || len(busy) != 1 || busy[0] < 0 || busy[0] > 1 {
 		t.Errorf("cpuBusy: %v %v", busy, err)
+	}
+}
+
+func TestHostLines(t *testing.T) {
+	cpu := tuning.CPU{Vendor: "GenuineIntel", Brand: "Xeon", Family: 6, Model: 143, Stepping: 8, VM: true, Hypervisor: "KVM",
+		TSCKnown: true, InvariantTSC: true, Features: []string{"AVX2", "RDTSCP"}}
+	topo, err := affinity.TopologyFS(fstest.MapFS{"sys/devices/system/cpu/online": {Data: []byte("0-1\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hostLines(cpu, topo)
+	want := []string{
+		"cpu: Xeon (GenuineIntel family 6 model 143 stepping 8), under KVM, invariant TSC, AVX2 RDTSCP",
+		"topology: 2 CPUs online (0-1), 1 package, 2 physical cores (no SMT), 1 L3 domain, 1 NUMA node; isolated none; " +
+			"nohz_full none; housekeeping 0-1; cache line 64 B; unknown: cache, cache_line, core, die, isolated, l3, nohz_full, numa, package",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("hostLines:\n got %q\nwant %q", got, want)
+	}
+	if got := hostLines(tuning.CPU{}, nil); !slices.Equal(got, []string{"cpu: processor unknown"}) {
+		t.Errorf("hostLines without facts: %q", got)
 	}
 }
 
