@@ -14,19 +14,23 @@ import "sync/atomic"
 // sync/atomic.StoreUint64 everywhere, so that the race detector sees the
 // edge.
 //
-// Cost on the development host (Sapphire Rapids VM, 2 vCPUs shared with
-// other builds; BenchmarkPublish and BenchmarkStoreRelease, medians of 6
-// runs in each of two sessions, then 8 for the round trip):
+// Cost on the Sapphire Rapids VM of the package documentation, ns per
+// operation (ranges span the medians of separate runs):
 //
-//	                                      StoreRelease64     atomic.StoreUint64
-//	one-way stream, producer ns per store   10.8,  9.7 ns      33.8, 39.5 ns
-//	one-way, 64-byte message + store        42.7, 50.4 ns      54.8, 59.0 ns
-//	round trip between two pinned CPUs      303,  261 ns       289,  278 ns
-//	uncontended, same thread                 1.6,  1.7 ns       8.2,  8.3 ns
+//	                                                 StoreRelease64   atomic.StoreUint64
+//	BenchmarkPublish/oneway: producer per store       9.7–10.8          33.8–39.5
+//	BenchmarkPublish/oneway-msg64: message + store   42.7–50.4          54.8–59.0
+//	BenchmarkPublish/roundtrip, two pinned CPUs       261–303            278–289
+//	BenchmarkStoreRelease: same thread, uncontended   1.6–1.7            8.2–8.3
 //
-// The round trip does not improve (it is bimodal here, ≈ 235 or ≈ 330 ns,
-// and the cache-line transfer dominates it): the gain is the producer's,
-// which no longer drains its store buffer on every publish.
+// The StoreRelease64 column is impl=asmstore of BenchmarkPublish (assembly
+// store, sync/atomic load) and impl=asm of BenchmarkStoreRelease; the other
+// is impl=atomic.
+//
+// The round trip does not improve (it is bimodal on that host, ≈ 235 or
+// ≈ 330 ns, and the cache-line transfer dominates it): the gain is the
+// producer's, which does not drain its store buffer on every publish as
+// XCHGQ makes it.
 //
 // What it does not give: a store followed by a load of another location may
 // be reordered (the load can complete before the store is visible), exactly
@@ -45,8 +49,8 @@ import "sync/atomic"
 // Pair it with sync/atomic.LoadUint64 on the reading side: an assembly
 // load-acquire was measured and dropped, because atomic.LoadUint64 is already
 // an inlined MOVQ on amd64 (and an LDAR on arm64) and an assembly call can
-// only add to that (round trip with both sides in assembly 313 and 338 ns,
-// against 289 and 278 ns with sync/atomic, in the two sessions).
+// only add to that (BenchmarkPublish/roundtrip/impl=asm, both sides in
+// assembly, 313–338 ns against 278–289 ns for impl=atomic).
 func StoreRelease64(p *uint64, v uint64) {
 	if raceEnabled || !storeReleaseMOV {
 		atomic.StoreUint64(p, v)

@@ -62,10 +62,10 @@ func setCopy(c copyImpl) (restore func()) {
 // Ordering: none beyond the builtin copy's; publish the copied bytes with a
 // release store (StoreRelease64).
 //
-// Cost on the development host (Sapphire Rapids VM, 2 vCPUs, shared; ns per
-// call, medians of 6 interleaved runs of BenchmarkCopy, destination in a
-// MAP_SHARED mapping, 64-byte aligned, hot in L1; the heap destination gave
-// the same figures within noise):
+// Cost on the Sapphire Rapids VM of the package documentation, ns per call
+// (BenchmarkCopy/dst=shm/impl=…/size=…: the destination in a MAP_SHARED
+// mapping, 64-byte aligned, hot in L1; dst=heap gives the same figures
+// within noise):
 //
 //	size    builtin   avx512   avx2    Copy   Copy uses
 //	   8     3.50      3.34    3.96    3.00   builtin
@@ -79,14 +79,14 @@ func setCopy(c copyImpl) (restore func()) {
 //	4096    30.91     24.41   27.95   24.20   avx512
 //
 // Up to 128 B the order flips from one build of the benchmark to the next
-// (code placement moves these 3–4 ns figures by ±0.5 ns): two earlier builds
-// measured builtin ahead, 2.35 vs 4.77 ns at 8 B, 3.25 vs 4.04 at 64 B and
-// 3.68 vs 4.02 at 128 B, so those sizes count as a tie and stay with the
+// (code placement moves these 3–4 ns figures by ±0.5 ns; builds where
+// impl=builtin led gave 2.35 vs 4.77 ns at 8 B, 3.25 vs 4.04 at 64 B and
+// 3.68 vs 4.02 at 128 B), so those sizes count as a tie and stay with the
 // builtin copy, which receives its arguments in registers where an assembly
-// routine cannot. From 192 B on, AVX-512 won in every run (four 64-byte
+// routine cannot. From 192 B on, impl=avx512 won in every run (four 64-byte
 // moves where memmove makes sixteen 16-byte ones up to 256 B, and it uses
-// REP MOVSQ from 2 KiB on Intel CPUs with ERMS and FSRM). For AVX2 a
-// separate 10-run comparison gave ties at 192 and 256 B (4.81 vs 4.78,
+// REP MOVSQ from 2 KiB on Intel CPUs with ERMS and FSRM). For impl=avx2
+// against impl=builtin, 10 runs gave ties at 192 and 256 B (4.81 vs 4.78,
 // 4.84 vs 4.71), wins at 384 and 512 B (6.32 vs 7.00, 7.29 vs 7.76), near
 // ties at 768 and 1024 B (8.77 vs 9.06, 10.59 vs 10.57) and wins at 2 and
 // 4 KiB (17.06 vs 26.26, 28.17 vs 31.81). One window is what keeps Copy

@@ -46,7 +46,7 @@ func copyKinds() []copyKind {
 }
 
 // detectCopy picks the best vector routine this CPU runs, for the sizes
-// where it beat the builtin copy on the development host (see Copy).
+// where BenchmarkCopy showed it beating the builtin copy (see Copy).
 func detectCopy() copyImpl {
 	ks := copyKinds()
 	if len(ks) == 0 {
@@ -55,8 +55,8 @@ func detectCopy() copyImpl {
 	return copyWindowFor(ks[0])
 }
 
-// copyWindowFor returns the sizes where kind beat the builtin copy on the
-// development host (the figures are in Copy's doc comment).
+// copyWindowFor returns the sizes where kind beat the builtin copy in
+// BenchmarkCopy (the figures are in Copy's doc comment).
 func copyWindowFor(kind copyKind) copyImpl {
 	switch kind {
 	case copyKindAVX512:

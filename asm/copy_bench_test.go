@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// benchCopySizes are the sizes BenchmarkCopy times: the 8, 64, 128,
+// benchCopySizes are the sizes BenchmarkCopy times: 8, 64, 128,
 // 256, 1024 and 4096 bytes, plus one size inside each other power-of-two
 // class so that every class Copy dispatches on has a figure.
 var benchCopySizes = []int{8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 3072, 4096}

@@ -15,10 +15,9 @@ const HasCPUID = true
 // one) return undefined values: check the maximum first.
 //
 // Cost: CPUID is a serialising instruction, on the order of a hundred cycles
-// on bare metal, and under a hypervisor each execution traps to it: about
-// 6 µs on the development host's KVM guest (16 CPUIDs of
-// affinity.HostCPUID took 0.1 ms, timed once, not benchmarked). Call it at
-// setup, never on a message path.
+// on bare metal, and under a hypervisor each execution traps to it, which
+// costs microseconds. Call it at setup (this package does, at init, for the
+// clock), never on a message path.
 //
 // Where HasCPUID is false (other GOARCH, noasm) CPUID returns zeros.
 // Body: cpuid_amd64.s.

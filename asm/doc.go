@@ -1,6 +1,6 @@
 // Package asm holds the CPU primitives Go has no word for, each kept only
-// where a benchmark on the development host showed it beating what Go
-// already has (the figures are in each doc comment):
+// where a benchmark of this package showed it beating what Go already has
+// (each doc comment names the benchmark and gives its figures):
 //
 //   - Pause and Spin: the spin-wait hint (PAUSE on amd64, ISB on arm64) for
 //     busy-poll loops whose load and compare stay in Go;
@@ -18,8 +18,9 @@
 //     routine is built and tested (under qemu-user) but has not been timed
 //     on hardware, so Copy is the builtin copy there;
 //   - CPUID: the raw instruction on amd64, which Go does not expose (HasCPUID
-//     says whether this build has it), for this package's clock choice and
-//     affinity.HostCPUID.
+//     says whether this build has it), for the bits this package's own
+//     choices need: invariant TSC and RDTSCP for the clock. Describing the
+//     processor is package tuning's job (github.com/klauspost/cpuid/v2).
 //
 // Measured and dropped: a load-acquire (sync/atomic.LoadUint64 is already an
 // inlined plain MOV on amd64 and LDAR on arm64), and the vector copy below
@@ -40,9 +41,11 @@
 //
 // # Measuring
 //
-// The figures come from a 2-vCPU Sapphire Rapids VM shared with other
-// builds: medians of 6 or more runs, noisy to ±10 % or worse. Re-measure
-// with
+// The figures in doc comments were measured on a 2-vCPU Sapphire Rapids VM
+// shared with other builds: medians of 6 or more runs of the named
+// benchmark, noisy to ±10 % or worse; where a range is given, it spans the
+// medians of separate runs. docs/benchmarks.md keeps the dated runs.
+// Re-measure with
 //
 //	go test -run '^$' -bench . -count 6 ./asm
 //

@@ -5,12 +5,12 @@ import _ "unsafe" // for go:linkname
 // Pause executes one spin-wait hint: PAUSE on amd64, ISB SY on arm64, and
 // runtime.procyield(1) elsewhere or with the noasm tag.
 //
-// Cost on the development host (Sapphire Rapids VM): ≈ 18 ns per call
-// (medians of 6 runs of BenchmarkPause in two sessions: 17.7 and 18.6 ns;
-// runtime.procyield(1), the noasm version, 19.4 and 19.9 ns), almost all
-// of it the PAUSE itself. PAUSE latency differs widely between
-// microarchitectures (an earlier Zen 4 VM measured ≈ 27 ns): re-measure on
-// the target before tuning spin counts.
+// Cost: ≈ 18 ns per call on the Sapphire Rapids VM of the package
+// documentation (BenchmarkPause/impl=asm, 17.7–18.6 ns; impl=generic,
+// runtime.procyield(1) as with noasm, 19.4–19.9 ns), almost all of it the
+// PAUSE itself. PAUSE latency differs widely between microarchitectures
+// (BenchmarkPause/impl=asm gave ≈ 27 ns on a Zen 4 VM): re-measure on the
+// target before tuning spin counts.
 //
 // Pause has no memory-ordering effect. It lowers the power and the
 // memory-order-violation flush cost of a spin loop and yields pipeline
@@ -25,10 +25,11 @@ func Pause() { pauseAsm() }
 // Spin executes n spin-wait hints (n Pause calls in one assembly loop, like
 // runtime.procyield); n ≤ 0 returns at once.
 //
-// Cost on the development host: Spin(10) ≈ 137 ns (medians of 6: 137 and
-// 139 ns; the noasm version, ten runtime.procyield(1) calls, 194 ns). Time inside Spin is not an
-// async-preemption point (it is NOSPLIT assembly), so keep n small — tens,
-// not thousands — and do the waiting loop's compare in Go.
+// Cost: Spin(10) ≈ 137–139 ns on the Sapphire Rapids VM
+// (BenchmarkSpin/impl=asm/n=10; impl=generic/n=10, ten runtime.procyield(1)
+// calls as with noasm, 194 ns). Time inside Spin is not an async-preemption
+// point (it is NOSPLIT assembly), so keep n small — tens, not thousands —
+// and do the waiting loop's compare in Go.
 func Spin(n int) {
 	if n > 0 {
 		spinAsm(n)

@@ -70,11 +70,11 @@ func setClock(c *clock) (restore func()) {
 //
 // Convert differences with TicksToNanos; TicksPerSecond gives the rate.
 //
-// Cost on the development host (medians of 6 runs): Ticks ≈ 19 ns with
-// RDTSCP, inlined into the caller as one call (in a separate comparison of
-// bare stubs, RDTSCP took 18.9 ns, LFENCE;RDTSC 20.8 ns, plain RDTSC
-// 11.4 ns, MFENCE;LFENCE;RDTSC 32.8 ns); runtime nanotime ≈ 28 ns,
-// time.Now ≈ 49 ns.
+// Cost on the Sapphire Rapids VM of the package documentation
+// (BenchmarkTicks): impl=Ticks ≈ 19 ns with RDTSCP, inlined into the
+// caller as one call; impl=generic (runtime nanotime) ≈ 28 ns;
+// impl=time.Now ≈ 49 ns. The fence is most of the cost: an unfenced RDTSC
+// is cheaper but may be taken before earlier loads complete.
 //
 // Ordering: the counter is read after every earlier instruction has
 // executed and every earlier load has completed (RDTSCP; LFENCE waits for
@@ -96,8 +96,9 @@ func Ticks() uint64 { return ticksAsm() }
 // node is in the bits above). Elsewhere it is Ticks plus a getcpu system
 // call, and cpu is 0 on systems other than Linux.
 //
-// Cost on the development host: ≈ 20 ns with RDTSCP; ≈ 150 ns through
-// getcpu (nanotime + the system call).
+// Cost on the Sapphire Rapids VM (BenchmarkTicks): impl=TicksP ≈ 20 ns
+// with RDTSCP; impl=generic-TicksP, through getcpu (nanotime + the system
+// call), ≈ 150 ns.
 //
 // Ordering: as Ticks. The cpu is the one the counter was read on; the thread
 // may leave it at once unless it is pinned.
@@ -124,8 +125,8 @@ func TicksPerSecond() float64 {
 
 // TicksToNanos converts a difference of two Ticks into nanoseconds, with the
 // rate from TicksPerSecond (the first call calibrates; see there). After
-// that it costs ≈ 1.5 ns (an atomic load and a multiplication), so a
-// message path can time itself without time.Now.
+// that it costs an atomic load and a multiplication, so a message path can
+// time itself without time.Now.
 func TicksToNanos(t uint64) float64 {
 	c := clk
 	c.once.Do(c.calibrate)

@@ -157,13 +157,13 @@ func TestClockSource(t *testing.T) {
 }
 
 func BenchmarkTicks(b *testing.B) {
-	b.Run("impl=Ticks", func(b *testing.B) { // LFENCE;RDTSC on this host
+	b.Run("impl=Ticks", func(b *testing.B) { // what ClockSource names
 		b.ReportAllocs()
 		for b.Loop() {
 			Ticks()
 		}
 	})
-	b.Run("impl=TicksP", func(b *testing.B) { // RDTSCP on this host
+	b.Run("impl=TicksP", func(b *testing.B) { // one RDTSCP where Ticks uses it, else Ticks + getcpu
 		b.ReportAllocs()
 		for b.Loop() {
 			TicksP()
