@@ -92,48 +92,7 @@ func consumer(cpu int, cursor *uint64, slots []byte, ready chan error, done chan
 // and load on both sides. impl=asmstore: assembly store, sync/atomic load.
 func BenchmarkPublish(b *testing.B) {
 	for _, impl := range []string{"atomic", "asm", "asmstore"} {
-		b.Run("roundtrip/impl="+impl, func(b *testing.B) {
-			cpuA, cpuB := twoCPUs(b)
-			ping, pong, _ := publishLines(b)
-			ready, done := make(chan error, 1), make(chan struct{})
-			go responder(cpuB, ping, pong, impl == "asm", ready, done)
-			if err := <-ready; err != nil {
-				b.Fatal(err)
-			}
-			defer pin(b, cpuA)()
-			b.ReportAllocs()
-			var i, n uint64
-			start := nanotime()
-			for b.Loop() {
-				i++
-				switch impl {
-				case "atomic":
-					atomic.StoreUint64(ping, i)
-					for atomic.LoadUint64(pong) != i {
-						if expired(&n, start) {
-							b.Fatal("responder stopped answering")
-						}
-					}
-				case "asm":
-					storeRelease64(ping, i)
-					for loadAcquire64(pong) != i {
-						if expired(&n, start) {
-							b.Fatal("responder stopped answering")
-						}
-					}
-				case "asmstore":
-					storeRelease64(ping, i)
-					for atomic.LoadUint64(pong) != i {
-						if expired(&n, start) {
-							b.Fatal("responder stopped answering")
-						}
-					}
-				}
-			}
-			b.StopTimer()
-			atomic.StoreUint64(ping, stopValue)
-			<-done
-		})
+		b.Run("roundtrip/impl="+impl, func(b *testing.B) { benchRoundtrip(b, impl) })
 	}
 	for _, msg := range []bool{false, true} {
 		for _, impl := range []string{"atomic", "asmstore"} {
@@ -141,39 +100,89 @@ func BenchmarkPublish(b *testing.B) {
 			if msg {
 				name = "oneway-msg64/impl=" + impl
 			}
-			b.Run(name, func(b *testing.B) {
-				cpuA, cpuB := twoCPUs(b)
-				cursor, _, slots := publishLines(b)
-				ready, done := make(chan error, 1), make(chan struct{})
-				go consumer(cpuB, cursor, slots, ready, done)
-				if err := <-ready; err != nil {
-					b.Fatal(err)
-				}
-				defer pin(b, cpuA)()
-				var m [64]byte
-				b.ReportAllocs()
-				if msg {
-					b.SetBytes(64)
-				}
-				var i uint64
-				for b.Loop() {
-					i++
-					if msg {
-						m[0] = byte(i)
-						copy(slots[(i&15)*64:], m[:])
-					}
-					if impl == "atomic" {
-						atomic.StoreUint64(cursor, i)
-					} else {
-						storeRelease64(cursor, i)
-					}
-				}
-				b.StopTimer()
-				atomic.StoreUint64(cursor, stopValue)
-				<-done
-			})
+			b.Run(name, func(b *testing.B) { benchOneway(b, impl, msg) })
 		}
 	}
+}
+
+// benchRoundtrip is BenchmarkPublish/roundtrip: ping on this CPU, pong from
+// the responder on another.
+func benchRoundtrip(b *testing.B, impl string) {
+	cpuA, cpuB := twoCPUs(b)
+	ping, pong, _ := publishLines(b)
+	ready, done := make(chan error, 1), make(chan struct{})
+	go responder(cpuB, ping, pong, impl == "asm", ready, done)
+	if err := <-ready; err != nil {
+		b.Fatal(err)
+	}
+	defer pin(b, cpuA)()
+	b.ReportAllocs()
+	var i, n uint64
+	start := nanotime()
+	for b.Loop() {
+		i++
+		switch impl {
+		case "atomic":
+			atomic.StoreUint64(ping, i)
+			for atomic.LoadUint64(pong) != i {
+				if expired(&n, start) {
+					b.Fatal("responder stopped answering")
+				}
+			}
+		case "asm":
+			storeRelease64(ping, i)
+			for loadAcquire64(pong) != i {
+				if expired(&n, start) {
+					b.Fatal("responder stopped answering")
+				}
+			}
+		case "asmstore":
+			storeRelease64(ping, i)
+			for atomic.LoadUint64(pong) != i {
+				if expired(&n, start) {
+					b.Fatal("responder stopped answering")
+				}
+			}
+		}
+	}
+	b.StopTimer()
+	atomic.StoreUint64(ping, stopValue)
+	<-done
+}
+
+// benchOneway is BenchmarkPublish/oneway and oneway-msg64: this CPU
+// publishes a cursor (after a 64-byte message when msg) that a consumer on
+// another CPU polls.
+func benchOneway(b *testing.B, impl string, msg bool) {
+	cpuA, cpuB := twoCPUs(b)
+	cursor, _, slots := publishLines(b)
+	ready, done := make(chan error, 1), make(chan struct{})
+	go consumer(cpuB, cursor, slots, ready, done)
+	if err := <-ready; err != nil {
+		b.Fatal(err)
+	}
+	defer pin(b, cpuA)()
+	var m [64]byte
+	b.ReportAllocs()
+	if msg {
+		b.SetBytes(64)
+	}
+	var i uint64
+	for b.Loop() {
+		i++
+		if msg {
+			m[0] = byte(i)
+			copy(slots[(i&15)*64:], m[:])
+		}
+		if impl == "atomic" {
+			atomic.StoreUint64(cursor, i)
+		} else {
+			storeRelease64(cursor, i)
+		}
+	}
+	b.StopTimer()
+	atomic.StoreUint64(cursor, stopValue)
+	<-done
 }
 
 // BenchmarkStoreRelease and BenchmarkLoadAcquire time one uncontended
