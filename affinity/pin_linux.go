@@ -144,7 +144,7 @@ func Allowed() (CPUSet, error) {
 
 // CurrentCPU returns the CPU the calling thread is running on at the moment
 // of the call (getcpu(2); Go's x/sys/unix has no wrapper, and the vDSO entry
-// is not reachable from pure Go, so this is a real syscall, ≈ 100 ns). The
+// is not reachable from pure Go, so this is a real system call). The
 // answer may be stale as soon as it returns unless the thread is pinned.
 // It returns -1 if the syscall fails (never seen on Linux ≥ 2.6.19).
 func CurrentCPU() int {

@@ -66,8 +66,8 @@ type Topo struct {
 
 // Topology returns the topology of the running host, read from
 // /sys/devices/system/cpu and /sys/devices/system/node. Cost: about 30
-// small file reads per online CPU (a few milliseconds on a large server):
-// call it once at setup.
+// small file reads per online CPU, each an open, a read and a close: call
+// it once at setup.
 func Topology() (*Topo, error) { return TopologyFS(hostFS()) }
 
 // TopologyFS builds a Topo from the tree fsys, rooted at "/". It reads
