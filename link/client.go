@@ -183,6 +183,9 @@ func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 	if err != nil {
 		return nil, err
 	}
+	if w.status != statusOK || fds[0] < 0 {
+		return nil, c.refused(w)
+	}
 	seg, g, err := c.openArena(w, takeFd(&fds[0]))
 	if err != nil {
 		return nil, err
@@ -205,25 +208,23 @@ func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 }
 
 // readWelcome receives the server's welcome on fd, with the fds that came
-// along in fds, and returns it if it says OK and carries an arena.
+// along in fds.
 func readWelcome(fd int, fds *[maxFds]int) (*welcome, error) {
-	buf := make([]byte, welcomeFixedLength+maxMessage)
-	n, err := recvMsg(fd, buf, fds[:])
+	buf := welcomeBufs.Get().(*[welcomeFixedLength + maxMessage]byte)
+	defer welcomeBufs.Put(buf)
+	n, err := recvMsg(fd, buf[:], fds[:])
 	if err != nil {
 		return nil, msg.Errorf("%w: welcome: %v", ErrPeerGone, err)
 	}
 	if n == 0 {
 		return nil, msg.Errorf("%w: the server closed the connection during set-up", ErrPeerGone)
 	}
-	w, err := decodeWelcome(buf[:n])
-	if err != nil {
-		return nil, err
-	}
-	if w.status != statusOK || fds[0] < 0 {
-		return nil, welcomeError(w)
-	}
-	return w, nil
+	return decodeWelcome(buf[:n])
 }
+
+// welcomeBufs holds receive buffers for welcomes (which carry up to a
+// schema text): Conns dialled or redialled together share a few.
+var welcomeBufs = sync.Pool{New: func() any { return new([welcomeFixedLength + maxMessage]byte) }}
 
 // takeFd returns *fd and sets it to -1: its new owner closes it.
 func takeFd(fd *int) int {
@@ -264,10 +265,20 @@ func takeLiveness(fd int) (*clientLiveness, error) {
 	return live, nil
 }
 
-func welcomeError(w *welcome) error {
+// refused returns the error for a welcome that refuses c: for a layout
+// mismatch, the difference between c's type and the server's schema text,
+// with c's type as Ours.
+func (c *Conn[Req, Resp]) refused(w *welcome) error {
 	switch w.status {
 	case statusMismatch:
-		return msg.Errorf("%w: %s", layout.ErrLayoutMismatch, w.message)
+		what, ours := whatRequest, c.reqS
+		if w.mismatch == mismatchResp {
+			what, ours = whatResponse, c.respS
+		}
+		if e := mismatchWith(what, ours, w.schemaFP, []byte(w.message)); e != nil {
+			return e
+		}
+		return msg.Errorf("%w: the server reports a mismatch in a type that matches ours", ErrProtocol)
 	case statusFull:
 		return msg.Errorf("%w: %s", ErrServerFull, w.message)
 	case statusDenied:

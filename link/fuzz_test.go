@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/layout"
 )
 
 // FuzzHello: the server decodes a hello from arbitrary bytes without
@@ -33,10 +35,18 @@ func FuzzWelcome(f *testing.F) {
 	binary.LittleEndian.PutUint32(hdr[arenaMaxConnsOffset:], 8)
 	binary.LittleEndian.PutUint64(hdr[arenaSlotsOffOffset:], uint64(g.slotsOff))
 	f.Add(w.encode(), hdr, uint16(g.length))
+	theirs, _ := layout.Of[reqV2]()
+	m := &welcome{status: statusMismatch, mismatch: mismatchReq, schemaFP: theirs.Fingerprint, message: string(theirs.Encode())}
+	f.Add(m.encode(), hdr, uint16(g.length))
+	ours, _ := layout.Of[req]()
 	f.Fuzz(func(t *testing.T, wb, hb []byte, length uint16) {
 		w, err := decodeWelcome(wb)
 		if err != nil {
 			return
+		}
+		// A refusal's schema text is the server's, as hostile as the rest.
+		if e := mismatchWith(whatRequest, ours, w.schemaFP, []byte(w.message)); e != nil && e.What != "link request link.req" {
+			t.Fatalf("mismatch names %q", e.What)
 		}
 		buf := make([]uint64, (int(length)+7)/8+1)
 		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), int(length))

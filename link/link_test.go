@@ -39,7 +39,9 @@ func serve(t testing.TB, opts Options) (*Server[req, resp], string) {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	opts.Logf = t.Logf
+	if opts.Logf == nil {
+		opts.Logf = t.Logf
+	}
 	s, err := Listen[req, resp]("t", opts)
 	if err != nil {
 		t.Fatal(err)
@@ -149,12 +151,51 @@ func TestManyConns(t *testing.T) {
 	}
 }
 
+type respV2 struct { // Seq is now signed
+	Sum int64
+	Seq int64
+}
+
+// TestLayoutMismatchNamesTheField: when the client's Req or Resp differs
+// from the server's, each side names the field with its own type as ours
+// ("here") and the other's as theirs ("at the peer"): Dial returns a
+// *layout.MismatchError from the client's side, and the server logs the
+// same difference from its side.
 func TestLayoutMismatchNamesTheField(t *testing.T) {
-	_, dir := serve(t, Options{})
-	_, err := Dial[reqV2, resp]("t", DialOptions{Dir: dir})
-	if !errors.Is(err, layout.ErrLayoutMismatch) || !strings.Contains(err.Error(), "B @8 float64") {
-		t.Fatalf("err = %v", err)
+	logs := make(chan string, 16)
+	_, dir := serve(t, Options{Logf: func(format string, args ...any) {
+		select {
+		case logs <- fmt.Sprintf(format, args...):
+		default:
+		}
+	}})
+	check := func(err error, what, field, ours, theirs, serverSays string) {
+		t.Helper()
+		var e *layout.MismatchError
+		if !errors.As(err, &e) || !errors.Is(err, layout.ErrLayoutMismatch) {
+			t.Fatalf("Dial: %v, want a *layout.MismatchError", err)
+		}
+		if e.What != what || e.Field != field || !strings.HasPrefix(e.Ours, ours) || !strings.HasPrefix(e.Theirs, theirs) {
+			t.Errorf("client: %+v, want What %q, Field %q, Ours %s…, Theirs %s…", *e, what, field, ours, theirs)
+		}
+		if want := "field " + field + ": " + ours; !strings.Contains(err.Error(), want) {
+			t.Errorf("client: %q does not say %q", err, want)
+		}
+		select {
+		case l := <-logs:
+			if !strings.Contains(l, serverSays) {
+				t.Errorf("server logged %q, want it to say %q", l, serverSays)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the server logged nothing")
+		}
 	}
+	_, err := Dial[reqV2, resp]("t", DialOptions{Dir: dir})
+	check(err, "link request link.reqV2", "B", "float64 at 8", "int64 at 8",
+		"link request link.req: field B: int64 at 8 (8 B) here, float64 at 8 (8 B) at the peer")
+	_, err = Dial[req, respV2]("t", DialOptions{Dir: dir})
+	check(err, "link response link.respV2", "Seq", "int64 at 8", "uint64 at 8",
+		"link response link.resp: field Seq: uint64 at 8 (8 B) here, int64 at 8 (8 B) at the peer")
 }
 
 func TestListenAndDialErrors(t *testing.T) {
@@ -191,8 +232,6 @@ func TestListenAndDialErrors(t *testing.T) {
 		t.Error(err)
 	}
 }
-
-var _ = fmt.Sprint
 
 func TestOneWayMixedWithCalls(t *testing.T) {
 	dir := t.TempDir()
@@ -255,5 +294,30 @@ func TestPublishFullWithoutServer(t *testing.T) {
 	}
 	if _, err := c.Send(&req{}); err != ErrFull {
 		t.Fatalf("send into a full ring: %v", err)
+	}
+}
+
+// TestMismatchWith: the comparison both sides make names the field from
+// ours to theirs, falls back to the fingerprints when the peer's schema
+// text does not decode, and finds nothing when the layouts agree.
+func TestMismatchWith(t *testing.T) {
+	ours, err := layout.Of[req]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := layout.Of[reqV2]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := mismatchWith(whatRequest, ours, theirs.Fingerprint, theirs.Encode())
+	if e == nil || e.What != "link request link.req" || e.Field != "B" || !strings.HasPrefix(e.Ours, "int64") || !strings.HasPrefix(e.Theirs, "float64") {
+		t.Fatalf("field: %+v", e)
+	}
+	e = mismatchWith(whatResponse, ours, 0x1234, []byte("not a schema"))
+	if want := layout.FingerprintMismatch("link response link.req", ours.Fingerprint, 0x1234); e == nil || *e != *want {
+		t.Fatalf("undecodable text: %+v, want %+v", e, want)
+	}
+	if e := mismatchWith(whatRequest, ours, ours.Fingerprint, ours.Encode()); e != nil {
+		t.Fatalf("same layout: %v", e)
 	}
 }

@@ -26,9 +26,16 @@ func (s *Server[Req, Resp]) expireHandshakes() {
 	}
 }
 
+// refuse tells c why it is refused, in a welcome with status, logs it and
+// forgets c.
 func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, why string) {
+	s.refuseWith(c, &welcome{status: status, message: why}, why)
+}
+
+// refuseWith sends c the welcome w, which refuses it, logs why and forgets c.
+func (s *Server[Req, Resp]) refuseWith(c *sconn, w *welcome, why string) {
 	s.stats.refused.Add(1)
-	sendMsg(c.fd, (&welcome{status: status, message: why}).encode())
+	sendMsg(c.fd, w.encode())
 	s.forget(c)
 	s.opts.Logf("link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, why)
 }
@@ -52,12 +59,21 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 		return
 	}
 	h, err := decodeHello(buf[:n])
-	if err != nil || h.version != wireVersion {
+	if err != nil {
 		s.refuse(c, statusBadHello, msg.Sprintf("bad hello: %v", err))
 		return
 	}
-	if why := s.compare(&h); why != "" {
-		s.refuse(c, statusMismatch, why)
+	if h.version != wireVersion {
+		s.refuse(c, statusBadHello, msg.Sprintf("hello of wire version %d; this server speaks %d", h.version, wireVersion))
+		return
+	}
+	if e, which := s.compare(&h); e != nil {
+		s.refuseMismatch(c, e, which)
+		return
+	}
+	if uintptr(h.reqSize) != s.reqS.Size || uintptr(h.respSize) != s.respS.Size {
+		// The fingerprints matched, and they cover the sizes.
+		s.refuse(c, statusBadHello, msg.Sprintf("hello: sizes %d and %d disagree with the fingerprints", h.reqSize, h.respSize))
 		return
 	}
 	d, idx, ok := s.place(c)
@@ -153,23 +169,34 @@ func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 	}
 }
 
-// compare returns "" when the client's types match ours, or a message that
-// names the first field that differs.
-func (s *Server[Req, Resp]) compare(h *hello) string {
-	check := func(what string, ours *layout.Schema, fp uint64, size uint32, text []byte) string {
-		if fp == ours.Fingerprint && uintptr(size) == ours.Size {
-			return ""
+// compare checks the client's Req and Resp (from its hello) against ours.
+// On a mismatch it returns the difference, with the server's type as Ours,
+// and which type differs.
+func (s *Server[Req, Resp]) compare(h *hello) (*layout.MismatchError, uint32) {
+	if h.reqFP != s.reqS.Fingerprint {
+		if e := mismatchWith(whatRequest, s.reqS, h.reqFP, h.reqSchema); e != nil {
+			return e, mismatchReq
 		}
-		if peer, err := layout.DecodeSchema(text); err == nil {
-			// Diff says "here" for its receiver: the client's view.
-			if err := peer.Diff(ours); err != nil {
-				return msg.Sprintf("%s: %v", what, err)
-			}
+	}
+	if h.respFP != s.respS.Fingerprint {
+		if e := mismatchWith(whatResponse, s.respS, h.respFP, h.respSchem); e != nil {
+			return e, mismatchResp
 		}
-		return msg.Sprintf("%s: client fingerprint %#x (%d bytes), server %#x (%d bytes)", what, fp, size, ours.Fingerprint, ours.Size)
 	}
-	if m := check("request", s.reqS, h.reqFP, h.reqSize, h.reqSchema); m != "" {
-		return m
+	return nil, 0
+}
+
+// refuseMismatch refuses c for the layout difference e (the server's view,
+// which it logs) in the type which, sending the server's schema text of
+// that type so that the client can say what differs from its side.
+func (s *Server[Req, Resp]) refuseMismatch(c *sconn, e *layout.MismatchError, which uint32) {
+	ours := s.reqS
+	if which == mismatchResp {
+		ours = s.respS
 	}
-	return check("response", s.respS, h.respFP, h.respSize, h.respSchem)
+	w := welcome{status: statusMismatch, mismatch: which, schemaFP: ours.Fingerprint}
+	if text := ours.Encode(); len(text) <= maxMessage {
+		w.message = string(text)
+	}
+	s.refuseWith(c, &w, e.Error())
 }

@@ -43,22 +43,26 @@ const (
 
 // Welcome, server → client; when Status is statusOK the arena's memfd and,
 // if the server has one, its liveness page ride along in SCM_RIGHTS, in
-// that order:
+// that order. With statusMismatch, Mismatch says which type differs and the
+// message is the server's schema text of that type (empty if longer than
+// maxMessage), so that the client names the field from its own side; with
+// another refusal, the message says why, in words:
 //
 //	+---------------------------------------------------------------+
 //	| Magic "SPWWELCM" (u64)                                        |  0
 //	| Version (u32)                 | Status (u32)                  |  8
 //	| Conn Index (u32)              | Depth (u32)                   | 16
-//	| Stride (u32)                  | reserved (u32)                | 24
+//	| Stride (u32)                  | Mismatch (u32)                | 24
 //	| Slot Offset (u64): the connection's first slot, in the body   | 32
 //	| Slot Step (u64)                                               | 40
 //	| Bell Offset (u64)                                             | 48
 //	| Arena Length (u64): bytes of the body                         | 56
 //	| Epoch (u64): the server's incarnation                         | 64
 //	| Generation (u64): the connection's, unique in the server      | 72
-//	| Message Length (u32)          | reserved (u32)                | 80
+//	| Schema Fingerprint (u64): of the server's type that differs   | 80
+//	| Message Length (u32)          | reserved (u32)                | 88
 //	+---------------------------------------------------------------+
-//	| Message: why the server refused, for a status other than OK  ...  88
+//	| Message: a schema text, or why the server refused            ...  96
 //	+---------------------------------------------------------------+
 const (
 	welcomeMagicOffset      = 0                           // u64: welcomeMagic
@@ -67,23 +71,24 @@ const (
 	welcomeIndexOffset      = welcomeStatusOffset + 4     // u32: the connection's index in the arena
 	welcomeDepthOffset      = welcomeIndexOffset + 4      // u32: call slots per connection
 	welcomeStrideOffset     = welcomeDepthOffset + 4      // u32: bytes of a call slot
-	welcomeReservedOffset   = welcomeStrideOffset + 4     // u32: zero
-	welcomeSlotOffOffset    = welcomeReservedOffset + 4   // u64: body offset of the connection's slot 0
+	welcomeMismatchOffset   = welcomeStrideOffset + 4     // u32: statusMismatch: mismatchReq or mismatchResp
+	welcomeSlotOffOffset    = welcomeMismatchOffset + 4   // u64: body offset of the connection's slot 0
 	welcomeStepOffset       = welcomeSlotOffOffset + 8    // u64: from one of its slots to the next
 	welcomeBellOffOffset    = welcomeStepOffset + 8       // u64: body offset of the doorbell bitmap
 	welcomeArenaLenOffset   = welcomeBellOffOffset + 8    // u64: bytes of the arena's body
 	welcomeEpochOffset      = welcomeArenaLenOffset + 8   // u64: the server's incarnation
 	welcomeGenerationOffset = welcomeEpochOffset + 8      // u64: the connection's generation
-	welcomeMessageLenOffset = welcomeGenerationOffset + 8 // u32: bytes of the message, ≤ maxMessage
+	welcomeSchemaFPOffset   = welcomeGenerationOffset + 8 // u64: statusMismatch: the server's fingerprint of that type
+	welcomeMessageLenOffset = welcomeSchemaFPOffset + 8   // u32: bytes of the message, ≤ maxMessage
 	welcomeReserved2Offset  = welcomeMessageLenOffset + 4 // u32: zero
 	welcomeFixedLength      = welcomeReserved2Offset + 4  // the message follows
 	welcomeMagic            = 0x4d434c45_57575053         // "SPWWELCM"
-	maxMessage              = 4 << 10                     // bytes of text in a welcome
+	maxMessage              = maxSchemaText               // bytes of text in a welcome
 )
 
 // wireVersion is in both messages; it changes with any incompatible change
 // of either message or of the arena (arenaVersion).
-const wireVersion = 2
+const wireVersion = 3
 
 // Welcome statuses.
 const (
@@ -92,6 +97,12 @@ const (
 	statusFull            // MaxConns attached, or no free slot
 	statusDenied          // the Policy refused the client
 	statusBadHello        // a malformed hello, or none in time
+)
+
+// Which type differs, in a welcome with statusMismatch.
+const (
+	mismatchReq  = 1
+	mismatchResp = 2
 )
 
 // helloHeader and welcomeHeader mirror the fixed parts above; the asserts
@@ -115,13 +126,14 @@ type welcomeHeader struct {
 	index      uint32
 	depth      uint32
 	stride     uint32
-	reserved   uint32
+	mismatch   uint32
 	slotOff    uint64
 	step       uint64
 	bellOff    uint64
 	arenaLen   uint64
 	epoch      uint64
 	generation uint64
+	schemaFP   uint64
 	messageLen uint32
 	reserved2  uint32
 }
@@ -149,13 +161,14 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.index)-welcomeIndexOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.depth)-welcomeDepthOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.stride)-welcomeStrideOffset]
-	_ = [1]struct{}{}[unsafe.Offsetof(w0.reserved)-welcomeReservedOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.mismatch)-welcomeMismatchOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.slotOff)-welcomeSlotOffOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.step)-welcomeStepOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.bellOff)-welcomeBellOffOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.arenaLen)-welcomeArenaLenOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.epoch)-welcomeEpochOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.generation)-welcomeGenerationOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.schemaFP)-welcomeSchemaFPOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.messageLen)-welcomeMessageLenOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.reserved2)-welcomeReserved2Offset]
 	_ = [1]struct{}{}[unsafe.Sizeof(w0)-welcomeFixedLength]
@@ -212,9 +225,11 @@ type welcome struct {
 	status            uint32
 	index, depth      uint32
 	stride            uint32
+	mismatch          uint32 // statusMismatch: mismatchReq or mismatchResp
 	slotOff, step     uint64
 	bellOff, arenaLen uint64
 	epoch, generation uint64
+	schemaFP          uint64 // statusMismatch: the server's fingerprint of that type
 	message           string
 }
 
@@ -235,12 +250,14 @@ func (w *welcome) appendTo(b []byte) []byte {
 	le.PutUint32(b[welcomeIndexOffset:], w.index)
 	le.PutUint32(b[welcomeDepthOffset:], w.depth)
 	le.PutUint32(b[welcomeStrideOffset:], w.stride)
+	le.PutUint32(b[welcomeMismatchOffset:], w.mismatch)
 	le.PutUint64(b[welcomeSlotOffOffset:], w.slotOff)
 	le.PutUint64(b[welcomeStepOffset:], w.step)
 	le.PutUint64(b[welcomeBellOffOffset:], w.bellOff)
 	le.PutUint64(b[welcomeArenaLenOffset:], w.arenaLen)
 	le.PutUint64(b[welcomeEpochOffset:], w.epoch)
 	le.PutUint64(b[welcomeGenerationOffset:], w.generation)
+	le.PutUint64(b[welcomeSchemaFPOffset:], w.schemaFP)
 	le.PutUint32(b[welcomeMessageLenOffset:], uint32(len(text)))
 	return append(b, text...)
 }
@@ -257,10 +274,11 @@ func decodeWelcome(b []byte) (*welcome, error) {
 	w := &welcome{
 		status: le.Uint32(b[welcomeStatusOffset:]),
 		index:  le.Uint32(b[welcomeIndexOffset:]), depth: le.Uint32(b[welcomeDepthOffset:]),
-		stride:  le.Uint32(b[welcomeStrideOffset:]),
+		stride: le.Uint32(b[welcomeStrideOffset:]), mismatch: le.Uint32(b[welcomeMismatchOffset:]),
 		slotOff: le.Uint64(b[welcomeSlotOffOffset:]), step: le.Uint64(b[welcomeStepOffset:]),
 		bellOff: le.Uint64(b[welcomeBellOffOffset:]), arenaLen: le.Uint64(b[welcomeArenaLenOffset:]),
 		epoch: le.Uint64(b[welcomeEpochOffset:]), generation: le.Uint64(b[welcomeGenerationOffset:]),
+		schemaFP: le.Uint64(b[welcomeSchemaFPOffset:]),
 	}
 	if n := uint64(le.Uint32(b[welcomeMessageLenOffset:])); n > maxMessage || uint64(len(b)) != welcomeFixedLength+n {
 		return nil, msg.Errorf("%w: welcome message length %d in %d bytes", ErrProtocol, n, len(b))
