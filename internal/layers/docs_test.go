@@ -1,7 +1,6 @@
 package layers
 
 import (
-	"bufio"
 	"io/fs"
 	"os"
 	"path"
@@ -52,10 +51,9 @@ func citations(text string, markdown bool) []citation {
 			out = append(out, c)
 		}
 	}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
+	n := 0
+	for line := range strings.Lines(text) {
+		n++
 		if markdown {
 			for _, m := range mdLink.FindAllStringSubmatch(line, -1) {
 				if t := m[1]; !strings.Contains(t, ":") && !strings.HasPrefix(t, "#") {
