@@ -77,8 +77,8 @@ func (a *attachment) release() {
 
 // Dial connects to the server listening on name. When none listens — no
 // socket file, or nobody accepting on it — it fails with an error wrapping
-// ErrNoServer, at once or, with DialOptions.WaitServer, once that long has
-// passed without one. It fails with a *layout.MismatchError (naming the
+// ErrNoServer (which also matches ErrPeerGone), at once or, with
+// DialOptions.WaitServer, once that long has passed without one. It fails with a *layout.MismatchError (naming the
 // field, this process's side as Ours) when the server's Req or Resp differ
 // from ours, with ErrServerFull, ErrPermission, or ErrPeerGone when the
 // server goes away during set-up. Once connected, the Conn reconnects by
@@ -290,7 +290,9 @@ func (c *Conn[Req, Resp]) refused(w *welcome) error {
 }
 
 // Close detaches: the server frees the slot when it sees the socket close.
-// Calls waiting for a reconnection return ErrClosed.
+// Calls waiting for a reconnection return ErrClosed, as does a second
+// Close. Close is for the goroutine that makes the calls, after its last
+// call has returned.
 func (c *Conn[Req, Resp]) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -99,7 +99,8 @@ func (c *Conn[Req, Resp]) Publish(req *Req) error {
 
 // Poll takes up to max ready responses (max ≤ 0: all), in order, calling fn
 // with each one's id and the response in shared memory (valid during fn).
-// It returns how many it took.
+// It returns how many it took. Cost per response: two atomic loads, fn, one
+// release store; no allocation.
 func (c *Conn[Req, Resp]) Poll(max int, fn func(id uint64, resp *Resp)) (int, error) {
 	a, err := c.usable()
 	if err != nil {

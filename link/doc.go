@@ -1,62 +1,64 @@
-// Package link connects processes: a server and many clients exchanging
-// fixed-layout requests and responses through shared memory.
+// Package link connects processes on one host: a server answers
+// fixed-layout requests from many clients through shared memory.
 //
-// Set-up goes over a Unix socket (SOCK_SEQPACKET) in a 0700 directory:
-// Listen binds it, Dial connects, the server checks the client's
-// SO_PEERCRED against a Policy, compares the two sides' layout
-// fingerprints (a mismatch fails Dial with layout.ErrLayoutMismatch naming
-// the field that differs), assigns the client a slot in the arena of its
-// trust domain and passes the arena's sealed memfd with SCM_RIGHTS. From
-// then on the socket carries nothing: it stays open only so that the
-// kernel closes it when either process dies, which the other side's epoll
-// loop sees at once.
+//	srv, err := link.Listen[Order, Ack]("orders", link.Options{})
+//	go srv.Serve(func(o *Order, a *Ack) { a.ID = o.ID })
 //
-// Death, sooner. A socket closes only once the last thread of a killed
-// process is gone. So each side also hands the other a read-only liveness
-// page (liveness.go, peers.go) whose words the kernel itself marks
-// FUTEX_OWNER_DIED early in the exit of one owning thread (a robust futex
-// list): the server's page is owned by poller 0's thread and wakes one
-// waiter per client process; a client process's page is owned by its death
-// watch's thread and read by poller 0. Measured after a SIGKILL: clients
-// learn of a dead server in 0.34 ms at the median (1.6 ms through the
-// socket), and a dead client's slots are free again in 0.75 ms (1.8 ms).
-// A Call spinning on its response sees the server's page without any
-// wake-up at all.
+//	conn, err := link.Dial[Order, Ack]("orders", link.DialOptions{})
+//	err = conn.Call(time.Now().Add(time.Second), &Order{ID: 42}, &ack)
 //
-// Trust domains. Every uid gets its own arena; connections of one uid share
-// it. Processes of one uid can already read each other's memory (ptrace,
-// /proc/PID/mem), so packing their rings into one memfd exposes nothing new;
-// processes of different uids never share an arena, and a client is never
-// given the server's private state. A client can corrupt only its own
-// uid's arena — and every value the server reads there is checked: a bad
-// sequence or slot value drops that connection, never the server.
+// Req and Resp are fixed-layout types (layout.Of): no pointers, explicit
+// padding. A client whose types differ from the server's is refused: Dial
+// returns a *layout.MismatchError that names the field, with the client's
+// side as Ours, and the server logs the same difference from its side.
 //
-// The arena (see arena.go for the diagram) packs, per connection, one ring
-// of Depth call slots — a call's request and then its response take the
-// same slot, 64 bytes each for messages of up to 48 bytes, laid out
-// slot-major so that a client calling one at a time, which uses only its
-// first slot, costs 64 bytes of shared memory and one that pipelines
-// Depth × 64 — plus one doorbell bit that the client sets after
-// publishing, so the server's pollers scan bitmap words instead of a
-// thousand rings. The ring's initial state is all zeroes and neither side
-// writes it before a message, so the pages of an attached connection that
-// has carried nothing are never allocated: an idle connection costs the
-// host no shared memory, and the server its 72-byte record. The server
-// hands its handler a private copy of the request and lets it write the
-// response into the slot. Pollers are agent.Agents pinned
-// to Options.CPUs; each sweep takes at most Depth requests from a
-// connection, so a flooding client cannot starve the others.
+// # Set-up
 //
-// Calls. Conn.Call publishes the request, spins for DialOptions.SpinFor
-// watching its response slot, then hands the wait to the process's client
-// poller (one goroutine for every Conn of the process) and parks. Send and
-// Poll pipeline without blocking; Publish sends one way (the handler runs,
-// no response comes back), for streams. None of them allocates.
+// Listen binds a Unix socket named after the server in a 0700 directory
+// (Dir). Dial connects; the server checks the client's credentials against
+// its Policy (its own uid by default), compares the layouts, and gives the
+// client a slot in a shared-memory arena. Each uid gets an arena of its
+// own, so a client can reach only its own uid's connections, and every
+// value the server reads there is checked: a client that writes what no
+// correct client writes loses its connection, never the server. After
+// set-up the socket carries nothing; it stays open so that each side sees
+// the other's death. Dial to a name no server listens on fails with
+// ErrNoServer, or waits for a server with DialOptions.WaitServer.
 //
-// Delivery. Every Call ends in exactly one response or one error: the
-// response (checked against the call's correlation id, so never another
-// call's), ErrTimeout at its deadline, or ErrPeerGone when the server dies
-// with the call in flight — nothing is retried behind the caller's back, so
-// nothing is duplicated; the caller decides. A Conn then redials by itself
-// (1 ms doubling to 50 ms, with jitter) and checks the layouts again.
+// # Calls
+//
+// Conn.Call writes the request into the connection's slot, spins for
+// DialOptions.SpinFor watching for the response, then parks until the
+// process's client poller brings it. Send and Poll pipeline up to
+// Options.Depth calls without blocking; Publish sends one way. None of
+// them allocates (TestCallZeroAllocs). On the server, Serve runs pollers —
+// agent.Agents, pinned to Options.CPUs — that find work through a doorbell
+// bitmap, hand the handler a private copy of the request and let it write
+// the response in place. A poller takes at most Depth requests from a
+// connection per sweep, so no client can starve the others.
+//
+// # Failures
+//
+// Every Call ends in exactly one response or one error: its own response
+// (checked against the call's id), ErrTimeout at its deadline, or
+// ErrPeerGone when the server dies with the call in flight. Nothing is
+// retried behind the caller's back, so nothing is duplicated. A Conn whose
+// server died redials by itself (after 1 ms, doubling to 50 ms, with
+// jitter) and checks the layouts again; calls made meanwhile wait for it up
+// to their deadline, or fail at once with DialOptions.FailFast. Each side
+// learns of the other's death from the socket and, sooner, from a liveness
+// page that the kernel marks when the other's owning thread dies
+// (liveness.go); `pingpong -mode restart` times both (docs/benchmarks.md,
+// "Crash and restart").
+//
+// # Cost
+//
+// A connection that has carried nothing costs no shared memory — its
+// slots are holes of the memfd — and the server one 72-byte record
+// (TestConnRecordSize). A slot holds a request and then its response: 64
+// bytes for messages of up to 48 bytes, and a client that calls one at a
+// time uses only its first slot. `pingpong -mode conns` measures the
+// server's memory with 1000 connections (docs/benchmarks.md). The arena's
+// layout is in arena.go, the call protocol in callring.go, the set-up
+// messages in wire.go.
 package link

@@ -53,7 +53,7 @@ import (
 // own clients reconnect.
 const (
 	livePage      = 4096
-	liveWords     = 64 // the kernel walks them all at the owner's death: ≈ 20 µs
+	liveWords     = 64 // the kernel walks them all at the owner's death
 	futexWaiters  = 0x80000000
 	futexOwnerDie = 0x40000000
 

@@ -47,7 +47,10 @@ type Options struct {
 	Policy       Policy            // who may connect; the server's uid
 	Dir          string            // socket directory; Dir()
 	SetupTimeout time.Duration     // a client's hello must arrive within this; 1 s
-	Logf         func(format string, args ...any)
+	// Logf, if set, gets the server's log lines: refused clients, dropped
+	// connections, and the pollers' CPU-placement warnings (agent.Agent);
+	// nil: none. It must not block.
+	Logf func(format string, args ...any)
 	// OnConnect and OnDisconnect, if set, are called from the server's
 	// housekeeping goroutine when a connection is attached and when its
 	// slot has been freed (the client died, closed, or was dropped). They
