@@ -24,9 +24,12 @@ fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './$(BUILD)/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+## vet: with the msgfmt tag, internal/msg's Errorf, Sprintf and Appendf
+## forward to fmt, so vet's printf check also checks the library's own
+## format strings (see internal/msg's package comment).
 vet:
-	$(GO) vet $(PKGS)
-	$(GO) vet -tags noasm $(PKGS)
+	$(GO) vet -tags msgfmt $(PKGS)
+	$(GO) vet -tags noasm,msgfmt $(PKGS)
 
 race:
 	$(GO) test -race -count=1 -short $(PKGS)

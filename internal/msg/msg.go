@@ -1,27 +1,3 @@
-// Package msg formats the library's error and log messages without fmt.
-//
-// Errorf and Sprintf take fmt's format strings and give fmt's output for
-// the verbs and operands spinwire's messages use (the table below); the
-// tests compare them with fmt verb by verb. They exist because fmt, and
-// the reflection-driven printer and the time and float formatting it drags
-// in, are about 170 KiB of a link server's resident memory (the kernel maps
-// the 64 KiB around each page of the binary a process touches, so linked
-// code is resident as soon as a neighbour of it runs): asm, layout,
-// affinity, spin and link format through this package, and a program that
-// imports only those does not link fmt at all.
-//
-//	verbs   %v %s %d %q %x %X %o %w %%, flags # 0 - + and space, a width
-//	        (%#016x); no precision, no argument indexes
-//	values  every integer kind, string, []byte, bool, error (Error),
-//	        Stringer (String), nil; named types of those kinds through
-//	        reflect's kind (no String method: the number or the string);
-//	        anything else prints as %!verb(type)
-//
-// Errorf wraps every %w operand, as fmt.Errorf does: one gives an error
-// with Unwrap() error, several an error with Unwrap() []error.
-//
-// Cost: one allocation for the result (and one for the error value), and a
-// reflect.ValueOf per operand. For messages, not for hot paths.
 package msg
 
 import (
@@ -31,57 +7,6 @@ import (
 	"strconv"
 	"unicode/utf8"
 )
-
-// Sprintf is fmt.Sprintf for the verbs and values in the package comment.
-func Sprintf(format string, args ...any) string {
-	var p printer
-	p.printf(format, args)
-	return string(p.buf)
-}
-
-// Appendf is fmt.Appendf: Sprintf appended to b.
-func Appendf(b []byte, format string, args ...any) []byte {
-	p := printer{buf: b}
-	p.printf(format, args)
-	return p.buf
-}
-
-// Errorf is fmt.Errorf for the verbs and values in the package comment:
-// the message is Sprintf's, and the error unwraps to the %w operands.
-func Errorf(format string, args ...any) error {
-	var p printer
-	p.wrap = true
-	p.printf(format, args)
-	s := string(p.buf)
-	switch len(p.wrapped) {
-	case 0:
-		return &plainError{s}
-	case 1:
-		return &wrapError{s, p.wrapped[0]}
-	default:
-		return &wrapErrors{s, p.wrapped}
-	}
-}
-
-type plainError struct{ s string }
-
-func (e *plainError) Error() string { return e.s }
-
-type wrapError struct {
-	s   string
-	err error
-}
-
-func (e *wrapError) Error() string { return e.s }
-func (e *wrapError) Unwrap() error { return e.err }
-
-type wrapErrors struct {
-	s    string
-	errs []error
-}
-
-func (e *wrapErrors) Error() string   { return e.s }
-func (e *wrapErrors) Unwrap() []error { return e.errs }
 
 // printer builds one message.
 type printer struct {

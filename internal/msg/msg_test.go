@@ -1,3 +1,5 @@
+//go:build !msgfmt
+
 package msg
 
 import (
