@@ -179,7 +179,7 @@ Output. The table's columns:
   n             round trips (rate: replies) measured, warm-up excluded
   p50 … p99.99  percentiles of the round-trip time (rate: time from the
                 intended send to the reply). Each is the median over the
-                rounds of that round's exact percentile (sorted[n·q]).
+                rounds of that round's percentile.
   max           the largest sample of any round
   >10µs         share of all samples above 10 µs
   rt/s          round trips (msgs/s: messages, rate: replies) per second,
@@ -187,8 +187,8 @@ Output. The table's columns:
   × spinwire    this row's p50 (throughput: msgs/s) divided by the busy-spin
                 spinwire's ("-" when spinwire did not run)
   p50 by round  each round's p50, in order, to show the spread
-Every sample is also recorded in an HdrHistogram per transport (3
-significant digits, 1 ns … 10 s, all rounds merged): -hgrm writes its
+Every round records its samples in an HdrHistogram (3 significant
+digits, 1 ns … 10 s); a transport's rounds merged: -hgrm writes their
 percentile distribution in the .hgrm format HdrHistogram's plotter reads
 (values in microseconds), -plot draws the percentile spectrum from it.
 The header says which CPUs ran (checked at the start and end of every

@@ -71,10 +71,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0 // not reached: exec replaced the process
 	}
 	measureFn := measure
-	switch c.Mode {
-	case "conns":
+	switch {
+	case c.Check:
+		measureFn = check
+	case c.Mode == "conns":
 		measureFn = measureConns
-	case "restart":
+	case c.Mode == "restart":
 		measureFn = measureRestart
 	}
 	if err := measureFn(c, stdout, stderr); err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -209,12 +208,4 @@ func tasks() []int {
 		}
 	}
 	return out
-}
-
-// setupRuntime applies the Go runtime rules for a spinning process: GC off
-// with a memory limit as a guard, GOMAXPROCS set explicitly (spinners + 2).
-func setupRuntime(c *config) {
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(4 << 30)
-	setMaxProcs()
 }

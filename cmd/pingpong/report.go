@@ -17,8 +17,9 @@ import (
 
 // result is one transport's line: the schema of `pingpong -json`, which
 // the floor programs print too. Latency figures are the median over rounds
-// of each round's exact percentile; max is the largest seen; over_10us is
-// the share of all round trips above 10 µs.
+// of each round's percentile, read from the round's HdrHistogram (3
+// significant digits; the floor programs compute theirs exactly); max is
+// the largest seen; over_10us is the share of all round trips above 10 µs.
 type result struct {
 	Transport  string   `json:"transport"`
 	Mode       string   `json:"mode"`
@@ -66,16 +67,6 @@ var quantiles = []struct {
 	{0.9999, func(r *result, v int64) { r.P9999 = v }},
 }
 
-// percentile returns the q-quantile of sorted samples, by the floor
-// programs' rule: sorted[n*q].
-func percentile(sorted []uint64, q float64) uint64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted)) * q)
-	return sorted[min(i, len(sorted)-1)]
-}
-
 func ns(ticks uint64) int64 { return int64(asm.TicksToNanos(ticks) + 0.5) }
 
 // roundResult turns one round's samples into a result.
@@ -90,25 +81,16 @@ func roundResult(name string, c *config, s sample) result {
 	if s.sendSpan > 0 && s.n > 1 {
 		r.SentPerSec = float64(s.n-1) / (asm.TicksToNanos(s.sendSpan) / 1e9)
 	}
-	if c.Mode == "throughput" || len(s.ticks) == 0 {
+	if c.Mode == "throughput" || s.hist == nil || s.hist.TotalCount() == 0 {
 		return r
 	}
-	sorted := slices.Clone(s.ticks)
-	slices.Sort(sorted)
+	h := s.hist
 	for _, q := range quantiles {
-		q.set(&r, ns(percentile(sorted, q.q)))
+		q.set(&r, h.ValueAtPercentile(100*q.q))
 	}
-	r.Max = ns(sorted[len(sorted)-1])
-	var sum, over uint64
-	limit := uint64(10_000 / asm.TicksToNanos(1))
-	for _, t := range sorted {
-		sum += t
-		if t > limit {
-			over++
-		}
-	}
-	r.Mean = asm.TicksToNanos(sum) / float64(len(sorted))
-	r.Over10us = float64(over) / float64(len(sorted))
+	r.Max = h.Max()
+	r.Mean = h.Mean()
+	r.Over10us = float64(countAbove(h, 10_000)) / float64(h.TotalCount())
 	return r
 }
 
@@ -206,11 +188,7 @@ func roundWarnings(name string, c *config, rounds []sample, r result) []string {
 		}
 	}
 	if short > 0 {
-		why := fmt.Sprintf("-limit %v", c.Limit)
-		if c.Limit == 0 {
-			why = fmt.Sprintf("the cap of %d samples per round", maxSamples)
-		}
-		w = append(w, fmt.Sprintf("%d of %d rounds stopped at %s before -n: %d messages measured of %d", short, len(rounds), why, r.N, c.N))
+		w = append(w, fmt.Sprintf("%d of %d rounds stopped at -limit %v before -n: %d messages measured of %d", short, len(rounds), c.Limit, r.N, c.N))
 	}
 	if c.Mode == "rate" && r.SentPerSec > 0 && r.SentPerSec < 0.98*c.Rate {
 		w = append(w, fmt.Sprintf("sent %s messages/s of the %s asked for: the sender fell behind, and the latencies include that wait", rate(r.SentPerSec), rate(c.Rate)))

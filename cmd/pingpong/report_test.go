@@ -7,79 +7,29 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spinwire/spinwire/asm"
 )
 
-// TestPercentile/matches_brute_force: the table's percentile, sorted[n·q],
-// is the smallest sample with more than n·q samples at or below it, the
-// same rule counted by brute force on unsorted random samples.
-func TestPercentile(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for trial := range 90 {
-		n := 1 + r.IntN(1500)
-		v := make([]uint64, n)
-		for i := range v {
-			switch trial % 3 {
-			case 0:
-				v[i] = r.Uint64N(1000) // many ties
-			case 1:
-				v[i] = uint64(math.Exp(r.NormFloat64()*2 + 8)) // long tail
-			default:
-				v[i] = r.Uint64()
-			}
-		}
-		// le[i]: how many samples are at or below v[i], counted one by one.
-		le := make([]int, n)
-		for i, x := range v {
-			for _, y := range v {
-				if y <= x {
-					le[i]++
-				}
-			}
-		}
-		sorted := slices.Clone(v)
-		slices.Sort(sorted)
-		for _, q := range []float64{0, 0.5, 0.9, 0.99, 0.999, 0.9999, 1} {
-			got := percentile(sorted, q)
-			// brute force: the smallest x with #{v ≤ x} > floor(n·q) (capped
-			// at n-1: the largest sample).
-			need := min(int(float64(n)*q), n-1)
-			want := uint64(math.MaxUint64)
-			for i, x := range v {
-				if le[i] > need && x < want {
-					want = x
-				}
-			}
-			if got != want {
-				t.Fatalf("trial %d, n=%d, q=%v: percentile %d, brute force %d", trial, n, q, got, want)
-			}
-		}
-	}
-	if percentile(nil, 0.5) != 0 {
-		t.Error("percentile of nothing is not 0")
-	}
-}
-
-// TestHistogram/within_its_precision: the HdrHistogram every sample is
-// recorded into agrees with the exact percentile to its 3 significant
-// digits.
+// TestHistogram/within_its_precision: a round's HdrHistogram gives each
+// percentile within its 3 significant digits of the exact value (its rank
+// rule: the ⌊q·n+0.5⌋-th smallest sample), clamps what it cannot hold,
+// and counts the values above a bound.
 func TestHistogram(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	h := newHistogram()
 	v := make([]int64, 100_000)
 	for i := range v {
 		v[i] = int64(math.Exp(r.NormFloat64()*1.5+6)) + 1
-		if err := h.RecordValue(v[i]); err != nil {
-			t.Fatal(err)
-		}
+		record(h, v[i])
 	}
 	slices.Sort(v)
 	for _, q := range []float64{50, 90, 99, 99.9, 99.99} {
-		// HdrHistogram's rank: the sample at count round(q·n).
 		exact := v[int(q/100*float64(len(v))+0.5)-1]
 		got := h.ValueAtPercentile(q)
 		if math.Abs(float64(got-exact)) > 0.001*float64(exact)+1 {
@@ -89,13 +39,25 @@ func TestHistogram(t *testing.T) {
 	if h.Max() < v[len(v)-1] || float64(h.Max()) > float64(v[len(v)-1])*1.001+1 {
 		t.Errorf("max %d, exact %d", h.Max(), v[len(v)-1])
 	}
-	// recordTicks converts ticks to nanoseconds.
-	h2 := newHistogram()
-	tick := uint64(asm.TicksPerSecond() / 1e6) // one microsecond
-	recordTicks(h2, []uint64{tick, 10 * tick, 0})
-	if h2.TotalCount() != 3 || math.Abs(float64(h2.Max())-1e4) > 20 || h2.Min() != 1 {
-		t.Errorf("recordTicks: count %d, max %d, min %d", h2.TotalCount(), h2.Max(), h2.Min())
+	above := len(v) - sort.Search(len(v), func(i int) bool { return v[i] > 10_000 })
+	if got := countAbove(h, 10_000); math.Abs(float64(got)-float64(above)) > 0.002*float64(len(v)) {
+		t.Errorf("countAbove(10µs) %d, exact %d", got, above)
 	}
+	c := newHistogram()
+	record(c, -3)
+	record(c, 1<<62)
+	if c.TotalCount() != 2 || c.ValueAtPercentile(0) != 0 || c.Max() < maxLatency {
+		t.Errorf("clamp: count %d, min %d, max %d", c.TotalCount(), c.ValueAtPercentile(0), c.Max())
+	}
+}
+
+// histOf records nanoseconds into a round's histogram.
+func histOf(ns ...float64) *hdrhistogram.Histogram {
+	h := newHistogram()
+	for _, n := range ns {
+		record(h, int64(n))
+	}
+	return h
 }
 
 // ticksOf turns nanoseconds into ticks.
@@ -119,7 +81,7 @@ func TestSummarise(t *testing.T) {
 		for i := range slow {
 			v[i] = 20_000
 		}
-		return sample{ticks: ticksOf(v...), n: len(v), elapsed: ticksOf(1e6)[0], cpus: cpus, short: short}
+		return sample{hist: histOf(v...), n: len(v), elapsed: ticksOf(1e6)[0], cpus: cpus, short: short}
 	}
 	ok := [4]int{0, 0, 1, 1}
 	r := summarise("uds", c, []sample{
@@ -131,7 +93,7 @@ func TestSummarise(t *testing.T) {
 	if !near(r.P50, 2005) || !reflect.DeepEqual(len(r.p50s), 3) || !near(r.p50s[0], 1005) {
 		t.Errorf("p50 %d (want the median round's 2005), by round %v", r.P50, r.p50s)
 	}
-	if !near(r.Max, 20_000) || r.N != 3000 || r.Rounds != 3 {
+	if r.Max < 20_000 || r.Max > 20_020 || r.N != 3000 || r.Rounds != 3 {
 		t.Errorf("max %d n %d rounds %d", r.Max, r.N, r.Rounds)
 	}
 	if math.Abs(r.Over10us-10.0/3000) > 1e-9 {

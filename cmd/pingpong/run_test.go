@@ -69,14 +69,14 @@ func TestRun(t *testing.T) {
 }
 
 // TestRun_modes: throughput and rate through the command, with notes
-// for the transports that lack the mode, and -check first.
+// for the transports that lack the mode.
 func TestRun_modes(t *testing.T) {
 	cpus := twoCPUs(t)
 	code, out, errs := runArgs(t, "-transport", "raw,pipe", "-mode", "throughput", "-n", "30000", "-batch", "8", "-agent", "preemptible", "-cpus", cpus)
 	if code != 0 || !strings.Contains(errs, "note: transport raw has no throughput mode") || !strings.Contains(out, "msgs/s") {
 		t.Errorf("throughput: exit %d\n%s\n%s", code, out, errs)
 	}
-	code, out, errs = runArgs(t, "-transport", "uds-net,eventfd", "-rate", "20000", "-n", "2000", "-rounds", "2", "-warmup", "100", "-agent", "preemptible", "-cpus", cpus, "-check", "-quiet")
+	code, out, errs = runArgs(t, "-transport", "uds-net,eventfd", "-rate", "20000", "-n", "2000", "-rounds", "2", "-warmup", "100", "-agent", "preemptible", "-cpus", cpus, "-quiet")
 	if code != 0 || !strings.Contains(out, "replies/s") || !strings.Contains(out, "eventfd") || errs != "" {
 		t.Errorf("rate: exit %d\n%s\n%s", code, out, errs)
 	}

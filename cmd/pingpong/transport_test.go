@@ -84,8 +84,8 @@ func TestTransports(t *testing.T) {
 				if s.n != n || s.elapsed == 0 || st.done.Load() != int64(n) {
 					t.Errorf("n %d (want %d), elapsed %d, done %d", s.n, n, s.elapsed, st.done.Load())
 				}
-				if mode != "throughput" && len(s.ticks) != n {
-					t.Errorf("%d samples, want %d", len(s.ticks), n)
+				if mode != "throughput" && s.hist.TotalCount() != int64(n) {
+					t.Errorf("%d samples, want %d", s.hist.TotalCount(), n)
 				}
 				if s.cpus[0] < 0 || s.cpus[1] < 0 {
 					t.Errorf("parent CPUs not seen: %v", s.cpus)
@@ -174,8 +174,8 @@ func TestDrive_time_budget(t *testing.T) {
 			t.Errorf("%s by time: %v, n %d, short %v", mode, took, s.n, s.short)
 		}
 		s = round(1_000_000, 30*time.Millisecond)
-		if !s.short || s.n >= 1_000_000 || len(s.ticks) != s.n {
-			t.Errorf("%s with -limit: short %v n %d samples %d", mode, s.short, s.n, len(s.ticks))
+		if !s.short || s.n >= 1_000_000 || s.hist.TotalCount() != int64(s.n) {
+			t.Errorf("%s with -limit: short %v n %d samples %d", mode, s.short, s.n, s.hist.TotalCount())
 		}
 	}
 }
