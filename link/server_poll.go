@@ -60,28 +60,8 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	}
 	s.mu.Unlock()
 	errc := make(chan error, len(s.pollers))
-	for i, p := range s.pollers {
-		cpu := -1
-		if i < len(s.opts.CPUs) {
-			cpu = s.opts.CPUs[i]
-		}
-		go func() {
-			defer p.running.Store(false)
-			if i == 0 {
-				// Poller 0's thread owns the liveness page. The Agent
-				// locks the thread too and never unlocks it, so the
-				// disown below runs on the same thread.
-				runtime.LockOSThread()
-				s.live.own()
-				defer s.live.disown()
-			}
-			a := &agent.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
-			duty := func() int { return s.sweep(i, p) }
-			if i == 0 {
-				duty = func() int { n := s.sweep(0, p); s.checkPeers(); return n }
-			}
-			errc <- a.Run(ctx, cpu, s.opts.Idler(), duty)
-		}()
+	for i := range s.pollers {
+		go func() { errc <- s.runPoller(ctx, i) }()
 	}
 	var first error
 	for range s.pollers {
@@ -101,6 +81,31 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	}
 	<-s.closeDone
 	return first
+}
+
+// runPoller runs poller i on an agent.Agent, pinned to Options.CPUs[i] if
+// there is one, until ctx ends or the agent fails; it returns the agent's
+// error. Poller 0 also owns the server's liveness page and looks at the
+// client processes' pages.
+func (s *Server[Req, Resp]) runPoller(ctx context.Context, i int) error {
+	p := s.pollers[i]
+	defer p.running.Store(false)
+	cpu := -1
+	if i < len(s.opts.CPUs) {
+		cpu = s.opts.CPUs[i]
+	}
+	duty := func() int { return s.sweep(i, p) }
+	if i == 0 {
+		// Poller 0's thread owns the liveness page. The Agent locks the
+		// thread too and never unlocks it, so the disown below runs on the
+		// same thread.
+		runtime.LockOSThread()
+		s.live.own()
+		defer s.live.disown()
+		duty = func() int { n := s.sweep(0, p); s.checkPeers(); return n }
+	}
+	a := &agent.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
+	return a.Run(ctx, cpu, s.opts.Idler(), duty)
 }
 
 // sweep is one pass of poller i over its shard of every arena's doorbell
