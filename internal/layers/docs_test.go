@@ -169,8 +169,9 @@ func anchors(text string) map[string]bool {
 	return out
 }
 
-// docFiles returns the module-relative paths of every .md and .go file,
-// skipping hidden folders and the build output.
+// docFiles returns the module-relative paths of the files whose text may
+// cite others: documents, Go, C and assembly sources, scripts, fixtures and
+// Makefiles, skipping hidden folders and the build output.
 func docFiles(t *testing.T, root string) []string {
 	t.Helper()
 	var out []string
@@ -186,7 +187,7 @@ func docFiles(t *testing.T, root string) []string {
 			}
 			return nil
 		}
-		if ext := path.Ext(rel); (ext == ".md" || ext == ".go") && rel != selfFile {
+		if (slices.Contains(fileExts, path.Ext(rel)) || path.Base(rel) == "Makefile") && rel != selfFile {
 			out = append(out, rel)
 		}
 		return nil
@@ -200,7 +201,8 @@ func docFiles(t *testing.T, root string) []string {
 // TestCitedFilesExist: every file that a document or a source file names —
 // a markdown link, a path such as spin/ring.go, any *.md — exists in the
 // repository, and a link's #anchor is a heading of the file it points to.
-// A user who clones the repository must find everything its text points at.
+// A user who clones the repository must find everything its text points at;
+// a file of the Go source tree is written with its src/ prefix.
 func TestCitedFilesExist(t *testing.T) {
 	root := moduleRoot(t)
 	for _, rel := range docFiles(t, root) {
