@@ -14,16 +14,17 @@ import (
 	"github.com/spinwire/spinwire/spin"
 )
 
-// Mode is how an Agent's loop lives with the Go runtime. GO-RUNTIME.md in
-// the design folder holds the measurements behind both.
+// Mode is how an Agent's loop lives with the Go runtime. docs/go-runtime.md
+// ("Preemption") explains the runtime behaviour behind both.
 type Mode int
 
 const (
 	// Preemptible (the default) calls a preemption point at least every
 	// PreemptEvery iterations, so the GC and everything else that stops the
-	// world keep working. Price: about every 10 ms of continuous spinning
-	// the runtime's sysmon asks for preemption, and the locked thread hands
-	// its P off and back — one stall of a few microseconds.
+	// world keep working. Price: after every 10 ms of continuous spinning
+	// the runtime's sysmon asks for preemption, and at its next preemption
+	// point the locked thread hands its P off and gets it back through the
+	// scheduler — one stall of two futex wake-ups.
 	Preemptible Mode = iota
 	// Dedicated runs a loop without preemption points. It refuses to start
 	// unless the process was started with GODEBUG=asyncpreemptoff=1, the GC
@@ -294,10 +295,10 @@ func dedicatedReady(n int) error {
 // GCPercent returns the GC's target percentage (GOGC), -1 when it is off.
 //
 // Go reads it back only through runtime/metrics, whose first read builds a
-// table of every metric (about 18 KB of heap in a dozen size classes, and
-// their code in the binary: most of the 0.17 MB a link server's RSS lost
-// when it stopped calling it, with one smaller change). This
-// sets it to -1 and back instead, which does not stop the world either.
+// table of every metric (heap objects in a dozen size classes, and the
+// package's code in the binary; TestServerBinaryIsLean keeps
+// runtime/metrics out of the echo server). This sets it to -1 and back
+// instead, which does not stop the world either.
 // Cost: two calls that take the heap lock; while a GC cycle is marking the
 // first waits for the mark to end. A SetGCPercent from another goroutine
 // between the two would be undone: call it at set-up, not from a monitor.

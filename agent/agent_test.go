@@ -14,103 +14,115 @@ import (
 )
 
 func TestAgent(t *testing.T) {
-	t.Run("runs_duty_until_cancelled_and_counts", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		var calls atomic.Int64
-		a := &Agent{Name: "t"}
-		done := make(chan error, 1)
-		go func() {
-			done <- a.Run(ctx, -1, spin.BusySpin{}, func() int {
-				if calls.Add(1)%2 == 0 {
-					return 3
-				}
-				return 0
-			})
-		}()
-		for calls.Load() < 10_000 {
-			time.Sleep(time.Millisecond)
-		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("agent did not stop")
-		}
-		st := a.Stats()
-		if st.Iterations == 0 || st.Iterations != uint64(calls.Load())/PreemptEvery*PreemptEvery {
-			t.Fatalf("stats %+v after %d calls", st, calls.Load())
-		}
-		if st.Work != 3*(st.Iterations/2) || st.Idles != st.Iterations/2 {
-			t.Fatalf("stats %+v", st)
-		}
-	})
-	t.Run("pins_to_the_cpu", func(t *testing.T) {
-		_, cpu := needCPUs(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		a := &Agent{Name: "pinned", Logf: t.Logf}
-		var seen atomic.Int64
-		seen.Store(-2)
-		err := a.Run(ctx, cpu, spin.NoOp{}, func() int {
-			seen.Store(int64(affinity.CurrentCPU()))
-			cancel()
-			return 0
-		})
-		if err != nil || seen.Load() != int64(cpu) || a.CPU() != cpu {
-			t.Fatalf("err %v, ran on %d, CPU() %d, want %d", err, seen.Load(), a.CPU(), cpu)
-		}
-	})
-	t.Run("panic_in_duty_becomes_an_error", func(t *testing.T) {
-		a := &Agent{Name: "boom"}
-		err := a.Run(context.Background(), -1, spin.NoOp{}, func() int { panic("kaput") })
-		if !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "kaput") {
-			t.Fatalf("err = %v", err)
-		}
-	})
-	t.Run("refuses_bad_setup", func(t *testing.T) {
-		a := &Agent{}
-		if err := a.Run(context.Background(), -1, nil, func() int { return 0 }); err == nil {
-			t.Fatal("nil idler accepted")
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		if err := a.Run(ctx, -1, spin.NoOp{}, func() int { return 0 }); !errors.Is(err, ErrStopped) {
-			t.Fatalf("cancelled ctx: %v", err)
-		}
-		if err := a.Run(context.Background(), 1<<20, spin.NoOp{}, func() int { return 0 }); err == nil || !strings.Contains(err.Error(), "1048576") {
-			t.Fatalf("bad cpu: %v", err)
-		}
-	})
-	t.Run("second_concurrent_run_is_refused", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		a := &Agent{}
-		started := make(chan struct{})
-		var once atomic.Bool
-		go a.Run(ctx, -1, spin.BusySpin{}, func() int {
-			if once.CompareAndSwap(false, true) {
-				close(started)
+	t.Run("runs_duty_until_cancelled_and_counts", agentRunsDutyUntilCancelledAndCounts)
+	t.Run("pins_to_the_cpu", agentPinsToTheCpu)
+	t.Run("panic_in_duty_becomes_an_error", agentPanicInDutyBecomesAnError)
+	t.Run("refuses_bad_setup", agentRefusesBadSetup)
+	t.Run("second_concurrent_run_is_refused", agentSecondConcurrentRunIsRefused)
+	t.Run("dedicated_refuses_without_its_conditions", agentDedicatedRefusesWithoutItsConditions)
+}
+
+func agentRunsDutyUntilCancelledAndCounts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int64
+	a := &Agent{Name: "t"}
+	done := make(chan error, 1)
+	go func() {
+		done <- a.Run(ctx, -1, spin.BusySpin{}, func() int {
+			if calls.Add(1)%2 == 0 {
+				return 3
 			}
 			return 0
 		})
-		<-started
-		if err := a.Run(ctx, -1, spin.NoOp{}, func() int { return 0 }); !errors.Is(err, ErrRunning) {
-			t.Fatalf("err = %v", err)
+	}()
+	for calls.Load() < 10_000 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
 		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+	st := a.Stats()
+	if st.Iterations == 0 || st.Iterations != uint64(calls.Load())/PreemptEvery*PreemptEvery {
+		t.Fatalf("stats %+v after %d calls", st, calls.Load())
+	}
+	if st.Work != 3*(st.Iterations/2) || st.Idles != st.Iterations/2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func agentPinsToTheCpu(t *testing.T) {
+	_, cpu := needCPUs(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Agent{Name: "pinned", Logf: t.Logf}
+	var seen atomic.Int64
+	seen.Store(-2)
+	err := a.Run(ctx, cpu, spin.NoOp{}, func() int {
+		seen.Store(int64(affinity.CurrentCPU()))
+		cancel()
+		return 0
 	})
-	t.Run("dedicated_refuses_without_its_conditions", func(t *testing.T) {
-		if AsyncPreemptOff() && GCPercent() < 0 {
-			t.Skip("this process meets the dedicated conditions")
+	if err != nil || seen.Load() != int64(cpu) || a.CPU() != cpu {
+		t.Fatalf("err %v, ran on %d, CPU() %d, want %d", err, seen.Load(), a.CPU(), cpu)
+	}
+}
+
+func agentPanicInDutyBecomesAnError(t *testing.T) {
+	a := &Agent{Name: "boom"}
+	err := a.Run(context.Background(), -1, spin.NoOp{}, func() int { panic("kaput") })
+	if !errors.Is(err, ErrPanic) || !strings.Contains(err.Error(), "kaput") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func agentRefusesBadSetup(t *testing.T) {
+	a := &Agent{}
+	if err := a.Run(context.Background(), -1, nil, func() int { return 0 }); err == nil {
+		t.Fatal("nil idler accepted")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := a.Run(ctx, -1, spin.NoOp{}, func() int { return 0 }); !errors.Is(err, ErrStopped) {
+		t.Fatalf("cancelled ctx: %v", err)
+	}
+	if err := a.Run(context.Background(), 1<<20, spin.NoOp{}, func() int { return 0 }); err == nil || !strings.Contains(err.Error(), "1048576") {
+		t.Fatalf("bad cpu: %v", err)
+	}
+}
+
+func agentSecondConcurrentRunIsRefused(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := &Agent{}
+	started := make(chan struct{})
+	var once atomic.Bool
+	go a.Run(ctx, -1, spin.BusySpin{}, func() int {
+		if once.CompareAndSwap(false, true) {
+			close(started)
 		}
-		a := &Agent{Mode: Dedicated}
-		err := a.Run(context.Background(), -1, spin.NoOp{}, func() int { return 0 })
-		if !errors.Is(err, ErrDedicated) {
-			t.Fatalf("err = %v", err)
-		}
-		t.Log(err)
+		return 0
 	})
+	<-started
+	if err := a.Run(ctx, -1, spin.NoOp{}, func() int { return 0 }); !errors.Is(err, ErrRunning) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func agentDedicatedRefusesWithoutItsConditions(t *testing.T) {
+	if AsyncPreemptOff() && GCPercent() < 0 {
+		t.Skip("this process meets the dedicated conditions")
+	}
+	a := &Agent{Mode: Dedicated}
+	err := a.Run(context.Background(), -1, spin.NoOp{}, func() int { return 0 })
+	if !errors.Is(err, ErrDedicated) {
+		t.Fatalf("err = %v", err)
+	}
+	t.Log(err)
 }
 
 func TestAgentWarnsAtMostOncePerProcess(t *testing.T) {

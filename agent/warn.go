@@ -17,18 +17,19 @@ import (
 // physical core with another agent — the facts of affinity.PlacementFS.
 //
 // The IDs in brackets are tuning's finding IDs; tuning.Check (pingpong
-// -check) gives the exact fix for the host. spin does not import tuning:
+// -check) gives the exact fix for the host. agent does not import tuning:
 // its report code would be linked into, and resident in, every spinning
 // process.
 //
 // The check runs on the spinner's goroutine, before it spins, and
 // allocates nothing: a dedicated spinner's P never gives back the partly
-// used 8 KiB heap span that each size class allocated in takes there (it
-// used to cost a link server 0.13 MB: a dozen objects through os.DirFS,
-// and the fs.FS code in the binary). So it reads sysfs with raw syscalls
-// into the package's buffers, tests membership in the kernel's cpulist
-// text without building sets (affinity.ListContains), and writes the line
-// into a buffer of its own. It runs once per process (warnOnce); tests call it one at a time.
+// used 8 KiB heap span that each size class allocated in takes there
+// (docs/go-runtime.md, "Heap spans on a spinner's P"), and reading sysfs
+// through os.DirFS would allocate a dozen objects and link the fs.FS code.
+// So it reads sysfs with raw syscalls into the package's buffers, tests
+// membership in the kernel's cpulist text without building sets
+// (affinity.ListContains), and writes the line into a buffer of its own.
+// It runs once per process (warnOnce); tests call it one at a time.
 
 // readFunc reads the file at path (absolute) into buf, reporting the
 // bytes read and whether the file could be read at all.

@@ -41,7 +41,7 @@ import (
 // adjacent-line prefetcher moves), so the first region of the body never
 // shares a block with it. Magic is stored last, with a release store, so a
 // process that opens a named segment while it is being created sees either
-// no magic or a complete header.
+// no magic (Open waits, then returns ErrNotReady) or a complete header.
 const (
 	MagicOffset       = 0                     // uint64: HeaderMagic
 	VersionOffset     = MagicOffset + 8       // uint32: HeaderVersion

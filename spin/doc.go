@@ -5,8 +5,8 @@
 //     fixed-layout T (layout.Of[T]). Two protocols: InSlot (each slot carries
 //     its sequence, so "ready" arrives on the data's cache line) and Cursors
 //     (producer tail and consumer head in separate 128-byte blocks, each side
-//     caching the other's). See ring.go for the descriptor and the figures
-//     that chose the default.
+//     caching the other's). See ring.go for the descriptor and the
+//     benchmarks that chose the default.
 //   - Log: single producer, single consumer, variable-length byte records.
 //   - MPSC[T]: many producers (CAS claim), one consumer; a producer that dies
 //     between claim and commit is skipped after a timeout.

@@ -21,7 +21,8 @@ const (
 var futexWakeHook func(addr *uint32)
 
 // futexWake wakes one waiter on addr. RawSyscall: the call never blocks, so
-// there is no need to hand the P off. Cost ≈ 1 µs when a waiter exists.
+// there is no need to hand the P off. Cost: one system call; publishers
+// make it only when the consumer's waiters flag says it is parked.
 func futexWake(addr *uint32) {
 	if futexWakeHook != nil {
 		futexWakeHook(addr)

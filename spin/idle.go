@@ -45,9 +45,9 @@ func (BusySpin) Idle(work int) {
 func (BusySpin) Reset() {}
 
 // Yield calls sched_yield(2) per idle poll: the thread stays runnable but
-// lets any other thread on its CPU run first. It keeps its Go P (unlike
-// runtime.Gosched, which on a locked thread costs a full handoff, ≈ 8 µs).
-// Cost: one syscall (≈ 0.3–1 µs) per idle poll.
+// lets any other thread on its CPU run first. It keeps its Go P, unlike
+// runtime.Gosched, which on a locked thread hands the P off and back
+// (docs/go-runtime.md, "Preemption"). Cost: one system call per idle poll.
 type Yield struct{}
 
 // Idle yields once when work is 0.
@@ -60,8 +60,9 @@ func (Yield) Reset() {}
 
 // Park sleeps on its Parker until the producer publishes or Timeout
 // passes. Lowest CPU use; every message after an idle period pays a
-// futex wake-up (the publisher's FUTEX_WAKE plus the scheduler's wake-up,
-// 5–50 µs). With a nil Parker it sleeps for Timeout.
+// futex wake-up: the publisher's FUTEX_WAKE, then the scheduler waking the
+// consumer's thread (pingpong -idle park measures it). With a nil Parker
+// it sleeps for Timeout.
 type Park struct {
 	Parker  Parker        // usually the ring being polled
 	Timeout time.Duration // longest sleep; ≤ 0 means 1 ms
@@ -89,8 +90,8 @@ func parkOrSleep(pk Parker, d time.Duration) {
 // Backoff escalates while idle: Spins polls with one PAUSE each, then
 // Yields polls with sched_yield, then parks on Parker (or sleeps) for
 // MinPark, doubling up to MaxPark. Any work resets it to spinning. The
-// zero value spins 10 000 times (≈ 0.3–0.5 ms), yields 100 times, then
-// parks from 50 µs up to 1 ms.
+// zero value spins 10 000 times (10 000 PAUSEs: asm's BenchmarkPause gives
+// the cost of one), yields 100 times, then parks from 50 µs up to 1 ms.
 type Backoff struct {
 	Spins   int           // PAUSE polls before yielding; 0 means 10 000
 	Yields  int           // sched_yield polls before parking; 0 means 100

@@ -32,133 +32,147 @@ func payload(seq uint64, n int) []byte {
 }
 
 func TestLog(t *testing.T) {
-	t.Run("records_arrive_in_order_with_their_types", func(t *testing.T) {
-		l := newLog(t, 1024)
-		if !l.TryWrite(7, []byte("hello")) || !l.TryWrite(9, nil) {
-			t.Fatal("write refused")
-		}
-		var got []string
-		n := l.Poll(0, func(typ uint32, b []byte) { got = append(got, string(rune('0'+typ))+string(b)) })
-		if n != 2 || got[0] != "7hello" || got[1] != "9" {
-			t.Fatalf("polled %d: %q", n, got)
-		}
-		if l.Len() != 0 || l.Ready() {
-			t.Fatal("not drained")
+	t.Run("records_arrive_in_order_with_their_types", logRecordsArriveInOrderWithTheirTypes)
+	t.Run("claim_commit_abort", logClaimCommitAbort)
+	t.Run("bad_claims_get_nil", logBadClaimsGetNil)
+	t.Run("full_log_refuses_then_recovers", logFullLogRefusesThenRecovers)
+	t.Run("random_sizes_wrap_with_padding_keep_order", logRandomSizesWrapWithPaddingKeepOrder)
+	t.Run("two_goroutines_with_parking", logTwoGoroutinesWithParking)
+	t.Run("zero_allocs", logZeroAllocs)
+}
+
+func logRecordsArriveInOrderWithTheirTypes(t *testing.T) {
+	l := newLog(t, 1024)
+	if !l.TryWrite(7, []byte("hello")) || !l.TryWrite(9, nil) {
+		t.Fatal("write refused")
+	}
+	var got []string
+	n := l.Poll(0, func(typ uint32, b []byte) { got = append(got, string(rune('0'+typ))+string(b)) })
+	if n != 2 || got[0] != "7hello" || got[1] != "9" {
+		t.Fatalf("polled %d: %q", n, got)
+	}
+	if l.Len() != 0 || l.Ready() {
+		t.Fatal("not drained")
+	}
+}
+
+func logClaimCommitAbort(t *testing.T) {
+	l := newLog(t, 256)
+	b := l.Claim(5)
+	if len(b) != 5 || l.Claim(1) != nil {
+		t.Fatal("claim")
+	}
+	copy(b, "abcde")
+	l.Abort()
+	if l.Ready() {
+		t.Fatal("aborted record visible")
+	}
+	copy(l.Claim(3), "xyz")
+	l.Commit()
+	l.Commit() // nothing claimed
+	l.Poll(1, func(typ uint32, b []byte) {
+		if typ != DefaultRecordType || string(b) != "xyz" {
+			t.Fatalf("got %d %q", typ, b)
 		}
 	})
-	t.Run("claim_commit_abort", func(t *testing.T) {
-		l := newLog(t, 256)
-		b := l.Claim(5)
-		if len(b) != 5 || l.Claim(1) != nil {
-			t.Fatal("claim")
+}
+
+func logBadClaimsGetNil(t *testing.T) {
+	l := newLog(t, 256)
+	if l.MaxRecord() != 32 || l.Capacity() != 256 {
+		t.Fatalf("max %d cap %d", l.MaxRecord(), l.Capacity())
+	}
+	for _, c := range []struct {
+		typ uint32
+		n   int
+	}{{1, 33}, {1, -1}, {PaddingType, 1}, {MaxRecordType + 1, 1}} {
+		if l.ClaimType(c.typ, c.n) != nil {
+			t.Errorf("claim type %d len %d accepted", c.typ, c.n)
 		}
-		copy(b, "abcde")
-		l.Abort()
-		if l.Ready() {
-			t.Fatal("aborted record visible")
+	}
+}
+
+func logFullLogRefusesThenRecovers(t *testing.T) {
+	l := newLog(t, 64) // max record 8: 16 bytes each, 4 fit
+	for i := range 4 {
+		if !l.TryWrite(1, payload(uint64(i), 8)) {
+			t.Fatalf("write %d", i)
 		}
-		copy(l.Claim(3), "xyz")
-		l.Commit()
-		l.Commit() // nothing claimed
-		l.Poll(1, func(typ uint32, b []byte) {
-			if typ != DefaultRecordType || string(b) != "xyz" {
-				t.Fatalf("got %d %q", typ, b)
+	}
+	if l.TryWrite(1, payload(4, 8)) {
+		t.Fatal("write into full log")
+	}
+	l.Poll(1, func(uint32, []byte) {})
+	if !l.TryWrite(1, payload(4, 8)) {
+		t.Fatal("no room after poll")
+	}
+}
+
+func logRandomSizesWrapWithPaddingKeepOrder(t *testing.T) {
+	l := newLog(t, 4096)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var sent, got uint64
+	var sizes []int
+	for sent < 50_000 {
+		for range rng.IntN(10) {
+			n := rng.IntN(l.MaxRecord() + 1)
+			if !l.TryWrite(uint32(1+sent%5), payload(sent, n)) {
+				break
 			}
+			sizes = append(sizes, n)
+			sent++
+		}
+		l.Poll(rng.IntN(10), func(typ uint32, b []byte) {
+			if typ != uint32(1+got%5) || !bytes.Equal(b, payload(got, sizes[got])) {
+				t.Fatalf("record %d: type %d, %d bytes", got, typ, len(b))
+			}
+			got++
 		})
-	})
-	t.Run("bad_claims_get_nil", func(t *testing.T) {
-		l := newLog(t, 256)
-		if l.MaxRecord() != 32 || l.Capacity() != 256 {
-			t.Fatalf("max %d cap %d", l.MaxRecord(), l.Capacity())
-		}
-		for _, c := range []struct {
-			typ uint32
-			n   int
-		}{{1, 33}, {1, -1}, {PaddingType, 1}, {MaxRecordType + 1, 1}} {
-			if l.ClaimType(c.typ, c.n) != nil {
-				t.Errorf("claim type %d len %d accepted", c.typ, c.n)
+	}
+	if l.Err() != nil || l.ProducerErr() != nil {
+		t.Fatal(l.Err(), l.ProducerErr())
+	}
+}
+
+func logTwoGoroutinesWithParking(t *testing.T) {
+	l := newLog(t, 1024)
+	const n = 20_000
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := uint64(0); i < n; {
+			if l.TryWrite(1, payload(i, int(i%100))) {
+				i++
 			}
 		}
 	})
-	t.Run("full_log_refuses_then_recovers", func(t *testing.T) {
-		l := newLog(t, 64) // max record 8: 16 bytes each, 4 fit
-		for i := range 4 {
-			if !l.TryWrite(1, payload(uint64(i), 8)) {
-				t.Fatalf("write %d", i)
+	deadline := time.Now().Add(20 * time.Second)
+	var got uint64
+	for got < n && time.Now().Before(deadline) {
+		if l.Poll(0, func(_ uint32, b []byte) {
+			if !bytes.Equal(b, payload(got, int(got%100))) {
+				t.Errorf("record %d corrupt", got)
 			}
+			got++
+		}) == 0 {
+			l.Park(time.Millisecond)
 		}
-		if l.TryWrite(1, payload(4, 8)) {
-			t.Fatal("write into full log")
-		}
-		l.Poll(1, func(uint32, []byte) {})
-		if !l.TryWrite(1, payload(4, 8)) {
-			t.Fatal("no room after poll")
-		}
-	})
-	t.Run("random_sizes_wrap_with_padding_keep_order", func(t *testing.T) {
-		l := newLog(t, 4096)
-		rng := rand.New(rand.NewPCG(3, 4))
-		var sent, got uint64
-		var sizes []int
-		for sent < 50_000 {
-			for range rng.IntN(10) {
-				n := rng.IntN(l.MaxRecord() + 1)
-				if !l.TryWrite(uint32(1+sent%5), payload(sent, n)) {
-					break
-				}
-				sizes = append(sizes, n)
-				sent++
-			}
-			l.Poll(rng.IntN(10), func(typ uint32, b []byte) {
-				if typ != uint32(1+got%5) || !bytes.Equal(b, payload(got, sizes[got])) {
-					t.Fatalf("record %d: type %d, %d bytes", got, typ, len(b))
-				}
-				got++
-			})
-		}
-		if l.Err() != nil || l.ProducerErr() != nil {
-			t.Fatal(l.Err(), l.ProducerErr())
-		}
-	})
-	t.Run("two_goroutines_with_parking", func(t *testing.T) {
-		l := newLog(t, 1024)
-		const n = 20_000
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for i := uint64(0); i < n; {
-				if l.TryWrite(1, payload(i, int(i%100))) {
-					i++
-				}
-			}
-		})
-		deadline := time.Now().Add(20 * time.Second)
-		var got uint64
-		for got < n && time.Now().Before(deadline) {
-			if l.Poll(0, func(_ uint32, b []byte) {
-				if !bytes.Equal(b, payload(got, int(got%100))) {
-					t.Errorf("record %d corrupt", got)
-				}
-				got++
-			}) == 0 {
-				l.Park(time.Millisecond)
-			}
-		}
-		wg.Wait()
-		if got != n {
-			t.Fatalf("got %d of %d", got, n)
-		}
-	})
-	t.Run("zero_allocs", func(t *testing.T) {
-		l := newLog(t, 1024)
-		src := payload(1, 64)
-		fn := func(uint32, []byte) {}
-		if a := testing.AllocsPerRun(1000, func() {
-			l.TryWrite(1, src)
-			l.Poll(0, fn)
-		}); a != 0 {
-			t.Fatalf("%v allocs", a)
-		}
-	})
+	}
+	wg.Wait()
+	if got != n {
+		t.Fatalf("got %d of %d", got, n)
+	}
+}
+
+func logZeroAllocs(t *testing.T) {
+	l := newLog(t, 1024)
+	src := payload(1, 64)
+	fn := func(uint32, []byte) {}
+	if a := testing.AllocsPerRun(1000, func() {
+		l.TryWrite(1, src)
+		l.Poll(0, fn)
+	}); a != 0 {
+		t.Fatalf("%v allocs", a)
+	}
 }
 
 func TestLogSetup(t *testing.T) {

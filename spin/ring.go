@@ -53,10 +53,10 @@ import (
 //	|  Sequence (uint64): position+1 once the message is ready      |  stride-8
 //	+---------------------------------------------------------------+
 //
-// (For a T that spans several lines, the producer fills the earlier lines
-// while the consumer polls only the last: measured on the development VM,
-// a 64-byte T round-trips in ≈ 500 ns with the sequence last and ≈ 700 ns
-// with it first, against ≈ 270 ns for a 56-byte T.)
+// For a T that spans several lines, the producer fills the earlier lines
+// while the consumer polls only the last; a T of up to 56 bytes travels
+// with its sequence in a single line transfer, the fastest round trip
+// (BenchmarkRingRoundTrip, size=56 against size=64).
 //
 // Slot, protocol Cursors (stride: sizeof(T) rounded up to 64): T, padding.
 //
@@ -113,22 +113,13 @@ func (p Protocol) String() string {
 }
 
 // DefaultProtocol is the protocol NewRing uses when none is given: the one
-// that won the cross-process round-trip benchmark.
-//
-// Both protocols are kept because each wins somewhere (development VM,
-// medians of three runs):
-//
-//	                                         InSlot       Cursors
-//	round trip, 56-byte T, two processes     313 ns       635 ns    (pingpong -protocol)
-//	round trip, 8-byte T                     308 ns       637 ns
-//	stream, 56-byte T, batch 1               22 ns/msg    24 ns/msg (BenchmarkRingStream)
-//	stream, 64-byte T, batch 1               32 ns/msg    27 ns/msg
-//	stream, 56-byte T, batch 64              10 ns/msg    5.5 ns/msg
-//	stream, 64-byte T, batch 64              11 ns/msg    5.5 ns/msg
-//
-// InSlot for request/response and latency; Cursors for batched streams and
-// for messages that fill a whole cache line (InSlot then needs two lines
-// per slot for the sequence word).
+// with the faster cross-process round trip (BenchmarkRingRoundTrip and
+// pingpong -protocol). Both protocols are kept because each wins
+// somewhere: InSlot for request/response and latency (one line transfer
+// per message); Cursors for batched streams (one tail store per batch) and
+// for messages that fill a whole cache line, where InSlot needs a second
+// line per slot for the sequence word (BenchmarkRingStream).
+// docs/benchmarks.md has the figures.
 const DefaultProtocol = InSlot
 
 // RingOptions configures NewRing.

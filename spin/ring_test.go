@@ -17,127 +17,139 @@ import (
 func TestRing(t *testing.T) {
 	for _, p := range protocols {
 		t.Run("proto="+p.String(), func(t *testing.T) {
-			t.Run("publish_then_consume_in_order", func(t *testing.T) {
-				r := newRing[msg64](t, 4, p)
-				for i := range uint64(3) {
-					if !r.TryPublish(&msg64{Seq: i}) {
-						t.Fatalf("publish %d refused", i)
-					}
-				}
-				if r.Len() != 3 {
-					t.Fatalf("Len %d", r.Len())
-				}
-				for i := range uint64(3) {
-					var got uint64
-					if !r.TryConsume(func(m *msg64) { got = m.Seq }) || got != i {
-						t.Fatalf("consume %d: got %d", i, got)
-					}
-				}
-				if r.TryConsume(func(*msg64) { t.Fatal("consumed from empty ring") }) || r.Len() != 0 {
-					t.Fatal("empty ring")
-				}
-			})
-			t.Run("full_ring_rejects_publish", func(t *testing.T) {
-				r := newRing[msg8](t, 4, p)
-				for i := range 4 {
-					if !r.TryPublish(&msg8{uint64(i)}) {
-						t.Fatalf("publish %d refused", i)
-					}
-				}
-				if r.TryPublish(&msg8{9}) || r.Claim() != nil {
-					t.Fatal("publish into a full ring")
-				}
-				r.TryConsume(func(*msg8) {})
-				if !r.TryPublish(&msg8{9}) {
-					t.Fatal("no room after a consume")
-				}
-			})
-			t.Run("claim_commit_is_zero_copy", func(t *testing.T) {
-				r := newRing[msg64](t, 2, p)
-				m := r.Claim()
-				if m == nil || r.Claim() != m {
-					t.Fatal("claim")
-				}
-				m.Seq = 42
-				if r.Ready() {
-					t.Fatal("visible before commit")
-				}
-				r.Commit()
-				r.Commit() // no claim: no-op
-				if r.Len() != 1 {
-					t.Fatalf("Len %d after one commit", r.Len())
-				}
-				n := r.Poll(10, func(m *msg64) {
-					if m.Seq != 42 {
-						t.Fatalf("seq %d", m.Seq)
-					}
-				})
-				if n != 1 {
-					t.Fatalf("polled %d", n)
-				}
-			})
-			t.Run("poll_respects_max", func(t *testing.T) {
-				r := newRing[msg8](t, 8, p)
-				for i := range 8 {
-					r.TryPublish(&msg8{uint64(i)})
-				}
-				if n := r.Poll(3, func(*msg8) {}); n != 3 {
-					t.Fatalf("Poll(3) = %d", n)
-				}
-				if n := r.Poll(0, func(*msg8) {}); n != 5 {
-					t.Fatalf("Poll(0) = %d", n)
-				}
-			})
-			t.Run("wraparound_random_batches_keep_order", func(t *testing.T) {
-				r := newRing[msg64](t, 16, p)
-				rng := rand.New(rand.NewPCG(1, uint64(p)))
-				var sent, got uint64
-				for sent < 100_000 {
-					for range rng.IntN(20) {
-						if !r.TryPublish(&msg64{Seq: sent, Body: [6]uint64{sent * 3}}) {
-							break
-						}
-						sent++
-					}
-					r.Poll(rng.IntN(20), func(m *msg64) {
-						if m.Seq != got || m.Body[0] != got*3 {
-							t.Fatalf("got %d (body %d), want %d", m.Seq, m.Body[0], got)
-						}
-						got++
-					})
-				}
-				r.Poll(0, func(m *msg64) { got++ })
-				if got != sent || r.Err() != nil || r.ProducerErr() != nil {
-					t.Fatalf("sent %d got %d err %v %v", sent, got, r.Err(), r.ProducerErr())
-				}
-			})
-			t.Run("two_goroutines_no_loss_no_dup", func(t *testing.T) {
-				r := newRing[msg64](t, 64, p)
-				const n = 200_000
-				var wg sync.WaitGroup
-				wg.Go(func() {
-					for i := uint64(0); i < n; {
-						if r.TryPublish(&msg64{Seq: i}) {
-							i++
-						}
-					}
-				})
-				deadline := time.Now().Add(20 * time.Second)
-				var want uint64
-				for want < n && time.Now().Before(deadline) {
-					r.Poll(0, func(m *msg64) {
-						if m.Seq != want {
-							t.Errorf("got %d want %d", m.Seq, want)
-						}
-						want++
-					})
-				}
-				wg.Wait()
-				if want != n {
-					t.Fatalf("received %d of %d", want, n)
-				}
-			})
+			t.Run("publish_then_consume_in_order", func(t *testing.T) { ringPublishThenConsumeInOrder(t, p) })
+			t.Run("full_ring_rejects_publish", func(t *testing.T) { ringFullRingRejectsPublish(t, p) })
+			t.Run("claim_commit_is_zero_copy", func(t *testing.T) { ringClaimCommitIsZeroCopy(t, p) })
+			t.Run("poll_respects_max", func(t *testing.T) { ringPollRespectsMax(t, p) })
+			t.Run("wraparound_random_batches_keep_order", func(t *testing.T) { ringWraparoundRandomBatchesKeepOrder(t, p) })
+			t.Run("two_goroutines_no_loss_no_dup", func(t *testing.T) { ringTwoGoroutinesNoLossNoDup(t, p) })
 		})
+	}
+}
+
+func ringPublishThenConsumeInOrder(t *testing.T, p Protocol) {
+	r := newRing[msg64](t, 4, p)
+	for i := range uint64(3) {
+		if !r.TryPublish(&msg64{Seq: i}) {
+			t.Fatalf("publish %d refused", i)
+		}
+	}
+	if r.Len() != 3 {
+		t.Fatalf("Len %d", r.Len())
+	}
+	for i := range uint64(3) {
+		var got uint64
+		if !r.TryConsume(func(m *msg64) { got = m.Seq }) || got != i {
+			t.Fatalf("consume %d: got %d", i, got)
+		}
+	}
+	if r.TryConsume(func(*msg64) { t.Fatal("consumed from empty ring") }) || r.Len() != 0 {
+		t.Fatal("empty ring")
+	}
+}
+
+func ringFullRingRejectsPublish(t *testing.T, p Protocol) {
+	r := newRing[msg8](t, 4, p)
+	for i := range 4 {
+		if !r.TryPublish(&msg8{uint64(i)}) {
+			t.Fatalf("publish %d refused", i)
+		}
+	}
+	if r.TryPublish(&msg8{9}) || r.Claim() != nil {
+		t.Fatal("publish into a full ring")
+	}
+	r.TryConsume(func(*msg8) {})
+	if !r.TryPublish(&msg8{9}) {
+		t.Fatal("no room after a consume")
+	}
+}
+
+func ringClaimCommitIsZeroCopy(t *testing.T, p Protocol) {
+	r := newRing[msg64](t, 2, p)
+	m := r.Claim()
+	if m == nil || r.Claim() != m {
+		t.Fatal("claim")
+	}
+	m.Seq = 42
+	if r.Ready() {
+		t.Fatal("visible before commit")
+	}
+	r.Commit()
+	r.Commit() // no claim: no-op
+	if r.Len() != 1 {
+		t.Fatalf("Len %d after one commit", r.Len())
+	}
+	n := r.Poll(10, func(m *msg64) {
+		if m.Seq != 42 {
+			t.Fatalf("seq %d", m.Seq)
+		}
+	})
+	if n != 1 {
+		t.Fatalf("polled %d", n)
+	}
+}
+
+func ringPollRespectsMax(t *testing.T, p Protocol) {
+	r := newRing[msg8](t, 8, p)
+	for i := range 8 {
+		r.TryPublish(&msg8{uint64(i)})
+	}
+	if n := r.Poll(3, func(*msg8) {}); n != 3 {
+		t.Fatalf("Poll(3) = %d", n)
+	}
+	if n := r.Poll(0, func(*msg8) {}); n != 5 {
+		t.Fatalf("Poll(0) = %d", n)
+	}
+}
+
+func ringWraparoundRandomBatchesKeepOrder(t *testing.T, p Protocol) {
+	r := newRing[msg64](t, 16, p)
+	rng := rand.New(rand.NewPCG(1, uint64(p)))
+	var sent, got uint64
+	for sent < 100_000 {
+		for range rng.IntN(20) {
+			if !r.TryPublish(&msg64{Seq: sent, Body: [6]uint64{sent * 3}}) {
+				break
+			}
+			sent++
+		}
+		r.Poll(rng.IntN(20), func(m *msg64) {
+			if m.Seq != got || m.Body[0] != got*3 {
+				t.Fatalf("got %d (body %d), want %d", m.Seq, m.Body[0], got)
+			}
+			got++
+		})
+	}
+	r.Poll(0, func(m *msg64) { got++ })
+	if got != sent || r.Err() != nil || r.ProducerErr() != nil {
+		t.Fatalf("sent %d got %d err %v %v", sent, got, r.Err(), r.ProducerErr())
+	}
+}
+
+func ringTwoGoroutinesNoLossNoDup(t *testing.T, p Protocol) {
+	r := newRing[msg64](t, 64, p)
+	const n = 200_000
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := uint64(0); i < n; {
+			if r.TryPublish(&msg64{Seq: i}) {
+				i++
+			}
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	var want uint64
+	for want < n && time.Now().Before(deadline) {
+		r.Poll(0, func(m *msg64) {
+			if m.Seq != want {
+				t.Errorf("got %d want %d", m.Seq, want)
+			}
+			want++
+		})
+	}
+	wg.Wait()
+	if want != n {
+		t.Fatalf("received %d of %d", want, n)
 	}
 }
 

@@ -32,28 +32,7 @@ func (p *printer) printf(format string, args []any) {
 			i = j
 			continue
 		}
-		i++
-		p.sharp, p.zero, p.minus, p.plus, p.space, p.width = false, false, false, false, false, 0
-	flags:
-		for ; i < len(format); i++ {
-			switch format[i] {
-			case '#':
-				p.sharp = true
-			case '0':
-				p.zero = true
-			case '-':
-				p.minus = true
-			case '+':
-				p.plus = true
-			case ' ':
-				p.space = true
-			default:
-				break flags
-			}
-		}
-		for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
-			p.width = p.width*10 + int(format[i]-'0')
-		}
+		i = p.spec(format, i+1)
 		if i == len(format) {
 			p.buf = append(p.buf, "%!(NOVERB)"...)
 			break
@@ -96,6 +75,32 @@ func (p *printer) printf(format string, args []any) {
 		}
 		p.buf = append(p.buf, ')')
 	}
+}
+
+// spec reads the flags and width of the verb whose '%' precedes
+// format[i] into p, and returns the index of the verb.
+func (p *printer) spec(format string, i int) int {
+	p.sharp, p.zero, p.minus, p.plus, p.space, p.width = false, false, false, false, false, 0
+	for ; i < len(format); i++ {
+		switch format[i] {
+		case '#':
+			p.sharp = true
+		case '0':
+			p.zero = true
+		case '-':
+			p.minus = true
+		case '+':
+			p.plus = true
+		case ' ':
+			p.space = true
+		default:
+			for ; i < len(format) && format[i] >= '0' && format[i] <= '9'; i++ {
+				p.width = p.width*10 + int(format[i]-'0')
+			}
+			return i
+		}
+	}
+	return i
 }
 
 // arg prints one operand, padded to the width.
