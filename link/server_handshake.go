@@ -40,6 +40,8 @@ func (s *Server[Req, Resp]) refuseWith(c *sconn, w *welcome, why string) {
 	s.opts.Logf("link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, why)
 }
 
+// forget stops watching c, closes its socket and drops its record and its
+// reference to its process's liveness page. Epoll goroutine only.
 func (s *Server[Req, Resp]) forget(c *sconn) {
 	s.ep.del(c.fd)
 	unix.Close(c.fd)
