@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,8 +58,23 @@ var cpuFeaturesShown = []string{"AVX2", "AVX512F", "AVX512VL", "RDTSCP"}
 // HostCPU describes the running processor from what
 // github.com/klauspost/cpuid/v2 detected when the program started (that
 // package runs its CPUID instructions in its init), plus asm.InvariantTSC.
-// It executes no CPUID itself; it allocates the Features slice.
+// It executes no CPUID itself; it allocates the Features slice. Where
+// klauspost/cpuid detects nothing (amd64 built with the noasm tag, which it
+// honours too, and architectures it does not know) the description comes
+// from /proc/cpuinfo instead, at the cost of reading it.
 func HostCPU() CPU {
+	h := cpuFromCPUID()
+	if !h.Known() {
+		h = cpuFromInfo(os.DirFS("/"))
+	}
+	if asm.HasCPUID {
+		h.InvariantTSC, h.TSCKnown = asm.InvariantTSC(), true
+	}
+	return h
+}
+
+// cpuFromCPUID copies what klauspost/cpuid detected.
+func cpuFromCPUID() CPU {
 	c := &cpuid.CPU
 	h := CPU{
 		Source:         "CPUID",
@@ -81,9 +97,6 @@ func HostCPU() CPU {
 		h.Hypervisor = c.HypervisorVendorID.String()
 	} else if h.VM {
 		h.Hypervisor = strings.TrimSpace(c.HypervisorVendorString)
-	}
-	if asm.HasCPUID {
-		h.InvariantTSC, h.TSCKnown = asm.InvariantTSC(), true
 	}
 	return h
 }

@@ -71,12 +71,12 @@ func ExampleWriteTable() {
 // running one; the description of another can be written out.
 func ExampleCPU_String() {
 	host := tuning.HostCPU()
-	fmt.Println(host.Source, host.String() != "")
+	fmt.Println(host.String() != "")
 	sapphire := tuning.CPU{Vendor: "GenuineIntel", Brand: "Intel(R) Xeon(R) Platinum 8481C", Family: 6, Model: 143, Stepping: 8,
 		VM: true, Hypervisor: "KVM", ThreadsPerCore: 2, L2: 2 << 20, TSCKnown: true, InvariantTSC: true,
 		Features: []string{"AVX2", "AVX512F", "AVX512VL", "RDTSCP"}}
 	fmt.Println(sapphire)
 	// Output:
-	// CPUID true
+	// true
 	// Intel(R) Xeon(R) Platinum 8481C (GenuineIntel family 6 model 143 stepping 8), under KVM, 2 threads per core, L2 2 MiB, invariant TSC, AVX2 AVX512F AVX512VL RDTSCP
 }
