@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -51,12 +52,16 @@ func TestFlags(t *testing.T) {
 		{[]string{"-rate", "1000", "-mode", "latency"}, "-rate"},
 		{[]string{"-mode", "rate"}, "-mode rate"},
 		{[]string{"-mode", "bulk"}, "-mode"},
-		{[]string{"-mode", "conns"}, "-mode conns"},
 		{[]string{"-conns", "10", "-pipeline", "2", "-rotate"}, "-rotate"},
 		{[]string{"-rotate"}, "-rotate"},
 		{[]string{"-conns", "10", "-active", "11"}, "-active"},
 		{[]string{"-active", "1"}, "-active"},
 		{[]string{"-trials", "3"}, "-trials"},
+		{[]string{"-mode", "conns", "-trials", "3"}, "-trials"},
+		{[]string{"-mode", "conns", "-n", "5000"}, "-n"},
+		{[]string{"-mode", "restart", "-pipeline", "2"}, "-pipeline"},
+		{[]string{"-mode", "restart", "-conns", "0"}, "-conns"},
+		{[]string{"-mode", "restart", "-trials", "0"}, "-trials"},
 		{[]string{"-mode", "restart", "-trials", "5000"}, "-trials"},
 		{[]string{"-mode", "restart", "-conns", "5", "-procs", "6"}, "-procs"},
 		{[]string{"-conns", "0"}, "-conns"},
@@ -101,17 +106,110 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-func TestFlags_help_and_version(t *testing.T) {
+// TestFlags_help/short: -h prints, on stdout, the modes and the common
+// flags on one screen (at most 40 lines of at most 80 columns), says what
+// -check does and points to -help-all, and exits 0.
+func TestFlags_help(t *testing.T) {
 	code, out, errs := runArgs(t, "-h")
-	if code != 0 || out != "" {
-		t.Fatalf("-h: exit %d, stdout %q", code, out)
+	if code != 0 || errs != "" {
+		t.Fatalf("-h: exit %d, stderr %q", code, errs)
 	}
-	for _, want := range []string{"coordinated omission", "× spinwire", "p50 by round", "-transport", "spin.Log record", "-limit"} {
-		if !strings.Contains(errs, want) {
+	ls := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(ls) > 40 {
+		t.Errorf("-h is %d lines, want at most 40:\n%s", len(ls), out)
+	}
+	for _, l := range ls {
+		if n := len([]rune(l)); n > 80 {
+			t.Errorf("-h line of %d columns: %q", n, l)
+		}
+	}
+	for _, want := range append([]string{"pingpong -check", "tuning findings", "-help-all", "Common flags:", "pingpong -mode M -h"}, modes...) {
+		if !strings.Contains(out, want) {
 			t.Errorf("-h does not mention %q", want)
 		}
 	}
-	code, out, _ = runArgs(t, "-version")
+	// The common flags, and no mode's own.
+	for _, name := range commonFlags {
+		if !strings.Contains(out, "\n  -"+name+" ") {
+			t.Errorf("-h lacks -%s", name)
+		}
+	}
+	for _, name := range []string{"pipeline", "trials", "batch", "hgrm"} {
+		if strings.Contains(out, "\n  -"+name+" ") {
+			t.Errorf("-h shows -%s, a mode's own flag", name)
+		}
+	}
+}
+
+// TestFlags_help/per_mode: -h after (or before) -mode M shows M's text and
+// flags and those of every mode, not another mode's.
+func TestFlags_help_per_mode(t *testing.T) {
+	cases := []struct {
+		args      []string
+		want, not []string
+	}{
+		{[]string{"-mode", "conns", "-h"}, []string{"conns: request/response", "-conns N", "-pipeline K", "-rotate", "-active N", "-cpus A,B", "Flags of every mode"}, []string{"-transport", "-trials", "-batch"}},
+		{[]string{"-h", "-mode=restart"}, []string{"restart: a link server", "-trials n", "-procs n", "-conns N", "-floor dir"}, []string{"-pipeline", "-transport"}},
+		{[]string{"-mode", "rate", "-h"}, []string{"coordinated omission", "-rate R", "-transport list", "spin.Log record", "p50 by round"}, []string{"-batch", "-conns"}},
+		{[]string{"-mode", "throughput", "-h"}, []string{"-batch n", "-slots n", "× spinwire"}, []string{"-rate R", "-pipeline"}},
+	}
+	for _, tc := range cases {
+		code, out, _ := runArgs(t, tc.args...)
+		if code != 0 {
+			t.Errorf("%q: exit %d", tc.args, code)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%q does not show %q", tc.args, w)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%q shows %q", tc.args, w)
+			}
+		}
+	}
+}
+
+// TestFlags_help/all: -help-all shows every flag, each with its argument
+// name, under one group, and every section.
+func TestFlags_help_all(t *testing.T) {
+	code, out, _ := runArgs(t, "-help-all")
+	if code != 0 {
+		t.Fatalf("-help-all: exit %d", code)
+	}
+	for _, want := range []string{"coordinated omission", "× spinwire", "p50 by round", "spin.Log record", "Agent modes", "floor_death", "default 1000"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-help-all does not mention %q", want)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	gs := defineGroups(fs, &config{})
+	owners := map[string]int{}
+	for _, g := range gs {
+		for _, name := range g.names {
+			owners[name]++
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		head := "  -" + f.Name
+		if _, isBool := f.Value.(interface{ IsBoolFlag() bool }); !isBool {
+			if argNames[f.Name] == "" {
+				t.Errorf("-%s has no argument name", f.Name)
+			}
+			head += " " + argNames[f.Name]
+		}
+		if !strings.Contains(out, head+" ") {
+			t.Errorf("-help-all lacks %q", head)
+		}
+		if owners[f.Name] != 1 {
+			t.Errorf("-%s is in %d groups", f.Name, owners[f.Name])
+		}
+	})
+}
+
+func TestFlags_version(t *testing.T) {
+	code, out, _ := runArgs(t, "-version")
 	if code != 0 || !strings.HasPrefix(out, "pingpong ") {
 		t.Fatalf("-version: exit %d, %q", code, out)
 	}
@@ -142,6 +240,23 @@ func TestFlags_defaults_and_implications(t *testing.T) {
 	c, err = parseFlags([]string{"-warmup", "0s"}, nil)
 	if err != nil || c.Warmup != 0 || c.WarmupTime != 0 {
 		t.Errorf("-warmup 0s: %+v, %v", c, err)
+	}
+	// conns mode's -conns defaults to the headline load; restart's to 100.
+	c, err = parseFlags([]string{"-mode", "conns"}, nil)
+	if err != nil || c.Conns != 1000 || c.Pipeline != 1 {
+		t.Errorf("-mode conns: %+v, %v", c, err)
+	}
+	c, err = parseFlags([]string{"-mode", "restart", "-floor", "build"}, nil)
+	if err != nil || c.Conns != 100 || c.Trials != 20 || c.Procs != 4 {
+		t.Errorf("-mode restart: %+v, %v", c, err)
+	}
+	c, err = parseFlags([]string{"-conns", "3", "-active", "2"}, nil)
+	if err != nil || c.Mode != "conns" || c.Conns != 3 || c.Active != 2 {
+		t.Errorf("-conns implies conns: %+v, %v", c, err)
+	}
+	c, err = parseFlags([]string{"-mode", "restart", "-conns", "3"}, nil)
+	if err != nil || c.Mode != "restart" || c.Procs != 3 {
+		t.Errorf("-mode restart -conns 3: %+v, %v", c, err)
 	}
 }
 

@@ -1,12 +1,3 @@
-// Command pingpong measures what this host's CPUs can do for cross-process
-// messaging: the spinwire rings beside the least Go can do (raw), the C
-// floor, and the kernel's transports, on the same CPUs, in interleaved
-// rounds, with honest percentiles.
-//
-//	pingpong [-transport all|spinwire,raw,uds,…] [-mode latency|rate|throughput] [-n N] [-size B] …
-//
-// It starts its peer by re-executing itself; both sides pin themselves
-// (-cpus A,B, default: affinity.Plan(2)). Run `pingpong -h` for every flag.
 package main
 
 import (
@@ -23,7 +14,7 @@ import (
 
 func init() {
 	// A program that spins locks its main goroutine to the main thread, so
-	// no spinner ever lands on m0 (GO-RUNTIME.md, "Threads and affinity").
+	// no spinner ever lands on m0 (docs/go-runtime.md).
 	runtime.LockOSThread()
 }
 
@@ -41,27 +32,21 @@ func main() {
 }
 
 // run is the command with its arguments and outputs, for tests. It returns
-// the exit status: 0, 1 on a failed measurement, 2 on a usage error.
+// the exit status: 0, 1 on a failed measurement (or check), 2 on a usage
+// error.
 func run(args []string, stdout, stderr io.Writer) int {
-	c, err := parseFlags(args, stderr)
-	if err != nil {
-		if err == errHelp {
-			return 0
-		}
+	c, err := parseFlags(args, stdout)
+	switch {
+	case err == errHelp:
+		return 0
+	case err != nil:
 		fmt.Fprintln(stderr, "pingpong:", err)
 		return 2
-	}
-	if c.version {
+	case c.version:
 		fmt.Fprintln(stdout, "pingpong", version(), runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH)
 		return 0
-	}
-	if c.Cleanup != "" {
-		if err := link.Cleanup(c.Cleanup); err != nil {
-			fmt.Fprintln(stderr, "pingpong: -cleanup:", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, "pingpong: removed what a dead server left for", c.Cleanup)
-		return 0
+	case c.Cleanup != "":
+		return cleanup(c.Cleanup, stdout, stderr)
 	}
 	if reexec, err := maybeReexec(c); reexec || err != nil {
 		if err != nil {
@@ -70,16 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0 // not reached: exec replaced the process
 	}
-	measureFn := measure
-	switch {
-	case c.Check:
-		measureFn = check
-	case c.Mode == "conns":
-		measureFn = measureConns
-	case c.Mode == "restart":
-		measureFn = measureRestart
-	}
-	if err := measureFn(c, stdout, stderr); err != nil {
+	if err := action(c)(c, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "pingpong:", err)
 		var u usageError
 		if errors.As(err, &u) {
@@ -87,5 +63,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	return 0
+}
+
+// action is what the command line asks for: -check, or the mode's
+// measurement.
+func action(c *config) func(*config, io.Writer, io.Writer) error {
+	switch {
+	case c.Check:
+		return check
+	case c.Mode == "conns":
+		return measureConns
+	case c.Mode == "restart":
+		return measureRestart
+	}
+	return measure
+}
+
+// cleanup is -cleanup NAME: it removes the socket and lock file a dead
+// link server named NAME left.
+func cleanup(name string, stdout, stderr io.Writer) int {
+	if err := link.Cleanup(name); err != nil {
+		fmt.Fprintln(stderr, "pingpong: -cleanup:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "pingpong: removed what a dead server left for", name)
 	return 0
 }

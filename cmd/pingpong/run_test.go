@@ -80,14 +80,40 @@ func TestRun_modes(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "replies/s") || !strings.Contains(out, "eventfd") || errs != "" {
 		t.Errorf("rate: exit %d\n%s\n%s", code, out, errs)
 	}
-	code, out, _ = runArgs(t, "-transport", "none", "-check", "-json", "-cpus", cpus)
-	if code != 0 {
-		t.Errorf("-check -json: exit %d", code)
+}
+
+// TestCheck/checks_only: -check prints the host's findings for the CPUs
+// and exits 0 without measuring anything, with the Makefile's -floor and
+// the older -transport none as well; -json prints one object per finding;
+// a CPU it may not use is an error.
+func TestCheck(t *testing.T) {
+	cpus := twoCPUs(t)
+	for _, args := range [][]string{
+		{"-check", "-cpus", cpus, "-agent", "preemptible"},
+		{"-check", "-cpus", cpus, "-agent", "preemptible", "-floor", t.TempDir(), "-transport", "none", "-quiet"},
+	} {
+		code, out, errs := runArgs(t, args...)
+		if code != 0 || !strings.HasPrefix(out, "SEVERITY") || !strings.Contains(out, "fix:") {
+			t.Errorf("%q: exit %d\n%s\n%s", args, code, out, errs)
+		}
+		for _, measured := range []string{"# pingpong", "rt/s", "p50"} {
+			if strings.Contains(out, measured) {
+				t.Errorf("%q measured something: %q in\n%s", args, measured, out)
+			}
+		}
+	}
+	code, out, _ := runArgs(t, "-check", "-json", "-cpus", cpus, "-agent", "preemptible", "-quiet")
+	if code != 0 || len(lines(out)) == 0 {
+		t.Errorf("-check -json: exit %d, %q", code, out)
 	}
 	for _, l := range lines(out) {
-		if !json.Valid([]byte(l)) {
-			t.Errorf("-check -json line %q", l)
+		var f map[string]any
+		if err := json.Unmarshal([]byte(l), &f); err != nil || f["id"] == nil || f["severity"] == nil {
+			t.Errorf("-check -json line %q: %v", l, err)
 		}
+	}
+	if code, _, errs := runArgs(t, "-check", "-cpus", "0,4095", "-agent", "preemptible"); code != 2 || !strings.Contains(errs, "-cpus") {
+		t.Errorf("-check on a CPU not allowed: exit %d, %s", code, errs)
 	}
 }
 

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+)
+
+// Default connection counts: conns mode's is the headline load (the
+// README's 1000 connections); restart mode's keeps a kill round short.
+const (
+	defaultConns        = 1000
+	defaultRestartConns = 100
+)
+
+// connCountFlags are the flag conns and restart modes share: -conns, which
+// implies conns mode when no -mode is given.
+type connCountFlags struct{}
+
+func (connCountFlags) define(fs *flag.FlagSet, c *config) {
+	fs.IntVar(&c.Conns, "conns", 0, fmt.Sprintf("connections, 1…%d (default %d, restart %d; implies -mode conns)", maxConns, defaultConns, defaultRestartConns))
+}
+
+func (connCountFlags) check(c *config, given map[string]bool) error {
+	switch {
+	case given["conns"] && (c.Conns < 1 || c.Conns > maxConns):
+		return fmt.Errorf("-conns %d: want 1…%d", c.Conns, maxConns)
+	case given["conns"]:
+	case c.Mode == "restart":
+		c.Conns = defaultRestartConns
+	default:
+		c.Conns = defaultConns
+	}
+	return nil
+}
+
+// connsFlags are conns mode's: how the load is spread over the
+// connections.
+type connsFlags struct{}
+
+func (connsFlags) define(fs *flag.FlagSet, c *config) {
+	fs.IntVar(&c.Pipeline, "pipeline", 0, "requests in flight per connection, 1…1024 (default 1: closed loop)")
+	fs.BoolVar(&c.Rotate, "rotate", false, "one call in flight in all, to each connection in turn")
+	fs.IntVar(&c.Active, "active", 0, "send on the first N connections only, the others attached and idle")
+}
+
+func (connsFlags) check(c *config, given map[string]bool) error {
+	if given["pipeline"] {
+		if c.Pipeline < 1 || c.Pipeline > 1024 {
+			return fmt.Errorf("-pipeline %d: want 1…1024", c.Pipeline)
+		}
+		if c.Rotate {
+			return errors.New("-pipeline and -rotate: -rotate keeps one call in flight in all")
+		}
+	}
+	if given["active"] && (c.Active < 1 || c.Active > c.Conns) {
+		return fmt.Errorf("-active %d: want 1…%d (-conns)", c.Active, c.Conns)
+	}
+	c.Pipeline = max(c.Pipeline, 1)
+	return nil
+}
+
+// connsText is conns mode's help text.
+const connsText = `conns: request/response through link. One client process (this one, on
+CPU A) drives -conns connections (default 1000) from one pinned thread
+against a server process (cmd/linkecho, found next to this binary, else this
+binary re-executed) with one poller on CPU B: -pipeline requests in flight on
+each connection (1: closed loop), or with -rotate one call in flight in all,
+to each connection in turn (the latency of a call with -conns attached,
+without the queueing of -conns calls in flight); -active N sends on N of
+them only, the rest attached and idle. It reports requests/s, the latency
+from send to response, and the server's memory (VmRSS, RssAnon, RssFile,
+RssShmem from /proc) read at the end of the load, every connection still
+attached, and its VmRSS before the load (an attached connection that has
+carried nothing has no arena pages). -duration is the measured time over
+all rounds (default 6s).`

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+)
+
+// restartFlags are restart mode's: how many kills, over how many client
+// processes.
+type restartFlags struct{}
+
+func (restartFlags) define(fs *flag.FlagSet, c *config) {
+	fs.IntVar(&c.Trials, "trials", 0, "server kills (and as many client kills), 1…1000 (default 20)")
+	fs.IntVar(&c.Procs, "procs", 0, "client processes, 1…-conns (default min(4, -conns))")
+}
+
+func (restartFlags) check(c *config, given map[string]bool) error {
+	if !given["trials"] {
+		c.Trials = 20
+	}
+	if !given["procs"] {
+		c.Procs = min(4, c.Conns)
+	}
+	if c.Trials < 1 || c.Trials > 1000 {
+		return fmt.Errorf("-trials %d: want 1…1000", c.Trials)
+	}
+	if c.Procs < 1 || c.Procs > c.Conns {
+		return fmt.Errorf("-procs %d: want 1…%d (-conns)", c.Procs, c.Conns)
+	}
+	return nil
+}
+
+// restartText is restart mode's help text.
+const restartText = `restart: a link server and -conns clients (default 100) in -procs
+processes calling continuously; -trials times the server is killed (SIGKILL)
+and restarted, then as many random clients are killed and restarted. It
+reports detection (kill → the client's death watch), reconnection (new
+server accepting → a client's first reply from it) and the server's reclaim
+of a dead client's slots, and counts every call: lost (no reply, no error),
+duplicated and wrong replies. With -floor, the C floor (floor_death) runs in
+the same run. -cleanup NAME removes what a dead server left behind.`
