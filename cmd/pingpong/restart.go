@@ -73,22 +73,29 @@ func measureRestart(c *config, stdout, stderr io.Writer) error {
 			Floor *deathFloor `json:"floor,omitempty"`
 		}{res, floor})
 	}
-	fmt.Fprintf(stdout, "# pingpong %s: restart, %d connections in %d client processes, %d server kills and %d client kills (SIGKILL)\n",
+	writeRestart(stdout, c, res, floor)
+	return nil
+}
+
+// writeRestart prints restart mode's report: the header, detection,
+// reconnection and reclaim times (with the C floor's beside them when it
+// ran), and the count of every call.
+func writeRestart(w io.Writer, c *config, res *restartbench.Result, floor *deathFloor) {
+	fmt.Fprintf(w, "# pingpong %s: restart, %d connections in %d client processes, %d server kills and %d client kills (SIGKILL)\n",
 		version(), res.Conns, c.Procs, res.Trials, res.Trials)
-	fmt.Fprintf(stdout, "server death detected by every client within   %8.2f ms p100, %.2f ms p50 (kill → the Conn turns Reconnecting)\n", res.DetectP100Ms, res.DetectP50Ms)
+	fmt.Fprintf(w, "server death detected by every client within   %8.2f ms p100, %.2f ms p50 (kill → the Conn turns Reconnecting)\n", res.DetectP100Ms, res.DetectP50Ms)
 	if floor != nil {
-		fmt.Fprintf(stdout, "  floor (C, %d trials): a killed spinning process seen %8.2f ms p100, %.2f ms p50 on its robust futex word; %.2f ms p100, %.2f ms p50 on its socket\n",
+		fmt.Fprintf(w, "  floor (C, %d trials): a killed spinning process seen %8.2f ms p100, %.2f ms p50 on its robust futex word; %.2f ms p100, %.2f ms p50 on its socket\n",
 			floor.Trials, floor.SpinFutexP100, floor.SpinFutexP50, floor.SpinSocketP100, floor.SpinSocketP50)
 	}
-	fmt.Fprintf(stdout, "clients reconnected and served after restart   %8.2f ms p50, %.2f ms p100 (new server accepting → first reply)\n", res.ReconnectP50Ms, res.ReconnectP100Ms)
-	fmt.Fprintf(stdout, "dead client's slots reclaimed by the server     %8.2f ms p100, %.2f ms p50 (kill → slot free)\n", res.ClientReclaimP100Ms, res.ClientReclaimP50Ms)
+	fmt.Fprintf(w, "clients reconnected and served after restart   %8.2f ms p50, %.2f ms p100 (new server accepting → first reply)\n", res.ReconnectP50Ms, res.ReconnectP100Ms)
+	fmt.Fprintf(w, "dead client's slots reclaimed by the server     %8.2f ms p100, %.2f ms p50 (kill → slot free)\n", res.ClientReclaimP100Ms, res.ClientReclaimP50Ms)
 	if floor != nil {
-		fmt.Fprintf(stdout, "  floor (C, %d trials): a killed sleeping process seen     %8.2f ms p100, %.2f ms p50 on its robust futex word; %.2f ms p100, %.2f ms p50 on its socket\n",
+		fmt.Fprintf(w, "  floor (C, %d trials): a killed sleeping process seen     %8.2f ms p100, %.2f ms p50 on its robust futex word; %.2f ms p100, %.2f ms p50 on its socket\n",
 			floor.Trials, floor.SleepFutexP100, floor.SleepFutexP50, floor.SleepSocketP100, floor.SleepSocketP50)
 	}
-	fmt.Fprintf(stdout, "calls %d: lost %d, duplicated %d, wrong %d; leaked fds %d, mappings %d\n",
+	fmt.Fprintf(w, "calls %d: lost %d, duplicated %d, wrong %d; leaked fds %d, mappings %d\n",
 		res.Calls, res.Lost, res.Duplicated, res.Wrong, res.LeakedFDs, res.LeakedMaps)
-	return nil
 }
 
 // deathFloor is floor_death's report: how soon a C watcher learns of a

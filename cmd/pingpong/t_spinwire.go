@@ -20,7 +20,7 @@ import (
 
 // The spinwire transport: two spin.Rings (ping, pong) in one memfd
 // segment for messages of 8…64 bytes in multiples of 8; two spin.Logs for
-// every other size. The peer echoes on a agent.Agent pinned to its CPU; both
+// every other size. The peer echoes on an agent.Agent pinned to its CPU; both
 // sides wait with the transport's idle strategy: spinwire busy-spins,
 // spinwire-backoff and spinwire-park wait with spin.Backoff and spin.Park.
 
@@ -324,6 +324,9 @@ func (e *ringEnd[T]) stop() error {
 	return nil
 }
 
+// serveRings is the peer's side over two Rings: it echoes every message
+// (latency, rate) or counts a stream and acknowledges the count
+// (throughput).
 func serveRings[T any](c *config, idle string, f *os.File) error {
 	seg, err := openSegment(f, layout.MustOf[T]().Fingerprint)
 	if err != nil {
@@ -341,76 +344,122 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var fail error
-	var seen bool // the serving thread's CPU was recorded
-	var duty func() int
-	limit := uint64(c.Timeout.Seconds() * asm.TicksPerSecond())
+	s := newPeerServer(c)
 	if c.Mode != "throughput" {
 		echo := func(m *T) {
-			if !pong.TryPublish(m) && !retryFull(func() bool { return pong.TryPublish(m) }, limit) {
-				fail = errors.New("pong ring full for the whole -timeout")
+			if !pong.TryPublish(m) && !retryFull(func() bool { return pong.TryPublish(m) }, s.limit) {
+				s.fail = errors.New("pong ring full for the whole -timeout")
 			}
 			if *seqOf(m) == stopSeq {
-				peerCPU.see()
-				cancel()
+				s.stop()
 			}
 		}
-		duty = func() int {
-			if fail != nil {
-				return 0
-			}
-			if !seen {
-				seen = true
-				peerCPU.see()
-			}
-			return ping.Poll(0, echo)
-		}
+		s.poll = func() int { return ping.Poll(0, echo) }
 	} else {
-		n := uint64(c.perRound())
-		var next uint64
-		check := func(m *T) {
-			if *seqOf(m) != next && fail == nil {
-				fail = fmt.Errorf("message %d carried seq %d", next, *seqOf(m))
+		count := func(m *T) { s.count(*seqOf(m), true) }
+		s.poll = func() int { return ping.Poll(0, count) }
+		s.ack = func(done uint64) {
+			var m T
+			*seqOf(&m) = done
+			for !pong.TryPublish(&m) {
 			}
-			next++
-		}
-		acked := false // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
-		duty = func() int {
-			if acked {
-				return 0
-			}
-			if !seen {
-				seen = true
-				peerCPU.see()
-			}
-			k := ping.Poll(0, check)
-			if next >= n {
-				acked = true
-				done := next
-				if fail != nil {
-					done |= 1 << 63
-				}
-				var m T
-				*seqOf(&m) = done
-				for !pong.TryPublish(&m) {
-				}
-				peerCPU.see()
-				cancel()
-			}
-			return k
 		}
 	}
-	go watchdog(ctx, cancel, c)
-	a := &agent.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
-	if err := a.Run(ctx, c.CPUs[1], idlerFor(idle, ping), duty); err != nil {
-		return err
+	return s.run(idlerFor(idle, ping), ping.Err)
+}
+
+// peerServer is what serveRings and serveLogs share: the duty that echoes
+// or counts on a pinned agent, and how it ends. Only the agent's goroutine
+// touches it while it runs.
+type peerServer struct {
+	c      *config
+	ctx    context.Context
+	cancel func()
+	limit  uint64 // -timeout in ticks: how long an echo may wait for room
+	fail   error
+	seen   bool         // the serving thread's CPU was recorded
+	poll   func() int   // takes what the ping side holds, echoing or counting it
+	ack    func(uint64) // throughput: publishes the count on the pong side
+	n      uint64       // throughput: the messages of the round
+	next   uint64       // throughput: the seq expected next
+	acked  bool         // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
+}
+
+func newPeerServer(c *config) *peerServer {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &peerServer{c: c, ctx: ctx, cancel: cancel, limit: uint64(c.Timeout.Seconds() * asm.TicksPerSecond()),
+		n: uint64(c.perRound())}
+}
+
+// run serves until the stop message, the count, or the parent's death, and
+// returns the first failure: the agent's, the ping side's (err), its own.
+func (s *peerServer) run(idler spin.Idler, err func() error) error {
+	defer s.cancel()
+	go watchdog(s.ctx, s.cancel, s.c)
+	duty := s.echo
+	if s.c.Mode == "throughput" {
+		duty = s.countDuty
 	}
-	if err := ping.Err(); err != nil {
-		return err
+	a := &agent.Agent{Name: "pingpong-peer", Mode: agentMode(s.c), Logf: func(string, ...any) {}}
+	if e := a.Run(s.ctx, s.c.CPUs[1], idler, duty); e != nil {
+		return e
 	}
-	return fail
+	if e := err(); e != nil {
+		return e
+	}
+	return s.fail
+}
+
+// see records the serving thread's CPU the first time.
+func (s *peerServer) see() {
+	if !s.seen {
+		s.seen = true
+		peerCPU.see()
+	}
+}
+
+// stop ends serving at the stop message, recording the CPU at the end.
+func (s *peerServer) stop() {
+	peerCPU.see()
+	s.cancel()
+}
+
+// echo is the latency and rate modes' duty.
+func (s *peerServer) echo() int {
+	if s.fail != nil {
+		return 0
+	}
+	s.see()
+	return s.poll()
+}
+
+// count checks that a stream's message carries the next seq (ok: it
+// carries one at all).
+func (s *peerServer) count(seq uint64, ok bool) {
+	if (!ok || seq != s.next) && s.fail == nil {
+		s.fail = fmt.Errorf("message %d out of order (seq %d)", s.next, seq)
+	}
+	s.next++
+}
+
+// countDuty is the throughput mode's duty: take the stream and, once all n
+// messages are in, acknowledge the count (its top bit set on a failure).
+func (s *peerServer) countDuty() int {
+	if s.acked {
+		return 0
+	}
+	s.see()
+	k := s.poll()
+	if s.next >= s.n {
+		s.acked = true
+		done := s.next
+		if s.fail != nil {
+			done |= 1 << 63
+		}
+		s.ack(done)
+		s.stop()
+	}
+	return k
 }
 
 // watchdog ends a peer whose parent has gone (the kernel's death signal
@@ -590,6 +639,8 @@ func (e *logEnd) stop() error {
 	return nil
 }
 
+// serveLogs is the peer's side over two Logs: serveRings' work, in
+// records.
 func serveLogs(c *config, idle string, f *os.File) error {
 	seg, err := openSegment(f, logFingerprint)
 	if err != nil {
@@ -607,76 +658,34 @@ func serveLogs(c *config, idle string, f *os.File) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var fail error
-	var seen bool // the serving thread's CPU was recorded
-	var duty func() int
-	limit := uint64(c.Timeout.Seconds() * asm.TicksPerSecond())
+	s := newPeerServer(c)
 	if c.Mode != "throughput" {
 		echo := func(typ uint32, b []byte) {
-			if !pong.TryWrite(typ, b) && !retryFull(func() bool { return pong.TryWrite(typ, b) }, limit) {
-				fail = errors.New("pong log full for the whole -timeout")
+			if !pong.TryWrite(typ, b) && !retryFull(func() bool { return pong.TryWrite(typ, b) }, s.limit) {
+				s.fail = errors.New("pong log full for the whole -timeout")
 			}
 			if len(b) >= 8 && binary.LittleEndian.Uint64(b) == stopSeq {
-				peerCPU.see()
-				cancel()
+				s.stop()
 			}
 		}
-		duty = func() int {
-			if fail != nil {
-				return 0
-			}
-			if !seen {
-				seen = true
-				peerCPU.see()
-			}
-			return ping.Poll(0, echo)
-		}
+		s.poll = func() int { return ping.Poll(0, echo) }
 	} else {
-		n := uint64(c.perRound())
-		var next uint64
-		check := func(_ uint32, b []byte) {
-			if (len(b) < 8 || binary.LittleEndian.Uint64(b) != next) && fail == nil {
-				fail = fmt.Errorf("record %d out of order", next)
+		count := func(_ uint32, b []byte) {
+			if len(b) < 8 {
+				s.count(0, false)
+				return
 			}
-			next++
+			s.count(binary.LittleEndian.Uint64(b), true)
 		}
+		s.poll = func() int { return ping.Poll(0, count) }
 		ack := make([]byte, 8)
-		acked := false // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
-		duty = func() int {
-			if acked {
-				return 0
+		s.ack = func(done uint64) {
+			binary.LittleEndian.PutUint64(ack, done)
+			for !pong.TryWrite(logType, ack) {
 			}
-			if !seen {
-				seen = true
-				peerCPU.see()
-			}
-			k := ping.Poll(0, check)
-			if next >= n {
-				acked = true
-				done := next
-				if fail != nil {
-					done |= 1 << 63
-				}
-				binary.LittleEndian.PutUint64(ack, done)
-				for !pong.TryWrite(logType, ack) {
-				}
-				peerCPU.see()
-				cancel()
-			}
-			return k
 		}
 	}
-	go watchdog(ctx, cancel, c)
-	a := &agent.Agent{Name: "pingpong-peer", Mode: agentMode(c), Logf: func(string, ...any) {}}
-	if err := a.Run(ctx, c.CPUs[1], idlerFor(idle, ping), duty); err != nil {
-		return err
-	}
-	if err := ping.Err(); err != nil {
-		return err
-	}
-	return fail
+	return s.run(idlerFor(idle, ping), ping.Err)
 }
 
 func (t spinwireT) options(c *config) options {

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/spinwire/spinwire/cmd/internal/restartbench"
+)
+
+// TestWriteRestart: restart mode's report names each timing and the call
+// counts, and the C floor's lines appear only when it ran.
+func TestWriteRestart(t *testing.T) {
+	c := testConfig("restart")
+	c.Procs = 2
+	res := &restartbench.Result{Conns: 4, Trials: 3, DetectP100Ms: 1.5, ReconnectP50Ms: 12.25, Calls: 99}
+	var b bytes.Buffer
+	writeRestart(&b, c, res, nil)
+	out := b.String()
+	for _, want := range []string{"restart, 4 connections in 2 client processes, 3 server kills", "1.50 ms p100", "12.25 ms p50",
+		"slots reclaimed", "calls 99: lost 0, duplicated 0, wrong 0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "floor") {
+		t.Errorf("floor lines without a floor run:\n%s", out)
+	}
+	b.Reset()
+	writeRestart(&b, c, res, &deathFloor{Trials: 7, SpinFutexP100: 0.5, SleepSocketP50: 0.8})
+	if n := strings.Count(b.String(), "floor (C, 7 trials)"); n != 2 {
+		t.Errorf("%d floor lines, want 2:\n%s", n, b.String())
+	}
+}
