@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,12 +64,12 @@ func fileExists(p string) bool {
 // this process driving -conns connections.
 func measureConns(c *config, stdout, stderr io.Writer) error {
 	setupRuntime(c)
-	if !c.cpusGiven {
-		pl, err := affinity.Plan(2)
-		if err != nil {
-			return usageError{fmt.Errorf("choosing CPUs: %w (give -cpus A,B)", err)}
-		}
-		c.CPUs = [2]int{pl.CPUs[0], pl.CPUs[1]}
+	allowed, err := affinity.Allowed()
+	if err != nil {
+		return err
+	}
+	if _, err := chooseCPUs(c, allowed); err != nil {
+		return err
 	}
 	if c.Duration == 0 {
 		c.Duration = 6 * time.Second
@@ -82,28 +79,27 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	mode := agent.Preemptible
-	if c.Agent == "dedicated" {
-		mode = agent.Dedicated
+	cfg := connbench.ClientConfig{
+		Name: "pp", Dir: dir, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active,
+		Warmup: 300 * time.Millisecond, Duration: c.Duration / time.Duration(c.Rounds),
+		CPU: c.CPUs[0], Mode: agentMode(c), Timeout: c.Timeout,
 	}
-	var rounds []*connbench.Result
-	var mems, befores []connbench.Memory
+	args := []string{"-name", cfg.Name, "-dir", dir, "-cpus", strconv.Itoa(c.CPUs[1]), "-maxconns", strconv.Itoa(max(c.Conns, 4096))}
+	if cfg.Mode == agent.Dedicated {
+		args = append(args, "-dedicated")
+	}
+	var rounds []*connbench.Round
 	var binary string
 	for r := range c.Rounds {
-		args := []string{"-name", "pp", "-dir", dir, "-cpus", strconv.Itoa(c.CPUs[1]), "-maxconns", strconv.Itoa(max(c.Conns, 4096))}
-		if mode == agent.Dedicated {
-			args = append(args, "-dedicated")
-		}
-		cmd, bin := linkServer(args)
-		binary = bin
-		res, before, mem, err := connsRound(c, cmd, dir, mode)
+		var server *exec.Cmd
+		server, binary = linkServer(args)
+		round, err := connbench.RunWithServer(server, cfg, c.Timeout)
 		if err != nil {
 			return fmt.Errorf("conns round %d: %w", r+1, err)
 		}
-		rounds = append(rounds, res)
-		mems, befores = append(mems, mem), append(befores, before)
+		rounds = append(rounds, round)
 	}
-	out := summariseConns(c, rounds, mems, befores)
+	out := summariseConns(c, rounds)
 	out.ServerBinary = binary
 	if c.JSON {
 		return json.NewEncoder(stdout).Encode(out)
@@ -111,68 +107,10 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 	return writeConnsTable(stdout, c, out)
 }
 
-// connsRound runs one server process and one client run against it, and
-// reads the server's memory twice, every connection attached: before the
-// load and at its end.
-func connsRound(c *config, cmd *exec.Cmd, dir string, mode agent.Mode) (_ *connbench.Result, before, mem connbench.Memory, err error) {
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, before, mem, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, before, mem, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, before, mem, err
-	}
-	defer func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	}()
-	ready := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err == nil && line != "READY\n" {
-			err = fmt.Errorf("server said %q", line)
-		}
-		ready <- err
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			return nil, before, mem, fmt.Errorf("server: %w", err)
-		}
-	case <-time.After(c.Timeout):
-		return nil, before, mem, errors.New("server did not start")
-	}
-	var memErr, beforeErr error
-	res, err := connbench.Run(connbench.ClientConfig{
-		Name: "pp", Dir: dir, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active,
-		Warmup: 300 * time.Millisecond, Duration: c.Duration / time.Duration(c.Rounds),
-		CPU: c.CPUs[0], Mode: mode, Timeout: c.Timeout,
-		Attached: func() {
-			time.Sleep(100 * time.Millisecond) // let the server finish its set-ups
-			before, beforeErr = connbench.ReadMemory(cmd.Process.Pid)
-		},
-		Finished: func() { mem, memErr = connbench.ReadMemory(cmd.Process.Pid) },
-	})
-	if err == nil {
-		err = cmp.Or(beforeErr, memErr)
-	}
-	return res, before, mem, err
-}
-
-func summariseConns(c *config, rounds []*connbench.Result, mems, befores []connbench.Memory) connsResult {
+// summariseConns combines the rounds: medians of the percentiles, the rate
+// and the memory figures, the largest max, the overall mean and share over
+// 10 µs.
+func summariseConns(c *config, rounds []*connbench.Round) connsResult {
 	out := connsResult{
 		result: result{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})), CPUs: c.CPUs, Rounds: len(rounds)},
 		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active}
@@ -201,11 +139,11 @@ func summariseConns(c *config, rounds []*connbench.Result, mems, befores []connb
 		out.Mean = sum / float64(out.N)
 		out.Over10us = over / float64(out.N)
 	}
-	out.ServerRSSKB = int64(med(func(i int) float64 { return float64(mems[i].VmRSS) }))
-	out.ServerAnonKB = int64(med(func(i int) float64 { return float64(mems[i].RssAnon) }))
-	out.ServerFileKB = int64(med(func(i int) float64 { return float64(mems[i].RssFile) }))
-	out.ServerShmemKB = int64(med(func(i int) float64 { return float64(mems[i].RssShmem) }))
-	out.ServerBeforeKB = int64(med(func(i int) float64 { return float64(befores[i].VmRSS) }))
+	out.ServerRSSKB = int64(med(func(i int) float64 { return float64(rounds[i].End.VmRSS) }))
+	out.ServerAnonKB = int64(med(func(i int) float64 { return float64(rounds[i].End.RssAnon) }))
+	out.ServerFileKB = int64(med(func(i int) float64 { return float64(rounds[i].End.RssFile) }))
+	out.ServerShmemKB = int64(med(func(i int) float64 { return float64(rounds[i].End.RssShmem) }))
+	out.ServerBeforeKB = int64(med(func(i int) float64 { return float64(rounds[i].Before.VmRSS) }))
 	return out
 }
 
