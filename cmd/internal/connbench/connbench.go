@@ -74,7 +74,10 @@ func record(h *hdrhistogram.Histogram, ns float64) {
 	_ = h.RecordValue(min(max(int64(ns), 0), MaxLatency))
 }
 
-// Run opens cfg.Conns connections and drives them from one pinned agent.
+// Run opens cfg.Conns connections and drives them from one pinned agent
+// (cfg.CPU, cfg.Mode) for cfg.Warmup, discarded, and cfg.Duration,
+// measured. The first failure ends the run and is returned: a connection's
+// error, a response out of sequence, no response for cfg.Timeout.
 func Run(cfg ClientConfig) (*Result, error) {
 	if cfg.Conns < 1 || cfg.Pipeline < 1 {
 		return nil, fmt.Errorf("connbench: conns %d, pipeline %d", cfg.Conns, cfg.Pipeline)
