@@ -340,7 +340,7 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 	if err != nil {
 		return err
 	}
-	pong, err := spin.OpenRing[T](pongR)
+	pong, err := spin.OpenRingProducer[T](pongR) // the peer produces pong; the parent consumes it
 	if err != nil {
 		return err
 	}
@@ -654,7 +654,7 @@ func serveLogs(c *config, idle string, f *os.File) error {
 	if err != nil {
 		return err
 	}
-	pong, err := spin.OpenLog(pongR)
+	pong, err := spin.OpenLogProducer(pongR) // the peer produces pong; the parent consumes it
 	if err != nil {
 		return err
 	}

@@ -286,11 +286,12 @@ func TestAttach(t *testing.T) {
 		dir := t.TempDir()
 		newFeed(t, dir)
 		opts := layout.Options{Name: "feed-test", Dir: dir, Fingerprint: feedFingerprint()}
-		seg, _, _, err := tryOpenFeed(opts)
+		seg, _, ring, err := tryOpenFeed(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer seg.Close()
+		defer ring.Close()
 		var out syncBuffer
 		if _, err := subscribe(context.Background(), subCfg(dir), &out, &out); !errors.Is(err, errInUse) {
 			t.Fatalf("second subscriber: %v", err)
@@ -470,6 +471,7 @@ func TestZeroAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer seg.Close()
+	defer subRing.Close()
 	s := newSubscriber(subRing, ctl, 64, ^uint64(0)>>1, func() {})
 	p := &publisher{pub: batch.NewPublisher(ring), batch: 16, rng: 1}
 	if a := testing.AllocsPerRun(1000, func() {

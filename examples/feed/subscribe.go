@@ -107,6 +107,7 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 		return nil, nil
 	}
 	defer seg.Close()
+	defer ring.Close() // gives the consumer side back, before the unmapping
 	// Detach when done. SYNC: pairs with the publisher's loads of
 	// SubscriberPID (it stops waiting for us to drain the ring).
 	defer atomic.CompareAndSwapUint32(&ctl.SubscriberPID, uint32(os.Getpid()), 0)
@@ -259,14 +260,20 @@ func tryOpenFeed(opts layout.Options) (*layout.Segment, *control, *spin.Ring[Tic
 	if atomic.LoadUint32(&ctl.State) == StateFormatting {
 		return fail(errNotReady)
 	}
+	// The ring has one consumer: OpenRing claims its consumer side, and
+	// refuses while another live subscriber holds it.
 	ring, err := spin.OpenRing[Tick](body[RingOffset:])
+	if errors.Is(err, spin.ErrConsumerTaken) {
+		return fail(fmt.Errorf("%w: %w", errInUse, err))
+	}
 	if err != nil {
 		return fail(err)
 	}
-	// The ring has one consumer: claim it, and refuse if someone else has.
+	// Tell the publisher who we are.
 	// SYNC: the CAS publishes our pid; pairs with the publisher's load in
 	// waitForSubscriber.
 	if me := uint32(os.Getpid()); !atomic.CompareAndSwapUint32(&ctl.SubscriberPID, 0, me) {
+		ring.Close()
 		return fail(fmt.Errorf("%w: pid %d", errInUse, atomic.LoadUint32(&ctl.SubscriberPID)))
 	}
 	return seg, ctl, ring, nil
