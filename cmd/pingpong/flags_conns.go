@@ -6,9 +6,11 @@ import (
 	"fmt"
 )
 
-// Default connection counts: conns mode's is the headline load (the
-// README's 1000 connections); restart mode's keeps a kill round short.
+// Connection counts: the most -conns takes; conns mode's default, the
+// headline load (the README's 1000 connections); restart mode's, which
+// keeps a kill round short.
 const (
+	maxConns            = 100_000
 	defaultConns        = 1000
 	defaultRestartConns = 100
 )

@@ -24,7 +24,7 @@ func (f *runFlags) define(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.Rounds, "rounds", 3, "interleaved rounds, 1…100")
 	fs.DurationVar(&c.Duration, "duration", 0, "instead of -n: about this long per transport (conns: 6s)")
 	fs.DurationVar(&c.Timeout, "timeout", 60*time.Second, "give up on a peer silent for this long")
-	fs.StringVar(&c.FloorDir, "floor", "", "run the C floor programs in dir in the same rounds")
+	fs.StringVar(&c.FloorDir, "floor", "", "run the C floor programs in dir (make floor: build) in the same rounds")
 	fs.BoolVar(&c.JSON, "json", false, "one JSON object per result instead of the table")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no notes and no progress line on stderr")
 	fs.BoolVar(&c.Check, "check", false, "print the host's tuning findings and exit")

@@ -35,7 +35,6 @@ func spinwireName(idle string) string {
 const (
 	maxN       = 1_000_000_000
 	maxRate    = 100_000_000
-	maxConns   = 100_000
 	defaultN   = 1_000_000
 	defaultWU  = 20_000
 	defaultWUT = 100 * time.Millisecond
