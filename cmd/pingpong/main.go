@@ -1,3 +1,9 @@
+// pingpong sets GOMAXPROCS itself (setMaxProcs): the runtime's background
+// updater is off from the start, as -check's go-updatemaxprocs finding asks
+// of a program that spins.
+
+//go:debug updatemaxprocs=0
+
 package main
 
 import (
