@@ -15,6 +15,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spinwire/spinwire/affinity"
 	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/tuning"
 )
 
 // sample is one round of one transport.
@@ -89,7 +90,7 @@ func measure(c *config, stdout, stderr io.Writer) error {
 		return err
 	}
 	r.prog.finish()
-	run := runInfo{c: c, topo: host.topo, warnings: host.warnings, took: time.Since(start)}
+	run := runInfo{c: c, topo: host.topo, machine: host.machine, warnings: host.warnings, took: time.Since(start)}
 	return writeOutputs(c, run, r.results(), r.hists, stdout, notes)
 }
 
@@ -101,16 +102,17 @@ func notesTo(c *config, stderr io.Writer) io.Writer {
 	return stderr
 }
 
-// host is what the run's header reports about the host: its topology and
-// the host-wide reasons to doubt the figures.
+// host is what the run's header reports about the host: its topology, the
+// machine in words, and the host-wide reasons to doubt the figures.
 type host struct {
 	topo     *affinity.Topo
+	machine  []string
 	warnings []string
 }
 
-// prepareHost reads the topology, settles the CPUs (-cpus, else
-// affinity.Plan(2)) and checks that this process may use them, checks
-// -floor, and gathers the host warnings.
+// prepareHost reads the topology and describes the machine, settles the
+// CPUs (-cpus, else affinity.Plan(2)) and checks that this process may use
+// them, checks -floor, and gathers the host warnings.
 func prepareHost(c *config, notes io.Writer) (host, error) {
 	topo, err := affinity.Topology()
 	if err != nil {
@@ -129,7 +131,7 @@ func prepareHost(c *config, notes io.Writer) (host, error) {
 	} else if c.FloorDir != "" && floorProgram(c) == "" {
 		return host{}, usageError{fmt.Errorf("-floor %s: no %s there (make floor builds it into build/)", c.FloorDir, floorName(c))}
 	}
-	return host{topo, append(warnings, hostWarnings(c, topo, allowed)...)}, nil
+	return host{topo, hostLines(tuning.HostCPU(), topo), append(warnings, hostWarnings(c, topo, allowed)...)}, nil
 }
 
 // chooseCPUs settles c.CPUs: -cpus as given, else affinity.Plan(2), whose

@@ -210,6 +210,7 @@ func writeJSON(w io.Writer, rs []result) error {
 type runInfo struct {
 	c        *config
 	topo     *affinity.Topo
+	machine  []string // the processor and the topology (hostLines)
 	warnings []string // host-wide: CPUs, spare CPUs, load
 	took     time.Duration
 }
@@ -246,6 +247,9 @@ func writeHeader(w io.Writer, run runInfo, rs []result) {
 			fmt.Fprintf(w, "; -limit %v per transport", c.Limit)
 		}
 		fmt.Fprintln(w)
+	}
+	for _, line := range run.machine {
+		fmt.Fprintf(w, "# %s\n", line)
 	}
 	if run.topo != nil {
 		for _, line := range strings.Split(strings.TrimRight(run.topo.Describe(c.CPUs[0], c.CPUs[1]), "\n"), "\n") {

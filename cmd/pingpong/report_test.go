@@ -239,11 +239,11 @@ func TestTable(t *testing.T) {
 	}
 
 	b.Reset()
-	writeHeader(&b, runInfo{c: c, warnings: []string{"host is busy"}}, rs)
+	writeHeader(&b, runInfo{c: c, machine: []string{"cpu: Some CPU", "topology: 1 package"}, warnings: []string{"host is busy"}}, rs)
 	writePaths(&b, rs)
 	h := b.String()
 	for _, want := range []string{"latency mode", "3 interleaved rounds", "warm-up before each round, discarded", "1 mismatching check",
-		"GOMAXPROCS=", "async preemption", "# warning: host is busy", "# warning: uds-net: round 1", "spinwire  ring; spin"} {
+		"GOMAXPROCS=", "async preemption", "# warning: host is busy", "# cpu: Some CPU\n# topology: 1 package\n", "# warning: uds-net: round 1", "spinwire  ring; spin"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("header lacks %q:\n%s", want, h)
 		}
