@@ -24,9 +24,8 @@ func Example() {
 	}
 	defer srv.Close()
 	go srv.Serve(func(o *Order, a *Ack) { // runs on the server's spinning poller
-		q := *o // another process's memory: copy it once, then check the copy
-		a.ID, a.Status = q.ID, 0
-		if q.Qty <= 0 {
+		a.ID, a.Status = o.ID, 0 // o is a private copy of the client's request: check it
+		if o.Qty <= 0 {
 			a.Status = 1
 		}
 	})
