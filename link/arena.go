@@ -7,17 +7,18 @@ import (
 	"github.com/spinwire/spinwire/internal/msg"
 )
 
-// Arena: one memfd segment per trust domain (uid), its body laid out as
+// Arena: one memfd segment per trust domain — per client process (see
+// server_domains.go) — its body laid out as
 //
 //	+---------------------------------------------------------------+
 //	| Magic "SPWARENA" (u64)                                        |   0  block 0: the server,
-//	| Version (u32)                 | Max Conns (u32)               |   8  written once
+//	| Version (u32)                 | Max Conns (u32)               |   8  rewritten at each attach
 //	| Depth (u32)                   | Stride (u32)                  |  16
 //	| reserved (u32)                | reserved                      |  24
 //	| Slot Step (u64): from one of a connection's slots to the next |  32
 //	| Bell Offset (u64)                                             |  40
 //	| Slots Offset (u64)                                            |  48
-//	| UID (u32)                     | reserved … to 128             |  56
+//	| reserved … to 128                                             |  56
 //	+---------------------------------------------------------------+
 //	| reserved block (server)                                       | 128
 //	+---------------------------------------------------------------+
@@ -35,6 +36,14 @@ import (
 // so a thousand such connections touch 16 pages of shared memory, not 64;
 // their sweeps also read consecutive lines, which the prefetcher follows.
 //
+// The header describes the arena to whoever opens it; no one relies on
+// it afterwards. The server keeps the geometry privately and never reads
+// the header back; it rewrites it (with the segment's own header) at each
+// attach, so a process that scribbled over it breaks no later set-up of
+// its own. A client takes the geometry from its welcome, checks it against
+// the size of the segment it mapped (checkGeometry), and checks the
+// header's magic and version once, when it first maps the arena.
+//
 // A connection has one ring of Depth call slots. A call's request and its
 // response take the same slot, one after the other: the client writes the
 // request there, the server reads it and writes the response over it, and
@@ -45,9 +54,18 @@ import (
 //
 //	+---------------------------------------------------------------+
 //	|                   Req, then Resp over it; padding            ...
-//	|       Id (u64): call id; bit 63 one way, 62 quiet, 61 follows | stride-16
+//	|   Id (u64): call id + tag; bit 63 one way, 62 quiet, 61 follows | stride-16
 //	|       Sequence (u64): seq − 2i                                | stride-8
 //	+---------------------------------------------------------------+
+//
+// The id word carries the call's id plus the attachment's tag, a random
+// 61-bit number the client draws at each attach, so that a response is
+// accepted only from a slot whose id word holds exactly what the client
+// wrote: a stray write into a connection's slots, even one that knows the
+// ids are sequential, fails the check. The server never reads the id: it
+// leaves it in place under the response. The tag guards against writers
+// that cannot read the slot; a process can read (and so copy) the tags of
+// its own connections, and no other process can map its arena.
 //
 // One slot per call rather than a request ring and a response ring halves
 // what a pipelining connection holds (256 bytes for 48-byte messages at
@@ -65,13 +83,12 @@ const (
 	arenaStepOffset     = arenaReservedOffset + 8 // u64: Slot Step
 	arenaBellOffOffset  = arenaStepOffset + 8     // u64: Bell Offset
 	arenaSlotsOffOffset = arenaBellOffOffset + 8  // u64: Slots Offset
-	arenaUIDOffset      = arenaSlotsOffOffset + 8 // u32: the trust domain's uid
 	arenaHeaderLength   = 2 * blockAlign          // the server's two blocks
 	arenaBellOffset     = arenaHeaderLength       // the doorbell bitmap follows them
 	arenaMagic          = 0x414e4552_41575053     // "SPWARENA"
 	// arenaVersion changes with any incompatible change of the arena's
 	// layout or of the call slot protocol (callring.go).
-	arenaVersion = 3
+	arenaVersion = 4
 	slotAlign    = 64  // a call slot starts on a cache line
 	blockAlign   = 128 // what different processes write sits in different blocks
 	// MaxDepth bounds Options.Depth.
@@ -112,8 +129,7 @@ type arenaHeader struct {
 	step     uint64
 	bellOff  uint64
 	slotsOff uint64
-	uid      uint32
-	_        [arenaHeaderLength - arenaUIDOffset - 4]byte
+	_        [arenaHeaderLength - arenaSlotsOffOffset - 8]byte
 }
 
 var a0 arenaHeader
@@ -127,12 +143,11 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(a0.step)-arenaStepOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(a0.bellOff)-arenaBellOffOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(a0.slotsOff)-arenaSlotsOffOffset]
-	_ = [1]struct{}{}[unsafe.Offsetof(a0.uid)-arenaUIDOffset]
 	_ = [1]struct{}{}[unsafe.Sizeof(a0)-arenaHeaderLength]
 )
 
 // arenaGeometry is an arena's layout, computed by the server and checked by
-// clients against the segment they mapped.
+// clients (from their welcome) against the segment they mapped.
 type arenaGeometry struct {
 	maxConns          int
 	depth             int
@@ -164,32 +179,41 @@ func bellWord(body []byte, g arenaGeometry, index int) *uint64 {
 	return (*uint64)(unsafe.Pointer(&body[g.bellOff+8*(index/64)]))
 }
 
-// checkGeometry validates what a welcome says about the arena against the
-// segment the client mapped: every offset and length must lie inside it.
-func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeometry, error) {
+// checkArenaHeader checks the magic and version of an arena the client
+// maps for the first time.
+func checkArenaHeader(body []byte) error {
 	le := binary.LittleEndian
-	if len(body) < arenaHeaderLength || le.Uint64(body[arenaMagicOffset:]) != arenaMagic || le.Uint32(body[arenaVersionOffset:]) != arenaVersion {
-		return arenaGeometry{}, msg.Errorf("%w: not an arena", ErrProtocol)
+	if len(body) < arenaHeaderLength || le.Uint64(body[arenaMagicOffset:]) != arenaMagic {
+		return msg.Errorf("%w: not an arena", ErrProtocol)
 	}
-	g := arenaGeometry{
-		maxConns: int(le.Uint32(body[arenaMaxConnsOffset:])), depth: int(w.depth),
-		stride: int(w.stride), step: int(w.step), bellOff: int(w.bellOff),
-		slotsOff: int(le.Uint64(body[arenaSlotsOffOffset:])), length: len(body),
+	if v := le.Uint32(body[arenaVersionOffset:]); v != arenaVersion {
+		return msg.Errorf("%w: arena version %d; this client speaks %d", ErrProtocol, v, arenaVersion)
 	}
-	want := geometry(g.maxConns, g.depth, reqSize, respSize)
+	return nil
+}
+
+// checkGeometry validates what a welcome says about the arena against the
+// segment the client mapped, reading nothing from the segment: every
+// offset and length must be what the server computes for our types, and
+// lie inside the mapping.
+func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeometry, error) {
 	bad := func(what string, v uint64) (arenaGeometry, error) {
 		return arenaGeometry{}, msg.Errorf("%w: arena %s %d", ErrProtocol, what, v)
 	}
+	st := uint64(stride(reqSize, respSize))
 	switch {
-	case g.maxConns < 1 || g.maxConns > MaxConnsLimit:
-		return bad("max conns", uint64(g.maxConns))
-	case g.depth < 2 || g.depth > MaxDepth || g.depth&(g.depth-1) != 0:
-		return bad("depth", uint64(g.depth))
-	case g.stride != want.stride || g.step != want.step:
+	case uint64(w.stride) != st:
 		return bad("stride", uint64(w.stride))
-	case g.bellOff != want.bellOff || g.slotsOff != want.slotsOff:
-		return bad("offsets", uint64(g.slotsOff))
-	case want.length > len(body) || w.arenaLen != uint64(want.length):
+	case w.step%st != 0 || w.step/st < 1 || w.step/st > MaxConnsLimit:
+		return bad("step", w.step)
+	case w.depth < 2 || w.depth > MaxDepth || w.depth&(w.depth-1) != 0:
+		return bad("depth", uint64(w.depth))
+	}
+	g := geometry(int(w.step/st), int(w.depth), reqSize, respSize)
+	switch {
+	case w.bellOff != uint64(g.bellOff):
+		return bad("offsets", w.bellOff)
+	case g.length > len(body) || w.arenaLen != uint64(g.length):
 		return bad("length", w.arenaLen)
 	case uint64(w.index) >= uint64(g.maxConns) || w.slotOff != uint64(g.slotOff(int(w.index), 0)):
 		return bad("slot", uint64(w.index))

@@ -1,6 +1,8 @@
 package link
 
 import (
+	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,11 +29,16 @@ type Conn[Req, Resp any] struct {
 	reqS  *layout.Schema
 	respS *layout.Schema
 
-	state  atomic.Int32
-	next   atomic.Pointer[attachment] // installed by the redialler
-	wake   chan struct{}              // buffered 1: a new attachment, or Close
-	mu     sync.Mutex                 // serialises redial and Close
-	closed bool                       // under mu
+	state    atomic.Int32
+	next     atomic.Pointer[attachment] // installed by the redialler
+	wake     chan struct{}              // buffered 1: a new attachment, or Close
+	mu       sync.Mutex                 // serialises redial and Close
+	closed   bool                       // under mu
+	closing  atomic.Bool                // Close has begun (client_fence.go)
+	released atomic.Bool                // the attachments are released
+	inCall   uint64                     // 1 while a call runs (client_fence.go)
+	stats    connStats
+	altDir   string // Dial's second place to look for the socket, or ""
 
 	// The caller goroutine's own.
 	cur       *attachment
@@ -39,6 +46,9 @@ type Conn[Req, Resp any] struct {
 	w         waitState
 	parkID    uint64
 	parkResp  *Resp
+	parkReq   *Req
+	pollTake  func() (bool, error) // pollParked, made once
+	pollSend  func() (bool, error) // pollFree, made once
 }
 
 // attachment is one connection to one server incarnation: a socket, a
@@ -55,6 +65,7 @@ type attachment struct {
 	quietOpen bool      // the last message sent was quiet (quietFlag): the next one sets followsFlag on it
 	burst     int       // messages sent since the last moment with nothing in flight
 	nextID    uint64    // correlation id of the last message sent
+	tag       uint64    // added to every id in the slots: random, drawn at the attach (arena.go)
 	awaiting  []awaited // the calls awaiting a response, oldest first: a FIFO ring of Depth
 	awHead    uint64    // the oldest
 	awTail    uint64    // where the next goes
@@ -62,6 +73,7 @@ type attachment struct {
 	gen       uint64
 	dead      atomic.Bool // set by the death watch when the socket closes
 	broken    error       // sticky: corruption seen on this attachment
+	given     bool        // broken, and given up (breakOff)
 }
 
 // awaited is a call in flight: its position, and the id it was sent with
@@ -78,22 +90,30 @@ func (a *attachment) release() {
 // Dial connects to the server listening on name. When none listens — no
 // socket file, or nobody accepting on it — it fails with an error wrapping
 // ErrNoServer (which also matches ErrPeerGone), at once or, with
-// DialOptions.WaitServer, once that long has passed without one. It fails with a *layout.MismatchError (naming the
-// field, this process's side as Ours) when the server's Req or Resp differ
-// from ours, with ErrServerFull, ErrPermission, or ErrPeerGone when the
-// server goes away during set-up. Once connected, the Conn reconnects by
-// itself.
+// DialOptions.WaitServer, once that long has passed without one. It fails
+// with a *layout.MismatchError (naming the field, this process's side as
+// Ours) when the server's Req or Resp differ from ours, with
+// ErrServerFull, ErrPermission, or ErrPeerGone when the server goes away
+// during set-up. Once connected, the Conn reconnects by itself.
+//
+// With an empty DialOptions.Dir, Dial looks for the socket in Dir() and
+// then in SharedDir of this uid, where a server of this uid listens when
+// its Policy admits other uids.
 func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error) {
 	opts.fill()
 	reqS, respS, dir, err := schemasAndDir[Req, Resp](opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	opts.Dir = dir
 	c := &Conn[Req, Resp]{name: name, opts: opts, reqS: reqS, respS: respS, wake: make(chan struct{}, 1),
 		spinTicks: uint64(opts.SpinFor.Seconds() * asm.TicksPerSecond())}
+	if shared := SharedDir(uint32(os.Getuid())); opts.Dir == "" && shared != dir {
+		c.altDir = shared
+	}
+	c.opts.Dir = dir
+	registerCallFence()
 	c.w.done = make(chan error, 1)
-	c.w.poll = c.pollParked
+	c.pollTake, c.pollSend = c.pollParked, c.pollFree
 	a, err := c.attachWaiting()
 	if err != nil {
 		return nil, err
@@ -143,9 +163,23 @@ func (c *Conn[Req, Resp]) attach() (*attachment, error) {
 }
 
 // connect opens a socket to the server of c's name, with the set-up
-// timeout on its blocking calls.
+// timeout on its blocking calls (the connect too: a server whose backlog
+// is full makes it wait), looking in c.altDir when the socket is not in
+// DialOptions.Dir.
 func (c *Conn[Req, Resp]) connect() (int, error) {
-	sockPath, _, err := paths(c.opts.Dir, c.name)
+	fd, err := c.connectIn(c.opts.Dir)
+	if ns, ok := err.(*noServerError); ok && c.altDir != "" {
+		if fd, err = c.connectIn(c.altDir); err != nil {
+			if _, none := err.(*noServerError); none {
+				err = ns // say where a server of this uid would be first
+			}
+		}
+	}
+	return fd, err
+}
+
+func (c *Conn[Req, Resp]) connectIn(dir string) (int, error) {
+	sockPath, _, err := paths(dir, c.name)
 	if err != nil {
 		return -1, err
 	}
@@ -153,6 +187,7 @@ func (c *Conn[Req, Resp]) connect() (int, error) {
 	if err != nil {
 		return -1, msg.Errorf("link: socket: %w", err)
 	}
+	setTimeouts(fd, c.opts.SetupTimeout)
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: sockPath}); err != nil {
 		unix.Close(fd)
 		if err == unix.ENOENT || err == unix.ECONNREFUSED {
@@ -160,7 +195,6 @@ func (c *Conn[Req, Resp]) connect() (int, error) {
 		}
 		return -1, msg.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
 	}
-	setTimeouts(fd, c.opts.SetupTimeout)
 	return fd, nil
 }
 
@@ -174,12 +208,15 @@ func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
 		reqFP: c.reqS.Fingerprint, respFP: c.respS.Fingerprint, reqSchema: c.reqS.Encode(), respSchem: c.respS.Encode()}
 	// Our liveness page, if we have one: the server learns our death from it.
-	if err := sendMsg(fd, h.encode(), ownPageFd()); err != nil {
-		return nil, msg.Errorf("%w: hello: %v", ErrPeerGone, err)
-	}
+	sendErr := sendMsg(fd, h.encode(), ownPageFd())
 	fds := [maxFds]int{-1, -1} // the arena; the liveness page if the server has one
 	defer closeFds(fds[:])     // those not taken over below
 	w, err := readWelcome(fd, &fds)
+	if sendErr != nil && (err != nil || w.status == statusOK) {
+		// A server that refuses us at the accept closes before our
+		// hello comes; its welcome, saying why, is then the answer.
+		return nil, msg.Errorf("%w: hello: %v", ErrPeerGone, sendErr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +232,8 @@ func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 		seg.unref()
 		return nil, err
 	}
-	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]awaited, g.depth)}
+	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]awaited, g.depth),
+		tag: rand.Uint64() &^ idFlags}
 	body := seg.seg.Body()
 	a.ring = connRing(body, g, int(w.index))
 	a.bell, a.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
@@ -213,6 +251,12 @@ func readWelcome(fd int, fds *[maxFds]int) (*welcome, error) {
 	buf := welcomeBufs.Get().(*[welcomeFixedLength + maxMessage]byte)
 	defer welcomeBufs.Put(buf)
 	n, err := recvMsg(fd, buf[:], fds[:])
+	if err == unix.ECONNRESET {
+		// A server that refused us at the accept, with our hello unread
+		// in its socket, closed with a reset: the kernel reports that
+		// first, and the welcome it sent before is still queued.
+		n, err = recvMsg(fd, buf[:], fds[:])
+	}
 	if err != nil {
 		return nil, msg.Errorf("%w: welcome: %v", ErrPeerGone, err)
 	}
@@ -290,9 +334,11 @@ func (c *Conn[Req, Resp]) refused(w *welcome) error {
 }
 
 // Close detaches: the server frees the slot when it sees the socket close.
-// Calls waiting for a reconnection return ErrClosed, as does a second
-// Close. Close is for the goroutine that makes the calls, after its last
-// call has returned.
+// It may be called from any goroutine: a call of the Conn that is running
+// — spinning, parked, waiting for a free slot or for a reconnection —
+// returns ErrClosed, as do later calls and a second Close. The shared
+// memory is released at once when no call runs, else when the running
+// call returns (client_fence.go). Cost: one membarrier(2) system call.
 func (c *Conn[Req, Resp]) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -301,17 +347,18 @@ func (c *Conn[Req, Resp]) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	// SYNC: the store of closing, then the load of inCall, with the
+	// membarrier between; pairs with enter and leave.
+	c.closing.Store(true)
+	fenced := fenceCalls()
 	c.setState(Closed)
-	if c.cur != nil {
-		c.cur.release()
-		c.cur = nil
-	}
-	if n := c.next.Swap(nil); n != nil {
-		n.release()
-	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
+	}
+	clientPoller.kickNow()
+	if fenced && atomic.LoadUint64(&c.inCall) == 0 {
+		c.releaseAll()
 	}
 	return nil
 }

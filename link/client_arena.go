@@ -12,8 +12,8 @@ import (
 // ---- arenas shared by the Conns of a process ----
 
 // sharedArena is one mapping of an arena, shared by every Conn of this
-// process in the same trust domain of the same server (keyed by the
-// memfd's inode), so a thousand Conns map it once.
+// process to the same server (the server gives each client process one
+// arena; keyed by the memfd's inode), so a thousand Conns map it once.
 type sharedArena struct {
 	seg  *layout.Segment
 	key  inodeKey
@@ -51,6 +51,10 @@ func mapArena(fd int, fingerprint uint64) (*sharedArena, error) {
 	if uintptr(unsafe.Pointer(unsafe.SliceData(seg.Body())))%slotAlign != 0 {
 		seg.Close()
 		return nil, errors.New("link: arena body misaligned")
+	}
+	if err := checkArenaHeader(seg.Body()); err != nil {
+		seg.Close()
+		return nil, err
 	}
 	a := &sharedArena{seg: seg, key: key, refs: 1}
 	arenas[key] = a

@@ -9,13 +9,26 @@ import (
 // Call sends req and waits for its response, copied into resp. It spins
 // for DialOptions.SpinFor, then parks until the process's client poller
 // brings the response, the deadline passes (ErrTimeout; the zero time
-// means none) or the server dies (ErrPeerGone). Responses to earlier calls
-// that timed out are discarded when they arrive. Every call ends in
-// exactly one response or one error; a response is never delivered to the
-// wrong call (its correlation id is checked). When every call slot is
-// taken (by one-way messages the server has not handled yet, say), Call
-// waits for one until the deadline. No allocation.
+// means none: it waits, parked), the server dies (ErrPeerGone) or the Conn
+// is closed (ErrClosed). Responses to earlier calls that timed out are
+// discarded when they arrive. Every call ends in exactly one response or
+// one error; a response is never delivered to the wrong call (its
+// correlation id and the attachment's tag are checked). When every call
+// slot is taken (by one-way messages the server has not handled yet,
+// say), Call waits for one the same way: spinning for SpinFor, then
+// parked. On corrupt shared state Call returns an error wrapping
+// ErrCorrupt and the Conn gives up that attachment and redials (ConnStats,
+// OnState). No allocation.
 func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
+	if !c.enter() {
+		return ErrClosed
+	}
+	err := c.call(deadline, req, resp)
+	c.leave()
+	return err
+}
+
+func (c *Conn[Req, Resp]) call(deadline time.Time, req *Req, resp *Resp) error {
 	a, err := c.await(deadline)
 	if err != nil {
 		return err
@@ -25,27 +38,35 @@ func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 		id, err = c.sendWhenFree(a, req, deadline)
 	}
 	if err != nil {
-		return err
+		return c.failed(a, err)
 	}
 	start := asm.Ticks()
 	for i := 1; ; i++ {
 		got, err := take(a, id, resp)
-		if got || err != nil {
-			return err
+		if got {
+			return nil
+		}
+		if err != nil {
+			return c.failed(a, err)
 		}
 		if i&63 == 0 && asm.Ticks()-start > c.spinTicks {
 			break
 		}
 		asm.Pause()
 	}
-	return c.park(id, deadline, resp)
+	c.parkID, c.parkResp = id, resp
+	err = c.park(c.pollTake, deadline)
+	c.parkResp = nil
+	return c.failed(a, err)
 }
 
 // sendWhenFree waits for a call slot — the server still holds earlier
 // one-way messages, or calls that timed out still hold slots (their
-// responses are taken and dropped here) — until deadline.
+// responses are taken and dropped here) — spinning for SpinFor, then
+// parked, until deadline.
 func (c *Conn[Req, Resp]) sendWhenFree(a *attachment, req *Req, deadline time.Time) (uint64, error) {
-	for i := 0; ; i++ {
+	start := asm.Ticks()
+	for i := 1; ; i++ {
 		if _, err := pollOn(a, 0, func(uint64, *Resp) {}); err != nil {
 			return 0, err
 		}
@@ -53,11 +74,15 @@ func (c *Conn[Req, Resp]) sendWhenFree(a *attachment, req *Req, deadline time.Ti
 		if err != ErrFull {
 			return id, err
 		}
-		if i&255 == 255 && !deadline.IsZero() && time.Now().After(deadline) {
-			return 0, ErrTimeout
+		if i&63 == 0 && asm.Ticks()-start > c.spinTicks {
+			break
 		}
 		asm.Pause()
 	}
+	c.parkReq = req
+	err := c.park(c.pollSend, deadline)
+	c.parkReq = nil
+	return c.parkID, err
 }
 
 // take consumes responses up to the one for id; it reports whether that
@@ -74,4 +99,17 @@ func take[Resp any](a *attachment, id uint64, resp *Resp) (bool, error) {
 		return true, nil
 	}
 	return false, err
+}
+
+// failed is the error a call of a returns for err: ErrClosed once Close
+// has begun, else err. When a found corrupt shared state, the Conn gives a
+// up first (breakOff).
+func (c *Conn[Req, Resp]) failed(a *attachment, err error) error {
+	if a.broken != nil {
+		c.breakOff(a)
+	}
+	if err != nil && err != ErrTimeout && c.closing.Load() {
+		return ErrClosed
+	}
+	return err
 }

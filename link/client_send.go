@@ -15,11 +15,16 @@ import (
 // request's id word when that one was sent quiet (callring.go, the jump)
 // and, unless the connection's doorbell bit is already set, one atomic OR.
 func (c *Conn[Req, Resp]) Send(req *Req) (uint64, error) {
+	if !c.enter() {
+		return 0, ErrClosed
+	}
+	defer c.leave()
 	a, err := c.usable()
 	if err != nil {
 		return 0, err
 	}
-	return sendOn(a, req)
+	id, err := sendOn(a, req)
+	return id, c.failed(a, err)
 }
 
 func sendOn[Req any](a *attachment, req *Req) (uint64, error) {
@@ -63,7 +68,7 @@ func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 	*(*Req)(a.ring.slot(p)) = *req
 	a.nextID++
 	id := a.nextID
-	*a.ring.id(p) = id | flags
+	*a.ring.id(p) = (id+a.tag)&^idFlags | flags
 	a.ring.publish(p)
 	if a.quietOpen && !quiet {
 		// SYNC: tell the server that p follows the quiet request at p−1
@@ -89,24 +94,35 @@ func publishOn[Req any](a *attachment, req *Req, flags uint64) (uint64, error) {
 // ErrPeerGone when the server is gone — a one-way message published before
 // the server died may or may not have been handled. Cost: as Send.
 func (c *Conn[Req, Resp]) Publish(req *Req) error {
+	if !c.enter() {
+		return ErrClosed
+	}
+	defer c.leave()
 	a, err := c.usable()
 	if err != nil {
 		return err
 	}
 	_, err = publishOn(a, req, oneWay)
-	return err
+	return c.failed(a, err)
 }
 
 // Poll takes up to max ready responses (max ≤ 0: all), in order, calling fn
 // with each one's id and the response in shared memory (valid during fn).
-// It returns how many it took. Cost per response: two atomic loads, fn, one
-// release store; no allocation.
+// It returns how many it took. A response whose slot does not carry its
+// call's id and the attachment's tag is refused as corrupt (ErrCorrupt:
+// the Conn redials). Cost per response: two atomic loads, fn, one release
+// store; no allocation.
 func (c *Conn[Req, Resp]) Poll(max int, fn func(id uint64, resp *Resp)) (int, error) {
+	if !c.enter() {
+		return 0, ErrClosed
+	}
+	defer c.leave()
 	a, err := c.usable()
 	if err != nil {
 		return 0, err
 	}
-	return pollOn(a, max, fn)
+	n, err := pollOn(a, max, fn)
+	return n, c.failed(a, err)
 }
 
 func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (int, error) {
@@ -123,8 +139,8 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 			a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, w.pos)
 			return n, a.broken
 		}
-		if id := atomic.LoadUint64(a.ring.id(w.pos)) &^ idFlags; id != w.id {
-			a.broken = msg.Errorf("%w: response at position %d carries id %d, the oldest call awaiting one had %d", ErrCorrupt, w.pos, id, w.id)
+		if atomic.LoadUint64(a.ring.id(w.pos))&^idFlags != (w.id+a.tag)&^idFlags {
+			a.broken = msg.Errorf("%w: the response at position %d does not carry the id of call %d, the oldest awaiting one", ErrCorrupt, w.pos, w.id)
 			return n, a.broken
 		}
 		fn(w.id, (*Resp)(a.ring.slot(w.pos)))

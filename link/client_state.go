@@ -2,7 +2,10 @@ package link
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // State is a Conn's connection state.
@@ -60,6 +63,7 @@ func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
 		}
 		a, err := c.attach()
 		if err == nil {
+			c.stats.redials.Add(1)
 			c.mu.Lock()
 			if c.closed {
 				c.mu.Unlock()
@@ -109,8 +113,12 @@ func (c *Conn[Req, Resp]) setState(s State) {
 func (c *Conn[Req, Resp]) State() State { return State(c.state.Load()) }
 
 // Epoch returns the server incarnation the Conn is attached to now (0
-// while reconnecting).
+// while reconnecting or closed). For the goroutine that makes the calls.
 func (c *Conn[Req, Resp]) Epoch() uint64 {
+	if !c.enter() {
+		return 0
+	}
+	defer c.leave()
 	if a, _ := c.usable(); a != nil {
 		return a.epoch
 	}
@@ -119,7 +127,8 @@ func (c *Conn[Req, Resp]) Epoch() uint64 {
 
 // usable returns the attachment to use now, switching to a new one when
 // the redialler has installed it. err is ErrPeerGone when the server is
-// gone and no new attachment is ready, ErrClosed after Close.
+// gone, or the attachment was given up for corruption, and no new
+// attachment is ready; ErrClosed after Close.
 func (c *Conn[Req, Resp]) usable() (*attachment, error) {
 	a := c.cur
 	if a != nil && a.broken == nil && !a.dead.Load() {
@@ -127,9 +136,6 @@ func (c *Conn[Req, Resp]) usable() (*attachment, error) {
 	}
 	if c.State() == Closed {
 		return nil, ErrClosed
-	}
-	if a != nil && a.broken != nil && !a.dead.Load() {
-		return nil, a.broken
 	}
 	if n := c.next.Swap(nil); n != nil {
 		if a != nil {
@@ -164,4 +170,51 @@ func (c *Conn[Req, Resp]) await(deadline time.Time) (*attachment, error) {
 			return nil, ErrTimeout
 		}
 	}
+}
+
+// breakOff gives up attachment a, on which a call found corrupt shared
+// state (a.broken): it stops watching a's socket and shuts it down — the
+// server sees the connection close and frees its slot — counts it
+// (ConnStats.Corrupt), tells OnState (Reconnecting, with the error) and
+// redials as after a server's death. The caller's goroutine; once per
+// attachment. The next call waits for the new attachment (or fails fast
+// with ErrPeerGone under DialOptions.FailFast).
+func (c *Conn[Req, Resp]) breakOff(a *attachment) {
+	if a.given {
+		return
+	}
+	a.given = true
+	c.stats.corrupt.Add(1)
+	unwatchDeath(a.fd)
+	unix.Shutdown(a.fd, unix.SHUT_RDWR)
+	redial := c.state.CompareAndSwap(int32(Connected), int32(Reconnecting))
+	if c.opts.OnState != nil && c.State() == Reconnecting {
+		c.opts.OnState(Reconnecting, a.broken)
+	}
+	if redial {
+		time.AfterFunc(jitter(time.Millisecond), func() { c.redial(2 * time.Millisecond) })
+	}
+}
+
+type connStats struct {
+	redials, corrupt, parks atomic.Uint64
+}
+
+// ConnStats are a Conn's counters.
+type ConnStats struct {
+	// Redials counts attachments made after the first: after the server
+	// went away, or after the Conn gave one up for corruption.
+	Redials uint64
+	// Corrupt counts attachments the Conn gave up because a call found
+	// what no correct server writes in its slots (ErrCorrupt).
+	Corrupt uint64
+	// Parks counts calls that stopped spinning and waited, parked, for the
+	// process's client poller: after DialOptions.SpinFor without a
+	// response, or without a free call slot.
+	Parks uint64
+}
+
+// Stats returns the Conn's counters: three atomic loads.
+func (c *Conn[Req, Resp]) Stats() ConnStats {
+	return ConnStats{Redials: c.stats.redials.Load(), Corrupt: c.stats.corrupt.Load(), Parks: c.stats.parks.Load()}
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/spinwire/spinwire/spin"
 )
 
-// waitState is a parked Call, as the process's client poller sees it.
+// waitState is a parked call, as the process's client poller sees it.
 type waitState struct {
 	done     chan error // buffered 1: the poller's verdict
 	deadline uint64     // ticks; 0: none
@@ -16,8 +16,11 @@ type waitState struct {
 	next     *waitState
 }
 
-// park hands the wait to the client poller.
-func (c *Conn[Req, Resp]) park(id uint64, deadline time.Time, resp *Resp) error {
+// park hands the wait to the client poller, which calls poll until it
+// reports done or an error, or until deadline (the zero time: none), and
+// blocks until then. The caller's goroutine sleeps meanwhile; the poller
+// spins briefly and then sleeps between looks (poller.run).
+func (c *Conn[Req, Resp]) park(poll func() (bool, error), deadline time.Time) error {
 	c.w.deadline = 0
 	if !deadline.IsZero() {
 		d := time.Until(deadline)
@@ -26,21 +29,48 @@ func (c *Conn[Req, Resp]) park(id uint64, deadline time.Time, resp *Resp) error 
 		}
 		c.w.deadline = asm.Ticks() + uint64(d.Seconds()*asm.TicksPerSecond())
 	}
-	c.parkID, c.parkResp = id, resp
+	c.w.poll = poll
+	c.stats.parks.Add(1)
 	clientPoller.add(&c.w)
-	err := <-c.w.done
-	c.parkResp = nil
-	return err
+	return <-c.w.done
 }
 
-// pollParked is the client poller's check of a parked Call.
-func (c *Conn[Req, Resp]) pollParked() (bool, error) { return take(c.cur, c.parkID, c.parkResp) }
+// pollParked is the client poller's look for the response of a parked
+// Call.
+func (c *Conn[Req, Resp]) pollParked() (bool, error) {
+	if c.closing.Load() {
+		return false, ErrClosed
+	}
+	return take(c.cur, c.parkID, c.parkResp)
+}
+
+// pollFree is the client poller's try at sending the request of a Call
+// that waits for a free call slot; the id goes to parkID.
+func (c *Conn[Req, Resp]) pollFree() (bool, error) {
+	if c.closing.Load() {
+		return false, ErrClosed
+	}
+	a := c.cur
+	if _, err := pollOn(a, 0, func(uint64, *Resp) {}); err != nil {
+		return false, err
+	}
+	id, err := sendOn(a, c.parkReq)
+	switch err {
+	case nil:
+		c.parkID = id
+		return true, nil
+	case ErrFull:
+		return false, nil
+	}
+	return false, err
+}
 
 // ---- the process's client poller ----
 
-// poller serves parked Calls of every Conn in the process: one goroutine
-// that polls their response slots, ends them on response, deadline or
-// death, and sleeps (Backoff) when nothing arrives.
+// poller serves parked calls of every Conn in the process: one goroutine
+// that polls them, ends them on success, deadline, death or Close, and
+// sleeps (Backoff: up to 500 µs between looks) when nothing moves. With
+// nothing parked it blocks on kick.
 type poller struct {
 	mu      sync.Mutex
 	head    *waitState
@@ -59,6 +89,11 @@ func (p *poller) add(w *waitState) {
 		go p.run()
 	}
 	p.mu.Unlock()
+	p.kickNow()
+}
+
+// kickNow wakes the poller if it is blocked with nothing parked.
+func (p *poller) kickNow() {
 	select {
 	case p.kick <- struct{}{}:
 	default:

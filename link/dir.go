@@ -17,26 +17,53 @@ const maxSocketPath = 107
 // Dir returns the directory holding this uid's sockets and lock files:
 // $XDG_RUNTIME_DIR/spinwire when that variable names a directory, else
 // /dev/shm/spinwire-UID. It is created with mode 0700 if missing, and
-// refused if it exists with another owner or wider permissions.
+// refused if it exists with another owner or with read or write
+// permission for anyone else (0711, which a server whose Policy admits
+// other uids sets on SharedDir, is accepted: each socket's own mode keeps
+// out whom its server does not admit).
 func Dir() (string, error) {
-	var dir string
+	dir := ""
 	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
 		if fi, err := os.Stat(x); err == nil && fi.IsDir() {
 			dir = filepath.Join(x, "spinwire")
 		}
 	}
 	if dir == "" {
-		dir = filepath.Join("/dev/shm", "spinwire-"+strconv.Itoa(os.Getuid()))
+		dir = SharedDir(uint32(os.Getuid()))
 	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !os.IsExist(err) {
+	return ensureDir(dir, 0o700)
+}
+
+// SharedDir is where a server of uid listens when its Policy admits other
+// uids and Options.Dir is empty: /dev/shm/spinwire-UID, mode 0711, which
+// any uid can traverse. A client of another uid dials with it as
+// DialOptions.Dir; a client of the same uid finds the server there by
+// itself (Dial looks there after Dir).
+func SharedDir(uid uint32) string {
+	return filepath.Join("/dev/shm", "spinwire-"+strconv.FormatUint(uint64(uid), 10))
+}
+
+// sharedDir makes SharedDir for this uid, or opens it up to 0711.
+func sharedDir() (string, error) { return ensureDir(SharedDir(uint32(os.Getuid())), 0o711) }
+
+// ensureDir creates dir with mode (0700 or 0711) if it is missing, checks
+// that it is a directory of this uid that no one else can read or write,
+// and opens a 0700 one up to 0711 when mode asks for it.
+func ensureDir(dir string, mode uint32) (string, error) {
+	if err := os.Mkdir(dir, os.FileMode(mode)); err != nil && !os.IsExist(err) {
 		return "", msg.Errorf("link: socket directory: %w", err)
 	}
 	var st unix.Stat_t
 	if err := unix.Lstat(dir, &st); err != nil {
 		return "", msg.Errorf("link: socket directory: %w", err)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o077 != 0 {
-		return "", msg.Errorf("link: socket directory %s must be a directory owned by uid %d with mode 0700 (mode %#o, owner %d)", dir, os.Getuid(), st.Mode&0o7777, st.Uid)
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o066 != 0 {
+		return "", msg.Errorf("link: socket directory %s must be a directory owned by uid %d with mode 0700 or 0711 (mode %#o, owner %d)", dir, os.Getuid(), st.Mode&0o7777, st.Uid)
+	}
+	if mode&0o011 != 0 && st.Mode&0o011 != 0o011 {
+		if err := unix.Chmod(dir, (st.Mode&0o7777)|0o011); err != nil {
+			return "", msg.Errorf("link: socket directory: %w", err)
+		}
 	}
 	return dir, nil
 }

@@ -120,7 +120,7 @@ func FuzzServeConn(f *testing.F) {
 // TestConnRecordSize pins the server's per-connection heap record: the
 // memory budget counts on it (see sconn).
 func TestConnRecordSize(t *testing.T) {
-	if n := unsafe.Sizeof(sconn{}); n != 72 {
-		t.Fatalf("sconn is %d bytes, want 72", n)
+	if n := unsafe.Sizeof(sconn{}); n != 64 {
+		t.Fatalf("sconn is %d bytes, want 64", n)
 	}
 }

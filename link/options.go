@@ -11,13 +11,22 @@ import (
 // MaxConnsLimit bounds Options.MaxConns.
 const MaxConnsLimit = 1 << 20
 
-// Policy says which clients a server accepts beyond its own uid.
+// Policy says which clients a server accepts beyond its own uid. The
+// server checks it at the accept, against the credentials the kernel
+// recorded at the client's connect (SO_PEERCRED), and closes a refused
+// connection before reading anything from it. A Policy with UIDs or GIDs
+// also opens the socket to every uid (Listen says which modes); the check
+// at the accept then does the refusing.
 type Policy struct {
 	UIDs []uint32 // also accept these uids
 	GIDs []uint32 // also accept clients whose primary gid is one of these
 	// DenySameUID refuses the server's own uid unless it is listed in UIDs.
 	DenySameUID bool
 }
+
+// shared reports whether p admits clients by uid or gid lists: the socket
+// must then be reachable by other uids.
+func (p *Policy) shared() bool { return len(p.UIDs) > 0 || len(p.GIDs) > 0 }
 
 func (p *Policy) allows(serverUID, uid, gid uint32) bool {
 	if uid == serverUID && !p.DenySameUID {
@@ -104,7 +113,7 @@ func (o *Options) fill() error {
 type DialOptions struct {
 	Dir          string        // socket directory; Dir()
 	SetupTimeout time.Duration // the server must answer within this; 1 s
-	SpinFor      time.Duration // Call spins this long before it parks; 20 µs
+	SpinFor      time.Duration // Call spins this long (for a response, or a free slot) before it parks; 20 µs
 	// WaitServer makes Dial wait up to this long for a server to listen
 	// on the name, trying again after 1 ms, doubling to 50 ms; 0: Dial
 	// fails at once with ErrNoServer.
@@ -114,8 +123,10 @@ type DialOptions struct {
 	FailFast bool
 	// OnState, if set, is called on every state change — the change to
 	// Reconnecting from the process's death watch, as soon as the socket
-	// closes — and with Reconnecting and the error after each failed
-	// redial. It must not block.
+	// closes — with Reconnecting and the error after each failed redial,
+	// and with Reconnecting and an error wrapping ErrCorrupt when a call
+	// found corrupt shared state and the Conn gave up that attachment (on
+	// the goroutine of that call). It must not block.
 	OnState func(s State, err error)
 }
 

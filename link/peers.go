@@ -11,9 +11,11 @@ import (
 // (liveness.go) with each hello: its death watch's thread owns it, so the
 // kernel marks it FUTEX_OWNER_DIED when that thread exits — early in the
 // process's teardown, long before the last thread is gone and the sockets
-// close. The server maps each client process's page once, read-only, and
-// poller 0 looks at the pages every peerCheckEvery sweeps (one load per
-// client process); a marked page wakes the epoll goroutine through an
+// close. The server maps one page per client process, read-only, once the
+// process's first hello has passed every check (the first page that
+// process sends; the pages its later hellos carry are closed unmapped),
+// and poller 0 looks at the pages every peerCheckEvery sweeps (one load
+// per client process); a marked page wakes the epoll goroutine through an
 // eventfd, and it frees every connection of that process as if their
 // sockets had closed. The sockets stay the authority: a server whose
 // pollers sleep, or a client without a page, is still seen through them.
@@ -28,27 +30,24 @@ import (
 const peerCheckEvery = 64
 
 // peerPage is the server's read-only mapping of one client process's
-// liveness page, shared by that process's connections.
+// liveness page, shared by the domains that sent it (one, for a correct
+// client).
 type peerPage struct {
-	key  inodeKey
-	mem  []byte
-	refs int         // epoll goroutine only
-	dead atomic.Bool // poller 0 saw the owner die
+	key    inodeKey
+	mem    []byte
+	refs   int         // domains holding it; epoll goroutine only
+	listed bool        // in poller 0's list (epoll goroutine)
+	dead   atomic.Bool // poller 0 saw the owner die
 }
 
 func (p *peerPage) died() bool {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&p.mem[0])))&futexOwnerDie != 0
 }
 
-// mapPeer takes a client's page fd (closing it) and returns the server's
-// mapping of that page, shared by the process's connections. Epoll
-// goroutine only.
-func (s *Server[Req, Resp]) mapPeer(fd int) (*peerPage, error) {
-	defer unix.Close(fd)
-	key, err := checkPage(fd)
-	if err != nil {
-		return nil, err
-	}
+// mapPeer returns the server's mapping of a client's page fd (checked by
+// checkPage, its inode key), shared with any domain that maps the same
+// page. The caller keeps fd. Epoll goroutine only.
+func (s *Server[Req, Resp]) mapPeer(fd int, key inodeKey) (*peerPage, error) {
 	if p := s.peers[key]; p != nil {
 		p.refs++
 		return p, nil
@@ -59,37 +58,38 @@ func (s *Server[Req, Resp]) mapPeer(fd int) (*peerPage, error) {
 	}
 	p := &peerPage{key: key, mem: mem, refs: 1}
 	s.peers[key] = p
-	s.publishPeers()
 	return p, nil
 }
 
-// unrefPeer drops a connection's reference; the last one retires the page
-// from the pollers' list (it is unmapped after the next grace period).
-func (s *Server[Req, Resp]) unrefPeer(p *peerPage) {
+// dropPeer drops a domain's reference to p. When it was the last, p leaves
+// the server: unmapped now if poller 0 never saw it, or taken out of
+// poller 0's list, and then dropPeer reports true: the caller unmaps it
+// after a grace period.
+func (s *Server[Req, Resp]) dropPeer(p *peerPage) bool {
 	if p.refs--; p.refs > 0 {
-		return
+		return false
 	}
 	delete(s.peers, p.key)
+	if !p.listed {
+		unix.Munmap(p.mem)
+		return false
+	}
+	p.listed = false
 	s.publishPeers()
-	s.retired = append(s.retired, p)
+	return true
 }
 
-// publishPeers gives the pollers a fresh copy of the page list.
+// publishPeers gives poller 0 a fresh copy of the list of pages it may
+// read: those of domains in the pollers' list.
 func (s *Server[Req, Resp]) publishPeers() {
 	l := make([]*peerPage, 0, len(s.peers))
 	for _, p := range s.peers {
-		l = append(l, p)
+		if p.listed {
+			l = append(l, p)
+		}
 	}
 	// SYNC: release of the list; poller 0 loads it in checkPeers.
 	s.peerList.Store(&l)
-}
-
-// unmapRetired unmaps the retired pages; call it only after a grace period
-// (waitPollers) that began after they were retired.
-func (s *Server[Req, Resp]) unmapRetired(retired []*peerPage) {
-	for _, p := range retired {
-		unix.Munmap(p.mem)
-	}
 }
 
 // checkPeers is poller 0's look at the client pages, every peerCheckEvery
@@ -117,7 +117,7 @@ func (s *Server[Req, Resp]) reapPeers(dead []*sconn) []*sconn {
 	var b [8]byte
 	unix.Read(s.wakeFd, b[:])
 	for _, c := range s.byFd {
-		if c != nil && !c.queued && c.peer != nil && c.peer.dead.Load() {
+		if c != nil && !c.queued && c.d != nil && c.d.peer != nil && c.d.peer.dead.Load() {
 			c.queued = true
 			dead = append(dead, c)
 		}

@@ -30,19 +30,26 @@ type Server[Req, Resp any] struct {
 	uid      uint32
 	live     *ownerPage // nil where the kernel lacks the seals
 	wakeFd   int        // eventfd: poller 0 → epoll goroutine, a client page died
+	hdr      []byte     // every arena's header (layout's, then the arena's), rewritten at each attach
 
 	// arenas is the pollers' view: a copy-on-write list.
 	arenas atomic.Pointer[[]*domain]
 
 	// Owned by the epoll goroutine.
-	domains map[uint32]*domain
-	byFd    []*sconn // by socket fd: the epoll token
-	pending []*sconn // connections waiting for their hello
+	domains map[procKey]*domain
+	procs   map[uint32]int // domains per uid
+	spare   *domain        // a domain made ahead of the next new client process
+	byFd    []*sconn       // by socket fd: the epoll token
+	pending []*sconn       // connections waiting for their hello
 	nconns  int
 	nextGen uint64
 	wbuf    []byte // the welcome being sent
+	mbuf    []byte // the refusal message being built
 	peers   map[inodeKey]*peerPage
-	retired []*peerPage // out of peerList, to unmap after a grace period
+	late    lateRelease // what a grace period left behind
+	acc     acceptPause
+	peerLog logBudget // lines about what clients did
+	errLog  logBudget // lines about accept errors
 
 	peerList atomic.Pointer[[]*peerPage] // poller 0's view of peers
 	peerTick uint64                      // poller 0 only
@@ -61,29 +68,72 @@ type Server[Req, Resp any] struct {
 	stats serverStats
 }
 
+// Why a set-up was refused: the index of its counter in serverStats.refused.
+const (
+	reasonPolicy = iota
+	reasonBusy
+	reasonMalformed
+	reasonVersion
+	reasonMismatch
+	reasonFull
+	reasons
+)
+
 type serverStats struct {
-	accepted, refused, dropped, closed atomic.Uint64
+	accepted, dropped, closed atomic.Uint64
+	refused                   [reasons]atomic.Uint64
+	acceptErrors              atomic.Uint64
+	acceptCalls               atomic.Uint64 // accept4 calls, for tests
 }
 
 // ServerStats are a server's counters.
 type ServerStats struct {
 	Conns    int    // attached now
+	Procs    int    // client processes with connections attached (an arena each)
 	Accepted uint64 // connections that completed set-up
-	Refused  uint64 // set-ups refused (policy, full, mismatch, malformed)
-	Dropped  uint64 // connections dropped for corrupt shared state
-	Closed   uint64 // connections whose client went away
-	Requests uint64 // requests answered
+	Refused  uint64 // set-ups refused, for any of the reasons below
+	// RefusedPolicy counts clients whose credentials the Policy refuses:
+	// refused at the accept, before anything they send is read.
+	RefusedPolicy uint64
+	// RefusedBusy counts connections closed at the accept because too many
+	// set-ups were pending: in all, for the client's uid, or for its process.
+	RefusedBusy      uint64
+	RefusedMalformed uint64 // a malformed hello or liveness page, or none within SetupTimeout
+	RefusedVersion   uint64 // a hello of another wire version
+	RefusedMismatch  uint64 // Req or Resp differ from the server's
+	RefusedFull      uint64 // MaxConns attached, too many processes of the uid, or no arena
+	Dropped          uint64 // connections dropped for corrupt shared state
+	Closed           uint64 // connections whose client went away
+	Requests         uint64 // requests answered
+	// AcceptErrors counts accept(2) failures other than "nothing waiting"
+	// (EMFILE, ENFILE, ENOMEM…); each pauses the listener (acceptPause).
+	AcceptErrors uint64
 }
 
 // Listen binds name's socket and starts accepting connections; Serve starts
 // answering them. Only one live server may hold a name: a second Listen
 // gets ErrInUse; a dead server's leftovers are reclaimed. Req and Resp must
 // be fixed-layout (layout.Of).
+//
+// With a Policy that lists no UIDs or GIDs the socket is 0600 in a 0700 or
+// 0711 directory: only the server's uid can connect. With UIDs or GIDs the
+// socket is 0666, and an empty Options.Dir means SharedDir(uid), mode 0711
+// (others may traverse it, not list it): any uid can connect, and the
+// server refuses every client the Policy does not admit at the accept, from
+// the credentials the kernel recorded at its connect (SO_PEERCRED), before
+// reading anything it sends.
 func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	reqS, respS, dir, err := schemasAndDir[Req, Resp](opts.Dir)
+	dir := opts.Dir
+	if dir == "" && opts.Policy.shared() {
+		var err error
+		if dir, err = sharedDir(); err != nil {
+			return nil, err
+		}
+	}
+	reqS, respS, dir, err := schemasAndDir[Req, Resp](dir)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +146,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		reqS: reqS, respS: respS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
-		domains:  map[uint32]*domain{},
+		domains: map[procKey]*domain{}, procs: map[uint32]int{},
 		loopDone: make(chan struct{}), closeDone: make(chan struct{}),
 		live:  newOwnerPage("spinwire-server-liveness"),
 		peers: map[inodeKey]*peerPage{},
@@ -106,6 +156,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		byFd:    make([]*sconn, min(opts.MaxConns+64, 1<<16)),
 		pending: make([]*sconn, 0, maxPending),
 		wakeFd:  -1,
+		peerLog: logBudget{burst: 10}, errLog: logBudget{burst: 1},
 	}
 	empty := []*domain{}
 	s.arenas.Store(&empty)
@@ -118,18 +169,16 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		s.unbind()
 		return nil, err
 	}
-	// The server's own trust domain, when the policy admits it, gets its
-	// arena now rather than at its first connection: on the caller's
-	// goroutine, with the rest of the set-up, not on the housekeeping
-	// goroutine, where its dozen allocations would each take a span of
-	// their own on that goroutine's P. Its cost when no one connects: one
-	// page of the memfd (the header) and a table the size of MaxConns.
-	if opts.Policy.allows(s.uid, s.uid, uint32(os.Getgid())) {
-		if _, err := s.domain(s.uid); err != nil {
-			s.unbind()
-			return nil, err
-		}
+	// The first client process's domain is made now, on the caller's
+	// goroutine with the rest of the set-up, rather than on the
+	// housekeeping goroutine, where its allocations would each take a span
+	// of their own on that goroutine's P. Its cost while no one connects:
+	// one page of the memfd (the header) and two tables of MaxConns bits.
+	if s.spare, err = newDomain(s.g, s.fp, s.epoch); err != nil {
+		s.unbind()
+		return nil, err
 	}
+	s.hdr = slices.Clone(s.spare.a.seg.Bytes()[:layout.HeaderLength+arenaHeaderLength])
 	go s.loop()
 	return s, nil
 }
@@ -143,7 +192,11 @@ func (s *Server[Req, Resp]) bind() error {
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: s.sockPath}); err != nil {
 		return msg.Errorf("link: bind %s: %w", s.sockPath, err)
 	}
-	if err := os.Chmod(s.sockPath, 0o600); err != nil {
+	mode := os.FileMode(0o600)
+	if s.opts.Policy.shared() {
+		mode = 0o666 // the policy refuses at the accept (Listen)
+	}
+	if err := os.Chmod(s.sockPath, mode); err != nil {
 		return err
 	}
 	if err := unix.Listen(fd, 4096); err != nil {
@@ -169,9 +222,6 @@ const listenToken = ^uint64(0)
 // process's liveness page says it died.
 const wakeToken = listenToken - 1
 
-// maxPending bounds connections that have not sent their hello yet.
-const maxPending = 1024
-
 // loop is the housekeeping goroutine: accepts, set-ups, and deaths, for
 // every connection, through one epoll fd.
 func (s *Server[Req, Resp]) loop() {
@@ -180,9 +230,9 @@ func (s *Server[Req, Resp]) loop() {
 	buf := make([]byte, maxDatagram)
 	dead := make([]*sconn, 0, 128)
 	for {
-		n, err := s.ep.wait(evs, 100)
+		n, err := s.ep.wait(evs, s.waitMillis())
 		if err != nil {
-			s.opts.Logf("link: epoll: %v", err)
+			s.opts.Logf("link: %s: epoll: %v", s.name, err)
 			return
 		}
 		s.mu.Lock()
@@ -192,26 +242,19 @@ func (s *Server[Req, Resp]) loop() {
 			return
 		}
 		for i := range n {
-			tok := token(&evs[i])
-			if tok == listenToken {
+			switch tok := token(&evs[i]); {
+			case tok == listenToken:
 				s.accept()
-				continue
-			}
-			if tok == wakeToken {
+			case tok == wakeToken:
 				dead = s.reapPeers(dead)
-				continue
-			}
-			if tok >= uint64(len(s.byFd)) || s.byFd[tok] == nil {
-				continue
-			}
-			c := s.byFd[tok]
-			if c.state.Load() == connHandshake && evs[i].Events&unix.EPOLLIN != 0 {
-				s.handshake(c, buf)
-				continue
-			}
-			if !c.queued {
-				c.queued = true
-				dead = append(dead, c)
+			case tok < uint64(len(s.byFd)) && s.byFd[tok] != nil:
+				c := s.byFd[tok]
+				if c.state.Load() == connHandshake && evs[i].Events&unix.EPOLLIN != 0 {
+					s.handshake(c, buf)
+				} else if !c.queued {
+					c.queued = true
+					dead = append(dead, c)
+				}
 			}
 		}
 		// A dead process closes all its sockets at once: free them together,
@@ -220,50 +263,60 @@ func (s *Server[Req, Resp]) loop() {
 		clear(dead)
 		dead = dead[:0]
 		s.expireHandshakes()
+		s.resumeAccept()
+		s.late.retry(s.pollersNow())
+		s.restock()
 	}
 }
 
-func (s *Server[Req, Resp]) accept() {
-	for {
-		fd, err := accept4(s.lfd)
-		if err != nil {
-			if err != unix.EAGAIN && err != unix.EINTR {
-				s.opts.Logf("link: accept: %v", err)
-			}
-			return
+// waitMillis is how long the loop may sleep in epoll_wait: 100 ms, less
+// when the listener's pause or a late release is due sooner.
+func (s *Server[Req, Resp]) waitMillis() int {
+	ms := 100
+	if s.acc.paused {
+		ms = min(ms, max(1, int((s.acc.until-time.Now().UnixNano()+999_999)/1e6)))
+	}
+	if s.late.pending() {
+		ms = min(ms, 10)
+	}
+	return ms
+}
+
+// restock makes a spare domain when the last one went to a new client
+// process, so that the next one's set-up finds it ready.
+func (s *Server[Req, Resp]) restock() {
+	if s.spare != nil {
+		return
+	}
+	var err error
+	if s.spare, err = newDomain(s.g, s.fp, s.epoch); err != nil {
+		if n, ok := s.errLog.take(); ok {
+			s.logf(n, "link: %s: cannot make an arena: %v", s.name, err)
 		}
-		if len(s.pending) >= maxPending {
-			unix.Close(fd) // a flood of silent connections: refuse at once
-			s.stats.refused.Add(1)
-			continue
-		}
-		c := &sconn{fd: fd, started: time.Now().UnixNano()}
-		if err := s.ep.add(fd, uint64(fd)); err != nil {
-			unix.Close(fd)
-			continue
-		}
-		if fd >= len(s.byFd) {
-			// Grow by doubling, in one step: no chain of dead arrays in
-			// every size class (the GC may be off).
-			s.byFd = slices.Grow(s.byFd, max(fd+1, 2*len(s.byFd))-len(s.byFd))
-			s.byFd = s.byFd[:cap(s.byFd)]
-		}
-		s.byFd[fd] = c
-		s.pending = append(s.pending, c)
 	}
 }
 
-// Stats returns the server's counters. Cost: a load per connection slot of
-// every trust domain's arena (MaxConns each); for monitoring, not for a
-// hot path.
+// Stats returns the server's counters. Cost: a load per connection slot in
+// use of every client process's arena; for monitoring, not for a hot path.
 func (s *Server[Req, Resp]) Stats() ServerStats {
-	st := ServerStats{Accepted: s.stats.accepted.Load(), Refused: s.stats.refused.Load(),
-		Dropped: s.stats.dropped.Load(), Closed: s.stats.closed.Load()}
+	st := ServerStats{Accepted: s.stats.accepted.Load(),
+		Dropped: s.stats.dropped.Load(), Closed: s.stats.closed.Load(),
+		AcceptErrors:  s.stats.acceptErrors.Load(),
+		RefusedPolicy: s.stats.refused[reasonPolicy].Load(), RefusedBusy: s.stats.refused[reasonBusy].Load(),
+		RefusedMalformed: s.stats.refused[reasonMalformed].Load(), RefusedVersion: s.stats.refused[reasonVersion].Load(),
+		RefusedMismatch: s.stats.refused[reasonMismatch].Load(), RefusedFull: s.stats.refused[reasonFull].Load()}
+	for i := range s.stats.refused {
+		st.Refused += s.stats.refused[i].Load()
+	}
 	for _, d := range *s.arenas.Load() {
-		for i := range d.conns {
-			if c := d.conns[i].Load(); c != nil && c.state.Load() == connActive {
+		n := st.Conns
+		for i := range 64 * int(d.words.Load()) {
+			if c := d.conn(i); c != nil && c.state.Load() == connActive {
 				st.Conns++
 			}
+		}
+		if st.Conns > n {
+			st.Procs++
 		}
 	}
 	s.mu.Lock()

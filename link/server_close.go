@@ -27,11 +27,14 @@ func (s *Server[Req, Resp]) unbind() {
 
 // free frees the slots of cs once no poller can be touching them, and
 // closes their sockets: the clients see their ends close. One grace period
-// covers the whole batch.
+// covers the whole batch. A client process whose last connection this is
+// leaves with it: its arena and its liveness page are released after the
+// same grace period.
 func (s *Server[Req, Resp]) free(cs ...*sconn) {
 	if len(cs) == 0 {
 		return
 	}
+	var gone lateRelease
 	for _, c := range cs {
 		if c.d == nil {
 			continue
@@ -39,23 +42,15 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 		if c.state.Swap(connClosing) == connActive {
 			s.stats.closed.Add(1)
 		} else if why := c.why.Load(); why != nil {
-			s.opts.Logf("link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
+			if n, ok := s.peerLog.take(); ok {
+				s.logf(n, "link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
+			}
+		}
+		if c.d.n--; c.d.n == 0 {
+			s.unlist(c.d, &gone) // out of the pollers' lists before the grace period
 		}
 	}
-	for _, c := range cs {
-		if c.peer != nil { // out of poller 0's list before the grace period
-			s.unrefPeer(c.peer)
-			c.peer = nil
-		}
-	}
-	retired := s.retired
-	s.retired = nil
 	safe := s.waitPollers()
-	if safe {
-		s.unmapRetired(retired)
-	} else {
-		s.retired = append(s.retired, retired...) // Close unmaps them
-	}
 	// Every slot first, the sockets' system calls after: a dead process's
 	// slots are all free within microseconds of each other.
 	defer func() {
@@ -68,18 +63,26 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 			continue
 		}
 		s.nconns--
-		c.d.conns[c.index].Store(nil)
+		c.d.chunks[c.index/64].Load()[c.index%64].Store(nil)
 		if !safe {
 			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
 			continue
 		}
 		// The ring is reset when the slot is next taken (reset), where
-		// it has pages: an idle connection's has none.
-		c.clearBell()
-		c.d.free = append(c.d.free, c.index)
+		// it has pages: an idle connection's has none. A departed
+		// process's arena goes as a whole.
+		if c.d.listed {
+			c.clearBell()
+			c.d.release(int(c.index))
+		}
 		if s.opts.OnDisconnect != nil {
 			s.opts.OnDisconnect(c.info())
 		}
+	}
+	if safe {
+		gone.release()
+	} else {
+		s.late.add(&gone, s.pollersNow()) // the loop releases them once the pollers move on
 	}
 }
 
@@ -89,9 +92,7 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 // false after 5 s (a poller descheduled that long on an overloaded host;
 // the slot is then leaked, not reused, and logged).
 func (s *Server[Req, Resp]) waitPollers() bool {
-	s.mu.Lock()
-	ps := s.pollers
-	s.mu.Unlock()
+	ps := s.pollersNow()
 	start := time.Now()
 	for _, p := range ps {
 		snap := p.sweeps.Load()
@@ -107,6 +108,13 @@ func (s *Server[Req, Resp]) waitPollers() bool {
 		}
 	}
 	return true
+}
+
+// pollersNow returns the pollers' states (none before Serve).
+func (s *Server[Req, Resp]) pollersNow() []*pollerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pollers
 }
 
 // Close stops the pollers, closes every connection (clients see
@@ -143,14 +151,17 @@ func (s *Server[Req, Resp]) Close() error {
 	for _, d := range s.domains {
 		d.a.seg.Close()
 	}
+	if s.spare != nil {
+		s.spare.a.seg.Close()
+	}
 	s.ep.close()
 	s.unbind()
 	s.live.close()
 	for _, p := range s.peers {
-		s.retired = append(s.retired, p)
+		unix.Munmap(p.mem)
 	}
-	s.unmapRetired(s.retired) // the pollers have stopped
-	s.peers, s.retired = nil, nil
+	s.late.release() // the pollers have stopped
+	s.domains, s.spare, s.peers = nil, nil, nil
 	close(s.closeDone)
 	return nil
 }

@@ -2,6 +2,7 @@ package link
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
 
@@ -9,28 +10,82 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// domain is one trust domain (uid): its arena and its connections.
-type domain struct {
-	a     *arena
-	conns []atomic.Pointer[sconn] // by slot index
-	free  []int32                 // released slot indexes (epoll goroutine); room for all
-	fresh int                     // slots from here on were never used
+// procKey names a client process, the server's trust domain: the pid and
+// uid its connections came with (SO_PEERCRED) and the process's start time
+// (procStart), so that a pid reused after the process died names another
+// domain.
+type procKey struct {
+	pid   int32
+	uid   uint32
+	start uint64
 }
 
-// take returns a free slot index: a released one first, else the lowest
-// never used.
-func (d *domain) take() (int, bool) {
-	if n := len(d.free); n > 0 {
-		i := d.free[n-1]
-		d.free = d.free[:n-1]
-		return int(i), true
+// domain is one trust domain — one client process — with its arena, its
+// connections and its liveness page. Only that process is handed the
+// arena's fd, so whatever it writes there reaches its own connections
+// only.
+type domain struct {
+	a      *arena
+	key    procKey
+	chunks []atomic.Pointer[connChunk] // by slot index / 64; nil until a slot in it is taken
+	words  atomic.Int32                // doorbell words the pollers scan: the chunks ever installed
+	used   []uint64                    // taken slots, a bit each (epoll goroutine)
+	n      int                         // connections attached (epoll goroutine)
+	listed bool                        // in the pollers' list (epoll goroutine)
+	peer   *peerPage                   // the process's liveness page, or nil
+}
+
+// connChunk holds the connections of 64 consecutive slots: those of one
+// doorbell word.
+type connChunk [64]atomic.Pointer[sconn]
+
+// newDomain makes a domain with a fresh arena of geometry g.
+func newDomain(g arenaGeometry, fingerprint, epoch uint64) (*domain, error) {
+	a, err := newArena(g, fingerprint, epoch)
+	if err != nil {
+		return nil, err
 	}
-	if d.fresh < len(d.conns) {
-		d.fresh++
-		return d.fresh - 1, true
+	words := (g.maxConns + 63) / 64
+	return &domain{a: a, chunks: make([]atomic.Pointer[connChunk], words), used: make([]uint64, words)}, nil
+}
+
+// conn returns the connection in slot index, or nil. Two atomic loads.
+func (d *domain) conn(index int) *sconn {
+	// SYNC: acquire of the chunk and of the connection; pair with the
+	// Stores in take and attach.
+	if ch := d.chunks[index/64].Load(); ch != nil {
+		return ch[index%64].Load()
+	}
+	return nil
+}
+
+// take returns the lowest free slot index, installing its chunk if it is
+// the chunk's first use.
+func (d *domain) take() (int, bool) {
+	for w, u := range d.used {
+		if u == ^uint64(0) {
+			continue
+		}
+		i := w*64 + bits.TrailingZeros64(^u)
+		if i >= d.a.g.maxConns {
+			return 0, false
+		}
+		d.used[w] |= 1 << (i % 64)
+		if d.chunks[w].Load() == nil {
+			// SYNC: release of the chunk, before the pollers scan its
+			// word; pairs with the Load in conn and sweep.
+			d.chunks[w].Store(new(connChunk))
+			if int32(w+1) > d.words.Load() {
+				d.words.Store(int32(w + 1))
+			}
+		}
+		return i, true
 	}
 	return 0, false
 }
+
+// release makes slot index free for take.
+func (d *domain) release(index int) { d.used[index/64] &^= 1 << (index % 64) }
 
 // Connection states.
 const (
@@ -39,8 +94,8 @@ const (
 	connClosing
 )
 
-// sconn is the server's private state for one connection: 72 bytes (an
-// 80-byte size class), one allocation at the accept. Its ring and doorbell
+// sconn is the server's private state for one connection: 64 bytes (a
+// 64-byte size class), one allocation at the accept. Its ring and doorbell
 // bit are not stored: they follow from index and the domain's geometry
 // (connRing, bellWord).
 type sconn struct {
@@ -48,7 +103,7 @@ type sconn struct {
 	pos   uint64 // next call position: private, never read from the arena
 	state atomic.Int32
 	index int32   // slot in d's arena
-	d     *domain // set at the hello
+	d     *domain // set at the attach
 	// The epoll goroutine's.
 	fd       int
 	pid      int32
@@ -57,15 +112,14 @@ type sconn struct {
 	lone     bool                   // the poller's: the last request was quiet, nothing followed (serveConn)
 	started  int64                  // unix ns of the accept, for the set-up timeout
 	why      atomic.Pointer[string] // why a poller dropped it
-	peer     *peerPage              // its process's liveness page, or nil
 }
 
 // reset puts c's ring back to its initial state and clears its
 // doorbell bit: at attach, never while a poller looks at c. It writes only
 // the sequence words on pages of the memfd that exist: the others read as
 // zero, the initial state, and writing them would allocate pages for a
-// connection that may stay idle. (A same-uid peer may write there at any
-// time, as after the attach; the pollers check every word they read.)
+// connection that may stay idle. (The client process may write there at
+// any time, as after the attach; the pollers check every word they read.)
 // Cost: one lseek per page of the slots, Depth stores at most.
 func (c *sconn) reset() {
 	a := c.d.a
@@ -106,37 +160,22 @@ func (c *sconn) info() ConnInfo {
 	return i
 }
 
-// domain returns uid's trust domain, creating its arena on first use.
-func (s *Server[Req, Resp]) domain(uid uint32) (*domain, error) {
-	if d := s.domains[uid]; d != nil {
-		return d, nil
-	}
-	a, err := newArena(uid, s.g, s.fp)
-	if err != nil {
-		return nil, err
-	}
-	d := &domain{a: a, conns: make([]atomic.Pointer[sconn], s.g.maxConns), free: make([]int32, 0, s.g.maxConns)}
-	s.domains[uid] = d
-	list := append(append([]*domain{}, *s.arenas.Load()...), d)
-	// SYNC: release of the new arena list; pairs with the Load in sweep.
-	s.arenas.Store(&list)
-	return d, nil
-}
-
-// arena is the server's handle on one trust domain's segment.
+// arena is the server's handle on one domain's segment.
 type arena struct {
 	seg  *layout.Segment
-	uid  uint32
 	g    arenaGeometry
 	body []byte
 }
 
-func newArena(uid uint32, g arenaGeometry, fingerprint uint64) (*arena, error) {
-	seg, err := layout.Create(g.length, layout.Options{Fingerprint: fingerprint, Sparse: true})
+// newArena makes an arena segment. Every arena of a server has the same
+// geometry, fingerprint and epoch, so their headers are byte for byte the
+// same (Server.hdr keeps a copy to rewrite them with).
+func newArena(g arenaGeometry, fingerprint, epoch uint64) (*arena, error) {
+	seg, err := layout.Create(g.length, layout.Options{Fingerprint: fingerprint, Epoch: epoch, Sparse: true})
 	if err != nil {
 		return nil, err
 	}
-	a := &arena{seg: seg, uid: uid, g: g, body: seg.Body()}
+	a := &arena{seg: seg, g: g, body: seg.Body()}
 	le := binary.LittleEndian
 	b := a.body
 	le.PutUint32(b[arenaVersionOffset:], arenaVersion)
@@ -146,7 +185,6 @@ func newArena(uid uint32, g arenaGeometry, fingerprint uint64) (*arena, error) {
 	le.PutUint64(b[arenaStepOffset:], uint64(g.step))
 	le.PutUint64(b[arenaBellOffOffset:], uint64(g.bellOff))
 	le.PutUint64(b[arenaSlotsOffOffset:], uint64(g.slotsOff))
-	le.PutUint32(b[arenaUIDOffset:], uid)
 	// SYNC: release of the arena header; clients read it after the
 	// SCM_RIGHTS hand-over (a syscall, itself a barrier).
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&b[arenaMagicOffset])), arenaMagic)

@@ -1,7 +1,6 @@
 package link
 
 import (
-	"slices"
 	"time"
 
 	"github.com/spinwire/spinwire/internal/msg"
@@ -11,140 +10,143 @@ import (
 
 // expireHandshakes closes connections whose hello has not come in time.
 func (s *Server[Req, Resp]) expireHandshakes() {
+	s.prunePending()
 	now := time.Now().UnixNano()
-	for i := 0; i < len(s.pending); {
-		c := s.pending[i]
-		if c.state.Load() != connHandshake || s.byFd[c.fd] != c {
-			s.pending = slices.Delete(s.pending, i, i+1) // set up, or gone
-			continue
-		}
+	for _, c := range s.pending {
 		if now-c.started > int64(s.opts.SetupTimeout) {
-			s.refuse(c, statusBadHello, "no hello within the set-up timeout")
-			continue
+			s.refuse(c, statusBadHello, reasonMalformed, "no hello within the set-up timeout")
 		}
-		i++
 	}
 }
 
 // refuse tells c why it is refused, in a welcome with status, logs it and
 // forgets c.
-func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, why string) {
-	s.refuseWith(c, &welcome{status: status, message: why}, why)
+func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, reason int, why string) {
+	s.refuseWith(c, &welcome{status: status, message: why}, reason, why)
 }
 
 // refuseWith sends c the welcome w, which refuses it, logs why and forgets c.
-func (s *Server[Req, Resp]) refuseWith(c *sconn, w *welcome, why string) {
-	s.stats.refused.Add(1)
-	sendMsg(c.fd, w.encode())
+func (s *Server[Req, Resp]) refuseWith(c *sconn, w *welcome, reason int, why string) {
+	s.stats.refused[reason].Add(1)
+	s.wbuf = w.appendTo(s.wbuf)
+	sendMsg(c.fd, s.wbuf)
 	s.forget(c)
-	s.opts.Logf("link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, why)
+	if n, ok := s.peerLog.take(); ok {
+		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, why)
+	}
 }
 
-// forget stops watching c, closes its socket and drops its record and its
-// reference to its process's liveness page. Epoll goroutine only.
+// forget stops watching c and closes its socket. Epoll goroutine only.
 func (s *Server[Req, Resp]) forget(c *sconn) {
 	s.ep.del(c.fd)
 	unix.Close(c.fd)
 	s.byFd[c.fd] = nil
-	if c.peer != nil {
-		s.unrefPeer(c.peer)
-		c.peer = nil
-	}
 }
 
-// handshake reads c's hello, checks the client against the policy and the
-// layouts, and attaches it to a slot in its trust domain's arena — or
-// refuses it with a welcome that says why. Epoll goroutine only.
+// handshake reads c's hello, checks it against the layouts, and attaches c
+// to a slot in its process's arena — or refuses it with a welcome that
+// says why. c's credentials passed the policy at the accept; nothing c
+// sends is mapped or kept before every check of it has passed. Epoll
+// goroutine only.
 func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
-	n, ok := s.readHello(c, buf)
-	if !ok {
-		return
-	}
-	h, err := decodeHello(buf[:n])
-	if err != nil {
-		s.refuse(c, statusBadHello, msg.Sprintf("bad hello: %v", err))
-		return
-	}
-	if h.version != wireVersion {
-		s.refuse(c, statusBadHello, msg.Sprintf("hello of wire version %d; this server speaks %d", h.version, wireVersion))
-		return
-	}
-	if e, which := s.compare(&h); e != nil {
-		s.refuseMismatch(c, e, which)
-		return
-	}
-	if uintptr(h.reqSize) != s.reqS.Size || uintptr(h.respSize) != s.respS.Size {
-		// The fingerprints matched, and they cover the sizes.
-		s.refuse(c, statusBadHello, msg.Sprintf("hello: sizes %d and %d disagree with the fingerprints", h.reqSize, h.respSize))
-		return
-	}
-	d, idx, ok := s.place(c)
-	if !ok {
-		return
-	}
-	s.attach(c, d, idx)
-}
-
-// readHello receives c's hello into buf, maps the liveness page that came
-// with it, and checks the client's credentials against the policy. It
-// reports false when c has been refused or forgotten, or its hello has not
-// arrived yet.
-func (s *Server[Req, Resp]) readHello(c *sconn, buf []byte) (int, bool) {
 	var fds [1]int // the client process's liveness page, if it has one
 	n, err := recvMsg(c.fd, buf, fds[:])
 	if err == unix.EAGAIN {
-		return 0, false
+		return
 	}
 	if err != nil || n == 0 {
 		closeFds(fds[:])
-		s.stats.refused.Add(1)
+		s.stats.refused[reasonMalformed].Add(1)
 		s.forget(c)
-		return 0, false
+		return
 	}
-	if fds[0] >= 0 {
-		if c.peer, err = s.mapPeer(fds[0]); err != nil {
-			s.refuse(c, statusBadHello, err.Error())
-			return 0, false
-		}
+	page := fds[0]
+	key, ok := s.checkHello(c, buf[:n], page)
+	if !ok {
+		closeFds(fds[:])
+		return
 	}
-	cred, err := peerCred(c.fd)
-	if err != nil {
-		s.refuse(c, statusDenied, "no peer credentials")
-		return 0, false
+	d, idx, ok := s.place(c, page, key)
+	closeFds(fds[:]) // mapped by now, if it is to be
+	if ok {
+		s.attach(c, d, idx)
 	}
-	c.pid, c.uid, c.gid = cred.Pid, cred.Uid, cred.Gid
-	if !s.opts.Policy.allows(s.uid, cred.Uid, cred.Gid) {
-		s.refuse(c, statusDenied, msg.Sprintf("uid %d gid %d not allowed", cred.Uid, cred.Gid))
-		return 0, false
-	}
-	return n, true
 }
 
-// place finds c a slot in its uid's arena, or refuses it: MaxConns are
-// attached, or the arena cannot be made.
-func (s *Server[Req, Resp]) place(c *sconn) (*domain, int, bool) {
+// checkHello checks c's hello b and the liveness page fd that came with it
+// (-1: none), without mapping anything; it returns the page's inode. On a
+// failure it refuses c and reports false.
+func (s *Server[Req, Resp]) checkHello(c *sconn, b []byte, page int) (inodeKey, bool) {
+	h, err := decodeHello(b)
+	if err != nil {
+		s.refuse(c, statusBadHello, reasonMalformed, msg.Sprintf("bad hello: %v", err))
+		return inodeKey{}, false
+	}
+	if h.version != wireVersion {
+		s.refuse(c, statusBadHello, reasonVersion, msg.Sprintf("hello of wire version %d; this server speaks %d", h.version, wireVersion))
+		return inodeKey{}, false
+	}
+	if e, which := s.compare(&h); e != nil {
+		s.refuseMismatch(c, e, which)
+		return inodeKey{}, false
+	}
+	if uintptr(h.reqSize) != s.reqS.Size || uintptr(h.respSize) != s.respS.Size {
+		// The fingerprints matched, and they cover the sizes.
+		s.refuse(c, statusBadHello, reasonMalformed, msg.Sprintf("hello: sizes %d and %d disagree with the fingerprints", h.reqSize, h.respSize))
+		return inodeKey{}, false
+	}
+	if page < 0 {
+		return inodeKey{}, true
+	}
+	key, err := checkPage(page)
+	if err != nil {
+		s.refuse(c, statusBadHello, reasonMalformed, err.Error())
+		return inodeKey{}, false
+	}
+	return key, true
+}
+
+// place finds c's process's domain (making it if this is the process's
+// first connection), maps the process's liveness page if the domain has
+// none yet (page, whose inode is key; -1: none) and takes a slot there —
+// or refuses c: MaxConns are attached, the uid has too many processes
+// attached, or the arena or the page cannot be had. The caller closes
+// page.
+func (s *Server[Req, Resp]) place(c *sconn, page int, key inodeKey) (*domain, int, bool) {
 	if s.nconns >= s.opts.MaxConns {
-		s.refuse(c, statusFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
+		s.refuse(c, statusFull, reasonFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
 		return nil, 0, false
 	}
-	d, err := s.domain(c.uid)
-	if err != nil {
-		s.refuse(c, statusFull, msg.Sprintf("no arena: %v", err))
+	d, why := s.domainFor(c)
+	if d == nil {
+		s.refuse(c, statusFull, reasonFull, why)
 		return nil, 0, false
+	}
+	if page >= 0 && d.peer == nil {
+		p, err := s.mapPeer(page, key)
+		if err != nil {
+			s.abandon(d)
+			s.refuse(c, statusFull, reasonFull, msg.Sprintf("liveness page: %v", err))
+			return nil, 0, false
+		}
+		d.peer = p
 	}
 	idx, ok := d.take()
 	if !ok {
-		s.refuse(c, statusFull, "no free arena slot")
+		s.abandon(d)
+		s.refuse(c, statusFull, reasonFull, "no free arena slot")
 		return nil, 0, false
 	}
 	return d, idx, true
 }
 
-// attach gives c slot idx of d: it resets the slot's ring, hands c to the
-// pollers, and sends the welcome with the arena's fd (and the server's
-// liveness page).
+// attach gives c slot idx of d: it rewrites the arena's header (which the
+// client process may have scribbled over), resets the slot's ring, hands c
+// to the pollers, and sends the welcome with the arena's fd (and the
+// server's liveness page).
 func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 	c.d, c.index = d, int32(idx)
+	copy(d.a.seg.Bytes(), s.hdr)
 	c.reset()
 	gen := s.nextGen
 	s.nextGen++
@@ -153,8 +155,12 @@ func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 		stride: uint32(g.stride), slotOff: uint64(g.slotOff(idx, 0)), step: uint64(g.step),
 		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen}
 	c.state.Store(connActive)
+	if !d.listed {
+		s.list(d)
+	}
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
-	d.conns[c.index].Store(c)
+	d.chunks[idx/64].Load()[idx%64].Store(c)
+	d.n++
 	s.nconns++
 	s.wbuf = w.appendTo(s.wbuf)
 	out := [maxFds]int{d.a.seg.Fd(), -1}
@@ -200,5 +206,5 @@ func (s *Server[Req, Resp]) refuseMismatch(c *sconn, e *layout.MismatchError, wh
 	if text := ours.Encode(); len(text) <= maxMessage {
 		w.message = string(text)
 	}
-	s.refuseWith(c, &w, e.Error())
+	s.refuseWith(c, &w, reasonMismatch, e.Error())
 }

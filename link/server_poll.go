@@ -109,12 +109,15 @@ func (s *Server[Req, Resp]) runPoller(ctx context.Context, i int) error {
 }
 
 // sweep is one pass of poller i over its shard of every arena's doorbell
-// words. It returns the requests answered.
+// words: in each arena, the words of the slots its process has ever used.
+// It returns the requests answered.
 func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 	work := 0
 	n := len(s.pollers)
 	for _, d := range *s.arenas.Load() {
-		words := (d.a.g.maxConns + 63) / 64
+		// SYNC: acquire of the word count; pairs with its Store in take,
+		// after the chunk's.
+		words := int(d.words.Load())
 		base := unsafe.Pointer(unsafe.SliceData(d.a.body[d.a.g.bellOff:]))
 		for w := i; w < words; w += n {
 			word := (*uint64)(unsafe.Add(base, 8*w))
@@ -123,13 +126,10 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 			if atomic.LoadUint64(word) == 0 {
 				continue
 			}
+			ch := d.chunks[w].Load() // installed: w < words
 			for b := atomic.SwapUint64(word, 0); b != 0; b &= b - 1 {
-				idx := w*64 + bits.TrailingZeros64(b)
-				if idx >= len(d.conns) {
-					continue // a client set a bit past the last slot
-				}
-				// SYNC: acquire of the connection; pairs with its Store in accept.
-				if c := d.conns[idx].Load(); c != nil && c.state.Load() == connActive {
+				// SYNC: acquire of the connection; pairs with its Store in attach.
+				if c := ch[bits.TrailingZeros64(b)].Load(); c != nil && c.state.Load() == connActive {
 					work += s.serveConn(c, &s.scratch[i])
 				}
 			}

@@ -88,7 +88,7 @@ const (
 
 // wireVersion is in both messages; it changes with any incompatible change
 // of either message or of the arena (arenaVersion).
-const wireVersion = 3
+const wireVersion = 4
 
 // Welcome statuses.
 const (

@@ -1,0 +1,207 @@
+package link
+
+import (
+	"slices"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Limits on set-ups in progress, counted from the credentials the kernel
+// gives at the accept (SO_PEERCRED), before anything a client sends is
+// read. A connection over a limit is refused and closed at once, so a
+// flood of silent connections from one uid, or one process, cannot keep
+// other clients out.
+const (
+	maxPending        = 1024           // set-ups pending in all
+	maxPendingPerUID  = maxPending / 4 // … for one uid
+	maxPendingPerProc = maxPending / 16
+	// maxProcsPerUID bounds the client processes of one uid with
+	// connections attached: each has an arena (a memfd, its header page)
+	// and its liveness page mapped.
+	maxProcsPerUID = 1024
+)
+
+// accept takes every connection waiting on the listener and admits or
+// refuses each. An error other than "nothing waiting" pauses the listener
+// (acceptPause): the socket is level-triggered, so a full fd table with
+// connections waiting would otherwise wake the loop again at once, for
+// ever.
+func (s *Server[Req, Resp]) accept() {
+	for {
+		s.stats.acceptCalls.Add(1)
+		fd, err := accept4(s.lfd)
+		switch err {
+		case nil:
+			s.acc.backoff = 0
+			s.admit(fd)
+			continue
+		case unix.EAGAIN, unix.EINTR:
+			return
+		case unix.ECONNABORTED, unix.EPROTO:
+			continue // that one left before we took it
+		}
+		s.stats.acceptErrors.Add(1)
+		s.pauseAccept(err)
+		return
+	}
+}
+
+// admit checks a new connection's credentials against the policy and the
+// pending limits, and watches it for its hello; or refuses it at once.
+func (s *Server[Req, Resp]) admit(fd int) {
+	cred, err := peerCred(fd)
+	if err != nil {
+		s.stats.refused[reasonMalformed].Add(1)
+		unix.Close(fd)
+		return
+	}
+	if !s.opts.Policy.allows(s.uid, cred.Uid, cred.Gid) {
+		m := append(s.mbuf[:0], "uid "...)
+		m = strconv.AppendUint(m, uint64(cred.Uid), 10)
+		m = append(m, " gid "...)
+		m = strconv.AppendUint(m, uint64(cred.Gid), 10)
+		s.mbuf = append(m, " not allowed"...)
+		s.refuseFd(fd, cred, statusDenied, reasonPolicy, unsafe.String(unsafe.SliceData(s.mbuf), len(s.mbuf)))
+		return
+	}
+	if why := s.busy(cred); why != "" {
+		s.refuseFd(fd, cred, statusFull, reasonBusy, why)
+		return
+	}
+	c := &sconn{fd: fd, pid: cred.Pid, uid: cred.Uid, gid: cred.Gid, started: time.Now().UnixNano()}
+	if err := s.ep.add(fd, uint64(fd)); err != nil {
+		unix.Close(fd)
+		return
+	}
+	if fd >= len(s.byFd) {
+		// Grow by doubling, in one step: no chain of dead arrays in
+		// every size class (the GC may be off).
+		s.byFd = slices.Grow(s.byFd, max(fd+1, 2*len(s.byFd))-len(s.byFd))
+		s.byFd = s.byFd[:cap(s.byFd)]
+	}
+	s.byFd[fd] = c
+	s.pending = append(s.pending, c)
+}
+
+// busy says which pending limit a new connection with cred would pass, or
+// "". Cost: a look at each pending set-up (at most maxPending).
+func (s *Server[Req, Resp]) busy(cred unix.Ucred) string {
+	s.prunePending()
+	if len(s.pending) >= maxPending {
+		return "too many set-ups pending"
+	}
+	uid, proc := 0, 0
+	for _, c := range s.pending {
+		if c.uid == cred.Uid {
+			uid++
+			if c.pid == cred.Pid {
+				proc++
+			}
+		}
+	}
+	switch {
+	case uid >= maxPendingPerUID:
+		return "too many set-ups pending for this uid"
+	case proc >= maxPendingPerProc:
+		return "too many set-ups pending for this process"
+	}
+	return ""
+}
+
+// prunePending drops from the pending list the connections that are set up
+// or gone.
+func (s *Server[Req, Resp]) prunePending() {
+	s.pending = slices.DeleteFunc(s.pending, func(c *sconn) bool {
+		return c.state.Load() != connHandshake || s.byFd[c.fd] != c
+	})
+}
+
+// refuseFd refuses a connection that has sent nothing yet: a welcome that
+// says why, then close. The message may alias s.mbuf.
+func (s *Server[Req, Resp]) refuseFd(fd int, cred unix.Ucred, status uint32, reason int, why string) {
+	s.stats.refused[reason].Add(1)
+	w := welcome{status: status, message: why}
+	s.wbuf = w.appendTo(s.wbuf)
+	sendMsg(fd, s.wbuf)
+	unix.Close(fd)
+	if n, ok := s.peerLog.take(); ok {
+		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, cred.Pid, cred.Uid, why)
+	}
+}
+
+// acceptPause takes the listener out of the epoll set after an accept
+// error — at the fd limit (EMFILE, ENFILE) the connections stay in the
+// backlog and the level-triggered socket would wake the loop at once, for
+// ever — and puts it back after a backoff: 10 ms, doubling to 1 s, reset
+// by the next accept that succeeds. Attached connections are served
+// meanwhile; clients waiting in the backlog wait, up to their set-up
+// timeout.
+type acceptPause struct {
+	paused  bool
+	until   int64 // unix ns
+	backoff time.Duration
+}
+
+// pauseAccept pauses the listener after the accept error err.
+func (s *Server[Req, Resp]) pauseAccept(err error) {
+	p := &s.acc
+	p.backoff = min(max(2*p.backoff, 10*time.Millisecond), time.Second)
+	p.paused, p.until = true, time.Now().Add(p.backoff).UnixNano()
+	s.ep.del(s.lfd)
+	if n, ok := s.errLog.take(); ok {
+		s.logf(n, "link: %s: accept: %v; not accepting for %v", s.name, err, p.backoff)
+	}
+}
+
+// resumeAccept puts the listener back once its pause is over.
+func (s *Server[Req, Resp]) resumeAccept() {
+	if !s.acc.paused || time.Now().UnixNano() < s.acc.until {
+		return
+	}
+	s.acc.paused = false
+	if err := s.ep.add(s.lfd, listenToken); err != nil {
+		s.pauseAccept(err)
+	}
+}
+
+// logBudget rate-limits log lines: burst lines at once, then one a second,
+// counting the lines it holds back. Epoll goroutine only.
+type logBudget struct {
+	burst  int
+	tokens int
+	last   int64 // unix ns of the last refill
+	held   int   // lines held back since the last one let through
+}
+
+// take reports whether a line may go out now, and how many were held back
+// before it.
+func (b *logBudget) take() (held int, ok bool) {
+	now := time.Now().UnixNano()
+	if b.last == 0 {
+		b.tokens, b.last = b.burst, now
+	}
+	if k := (now - b.last) / 1e9; k > 0 {
+		b.tokens = int(min(int64(b.burst), int64(b.tokens)+k))
+		b.last += k * 1e9
+	}
+	if b.tokens == 0 {
+		b.held++
+		return 0, false
+	}
+	b.tokens--
+	held, b.held = b.held, 0
+	return held, true
+}
+
+// logf logs a line; when held lines were held back before it, it says how
+// many.
+func (s *Server[Req, Resp]) logf(held int, format string, args ...any) {
+	if held > 0 {
+		format += " (%d lines before this one held back: at most one a second after a burst)"
+		args = append(args, held)
+	}
+	s.opts.Logf(format, args...)
+}

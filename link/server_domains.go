@@ -1,0 +1,217 @@
+package link
+
+import (
+	"slices"
+	"strconv"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
+	"golang.org/x/sys/unix"
+)
+
+// Trust domains. Each client process gets an arena of its own: the server
+// hands a process only its own arena's fd, so whatever the process writes
+// there — garbage, forged responses, cleared doorbells — reaches its own
+// connections only. A process is known by the pid and uid the kernel
+// records at its connect (SO_PEERCRED) and by its start time, read from
+// /proc, so that a pid reused after the process died names another domain.
+//
+// A domain lives while the process has connections attached: it is made
+// at the first one's set-up (from the spare, made ahead of it) and put in
+// the pollers' list at its attach; when the last one leaves it is taken
+// out of the list and, after a grace period (no poller can still be
+// reading it), its arena is unmapped and closed and its liveness page
+// unmapped. An arena is never handed to a second process.
+
+// domainFor returns the domain of c's process, making it from the spare if
+// this is the process's first connection; or nil and why not.
+func (s *Server[Req, Resp]) domainFor(c *sconn) (*domain, string) {
+	key := procKey{pid: c.pid, uid: c.uid, start: procStart(c.pid)}
+	if d := s.domains[key]; d != nil {
+		return d, ""
+	}
+	if s.procs[c.uid] >= maxProcsPerUID {
+		return nil, msg.Sprintf("%d processes of uid %d attached", maxProcsPerUID, c.uid)
+	}
+	d := s.spare
+	s.spare = nil
+	if d == nil {
+		var err error
+		if d, err = newDomain(s.g, s.fp, s.epoch); err != nil {
+			return nil, msg.Sprintf("no arena: %v", err)
+		}
+	}
+	d.key = key
+	s.domains[key] = d
+	s.procs[c.uid]++
+	return d, ""
+}
+
+// abandon undoes domainFor for a domain whose first set-up failed before
+// its attach: no poller has seen it, and its arena was never sent, so it
+// goes back as the spare.
+func (s *Server[Req, Resp]) abandon(d *domain) {
+	if d.n > 0 || d.listed {
+		return
+	}
+	s.forgetDomain(d)
+	if d.peer != nil {
+		s.dropPeer(d.peer) // not listed either: unmapped now
+		d.peer = nil
+	}
+	if s.spare == nil {
+		d.key = procKey{}
+		s.spare = d
+	} else {
+		d.a.seg.Close()
+	}
+}
+
+// forgetDomain removes d from the map of domains.
+func (s *Server[Req, Resp]) forgetDomain(d *domain) {
+	delete(s.domains, d.key)
+	if s.procs[d.key.uid]--; s.procs[d.key.uid] <= 0 {
+		delete(s.procs, d.key.uid)
+	}
+}
+
+// list puts d, and its liveness page, in the pollers' lists.
+func (s *Server[Req, Resp]) list(d *domain) {
+	d.listed = true
+	list := append(slices.Clip(*s.arenas.Load()), d)
+	// SYNC: release of the new arena list; pairs with the Load in sweep.
+	s.arenas.Store(&list)
+	if p := d.peer; p != nil && !p.listed {
+		p.listed = true
+		s.publishPeers()
+	}
+}
+
+// unlist takes d, whose last connection is leaving, out of the server: out
+// of the map and the pollers' lists. Its arena, and its page if no other
+// domain shares it, go into r, to release after a grace period.
+func (s *Server[Req, Resp]) unlist(d *domain, r *lateRelease) {
+	s.forgetDomain(d)
+	d.listed = false
+	list := slices.DeleteFunc(slices.Clone(*s.arenas.Load()), func(e *domain) bool { return e == d })
+	// SYNC: as in list.
+	s.arenas.Store(&list)
+	if d.peer != nil && s.dropPeer(d.peer) {
+		r.pages = append(r.pages, d.peer)
+	}
+	d.peer = nil
+	r.arenas = append(r.arenas, d.a)
+}
+
+// lateRelease holds mappings the pollers may still be reading — the arenas
+// and liveness pages of departed client processes — until a grace period
+// has passed: every poller running has begun two sweeps since the last
+// was added. free releases what it retires after its own wait; what a
+// failed wait leaves here the loop releases, looking every 10 ms
+// (waitMillis), whether or not anything else happens.
+type lateRelease struct {
+	pages  []*peerPage
+	arenas []*arena
+	snap   []uint64 // each poller's sweeps when the last was added
+}
+
+func (r *lateRelease) pending() bool { return len(r.pages)+len(r.arenas) > 0 }
+
+// add moves what o holds into r, and starts r's grace period again: ps
+// are the server's pollers.
+func (r *lateRelease) add(o *lateRelease, ps []*pollerState) {
+	r.pages = append(r.pages, o.pages...)
+	r.arenas = append(r.arenas, o.arenas...)
+	r.snap = r.snap[:0]
+	for _, p := range ps {
+		r.snap = append(r.snap, p.sweeps.Load())
+	}
+}
+
+// retry releases what r holds once its grace period has passed.
+func (r *lateRelease) retry(ps []*pollerState) {
+	if !r.pending() {
+		return
+	}
+	for i, p := range ps {
+		// Pollers started after the snapshot loaded the lists without
+		// what r holds.
+		if i < len(r.snap) && p.running.Load() && p.sweeps.Load() < r.snap[i]+2 {
+			return
+		}
+	}
+	r.release()
+}
+
+// release unmaps and closes what r holds, now.
+func (r *lateRelease) release() {
+	for _, p := range r.pages {
+		unix.Munmap(p.mem)
+	}
+	for _, a := range r.arenas {
+		a.seg.Close()
+	}
+	clear(r.pages)
+	clear(r.arenas)
+	r.pages, r.arenas = r.pages[:0], r.arenas[:0]
+}
+
+// procStart returns the start time of process pid — field 22 of
+// /proc/PID/stat, in clock ticks after boot — or 0 when it cannot be read
+// (no such process, a /proc mounted with hidepid, pid 0 for a client in a
+// pid namespace the server cannot see). Clients whose start time reads 0
+// are told apart by pid and uid alone. Cost: open, read, close of a
+// /proc file; no allocation.
+func procStart(pid int32) uint64 {
+	if pid <= 0 {
+		return 0
+	}
+	var pathBuf [32]byte
+	path := append(pathBuf[:0], "/proc/"...)
+	path = strconv.AppendInt(path, int64(pid), 10)
+	path = append(path, "/stat\x00"...)
+	cwd := unix.AT_FDCWD // the path is absolute
+	r, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(cwd), uintptr(unsafe.Pointer(&path[0])),
+		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if e != 0 {
+		return 0
+	}
+	fd := int(r)
+	var buf [1024]byte
+	n, err := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return statStart(buf[:n])
+}
+
+// statStart parses the start time out of the text of /proc/PID/stat: the
+// 20th field after the command name, which is in parentheses and may hold
+// spaces and parentheses itself.
+func statStart(b []byte) uint64 {
+	i := len(b) - 1
+	for i >= 0 && b[i] != ')' {
+		i--
+	}
+	if i < 0 {
+		return 0
+	}
+	field := 2 // the command name's
+	var v uint64
+	for _, ch := range b[i+1:] {
+		switch {
+		case ch == ' ':
+			if field == 22 {
+				return v
+			}
+			field++
+		case field == 22 && ch >= '0' && ch <= '9':
+			v = 10*v + uint64(ch-'0')
+		}
+	}
+	if field == 22 {
+		return v
+	}
+	return 0
+}
