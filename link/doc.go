@@ -14,16 +14,41 @@
 //
 // # Set-up
 //
-// Listen binds a Unix socket named after the server in a 0700 directory
-// (Dir). Dial connects; the server checks the client's credentials against
-// its Policy (its own uid by default), compares the layouts, and gives the
-// client a slot in a shared-memory arena. Each uid gets an arena of its
-// own, so a client can reach only its own uid's connections, and every
-// value the server reads there is checked: a client that writes what no
-// correct client writes loses its connection, never the server. After
+// Listen binds a Unix socket named after the server in a directory (Dir).
+// Dial connects; the server checks the client's credentials — those the
+// kernel recorded at the connect (SO_PEERCRED) — against its Policy (its
+// own uid by default) at the accept, before it reads anything the client
+// sends, and closes a refused connection at once. It then reads the
+// client's hello, compares the layouts, and gives the client a slot in a
+// shared-memory arena. Dial to a name no server listens on fails with
+// ErrNoServer, or waits for a server with DialOptions.WaitServer. After
 // set-up the socket carries nothing; it stays open so that each side sees
-// the other's death. Dial to a name no server listens on fails with
-// ErrNoServer, or waits for a server with DialOptions.WaitServer.
+// the other's death.
+//
+// A server with the default Policy has a 0600 socket, which only its uid
+// can connect to. A Policy that lists UIDs or GIDs makes the socket 0666
+// and, with an empty Options.Dir, puts it in SharedDir (0711: any uid may
+// traverse it, no one else may list it); the check at the accept then does
+// the refusing (Listen).
+//
+// # Trust domains
+//
+// Each client process gets an arena of its own, known by the pid and uid
+// of its connections and its start time; the server hands a process only
+// its own arena's memfd, and different processes never share one, even of
+// the same uid. A process can therefore corrupt, stall or forge only its
+// own calls: every value the server reads in an arena is checked, and a
+// connection whose client writes what no correct client writes is dropped,
+// never the server, never another process's connection. Within a process,
+// each call's id word carries a random per-connection tag (arena.go), so
+// that a stray write into a connection's slot is refused as corrupt rather
+// than taken for a response. (Processes of one uid can reach each other's
+// memory by other means — ptrace, /proc/PID/mem — unless the host forbids
+// it; link only makes sure it hands them nothing.) What a client sends
+// costs the server nothing before its credentials pass: pending set-ups
+// are limited in all, per uid and per process; a process's liveness page
+// is mapped once its first hello has passed every check, one per process;
+// a departed process's arena and page are unmapped and closed.
 //
 // # Calls
 //
@@ -40,22 +65,30 @@
 // # Failures
 //
 // Every Call ends in exactly one response or one error: its own response
-// (checked against the call's id), ErrTimeout at its deadline, or
-// ErrPeerGone when the server dies with the call in flight. Nothing is
-// retried behind the caller's back, so nothing is duplicated. A Conn whose
-// server died redials by itself (after 1 ms, doubling to 50 ms, with
-// jitter) and checks the layouts again; calls made meanwhile wait for it up
-// to their deadline, or fail at once with DialOptions.FailFast. Each side
-// learns of the other's death from the socket and, sooner, from a liveness
-// page that the kernel marks when the other's owning thread dies
-// (liveness.go); `pingpong -mode restart` times both (docs/benchmarks.md,
-// "Crash and restart").
+// (checked against the call's id and the connection's tag), ErrTimeout at
+// its deadline, ErrPeerGone when the server dies with the call in flight,
+// ErrClosed when the Conn is closed (from any goroutine), or ErrCorrupt
+// when the connection's slots hold what no correct server writes. Nothing
+// is retried behind the caller's back, so nothing is duplicated. A Conn
+// whose server died, or that found corruption (it closes that connection,
+// which tells the server), redials by itself (after 1 ms, doubling to 50
+// ms, with jitter) and checks the layouts again; calls made meanwhile wait
+// for it up to their deadline, or fail at once with DialOptions.FailFast.
+// Conn.Stats counts redials and corruption; OnState reports both. No wait
+// spins without bound: a call spins for DialOptions.SpinFor and then
+// parks, until its deadline if it has one. Each side learns of the other's
+// death from the socket and, sooner, from a liveness page that the kernel
+// marks when the other's owning thread dies (liveness.go); `pingpong -mode
+// restart` times both (docs/benchmarks.md, "Crash and restart"). A server
+// out of file descriptors stops polling its listener for a while (10 ms,
+// doubling to 1 s) and serves its attached connections meanwhile.
 //
 // # Cost
 //
 // A connection that has carried nothing costs no shared memory — its
-// slots are holes of the memfd — and the server one 72-byte record
-// (TestConnRecordSize). A slot holds a request and then its response: 64
+// slots are holes of the memfd — and the server one 64-byte record
+// (TestConnRecordSize); a client process, an arena (its header page) and
+// a liveness page mapped. A slot holds a request and then its response: 64
 // bytes for messages of up to 48 bytes, and a client that calls one at a
 // time uses only its first slot. `pingpong -mode conns` measures the
 // server's memory with 1000 connections (docs/benchmarks.md). The arena's

@@ -32,29 +32,37 @@ type reqV2 struct { // B is now a float64
 
 func add(q *req, r *resp) { r.Sum, r.Seq = q.A+q.B, q.Seq }
 
-// serve starts a server on a fresh directory and returns it and the
-// directory; both are cleaned up with the test.
+// serve starts a server named "t" on a fresh directory (unless opts has
+// one) and returns it and the directory; both are cleaned up with the
+// test.
 func serve(t testing.TB, opts Options) (*Server[req, resp], string) {
 	t.Helper()
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
+	return serveAs(t, "t", opts, add), opts.Dir
+}
+
+// serveAs starts a server of name with opts and handler, closed with the
+// test.
+func serveAs(t testing.TB, name string, opts Options, handler func(*req, *resp)) *Server[req, resp] {
+	t.Helper()
 	if opts.Logf == nil {
 		opts.Logf = t.Logf
 	}
-	s, err := Listen[req, resp]("t", opts)
+	s, err := Listen[req, resp](name, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(add) }()
+	go func() { done <- s.Serve(handler) }()
 	t.Cleanup(func() {
 		s.Close()
 		if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
 			t.Error(err)
 		}
 	})
-	return s, opts.Dir
+	return s
 }
 
 func dial(t testing.TB, dir string) *Conn[req, resp] {

@@ -47,7 +47,7 @@ func (p *Policy) allows(serverUID, uid, gid uint32) bool {
 
 // Options configures Listen; zero values take the defaults shown.
 type Options struct {
-	MaxConns     int               // connections over all trust domains; 4096
+	MaxConns     int               // connections over all client processes; 4096
 	Depth        int               // call slots per connection (calls in flight), a power of two in 2…MaxDepth; 4
 	Pollers      int               // spinning poller agents; 1
 	CPUs         []int             // poller i pins to CPUs[i]; missing: not pinned
@@ -71,9 +71,9 @@ type Options struct {
 // ConnInfo describes a server-side connection.
 type ConnInfo struct {
 	PID    int32  // the client's pid (SO_PEERCRED)
-	UID    uint32 // its uid: the trust domain
+	UID    uint32 // its uid
 	GID    uint32
-	Index  int    // its slot in the domain's arena
+	Index  int    // its slot in its process's arena
 	Reason string // OnDisconnect: why a dropped connection was dropped; "" if its client went away
 }
 

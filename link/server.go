@@ -229,18 +229,24 @@ func (s *Server[Req, Resp]) loop() {
 	evs := make([]unix.EpollEvent, 128)
 	buf := make([]byte, maxDatagram)
 	dead := make([]*sconn, 0, 128)
+	backoff := time.Duration(0)
 	for {
 		n, err := s.ep.wait(evs, s.waitMillis())
-		if err != nil {
-			s.opts.Logf("link: %s: epoll: %v", s.name, err)
-			return
-		}
 		s.mu.Lock()
 		closed := s.closed
 		s.mu.Unlock()
 		if closed {
 			return
 		}
+		if err != nil { // not EINTR: back off, as for accept errors
+			backoff = min(max(2*backoff, 10*time.Millisecond), time.Second)
+			if n, ok := s.errLog.take(); ok {
+				s.logf(n, "link: %s: epoll: %v; again in %v", s.name, err, backoff)
+			}
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
 		for i := range n {
 			switch tok := token(&evs[i]); {
 			case tok == listenToken:

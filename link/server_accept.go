@@ -3,6 +3,7 @@ package link
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -24,13 +25,18 @@ const (
 	maxProcsPerUID = 1024
 )
 
-// accept takes every connection waiting on the listener and admits or
-// refuses each. An error other than "nothing waiting" pauses the listener
-// (acceptPause): the socket is level-triggered, so a full fd table with
-// connections waiting would otherwise wake the loop again at once, for
-// ever.
+// acceptBatch bounds the connections accept takes per wake-up, so that a
+// flood of connections cannot keep the loop from the set-ups and deaths of
+// the others: the listener is level-triggered, and the next epoll_wait
+// returns it again, with whatever else is ready.
+const acceptBatch = 256
+
+// accept takes the connections waiting on the listener (acceptBatch at
+// most) and admits or refuses each. An error other than "nothing waiting"
+// pauses the listener (acceptPause): a full fd table with connections
+// waiting would otherwise wake the loop again at once, for ever.
 func (s *Server[Req, Resp]) accept() {
-	for {
+	for range acceptBatch {
 		s.stats.acceptCalls.Add(1)
 		fd, err := accept4(s.lfd)
 		switch err {
@@ -128,7 +134,7 @@ func (s *Server[Req, Resp]) refuseFd(fd int, cred unix.Ucred, status uint32, rea
 	sendMsg(fd, s.wbuf)
 	unix.Close(fd)
 	if n, ok := s.peerLog.take(); ok {
-		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, cred.Pid, cred.Uid, why)
+		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, cred.Pid, cred.Uid, strings.Clone(why))
 	}
 }
 

@@ -75,12 +75,15 @@ func (s *Server[Req, Resp]) forgetDomain(d *domain) {
 	}
 }
 
-// list puts d, and its liveness page, in the pollers' lists.
+// list puts d, and its liveness page, in the pollers' lists: at the
+// attach of each of its connections (a later hello may bring the page).
 func (s *Server[Req, Resp]) list(d *domain) {
-	d.listed = true
-	list := append(slices.Clip(*s.arenas.Load()), d)
-	// SYNC: release of the new arena list; pairs with the Load in sweep.
-	s.arenas.Store(&list)
+	if !d.listed {
+		d.listed = true
+		list := append(slices.Clip(*s.arenas.Load()), d)
+		// SYNC: release of the new arena list; pairs with the Load in sweep.
+		s.arenas.Store(&list)
+	}
 	if p := d.peer; p != nil && !p.listed {
 		p.listed = true
 		s.publishPeers()

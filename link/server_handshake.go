@@ -56,7 +56,9 @@ func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
 	}
 	if err != nil || n == 0 {
 		closeFds(fds[:])
-		s.stats.refused[reasonMalformed].Add(1)
+		if err != nil { // else the client left without a word
+			s.stats.refused[reasonMalformed].Add(1)
+		}
 		s.forget(c)
 		return
 	}
@@ -155,9 +157,7 @@ func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 		stride: uint32(g.stride), slotOff: uint64(g.slotOff(idx, 0)), step: uint64(g.step),
 		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen}
 	c.state.Store(connActive)
-	if !d.listed {
-		s.list(d)
-	}
+	s.list(d)
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
 	d.chunks[idx/64].Load()[idx%64].Store(c)
 	d.n++

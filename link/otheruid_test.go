@@ -1,0 +1,172 @@
+package link
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Uids and gids of the clients these tests start; none needs to exist.
+const (
+	allowedUID = 12345
+	deniedUID  = 23456
+	groupUID   = 34567 // admitted by its gid only
+	allowedGID = 45678
+)
+
+func as(uid, gid uint32) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
+}
+
+// otherUIDBin returns a copy of the test binary that other uids can run,
+// or skips the test when this process cannot start one (it must be root).
+func otherUIDBin(t *testing.T) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root: starts clients under other uids")
+	}
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755) // the test's parent temp directory
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "link.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// sharedServer serves a name of its own with policy and an empty
+// Options.Dir: where a server whose policy admits other uids listens by
+// default. It returns the server, the directory and the environment that
+// tells a child where to dial.
+func sharedServer(t *testing.T, policy Policy) (*Server[req, resp], string, []string) {
+	t.Helper()
+	name := uniqueName()
+	s := serveAs(t, name, Options{Policy: policy, Logf: func(string, ...any) {}}, add)
+	dir := SharedDir(uint32(os.Getuid()))
+	return s, dir, []string{"LINK_DIR=" + dir, "LINK_NAME=" + name}
+}
+
+// TestPolicyModes: without an allow list the socket is 0600; with one,
+// Listen with an empty Dir uses SharedDir, 0711, with a 0666 socket; a
+// client of the same uid that looks in Dir first still finds it there.
+func TestPolicyModes(t *testing.T) {
+	_, dir := serve(t, Options{})
+	mode := func(path string) os.FileMode {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	if m := mode(filepath.Join(dir, "t.sock")); m != 0o600 {
+		t.Errorf("socket of a same-uid server: %#o", m)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir()) // Dir is elsewhere now
+	_, shared, env := sharedServer(t, Policy{UIDs: []uint32{allowedUID}})
+	name := strings.TrimPrefix(env[1], "LINK_NAME=")
+	if m := mode(shared); m != 0o711 {
+		t.Errorf("shared directory %s: %#o", shared, m)
+	}
+	if m := mode(filepath.Join(shared, name+".sock")); m != 0o666 {
+		t.Errorf("socket of a server with an allow list: %#o", m)
+	}
+	if d, _ := Dir(); d == shared {
+		t.Fatalf("Dir %s is the shared directory", d)
+	}
+	if err := childCalls("", name, 3); err != nil {
+		t.Fatalf("a same-uid Dial without a Dir: %v", err)
+	}
+}
+
+// runChild runs role as attr with the env and returns its RESULT line.
+func runChild(t *testing.T, role, bin string, attr *syscall.SysProcAttr, env ...string) string {
+	t.Helper()
+	_, lines, _ := childEnv(t, role, attr, bin, env...)
+	return expectLine(t, lines, "RESULT")
+}
+
+// TestOtherUIDs: a server whose policy lists a uid and a gid is reached
+// out of the box by clients of that uid and of that gid, which dial and
+// call; a client of another uid is refused at the accept, with a reason.
+func TestOtherUIDs(t *testing.T) {
+	bin := otherUIDBin(t)
+	s, _, env := sharedServer(t, Policy{UIDs: []uint32{allowedUID}, GIDs: []uint32{allowedGID}})
+	env = append(env, "LINK_N=100")
+	if got := runChild(t, "dial", bin, as(allowedUID, allowedUID), env...); got != "<nil>" {
+		t.Errorf("allowed uid: %s", got)
+	}
+	if got := runChild(t, "dial", bin, as(groupUID, allowedGID), env...); got != "<nil>" {
+		t.Errorf("allowed gid: %s", got)
+	}
+	want := "permission denied: uid " + strconv.Itoa(deniedUID) + " gid " + strconv.Itoa(deniedUID) + " not allowed"
+	if got := runChild(t, "dial", bin, as(deniedUID, deniedUID), env...); !strings.Contains(got, want) {
+		t.Errorf("denied uid: %q, want %q", got, want)
+	}
+	if st := s.Stats(); st.Accepted != 2 || st.RefusedPolicy != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestDeniedUIDAttacks: a uid the policy refuses floods the server with
+// hellos that carry a valid sealed liveness page and a wrong version, and
+// holds 1100 silent connections, while an allowed uid makes its calls and
+// this process dials: every connection of the denied uid is refused at
+// the accept, nothing it sends is read or mapped, and every honest client
+// is served.
+func TestDeniedUIDAttacks(t *testing.T) {
+	bin := otherUIDBin(t)
+	s, dir, env := sharedServer(t, Policy{UIDs: []uint32{allowedUID}})
+	name := strings.TrimPrefix(env[1], "LINK_NAME=")
+	_, silent, release := childEnv(t, "silent", as(deniedUID, deniedUID), bin, append(env, "LINK_N=1100")...)
+	allowed := make(chan string, 1)
+	go func() {
+		_, lines, _ := childEnv(t, "dial", as(allowedUID, allowedUID), bin, append(env, "LINK_N=2000")...)
+		allowed <- expectLineOrEnd(lines, "RESULT")
+	}()
+	sent := floodAndDial(t, s, dir, name, "flood", "DONE", 3000, as(deniedUID, deniedUID), bin)
+	held := expectLine(t, silent, "HELD")
+	release.Close()
+	if got := <-allowed; got != "<nil>" {
+		t.Errorf("allowed uid during the attacks: %q", got)
+	}
+	n, _ := strconv.Atoi(sent)
+	h, _ := strconv.Atoi(held)
+	// A connect returns once the connection is in the backlog: the last
+	// ones may not be accepted yet.
+	waitFor(10*time.Second, func() bool { return s.Stats().RefusedPolicy >= uint64(n+h) })
+	if st := s.Stats(); n < 1000 || h != 1100 || st.RefusedPolicy < uint64(n+h) || st.RefusedVersion+st.RefusedBusy+st.RefusedMalformed != 0 {
+		t.Errorf("sent %s hellos, held %s connections; %+v", sent, held, st)
+	}
+}
+
+// TestAllowedUIDSilentFlood: a process of an allowed uid opens 1100
+// connections and never says hello; it holds at most maxPendingPerProc
+// set-ups, so this process and another process of the same uid dial and
+// call.
+func TestAllowedUIDSilentFlood(t *testing.T) {
+	bin := otherUIDBin(t)
+	s, dir, env := sharedServer(t, Policy{UIDs: []uint32{allowedUID}})
+	name := strings.TrimPrefix(env[1], "LINK_NAME=")
+	_, silent, release := childEnv(t, "silent", as(allowedUID, allowedUID), bin, append(env, "LINK_N=1100")...)
+	defer release.Close()
+	if held := expectLine(t, silent, "HELD"); held != "1100" {
+		t.Fatalf("held %s", held)
+	}
+	honestDials(t, dir, name, 20)
+	if got := runChild(t, "dial", bin, as(allowedUID, allowedUID), append(env, "LINK_N=100")...); got != "<nil>" {
+		t.Errorf("another process of the flooding uid: %s", got)
+	}
+	if st := s.Stats(); st.RefusedBusy < 1100-maxPendingPerProc {
+		t.Errorf("stats %+v", st)
+	}
+}
