@@ -222,7 +222,8 @@ func TestProcStart(t *testing.T) {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	want, _ := strconv.ParseUint(strings.Fields(string(b[i+1:]))[19], 10, 64)
-	if got := procStart(int32(os.Getpid())); got != want || want == 0 {
+	var buf [statLength]byte
+	if got := procStart(int32(os.Getpid()), &buf); got != want || want == 0 {
 		t.Fatalf("procStart = %d, want %d", got, want)
 	}
 	line := "42 (a) b (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 123456 20 21\n"
@@ -234,7 +235,7 @@ func TestProcStart(t *testing.T) {
 			t.Errorf("statStart(%q) = %d", bad, got)
 		}
 	}
-	if procStart(0) != 0 || procStart(-1) != 0 {
+	if procStart(0, &buf) != 0 || procStart(-1, &buf) != 0 {
 		t.Error("procStart of no process")
 	}
 }

@@ -45,6 +45,7 @@ type Server[Req, Resp any] struct {
 	nextGen uint64
 	wbuf    []byte // the welcome being sent
 	mbuf    []byte // the refusal message being built
+	statBuf [statLength]byte
 	peers   map[inodeKey]*peerPage
 	late    lateRelease // what a grace period left behind
 	acc     acceptPause

@@ -26,7 +26,7 @@ import (
 // domainFor returns the domain of c's process, making it from the spare if
 // this is the process's first connection; or nil and why not.
 func (s *Server[Req, Resp]) domainFor(c *sconn) (*domain, string) {
-	key := procKey{pid: c.pid, uid: c.uid, start: procStart(c.pid)}
+	key := procKey{pid: c.pid, uid: c.uid, start: procStart(c.pid, &s.statBuf)}
 	if d := s.domains[key]; d != nil {
 		return d, ""
 	}
@@ -163,9 +163,9 @@ func (r *lateRelease) release() {
 // /proc/PID/stat, in clock ticks after boot — or 0 when it cannot be read
 // (no such process, a /proc mounted with hidepid, pid 0 for a client in a
 // pid namespace the server cannot see). Clients whose start time reads 0
-// are told apart by pid and uid alone. Cost: open, read, close of a
-// /proc file; no allocation.
-func procStart(pid int32) uint64 {
+// are told apart by pid and uid alone. buf receives the file. Cost: open,
+// read, close of a /proc file; no allocation.
+func procStart(pid int32, buf *[statLength]byte) uint64 {
 	if pid <= 0 {
 		return 0
 	}
@@ -180,7 +180,6 @@ func procStart(pid int32) uint64 {
 		return 0
 	}
 	fd := int(r)
-	var buf [1024]byte
 	n, err := unix.Read(fd, buf[:])
 	unix.Close(fd)
 	if err != nil || n <= 0 {
@@ -188,6 +187,11 @@ func procStart(pid int32) uint64 {
 	}
 	return statStart(buf[:n])
 }
+
+// statLength holds the start of /proc/PID/stat up to the start time: at
+// most a 16-byte command name, in parentheses, and 21 numbers of at most
+// 20 digits.
+const statLength = 512
 
 // statStart parses the start time out of the text of /proc/PID/stat: the
 // 20th field after the command name, which is in parentheses and may hold
