@@ -1,12 +1,17 @@
 // Package layout owns shared memory: segments, their header, and typed access
 // to fixed-layout structs placed in them.
 //
-// A Segment is a memfd (sealed against shrinking and growing, so no peer can
-// truncate it under a reader and cause SIGBUS) or a named file under
-// /dev/shm, mapped MAP_SHARED|MAP_POPULATE. Every segment starts with a
-// Header (see header.go for the diagram); Open validates it and refuses a
-// segment whose magic, version, length or layout fingerprint is wrong. A
-// segment whose creator has not finished its header is waited for briefly
+// A Segment is a memfd sealed against shrinking and growing, so no peer can
+// truncate it under a reader and cause SIGBUS, mapped
+// MAP_SHARED|MAP_POPULATE. It is shared by passing its descriptor
+// (SCM_RIGHTS, or a child's ExtraFiles), or by name: Create publishes a
+// named segment as a link in /dev/shm to the creator's descriptor, and Open
+// reaches the same memfd through it (named.go). Every segment starts with a
+// Header (see header.go for the diagram); Open and OpenFd read and check
+// it, and the file's size against Options.MaxLength, before they map
+// anything, and refuse a segment whose magic, version, length or layout
+// fingerprint is wrong, or a file without the seals. A segment whose
+// creator has not finished its header is waited for briefly
 // (Options.ReadyWait), then refused with ErrNotReady.
 //
 // Of[T] validates once, through reflect, that T can live in shared memory —

@@ -40,8 +40,8 @@ import (
 // The header fills one 128-byte block (two cache lines, the unit the
 // adjacent-line prefetcher moves), so the first region of the body never
 // shares a block with it. Magic is stored last, with a release store, so a
-// process that opens a named segment while it is being created sees either
-// no magic (Open waits, then returns ErrNotReady) or a complete header.
+// process that opens a segment while it is being created sees either no
+// magic (OpenFd waits, then returns ErrNotReady) or a complete header.
 const (
 	MagicOffset       = 0                     // uint64: HeaderMagic
 	VersionOffset     = MagicOffset + 8       // uint32: HeaderVersion
@@ -107,6 +107,16 @@ func CheckHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error)
 	if len(b) < HeaderLength {
 		return Header{}, msg.Errorf("%w: %d bytes, header needs %d", ErrTooShort, len(b), HeaderLength)
 	}
+	h, err := checkHeader(b, fileLength, fingerprint)
+	if err == nil && h.TotalLength > uint64(len(b)) {
+		return Header{}, msg.Errorf("%w: header says %d bytes, %d mapped", ErrTooShort, h.TotalLength, len(b))
+	}
+	return h, err
+}
+
+// checkHeader is CheckHeader for the header alone (len(b) ≥ HeaderLength),
+// as read from the file before the segment is mapped.
+func checkHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error) {
 	// SYNC: acquire of the magic; pairs with the release store in writeHeader,
 	// so the other fields are complete once the magic is seen.
 	magic := atomic.LoadUint64((*uint64)(unsafe.Pointer(&b[MagicOffset])))
@@ -134,9 +144,6 @@ func CheckHeader(b []byte, fileLength int64, fingerprint uint64) (Header, error)
 	}
 	if fileLength >= 0 && h.TotalLength != uint64(fileLength) {
 		return Header{}, msg.Errorf("%w: header says %d bytes, file has %d", ErrBadLength, h.TotalLength, fileLength)
-	}
-	if h.TotalLength > uint64(len(b)) {
-		return Header{}, msg.Errorf("%w: header says %d bytes, %d mapped", ErrTooShort, h.TotalLength, len(b))
 	}
 	if fingerprint != 0 && h.Fingerprint != fingerprint {
 		return Header{}, FingerprintMismatch("segment", fingerprint, h.Fingerprint)

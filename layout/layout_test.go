@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -192,12 +193,12 @@ func TestNamedSegment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, "seg"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("stat %v mode %v", err, fi)
+	target, err := os.Readlink(filepath.Join(dir, "seg"))
+	if want := "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(s.Fd()); err != nil || target != want {
+		t.Fatalf("name leads to %q (%v), want %q", target, err, want)
 	}
-	if _, err := Create(64, Options{Name: "seg", Dir: dir}); err == nil {
-		t.Fatal("second Create of the same name succeeded (O_EXCL)")
+	if _, err := Create(64, Options{Name: "seg", Dir: dir}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second Create of a live name: %v", err)
 	}
 	o, err := Open(Options{Name: "seg", Dir: dir, Fingerprint: 3})
 	if err != nil {
@@ -210,26 +211,141 @@ func TestNamedSegment(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "seg")); err != nil {
-		t.Fatal("opener's Close removed the file")
+	if _, err := os.Lstat(filepath.Join(dir, "seg")); err != nil {
+		t.Fatal("opener's Close removed the name")
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "seg")); !os.IsNotExist(err) {
-		t.Fatal("creator's Close left the file")
+	if _, err := os.Lstat(filepath.Join(dir, "seg")); !os.IsNotExist(err) {
+		t.Fatal("creator's Close left the name")
 	}
-	if _, err := Open(Options{Name: "seg", Dir: dir}); err == nil {
-		t.Fatal("opened a removed segment")
+	if _, err := Open(Options{Name: "seg", Dir: dir}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("opened a removed segment: %v", err)
 	}
-	// A garbage file is refused with an error, not a crash.
+}
+
+// TestNamedSegmentRefusesPlainFiles: a plain file at the name — which a
+// peer could truncate under the reader, killing it with SIGBUS at its next
+// access — is refused before it is mapped, also when the peer truncates it
+// after writing a valid header; with AllowUnsealed its header is still
+// checked like any other.
+func TestNamedSegmentRefusesPlainFiles(t *testing.T) {
+	dir := t.TempDir()
+	page := make([]byte, 4096)
+	writeHeader(page, Header{Version: HeaderVersion, TotalLength: 4096, Fingerprint: 3})
+	plain := filepath.Join(dir, "plain")
+	os.WriteFile(plain, page, 0o600)
+	const why = "a peer could truncate it under its readers"
+	if _, err := Open(Options{Name: "plain", Dir: dir}); !errors.Is(err, ErrNotSealed) || !strings.Contains(err.Error(), why) || !strings.Contains(err.Error(), plain) {
+		t.Fatalf("plain file: %v", err)
+	}
+	os.Truncate(plain, 100) // the truncating peer
+	if _, err := Open(Options{Name: "plain", Dir: dir}); !errors.Is(err, ErrNotSealed) {
+		t.Fatalf("truncated plain file: %v", err)
+	}
+	if _, err := Open(Options{Name: "plain", Dir: dir, AllowUnsealed: true}); !errors.Is(err, ErrTooShort) {
+		t.Fatalf("truncated plain file, unsealed allowed: %v", err)
+	}
 	os.WriteFile(filepath.Join(dir, "junk"), bytes.Repeat([]byte("junk"), 2048), 0o600)
-	if _, err := Open(Options{Name: "junk", Dir: dir}); !errors.Is(err, ErrBadMagic) || !strings.Contains(err.Error(), `"junkjunk"`) {
+	if _, err := Open(Options{Name: "junk", Dir: dir, AllowUnsealed: true}); !errors.Is(err, ErrBadMagic) || !strings.Contains(err.Error(), `"junkjunk"`) {
 		t.Fatalf("junk: %v", err)
 	}
-	os.WriteFile(filepath.Join(dir, "tiny"), []byte("x"), 0o600)
-	if _, err := Open(Options{Name: "tiny", Dir: dir}); !errors.Is(err, ErrTooShort) {
-		t.Fatalf("tiny: %v", err)
+	os.Symlink("/dev/null", filepath.Join(dir, "device"))
+	if _, err := Open(Options{Name: "device", Dir: dir, AllowUnsealed: true}); !errors.Is(err, ErrNotSealed) || !strings.Contains(err.Error(), "not a segment") {
+		t.Fatalf("link to a device: %v", err)
+	}
+}
+
+// TestNamedSegmentCannotBeTruncated: a reader's peer — even one that opens
+// the name for writing — cannot shrink or grow the segment under it.
+func TestNamedSegmentCannotBeTruncated(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Create(8192, Options{Name: "seg", Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := Open(Options{Name: "seg", Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := os.OpenFile(filepath.Join(dir, "seg"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, n := range []int64{0, 100, 1 << 20} {
+		if err := f.Truncate(n); !errors.Is(err, unix.EPERM) {
+			t.Fatalf("truncate to %d: %v (want EPERM)", n, err)
+		}
+	}
+	b := r.Bytes()
+	if b[len(b)-1] != 0 { // the last page is still there to read
+		t.Fatal("last byte")
+	}
+}
+
+// TestCreateTakesOverAStaleName: a name whose creator has gone is taken
+// over; a live one and a file that is not such a link are not.
+func TestCreateTakesOverAStaleName(t *testing.T) {
+	dir := t.TempDir()
+	dead := filepath.Join(dir, "dead")
+	os.Symlink("/proc/"+strconv.Itoa(os.Getpid())+"/fd/999999", dead)
+	s, err := Create(64, Options{Name: "dead", Dir: dir})
+	if err != nil {
+		t.Fatalf("stale name: %v", err)
+	}
+	s.Close()
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o600)
+	if _, err := Create(64, Options{Name: "file", Dir: dir}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("a plain file at the name: %v", err)
+	}
+	os.Symlink("/nowhere/at/all", filepath.Join(dir, "other"))
+	if _, err := Create(64, Options{Name: "other", Dir: dir}); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("someone else's dangling link: %v", err)
+	}
+}
+
+// TestOpenFdChecksBeforeMapping: a sealed, sparse 2 GiB memfd is refused —
+// a garbage header, or a valid one over Options.MaxLength — without one of
+// its pages being allocated.
+func TestOpenFdChecksBeforeMapping(t *testing.T) {
+	const size = 2 << 30
+	hostile := func(t *testing.T, h *Header) int {
+		fd, err := unix.MemfdCreate("hostile", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if err := unix.Ftruncate(fd, size); err != nil {
+			t.Fatal(err)
+		}
+		page := bytes.Repeat([]byte{0xA5}, 128)
+		if h != nil {
+			writeHeader(page, *h)
+		}
+		unix.Pwrite(fd, page, 0)
+		unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, requiredSeals)
+		return fd
+	}
+	blocks := func(fd int) int64 {
+		var st unix.Stat_t
+		unix.Fstat(fd, &st)
+		return st.Blocks
+	}
+	fd := hostile(t, nil)
+	before := blocks(fd)
+	if _, err := OpenFd(fd, Options{MaxLength: 4 << 30}); !errors.Is(err, ErrBadMagic) {
+		t.Fatalf("garbage header: %v", err)
+	}
+	fd2 := hostile(t, &Header{Version: HeaderVersion, TotalLength: size})
+	if _, err := OpenFd(fd2, Options{}); !errors.Is(err, ErrInvalidSize) || !strings.Contains(err.Error(), "MaxLength") {
+		t.Fatalf("2 GiB over the default MaxLength: %v", err)
+	}
+	if a, b := blocks(fd), blocks(fd2); a != before || b != before {
+		t.Fatalf("allocated blocks %d and %d after the refusals, %d before", a, b, before)
 	}
 }
 
@@ -261,10 +377,13 @@ func TestOpenNotReady(t *testing.T) {
 			t.Fatalf("got  %v\nwant %s", err, want)
 		}
 	})
-	t.Run("empty_named_file", func(t *testing.T) {
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "empty"), nil, 0o600)
-		_, err := Open(Options{Name: "empty", Dir: dir, ReadyWait: -1})
+	t.Run("empty_memfd", func(t *testing.T) {
+		fd, err := unix.MemfdCreate("empty", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer unix.Close(fd)
+		_, err = OpenFd(fd, Options{ReadyWait: -1, AllowUnsealed: true})
 		if want := prefix + " (the file is still empty; waited 0s)"; !errors.Is(err, ErrNotReady) || err.Error() != want {
 			t.Fatalf("got  %v\nwant %s", err, want)
 		}

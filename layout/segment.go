@@ -1,12 +1,12 @@
 package layout
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/spinwire/spinwire/internal/msg"
 
@@ -23,9 +23,11 @@ const requiredSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW
 
 // Options configures Create and Open.
 type Options struct {
-	// Name selects a named segment: a file Dir/Name created with O_EXCL and
-	// mode 0600. Empty means an anonymous memfd, shared by passing its file
-	// descriptor (SCM_RIGHTS). Names may not contain '/' or be "." or "..".
+	// Name selects a named segment: a sealed memfd like any other, which
+	// Create makes reachable as Dir/Name (named.go says how) while the
+	// creating process holds it. Empty means an anonymous memfd, shared by
+	// passing its file descriptor (SCM_RIGHTS). Names may not contain '/'
+	// or be "." or "..".
 	Name string
 	// Dir holds named segments; empty means DefaultDir.
 	Dir string
@@ -45,16 +47,25 @@ type Options struct {
 	// connections of which few are attached. The header page is always
 	// touched.
 	Sparse bool
-	// AllowUnsealed lets OpenFd accept a memfd without the shrink/grow
-	// seals. Leave it false: an unsealed file can be truncated by a peer,
-	// and the next access to the lost pages raises SIGBUS in this process.
+	// AllowUnsealed lets Open and OpenFd accept a file without the
+	// shrink/grow seals. Leave it false: an unsealed file can be truncated
+	// by a peer, and the next access to the lost pages raises SIGBUS in
+	// this process, which no Go code can recover from.
 	AllowUnsealed bool
+	// MaxLength is the largest segment (header included) Open and OpenFd
+	// accept; 0 means DefaultMaxLength. The file's size and its header are
+	// checked against it before anything is mapped, so a peer cannot make
+	// the opener populate gigabytes it did not ask for.
+	MaxLength int64
 	// ReadyWait bounds how long Open and OpenFd wait for a creator that has
 	// not finished the segment (the file still empty, or the header's magic
 	// still zero), polling every millisecond, before they return
 	// ErrNotReady. 0 means DefaultReadyWait; negative means no wait.
 	ReadyWait time.Duration
 }
+
+// DefaultMaxLength is Options.MaxLength's default for Open and OpenFd.
+const DefaultMaxLength = 1 << 30
 
 // DefaultReadyWait is Options.ReadyWait's default: ample for a creator
 // between its open and its header store, which are a few system calls
@@ -73,49 +84,39 @@ type Segment struct {
 }
 
 // Create makes a segment with room for a body of bodyLength bytes after the
-// header, rounded up to whole pages, maps it MAP_SHARED|MAP_POPULATE (or
-// without MAP_POPULATE when opts.Sparse) and
-// writes the header. A memfd is sealed with F_SEAL_SHRINK|F_SEAL_GROW before
-// it is mapped. Cost: a handful of syscalls plus zero-filling the pages.
+// header, rounded up to whole pages: a memfd, sized and sealed with
+// F_SEAL_SHRINK|F_SEAL_GROW before it is mapped MAP_SHARED|MAP_POPULATE (or
+// without MAP_POPULATE when opts.Sparse), and its header written, magic
+// last. With opts.Name it is then published as Dir/Name (publish, in
+// named.go); a name whose creator is gone is taken over, a live one is
+// refused with an error wrapping fs.ErrExist. Cost: a handful of syscalls
+// plus zero-filling the pages.
 func Create(bodyLength int, opts Options) (*Segment, error) {
 	if bodyLength <= 0 || uint64(bodyLength) > MaxLength-HeaderLength {
 		return nil, msg.Errorf("%w: body length %d (want 1…%d)", ErrInvalidSize, bodyLength, uint64(MaxLength-HeaderLength))
 	}
-	page := os.Getpagesize()
-	total := (HeaderLength + bodyLength + page - 1) / page * page
-	var (
-		fd   int
-		path string
-		err  error
-	)
-	if opts.Name == "" {
-		fd, err = unix.MemfdCreate("spinwire", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-		if err != nil {
-			return nil, msg.Errorf("layout: memfd_create: %w", err)
-		}
-	} else {
+	var path string
+	if opts.Name != "" {
+		var err error
 		if path, err = segmentPath(opts); err != nil {
 			return nil, err
 		}
-		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
-		if err != nil {
-			return nil, msg.Errorf("layout: create %s: %w", path, err)
-		}
+	}
+	page := os.Getpagesize()
+	total := (HeaderLength + bodyLength + page - 1) / page * page
+	fd, err := unix.MemfdCreate("spinwire", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, msg.Errorf("layout: memfd_create: %w", err)
 	}
 	fail := func(err error) (*Segment, error) {
 		unix.Close(fd)
-		if path != "" {
-			unix.Unlink(path)
-		}
 		return nil, err
 	}
 	if err := unix.Ftruncate(fd, int64(total)); err != nil {
 		return fail(msg.Errorf("layout: ftruncate %d: %w", total, err))
 	}
-	if path == "" {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, requiredSeals); err != nil {
-			return fail(msg.Errorf("layout: seal: %w", err))
-		}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, requiredSeals); err != nil {
+		return fail(msg.Errorf("layout: seal: %w", err))
 	}
 	mem, err := mapFd(fd, total, opts)
 	if err != nil {
@@ -133,54 +134,35 @@ func Create(bodyLength int, opts Options) (*Segment, error) {
 		Epoch:       epoch,
 	}
 	writeHeader(mem, h)
-	return &Segment{mem: mem, fd: fd, path: path, owner: true, hdr: h}, nil
-}
-
-// Open maps the named segment Dir/Name and validates its header against
-// opts.Fingerprint. A segment whose creator is still writing it is waited
-// for up to opts.ReadyWait, then refused with ErrNotReady. Other errors
-// wrap ErrBadMagic, ErrVersion, ErrBadLength or ErrTooShort with the values
-// seen, or are a *MismatchError.
-func Open(opts Options) (*Segment, error) {
-	if opts.Name == "" {
-		return nil, msg.Errorf("%w: empty name (an anonymous segment is opened with OpenFd)", ErrInvalidName)
+	s := &Segment{mem: mem, fd: fd, owner: true, hdr: h}
+	if path != "" {
+		if err := publish(path, fd); err != nil {
+			unix.Munmap(mem)
+			return fail(err)
+		}
+		s.path = path
 	}
-	path, err := segmentPath(opts)
-	if err != nil {
-		return nil, err
-	}
-	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, msg.Errorf("layout: open %s: %w", path, err)
-	}
-	s, err := openFd(fd, opts, false)
-	if err != nil {
-		unix.Close(fd)
-		return nil, err
-	}
-	s.path = path
 	return s, nil
 }
 
 // OpenFd maps the segment behind fd — typically a memfd received with
-// SCM_RIGHTS — and validates its header and its seals, waiting for a
-// creator still writing it as Open does. The Segment takes ownership of fd
-// on success; on error fd is left open for the caller.
+// SCM_RIGHTS — after checking its seals, its size against opts.MaxLength
+// and its header (read with pread, nothing mapped yet), waiting for a
+// creator still writing it up to opts.ReadyWait (then ErrNotReady). Errors
+// wrap ErrNotSealed, ErrTooShort, ErrBadMagic, ErrVersion or ErrBadLength
+// with the values seen, or are a *MismatchError. The Segment takes
+// ownership of fd on success; on error fd is left open for the caller.
 func OpenFd(fd int, opts Options) (*Segment, error) {
 	if fd < 0 {
 		return nil, msg.Errorf("%w: fd %d", ErrInvalidSize, fd)
 	}
-	return openFd(fd, opts, !opts.AllowUnsealed)
+	return openFd(fd, opts)
 }
 
-func openFd(fd int, opts Options, needSeals bool) (*Segment, error) {
-	if needSeals {
-		seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
-		if err != nil {
-			return nil, msg.Errorf("%w: F_GET_SEALS: %v", ErrNotSealed, err)
-		}
-		if seals&requiredSeals != requiredSeals {
-			return nil, msg.Errorf("%w: seals %#x lack %#x", ErrNotSealed, seals, requiredSeals)
+func openFd(fd int, opts Options) (*Segment, error) {
+	if !opts.AllowUnsealed {
+		if err := checkSeals(fd); err != nil {
+			return nil, err
 		}
 	}
 	wait := opts.ReadyWait
@@ -192,14 +174,26 @@ func openFd(fd int, opts Options, needSeals bool) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if size < HeaderLength || size > MaxLength {
-		return nil, msg.Errorf("%w: file is %d bytes (want %d…%d)", ErrTooShort, size, HeaderLength, uint64(MaxLength))
+	maxLen := opts.MaxLength
+	if maxLen <= 0 {
+		maxLen = DefaultMaxLength
+	}
+	if size < HeaderLength {
+		return nil, msg.Errorf("%w: file is %d bytes, header needs %d", ErrTooShort, size, HeaderLength)
+	}
+	if size > maxLen {
+		return nil, msg.Errorf("%w: file is %d bytes, more than Options.MaxLength (%d)", ErrInvalidSize, size, maxLen)
+	}
+	if _, err := r.header(fd, size, opts.Fingerprint); err != nil {
+		return nil, err
 	}
 	mem, err := mapFd(fd, int(size), opts)
 	if err != nil {
 		return nil, err
 	}
-	h, err := r.header(mem, size, opts.Fingerprint)
+	// Checked again where it will be used: the header read before the
+	// mapping could have changed since.
+	h, err := CheckHeader(mem, size, opts.Fingerprint)
 	if err != nil {
 		unix.Munmap(mem)
 		return nil, err
@@ -207,9 +201,21 @@ func openFd(fd int, opts Options, needSeals bool) (*Segment, error) {
 	return &Segment{mem: mem, fd: fd, hdr: h}, nil
 }
 
+// checkSeals refuses a file that a peer could shrink or grow under us.
+func checkSeals(fd int) error {
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil {
+		return msg.Errorf("%w: F_GET_SEALS: %v (not a memfd: a peer could truncate it under its readers)", ErrNotSealed, err)
+	}
+	if seals&requiredSeals != requiredSeals {
+		return msg.Errorf("%w: seals %#x lack %#x (a peer could truncate it under its readers)", ErrNotSealed, seals, requiredSeals)
+	}
+	return nil
+}
+
 // readiness waits, up to a deadline, for a creator to finish a segment: a
-// named segment's file is empty between its creator's open and ftruncate,
-// and every segment's magic is zero until its creator's last header store.
+// memfd passed before its creator sized it is empty, and every segment's
+// magic is zero until its creator's last header store.
 type readiness struct {
 	deadline time.Time
 	wait     time.Duration // for messages
@@ -231,13 +237,21 @@ func (r *readiness) sized(fd int) (int64, error) {
 	}
 }
 
-// header returns the checked header of mem once its magic is not zero.
-func (r *readiness) header(mem []byte, size int64, fingerprint uint64) (Header, error) {
+// header reads the header of the file behind fd with pread — mapping
+// nothing, populating nothing — and returns it checked once its magic is
+// not zero. A hole reads as zeroes without allocating a page.
+func (r *readiness) header(fd int, size int64, fingerprint uint64) (Header, error) {
+	var buf [HeaderLength]byte
 	for {
-		// SYNC: acquire of the magic; pairs with the release store in
-		// writeHeader (CheckHeader loads it again the same way).
-		if atomic.LoadUint64((*uint64)(unsafe.Pointer(&mem[MagicOffset]))) != 0 {
-			return CheckHeader(mem, size, fingerprint)
+		n, err := unix.Pread(fd, buf[:], 0)
+		if err != nil {
+			return Header{}, msg.Errorf("layout: read header: %w", err)
+		}
+		if n < HeaderLength {
+			return Header{}, msg.Errorf("%w: read %d header bytes of %d", ErrTooShort, n, HeaderLength)
+		}
+		if binary.LittleEndian.Uint64(buf[MagicOffset:]) != 0 {
+			return checkHeader(buf[:], size, fingerprint)
 		}
 		if !r.pause() {
 			return Header{}, msg.Errorf("%w (its magic is still zero; waited %v)", ErrNotReady, r.wait)
@@ -304,20 +318,22 @@ func (s *Segment) Fd() int { return s.fd }
 func (s *Segment) Path() string { return s.path }
 
 // Close unmaps the segment and closes its descriptor. The creator of a named
-// segment also removes the file. A second Close returns ErrClosed.
+// segment also removes its name (processes that opened it keep their
+// mappings). A second Close returns ErrClosed.
 func (s *Segment) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
-	err := unix.Munmap(s.mem)
+	var err error
+	if s.owner && s.path != "" {
+		err = unpublish(s.path, s.fd)
+	}
+	if merr := unix.Munmap(s.mem); err == nil {
+		err = merr
+	}
 	s.mem = nil
 	if cerr := unix.Close(s.fd); err == nil {
 		err = cerr
-	}
-	if s.owner && s.path != "" {
-		if uerr := unix.Unlink(s.path); err == nil && !os.IsNotExist(uerr) {
-			err = uerr
-		}
 	}
 	return err
 }
