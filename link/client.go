@@ -1,6 +1,7 @@
 package link
 
 import (
+	"errors"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -94,7 +95,11 @@ func (a *attachment) release() {
 // with a *layout.MismatchError (naming the field, this process's side as
 // Ours) when the server's Req or Resp differ from ours, with
 // ErrServerFull, ErrPermission, or ErrPeerGone when the server goes away
-// during set-up. Once connected, the Conn reconnects by itself.
+// during set-up. A server with too many set-ups pending (from this
+// process, its uid or in all) refuses for now: Dial tries again, after 1
+// ms doubling to 50 ms, until DialOptions.SetupTimeout has passed, and
+// then fails with ErrServerFull. Once connected, the Conn reconnects by
+// itself.
 //
 // With an empty DialOptions.Dir, Dial looks for the socket in Dir() and
 // then in SharedDir of this uid, where a server of this uid listens when
@@ -122,20 +127,28 @@ func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error
 	return c, nil
 }
 
-// attachWaiting attaches, and while no server listens tries again until
-// DialOptions.WaitServer has passed: after 1 ms, doubling to 50 ms.
+// attachWaiting attaches, trying again after 1 ms, doubling to 50 ms:
+// while no server listens, until DialOptions.WaitServer has passed; while
+// the server has too many set-ups pending (errBusy), until
+// DialOptions.SetupTimeout has.
 func (c *Conn[Req, Resp]) attachWaiting() (*attachment, error) {
-	deadline := time.Now().Add(c.opts.WaitServer)
+	start := time.Now()
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, 50*time.Millisecond) {
 		a, err := c.attach()
 		ns, noServer := err.(*noServerError)
-		if !noServer || c.opts.WaitServer <= 0 {
+		var left time.Duration
+		switch {
+		case noServer && c.opts.WaitServer > 0:
+			if left = c.opts.WaitServer - time.Since(start); left <= 0 {
+				ns.waited = c.opts.WaitServer
+				return nil, ns
+			}
+		case errors.Is(err, errBusy):
+			if left = c.opts.SetupTimeout - time.Since(start); left <= 0 {
+				return nil, err
+			}
+		default:
 			return a, err
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			ns.waited = c.opts.WaitServer
-			return nil, ns
 		}
 		if waitServerHook != nil {
 			waitServerHook()
@@ -325,6 +338,8 @@ func (c *Conn[Req, Resp]) refused(w *welcome) error {
 		return msg.Errorf("%w: the server reports a mismatch in a type that matches ours", ErrProtocol)
 	case statusFull:
 		return msg.Errorf("%w: %s", ErrServerFull, w.message)
+	case statusBusy:
+		return msg.Errorf("%w: %w: %s", ErrServerFull, errBusy, w.message)
 	case statusDenied:
 		return msg.Errorf("%w: %s", ErrPermission, w.message)
 	case statusOK:

@@ -22,6 +22,10 @@ var (
 	ErrBadOption   = errors.New("link: invalid option")               // an Options value out of range
 )
 
+// errBusy marks a refusal for too many set-ups pending: Dial tries again
+// (attachWaiting). It is wrapped with ErrServerFull.
+var errBusy = errors.New("busy, try again")
+
 // noServerError is Dial's error when no server listens on a name: no
 // socket file, or one nobody accepts on (a dead server's). It matches
 // ErrNoServer and also ErrPeerGone: for a caller that retries when the

@@ -259,3 +259,32 @@ func TestLogBudget(t *testing.T) {
 		t.Fatalf("after a second: %v, held %d", ok, held)
 	}
 }
+
+// TestDialBurst: a process that dials hundreds of connections at once — as
+// its Conns do when a restarted server comes back — gets them all: a
+// connection whose hello is there at the accept is set up at once and
+// never counts against the process's pending limit, and a refusal for that
+// limit makes Dial try again.
+func TestDialBurst(t *testing.T) {
+	s, dir := serve(t, Options{Logf: func(string, ...any) {}})
+	const n = 3 * maxPendingPerProc
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			c, err := Dial[req, resp]("t", DialOptions{Dir: dir, SetupTimeout: 20 * time.Second})
+			if err == nil {
+				t.Cleanup(func() { c.Close() })
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Stats(); st.Conns != n {
+		t.Fatalf("stats %+v", st)
+	}
+	t.Logf("%+v", s.Stats())
+}

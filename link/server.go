@@ -43,6 +43,7 @@ type Server[Req, Resp any] struct {
 	pending []*sconn       // connections waiting for their hello
 	nconns  int
 	nextGen uint64
+	hbuf    []byte // the hello being read: maxDatagram
 	wbuf    []byte // the welcome being sent
 	mbuf    []byte // the refusal message being built
 	statBuf [statLength]byte
@@ -228,7 +229,7 @@ const wakeToken = listenToken - 1
 func (s *Server[Req, Resp]) loop() {
 	defer close(s.loopDone)
 	evs := make([]unix.EpollEvent, 128)
-	buf := make([]byte, maxDatagram)
+	s.hbuf = make([]byte, maxDatagram)
 	dead := make([]*sconn, 0, 128)
 	backoff := time.Duration(0)
 	for {
@@ -257,7 +258,7 @@ func (s *Server[Req, Resp]) loop() {
 			case tok < uint64(len(s.byFd)) && s.byFd[tok] != nil:
 				c := s.byFd[tok]
 				if c.state.Load() == connHandshake && evs[i].Events&unix.EPOLLIN != 0 {
-					s.handshake(c, buf)
+					s.handshake(c)
 				} else if !c.queued {
 					c.queued = true
 					dead = append(dead, c)

@@ -14,11 +14,15 @@ import (
 // gives at the accept (SO_PEERCRED), before anything a client sends is
 // read. A connection over a limit is refused and closed at once, so a
 // flood of silent connections from one uid, or one process, cannot keep
-// other clients out.
+// other clients out. A connection whose hello is already there when it is
+// accepted — a correct client sends it as soon as its connect returns —
+// is set up at once (admit) and never counts as pending, so a process
+// that dials many connections at once (its Conns redialling a restarted
+// server) does not run into its limit.
 const (
 	maxPending        = 1024           // set-ups pending in all
 	maxPendingPerUID  = maxPending / 4 // … for one uid
-	maxPendingPerProc = maxPending / 16
+	maxPendingPerProc = maxPending / 8 // … for one process
 	// maxProcsPerUID bounds the client processes of one uid with
 	// connections attached: each has an arena (a memfd, its header page)
 	// and its liveness page mapped.
@@ -56,7 +60,8 @@ func (s *Server[Req, Resp]) accept() {
 }
 
 // admit checks a new connection's credentials against the policy and the
-// pending limits, and watches it for its hello; or refuses it at once.
+// pending limits, and sets it up if its hello has come, else watches it
+// for its hello; or refuses it at once.
 func (s *Server[Req, Resp]) admit(fd int) {
 	cred, err := peerCred(fd)
 	if err != nil {
@@ -74,7 +79,7 @@ func (s *Server[Req, Resp]) admit(fd int) {
 		return
 	}
 	if why := s.busy(cred); why != "" {
-		s.refuseFd(fd, cred, statusFull, reasonBusy, why)
+		s.refuseFd(fd, cred, statusBusy, reasonBusy, why)
 		return
 	}
 	c := &sconn{fd: fd, pid: cred.Pid, uid: cred.Uid, gid: cred.Gid, started: time.Now().UnixNano()}
@@ -90,6 +95,7 @@ func (s *Server[Req, Resp]) admit(fd int) {
 	}
 	s.byFd[fd] = c
 	s.pending = append(s.pending, c)
+	s.handshake(c) // its hello is likely there: no epoll round for it
 }
 
 // busy says which pending limit a new connection with cred would pass, or

@@ -48,7 +48,8 @@ func (s *Server[Req, Resp]) forget(c *sconn) {
 // says why. c's credentials passed the policy at the accept; nothing c
 // sends is mapped or kept before every check of it has passed. Epoll
 // goroutine only.
-func (s *Server[Req, Resp]) handshake(c *sconn, buf []byte) {
+func (s *Server[Req, Resp]) handshake(c *sconn) {
+	buf := s.hbuf
 	var fds [1]int // the client process's liveness page, if it has one
 	n, err := recvMsg(c.fd, buf, fds[:])
 	if err == unix.EAGAIN {

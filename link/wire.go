@@ -97,6 +97,7 @@ const (
 	statusFull            // MaxConns attached, or no free slot
 	statusDenied          // the Policy refused the client
 	statusBadHello        // a malformed hello, or none in time
+	statusBusy            // too many set-ups pending: try again
 )
 
 // Which type differs, in a welcome with statusMismatch.
