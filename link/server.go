@@ -37,10 +37,11 @@ type Server[Req, Resp any] struct {
 
 	// Owned by the epoll goroutine.
 	domains map[procKey]*domain
-	procs   map[uint32]int // domains per uid
-	spare   *domain        // a domain made ahead of the next new client process
-	byFd    []*sconn       // by socket fd: the epoll token
-	pending []*sconn       // connections waiting for their hello
+	byPid   map[pidUID]*domain // the domain a pid and uid last led to (domainFor)
+	procs   map[uint32]int     // domains per uid
+	spare   *domain            // a domain made ahead of the next new client process
+	byFd    []*sconn           // by socket fd: the epoll token
+	pending []*sconn           // connections waiting for their hello
 	nconns  int
 	nextGen uint64
 	hbuf    []byte // the hello being read: maxDatagram
@@ -148,7 +149,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		reqS: reqS, respS: respS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
-		domains: map[procKey]*domain{}, procs: map[uint32]int{},
+		domains: map[procKey]*domain{}, byPid: map[pidUID]*domain{}, procs: map[uint32]int{},
 		loopDone: make(chan struct{}), closeDone: make(chan struct{}),
 		live:  newOwnerPage("spinwire-server-liveness"),
 		peers: map[inodeKey]*peerPage{},

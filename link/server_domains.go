@@ -14,7 +14,8 @@ import (
 // there — garbage, forged responses, cleared doorbells — reaches its own
 // connections only. A process is known by the pid and uid the kernel
 // records at its connect (SO_PEERCRED) and by its start time, read from
-// /proc, so that a pid reused after the process died names another domain.
+// /proc, so that a pid reused after the process died names another domain;
+// for its later connections, by the liveness page they carry (domainFor).
 //
 // A domain lives while the process has connections attached: it is made
 // at the first one's set-up (from the spare, made ahead of it) and put in
@@ -24,10 +25,20 @@ import (
 // unmapped. An arena is never handed to a second process.
 
 // domainFor returns the domain of c's process, making it from the spare if
-// this is the process's first connection; or nil and why not.
-func (s *Server[Req, Resp]) domainFor(c *sconn) (*domain, string) {
+// this is the process's first connection; or nil and why not. page is the
+// inode of the liveness page c's hello carried (hasPage: it carried one):
+// when it is the page of the domain that c's pid and uid last led to, c is
+// of that process — a process's connections all carry its page, and no
+// other process holds it — and /proc is not read (procStart costs a few
+// microseconds, a thousand times over when a process redials its Conns).
+func (s *Server[Req, Resp]) domainFor(c *sconn, page inodeKey, hasPage bool) (*domain, string) {
+	pu := pidUID{c.pid, c.uid}
+	if d := s.byPid[pu]; d != nil && hasPage && d.peer != nil && d.peer.key == page {
+		return d, ""
+	}
 	key := procKey{pid: c.pid, uid: c.uid, start: procStart(c.pid, &s.statBuf)}
 	if d := s.domains[key]; d != nil {
+		s.byPid[pu] = d
 		return d, ""
 	}
 	if s.procs[c.uid] >= maxProcsPerUID {
@@ -43,8 +54,15 @@ func (s *Server[Req, Resp]) domainFor(c *sconn) (*domain, string) {
 	}
 	d.key = key
 	s.domains[key] = d
+	s.byPid[pu] = d
 	s.procs[c.uid]++
 	return d, ""
+}
+
+// pidUID is a process's pid and uid, without its start time.
+type pidUID struct {
+	pid int32
+	uid uint32
 }
 
 // abandon undoes domainFor for a domain whose first set-up failed before
@@ -67,9 +85,12 @@ func (s *Server[Req, Resp]) abandon(d *domain) {
 	}
 }
 
-// forgetDomain removes d from the map of domains.
+// forgetDomain removes d from the maps of domains.
 func (s *Server[Req, Resp]) forgetDomain(d *domain) {
 	delete(s.domains, d.key)
+	if pu := (pidUID{d.key.pid, d.key.uid}); s.byPid[pu] == d {
+		delete(s.byPid, pu)
+	}
 	if s.procs[d.key.uid]--; s.procs[d.key.uid] <= 0 {
 		delete(s.procs, d.key.uid)
 	}

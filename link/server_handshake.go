@@ -120,7 +120,7 @@ func (s *Server[Req, Resp]) place(c *sconn, page int, key inodeKey) (*domain, in
 		s.refuse(c, statusFull, reasonFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
 		return nil, 0, false
 	}
-	d, why := s.domainFor(c)
+	d, why := s.domainFor(c, key, page >= 0)
 	if d == nil {
 		s.refuse(c, statusFull, reasonFull, why)
 		return nil, 0, false
