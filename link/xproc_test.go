@@ -122,7 +122,8 @@ func expectLine(t testing.TB, lines <-chan string, prefix string) string {
 	}
 }
 
-// TestCallZeroAllocs proves a Call allocates nothing. The server runs in
+// TestCallZeroAllocs proves a Call, and a Send with its Poll, allocate
+// nothing. The server runs in
 // another process: AllocsPerRun sets GOMAXPROCS to 1, which would make an
 // in-process poller and the caller take turns.
 func TestCallZeroAllocs(t *testing.T) {
@@ -139,5 +140,19 @@ func TestCallZeroAllocs(t *testing.T) {
 		}
 	}); a != 0 {
 		t.Fatalf("%v allocs per call", a)
+	}
+	// Send and Poll, the pipelined path, allocate nothing either.
+	if a := testing.AllocsPerRun(2000, func() {
+		if _, err := c.Send(&q); err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n == 0; {
+			var err error
+			if n, err = c.Poll(0, func(uint64, *resp) {}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}); a != 0 {
+		t.Fatalf("%v allocs per Send and Poll", a)
 	}
 }
