@@ -194,9 +194,26 @@ func checkArenaHeader(body []byte) error {
 
 // checkGeometry validates what a welcome says about the arena against the
 // segment the client mapped, reading nothing from the segment: every
-// offset and length must be what the server computes for our types, and
-// lie inside the mapping.
+// offset and length must be what the server computes for our types
+// (welcomeGeometry), and lie inside the mapping.
 func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeometry, error) {
+	g, err := welcomeGeometry(w, reqSize, respSize)
+	if err != nil {
+		return g, err
+	}
+	if g.length > len(body) {
+		return arenaGeometry{}, msg.Errorf("%w: arena length %d in a segment of %d", ErrProtocol, g.length, len(body))
+	}
+	if uintptr(unsafe.Pointer(unsafe.SliceData(body)))%slotAlign != 0 {
+		return arenaGeometry{}, msg.Errorf("%w: arena body misaligned", ErrProtocol)
+	}
+	return g, nil
+}
+
+// welcomeGeometry returns the arena geometry a welcome describes, when it
+// is what the server computes for our types: before the client maps the
+// arena, so that it maps no more than that (openArena).
+func welcomeGeometry(w *welcome, reqSize, respSize uintptr) (arenaGeometry, error) {
 	bad := func(what string, v uint64) (arenaGeometry, error) {
 		return arenaGeometry{}, msg.Errorf("%w: arena %s %d", ErrProtocol, what, v)
 	}
@@ -213,13 +230,10 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 	switch {
 	case w.bellOff != uint64(g.bellOff):
 		return bad("offsets", w.bellOff)
-	case g.length > len(body) || w.arenaLen != uint64(g.length):
+	case w.arenaLen != uint64(g.length):
 		return bad("length", w.arenaLen)
 	case uint64(w.index) >= uint64(g.maxConns) || w.slotOff != uint64(g.slotOff(int(w.index), 0)):
 		return bad("slot", uint64(w.index))
-	}
-	if uintptr(unsafe.Pointer(unsafe.SliceData(body)))%slotAlign != 0 {
-		return bad("alignment", 0)
 	}
 	return g, nil
 }

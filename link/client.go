@@ -290,15 +290,21 @@ func takeFd(fd *int) int {
 	return f
 }
 
-// openArena maps the arena fd (taking it) and checks the welcome's
-// geometry against it.
+// openArena checks the welcome's geometry against our types, then maps the
+// arena fd (taking it), refusing a segment longer than that geometry, and
+// checks the geometry against the mapping.
 func (c *Conn[Req, Resp]) openArena(w *welcome, fd int) (*sharedArena, arenaGeometry, error) {
-	seg, err := mapArena(fd, c.reqS.Fingerprint*31+c.respS.Fingerprint)
+	g, err := welcomeGeometry(w, c.reqS.Size, c.respS.Size)
+	if err != nil {
+		unix.Close(fd)
+		return nil, g, err
+	}
+	page := int64(unix.Getpagesize())
+	seg, err := mapArena(fd, c.reqS.Fingerprint*31+c.respS.Fingerprint, (layout.HeaderLength+int64(g.length)+page-1)/page*page)
 	if err != nil {
 		return nil, arenaGeometry{}, err
 	}
-	g, err := checkGeometry(w, seg.seg.Body(), c.reqS.Size, c.respS.Size)
-	if err != nil {
+	if g, err = checkGeometry(w, seg.seg.Body(), c.reqS.Size, c.respS.Size); err != nil {
 		seg.unref()
 		return nil, arenaGeometry{}, err
 	}

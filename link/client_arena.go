@@ -29,7 +29,9 @@ var (
 	arenas   = map[inodeKey]*sharedArena{}
 )
 
-func mapArena(fd int, fingerprint uint64) (*sharedArena, error) {
+// mapArena maps the arena fd (taking it) — a segment of at most maxLength
+// bytes — or finds this process's mapping of it.
+func mapArena(fd int, fingerprint uint64, maxLength int64) (*sharedArena, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
@@ -43,7 +45,7 @@ func mapArena(fd int, fingerprint uint64) (*sharedArena, error) {
 		a.refs++
 		return a, nil
 	}
-	seg, err := layout.OpenFd(fd, layout.Options{Fingerprint: fingerprint, Sparse: true})
+	seg, err := layout.OpenFd(fd, layout.Options{Fingerprint: fingerprint, Sparse: true, MaxLength: maxLength})
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

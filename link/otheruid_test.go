@@ -145,7 +145,7 @@ func TestDeniedUIDAttacks(t *testing.T) {
 	// ones may not be accepted yet.
 	waitFor(10*time.Second, func() bool { return s.Stats().RefusedPolicy >= uint64(n+h) })
 	if st := s.Stats(); n < 1000 || h != 1100 || st.RefusedPolicy < uint64(n+h) || st.RefusedVersion+st.RefusedBusy+st.RefusedMalformed != 0 {
-		t.Errorf("sent %s hellos, held %s connections; %+v", sent, held, st)
+		t.Errorf("%s flood connections, %s held; %+v", sent, held, st)
 	}
 }
 
