@@ -1,8 +1,6 @@
 package link
 
 import (
-	"errors"
-
 	"github.com/spinwire/spinwire/layout"
 )
 
@@ -28,8 +26,9 @@ const (
 func mismatchWith(what string, ours *layout.Schema, theirsFP uint64, theirsText []byte) *layout.MismatchError {
 	what += ours.Name
 	if theirs, err := layout.DecodeSchema(theirsText); err == nil {
-		var e *layout.MismatchError
-		if errors.As(ours.Diff(theirs), &e) {
+		// A type assertion, not errors.As: Diff returns the *MismatchError
+		// itself, and errors.As would link reflection into every server.
+		if e, ok := ours.Diff(theirs).(*layout.MismatchError); ok {
 			e.What = what
 			return e
 		}

@@ -2,7 +2,6 @@ package spin
 
 import (
 	"encoding/binary"
-	"errors"
 	"sync"
 
 	"github.com/spinwire/spinwire/layout"
@@ -61,8 +60,9 @@ func mismatch(region []byte, s *layout.Schema, fp uint64, kind string) error {
 	what := kind + " " + s.Name
 	peer, ok := peerSchema(region)
 	if ok {
-		var m *layout.MismatchError
-		if err := s.Diff(peer); errors.As(err, &m) {
+		// Diff returns the *MismatchError itself (errors.As would link
+		// reflection into every program that opens a ring).
+		if m, ok := s.Diff(peer).(*layout.MismatchError); ok {
 			m.What = what
 			return m
 		}
