@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/spinwire/spinwire/affinity"
 	"github.com/spinwire/spinwire/layout"
@@ -274,58 +273,5 @@ func benchRoundTrip[T seqd](b *testing.B, proto Protocol, size string) {
 	roundTrip(stopSeq)
 	if err := cmd.Wait(); err != nil || got != stopSeq {
 		b.Fatalf("echo child: %v (last %d)", err, got)
-	}
-}
-
-// BenchmarkRingStream: one-way stream between two pinned goroutines,
-// publishing batch messages per Commit; ns/op is one message. Where the
-// Cursors protocol earns its keep: a T that fills a whole cache line
-// (64 bytes) takes one line per slot under Cursors, two under InSlot.
-func BenchmarkRingStream(b *testing.B) {
-	for _, proto := range protocols {
-		for _, batch := range []int{1, 64} {
-			b.Run(fmt.Sprintf("proto=%v/size=64/batch=%d", proto, batch), func(b *testing.B) { benchStream[msg64](b, proto, batch) })
-			b.Run(fmt.Sprintf("proto=%v/size=56/batch=%d", proto, batch), func(b *testing.B) { benchStream[msg56](b, proto, batch) })
-		}
-	}
-}
-
-func benchStream[T seqd](b *testing.B, proto Protocol, batch int) {
-	ca, cb := needCPUs(b)
-	r := newRing[T](b, 1024, proto)
-	done := make(chan uint64)
-	go func() {
-		undo, err := affinity.Pin(cb)
-		if err != nil {
-			panic(err)
-		}
-		defer undo()
-		var got uint64
-		n := uint64(b.N)
-		deadline := time.Now().Add(time.Minute)
-		for i := 0; got < n; i++ {
-			if r.Poll(0, func(m *T) { got++ }) == 0 && i&0xffff == 0 && time.Now().After(deadline) {
-				break
-			}
-		}
-		done <- got
-	}()
-	undo, err := affinity.Pin(ca)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer undo()
-	b.SetBytes(int64(unsafe.Sizeof(*new(T))))
-	b.ResetTimer()
-	for sent := 0; sent < b.N; {
-		k := r.ClaimN(min(batch, b.N-sent))
-		for i := range k {
-			*seqOf(r.Claimed(i)) = uint64(sent + i)
-		}
-		r.Commit()
-		sent += k
-	}
-	if got := <-done; got != uint64(b.N) {
-		b.Fatalf("received %d of %d", got, b.N)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+
+	"github.com/spinwire/spinwire/spin"
 )
 
 // floorProgram returns the floor program for the run's mode, if -floor
@@ -31,12 +33,38 @@ func floorName(c *config) string {
 	return "floor_pingpong"
 }
 
-// runFloor runs the C floor program for one round on the same CPUs and
-// reads its JSON line (the schema of pingpong -json).
+// floorProto is the floor_stream protocol that does the work of the run's
+// spinwire stream: inslot for a Ring under InSlot, cursors for a Ring
+// under Cursors and for a Log (whose producer also publishes a tail).
+func floorProto(c *config) string {
+	if ringSize(c) && protocol(c) == spin.InSlot {
+		return "inslot"
+	}
+	return "cursors"
+}
+
+// floorSize is the message size the floor moves: -size, rounded up to a
+// multiple of 8 (the floor's word).
+func floorSize(c *config) int { return (c.Size + 7) &^ 7 }
+
+// floorPath says what the floor program moved, for the report.
+func floorPath(c *config) string {
+	switch {
+	case c.Mode == "throughput":
+		return fmt.Sprintf("C program (floor/): %d-byte messages copied in and out through a ring, %s protocol, memcpy", floorSize(c), floorProto(c))
+	case floorSize(c) == 8:
+		return "C program (floor/): a counter through two cache lines, 8 bytes"
+	}
+	return fmt.Sprintf("C program (floor/): a %d-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out; memcpy", floorSize(c))
+}
+
+// runFloor runs the C floor program for one round on the same CPUs, with
+// the run's message size, and reads its JSON line (the schema of
+// pingpong -json).
 func runFloor(c *config, n int) (sample, error) {
-	args := []string{"-n", strconv.Itoa(max(n, 10000)), "-cpus", fmt.Sprintf("%d,%d", c.CPUs[0], c.CPUs[1])}
+	args := []string{"-n", strconv.Itoa(max(n, 10000)), "-cpus", fmt.Sprintf("%d,%d", c.CPUs[0], c.CPUs[1]), "-size", strconv.Itoa(floorSize(c))}
 	if c.Mode == "throughput" {
-		args = append(args, "-batch", strconv.Itoa(c.Batch), "-slots", strconv.Itoa(c.Slots))
+		args = append(args, "-batch", strconv.Itoa(c.Batch), "-slots", strconv.Itoa(c.Slots), "-proto", floorProto(c))
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(floorProgram(c), args...)

@@ -155,7 +155,7 @@ func summarise(name string, c *config, rounds []sample) result {
 	if t, ok := transports[name]; ok {
 		out.Options = t.options(c)
 	} else if name == "floor-c" {
-		out.Options = options{Path: "C program (floor/): a counter through two cache lines, 8 bytes", Wait: "PAUSE and load (busy spin)"}
+		out.Options = options{Path: floorPath(c), Wait: "PAUSE and load (busy spin)"}
 	}
 	out.Warnings = roundWarnings(name, c, rounds, out)
 	return out
@@ -336,13 +336,13 @@ func writeTable(w io.Writer, c *config, rs []result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	base := baseline(rs)
 	if c.Mode == "throughput" {
-		fmt.Fprintln(tw, "transport\tn\tbatch\tmsgs/s\t× spinwire\t")
+		fmt.Fprintln(tw, "transport\tn\tsize\tbatch\tmsgs/s\tMB/s\t× spinwire\t")
 		for _, r := range rs {
 			ratio := "-"
 			if base != nil && base.MsgsPerSec > 0 {
 				ratio = fmt.Sprintf("%.2f", r.MsgsPerSec/base.MsgsPerSec)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", r.Transport, r.N, r.Batch, rate(r.MsgsPerSec), ratio)
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.0f\t%s\t\n", r.Transport, r.N, r.Size, r.Batch, rate(r.MsgsPerSec), r.MsgsPerSec*float64(r.Size)/1e6, ratio)
 		}
 		return tw.Flush()
 	}

@@ -32,7 +32,9 @@ func init() {
 
 type spinwireT struct{ idle string }
 
-// Ring message types: m1 is 8 bytes … m8 is 64. The first word is the seq.
+// Ring message types: m1 is 8 bytes … m8 is 64, then m16 (128 bytes) …
+// m512 (4096) for Cursors, and one word less (m15 … m511) for InSlot, whose
+// slot adds the 8-byte sequence. The first word is the seq.
 type (
 	m1 [1]uint64
 	m2 [2]uint64
@@ -42,10 +44,34 @@ type (
 	m6 [6]uint64
 	m7 [7]uint64
 	m8 [8]uint64
+
+	m16  [16]uint64
+	m32  [32]uint64
+	m64  [64]uint64
+	m128 [128]uint64
+	m256 [256]uint64
+	m512 [512]uint64
+
+	m15  [15]uint64
+	m31  [31]uint64
+	m63  [63]uint64
+	m127 [127]uint64
+	m255 [255]uint64
+	m511 [511]uint64
 )
 
-// ringSize reports whether size travels in Ring slots (else: Log records).
-func ringSize(size int) bool { return size <= 64 && size%8 == 0 }
+// ringSize reports whether -size travels in Ring slots (else: Log
+// records): -protocol log never does; otherwise multiples of 8 up to 64,
+// and the powers of two from 128 to 4096 with an explicit -protocol.
+func ringSize(c *config) bool {
+	switch {
+	case c.Protocol == "log" || c.Size%8 != 0:
+		return false
+	case c.Size <= 64:
+		return true
+	}
+	return c.Protocol != "" && c.Size <= 4096 && c.Size&(c.Size-1) == 0
+}
 
 // ringWords returns the uint64 words of the Ring's message type for -size.
 // -size counts a message's bytes in shared memory, the transport's own
@@ -64,53 +90,41 @@ func ringWords(c *config) int {
 func logPayload(c *config) int { return max(c.Size-spin.RecordHeaderLength, 8) }
 
 func (t spinwireT) open(c *config) (end, []*os.File, error) {
-	if !ringSize(c.Size) {
+	if !ringSize(c) {
 		return openLogs(c, t.idle)
 	}
-	switch ringWords(c) {
-	case 1:
-		return openRings[m1](c, t.idle)
-	case 2:
-		return openRings[m2](c, t.idle)
-	case 3:
-		return openRings[m3](c, t.idle)
-	case 4:
-		return openRings[m4](c, t.idle)
-	case 5:
-		return openRings[m5](c, t.idle)
-	case 6:
-		return openRings[m6](c, t.idle)
-	case 7:
-		return openRings[m7](c, t.idle)
-	}
-	return openRings[m8](c, t.idle)
+	return ringOps(c).open(c, t.idle)
 }
 
 func (t spinwireT) serve(c *config, files []*os.File) error {
 	if len(files) != 1 {
 		return errors.New("want one segment fd")
 	}
-	if !ringSize(c.Size) {
+	if !ringSize(c) {
 		return serveLogs(c, t.idle, files[0])
 	}
-	switch ringWords(c) {
-	case 1:
-		return serveRings[m1](c, t.idle, files[0])
-	case 2:
-		return serveRings[m2](c, t.idle, files[0])
-	case 3:
-		return serveRings[m3](c, t.idle, files[0])
-	case 4:
-		return serveRings[m4](c, t.idle, files[0])
-	case 5:
-		return serveRings[m5](c, t.idle, files[0])
-	case 6:
-		return serveRings[m6](c, t.idle, files[0])
-	case 7:
-		return serveRings[m7](c, t.idle, files[0])
-	}
-	return serveRings[m8](c, t.idle, files[0])
+	return ringOps(c).serve(c, t.idle, files[0])
 }
+
+// ringOp is openRings and serveRings for one message type.
+type ringOp struct {
+	open  func(*config, string) (end, []*os.File, error)
+	serve func(*config, string, *os.File) error
+}
+
+func opFor[T any]() ringOp { return ringOp{openRings[T], serveRings[T]} }
+
+// ringOpsByWords holds the message type of each ringWords.
+var ringOpsByWords = map[int]ringOp{
+	1: opFor[m1](), 2: opFor[m2](), 3: opFor[m3](), 4: opFor[m4](),
+	5: opFor[m5](), 6: opFor[m6](), 7: opFor[m7](), 8: opFor[m8](),
+	15: opFor[m15](), 16: opFor[m16](), 31: opFor[m31](), 32: opFor[m32](),
+	63: opFor[m63](), 64: opFor[m64](), 127: opFor[m127](), 128: opFor[m128](),
+	255: opFor[m255](), 256: opFor[m256](), 511: opFor[m511](), 512: opFor[m512](),
+}
+
+// ringOps returns the ring operations for the run's message type.
+func ringOps(c *config) ringOp { return ringOpsByWords[ringWords(c)] }
 
 func protocol(c *config) spin.Protocol {
 	switch c.Protocol {
@@ -356,7 +370,13 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 		}
 		s.poll = func() int { return ping.Poll(0, echo) }
 	} else {
-		count := func(m *T) { s.count(*seqOf(m), true) }
+		// The consumer copies each message out, as a real one reads what
+		// it was sent, and as floor_stream's consumer does.
+		var cp T
+		count := func(m *T) {
+			cp = *m
+			s.count(*seqOf(&cp), true)
+		}
 		s.poll = func() int { return ping.Poll(0, count) }
 		s.ack = func(done uint64) {
 			var m T
@@ -670,12 +690,15 @@ func serveLogs(c *config, idle string, f *os.File) error {
 		}
 		s.poll = func() int { return ping.Poll(0, echo) }
 	} else {
+		// The consumer copies each record out (see serveRings).
+		cp := make([]byte, logPayload(c))
 		count := func(_ uint32, b []byte) {
 			if len(b) < 8 {
 				s.count(0, false)
 				return
 			}
-			s.count(binary.LittleEndian.Uint64(b), true)
+			copy(cp, b)
+			s.count(binary.LittleEndian.Uint64(cp), true)
 		}
 		s.poll = func() int { return ping.Poll(0, count) }
 		ack := make([]byte, 8)
@@ -695,7 +718,7 @@ func (t spinwireT) options(c *config) options {
 	}
 	var path string
 	switch {
-	case !ringSize(c.Size):
+	case !ringSize(c):
 		path, p = fmt.Sprintf("spin.Log: one %d-byte record per message (8-byte header + %d-byte payload)", logPayload(c)+spin.RecordHeaderLength, logPayload(c)), ""
 	case protocol(c) == spin.InSlot:
 		path = fmt.Sprintf("spin.Ring: %d-byte message + 8-byte sequence in one slot", 8*ringWords(c))

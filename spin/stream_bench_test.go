@@ -1,0 +1,186 @@
+package spin
+
+import (
+	"encoding/binary"
+	"fmt"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/affinity"
+)
+
+// Stream benchmarks: one producer goroutine and one consumer goroutine,
+// pinned to two CPUs, moving b.N messages one way through a ring in one
+// segment. A message's size is its bytes in shared memory, as pingpong's
+// -size counts them: under InSlot the slot's 8-byte sequence is part of
+// it, under Cursors the message fills its slot, in a Log the 8-byte record
+// header is. The producer copies each message in from private memory and
+// the consumer copies it out, the work floor_stream does in C, so the two
+// compare (pingpong -mode throughput runs both in one run).
+
+// words is a message of N uint64 words; the first carries the position.
+type (
+	w7   [7]uint64
+	w8   [8]uint64
+	w31  [31]uint64
+	w32  [32]uint64
+	w127 [127]uint64
+	w128 [128]uint64
+	w511 [511]uint64
+	w512 [512]uint64
+)
+
+// BenchmarkRingStream reports msgs/s and ns/msg for every protocol, size
+// (64…4096 bytes) and batch (1, 64).
+func BenchmarkRingStream(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		run := func(name string, f func(*testing.B, Protocol, int)) {
+			for _, proto := range protocols {
+				b.Run(fmt.Sprintf("proto=%v/%s/batch=%d", proto, name, batch), func(b *testing.B) { f(b, proto, batch) })
+			}
+		}
+		run("size=64", streamBySize[w7, w8])
+		run("size=256", streamBySize[w31, w32])
+		run("size=1024", streamBySize[w127, w128])
+		run("size=4096", streamBySize[w511, w512])
+	}
+}
+
+// streamBySize runs the message type whose size is the benchmark's under
+// the protocol: I under InSlot (the sequence fills the slot), C under
+// Cursors.
+func streamBySize[I, C any](b *testing.B, proto Protocol, batch int) {
+	if proto == InSlot {
+		benchStream[I](b, proto, batch)
+	} else {
+		benchStream[C](b, proto, batch)
+	}
+}
+
+// pinned runs fn on a goroutine locked and pinned to cpu.
+func pinned(cpu int, fn func()) {
+	undo, err := affinity.Pin(cpu)
+	if err != nil {
+		panic(err)
+	}
+	defer undo()
+	fn()
+}
+
+func benchStream[T any](b *testing.B, proto Protocol, batch int) {
+	ca, cb := needCPUs(b)
+	r := newRing[T](b, 1024, proto)
+	done := make(chan uint64)
+	go pinned(cb, func() {
+		var got uint64
+		var cp T
+		n := uint64(b.N)
+		deadline := time.Now().Add(time.Minute)
+		for i := 0; got < n; i++ {
+			if r.Poll(0, func(m *T) {
+				cp = *m
+				if *(*uint64)(unsafe.Pointer(&cp)) != got {
+					panic("out of order")
+				}
+				got++
+			}) == 0 && i&0xffff == 0 && time.Now().After(deadline) {
+				break
+			}
+		}
+		done <- got
+	})
+	var src T
+	var sent int
+	pinned(ca, func() {
+		b.SetBytes(int64(unsafe.Sizeof(src)))
+		b.ResetTimer()
+		for sent < b.N {
+			k := r.ClaimN(min(batch, b.N-sent))
+			for i := range k {
+				*(*uint64)(unsafe.Pointer(&src)) = uint64(sent + i)
+				*r.Claimed(i) = src
+			}
+			r.Commit()
+			sent += k
+		}
+	})
+	if got := <-done; got != uint64(b.N) {
+		b.Fatalf("received %d of %d", got, b.N)
+	}
+	reportRate(b)
+}
+
+// reportRate adds msgs/s and ns/msg to a stream benchmark's result.
+func reportRate(b *testing.B) {
+	b.StopTimer()
+	if s := b.Elapsed().Seconds(); s > 0 {
+		b.ReportMetric(float64(b.N)/s, "msgs/s")
+		b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N), "ns/msg")
+	}
+}
+
+// BenchmarkLogStream is BenchmarkRingStream for a Log: records of size
+// bytes, header included, written with Claim/Commit (batch records per
+// commit) and copied out by the consumer.
+func BenchmarkLogStream(b *testing.B) {
+	for _, batch := range []int{1, 64} {
+		for _, size := range []int{64, 256, 1024, 4096} {
+			b.Run(fmt.Sprintf("size=%d/batch=%d", size, batch), func(b *testing.B) { benchLogStream(b, size, batch) })
+		}
+	}
+}
+
+func benchLogStream(b *testing.B, size, batch int) {
+	ca, cb := needCPUs(b)
+	payload := size - RecordHeaderLength
+	capacity := 1 << 16
+	for capacity < 1024*size {
+		capacity <<= 1
+	}
+	n, _ := LogLength(capacity)
+	l, err := NewLog(region(b, n), capacity)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan uint64)
+	go pinned(cb, func() {
+		var got uint64
+		cp := make([]byte, payload)
+		deadline := time.Now().Add(time.Minute)
+		for i := 0; got < uint64(b.N); i++ {
+			if l.Poll(0, func(_ uint32, m []byte) {
+				copy(cp, m)
+				if binary.LittleEndian.Uint64(cp) != got {
+					panic("out of order")
+				}
+				got++
+			}) == 0 && i&0xffff == 0 && time.Now().After(deadline) {
+				break
+			}
+		}
+		done <- got
+	})
+	src := make([]byte, payload)
+	pinned(ca, func() {
+		b.SetBytes(int64(size))
+		b.ResetTimer()
+		for sent := 0; sent < b.N; {
+			k := 0
+			for ; k < batch && sent+k < b.N; k++ {
+				dst := l.Claim(payload)
+				if dst == nil {
+					break
+				}
+				binary.LittleEndian.PutUint64(src, uint64(sent+k))
+				copy(dst, src)
+				l.Commit()
+			}
+			sent += k
+		}
+	})
+	if got := <-done; got != uint64(b.N) {
+		b.Fatalf("received %d of %d", got, b.N)
+	}
+	reportRate(b)
+}
