@@ -3,6 +3,7 @@ package restartbench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,11 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Req and Resp are the benchmark's messages.
+// Req and Resp are the benchmark's messages. A request names its call:
+// the client incarnation (Proc, given by the orchestrator), the
+// connection in that process (Conn) and the call's seq.
 type Req struct {
 	Seq  uint64 // per connection, from 1
-	A, B int64
-	_    [8]byte
+	Proc uint32 // the client incarnation: 0, 1, 2, … in the order started
+	Conn uint32 // the connection, in its process
+	A, B int64  // A is Seq, B is Proc<<32 | Conn
 }
 
 // Resp echoes Seq and answers A+B.
@@ -38,30 +42,52 @@ func now() int64 {
 
 // Environment of the child roles.
 const (
-	envRole  = "RESTARTBENCH_ROLE"
-	envName  = "RESTARTBENCH_NAME"
-	envDir   = "RESTARTBENCH_DIR"
-	envConns = "RESTARTBENCH_CONNS"
-	envThink = "RESTARTBENCH_THINK"
+	envRole    = "RESTARTBENCH_ROLE"
+	envName    = "RESTARTBENCH_NAME"
+	envDir     = "RESTARTBENCH_DIR"
+	envConns   = "RESTARTBENCH_CONNS"
+	envThink   = "RESTARTBENCH_THINK"
+	envProc    = "RESTARTBENCH_PROC"
+	envTimeout = "RESTARTBENCH_TIMEOUT"
 )
+
+// lostGrace is how long past its deadline a call may stay in flight
+// before it counts as lost (Result.Lost).
+const lostGrace = 2 * time.Second
 
 // Role returns the child role this process was started in, or "".
 func Role() string { return os.Getenv(envRole) }
 
-// ChildMain runs the child role named by the environment; it returns when
+// ChildMain runs the child role named by the environment, with its log on
+// descriptor 3 (the orchestrator's exec.Cmd.ExtraFiles); it returns when
 // its stdin closes (the orchestrator's way to stop it).
-func ChildMain() error {
+func ChildMain() error { return childMain(nil) }
+
+// handler is a server's request handler.
+type handler = func(q *Req, r *Resp)
+
+// childMain is ChildMain; a server runs wrap(its handler) when wrap is
+// not nil (a test's server that stalls, say).
+func childMain(wrap func(handler) handler) error {
 	name, dir := os.Getenv(envName), os.Getenv(envDir)
 	switch Role() {
 	case "server":
-		return serverMain(name, dir)
+		return serverMain(name, dir, wrap)
 	case "client":
 		n, err := strconv.Atoi(os.Getenv(envConns))
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || n > maxLogConns {
 			return fmt.Errorf("bad %s", envConns)
 		}
-		think, _ := time.ParseDuration(os.Getenv(envThink))
-		return clientMain(name, dir, n, think)
+		proc, err := strconv.ParseUint(os.Getenv(envProc), 10, 32)
+		if err != nil {
+			return fmt.Errorf("bad %s", envProc)
+		}
+		k := caller{proc: uint32(proc), timeout: time.Second}
+		k.think, _ = time.ParseDuration(os.Getenv(envThink))
+		if t, err := time.ParseDuration(os.Getenv(envTimeout)); err == nil && t > 0 {
+			k.timeout = t
+		}
+		return clientMain(name, dir, n, k)
 	}
 	return fmt.Errorf("unknown role %q", Role())
 }
@@ -82,7 +108,11 @@ func emit(format string, args ...any) {
 	out.Unlock()
 }
 
-func serverMain(name, dir string) error {
+func serverMain(name, dir string, wrap func(handler) handler) error {
+	lg, err := openChildLog(logFd, execMagic)
+	if err != nil {
+		return err
+	}
 	fds0 := openFDs()
 	freed := make(chan [2]int64, 1<<16)
 	s, err := link.Listen[Req, Resp](name, link.Options{Dir: dir, MaxConns: 4096,
@@ -97,7 +127,15 @@ func serverMain(name, dir string) error {
 	if err != nil {
 		return err
 	}
-	go s.Serve(func(q *Req, r *Resp) { r.Seq, r.Sum = q.Seq, q.A+q.B })
+	// The execution is logged before the response is written (executed).
+	h := func(q *Req, r *Resp) {
+		lg.executed(q.Proc, q.Conn, q.Seq)
+		r.Seq, r.Sum = q.Seq, q.A+q.B
+	}
+	if wrap != nil {
+		h = wrap(h)
+	}
+	go s.Serve(h)
 	emit("ACCEPTING %d", now())
 	io.Copy(io.Discard, os.Stdin)
 	// With every client gone, what is left is the server's own: the lock
@@ -105,11 +143,6 @@ func serverMain(name, dir string) error {
 	// liveness page and one arena memfd per trust domain (here: one).
 	emit("FDS %d %d", openFDs()-fds0-6, s.Stats().Conns)
 	return s.Close()
-}
-
-// counters a client process reports when it stops.
-type counters struct {
-	calls, errs, dup, wrong, lost atomic.Uint64
 }
 
 // openFDs counts this process's open file descriptors. The first call
@@ -122,14 +155,21 @@ func openFDs() int {
 }
 
 // memfdMaps counts this process's mappings of memfd segments other than its
-// own liveness page (which its death watch keeps for the process's life).
+// own liveness page (which its death watch keeps for the process's life)
+// and its log.
 func memfdMaps() int {
 	b, _ := os.ReadFile("/proc/self/maps")
-	return strings.Count(string(b), "/memfd:") - strings.Count(string(b), "/memfd:spinwire-client-liveness")
+	return strings.Count(string(b), "/memfd:") - strings.Count(string(b), "/memfd:spinwire-client-liveness") -
+		strings.Count(string(b), "/memfd:restartbench-log")
 }
 
-func clientMain(name, dir string, n int, think time.Duration) error {
-	var cnt counters
+// clientMain dials n connections and calls on each, as k says, until
+// stdin closes.
+func clientMain(name, dir string, n int, k caller) error {
+	var err error
+	if k.log, err = openChildLog(logFd, callMagic); err != nil {
+		return err
+	}
 	fds0 := openFDs()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -156,19 +196,22 @@ func clientMain(name, dir string, n int, think time.Duration) error {
 	}
 	var active sync.WaitGroup
 	for i, c := range conns {
-		active.Go(func() { callLoop(ctx, c, i, think, &cnt) })
+		k := k
+		k.c, k.conn = c, i
+		active.Go(func() { k.run(ctx) })
 	}
 	emit("READY %d", os.Getpid())
 	io.Copy(io.Discard, os.Stdin)
 	cancel()
-	// Every call has a 1 s deadline: a goroutine still busy 3 s later holds
-	// a call that ended in neither reply nor error.
+	// A call still busy when its deadline and lostGrace have passed ended
+	// in neither response nor error: the seal keeps it in flight in the
+	// log (lost), whatever Close makes of it.
 	done := make(chan struct{})
 	go func() { active.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(3 * time.Second):
-		cnt.lost.Add(1)
+	case <-time.After(k.timeout + lostGrace):
+		k.log.seal()
 	}
 	for _, c := range conns {
 		c.Close()
@@ -176,8 +219,7 @@ func clientMain(name, dir string, n int, think time.Duration) error {
 	// Left open: the process's death watch — its epoll fd and its own
 	// liveness page (one fd, one mapping) — nothing else.
 	flushDetected()
-	emit("STATS %d %d %d %d %d %d %d", cnt.calls.Load(), cnt.errs.Load(), cnt.dup.Load(), cnt.wrong.Load(), cnt.lost.Load(),
-		openFDs()-fds0-2, memfdMaps())
+	emit("STATS %d %d", openFDs()-fds0-2, memfdMaps())
 	return nil
 }
 
@@ -203,35 +245,60 @@ func dialAll(name, dir string, detected []atomic.Int64) ([]*link.Conn[Req, Resp]
 	return conns, nil
 }
 
-// callLoop calls until ctx ends, checking every reply against its request.
-func callLoop(ctx context.Context, c *link.Conn[Req, Resp], id int, think time.Duration, cnt *counters) {
+// caller is one connection's calls: which connection, how often, with
+// which deadline, and the log they go in.
+type caller struct {
+	c       *link.Conn[Req, Resp]
+	proc    uint32 // the client incarnation
+	conn    int
+	think   time.Duration // pause after each response
+	timeout time.Duration // each call's deadline
+	log     *childLog
+}
+
+// run calls until ctx ends, logging each call before and after it and
+// checking every response against its request. It stops early when the
+// log is full (the orchestrator sees it in the log and fails the run).
+func (k *caller) run(ctx context.Context) {
 	var seq uint64
-	epoch := c.Epoch()
+	epoch := k.c.Epoch()
 	for ctx.Err() == nil {
 		seq++
-		q := Req{Seq: seq, A: int64(seq), B: int64(id)}
+		rec, ok := k.log.begin(k.conn, seq, now())
+		if !ok {
+			return
+		}
+		q := Req{Seq: seq, Proc: k.proc, Conn: uint32(k.conn), A: int64(seq), B: int64(k.proc)<<32 | int64(k.conn)}
 		var r Resp
-		err := c.Call(time.Now().Add(time.Second), &q, &r)
-		cnt.calls.Add(1)
-		switch {
-		case err != nil:
-			cnt.errs.Add(1)
+		o := judge(k.c.Call(time.Now().Add(k.timeout), &q, &r), &q, &r)
+		k.log.end(rec, k.conn, seq, o)
+		if o != outcomeAnswered && o != outcomeWrong {
 			time.Sleep(time.Millisecond)
 			continue
-		case r.Seq == seq && r.Sum == q.A+q.B:
-			// The first reply from a new server incarnation (Epoch is 0
-			// if the server died since this reply).
-			if e := c.Epoch(); e != epoch && e != 0 {
-				emit("RECONNECTED %d %d", id, now())
-				epoch = e
-			}
-		case r.Seq < seq:
-			cnt.dup.Add(1)
-		default:
-			cnt.wrong.Add(1)
 		}
-		if think > 0 {
-			time.Sleep(think)
+		// The first response from a new server incarnation (Epoch is 0
+		// if the server died since this response).
+		if e := k.c.Epoch(); o == outcomeAnswered && e != epoch && e != 0 {
+			emit("RECONNECTED %d %d", k.conn, now())
+			epoch = e
+		}
+		if k.think > 0 {
+			time.Sleep(k.think)
 		}
 	}
+}
+
+// judge is the outcome of a call of q that returned err, and r.
+func judge(err error, q *Req, r *Resp) outcome {
+	switch {
+	case errors.Is(err, link.ErrPeerGone):
+		return outcomeFailedPeerGone
+	case errors.Is(err, link.ErrTimeout):
+		return outcomeFailedTimeout
+	case err != nil:
+		return outcomeFailedOther
+	case r.Seq == q.Seq && r.Sum == q.A+q.B:
+		return outcomeAnswered
+	}
+	return outcomeWrong
 }

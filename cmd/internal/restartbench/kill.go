@@ -14,6 +14,9 @@ func (b *bench) killServer(t int) error {
 	tKill := now()
 	b.kills = append(b.kills, tKill)
 	b.server.kill()
+	if err := b.readExecs(b.server); err != nil {
+		return err
+	}
 	time.Sleep(20 * time.Millisecond)
 	var err error
 	var tAccept int64
@@ -78,6 +81,9 @@ func (b *bench) killClient(k int) error {
 	tKill := now()
 	victim.kill()
 	b.clients[i] = nil
+	if err := b.readCalls(victim, tKill, true); err != nil {
+		return err
+	}
 	var last int64
 	for got := 0; got < victim.conns; {
 		select {
@@ -95,8 +101,8 @@ func (b *bench) killClient(k int) error {
 	return b.startClient(i)
 }
 
-// stopClients closes every client's stdin and adds up the STATS each
-// prints as it stops.
+// stopClients closes every client's stdin, adds up the STATS each prints
+// as it stops, and reads its log once it has exited.
 func (b *bench) stopClients() error {
 	for _, c := range b.clients {
 		c.stdin.Close()
@@ -106,21 +112,21 @@ func (b *bench) stopClients() error {
 		if err != nil {
 			return err
 		}
-		res := b.res
-		res.Calls += uint64(atoi64(f[0]))
-		res.Duplicated += uint64(atoi64(f[2]))
-		res.Wrong += uint64(atoi64(f[3]))
-		res.Lost += uint64(atoi64(f[4]))
-		res.LeakedFDs += int(atoi64(f[5]))
-		res.LeakedMaps += int(atoi64(f[6]))
-		b.cfg.Logf("client %d: %d fds, %d maps left", c.pid, atoi64(f[5]), atoi64(f[6]))
-		c.cmd.Wait()
+		b.res.LeakedFDs += int(atoi64(f[0]))
+		b.res.LeakedMaps += int(atoi64(f[1]))
+		b.cfg.Logf("client %d: %d fds, %d maps left", c.pid, atoi64(f[0]), atoi64(f[1]))
+		if !c.exit(5 * time.Second) {
+			b.cfg.Logf("client %d: still running 5 s after STATS; killed", c.pid)
+		}
 		b.clients[i] = nil
+		if err := b.readCalls(c, now(), false); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// stats reads client c's lines up to its STATS line and returns its seven
+// stats reads client c's lines up to its STATS line and returns its two
 // fields; DETECTED lines of the last server kill may come up to there.
 func (b *bench) stats(c *proc) ([]string, error) {
 	deadline := time.After(10 * time.Second)
@@ -133,7 +139,7 @@ func (b *bench) stats(c *proc) ([]string, error) {
 			switch f := strings.Fields(l); {
 			case len(f) == 3 && f[0] == "DETECTED":
 				b.detected(c.pid, f[1], atoi64(f[2]))
-			case len(f) == 8 && f[0] == "STATS":
+			case len(f) == 3 && f[0] == "STATS":
 				return f[1:], nil
 			}
 		case <-deadline:
@@ -143,7 +149,7 @@ func (b *bench) stats(c *proc) ([]string, error) {
 }
 
 // stopServer checks that the server, once every client is gone, freed
-// every slot and holds nothing for them, and stops it.
+// every slot and holds nothing for them, stops it and reads its log.
 func (b *bench) stopServer() error {
 	for got := 0; got < b.cfg.Conns; got++ {
 		select {
@@ -160,8 +166,38 @@ func (b *bench) stopServer() error {
 		}
 		b.res.LeakedFDs += int(atoi64(f[0]))
 		b.cfg.Logf("server: %s fds left", f[0])
-		return nil
+		if !b.server.exit(5 * time.Second) {
+			b.cfg.Logf("server: still running 5 s after FDS; killed")
+		}
+		err := b.readExecs(b.server)
+		b.server = nil
+		return err
 	case <-time.After(5 * time.Second):
 		return errors.New("the server did not report its fds")
 	}
+}
+
+// readCalls reads the log of client c, which has exited (killed at end,
+// or stopped), into the ledger and closes it.
+func (b *bench) readCalls(c *proc, end int64, killed bool) error {
+	s, err := decodeCalls(c.log.w, c.conns)
+	c.log.close()
+	if err != nil {
+		return fmt.Errorf("client %d (pid %d): %w", c.index, c.pid, err)
+	}
+	s.settle(end, killed, b.cfg.callTimeout()+lostGrace)
+	b.ledger.sheets[c.index] = s
+	return nil
+}
+
+// readExecs reads the log of server p, which has exited, into the ledger
+// and closes it.
+func (b *bench) readExecs(p *proc) error {
+	var err error
+	b.ledger.execs, err = decodeExecs(p.log.w, b.ledger.execs)
+	p.log.close()
+	if err != nil {
+		return fmt.Errorf("server (pid %d): %w", p.pid, err)
+	}
+	return nil
 }

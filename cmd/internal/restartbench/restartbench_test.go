@@ -4,16 +4,25 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// envStall, in a test's server, stalls its handler (stallAfter).
+const envStall = "RESTARTBENCH_TEST_STALL"
 
 // TestChildProcess is the children's entry point.
 func TestChildProcess(t *testing.T) {
 	if Role() == "" {
 		t.Skip("child process entry point")
 	}
-	if err := ChildMain(); err != nil {
+	var wrap func(handler) handler
+	if n, err := strconv.Atoi(os.Getenv(envStall)); err == nil {
+		wrap = stallAfter(n)
+	}
+	if err := childMain(wrap); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(1)
 	}
@@ -33,9 +42,7 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", res)
-	if res.Calls == 0 || res.Lost != 0 || res.Duplicated != 0 || res.Wrong != 0 {
-		t.Fatalf("delivery: %+v", res)
-	}
+	checkDelivery(t, res)
 	if res.ReconnectP100Ms <= 0 || res.ClientReclaimP100Ms <= 0 || res.DetectP100Ms <= 0 {
 		t.Fatalf("timings not measured: %+v", res)
 	}
@@ -57,9 +64,103 @@ func TestChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", res)
-	if res.Calls == 0 || res.Lost != 0 || res.Duplicated != 0 || res.Wrong != 0 || res.LeakedFDs != 0 || res.LeakedMaps != 0 {
-		t.Fatalf("chaos: %+v", res)
+	checkDelivery(t, res)
+	if res.LeakedFDs != 0 || res.LeakedMaps != 0 {
+		t.Fatalf("leaks: %+v", res)
 	}
+}
+
+// checkDelivery fails t unless every call of the run is in one category,
+// killed clients made some of them, and none was lost, duplicated or
+// wrong, nor any execution unmatched.
+func checkDelivery(t *testing.T, res *Result) {
+	t.Helper()
+	sum := res.Answered + res.Failed + res.Interrupted + res.Lost + res.Duplicated + res.Wrong
+	if res.Calls == 0 || sum != res.Calls || res.KilledClientCalls == 0 || res.Executions == 0 ||
+		res.Lost != 0 || res.Duplicated != 0 || res.Wrong != 0 || res.UnmatchedExecutions != 0 {
+		t.Fatalf("delivery: %+v", res)
+	}
+}
+
+// stallAfter lets a server's handler run n times, then blocks it for
+// good: no request after the n-th is executed, logged or answered.
+func stallAfter(n int) func(handler) handler {
+	return func(h handler) handler {
+		var ran atomic.Int64
+		return func(q *Req, r *Resp) {
+			if ran.Add(1) > int64(n) {
+				select {}
+			}
+			h(q, r)
+		}
+	}
+}
+
+// TestKilledClientAccounted: a client killed mid-run has every call it
+// made accounted for. The server answers stall requests, then its handler
+// blocks: each connection's calls up to then are answered and its next one
+// stays in flight (the deadline is an hour). Once the client's live log
+// shows exactly that, the client is killed; its log, read after the kill,
+// must hold stall answered calls, each executed once, and one call per
+// connection interrupted — nothing lost, failed, wrong or duplicated.
+func TestKilledClientAccounted(t *testing.T) {
+	const conns, stall = 3, 150
+	b := newBench(Config{Name: "acct", Dir: t.TempDir(), Conns: conns, Procs: 1, CallTimeout: time.Hour, Logf: t.Logf,
+		Spawn: func(env []string) *exec.Cmd { return spawn(append(env, envStall+"="+strconv.Itoa(stall))) }})
+	defer b.killAll()
+	var err error
+	if b.server, _, err = b.startServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.startClient(0); err != nil {
+		t.Fatal(err)
+	}
+	c := b.clients[0]
+	for deadline := time.Now().Add(time.Minute); !stalled(c.log.w, conns, stall); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the client's log never showed the stall")
+		}
+	}
+	tKill := now()
+	c.kill()
+	b.clients[0] = nil
+	if err := b.readCalls(c, tKill, true); err != nil {
+		t.Fatal(err)
+	}
+	b.server.kill()
+	if err := b.readExecs(b.server); err != nil {
+		t.Fatal(err)
+	}
+	b.server = nil
+	res := b.result()
+	want := *res
+	want.Calls, want.KilledClientCalls, want.Answered, want.Interrupted, want.Executions = stall+conns, stall+conns, stall, conns, stall
+	want.Failed, want.FailedPeerGone, want.FailedTimeout, want.FailedOther, want.FailedExecuted = 0, 0, 0, 0, 0
+	want.Lost, want.Duplicated, want.Wrong, want.UnmatchedExecutions = 0, 0, 0, 0
+	if *res != want {
+		t.Fatalf("\n got %+v\nwant %+v", res, want)
+	}
+}
+
+// stalled reports whether live client log w shows answered calls in all
+// and every one of its conns connections with a call in flight.
+func stalled(w []uint64, conns, answered int) bool {
+	s, err := decodeCalls(w, conns)
+	if err != nil {
+		return false
+	}
+	n := 0
+	for _, calls := range s.calls {
+		if len(calls) == 0 || calls[len(calls)-1] != outcomeInFlight {
+			return false
+		}
+		for _, o := range calls {
+			if o == outcomeAnswered {
+				n++
+			}
+		}
+	}
+	return n == answered
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {

@@ -20,6 +20,7 @@ type Config struct {
 	Trials      int           // server kills
 	ClientKills int           // client kills
 	Think       time.Duration // pause between a connection's calls
+	CallTimeout time.Duration // each call's deadline (default 1 s)
 	Chaos       bool          // interleave server and client kills at random
 	// Spawn starts this program in a child role: it must return a command
 	// whose environment includes env (and os.Environ).
@@ -29,6 +30,14 @@ type Config struct {
 
 // Result is the JSON line of `pingpong -mode restart`. Times are in
 // milliseconds, percentiles of HdrHistograms (3 significant digits).
+//
+// The call counts cover every call of every client process, those killed
+// included: each client logs each call in shared memory before and after
+// making it, and each server each request its handler runs, and the
+// orchestrator reads the logs once their writers have exited or been
+// killed (log.go). Every call is in exactly one of Answered, Failed,
+// Interrupted, Lost, Duplicated and Wrong; for a correct library Lost,
+// Duplicated, Wrong and UnmatchedExecutions are 0.
 type Result struct {
 	Mode                string  `json:"mode"`
 	Conns               int     `json:"conns"`
@@ -39,20 +48,58 @@ type Result struct {
 	DetectP50Ms         float64 `json:"detect_p50_ms"`
 	ClientReclaimP100Ms float64 `json:"client_reclaim_p100_ms"`
 	ClientReclaimP50Ms  float64 `json:"client_reclaim_p50_ms"`
-	Calls               uint64  `json:"calls"`
-	Lost                uint64  `json:"lost"`
-	Duplicated          uint64  `json:"duplicated"`
-	Wrong               uint64  `json:"wrong"`
-	LeakedFDs           int     `json:"leaked_fds"`
-	LeakedMaps          int     `json:"leaked_maps"`
+
+	// Calls counts the calls begun, by every client process.
+	Calls uint64 `json:"calls"`
+	// KilledClientCalls counts those of Calls made by client processes
+	// that were later killed.
+	KilledClientCalls uint64 `json:"killed_client_calls"`
+	// Answered: a response whose content was checked correct (it echoes
+	// the call's seq and sums its operands), for a call a server executed
+	// once.
+	Answered uint64 `json:"answered"`
+	// Failed: Call returned an error, so the caller knows; split into
+	// ErrPeerGone, ErrTimeout and any other error (ErrCorrupt, …). Such a
+	// call may or may not have been executed: FailedExecuted counts those
+	// a server did execute (the error then came after the request left).
+	Failed         uint64 `json:"failed"`
+	FailedPeerGone uint64 `json:"failed_peer_gone"`
+	FailedTimeout  uint64 `json:"failed_timeout"`
+	FailedOther    uint64 `json:"failed_other"`
+	FailedExecuted uint64 `json:"failed_executed"`
+	// Interrupted: in flight when its own client process was killed, begun
+	// no longer before the kill than the call's deadline and 2 s of grace.
+	Interrupted uint64 `json:"interrupted"`
+	// Lost: begun, and its caller got neither a response nor an error —
+	// still in flight when a stopped client gave up waiting (the deadline
+	// and 2 s after the stop), or when a client was killed longer after
+	// the call began than that.
+	Lost uint64 `json:"lost"`
+	// Duplicated: executed more than once, counted over every server
+	// incarnation's log, whatever the caller saw.
+	Duplicated uint64 `json:"duplicated"`
+	// Wrong: a response with the wrong content, or a response to a call no
+	// server executed.
+	Wrong uint64 `json:"wrong"`
+	// Executions counts the requests the servers' handlers ran;
+	// UnmatchedExecutions those among them that name no call a client
+	// began.
+	Executions          uint64 `json:"executions"`
+	UnmatchedExecutions uint64 `json:"unmatched_executions"`
+
+	LeakedFDs  int `json:"leaked_fds"`
+	LeakedMaps int `json:"leaked_maps"`
 }
 
 // Run runs the benchmark and returns its result: it starts the server and
 // the clients, kills and restarts the server cfg.Trials times and a random
 // client cfg.ClientKills times (in that order, or shuffled with Chaos),
-// then stops the clients and the server and counts what they report.
+// then stops the clients and the server and counts what they report and
+// what their logs say. An error from a log (malformed, or full) fails the
+// run: its calls could not all be accounted for.
 func Run(cfg Config) (*Result, error) {
-	if cfg.Conns < 1 || cfg.Procs < 1 || cfg.Procs > cfg.Conns || cfg.Trials < 0 || cfg.ClientKills < 0 || cfg.Spawn == nil {
+	if cfg.Conns < 1 || cfg.Conns > maxLogConns || cfg.Procs < 1 || cfg.Procs > cfg.Conns || cfg.Trials < 0 || cfg.ClientKills < 0 ||
+		cfg.CallTimeout < 0 || cfg.Spawn == nil {
 		return nil, fmt.Errorf("restartbench: conns %d, procs %d, trials %d, client kills %d", cfg.Conns, cfg.Procs, cfg.Trials, cfg.ClientKills)
 	}
 	b := newBench(cfg)
@@ -104,9 +151,19 @@ type bench struct {
 	freed     chan []string
 	fds       chan []string
 
+	ledger ledger // every call and execution, from the logs of the processes that ended
+
 	kills                      []int64           // CLOCK_MONOTONIC of each server kill, in order
 	seen                       map[[2]int64]bool // DETECTED lines counted: kill index, pid·10⁶+connection
 	detect, reconnect, reclaim *hdrhistogram.Histogram
+}
+
+// callTimeout is each call's deadline.
+func (cfg *Config) callTimeout() time.Duration {
+	if cfg.CallTimeout == 0 {
+		return time.Second
+	}
+	return cfg.CallTimeout
 }
 
 // maxLatency is the largest time the histograms hold, in nanoseconds; a
@@ -162,14 +219,17 @@ func (b *bench) start() error {
 	return nil
 }
 
-// killAll kills whatever is still running (Run's clean-up).
+// killAll kills whatever is still running and drops its log (Run's
+// clean-up).
 func (b *bench) killAll() {
 	if b.server != nil {
 		b.server.kill()
+		b.server.log.close()
 	}
 	for _, c := range b.clients {
 		if c != nil {
 			c.kill()
+			c.log.close()
 		}
 	}
 }
@@ -177,7 +237,7 @@ func (b *bench) killAll() {
 // startServer starts a server, with the reader of its lines, and returns
 // it with the time it said it was accepting.
 func (b *bench) startServer() (*proc, int64, error) {
-	p, err := b.cfg.start("server", 0)
+	p, err := b.cfg.start("server", 0, 0)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -212,10 +272,11 @@ func (b *bench) startClient(i int) error {
 	if i < b.cfg.Conns%b.cfg.Procs {
 		n++
 	}
-	c, err := b.cfg.start("client", n)
+	c, err := b.cfg.start("client", n, len(b.ledger.sheets))
 	if err != nil {
 		return err
 	}
+	b.ledger.sheets = append(b.ledger.sheets, nil)
 	b.clients[i] = c
 	_, err = c.expect("READY", 20*time.Second)
 	return err
@@ -237,9 +298,11 @@ func (b *bench) detected(pid int, conn string, stamp int64) {
 	}
 }
 
-// result fills in the timings and logs their spread.
+// result fills in the timings and the call counts, and logs the spread
+// of the timings.
 func (b *bench) result() *Result {
 	res := b.res
+	b.ledger.tally(res)
 	res.ReconnectP50Ms, res.ReconnectP100Ms = ms(b.reconnect, 50), ms(b.reconnect, 100)
 	res.DetectP100Ms, res.DetectP50Ms = ms(b.detect, 100), ms(b.detect, 50)
 	res.ClientReclaimP100Ms, res.ClientReclaimP50Ms = ms(b.reclaim, 100), ms(b.reclaim, 50)
