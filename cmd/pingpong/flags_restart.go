@@ -36,6 +36,12 @@ processes calling continuously; -trials times the server is killed (SIGKILL)
 and restarted, then as many random clients are killed and restarted. It
 reports detection (kill → the client's death watch), reconnection (new
 server accepting → a client's first reply from it) and the server's reclaim
-of a dead client's slots, and counts every call: lost (no reply, no error),
-duplicated and wrong replies. With -floor, the C floor (floor_death) runs in
-the same run. -cleanup NAME removes what a dead server left behind.`
+of a dead client's slots. It accounts for every call, killed clients'
+included (each process logs its calls, or executions, in shared memory that
+outlives a kill): answered (response checked), failed (an error the caller
+saw), interrupted (in flight when its own client was killed), lost (neither
+response nor error by its deadline + 2 s), duplicated (executed twice by
+the servers) and wrong (wrong content, or answered but never executed);
+lost, duplicated and wrong are 0 for a correct library. With -floor, the C
+floor (floor_death) runs in the same run. -cleanup NAME removes what a dead
+server left behind.`

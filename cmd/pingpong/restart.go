@@ -79,7 +79,7 @@ func measureRestart(c *config, stdout, stderr io.Writer) error {
 
 // writeRestart prints restart mode's report: the header, detection,
 // reconnection and reclaim times (with the C floor's beside them when it
-// ran), and the count of every call.
+// ran), and every call of every client, killed or not, by category.
 func writeRestart(w io.Writer, c *config, res *restartbench.Result, floor *deathFloor) {
 	fmt.Fprintf(w, "# pingpong %s: restart, %d connections in %d client processes, %d server kills and %d client kills (SIGKILL)\n",
 		version(), res.Conns, c.Procs, res.Trials, res.Trials)
@@ -94,8 +94,12 @@ func writeRestart(w io.Writer, c *config, res *restartbench.Result, floor *death
 		fmt.Fprintf(w, "  floor (C, %d trials): a killed sleeping process seen     %8.2f ms p100, %.2f ms p50 on its robust futex word; %.2f ms p100, %.2f ms p50 on its socket\n",
 			floor.Trials, floor.SleepFutexP100, floor.SleepFutexP50, floor.SleepSocketP100, floor.SleepSocketP50)
 	}
-	fmt.Fprintf(w, "calls %d: lost %d, duplicated %d, wrong %d; leaked fds %d, mappings %d\n",
-		res.Calls, res.Lost, res.Duplicated, res.Wrong, res.LeakedFDs, res.LeakedMaps)
+	// Every call, killed clients' included, is in exactly one of answered,
+	// failed, interrupted, lost, duplicated and wrong (restartbench.Result).
+	fmt.Fprintf(w, "calls %d (%d by clients later killed): answered %d, failed %d (peer gone %d, timeout %d, other %d; %d of them executed), interrupted by their client's kill %d\n",
+		res.Calls, res.KilledClientCalls, res.Answered, res.Failed, res.FailedPeerGone, res.FailedTimeout, res.FailedOther, res.FailedExecuted, res.Interrupted)
+	fmt.Fprintf(w, "lost %d, duplicated %d, wrong %d, executions of no call %d (%d executions); leaked fds %d, mappings %d\n",
+		res.Lost, res.Duplicated, res.Wrong, res.UnmatchedExecutions, res.Executions, res.LeakedFDs, res.LeakedMaps)
 }
 
 // deathFloor is floor_death's report: how soon a C watcher learns of a
