@@ -14,29 +14,32 @@ import (
 // record per call it began; a server's one execution record per request
 // its handler ran.
 //
-//	 0                   1                   2                   3
-//	 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+// Each row is one uint64, native byte order; its fields are shown from
+// the most significant bit (63) on the left to bit 0 on the right.
+//
+//	 63                                                            0
 //	+---------------------------------------------------------------+
-//	|        Magic: callMagic or execMagic (uint64, parent)         |  0
+//	|        Magic: callMagic or execMagic (parent)                 |  0
 //	+---------------------------------------------------------------+
-//	|        Capacity: records the log holds (uint64, parent)       |  8
+//	|        Capacity: records the log holds (parent)               |  8
 //	+---------------------------------------------------------------+
-//	|     Position: records reserved (uint64, child, atomic add)    | 16
+//	|        Position: records reserved (child, atomic add)         | 16
 //	+---------------------------------------------------------------+
-//	|   Full: reservations refused, no room (uint64, child, add)    | 24
+//	|        Full: reservations refused for want of room (child)    | 24
 //	+---------------------------------------------------------------+
-//	|                  Reserved, zero, up to 64 bytes               | 32
+//	|        Reserved, zero, up to 64 bytes                         | 32
 //	+---------------------------------------------------------------+
-//	|            Records, recordLength bytes each                   | 64
+//	|        Records, recordLength bytes each                       | 64
 //	...                                                           ...
 //
-// Each diagram row is one 8-byte word. A call record (client):
+// A call record (client):
 //
-//	+-------------------------------+----------------------+--------+
-//	|         Seq (32 bits)         |   Conn (24 bits)     |Outcome |  +0 state
-//	+-------------------------------+----------------------+--------+
-//	|        Start: CLOCK_MONOTONIC ns when the call began          |  +8
-//	+---------------------------------------------------------------+
+//	 63                            32 31                     8 7      0
+//	+-------------------------------+------------------------+--------+
+//	|              Seq              |          Conn          |Outcome |  +0 state
+//	+-------------------------------+------------------------+--------+
+//	|        Start: CLOCK_MONOTONIC ns when the call began            |  +8
+//	+-----------------------------------------------------------------+
 //
 // The client reserves a record (Position), stores Start, then the state
 // with outcomeInFlight — both before the call — and the state again with
@@ -45,10 +48,11 @@ import (
 //
 // An execution record (server):
 //
+//	 63                            32 31                             0
 //	+-------------------------------+-------------------------------+
-//	|      Proc: client incarnation  |        Conn (32 bits)        |  +0 key
+//	|   Proc: client incarnation    |             Conn              |  +0 key
 //	+-------------------------------+-------------------------------+
-//	|              Seq (64 bits; 0: not written yet)                |  +8
+//	|              Seq (0: record not written yet)                  |  +8
 //	+---------------------------------------------------------------+
 //
 // The server reserves a record, stores the key, then Seq, before its
