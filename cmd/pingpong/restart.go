@@ -38,11 +38,12 @@ func measureRestart(c *config, stdout, stderr io.Writer) error {
 	// lines (they start with "detect" or "reclaim").
 	tty := !c.Quiet && isTerminal(stderr)
 	logf := func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
 		switch {
 		case tty:
-			fmt.Fprintf(stderr, "\r\033[K"+format, args...)
-		case !c.Quiet && (strings.HasPrefix(format, "detect") || strings.HasPrefix(format, "reclaim")):
-			fmt.Fprintf(stderr, "note: "+format+"\n", args...)
+			fmt.Fprint(stderr, "\r\033[K"+line)
+		case !c.Quiet && (strings.HasPrefix(line, "detect") || strings.HasPrefix(line, "reclaim")):
+			fmt.Fprintln(stderr, "note: "+line)
 		}
 	}
 	res, err := restartbench.Run(restartbench.Config{
