@@ -39,7 +39,7 @@ type Server[Req, Resp any] struct {
 	domains map[procKey]*domain
 	byPid   map[pidUID]*domain // the domain a pid and uid last led to (domainFor)
 	procs   map[uint32]int     // domains per uid
-	spare   *domain            // a domain made ahead of the next new client process
+	spare   *domain            // Listen's domain, or one whose first set-up failed: the next new process's
 	byFd    []*sconn           // by socket fd: the epoll token
 	pending []*sconn           // connections waiting for their hello
 	nconns  int
@@ -172,8 +172,8 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		s.unbind()
 		return nil, err
 	}
-	// The first client process's domain is made now, on the caller's
-	// goroutine with the rest of the set-up, rather than on the
+	// The first client process's domain (the spare) is made now, on the
+	// caller's goroutine with the rest of the set-up, rather than on the
 	// housekeeping goroutine, where its allocations would each take a span
 	// of their own on that goroutine's P. Its cost while no one connects:
 	// one page of the memfd (the header) and two tables of MaxConns bits.
@@ -274,7 +274,6 @@ func (s *Server[Req, Resp]) loop() {
 		s.expireHandshakes()
 		s.resumeAccept()
 		s.late.retry(s.pollersNow())
-		s.restock()
 	}
 }
 
@@ -289,20 +288,6 @@ func (s *Server[Req, Resp]) waitMillis() int {
 		ms = min(ms, 10)
 	}
 	return ms
-}
-
-// restock makes a spare domain when the last one went to a new client
-// process, so that the next one's set-up finds it ready.
-func (s *Server[Req, Resp]) restock() {
-	if s.spare != nil {
-		return
-	}
-	var err error
-	if s.spare, err = newDomain(s.g, s.fp, s.epoch); err != nil {
-		if n, ok := s.errLog.take(); ok {
-			s.logf(n, "link: %s: cannot make an arena: %v", s.name, err)
-		}
-	}
 }
 
 // Stats returns the server's counters. Cost: a load per connection slot in

@@ -18,14 +18,20 @@ import (
 // for its later connections, by the liveness page they carry (domainFor).
 //
 // A domain lives while the process has connections attached: it is made
-// at the first one's set-up (from the spare, made ahead of it) and put in
-// the pollers' list at its attach; when the last one leaves it is taken
+// at the first one's set-up and put in the pollers' list at its attach; when the last one leaves it is taken
 // out of the list and, after a grace period (no poller can still be
 // reading it), its arena is unmapped and closed and its liveness page
 // unmapped. An arena is never handed to a second process.
+//
+// The spare: Listen makes the first process's domain, on the caller's
+// goroutine; a domain whose first set-up fails before its attach goes back
+// as the spare. No other is made ahead: a server keeps no arena, and no
+// memfd page, for a process that may never come — every later process's
+// domain is made at its first set-up, on the housekeeping goroutine, which
+// would have made it then anyway, in the same round or the next.
 
-// domainFor returns the domain of c's process, making it from the spare if
-// this is the process's first connection; or nil and why not. page is the
+// domainFor returns the domain of c's process — the spare, or a new one,
+// if this is the process's first connection; or nil and why not. page is the
 // inode of the liveness page c's hello carried (hasPage: it carried one):
 // when it is the page of the domain that c's pid and uid last led to, c is
 // of that process — a process's connections all carry its page, and no
