@@ -36,6 +36,7 @@ type peerPage struct {
 	key    inodeKey
 	mem    []byte
 	refs   int         // domains holding it; epoll goroutine only
+	owner  *domain     // the first of them, while it lives (domainFor); epoll goroutine only
 	listed bool        // in poller 0's list (epoll goroutine)
 	dead   atomic.Bool // poller 0 saw the owner die
 }

@@ -3,7 +3,6 @@ package link
 import (
 	"context"
 	"os"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,18 +29,20 @@ type Server[Req, Resp any] struct {
 	uid      uint32
 	live     *ownerPage // nil where the kernel lacks the seals
 	wakeFd   int        // eventfd: poller 0 → epoll goroutine, a client page died
-	hdr      []byte     // every arena's header (layout's, then the arena's), rewritten at each attach
+
+	// hdr is every arena's header (layout's, then the arena's), rewritten
+	// at each attach: an array in the Server, not an allocation of its own.
+	hdr [layout.HeaderLength + arenaHeaderLength]byte
 
 	// arenas is the pollers' view: a copy-on-write list.
 	arenas atomic.Pointer[[]*domain]
 
 	// Owned by the epoll goroutine.
 	domains map[procKey]*domain
-	byPid   map[pidUID]*domain // the domain a pid and uid last led to (domainFor)
-	procs   map[uint32]int     // domains per uid
-	spare   *domain            // Listen's domain, or one whose first set-up failed: the next new process's
-	byFd    []*sconn           // by socket fd: the epoll token
-	pending []*sconn           // connections waiting for their hello
+	procs   uidProcs // domains per uid
+	spare   *domain  // Listen's domain, or one whose first set-up failed: the next new process's
+	byFd    []*sconn // by socket fd: the epoll token
+	pending []*sconn // connections waiting for their hello
 	nconns  int
 	nextGen uint64
 	hbuf    []byte // the hello being read: maxDatagram
@@ -149,7 +150,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 		reqS: reqS, respS: respS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
-		domains: map[procKey]*domain{}, byPid: map[pidUID]*domain{}, procs: map[uint32]int{},
+		domains: map[procKey]*domain{}, procs: make(uidProcs, 0, 8),
 		loopDone: make(chan struct{}), closeDone: make(chan struct{}),
 		live:  newOwnerPage("spinwire-server-liveness"),
 		peers: map[inodeKey]*peerPage{},
@@ -176,12 +177,13 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	// caller's goroutine with the rest of the set-up, rather than on the
 	// housekeeping goroutine, where its allocations would each take a span
 	// of their own on that goroutine's P. Its cost while no one connects:
-	// one page of the memfd (the header) and two tables of MaxConns bits.
+	// one page of the memfd (the header) and a table of two words per 64
+	// of MaxConns.
 	if s.spare, err = newDomain(s.g, s.fp, s.epoch); err != nil {
 		s.unbind()
 		return nil, err
 	}
-	s.hdr = slices.Clone(s.spare.a.seg.Bytes()[:layout.HeaderLength+arenaHeaderLength])
+	copy(s.hdr[:], s.spare.a.seg.Bytes())
 	go s.loop()
 	return s, nil
 }

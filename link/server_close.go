@@ -63,7 +63,7 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 			continue
 		}
 		s.nconns--
-		c.d.chunks[c.index/64].Load()[c.index%64].Store(nil)
+		c.d.chunks[c.index/64].conns.Load()[c.index%64].Store(nil)
 		if !safe {
 			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)
 			continue

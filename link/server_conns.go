@@ -27,12 +27,19 @@ type procKey struct {
 type domain struct {
 	a      *arena
 	key    procKey
-	chunks []atomic.Pointer[connChunk] // by slot index / 64; nil until a slot in it is taken
-	words  atomic.Int32                // doorbell words the pollers scan: the chunks ever installed
-	used   []uint64                    // taken slots, a bit each (epoll goroutine)
-	n      int                         // connections attached (epoll goroutine)
-	listed bool                        // in the pollers' list (epoll goroutine)
-	peer   *peerPage                   // the process's liveness page, or nil
+	chunks []chunkRef   // by slot index / 64
+	words  atomic.Int32 // doorbell words the pollers scan: the chunks ever installed
+	n      int          // connections attached (epoll goroutine)
+	listed bool         // in the pollers' list (epoll goroutine)
+	peer   *peerPage    // the process's liveness page, or nil
+}
+
+// chunkRef is a domain's state for the 64 slots of one doorbell word: their
+// connections and which of them are taken. One table of both, so that a
+// domain's tables are one allocation.
+type chunkRef struct {
+	conns atomic.Pointer[connChunk] // nil until a slot in it is taken
+	used  uint64                    // taken slots, a bit each (epoll goroutine)
 }
 
 // connChunk holds the connections of 64 consecutive slots: those of one
@@ -46,14 +53,14 @@ func newDomain(g arenaGeometry, fingerprint, epoch uint64) (*domain, error) {
 		return nil, err
 	}
 	words := (g.maxConns + 63) / 64
-	return &domain{a: a, chunks: make([]atomic.Pointer[connChunk], words), used: make([]uint64, words)}, nil
+	return &domain{a: a, chunks: make([]chunkRef, words)}, nil
 }
 
 // conn returns the connection in slot index, or nil. Two atomic loads.
 func (d *domain) conn(index int) *sconn {
 	// SYNC: acquire of the chunk and of the connection; pair with the
 	// Stores in take and attach.
-	if ch := d.chunks[index/64].Load(); ch != nil {
+	if ch := d.chunks[index/64].conns.Load(); ch != nil {
 		return ch[index%64].Load()
 	}
 	return nil
@@ -62,19 +69,20 @@ func (d *domain) conn(index int) *sconn {
 // take returns the lowest free slot index, installing its chunk if it is
 // the chunk's first use.
 func (d *domain) take() (int, bool) {
-	for w, u := range d.used {
-		if u == ^uint64(0) {
+	for w := range d.chunks {
+		r := &d.chunks[w]
+		if r.used == ^uint64(0) {
 			continue
 		}
-		i := w*64 + bits.TrailingZeros64(^u)
+		i := w*64 + bits.TrailingZeros64(^r.used)
 		if i >= d.a.g.maxConns {
 			return 0, false
 		}
-		d.used[w] |= 1 << (i % 64)
-		if d.chunks[w].Load() == nil {
+		r.used |= 1 << (i % 64)
+		if r.conns.Load() == nil {
 			// SYNC: release of the chunk, before the pollers scan its
 			// word; pairs with the Load in conn and sweep.
-			d.chunks[w].Store(new(connChunk))
+			r.conns.Store(new(connChunk))
 			if int32(w+1) > d.words.Load() {
 				d.words.Store(int32(w + 1))
 			}
@@ -85,7 +93,7 @@ func (d *domain) take() (int, bool) {
 }
 
 // release makes slot index free for take.
-func (d *domain) release(index int) { d.used[index/64] &^= 1 << (index % 64) }
+func (d *domain) release(index int) { d.chunks[index/64].used &^= 1 << (index % 64) }
 
 // Connection states.
 const (

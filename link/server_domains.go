@@ -33,21 +33,20 @@ import (
 // domainFor returns the domain of c's process — the spare, or a new one,
 // if this is the process's first connection; or nil and why not. page is the
 // inode of the liveness page c's hello carried (hasPage: it carried one):
-// when it is the page of the domain that c's pid and uid last led to, c is
+// when the domain that mapped that page first is of c's pid and uid, c is
 // of that process — a process's connections all carry its page, and no
-// other process holds it — and /proc is not read (procStart costs a few
-// microseconds, a thousand times over when a process redials its Conns).
+// other process of that pid holds it — and /proc is not read (procStart
+// costs a few microseconds, a thousand times over when a process redials
+// its Conns).
 func (s *Server[Req, Resp]) domainFor(c *sconn, page inodeKey, hasPage bool) (*domain, string) {
-	pu := pidUID{c.pid, c.uid}
-	if d := s.byPid[pu]; d != nil && hasPage && d.peer != nil && d.peer.key == page {
-		return d, ""
+	if p := s.peers[page]; hasPage && p != nil && p.owner != nil && p.owner.key.pid == c.pid && p.owner.key.uid == c.uid {
+		return p.owner, ""
 	}
 	key := procKey{pid: c.pid, uid: c.uid, start: procStart(c.pid, &s.statBuf)}
 	if d := s.domains[key]; d != nil {
-		s.byPid[pu] = d
 		return d, ""
 	}
-	if s.procs[c.uid] >= maxProcsPerUID {
+	if s.procs.of(c.uid) >= maxProcsPerUID {
 		return nil, msg.Sprintf("%d processes of uid %d attached", maxProcsPerUID, c.uid)
 	}
 	d := s.spare
@@ -60,15 +59,43 @@ func (s *Server[Req, Resp]) domainFor(c *sconn, page inodeKey, hasPage bool) (*d
 	}
 	d.key = key
 	s.domains[key] = d
-	s.byPid[pu] = d
-	s.procs[c.uid]++
+	s.procs.add(c.uid, 1)
 	return d, ""
 }
 
-// pidUID is a process's pid and uid, without its start time.
-type pidUID struct {
-	pid int32
+// uidProcs counts the domains of each uid that has any: a few uids on a
+// real host, so a slice searched in order rather than a map, whose table
+// the housekeeping goroutine would allocate on its P. Epoll goroutine only.
+type uidProcs []uidCount
+
+type uidCount struct {
 	uid uint32
+	n   int32
+}
+
+// of returns the domains of uid.
+func (u uidProcs) of(uid uint32) int {
+	for _, e := range u {
+		if e.uid == uid {
+			return int(e.n)
+		}
+	}
+	return 0
+}
+
+// add adds delta to uid's count, dropping the uid at zero.
+func (u *uidProcs) add(uid uint32, delta int32) {
+	l := *u
+	for i := range l {
+		if l[i].uid == uid {
+			if l[i].n += delta; l[i].n <= 0 {
+				l[i] = l[len(l)-1]
+				*u = l[:len(l)-1]
+			}
+			return
+		}
+	}
+	*u = append(l, uidCount{uid, delta})
 }
 
 // abandon undoes domainFor for a domain whose first set-up failed before
@@ -91,14 +118,14 @@ func (s *Server[Req, Resp]) abandon(d *domain) {
 	}
 }
 
-// forgetDomain removes d from the maps of domains.
+// forgetDomain removes d from the map of domains and from the counts, and
+// unnames it as its page's owner: a later process of its pid is not led
+// to it.
 func (s *Server[Req, Resp]) forgetDomain(d *domain) {
 	delete(s.domains, d.key)
-	if pu := (pidUID{d.key.pid, d.key.uid}); s.byPid[pu] == d {
-		delete(s.byPid, pu)
-	}
-	if s.procs[d.key.uid]--; s.procs[d.key.uid] <= 0 {
-		delete(s.procs, d.key.uid)
+	s.procs.add(d.key.uid, -1)
+	if d.peer != nil && d.peer.owner == d {
+		d.peer.owner = nil
 	}
 }
 

@@ -133,6 +133,9 @@ func (s *Server[Req, Resp]) place(c *sconn, page int, key inodeKey) (*domain, in
 			return nil, 0, false
 		}
 		d.peer = p
+		if p.owner == nil {
+			p.owner = d
+		}
 	}
 	idx, ok := d.take()
 	if !ok {
@@ -149,7 +152,7 @@ func (s *Server[Req, Resp]) place(c *sconn, page int, key inodeKey) (*domain, in
 // server's liveness page).
 func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 	c.d, c.index = d, int32(idx)
-	copy(d.a.seg.Bytes(), s.hdr)
+	copy(d.a.seg.Bytes(), s.hdr[:])
 	c.reset()
 	gen := s.nextGen
 	s.nextGen++
@@ -160,7 +163,7 @@ func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 	c.state.Store(connActive)
 	s.list(d)
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
-	d.chunks[idx/64].Load()[idx%64].Store(c)
+	d.chunks[idx/64].conns.Load()[idx%64].Store(c)
 	d.n++
 	s.nconns++
 	s.wbuf = w.appendTo(s.wbuf)

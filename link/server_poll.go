@@ -126,7 +126,7 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 			if atomic.LoadUint64(word) == 0 {
 				continue
 			}
-			ch := d.chunks[w].Load() // installed: w < words
+			ch := d.chunks[w].conns.Load() // installed: w < words
 			for b := atomic.SwapUint64(word, 0); b != 0; b &= b - 1 {
 				// SYNC: acquire of the connection; pairs with its Store in attach.
 				if c := ch[bits.TrailingZeros64(b)].Load(); c != nil && c.state.Load() == connActive {
