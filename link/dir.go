@@ -132,14 +132,22 @@ func cleanupIn(dir, name string) error {
 	return nil
 }
 
-// schemasAndDir is what Listen and Dial both check first: that Req and Resp
-// are fixed-layout (their schemas), and the socket directory (dir, or Dir()
-// when empty).
-func schemasAndDir[Req, Resp any](dir string) (reqS, respS *layout.Schema, d string, err error) {
+// schemas returns the schemas of Req and Resp: what Listen and Dial both
+// check first, that the two are fixed-layout.
+func schemas[Req, Resp any]() (reqS, respS *layout.Schema, err error) {
 	if reqS, err = layout.Of[Req](); err != nil {
-		return nil, nil, "", err
+		return nil, nil, err
 	}
 	if respS, err = layout.Of[Resp](); err != nil {
+		return nil, nil, err
+	}
+	return reqS, respS, nil
+}
+
+// schemasAndDir is what Dial checks first: the schemas, and the socket
+// directory (dir, or Dir() when empty).
+func schemasAndDir[Req, Resp any](dir string) (reqS, respS *layout.Schema, d string, err error) {
+	if reqS, respS, err = schemas[Req, Resp](); err != nil {
 		return nil, nil, "", err
 	}
 	if dir == "" {

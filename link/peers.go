@@ -48,7 +48,7 @@ func (p *peerPage) died() bool {
 // mapPeer returns the server's mapping of a client's page fd (checked by
 // checkPage, its inode key), shared with any domain that maps the same
 // page. The caller keeps fd. Epoll goroutine only.
-func (s *Server[Req, Resp]) mapPeer(fd int, key inodeKey) (*peerPage, error) {
+func (s *server) mapPeer(fd int, key inodeKey) (*peerPage, error) {
 	if p := s.peers[key]; p != nil {
 		p.refs++
 		return p, nil
@@ -66,7 +66,7 @@ func (s *Server[Req, Resp]) mapPeer(fd int, key inodeKey) (*peerPage, error) {
 // the server: unmapped now if poller 0 never saw it, or taken out of
 // poller 0's list, and then dropPeer reports true: the caller unmaps it
 // after a grace period.
-func (s *Server[Req, Resp]) dropPeer(p *peerPage) bool {
+func (s *server) dropPeer(p *peerPage) bool {
 	if p.refs--; p.refs > 0 {
 		return false
 	}
@@ -82,7 +82,7 @@ func (s *Server[Req, Resp]) dropPeer(p *peerPage) bool {
 
 // publishPeers gives poller 0 a fresh copy of the list of pages it may
 // read: those of domains in the pollers' list.
-func (s *Server[Req, Resp]) publishPeers() {
+func (s *server) publishPeers() {
 	l := make([]*peerPage, 0, len(s.peers))
 	for _, p := range s.peers {
 		if p.listed {
@@ -96,7 +96,7 @@ func (s *Server[Req, Resp]) publishPeers() {
 // checkPeers is poller 0's look at the client pages, every peerCheckEvery
 // sweeps: one atomic load per client process, and an eventfd write (a
 // syscall) only when one has died.
-func (s *Server[Req, Resp]) checkPeers() {
+func (s *server) checkPeers() {
 	if s.peerTick++; s.peerTick%peerCheckEvery != 0 {
 		return
 	}
@@ -114,7 +114,7 @@ func (s *Server[Req, Resp]) checkPeers() {
 
 // reapPeers appends to dead the active connections of client processes
 // whose pages poller 0 found marked. Epoll goroutine only.
-func (s *Server[Req, Resp]) reapPeers(dead []*sconn) []*sconn {
+func (s *server) reapPeers(dead []*sconn) []*sconn {
 	var b [8]byte
 	unix.Read(s.wakeFd, b[:])
 	for _, c := range s.byFd {

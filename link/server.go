@@ -14,6 +14,15 @@ import (
 
 // Server accepts connections and answers their requests with a handler.
 type Server[Req, Resp any] struct {
+	server
+	handler func(*Req, *Resp)
+	scratch []scratch[Req, Resp] // per poller
+}
+
+// server is the part of a Server that does not depend on Req and Resp:
+// everything but the pollers' handler and copies. Its methods are compiled
+// once, not per instantiation (and named without the types).
+type server struct {
 	opts     Options
 	name     string
 	sockPath string
@@ -59,8 +68,6 @@ type Server[Req, Resp any] struct {
 	peerTick uint64                      // poller 0 only
 
 	pollers []*pollerState
-	handler func(*Req, *Resp)
-	scratch []scratch[Req, Resp] // per poller
 
 	mu        sync.Mutex // guards the fields below
 	serving   bool
@@ -130,22 +137,34 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
-	dir := opts.Dir
-	if dir == "" && opts.Policy.shared() {
-		var err error
-		if dir, err = sharedDir(); err != nil {
-			return nil, err
-		}
-	}
-	reqS, respS, dir, err := schemasAndDir[Req, Resp](dir)
+	reqS, respS, err := schemas[Req, Resp]()
 	if err != nil {
 		return nil, err
+	}
+	s := &Server[Req, Resp]{}
+	if err := s.listen(name, opts, reqS, respS); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// listen is Listen once the layouts are known.
+func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) error {
+	dir := opts.Dir
+	var err error
+	if dir == "" && opts.Policy.shared() {
+		dir, err = sharedDir()
+	} else if dir == "" {
+		dir, err = Dir()
+	}
+	if err != nil {
+		return err
 	}
 	sockPath, lockPath, err := paths(dir, name)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s := &Server[Req, Resp]{
+	*s = server{
 		opts: opts, name: name, sockPath: sockPath, lockPath: lockPath, lfd: -1,
 		reqS: reqS, respS: respS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
@@ -165,13 +184,13 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	empty := []*domain{}
 	s.arenas.Store(&empty)
 	if s.lockFd, err = lockName(lockPath); err != nil {
-		return nil, err
+		return err
 	}
 	// We hold the lock: any socket file is a dead server's.
 	os.Remove(sockPath)
 	if err := s.bind(); err != nil {
 		s.unbind()
-		return nil, err
+		return err
 	}
 	// The first client process's domain (the spare) is made now, on the
 	// caller's goroutine with the rest of the set-up, rather than on the
@@ -181,14 +200,14 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	// of MaxConns.
 	if s.spare, err = newDomain(s.g, s.fp, s.epoch); err != nil {
 		s.unbind()
-		return nil, err
+		return err
 	}
 	copy(s.hdr[:], s.spare.a.seg.Bytes())
 	go s.loop()
-	return s, nil
+	return nil
 }
 
-func (s *Server[Req, Resp]) bind() error {
+func (s *server) bind() error {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
 		return msg.Errorf("link: socket: %w", err)
@@ -229,7 +248,7 @@ const wakeToken = listenToken - 1
 
 // loop is the housekeeping goroutine: accepts, set-ups, and deaths, for
 // every connection, through one epoll fd.
-func (s *Server[Req, Resp]) loop() {
+func (s *server) loop() {
 	defer close(s.loopDone)
 	evs := make([]unix.EpollEvent, 128)
 	s.hbuf = make([]byte, maxDatagram)
@@ -281,7 +300,7 @@ func (s *Server[Req, Resp]) loop() {
 
 // waitMillis is how long the loop may sleep in epoll_wait: 100 ms, less
 // when the listener's pause or a late release is due sooner.
-func (s *Server[Req, Resp]) waitMillis() int {
+func (s *server) waitMillis() int {
 	ms := 100
 	if s.acc.paused {
 		ms = min(ms, max(1, int((s.acc.until-time.Now().UnixNano()+999_999)/1e6)))
@@ -294,7 +313,7 @@ func (s *Server[Req, Resp]) waitMillis() int {
 
 // Stats returns the server's counters. Cost: a load per connection slot in
 // use of every client process's arena; for monitoring, not for a hot path.
-func (s *Server[Req, Resp]) Stats() ServerStats {
+func (s *server) Stats() ServerStats {
 	st := ServerStats{Accepted: s.stats.accepted.Load(),
 		Dropped: s.stats.dropped.Load(), Closed: s.stats.closed.Load(),
 		AcceptErrors:  s.stats.acceptErrors.Load(),

@@ -39,7 +39,7 @@ const acceptBatch = 256
 // most) and admits or refuses each. An error other than "nothing waiting"
 // pauses the listener (acceptPause): a full fd table with connections
 // waiting would otherwise wake the loop again at once, for ever.
-func (s *Server[Req, Resp]) accept() {
+func (s *server) accept() {
 	for range acceptBatch {
 		s.stats.acceptCalls.Add(1)
 		fd, err := accept4(s.lfd)
@@ -62,7 +62,7 @@ func (s *Server[Req, Resp]) accept() {
 // admit checks a new connection's credentials against the policy and the
 // pending limits, and sets it up if its hello has come, else watches it
 // for its hello; or refuses it at once.
-func (s *Server[Req, Resp]) admit(fd int) {
+func (s *server) admit(fd int) {
 	cred, err := peerCred(fd)
 	if err != nil {
 		s.stats.refused[reasonMalformed].Add(1)
@@ -100,7 +100,7 @@ func (s *Server[Req, Resp]) admit(fd int) {
 
 // busy says which pending limit a new connection with cred would pass, or
 // "". Cost: a look at each pending set-up (at most maxPending).
-func (s *Server[Req, Resp]) busy(cred unix.Ucred) string {
+func (s *server) busy(cred unix.Ucred) string {
 	s.prunePending()
 	if len(s.pending) >= maxPending {
 		return "too many set-ups pending"
@@ -125,7 +125,7 @@ func (s *Server[Req, Resp]) busy(cred unix.Ucred) string {
 
 // prunePending drops from the pending list the connections that are set up
 // or gone.
-func (s *Server[Req, Resp]) prunePending() {
+func (s *server) prunePending() {
 	s.pending = slices.DeleteFunc(s.pending, func(c *sconn) bool {
 		return c.state.Load() != connHandshake || s.byFd[c.fd] != c
 	})
@@ -133,7 +133,7 @@ func (s *Server[Req, Resp]) prunePending() {
 
 // refuseFd refuses a connection that has sent nothing yet: a welcome that
 // says why, then close. The message may alias s.mbuf.
-func (s *Server[Req, Resp]) refuseFd(fd int, cred unix.Ucred, status uint32, reason int, why string) {
+func (s *server) refuseFd(fd int, cred unix.Ucred, status uint32, reason int, why string) {
 	s.stats.refused[reason].Add(1)
 	w := welcome{status: status, message: why}
 	s.wbuf = w.appendTo(s.wbuf)
@@ -158,7 +158,7 @@ type acceptPause struct {
 }
 
 // pauseAccept pauses the listener after the accept error err.
-func (s *Server[Req, Resp]) pauseAccept(err error) {
+func (s *server) pauseAccept(err error) {
 	p := &s.acc
 	p.backoff = min(max(2*p.backoff, 10*time.Millisecond), time.Second)
 	p.paused, p.until = true, time.Now().Add(p.backoff).UnixNano()
@@ -169,7 +169,7 @@ func (s *Server[Req, Resp]) pauseAccept(err error) {
 }
 
 // resumeAccept puts the listener back once its pause is over.
-func (s *Server[Req, Resp]) resumeAccept() {
+func (s *server) resumeAccept() {
 	if !s.acc.paused || time.Now().UnixNano() < s.acc.until {
 		return
 	}
@@ -210,7 +210,7 @@ func (b *logBudget) take() (held int, ok bool) {
 
 // logf logs a line; when held lines were held back before it, it says how
 // many.
-func (s *Server[Req, Resp]) logf(held int, format string, args ...any) {
+func (s *server) logf(held int, format string, args ...any) {
 	if held > 0 {
 		format += " (%d lines before this one held back: at most one a second after a burst)"
 		args = append(args, held)

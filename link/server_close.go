@@ -9,7 +9,7 @@ import (
 )
 
 // unbind undoes Listen's resources (not the connections).
-func (s *Server[Req, Resp]) unbind() {
+func (s *server) unbind() {
 	if s.lfd >= 0 {
 		unix.Close(s.lfd)
 		os.Remove(s.sockPath)
@@ -30,7 +30,7 @@ func (s *Server[Req, Resp]) unbind() {
 // covers the whole batch. A client process whose last connection this is
 // leaves with it: its arena and its liveness page are released after the
 // same grace period.
-func (s *Server[Req, Resp]) free(cs ...*sconn) {
+func (s *server) free(cs ...*sconn) {
 	if len(cs) == 0 {
 		return
 	}
@@ -91,7 +91,7 @@ func (s *Server[Req, Resp]) free(cs ...*sconn) {
 // in microseconds: it spins (yielding its P) before it sleeps. It reports
 // false after 5 s (a poller descheduled that long on an overloaded host;
 // the slot is then leaked, not reused, and logged).
-func (s *Server[Req, Resp]) waitPollers() bool {
+func (s *server) waitPollers() bool {
 	ps := s.pollersNow()
 	start := time.Now()
 	for _, p := range ps {
@@ -111,7 +111,7 @@ func (s *Server[Req, Resp]) waitPollers() bool {
 }
 
 // pollersNow returns the pollers' states (none before Serve).
-func (s *Server[Req, Resp]) pollersNow() []*pollerState {
+func (s *server) pollersNow() []*pollerState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.pollers
@@ -123,7 +123,7 @@ func (s *Server[Req, Resp]) pollersNow() []*pollerState {
 // finish and returns ErrClosed. Close must not be called from the handler
 // or from OnConnect or OnDisconnect: it waits for the goroutines that run
 // them.
-func (s *Server[Req, Resp]) Close() error {
+func (s *server) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -38,7 +38,7 @@ import (
 // other process of that pid holds it — and /proc is not read (procStart
 // costs a few microseconds, a thousand times over when a process redials
 // its Conns).
-func (s *Server[Req, Resp]) domainFor(c *sconn, page inodeKey, hasPage bool) (*domain, string) {
+func (s *server) domainFor(c *sconn, page inodeKey, hasPage bool) (*domain, string) {
 	if p := s.peers[page]; hasPage && p != nil && p.owner != nil && p.owner.key.pid == c.pid && p.owner.key.uid == c.uid {
 		return p.owner, ""
 	}
@@ -101,7 +101,7 @@ func (u *uidProcs) add(uid uint32, delta int32) {
 // abandon undoes domainFor for a domain whose first set-up failed before
 // its attach: no poller has seen it, and its arena was never sent, so it
 // goes back as the spare.
-func (s *Server[Req, Resp]) abandon(d *domain) {
+func (s *server) abandon(d *domain) {
 	if d.n > 0 || d.listed {
 		return
 	}
@@ -121,7 +121,7 @@ func (s *Server[Req, Resp]) abandon(d *domain) {
 // forgetDomain removes d from the map of domains and from the counts, and
 // unnames it as its page's owner: a later process of its pid is not led
 // to it.
-func (s *Server[Req, Resp]) forgetDomain(d *domain) {
+func (s *server) forgetDomain(d *domain) {
 	delete(s.domains, d.key)
 	s.procs.add(d.key.uid, -1)
 	if d.peer != nil && d.peer.owner == d {
@@ -131,7 +131,7 @@ func (s *Server[Req, Resp]) forgetDomain(d *domain) {
 
 // list puts d, and its liveness page, in the pollers' lists: at the
 // attach of each of its connections (a later hello may bring the page).
-func (s *Server[Req, Resp]) list(d *domain) {
+func (s *server) list(d *domain) {
 	if !d.listed {
 		d.listed = true
 		list := append(slices.Clip(*s.arenas.Load()), d)
@@ -147,7 +147,7 @@ func (s *Server[Req, Resp]) list(d *domain) {
 // unlist takes d, whose last connection is leaving, out of the server: out
 // of the map and the pollers' lists. Its arena, and its page if no other
 // domain shares it, go into r, to release after a grace period.
-func (s *Server[Req, Resp]) unlist(d *domain, r *lateRelease) {
+func (s *server) unlist(d *domain, r *lateRelease) {
 	s.forgetDomain(d)
 	d.listed = false
 	list := slices.DeleteFunc(slices.Clone(*s.arenas.Load()), func(e *domain) bool { return e == d })

@@ -9,7 +9,7 @@ import (
 )
 
 // expireHandshakes closes connections whose hello has not come in time.
-func (s *Server[Req, Resp]) expireHandshakes() {
+func (s *server) expireHandshakes() {
 	s.prunePending()
 	now := time.Now().UnixNano()
 	for _, c := range s.pending {
@@ -21,12 +21,12 @@ func (s *Server[Req, Resp]) expireHandshakes() {
 
 // refuse tells c why it is refused, in a welcome with status, logs it and
 // forgets c.
-func (s *Server[Req, Resp]) refuse(c *sconn, status uint32, reason int, why string) {
+func (s *server) refuse(c *sconn, status uint32, reason int, why string) {
 	s.refuseWith(c, &welcome{status: status, message: why}, reason, why)
 }
 
 // refuseWith sends c the welcome w, which refuses it, logs why and forgets c.
-func (s *Server[Req, Resp]) refuseWith(c *sconn, w *welcome, reason int, why string) {
+func (s *server) refuseWith(c *sconn, w *welcome, reason int, why string) {
 	s.stats.refused[reason].Add(1)
 	s.wbuf = w.appendTo(s.wbuf)
 	sendMsg(c.fd, s.wbuf)
@@ -37,7 +37,7 @@ func (s *Server[Req, Resp]) refuseWith(c *sconn, w *welcome, reason int, why str
 }
 
 // forget stops watching c and closes its socket. Epoll goroutine only.
-func (s *Server[Req, Resp]) forget(c *sconn) {
+func (s *server) forget(c *sconn) {
 	s.ep.del(c.fd)
 	unix.Close(c.fd)
 	s.byFd[c.fd] = nil
@@ -48,7 +48,7 @@ func (s *Server[Req, Resp]) forget(c *sconn) {
 // says why. c's credentials passed the policy at the accept; nothing c
 // sends is mapped or kept before every check of it has passed. Epoll
 // goroutine only.
-func (s *Server[Req, Resp]) handshake(c *sconn) {
+func (s *server) handshake(c *sconn) {
 	buf := s.hbuf
 	var fds [1]int // the client process's liveness page, if it has one
 	n, err := recvMsg(c.fd, buf, fds[:])
@@ -79,7 +79,7 @@ func (s *Server[Req, Resp]) handshake(c *sconn) {
 // checkHello checks c's hello b and the liveness page fd that came with it
 // (-1: none), without mapping anything; it returns the page's inode. On a
 // failure it refuses c and reports false.
-func (s *Server[Req, Resp]) checkHello(c *sconn, b []byte, page int) (inodeKey, bool) {
+func (s *server) checkHello(c *sconn, b []byte, page int) (inodeKey, bool) {
 	h, err := decodeHello(b)
 	if err != nil {
 		s.refuse(c, statusBadHello, reasonMalformed, msg.Sprintf("bad hello: %v", err))
@@ -115,7 +115,7 @@ func (s *Server[Req, Resp]) checkHello(c *sconn, b []byte, page int) (inodeKey, 
 // or refuses c: MaxConns are attached, the uid has too many processes
 // attached, or the arena or the page cannot be had. The caller closes
 // page.
-func (s *Server[Req, Resp]) place(c *sconn, page int, key inodeKey) (*domain, int, bool) {
+func (s *server) place(c *sconn, page int, key inodeKey) (*domain, int, bool) {
 	if s.nconns >= s.opts.MaxConns {
 		s.refuse(c, statusFull, reasonFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
 		return nil, 0, false
@@ -150,7 +150,7 @@ func (s *Server[Req, Resp]) place(c *sconn, page int, key inodeKey) (*domain, in
 // client process may have scribbled over), resets the slot's ring, hands c
 // to the pollers, and sends the welcome with the arena's fd (and the
 // server's liveness page).
-func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
+func (s *server) attach(c *sconn, d *domain, idx int) {
 	c.d, c.index = d, int32(idx)
 	copy(d.a.seg.Bytes(), s.hdr[:])
 	c.reset()
@@ -184,7 +184,7 @@ func (s *Server[Req, Resp]) attach(c *sconn, d *domain, idx int) {
 // compare checks the client's Req and Resp (from its hello) against ours.
 // On a mismatch it returns the difference, with the server's type as Ours,
 // and which type differs.
-func (s *Server[Req, Resp]) compare(h *hello) (*layout.MismatchError, uint32) {
+func (s *server) compare(h *hello) (*layout.MismatchError, uint32) {
 	if h.reqFP != s.reqS.Fingerprint {
 		if e := mismatchWith(whatRequest, s.reqS, h.reqFP, h.reqSchema); e != nil {
 			return e, mismatchReq
@@ -201,7 +201,7 @@ func (s *Server[Req, Resp]) compare(h *hello) (*layout.MismatchError, uint32) {
 // refuseMismatch refuses c for the layout difference e (the server's view,
 // which it logs) in the type which, sending the server's schema text of
 // that type so that the client can say what differs from its side.
-func (s *Server[Req, Resp]) refuseMismatch(c *sconn, e *layout.MismatchError, which uint32) {
+func (s *server) refuseMismatch(c *sconn, e *layout.MismatchError, which uint32) {
 	ours := s.reqS
 	if which == mismatchResp {
 		ours = s.respS

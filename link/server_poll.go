@@ -211,7 +211,7 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 
 // drop stops serving c because its client wrote what no correct client
 // writes; the epoll goroutine frees it when the shutdown lands.
-func (s *Server[Req, Resp]) drop(c *sconn, why string) {
+func (s *server) drop(c *sconn, why string) {
 	if c.state.CompareAndSwap(connActive, connClosing) {
 		c.why.Store(&why)
 		s.stats.dropped.Add(1)
