@@ -178,6 +178,7 @@ func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) e
 		// touched only as far as the fds in use reach.
 		byFd:    make([]*sconn, min(opts.MaxConns+64, 1<<16)),
 		pending: make([]*sconn, 0, maxPending),
+		wbuf:    make([]byte, 0, welcomeFixedLength+128), // an attach's welcome, or a short refusal
 		wakeFd:  -1,
 		peerLog: logBudget{burst: 10}, errLog: logBudget{burst: 1},
 	}

@@ -66,8 +66,8 @@ func (d *domain) conn(index int) *sconn {
 	return nil
 }
 
-// take returns the lowest free slot index, installing its chunk if it is
-// the chunk's first use.
+// take returns the lowest free slot index, installing its chunk (with the
+// rest of its block) if it is the chunk's first use.
 func (d *domain) take() (int, bool) {
 	for w := range d.chunks {
 		r := &d.chunks[w]
@@ -80,16 +80,37 @@ func (d *domain) take() (int, bool) {
 		}
 		r.used |= 1 << (i % 64)
 		if r.conns.Load() == nil {
-			// SYNC: release of the chunk, before the pollers scan its
-			// word; pairs with the Load in conn and sweep.
-			r.conns.Store(new(connChunk))
-			if int32(w+1) > d.words.Load() {
-				d.words.Store(int32(w + 1))
-			}
+			d.install(w)
+		}
+		if int32(w+1) > d.words.Load() {
+			// SYNC: release of the word count, after the chunk's; pairs
+			// with the Load in sweep.
+			d.words.Store(int32(w + 1))
 		}
 		return i, true
 	}
 	return 0, false
+}
+
+// chunkBlock is how many chunks install allocates at once: 4 KiB of them,
+// one object of a size class above 512 bytes, where a small class would
+// take a span of its own — two pages with its mark bits — on whichever P
+// the housekeeping goroutine runs (the GC may be off, and the spans are
+// never given back).
+const chunkBlock = 8
+
+// install allocates the chunks of words w… up to the next multiple of
+// chunkBlock, and installs those not yet installed.
+func (d *domain) install(w int) {
+	lo := w / chunkBlock * chunkBlock
+	blk := make([]connChunk, min(chunkBlock, len(d.chunks)-lo))
+	for i := range blk {
+		if r := &d.chunks[lo+i]; r.conns.Load() == nil {
+			// SYNC: release of the chunk, before the pollers scan its
+			// word; pairs with the Load in conn and sweep.
+			r.conns.Store(&blk[i])
+		}
+	}
 }
 
 // release makes slot index free for take.
