@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
@@ -67,12 +68,20 @@ type server struct {
 	peerList atomic.Pointer[[]*peerPage] // poller 0's view of peers
 	peerTick uint64                      // poller 0 only
 
+	// The pollers' state, made in Listen with the rest, so that Serve and
+	// the pollers' goroutines allocate next to nothing: the GC may be off,
+	// and each small size class a goroutine allocates in takes a span on
+	// its P — the pollers' P, a dedicated spinner's, is never used for
+	// anything else.
 	pollers []*pollerState
+	agents  []agent.Agent      // one per poller, named
+	ctx     context.Context    // ended by Close or a poller's failure
+	cancel  context.CancelFunc // ends ctx
+	errc    chan error         // the pollers' results, to Serve
 
 	mu        sync.Mutex // guards the fields below
 	serving   bool
 	closed    bool
-	cancel    context.CancelFunc
 	loopDone  chan struct{}
 	closeDone chan struct{} // closed when Close has cleaned up
 
@@ -145,6 +154,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	if err := s.listen(name, opts, reqS, respS); err != nil {
 		return nil, err
 	}
+	s.scratch = make([]scratch[Req, Resp], opts.Pollers)
 	return s, nil
 }
 
@@ -184,6 +194,7 @@ func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) e
 	}
 	empty := []*domain{}
 	s.arenas.Store(&empty)
+	s.makePollers()
 	if s.lockFd, err = lockName(lockPath); err != nil {
 		return err
 	}

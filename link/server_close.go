@@ -131,11 +131,8 @@ func (s *server) Close() error {
 		return ErrClosed
 	}
 	s.closed = true
-	cancel := s.cancel
 	s.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
+	s.cancel()
 	<-s.loopDone
 	for _, c := range s.byFd {
 		if c != nil {

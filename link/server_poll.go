@@ -13,10 +13,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// pollerState is a poller's counters: written by that poller (sweeps on
+// every sweep), read by the epoll goroutine and Stats. Padded to two cache
+// lines, so that two pollers' states never share one.
 type pollerState struct {
 	sweeps   atomic.Uint64
 	running  atomic.Bool
 	requests atomic.Uint64
+	_        [128 - 24]byte
+}
+
+var _ = [1]struct{}{}[unsafe.Sizeof(pollerState{})-128]
+
+// makePollers makes the pollers' state for Serve: their counters, agents
+// and context.
+func (s *server) makePollers() {
+	n := s.opts.Pollers
+	states := make([]pollerState, n)
+	s.pollers = make([]*pollerState, n)
+	s.agents = make([]agent.Agent, n)
+	for i := range n {
+		s.pollers[i] = &states[i]
+		s.agents[i] = agent.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.ctx.Done() // its channel made here, not on a poller (agent.Agent.Run)
+	s.errc = make(chan error, n)
 }
 
 // Serve runs the pollers — Options.Pollers agent.Agents, pinned to
@@ -49,32 +71,25 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	}
 	s.serving = true
 	s.handler = handler
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	ctx.Done() // its channel made here, not on a poller (agent.Agent.Run)
-	s.pollers = make([]*pollerState, s.opts.Pollers)
-	s.scratch = make([]scratch[Req, Resp], s.opts.Pollers)
-	for i := range s.pollers {
-		s.pollers[i] = &pollerState{}
-		s.pollers[i].running.Store(true)
+	for _, p := range s.pollers {
+		p.running.Store(true)
 	}
 	s.mu.Unlock()
-	errc := make(chan error, len(s.pollers))
 	for i := range s.pollers {
-		go func() { errc <- s.runPoller(ctx, i) }()
+		go func() { s.errc <- s.runPoller(i) }()
 	}
 	var first error
 	for range s.pollers {
-		err := <-errc
-		if errors.Is(err, agent.ErrStopped) && ctx.Err() != nil {
+		err := <-s.errc
+		if errors.Is(err, agent.ErrStopped) && s.ctx.Err() != nil {
 			err = nil // Close came before this poller started
 		}
 		if err != nil && first == nil {
 			first = err
-			cancel()
+			s.cancel()
 		}
 	}
-	// Only Close cancels ctx without an error: wait for its clean-up.
+	// Only Close cancels s.ctx without an error: wait for its clean-up.
 	// After a failure, close the server: no one would answer its clients.
 	if first != nil {
 		s.Close()
@@ -83,11 +98,11 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	return first
 }
 
-// runPoller runs poller i on an agent.Agent, pinned to Options.CPUs[i] if
-// there is one, until ctx ends or the agent fails; it returns the agent's
+// runPoller runs poller i on its agent.Agent, pinned to Options.CPUs[i] if
+// there is one, until s.ctx ends or the agent fails; it returns the agent's
 // error. Poller 0 also owns the server's liveness page and looks at the
 // client processes' pages.
-func (s *Server[Req, Resp]) runPoller(ctx context.Context, i int) error {
+func (s *Server[Req, Resp]) runPoller(i int) error {
 	p := s.pollers[i]
 	defer p.running.Store(false)
 	cpu := -1
@@ -104,8 +119,7 @@ func (s *Server[Req, Resp]) runPoller(ctx context.Context, i int) error {
 		defer s.live.disown()
 		duty = func() int { n := s.sweep(0, p); s.checkPeers(); return n }
 	}
-	a := &agent.Agent{Name: msg.Sprintf("link %s poller %d", s.name, i), Mode: s.opts.Mode, Logf: s.opts.Logf}
-	return a.Run(ctx, cpu, s.opts.Idler(), duty)
+	return s.agents[i].Run(s.ctx, cpu, s.opts.Idler(), duty)
 }
 
 // sweep is one pass of poller i over its shard of every arena's doorbell
