@@ -18,10 +18,10 @@ import (
 // for its later connections, by the liveness page they carry (domainFor).
 //
 // A domain lives while the process has connections attached: it is made
-// at the first one's set-up and put in the pollers' list at its attach; when the last one leaves it is taken
-// out of the list and, after a grace period (no poller can still be
-// reading it), its arena is unmapped and closed and its liveness page
-// unmapped. An arena is never handed to a second process.
+// at the first one's set-up and put in the pollers' list at its attach;
+// when the last one leaves it is taken out of the list and, after a grace
+// period (no poller can still be reading it), its arena is unmapped and
+// closed and its liveness page unmapped. An arena is never handed to a second process.
 //
 // The spare: Listen makes the first process's domain, on the caller's
 // goroutine; a domain whose first set-up fails before its attach goes back
