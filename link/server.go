@@ -195,6 +195,14 @@ func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) e
 	empty := []*domain{}
 	s.arenas.Store(&empty)
 	s.makePollers()
+	// A map allocates its table at its first insert, which would be on
+	// the housekeeping goroutine's P, in a size class of its own there:
+	// one insert here, on the caller's goroutine with the rest of the
+	// set-up. The table stays when its only key is deleted.
+	s.domains[procKey{}] = nil
+	delete(s.domains, procKey{})
+	s.peers[inodeKey{}] = nil
+	delete(s.peers, inodeKey{})
 	if s.lockFd, err = lockName(lockPath); err != nil {
 		return err
 	}
