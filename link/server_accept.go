@@ -126,9 +126,14 @@ func (s *server) busy(cred unix.Ucred) string {
 // prunePending drops from the pending list the connections that are set up
 // or gone.
 func (s *server) prunePending() {
-	s.pending = slices.DeleteFunc(s.pending, func(c *sconn) bool {
-		return c.state.Load() != connHandshake || s.byFd[c.fd] != c
-	})
+	kept := s.pending[:0]
+	for _, c := range s.pending {
+		if c.state.Load() == connHandshake && s.byFd[c.fd] == c {
+			kept = append(kept, c)
+		}
+	}
+	clear(s.pending[len(kept):])
+	s.pending = kept
 }
 
 // refuseFd refuses a connection that has sent nothing yet: a welcome that
@@ -139,8 +144,14 @@ func (s *server) refuseFd(fd int, cred unix.Ucred, status uint32, reason int, wh
 	s.wbuf = w.appendTo(s.wbuf)
 	sendMsg(fd, s.wbuf)
 	unix.Close(fd)
+	s.logRefused(cred.Pid, cred.Uid, strings.Clone(why))
+}
+
+// logRefused logs, within peerLog's budget, that a client was refused and
+// why.
+func (s *server) logRefused(pid int32, uid uint32, why string) {
 	if n, ok := s.peerLog.take(); ok {
-		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, cred.Pid, cred.Uid, strings.Clone(why))
+		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, pid, uid, why)
 	}
 }
 
@@ -209,7 +220,11 @@ func (b *logBudget) take() (held int, ok bool) {
 }
 
 // logf logs a line; when held lines were held back before it, it says how
-// many.
+// many. Not inlined: its copies at each call site, all of them off the hot
+// paths, were 700 bytes of a server's code (every page of which is
+// resident, see cmd/internal/echo).
+//
+//go:noinline
 func (s *server) logf(held int, format string, args ...any) {
 	if held > 0 {
 		format += " (%d lines before this one held back: at most one a second after a burst)"

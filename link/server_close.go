@@ -53,11 +53,6 @@ func (s *server) free(cs ...*sconn) {
 	safe := s.waitPollers()
 	// Every slot first, the sockets' system calls after: a dead process's
 	// slots are all free within microseconds of each other.
-	defer func() {
-		for _, c := range cs {
-			s.forget(c)
-		}
-	}()
 	for _, c := range cs {
 		if c.d == nil {
 			continue
@@ -83,6 +78,9 @@ func (s *server) free(cs ...*sconn) {
 		gone.release()
 	} else {
 		s.late.add(&gone, s.pollersNow()) // the loop releases them once the pollers move on
+	}
+	for _, c := range cs {
+		s.forget(c)
 	}
 }
 

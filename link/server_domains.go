@@ -150,7 +150,13 @@ func (s *server) list(d *domain) {
 func (s *server) unlist(d *domain, r *lateRelease) {
 	s.forgetDomain(d)
 	d.listed = false
-	list := slices.DeleteFunc(slices.Clone(*s.arenas.Load()), func(e *domain) bool { return e == d })
+	old := *s.arenas.Load() // d is on it
+	list := make([]*domain, 0, len(old)-1)
+	for _, e := range old {
+		if e != d {
+			list = append(list, e)
+		}
+	}
 	// SYNC: as in list.
 	s.arenas.Store(&list)
 	if d.peer != nil && s.dropPeer(d.peer) {

@@ -31,9 +31,7 @@ func (s *server) refuseWith(c *sconn, w *welcome, reason int, why string) {
 	s.wbuf = w.appendTo(s.wbuf)
 	sendMsg(c.fd, s.wbuf)
 	s.forget(c)
-	if n, ok := s.peerLog.take(); ok {
-		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, c.pid, c.uid, why)
-	}
+	s.logRefused(c.pid, c.uid, why)
 }
 
 // forget stops watching c and closes its socket. Epoll goroutine only.
