@@ -30,11 +30,17 @@ func TestEachProcessItsOwnArena(t *testing.T) {
 		t.Fatalf("both processes got arena %s", ours)
 	}
 	waitProcs(t, s, 2)
+	if st := s.Stats(); st.Arenas != 2 {
+		t.Fatalf("two processes attached, %d arenas open", st.Arenas)
+	}
 	stdin.Close()
 	waitProcs(t, s, 1)
 	// Its arena went: no arena is made ahead for a next process.
 	if !waitFor(5*time.Second, func() bool { return mapsLines(t) == maps && memfdFDs() == fds }) {
 		t.Fatalf("after the process left: %d memfd mappings (%d before), %d memfd descriptors (%d before)", mapsLines(t), maps, memfdFDs(), fds)
+	}
+	if st := s.Stats(); st.Arenas != 1 {
+		t.Fatalf("one process attached, %d arenas open", st.Arenas)
 	}
 	callOK(t, c, 2)
 }

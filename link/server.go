@@ -103,13 +103,19 @@ type serverStats struct {
 	accepted, dropped, closed atomic.Uint64
 	refused                   [reasons]atomic.Uint64
 	acceptErrors              atomic.Uint64
+	arenas                    atomic.Int64  // open: see ServerStats.Arenas
 	acceptCalls               atomic.Uint64 // accept4 calls, for tests
 }
 
 // ServerStats are a server's counters.
 type ServerStats struct {
-	Conns    int    // attached now
-	Procs    int    // client processes with connections attached (an arena each)
+	Conns int // attached now
+	Procs int // client processes with connections attached (an arena each)
+	// Arenas counts the arena memfds open: one per client process with
+	// connections, the spare made for the next new process (at most one),
+	// and those of departed processes awaiting their grace period (a few
+	// sweeps, or the housekeeping goroutine's next 10 ms round).
+	Arenas   int
 	Accepted uint64 // connections that completed set-up
 	Refused  uint64 // set-ups refused, for any of the reasons below
 	// RefusedPolicy counts clients whose credentials the Policy refuses:
@@ -218,7 +224,7 @@ func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) e
 	// of their own on that goroutine's P. Its cost while no one connects:
 	// one page of the memfd (the header) and a table of two words per 64
 	// of MaxConns.
-	if s.spare, err = newDomain(s.g, s.fp, s.epoch); err != nil {
+	if s.spare, err = newDomain(s.g, s.fp, s.epoch, &s.stats.arenas); err != nil {
 		s.unbind()
 		return err
 	}
@@ -339,7 +345,8 @@ func (s *server) Stats() ServerStats {
 		AcceptErrors:  s.stats.acceptErrors.Load(),
 		RefusedPolicy: s.stats.refused[reasonPolicy].Load(), RefusedBusy: s.stats.refused[reasonBusy].Load(),
 		RefusedMalformed: s.stats.refused[reasonMalformed].Load(), RefusedVersion: s.stats.refused[reasonVersion].Load(),
-		RefusedMismatch: s.stats.refused[reasonMismatch].Load(), RefusedFull: s.stats.refused[reasonFull].Load()}
+		RefusedMismatch: s.stats.refused[reasonMismatch].Load(), RefusedFull: s.stats.refused[reasonFull].Load(),
+		Arenas: int(s.stats.arenas.Load())}
 	for i := range s.stats.refused {
 		st.Refused += s.stats.refused[i].Load()
 	}

@@ -144,10 +144,10 @@ func (s *server) Close() error {
 		}
 	}
 	for _, d := range s.domains {
-		d.a.seg.Close()
+		d.a.close()
 	}
 	if s.spare != nil {
-		s.spare.a.seg.Close()
+		s.spare.a.close()
 	}
 	s.ep.close()
 	s.unbind()

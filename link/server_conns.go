@@ -46,12 +46,15 @@ type chunkRef struct {
 // doorbell word.
 type connChunk [64]atomic.Pointer[sconn]
 
-// newDomain makes a domain with a fresh arena of geometry g.
-func newDomain(g arenaGeometry, fingerprint, epoch uint64) (*domain, error) {
+// newDomain makes a domain with a fresh arena of geometry g; open counts
+// the server's open arenas (ServerStats.Arenas), one more until its close.
+func newDomain(g arenaGeometry, fingerprint, epoch uint64, open *atomic.Int64) (*domain, error) {
 	a, err := newArena(g, fingerprint, epoch)
 	if err != nil {
 		return nil, err
 	}
+	a.open = open
+	open.Add(1)
 	words := (g.maxConns + 63) / 64
 	return &domain{a: a, chunks: make([]chunkRef, words)}, nil
 }
@@ -194,6 +197,13 @@ type arena struct {
 	seg  *layout.Segment
 	g    arenaGeometry
 	body []byte
+	open *atomic.Int64 // the server's count of open arenas
+}
+
+// close unmaps and closes a server's arena.
+func (a *arena) close() {
+	a.seg.Close()
+	a.open.Add(-1)
 }
 
 // newArena makes an arena segment. Every arena of a server has the same

@@ -53,7 +53,7 @@ func (s *server) domainFor(c *sconn, page inodeKey, hasPage bool) (*domain, stri
 	s.spare = nil
 	if d == nil {
 		var err error
-		if d, err = newDomain(s.g, s.fp, s.epoch); err != nil {
+		if d, err = newDomain(s.g, s.fp, s.epoch, &s.stats.arenas); err != nil {
 			return nil, msg.Sprintf("no arena: %v", err)
 		}
 	}
@@ -114,7 +114,7 @@ func (s *server) abandon(d *domain) {
 		d.key = procKey{}
 		s.spare = d
 	} else {
-		d.a.seg.Close()
+		d.a.close()
 	}
 }
 
@@ -212,7 +212,7 @@ func (r *lateRelease) release() {
 		unix.Munmap(p.mem)
 	}
 	for _, a := range r.arenas {
-		a.seg.Close()
+		a.close()
 	}
 	clear(r.pages)
 	clear(r.arenas)

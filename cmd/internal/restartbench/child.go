@@ -138,11 +138,24 @@ func serverMain(name, dir string, wrap func(handler) handler) error {
 	go s.Serve(h)
 	emit("ACCEPTING %d", now())
 	io.Copy(io.Discard, os.Stdin)
-	// With every client gone, what is left is the server's own: the lock
-	// file, the listening socket, the epoll fd, its wake-up eventfd, the
-	// liveness page and one arena memfd per trust domain (here: one).
-	emit("FDS %d %d", openFDs()-fds0-6, s.Stats().Conns)
+	emit("FDS %d %d", serverLeftovers(s, fds0), s.Stats().Conns)
 	return s.Close()
+}
+
+// serverLeftovers returns how many fds s holds beyond its own once every
+// client is gone: its own are the lock file, the listening socket, the
+// epoll fd, its wake-up eventfd, the liveness page and its open arenas
+// (the spare, and departed processes' awaiting their grace period, which
+// it waits up to a second for).
+func serverLeftovers(s *link.Server[Req, Resp], fds0 int) int {
+	const own = 5
+	for range 100 {
+		if st := s.Stats(); st.Arenas <= 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return openFDs() - fds0 - own - s.Stats().Arenas
 }
 
 // openFDs counts this process's open file descriptors. The first call
