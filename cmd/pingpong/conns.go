@@ -30,6 +30,7 @@ type connsResult struct {
 	Pipeline      int   `json:"pipeline"`
 	Rotate        bool  `json:"rotate,omitempty"`
 	Active        int   `json:"active,omitempty"`
+	Procs         int   `json:"procs"` // client processes
 	ServerRSSKB   int64 `json:"server_rss_kb"`
 	ServerAnonKB  int64 `json:"server_rss_anon_kb"`
 	ServerFileKB  int64 `json:"server_rss_file_kb"`
@@ -80,7 +81,7 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	cfg := connbench.ClientConfig{
-		Name: "pp", Dir: dir, Conns: c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active,
+		Name: "pp", Dir: dir, Conns: c.Conns, Procs: c.Procs, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active,
 		Warmup: 300 * time.Millisecond, Duration: c.Duration / time.Duration(c.Rounds),
 		CPU: c.CPUs[0], Mode: agentMode(c), Timeout: c.Timeout,
 	}
@@ -113,7 +114,7 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 func summariseConns(c *config, rounds []*connbench.Round) connsResult {
 	out := connsResult{
 		result: result{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})), CPUs: c.CPUs, Rounds: len(rounds)},
-		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active}
+		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active, Procs: c.Procs}
 	med := func(f func(i int) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i := range rounds {
@@ -155,8 +156,12 @@ func writeConnsTable(w io.Writer, c *config, r connsResult) error {
 	if r.Active > 0 {
 		load += fmt.Sprintf(", %d active (the others attached, idle)", r.Active)
 	}
-	fmt.Fprintf(w, "# pingpong %s: conns, %d connections, %s; one client process (CPU %d), one server poller (CPU %d); %v measured over %d rounds; %d-byte requests and responses\n",
-		version(), r.Conns, load, c.CPUs[0], c.CPUs[1], c.Duration, r.Rounds, r.Size)
+	clients := fmt.Sprintf("one client process (CPU %d)", c.CPUs[0])
+	if r.Procs > 1 {
+		clients = fmt.Sprintf("%d client processes (the driving one on CPU %d, %d holding theirs idle)", r.Procs, c.CPUs[0], r.Procs-1)
+	}
+	fmt.Fprintf(w, "# pingpong %s: conns, %d connections, %s; %s, one server poller (CPU %d); %v measured over %d rounds; %d-byte requests and responses\n",
+		version(), r.Conns, load, clients, c.CPUs[1], c.Duration, r.Rounds, r.Size)
 	fmt.Fprintf(w, "# server: %s; memory read from /proc at the end of the load, every connection attached, and (last column) before the load (median of rounds)\n", r.ServerBinary)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "conns\tpipeline\treq/s\tp50\tp90\tp99\tp99.9\tmax\t>10µs\tserver VmRSS\tRssAnon\tRssFile\tRssShmem\tbefore load\t")

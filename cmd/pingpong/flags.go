@@ -41,7 +41,7 @@ type config struct {
 	Rotate     bool          `json:"rotate,omitempty"` // conns: one call in flight, to each connection in turn
 	Active     int           `json:"active,omitempty"` // conns: connections carrying requests (0: all)
 	Trials     int           `json:"trials,omitempty"` // restart: server kills
-	Procs      int           `json:"procs,omitempty"`  // restart: client processes
+	Procs      int           `json:"procs,omitempty"`  // conns, restart: client processes
 	Cleanup    string        `json:"-"`
 	Timeout    time.Duration `json:"timeout"`
 	FloorDir   string        `json:"-"`

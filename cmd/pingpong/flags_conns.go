@@ -15,12 +15,14 @@ const (
 	defaultRestartConns = 100
 )
 
-// connCountFlags are the flag conns and restart modes share: -conns, which
-// implies conns mode when no -mode is given.
+// connCountFlags are the flags conns and restart modes share: -conns, which
+// implies conns mode when no -mode is given, and -procs, the client
+// processes they are spread over.
 type connCountFlags struct{}
 
 func (connCountFlags) define(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.Conns, "conns", 0, fmt.Sprintf("connections, 1…%d (default %d, restart %d; implies -mode conns)", maxConns, defaultConns, defaultRestartConns))
+	fs.IntVar(&c.Procs, "procs", 0, "client processes the connections are spread over, 1…-conns (default conns 1, restart min(4, -conns))")
 }
 
 func (connCountFlags) check(c *config, given map[string]bool) error {
@@ -32,6 +34,16 @@ func (connCountFlags) check(c *config, given map[string]bool) error {
 		c.Conns = defaultRestartConns
 	default:
 		c.Conns = defaultConns
+	}
+	switch {
+	case given["procs"]:
+	case c.Mode == "restart":
+		c.Procs = min(4, c.Conns)
+	default:
+		c.Procs = 1
+	}
+	if c.Procs < 1 || c.Procs > c.Conns {
+		return fmt.Errorf("-procs %d: want 1…%d (-conns)", c.Procs, c.Conns)
 	}
 	return nil
 }
@@ -70,7 +82,9 @@ binary re-executed) with one poller on CPU B: -pipeline requests in flight on
 each connection (1: closed loop), or with -rotate one call in flight in all,
 to each connection in turn (the latency of a call with -conns attached,
 without the queueing of -conns calls in flight); -active N sends on N of
-them only, the rest attached and idle. It reports requests/s, the latency
+them only, the rest attached and idle; -procs P spreads the connections
+over P client processes, this one driving its share and P-1 others holding
+theirs attached and idle (the server then keeps an arena per process). It reports requests/s, the latency
 from send to response, and the server's memory (VmRSS, RssAnon, RssFile,
 RssShmem from /proc) read at the end of the load, every connection still
 attached, and its VmRSS before the load (an attached connection that has

@@ -5,27 +5,19 @@ import (
 	"fmt"
 )
 
-// restartFlags are restart mode's: how many kills, over how many client
-// processes.
+// restartFlags are restart mode's: how many kills.
 type restartFlags struct{}
 
 func (restartFlags) define(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.Trials, "trials", 0, "server kills (and as many client kills), 1…1000 (default 20)")
-	fs.IntVar(&c.Procs, "procs", 0, "client processes, 1…-conns (default min(4, -conns))")
 }
 
 func (restartFlags) check(c *config, given map[string]bool) error {
 	if !given["trials"] {
 		c.Trials = 20
 	}
-	if !given["procs"] {
-		c.Procs = min(4, c.Conns)
-	}
 	if c.Trials < 1 || c.Trials > 1000 {
 		return fmt.Errorf("-trials %d: want 1…1000", c.Trials)
-	}
-	if c.Procs < 1 || c.Procs > c.Conns {
-		return fmt.Errorf("-procs %d: want 1…%d (-conns)", c.Procs, c.Conns)
 	}
 	return nil
 }

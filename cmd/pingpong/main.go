@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/spinwire/spinwire/cmd/internal/connbench"
 	"github.com/spinwire/spinwire/cmd/internal/echo"
 	"github.com/spinwire/spinwire/cmd/internal/restartbench"
 	"github.com/spinwire/spinwire/link"
@@ -31,6 +32,7 @@ func main() {
 	if restartbench.Role() != "" {
 		os.Exit(restartChild())
 	}
+	connbench.HoldIfAsked()
 	if os.Getenv(linkServerEnv) != "" {
 		os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}

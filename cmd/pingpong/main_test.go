@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 
+	"github.com/spinwire/spinwire/cmd/internal/connbench"
 	"github.com/spinwire/spinwire/cmd/internal/echo"
 	"github.com/spinwire/spinwire/cmd/internal/restartbench"
 	"os"
@@ -21,6 +22,7 @@ func TestMain(m *testing.M) {
 	if restartbench.Role() != "" {
 		os.Exit(restartChild())
 	}
+	connbench.HoldIfAsked()
 	if os.Getenv(linkServerEnv) != "" {
 		os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}

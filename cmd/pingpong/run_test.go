@@ -226,7 +226,7 @@ func TestConnsMode(t *testing.T) {
 	for _, args := range [][]string{
 		{"-conns", "20", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible"},
 		{"-conns", "20", "-active", "2", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible"},
-		{"-conns", "20", "-rotate", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible", "-json"},
+		{"-conns", "20", "-procs", "2", "-rotate", "-duration", "150ms", "-rounds", "1", "-cpus", "0,0", "-agent", "preemptible", "-json"},
 	} {
 		code, out, errs := runArgs(t, args...)
 		if code != 0 {
@@ -234,7 +234,7 @@ func TestConnsMode(t *testing.T) {
 		}
 		if args[len(args)-1] == "-json" {
 			var r connsResult
-			if err := json.Unmarshal([]byte(out), &r); err != nil || r.Conns != 20 || !r.Rotate || r.N == 0 || r.ServerRSSKB == 0 || r.ServerBeforeKB == 0 || r.MsgsPerSec <= 0 {
+			if err := json.Unmarshal([]byte(out), &r); err != nil || r.Conns != 20 || r.Procs != 2 || !r.Rotate || r.N == 0 || r.ServerRSSKB == 0 || r.ServerBeforeKB == 0 || r.MsgsPerSec <= 0 {
 				t.Fatalf("json %q: %v %+v", out, err, r)
 			}
 		} else if !strings.Contains(out, "server VmRSS") || !strings.Contains(out, "RssShmem") || !strings.Contains(out, "before load") {

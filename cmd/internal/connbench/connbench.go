@@ -23,9 +23,14 @@ type (
 
 // ClientConfig configures Run.
 type ClientConfig struct {
-	Name     string
-	Dir      string
-	Conns    int // connections to open
+	Name  string
+	Dir   string
+	Conns int // connections to open
+	// Procs, if > 1, spreads Conns over Procs client processes: this one
+	// drives its share (Conns/Procs, and the remainder), Procs-1 holders
+	// keep theirs attached and idle (see HoldIfAsked). Requires the binary
+	// to call HoldIfAsked first thing.
+	Procs    int
 	Pipeline int // requests in flight per connection (1: closed loop)
 	// Rotate keeps one request in flight in all, sent to each connection in
 	// turn: every connection attached, one active at a time — the latency
@@ -79,11 +84,21 @@ func record(h *hdrhistogram.Histogram, ns float64) {
 // measured. The first failure ends the run and is returned: a connection's
 // error, a response out of sequence, no response for cfg.Timeout.
 func Run(cfg ClientConfig) (*Result, error) {
-	if cfg.Conns < 1 || cfg.Pipeline < 1 {
-		return nil, fmt.Errorf("connbench: conns %d, pipeline %d", cfg.Conns, cfg.Pipeline)
+	if cfg.Conns < 1 || cfg.Pipeline < 1 || cfg.Procs > cfg.Conns {
+		return nil, fmt.Errorf("connbench: conns %d, pipeline %d, procs %d", cfg.Conns, cfg.Pipeline, cfg.Procs)
 	}
 	t0 := time.Now()
-	conns := make([]*link.Conn[Msg, Resp], cfg.Conns)
+	share := cfg.Conns
+	if cfg.Procs > 1 {
+		share = cfg.Conns / cfg.Procs
+		hs, err := startHolders(cfg, cfg.Procs, share, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		defer stopHolders(hs)
+		share = cfg.Conns - (cfg.Procs-1)*share
+	}
+	conns := make([]*link.Conn[Msg, Resp], share)
 	defer func() {
 		for _, c := range conns {
 			if c != nil {
@@ -94,7 +109,7 @@ func Run(cfg ClientConfig) (*Result, error) {
 	for i := range conns {
 		c, err := link.Dial[Msg, Resp](cfg.Name, link.DialOptions{Dir: cfg.Dir})
 		if err != nil {
-			return nil, fmt.Errorf("dial %d of %d: %w", i+1, cfg.Conns, err)
+			return nil, fmt.Errorf("dial %d of %d: %w", i+1, len(conns), err)
 		}
 		conns[i] = c
 	}

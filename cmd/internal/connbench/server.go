@@ -1,9 +1,7 @@
 package connbench
 
 import (
-	"bufio"
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,24 +63,10 @@ func RunWithServer(server *exec.Cmd, cfg ClientConfig, ready time.Duration) (*Ro
 // awaitReady waits up to d for the server's "READY" line, then discards
 // the rest of its output.
 func awaitReady(out io.Reader, d time.Duration) error {
-	readyc := make(chan error, 1)
-	go func() {
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err == nil && line != "READY\n" {
-			err = fmt.Errorf("said %q", line)
-		}
-		readyc <- err
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case err := <-readyc:
-		if err != nil {
-			return fmt.Errorf("server: %w", err)
-		}
-		return nil
-	case <-time.After(d):
-		return errors.New("server did not start")
+	if err := awaitLine(out, "READY", d); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
+	return nil
 }
 
 // stop closes the server's stdin, its signal to exit, and reaps it,

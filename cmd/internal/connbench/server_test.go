@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/cmd/internal/echo"
+	"github.com/spinwire/spinwire/link"
 )
 
 // serverEnv makes the test binary the echo server (its value: "echo"), or
@@ -16,6 +17,7 @@ import (
 const serverEnv = "CONNBENCH_TEST_SERVER"
 
 func TestMain(m *testing.M) {
+	HoldIfAsked()
 	switch os.Getenv(serverEnv) {
 	case "echo":
 		os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -53,5 +55,43 @@ func TestRunWithServer(t *testing.T) {
 	}
 	if _, err := RunWithServer(testServer("mute"), cfg, 10*time.Second); err == nil || !strings.Contains(err.Error(), "NOT READY") {
 		t.Fatalf("a mute server: %v", err)
+	}
+}
+
+// TestHolders: Procs spreads the connections over client processes — the
+// holders dial their share and keep it attached, an arena each on the
+// server, until they are stopped — and a run with Procs drives its own
+// share.
+func TestHolders(t *testing.T) {
+	dir := t.TempDir()
+	s, err := link.Listen[Msg, Resp]("h", link.Options{Dir: dir, MaxConns: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	go s.Serve(func(q *Msg, r *Resp) { r.Seq, r.Stamp = q.Seq, q.Stamp })
+	hs, err := startHolders(ClientConfig{Name: "h", Dir: dir}, 3, 4, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); len(hs) != 2 || st.Conns != 8 || st.Procs != 2 {
+		t.Fatalf("%d holders; server %+v", len(hs), st)
+	}
+	stopHolders(hs)
+	for deadline := time.Now().Add(5 * time.Second); s.Stats().Conns != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("holders stopped, server %+v", s.Stats())
+		}
+	}
+	cfg := ClientConfig{Name: "h", Dir: dir, Conns: 10, Procs: 3, Pipeline: 1, Warmup: 10 * time.Millisecond,
+		Duration: 50 * time.Millisecond, CPU: -1, Timeout: 5 * time.Second}
+	var attached link.ServerStats
+	cfg.Attached = func() { attached = s.Stats() }
+	r, err := Run(cfg)
+	if err != nil || r.Requests == 0 || attached.Conns != 10 || attached.Procs != 3 {
+		t.Fatalf("run: %v %+v; attached %+v", err, r, attached)
+	}
+	if _, err := startHolders(ClientConfig{Name: "nothing", Dir: dir}, 2, 1, 10*time.Second); err == nil {
+		t.Fatal("a holder that cannot dial: no error")
 	}
 }
