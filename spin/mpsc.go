@@ -103,7 +103,7 @@ func OpenMPSC[T any](region []byte) (*MPSC[T], error) {
 
 func bindMPSC[T any](region []byte, capacity uint64, stride int) (*MPSC[T], error) {
 	q := &MPSC[T]{}
-	h, _, err := q.bind(region, InSlot, capacity, stride)
+	h, _, err := q.bind(region, InSlot, capacity, stride, true)
 	if err != nil {
 		return nil, err
 	}

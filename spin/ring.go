@@ -29,7 +29,7 @@ import (
 //	+-------------------------------+-------------------------------+
 //	|     Schema Length (bytes)     |         reserved to 128      ... 48
 //	+-------------------------------+-------------------------------+
-//	|                 Tail Position (uint64)                        | 128  block 1: producer writes
+//	|       Tail Position (uint64; Cursors only, see publishedTo)   | 128  block 1: producer writes
 //	+-------------------------------+-------------------------------+
 //	|      Signal (futex word)      |         reserved to 256      ... 136
 //	+---------------------------------------------------------------+
@@ -366,9 +366,12 @@ func checkRegion(region []byte, length int) error {
 
 func bindRing[T any](region []byte, proto Protocol, capacity uint64, stride int) (*Ring[T], error) {
 	r := &Ring[T]{}
-	h, t, err := r.bind(region, proto, capacity, stride)
+	h, t, err := r.bind(region, proto, capacity, stride, proto == Cursors)
 	if err != nil {
 		return nil, err
+	}
+	if proto == InSlot {
+		t = r.publishedTo(h)
 	}
 	r.head, r.tailCache = h, t
 	r.tail, r.headCache = t, h
@@ -378,8 +381,9 @@ func bindRing[T any](region []byte, proto Protocol, capacity uint64, stride int)
 
 // bind points the shared fields at region's header blocks and slots, and
 // returns the shared cursors, which both sides start from and which must
-// agree with each other.
-func (r *ringShared) bind(region []byte, proto Protocol, capacity uint64, stride int) (head, tail uint64, err error) {
+// agree with each other — unless withTail is false (an InSlot Ring, whose
+// producer does not write the tail): then the tail is not read.
+func (r *ringShared) bind(region []byte, proto Protocol, capacity uint64, stride int, withTail bool) (head, tail uint64, err error) {
 	base := unsafe.Pointer(unsafe.SliceData(region))
 	r.mem = region
 	r.slots = unsafe.Add(base, RingHeaderLength)
@@ -389,6 +393,9 @@ func (r *ringShared) bind(region []byte, proto Protocol, capacity uint64, stride
 	r.waitersP = (*uint32)(unsafe.Add(base, WaitersOffset))
 	r.capacity, r.mask, r.stride, r.proto = capacity, capacity-1, uintptr(stride), proto
 	h, t := atomic.LoadUint64(r.headP), atomic.LoadUint64(r.tailP)
+	if !withTail {
+		t = h
+	}
 	if t < h || t-h > capacity {
 		return 0, 0, msg.Errorf("%w: head %d, tail %d, capacity %d", ErrCorrupt, h, t, capacity)
 	}
@@ -435,12 +442,15 @@ func (r *Ring[T]) room(want uint64) uint64 {
 // TryPublish copies *m into the next slot and publishes it. It returns
 // false when the ring is full (or the consumer corrupted it: see ProducerErr).
 // Cost: a copy of T and one release store (plus a FUTEX_WAKE if, and only
-// if, the consumer is parked).
+// if, the consumer is parked); the shared head is read only when the cached
+// one says the ring is full (BenchmarkRingStream, batch=1).
 func (r *Ring[T]) TryPublish(m *T) bool {
-	if r.claimed != 0 || r.pfault.code != faultNone || r.room(1) == 0 {
+	t := r.tail
+	if r.claimed != 0 || r.pfault.code != faultNone ||
+		(t-r.headCache >= r.capacity && r.room(1) == 0) {
 		return false
 	}
-	*r.msg(r.tail) = *m
+	*r.msg(t) = *m
 	r.publish(1)
 	return true
 }
@@ -509,9 +519,12 @@ func (r *Ring[T]) publish(k uint64) {
 		// SYNC: release of the batch; pairs with the acquire load in Ring.ready.
 		storeRelease(r.seqP(t), t+1)
 	}
-	// SYNC: release of the messages before tail (Cursors), and the tail
-	// for Len (both); pairs with the acquire loads of tail.
-	storeRelease(r.tailP, r.tail)
+	if r.proto == Cursors {
+		// SYNC: release of the messages before tail; pairs with the
+		// acquire load of tail in Ring.ready. (InSlot does not write the
+		// tail: the sequence words say it, see publishedTo.)
+		storeRelease(r.tailP, r.tail)
+	}
 	// SYNC: acquire of the consumer's parked flag; pairs with the store in
 	// parkOn. The store above may still sit in the store buffer when this
 	// load runs: parkOn's heavyFence (or, without it, storeRelease's XCHG)
@@ -578,10 +591,13 @@ func (r *Ring[T]) ready() bool {
 	return t != h
 }
 
-// release tells the producer the slots before r.head are free.
+// release tells the producer the slots before r.head are free. A plain
+// release store (a MOV on amd64), not an XCHG: no producer parks on the
+// head, so nothing here needs a store-load barrier, and the consumer does
+// not drain its store buffer once per Poll (BenchmarkRingStream).
 func (r *Ring[T]) release() {
-	// SYNC: release of the consumed slots; pairs with the acquire in hasRoom.
-	atomic.StoreUint64(r.headP, r.head)
+	// SYNC: release of the consumed slots; pairs with the acquire in room.
+	asm.StoreRelease64(r.headP, r.head)
 }
 
 // TryConsume calls fn with the next message, if one is ready, and frees its
@@ -600,7 +616,8 @@ func (r *Ring[T]) TryConsume(fn func(*T)) bool {
 
 // Poll calls fn for up to max ready messages, in order, and frees their
 // slots with a single release store: smart batching. It returns how many
-// it handled. max ≤ 0 means no limit but the ring's capacity.
+// it handled. max ≤ 0 means no limit but the ring's capacity. Cost per
+// message: one acquire load and the call to fn (BenchmarkRingStream).
 func (r *Ring[T]) Poll(max int, fn func(*T)) int {
 	if r.cfault.code != faultNone {
 		return 0
@@ -608,14 +625,38 @@ func (r *Ring[T]) Poll(max int, fn func(*T)) int {
 	if max <= 0 || uint64(max) > r.capacity {
 		max = int(r.capacity)
 	}
-	n := 0
-	for n < max && r.ready() {
-		fn(r.msg(r.head))
-		r.head++
-		n++
+	var n int
+	if r.proto == InSlot {
+		n = r.pollInSlot(max, fn)
+	} else {
+		for n < max && r.ready() {
+			fn(r.msg(r.head))
+			r.head++
+			n++
+		}
 	}
 	if n > 0 {
 		r.release()
+	}
+	return n
+}
+
+// pollInSlot is Poll's loop for InSlot: ready's check, inlined.
+func (r *Ring[T]) pollInSlot(max int, fn func(*T)) int {
+	h := r.head
+	n := 0
+	for n < max {
+		slot := unsafe.Add(r.slots, uintptr(h&r.mask)*r.stride)
+		// SYNC: acquire of the message; pairs with the release in publish.
+		seq := atomic.LoadUint64((*uint64)(unsafe.Add(slot, r.stride-SlotSeqLength)))
+		if seq != h+1 {
+			r.ready() // checks what the slot holds: a fault if no producer could write it
+			return n
+		}
+		fn((*T)(slot))
+		h++
+		r.head = h
+		n++
 	}
 	return n
 }
@@ -630,11 +671,36 @@ func (r *Ring[T]) Err() error { return r.cfault.err() }
 // It returns 0 for cursors no correct pair could write.
 func (r *Ring[T]) Len() int {
 	h := atomic.LoadUint64(r.headP)
+	if r.proto == InSlot {
+		return int(r.publishedTo(h) - h)
+	}
 	t := atomic.LoadUint64(r.tailP)
 	if t < h || t-h > r.capacity {
 		return 0
 	}
 	return int(t - h)
+}
+
+// publishedTo returns, for InSlot, where the messages published from
+// position h on end: the first position p in [h, h+capacity] whose slot
+// does not hold sequence p+1. The producer publishes in order, so the
+// slots from h on that hold their sequence are a prefix, found by binary
+// search: log2(capacity) acquire loads. InSlot producers do not write the
+// tail cursor — one store per commit fewer (BenchmarkRingLocal) — so this
+// is how Len, and a producer or consumer opening the ring, learn it. A
+// hostile producer can only make it return another position in range.
+func (r *Ring[T]) publishedTo(h uint64) uint64 {
+	lo, hi := h, h+r.capacity
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		// SYNC: acquire of the message at mid; pairs with the release in publish.
+		if atomic.LoadUint64(r.seqP(mid)) == mid+1 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
 }
 
 // Ready reports whether TryConsume would find a message now: one acquire

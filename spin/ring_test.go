@@ -334,14 +334,19 @@ func TestRingOpenHostileHeader(t *testing.T) {
 		{"stride", func(b []byte) { le.PutUint32(b[RingStrideOffset:], 8) }},
 		{"msgsize", func(b []byte) { le.PutUint32(b[RingMsgSizeOffset:], 16) }},
 		{"fingerprint", func(b []byte) { b[RingFingerprintOffset] ^= 1 }},
-		{"tail_before_head", func(b []byte) { le.PutUint64(b[HeadOffset:], 5) }},
-		{"tail_beyond_capacity", func(b []byte) { le.PutUint64(b[TailOffset:], 100) }},
+		// The cursors: only a Cursors ring has a tail in its header.
+		{"cursors/tail_before_head", func(b []byte) { le.PutUint64(b[HeadOffset:], 5) }},
+		{"cursors/tail_beyond_capacity", func(b []byte) { le.PutUint64(b[TailOffset:], 100) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n, _, _ := RingLength[msg64](8, InSlot)
+			proto := InSlot
+			if strings.HasPrefix(c.name, "cursors/") {
+				proto = Cursors
+			}
+			n, _, _ := RingLength[msg64](8, proto)
 			b := region(t, n)
-			if _, err := NewRing[msg64](b, RingOptions{Capacity: 8}); err != nil {
+			if _, err := NewRing[msg64](b, RingOptions{Capacity: 8, Protocol: proto}); err != nil {
 				t.Fatal(err)
 			}
 			c.poke(b)
@@ -349,6 +354,41 @@ func TestRingOpenHostileHeader(t *testing.T) {
 				t.Fatal("accepted a hostile header")
 			}
 		})
+	}
+}
+
+// TestRingReopenKnowsTail: a side that opens a ring in use starts from
+// where the other left it — under InSlot, whose producer writes no tail,
+// from the slots' sequences — at every fill level, across a lap.
+func TestRingReopenKnowsTail(t *testing.T) {
+	for _, p := range protocols {
+		for _, fill := range []int{0, 1, 5, 8} {
+			t.Run(fmt.Sprintf("proto=%v/fill=%d", p, fill), func(t *testing.T) {
+				n, _, _ := RingLength[msg64](8, p)
+				b := region(t, n)
+				r, err := NewRing[msg64](b, RingOptions{Capacity: 8, Protocol: p})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 11 { // a lap and a bit, consumed
+					r.TryPublish(&msg64{Seq: uint64(i)})
+					r.Poll(0, func(*msg64) {})
+				}
+				for i := range fill {
+					r.TryPublish(&msg64{Seq: uint64(100 + i)})
+				}
+				pr, err := OpenRingProducer[msg64](b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pr.tail != uint64(11+fill) || r.Len() != fill || pr.Len() != fill {
+					t.Fatalf("tail %d, Len %d/%d; want %d, %d", pr.tail, r.Len(), pr.Len(), 11+fill, fill)
+				}
+				if ok := pr.TryPublish(&msg64{Seq: 7}); ok != (fill < 8) {
+					t.Fatalf("publish into a ring holding %d: %v", fill, ok)
+				}
+			})
+		}
 	}
 }
 
