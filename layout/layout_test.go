@@ -211,6 +211,19 @@ func TestNamedSegment(t *testing.T) {
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// A read-only opener sees the creator's writes and cannot write: its
+	// descriptor is O_RDONLY, so no writable mapping can be made of it.
+	ro, err := Open(Options{Name: "seg", Dir: dir, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ro.Body()[5] != 77 {
+		t.Fatal("read-only mapping not shared")
+	}
+	if _, err := unix.Mmap(ro.Fd(), 0, 4096, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+		t.Fatal("a writable mapping of a read-only opener's descriptor")
+	}
+	ro.Close()
 	if _, err := os.Lstat(filepath.Join(dir, "seg")); err != nil {
 		t.Fatal("opener's Close removed the name")
 	}

@@ -110,7 +110,7 @@ func Open(opts Options) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openRegular(path)
+	fd, err := openRegular(path, opts.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -123,9 +123,9 @@ func Open(opts Options) (*Segment, error) {
 	return s, nil
 }
 
-// openRegular opens path read-write after checking, through an O_PATH
+// openRegular opens path read-write (or read-only) after checking, through an O_PATH
 // descriptor that opens nothing, that it leads to a regular file.
-func openRegular(path string) (int, error) {
+func openRegular(path string, readOnly bool) (int, error) {
 	pfd, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, msg.Errorf("layout: open %s: %w", path, err)
@@ -138,7 +138,11 @@ func openRegular(path string) (int, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return -1, msg.Errorf("%w: %s leads to a file of mode %#o, not a segment", ErrNotSealed, path, st.Mode)
 	}
-	fd, err := unix.Open(procFdPrefix+"self/fd/"+strconv.Itoa(pfd), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	mode := unix.O_RDWR
+	if readOnly {
+		mode = unix.O_RDONLY
+	}
+	fd, err := unix.Open(procFdPrefix+"self/fd/"+strconv.Itoa(pfd), mode|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, msg.Errorf("layout: open %s: %w", path, err)
 	}

@@ -57,6 +57,11 @@ type Options struct {
 	// checked against it before anything is mapped, so a peer cannot make
 	// the opener populate gigabytes it did not ask for.
 	MaxLength int64
+	// ReadOnly makes Open and OpenFd map the segment PROT_READ (Open also
+	// opens the file O_RDONLY): a reader that must not, or cannot, write —
+	// an observer of another process's counters. A write through such a
+	// mapping faults. Create ignores it.
+	ReadOnly bool
 	// ReadyWait bounds how long Open and OpenFd wait for a creator that has
 	// not finished the segment (the file still empty, or the header's magic
 	// still zero), polling every millisecond, before they return
@@ -274,7 +279,11 @@ func mapFd(fd, length int, opts Options) ([]byte, error) {
 	if opts.Sparse {
 		flags = unix.MAP_SHARED
 	}
-	mem, err := unix.Mmap(fd, 0, length, unix.PROT_READ|unix.PROT_WRITE, flags)
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if opts.ReadOnly {
+		prot = unix.PROT_READ
+	}
+	mem, err := unix.Mmap(fd, 0, length, prot, flags)
 	if err != nil {
 		return nil, msg.Errorf("layout: mmap %d bytes: %w", length, err)
 	}
