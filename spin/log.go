@@ -380,6 +380,15 @@ func (l *Log) Park(d time.Duration) { parkOn(l.signalP, l.waitersP, l.Ready, d) 
 // Poll returns nothing.
 func (l *Log) Err() error { return l.cfault.err() }
 
+// Cursors returns the log's shared positions now, in bytes since the log
+// was made: head (consumed) and tail (published), for an observer
+// (package stat). Atomic loads, safe from any goroutine; a tail behind
+// the head or beyond the capacity reads as the head.
+func (l *Log) Cursors() (head, tail uint64) {
+	head = atomic.LoadUint64(l.headP)
+	return head, head + uint64(l.Len())
+}
+
 // Len returns the published, unread bytes (records and padding), per the
 // shared cursors now.
 func (l *Log) Len() int {

@@ -274,6 +274,17 @@ func (q *MPSC[T]) Ready() bool {
 // Park sleeps until a producer commits or d passes; see Parker.
 func (q *MPSC[T]) Park(d time.Duration) { parkOn(q.signalP, q.waitersP, q.Ready, d) }
 
+// Capacity returns the number of slots.
+func (q *MPSC[T]) Capacity() int { return int(q.capacity) }
+
+// Cursors returns the queue's shared positions now: head (consumed) and
+// tail (claimed by producers), for an observer (package stat). Atomic
+// loads, safe from any goroutine.
+func (q *MPSC[T]) Cursors() (head, tail uint64) {
+	head = atomic.LoadUint64(q.headP)
+	return head, head + uint64(q.Len())
+}
+
 // Len returns claimed-or-committed, unconsumed messages per the cursors now.
 func (q *MPSC[T]) Len() int {
 	h, t := atomic.LoadUint64(q.headP), atomic.LoadUint64(q.tailP)

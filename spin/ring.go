@@ -681,6 +681,16 @@ func (r *Ring[T]) Len() int {
 	return int(t - h)
 }
 
+// Cursors returns the ring's shared positions now: head, the messages
+// consumed, and tail, the messages published, since the ring was made —
+// counters an observer (package stat) turns into rates and backlog. Safe
+// from any goroutine: atomic loads only (for InSlot, publishedTo's
+// log2(capacity) loads). A snapshot; bounded by capacity, never corrupt.
+func (r *Ring[T]) Cursors() (head, tail uint64) {
+	head = atomic.LoadUint64(r.headP)
+	return head, head + uint64(r.Len())
+}
+
 // publishedTo returns, for InSlot, where the messages published from
 // position h on end: the first position p in [h, h+capacity] whose slot
 // does not hold sequence p+1. The producer publishes in order, so the

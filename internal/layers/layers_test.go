@@ -27,6 +27,7 @@ var stack = [][]string{
 	{"agent"},
 	{"link"},
 	{"topic"},
+	{"stat"},
 	{"bridge"},
 	{"cmd/internal/echo"},
 	{"cmd/internal"},
@@ -50,6 +51,7 @@ var modules = map[string][]string{
 	"agent":    {"golang.org/x/sys"},
 	"link":     {"golang.org/x/sys"},
 	"topic":    {"golang.org/x/sys"},
+	"stat":     {"golang.org/x/sys"},
 }
 
 // floorOf returns the floor of a module-relative directory and the folder

@@ -1,0 +1,57 @@
+package stat
+
+import "strconv"
+
+// Kind is what an endpoint is; it says what its counters mean.
+type Kind uint32
+
+// The kinds of endpoint. Their counters, in order, are CounterNames'.
+const (
+	KindRing       Kind = 1 + iota // spin.Ring
+	KindLog                        // spin.Log (positions in bytes)
+	KindMPSC                       // spin.MPSC
+	KindLinkServer                 // link.Server
+	KindLinkConn                   // link.Conn
+	KindTopicPub                   // a topic's publisher
+	KindTopicSub                   // a topic's subscriber
+	KindCustom                     // counters the program names itself (Register)
+	kinds
+)
+
+var kindNames = [kinds]string{
+	KindRing: "ring", KindLog: "log", KindMPSC: "mpsc", KindLinkServer: "link-server",
+	KindLinkConn: "link-conn", KindTopicPub: "topic-pub", KindTopicSub: "topic-sub", KindCustom: "custom",
+}
+
+// String returns the kind's name, or "kind(N)" for one this build does
+// not know (a newer writer, or a hostile one).
+func (k Kind) String() string {
+	if k > 0 && k < kinds {
+		return kindNames[k]
+	}
+	return "kind(" + strconv.FormatUint(uint64(k), 10) + ")"
+}
+
+// CounterNames returns the names of kind's counters, in order; the rest
+// of the 16 are unused. Rates are taken of "consumed", "published",
+// "requests" and "received"; "backlog" and "lag" are levels.
+func CounterNames(k Kind) []string {
+	switch k {
+	case KindRing, KindMPSC:
+		return []string{"consumed", "published", "capacity"}
+	case KindLog:
+		return []string{"consumed_bytes", "published_bytes", "capacity_bytes"}
+	case KindLinkServer:
+		return []string{"conns", "procs", "accepted", "refused", "requests", "dropped", "closed",
+			"accept_errors", "refused_policy", "refused_busy", "refused_malformed", "refused_version",
+			"refused_mismatch", "refused_full", "arenas"}
+	case KindLinkConn:
+		return []string{"redials", "corrupt", "parks"}
+	case KindTopicPub:
+		return []string{"published", "subscribers", "evicted"}
+	case KindTopicSub:
+		return []string{"received", "lost", "lag", "evicted"}
+	}
+	return nil
+}
+

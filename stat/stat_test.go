@@ -1,0 +1,249 @@
+package stat
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/spin"
+)
+
+const childEnv = "STAT_TEST_CHILD_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childEnv); dir != "" {
+		os.Exit(child(dir))
+	}
+	os.Exit(m.Run())
+}
+
+// child registers one custom endpoint, says READY and waits to be killed.
+func child(dir string) int {
+	reg, err := NewRegistry(Options{Dir: dir})
+	if err != nil {
+		return 1
+	}
+	e, err := reg.Register(KindCustom, "child", "", 0, nil)
+	if err != nil {
+		return 1
+	}
+	e.Set(0, 42)
+	os.Stdout.WriteString("READY\n")
+	time.Sleep(time.Minute)
+	return 0
+}
+
+type tick struct {
+	Seq   uint64
+	Price int64
+}
+
+func newRing(t testing.TB, capacity int) *spin.Ring[tick] {
+	n, _, err := spin.RingLength[tick](capacity, spin.InSlot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, err := layout.Create(n, layout.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Close() })
+	r, err := spin.NewRing[tick](seg.Body(), spin.RingOptions{Capacity: capacity, Protocol: spin.InSlot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRegistryRoundTrip: a ring and a custom endpoint registered in one
+// process are read back by Scan with their kinds, names, type and
+// counters as last sampled; a closed endpoint disappears; Close removes
+// the segment.
+func TestRegistryRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRing(t, 16)
+	re, err := WatchRing(reg, "ticks", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, _ := reg.Register(KindCustom, "mine", "none", 7, nil)
+	for i := range 5 {
+		r.TryPublish(&tick{Seq: uint64(i)})
+	}
+	r.Poll(2, func(*tick) {})
+	ce.Set(3, 99)
+	re.Histogram().Record(150)
+	reg.sampleAll()
+	ps, err := Scan(dir)
+	if err != nil || len(ps) != 1 || ps[0].Err != nil || len(ps[0].Endpoints) != 2 {
+		t.Fatalf("%v %+v", err, ps)
+	}
+	p := ps[0]
+	if p.PID != uint32(os.Getpid()) || p.Command != filepath.Base(os.Args[0]) || p.Interval != time.Hour {
+		t.Fatalf("process %+v", p)
+	}
+	ring := p.Endpoints[0]
+	consumed, _ := ring.Counter("consumed")
+	published, _ := ring.Counter("published")
+	if ring.Kind != KindRing || ring.Name != "ticks" || !strings.Contains(ring.Type, "tick") || consumed != 2 || published != 5 {
+		t.Fatalf("ring %+v", ring)
+	}
+	if l := ring.Latency(); l.Count != 1 || l.P50 > 150 || l.P50 < 128 {
+		t.Fatalf("latency %+v", l)
+	}
+	if c := p.Endpoints[1]; c.Kind != KindCustom || c.Counters[3] != 99 || c.Fingerprint != 7 {
+		t.Fatalf("custom %+v", c)
+	}
+	ce.Close()
+	if ps, _ := Scan(dir); len(ps[0].Endpoints) != 1 {
+		t.Fatalf("closed endpoint still listed: %+v", ps[0].Endpoints)
+	}
+	if err := reg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ps, _ := Scan(dir); len(ps) != 0 {
+		t.Fatalf("closed registry still listed: %+v", ps)
+	}
+}
+
+// TestKilledProcessVanishes: a SIGKILLed process's segment is gone at the
+// next Scan, and Scan removes its dangling name.
+func TestKilledProcessVanishes(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "READY\n" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	ps, err := Scan(dir)
+	if err != nil || len(ps) != 1 || len(ps[0].Endpoints) != 1 || ps[0].Endpoints[0].Counters[0] != 42 || ps[0].PID != uint32(cmd.Process.Pid) {
+		t.Fatalf("%v %+v", err, ps)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if ps, err := Scan(dir); err != nil || len(ps) != 0 {
+		t.Fatalf("after the kill: %v %+v", err, ps)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("dangling names left: %v", ents)
+	}
+}
+
+// TestHostileSegment: whatever a process of the same uid writes in its
+// own segment, Scan reports it as corrupt or sanitises it, and goes on
+// with the other segments.
+func TestHostileSegment(t *testing.T) {
+	dir := t.TempDir()
+	good, _ := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	defer good.Close()
+	good.Register(KindCustom, "good", "", 0, nil)
+	bad, _ := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	defer bad.Close()
+	e, _ := bad.Register(KindCustom, "bad", "", 0, nil)
+	m := bad.mem
+	copy(m[e.off+entOffName:], "\x1b[2Jevil\x00")
+	for _, c := range []struct {
+		name string
+		poke func()
+		want string
+	}{
+		{"escape", func() {}, ""},
+		{"state", func() { store32(m, e.off+entOffState, 9) }, "state 9"},
+		{"slots", func() { store32(m, offSlots, 1<<30) }, "slots"},
+		{"version", func() { store32(m, offVersion, 99) }, "version 99"},
+		{"magic", func() { store(m, offMagic, 1) }, "magic"},
+	} {
+		c.poke()
+		ps, err := Scan(dir)
+		if err != nil || len(ps) != 2 {
+			t.Fatalf("%s: %v %+v", c.name, err, ps)
+		}
+		var hostile, honest *Process
+		for i := range ps {
+			if ps[i].Name == bad.seg.Path()[len(dir)+1:] {
+				hostile = &ps[i]
+			} else {
+				honest = &ps[i]
+			}
+		}
+		if honest.Err != nil || len(honest.Endpoints) != 1 {
+			t.Fatalf("%s: the honest segment: %+v", c.name, honest)
+		}
+		if c.want == "" {
+			if hostile.Err != nil || hostile.Endpoints[0].Name != "?[2Jevil" {
+				t.Fatalf("%s: %+v", c.name, hostile)
+			}
+		} else if !errors.Is(hostile.Err, ErrCorrupt) || !strings.Contains(hostile.Err.Error(), c.want) {
+			t.Fatalf("%s: %v", c.name, hostile.Err)
+		}
+	}
+}
+
+// FuzzDecode: any body decodes to an error or to endpoints, without a
+// panic or a read outside the body.
+func FuzzDecode(f *testing.F) {
+	reg, err := NewRegistry(Options{Dir: f.TempDir(), Interval: time.Hour, Slots: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	reg.Register(KindRing, "x", "y", 1, nil)
+	f.Add(append([]byte(nil), reg.mem...))
+	reg.Close()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := make([]uint64, (len(b)+7)/8) // aligned like a mapping
+		body := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(m))), len(b))
+		copy(body, b)
+		var p Process
+		if err := decode(body, &p); err == nil && len(p.Endpoints) > (len(b)-procHeaderLength)/entryLength {
+			t.Fatalf("%d endpoints from %d bytes", len(p.Endpoints), len(b))
+		}
+	})
+}
+
+// TestHistogramBuckets: buckets are monotonic, each value falls in the
+// bucket whose low edge is at most it and within 25 % of it.
+func TestHistogramBuckets(t *testing.T) {
+	prev := -1
+	for _, v := range []uint64{0, 1, 7, 8, 9, 15, 16, 100, 1000, 1e6, 1e9, 1 << 33, 1 << 40} {
+		i := bucket(v)
+		if i < prev || i >= Buckets {
+			t.Fatalf("bucket(%d) = %d after %d", v, i, prev)
+		}
+		prev = i
+		if lo := bucketLow(i); lo > v || (i < Buckets-1 && v > lo+lo/4+1) {
+			t.Fatalf("value %d in bucket %d, low edge %d", v, i, lo)
+		}
+	}
+	var counts [Buckets]uint64
+	counts[bucket(100)] = 90
+	counts[bucket(1000)] = 10
+	if p := percentiles(counts[:]); p.Count != 100 || p.P50 != bucketLow(bucket(100)) || p.P99 != bucketLow(bucket(1000)) || p.Max != p.P99 {
+		t.Fatalf("%+v", p)
+	}
+	counts[0] = ^uint64(0) // a hostile count saturates
+	if p := percentiles(counts[:]); p.Count != ^uint64(0) {
+		t.Fatalf("%+v", p)
+	}
+	var h *Histogram
+	h.Record(5) // nil: no-op
+	if a := testing.AllocsPerRun(100, func() { (&Histogram{b: counts[:]}).Record(77) }); a != 0 {
+		t.Fatalf("%v allocations per Record", a)
+	}
+}

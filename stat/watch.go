@@ -1,0 +1,68 @@
+package stat
+
+import (
+	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/link"
+	"github.com/spinwire/spinwire/spin"
+)
+
+// The Watch functions register an endpoint whose counters the registry
+// samples from the value itself, with nothing added to its hot path.
+
+// cursors is what a ring-like endpoint gives a sampler.
+type cursors interface{ Cursors() (head, tail uint64) }
+
+// typeOf returns T's name and layout fingerprint (0 for a type layout
+// refuses: it is only a label here).
+func typeOf[T any]() (string, uint64) {
+	s, err := layout.Of[T]()
+	if err != nil {
+		return "", 0
+	}
+	return s.Name, s.Fingerprint
+}
+
+func sampleCursors(c cursors, capacity int) Sampler {
+	return func(out *[Counters]uint64) {
+		out[0], out[1] = c.Cursors()
+		out[2] = uint64(capacity)
+	}
+}
+
+// WatchRing registers r as name (KindRing): consumed and published are
+// its shared head and tail.
+func WatchRing[T any](reg *Registry, name string, r *spin.Ring[T]) (*Endpoint, error) {
+	t, fp := typeOf[T]()
+	return reg.Register(KindRing, name, t, fp, sampleCursors(r, r.Capacity()))
+}
+
+// WatchMPSC registers q as name (KindMPSC).
+func WatchMPSC[T any](reg *Registry, name string, q *spin.MPSC[T]) (*Endpoint, error) {
+	t, fp := typeOf[T]()
+	return reg.Register(KindMPSC, name, t, fp, sampleCursors(q, q.Capacity()))
+}
+
+// WatchLog registers l as name (KindLog): positions in bytes.
+func WatchLog(reg *Registry, name string, l *spin.Log) (*Endpoint, error) {
+	return reg.Register(KindLog, name, "bytes", 0, sampleCursors(l, l.Capacity()))
+}
+
+// WatchServer registers s as name (KindLinkServer): its Stats.
+func WatchServer[Req, Resp any](reg *Registry, name string, s *link.Server[Req, Resp]) (*Endpoint, error) {
+	t, fp := typeOf[Req]()
+	return reg.Register(KindLinkServer, name, t, fp, func(c *[Counters]uint64) {
+		st := s.Stats()
+		*c = [Counters]uint64{uint64(st.Conns), uint64(st.Procs), st.Accepted, st.Refused, st.Requests,
+			st.Dropped, st.Closed, st.AcceptErrors, st.RefusedPolicy, st.RefusedBusy, st.RefusedMalformed,
+			st.RefusedVersion, st.RefusedMismatch, st.RefusedFull, uint64(st.Arenas)}
+	})
+}
+
+// WatchConn registers c as name (KindLinkConn): its Stats.
+func WatchConn[Req, Resp any](reg *Registry, name string, c *link.Conn[Req, Resp]) (*Endpoint, error) {
+	t, fp := typeOf[Req]()
+	return reg.Register(KindLinkConn, name, t, fp, func(out *[Counters]uint64) {
+		st := c.Stats()
+		out[0], out[1], out[2] = st.Redials, st.Corrupt, st.Parks
+	})
+}
