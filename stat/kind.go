@@ -54,4 +54,3 @@ func CounterNames(k Kind) []string {
 	}
 	return nil
 }
-

@@ -169,4 +169,3 @@ func unixTime(ns uint64) time.Time {
 	}
 	return time.Unix(0, int64(ns))
 }
-
