@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spinwire/spinwire/stat"
+)
+
+type config struct {
+	dir      string
+	interval time.Duration
+	watch    bool
+	json     bool
+	listen   string
+	name     string
+	rounds   int // -watch: refreshes before exiting (0: until killed); for tests
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parse(args, stderr)
+	if err != nil {
+		return 2
+	}
+	if c.listen != "" {
+		return serve(c, stderr)
+	}
+	if err := show(c, stdout); err != nil {
+		fmt.Fprintln(stderr, "spinstat:", err)
+		return 1
+	}
+	return 0
+}
+
+func parse(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("spinstat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dir, "dir", "", "registry directory (default: stat.DefaultDir)")
+	fs.DurationVar(&c.interval, "i", time.Second, "time between the two scans a rate is taken over; -watch's refresh")
+	fs.BoolVar(&c.watch, "watch", false, "refresh the table in place every -i")
+	fs.BoolVar(&c.json, "json", false, "one JSON object per endpoint")
+	fs.StringVar(&c.listen, "listen", "", "serve Prometheus metrics on ADDR (host:port) at /metrics")
+	fs.IntVar(&c.rounds, "rounds", 0, "with -watch: stop after N refreshes (0: never)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: spinstat [-dir D] [-i 1s] [-watch | -json | -listen ADDR] [NAME]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 1 || c.interval <= 0 {
+		fs.Usage()
+		return nil, flag.ErrHelp
+	}
+	c.name = fs.Arg(0)
+	return c, nil
+}
+
+// show prints the table (once, or every interval with -watch), the
+// details of c.name, or JSON.
+func show(c *config, w io.Writer) error {
+	prev, err := stat.Scan(c.dir)
+	if err != nil {
+		return err
+	}
+	for round := 1; ; round++ {
+		time.Sleep(c.interval)
+		cur, err := stat.Scan(c.dir)
+		if err != nil {
+			return err
+		}
+		rows := diff(prev, cur, c.interval)
+		switch {
+		case c.json:
+			enc := json.NewEncoder(w)
+			for _, r := range rows {
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			}
+		case c.name != "":
+			writeDetail(w, rows, c.name)
+		default:
+			if c.watch {
+				io.WriteString(w, "\x1b[H\x1b[2J")
+			}
+			writeTable(w, rows)
+		}
+		if !c.watch || round == c.rounds {
+			return nil
+		}
+		prev = cur
+	}
+}
+
+// serve exports the registry to Prometheus until killed.
+func serve(c *config, stderr io.Writer) int {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{dir: c.dir})
+	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if err := http.ListenAndServe(c.listen, nil); err != nil {
+		fmt.Fprintln(stderr, "spinstat:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/spinwire/spinwire/stat"
+)
+
+// registry makes a registry in a temporary directory with a server-like
+// custom endpoint and a ring-like one whose counters the test sets.
+func registry(t *testing.T) (string, *stat.Registry, *stat.Endpoint) {
+	dir := t.TempDir()
+	reg, err := stat.NewRegistry(stat.Options{Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	e, err := reg.Register(stat.KindRing, "ticks", "main.Tick", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Set(0, 100) // consumed
+	e.Set(1, 130) // published
+	e.Histogram().Record(200)
+	return dir, reg, e
+}
+
+func runArgs(t *testing.T, args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestTable: the table lists the endpoint with its backlog; -json gives
+// one object per endpoint with a rate taken over -i; NAME details it.
+func TestTable(t *testing.T) {
+	dir, _, e := registry(t)
+	go func() { time.Sleep(20 * time.Millisecond); e.Set(0, 150) }()
+	code, out, errs := runArgs(t, "-dir", dir, "-i", "100ms", "-json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r row
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Endpoint != "ticks" || r.Kind != "ring" || r.Backlog != 0 || r.Rate < 100 || r.Latency.Count != 1 {
+		t.Fatalf("%v %q %+v", err, out, r)
+	}
+	e.Set(1, 170)
+	code, out, _ = runArgs(t, "-dir", dir, "-i", "1ms")
+	if code != 0 || !strings.Contains(out, "ticks") || !strings.Contains(out, "BACKLOG") || !strings.Contains(out, " 20 ") {
+		t.Fatalf("table:\n%s", out)
+	}
+	code, out, _ = runArgs(t, "-dir", dir, "-i", "1ms", "ticks")
+	if code != 0 || !strings.Contains(out, "published") || !strings.Contains(out, "170") || !strings.Contains(out, "latency: 1 samples") {
+		t.Fatalf("detail:\n%s", out)
+	}
+	code, out, _ = runArgs(t, "-dir", dir, "-i", "1ms", "-watch", "-rounds", "2")
+	if code != 0 || strings.Count(out, "\x1b[2J") != 2 {
+		t.Fatalf("watch:\n%q", out)
+	}
+	if code, _, _ := runArgs(t, "-i", "0"); code != 2 {
+		t.Fatalf("-i 0: exit %d", code)
+	}
+}
+
+// TestPrometheus: every counter is exported with its labels, the main one
+// also as spinwire_messages_total.
+func TestPrometheus(t *testing.T) {
+	dir, _, _ := registry(t)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{dir: dir})
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(resp.Body)
+	for _, want := range []string{`spinwire_messages_total{endpoint="ticks",id=`, `spinwire_ring_published_total{`, `spinwire_ring_capacity{`, "spinwire_corrupt_segments 0"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("no %q in\n%s", want, b.String())
+		}
+	}
+}
+
+// TestCorruptRow: a segment Scan could not read is a row of its own,
+// marked corrupt, and the others are listed as usual.
+func TestCorruptRow(t *testing.T) {
+	ps := []stat.Process{{Name: "9.1", PID: 9, Err: stat.ErrCorrupt},
+		{Name: "8.1", PID: 8, Endpoints: []stat.Snapshot{{Kind: stat.KindLinkServer, Name: "gw"}}}}
+	var b bytes.Buffer
+	writeTable(&b, diff(nil, ps, time.Second))
+	if !strings.Contains(b.String(), "corrupt") || !strings.Contains(b.String(), "gw") || !strings.Contains(b.String(), "link-server") {
+		t.Fatalf("%s", b.String())
+	}
+}
