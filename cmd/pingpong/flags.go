@@ -51,6 +51,7 @@ type config struct {
 	Check      bool          `json:"-"`
 	JSON       bool          `json:"-"`
 	Quiet      bool          `json:"-"`
+	Stat       bool          `json:"-"` // publish the rings for spinstat (statreg.go)
 	version    bool
 	helpAll    bool
 	cpusGiven  bool

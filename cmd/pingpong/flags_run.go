@@ -28,6 +28,7 @@ func (f *runFlags) define(fs *flag.FlagSet, c *config) {
 	fs.BoolVar(&c.JSON, "json", false, "one JSON object per result instead of the table")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no notes and no progress line on stderr")
 	fs.BoolVar(&c.Check, "check", false, "print the host's tuning findings and exit")
+	fs.BoolVar(&c.Stat, "stat", false, "publish the rings in the stat registry: watch them with spinstat")
 	fs.StringVar(&c.Cleanup, "cleanup", "", "remove what a dead link server NAME left, and exit")
 	fs.BoolVar(&c.version, "version", false, "print the version and exit")
 	fs.BoolVar(&c.helpAll, "help-all", false, "every flag of every mode, and how to read the output")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/stat"
 )
 
 // twoCPUs returns two CPUs this process may pin to, or skips.
@@ -79,6 +80,25 @@ func TestRun_modes(t *testing.T) {
 	code, out, errs = runArgs(t, "-transport", "uds-net,eventfd", "-rate", "20000", "-n", "2000", "-rounds", "2", "-warmup", "100", "-agent", "preemptible", "-cpus", cpus, "-quiet")
 	if code != 0 || !strings.Contains(out, "replies/s") || !strings.Contains(out, "eventfd") || errs != "" {
 		t.Errorf("rate: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestStat: with -stat the rings are published in the registry while they
+// run and taken out before they are unmapped; the run is unchanged.
+func TestStat(t *testing.T) {
+	cpus := twoCPUs(t)
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	code, out, errs := runArgs(t, "-stat", "-transport", "spinwire", "-mode", "throughput", "-n", "30000", "-rounds", "2", "-agent", "preemptible", "-cpus", cpus, "-quiet")
+	if code != 0 || !strings.Contains(out, "msgs/s") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+	dir, err := stat.DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := stat.Scan(dir)
+	if err != nil || len(ps) != 1 || ps[0].PID != uint32(os.Getpid()) || len(ps[0].Endpoints) != 0 {
+		t.Fatalf("after the run: %v %+v", err, ps)
 	}
 }
 

@@ -249,6 +249,9 @@ func openRings[T any](c *config, idle string) (end, []*os.File, error) {
 		seg.Close()
 		return nil, nil, err
 	}
+	if c.Stat {
+		watchRings(e.ping, e.pong) // until stop
+	}
 	return e, []*os.File{f}, nil
 }
 
@@ -332,6 +335,7 @@ func (e *ringEnd[T]) window() int { return min(e.ping.Capacity(), e.pong.Capacit
 
 func (e *ringEnd[T]) stop() error {
 	defer e.seg.Close()
+	defer unwatchRings() // before the rings are unmapped
 	if e.c.Mode != "throughput" {
 		return e.roundTrip(stopSeq)
 	}
