@@ -266,11 +266,11 @@ messages per second, and each as a multiple of spinwire's.`
 to the busy-spinning spinwire.`
 
 	sizesText = `Sizes (-size): the bytes a message occupies in shared memory or on the
-wire, 8…65536. spinwire carries 8…64-byte multiples of 8 in one ring slot
-(under the in-slot protocol the last 8 bytes are the sequence word); any
-other size, i.e. everything above one slot, travels as one spin.Log record
-(8-byte header + payload, variable length, contiguous in the log; the log
-holds at least 8 records of that size). Sockets and pipes write each
+wire, 8…65536. spinwire carries 8…64-byte multiples of 8, and powers of
+two up to 4096, in one ring slot (under the in-slot protocol the last 8
+bytes are the sequence word); any other size, and any with -protocol log,
+travels as one spin.Log record (8-byte header + payload, variable length,
+contiguous in the log; the log holds at least 8 records of that size). Sockets and pipes write each
 message with one write(2) and read until it is complete. raw, eventfd and
 futex carry an 8-byte (futex: 4-byte) counter whatever -size says.`
 

@@ -17,11 +17,13 @@ func TestFloorDoesTheTransportsWork(t *testing.T) {
 		{"throughput", "", 64, true, "inslot", "64-byte messages copied in and out through a ring, inslot protocol"},
 		{"throughput", "cursors", 64, true, "cursors", "cursors protocol"},
 		{"throughput", "inslot", 1024, true, "inslot", "1024-byte messages"},
-		{"throughput", "", 1024, false, "cursors", "1024-byte messages copied in and out through a ring, cursors protocol"},
+		{"throughput", "", 1024, true, "inslot", "1024-byte messages copied in and out through a ring, inslot protocol"},
+		{"throughput", "log", 1024, false, "cursors", "1024-byte messages copied in and out through a ring, cursors protocol"},
 		{"throughput", "log", 64, false, "cursors", "cursors protocol"},
 		{"throughput", "inslot", 96, false, "cursors", "96-byte"},
 		{"latency", "", 8, true, "inslot", "a counter through two cache lines, 8 bytes"},
-		{"latency", "", 256, false, "cursors", "a 256-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out"},
+		{"latency", "", 256, true, "inslot", "a 256-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out"},
+		{"latency", "", 384, false, "cursors", "a 384-byte message"},
 		{"latency", "", 61, false, "cursors", "a 64-byte message"},
 	} {
 		c := &config{Mode: tc.mode, Protocol: tc.protocol, Size: tc.size}

@@ -62,7 +62,8 @@ type (
 
 // ringSize reports whether -size travels in Ring slots (else: Log
 // records): -protocol log never does; otherwise multiples of 8 up to 64,
-// and the powers of two from 128 to 4096 with an explicit -protocol.
+// and the powers of two from 128 to 4096 — fixed-size messages are a
+// Ring's job, as they are the floor's; the Log is for variable lengths.
 func ringSize(c *config) bool {
 	switch {
 	case c.Protocol == "log" || c.Size%8 != 0:
@@ -70,7 +71,7 @@ func ringSize(c *config) bool {
 	case c.Size <= 64:
 		return true
 	}
-	return c.Protocol != "" && c.Size <= 4096 && c.Size&(c.Size-1) == 0
+	return c.Size <= 4096 && c.Size&(c.Size-1) == 0
 }
 
 // ringWords returns the uint64 words of the Ring's message type for -size.
