@@ -443,15 +443,30 @@ func (r *Ring[T]) room(want uint64) uint64 {
 // false when the ring is full (or the consumer corrupted it: see ProducerErr).
 // Cost: a copy of T and one release store (plus a FUTEX_WAKE if, and only
 // if, the consumer is parked); the shared head is read only when the cached
-// one says the ring is full (BenchmarkRingStream, batch=1).
+// one says the ring is full (BenchmarkRingStream, batch=1; BenchmarkRingLocal).
 func (r *Ring[T]) TryPublish(m *T) bool {
 	t := r.tail
 	if r.claimed != 0 || r.pfault.code != faultNone ||
 		(t-r.headCache >= r.capacity && r.room(1) == 0) {
 		return false
 	}
-	*r.msg(t) = *m
-	r.publish(1)
+	slot := unsafe.Add(r.slots, uintptr(t&r.mask)*r.stride)
+	*(*T)(slot) = *m
+	if r.proto != InSlot {
+		r.publish(1)
+		return true
+	}
+	// publish(1), inlined: the producer's cost per message decides whether
+	// it runs ahead of its consumer or the two move in lockstep, a cache
+	// line transfer per message (docs/benchmarks.md, "One-way stream").
+	r.tail = t + 1
+	// SYNC: release of the message; pairs with the acquire loads in
+	// pollInSlot and ready.
+	storeRelease((*uint64)(unsafe.Add(slot, r.stride-SlotSeqLength)), t+1)
+	// SYNC: acquire of the consumer's parked flag, as in publish.
+	if atomic.LoadUint32(r.waitersP) != 0 {
+		r.wake()
+	}
 	return true
 }
 

@@ -279,10 +279,20 @@ func (e *ringEnd[T]) roundTrip(seq uint64) error {
 	return nil
 }
 
+// stream sends n messages, batchSize per publish: with TryPublish one at a
+// time (what a producer of single messages calls), else through a
+// batch.Publisher (Claim, Slot, Commit).
 func (e *ringEnd[T]) stream(n, batchSize int) error {
 	pub := batch.NewPublisher(e.ping)
 	e.w.reset()
-	for seq := 0; seq < n; {
+	seq := 0
+	if batchSize == 1 {
+		if err := e.streamOne(n); err != nil {
+			return err
+		}
+		seq = n
+	}
+	for seq < n {
 		k := pub.Claim(min(batchSize, n-seq))
 		if k == 0 {
 			if err := e.ping.ProducerErr(); err != nil {
@@ -309,6 +319,25 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 	}
 	if got := *seqOf(&e.reply); got != uint64(n) {
 		return fmt.Errorf("peer confirmed %d of %d messages in order (%#x)", got&^(1<<63), n, got)
+	}
+	return nil
+}
+
+// streamOne sends n messages with TryPublish.
+func (e *ringEnd[T]) streamOne(n int) error {
+	for seq := 0; seq < n; {
+		*seqOf(&e.msg) = uint64(seq)
+		if e.ping.TryPublish(&e.msg) {
+			e.full.reset()
+			seq++
+			continue
+		}
+		if err := e.ping.ProducerErr(); err != nil {
+			return err
+		}
+		if !e.full.wait() {
+			return errTimeout
+		}
 	}
 	return nil
 }
