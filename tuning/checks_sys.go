@@ -124,3 +124,52 @@ func checkSchedRT(h *host) []Finding {
 	}
 	return one(id, OK, "real-time throttling is off", ev, "")
 }
+
+// checkVMStat reads /proc/sys/vm/stat_interval: every that many seconds a
+// vmstat worker folds each CPU's memory counters, on every CPU with
+// changes. The kernel quiets it on nohz_full CPUs; elsewhere it wakes the
+// spinner. ID "vmstat": warn under 10 s when a spinner CPU is not
+// nohz_full, info under 10 s otherwise, info when missing or garbage, ok
+// from 10 s.
+func checkVMStat(h *host) []Finding {
+	const id = "vmstat"
+	v, err := readInt(h.fsys, vmStatPath)
+	if err != nil {
+		return unknown(id, "vmstat interval", err)
+	}
+	ev := fmt.Sprintf("vm.stat_interval = %d", v)
+	if v >= 10 {
+		return one(id, OK, fmt.Sprintf("the vmstat worker runs every %d s", v), ev, "")
+	}
+	fix := lines("sysctl -w vm.stat_interval=10",
+		"echo vm.stat_interval=10 > /etc/sysctl.d/90-spinwire-vmstat.conf",
+		"# undo: sysctl -w vm.stat_interval=1 and remove the file; cost: /proc/vmstat and free(1) lag by up to 10 s")
+	if spinnersTickless(h) {
+		return one(id, Info, fmt.Sprintf("the vmstat worker runs every %d s; the kernel quiets it on the nohz_full spinners", v), ev, fix)
+	}
+	return one(id, Warn, fmt.Sprintf("the vmstat worker wakes every CPU, spinners included, every %d s", v), ev, fix)
+}
+
+// checkTimerMigration reads /proc/sys/kernel/timer_migration. When on,
+// timers armed by idle CPUs are moved to busy ones — and a spinning CPU is
+// never idle. nohz_full CPUs are not chosen. ID "timer_migration": warn
+// when on and a spinner CPU is not nohz_full, info when missing or garbage,
+// ok otherwise.
+func checkTimerMigration(h *host) []Finding {
+	const id = "timer_migration"
+	if len(h.spinners) == 0 {
+		return nil
+	}
+	v, err := readInt(h.fsys, sysctlDir+"/timer_migration")
+	if err != nil {
+		return unknown(id, "timer migration", err)
+	}
+	ev := fmt.Sprintf("kernel.timer_migration = %d", v)
+	if v == 0 || spinnersTickless(h) {
+		return one(id, OK, "idle CPUs' timers do not migrate to the spinner CPUs", ev, "")
+	}
+	return one(id, Warn, "idle CPUs' timers may migrate to the spinners, which never look idle", ev, lines(
+		"sysctl -w kernel.timer_migration=0",
+		"echo kernel.timer_migration=0 > /etc/sysctl.d/90-spinwire-timers.conf",
+		"# undo: sysctl -w kernel.timer_migration=1; cost: idle CPUs keep their own timers and wake more often"))
+}

@@ -32,6 +32,9 @@ const (
 	irqDefaultPath  = irqDir + "/default_smp_affinity"
 	interruptsPath  = "proc/interrupts"
 	sysctlDir       = "proc/sys/kernel"
+	vmStatPath      = "proc/sys/vm/stat_interval"
+	selfCgroupPath  = "proc/self/cgroup"
+	cgroupRoot      = "sys/fs/cgroup"
 )
 
 // maxFileSize bounds every read: the largest file read here is

@@ -24,7 +24,8 @@ FLAGS="fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 c
 #   ONLINE (space-separated CPUs), ONLINE_LIST, ISOLATED, NOHZ, CMDLINE,
 #   GOV (function: cpu → governor), STATES ("name:latency ..."), IRQS
 #   ("irq|chip|hwirq|name|affinity|effective ..."), DEFAULT_AFF (hex),
-#   WATCHDOG SOFT NMI WD_MASK NUMA RT THP
+#   WATCHDOG SOFT NMI WD_MASK NUMA RT THP, WQ_MASK (hex), STAT_INTERVAL,
+#   TIMER_MIG, EPP, NO_TURBO
 gen() {
 	d=$1
 	rm -rf "$d"
@@ -40,6 +41,8 @@ gen() {
 		w "$c/cpu$n/topology/thread_siblings_list" "$(SIBS "$n")"
 		w "$c/cpu$n/topology/core_cpus_list" "$(SIBS "$n")"
 		w "$c/cpu$n/cpufreq/scaling_governor" "$(GOV "$n")"
+		w "$c/cpu$n/cpufreq/scaling_driver" "intel_pstate"
+		w "$c/cpu$n/cpufreq/energy_performance_preference" "$EPP"
 		k=0
 		for s in $STATES; do
 			w "$c/cpu$n/cpuidle/state$k/name" "${s%%:*}"
@@ -84,6 +87,12 @@ gen() {
 	w "$k/numa_balancing" "$NUMA"
 	w "$k/sched_rt_runtime_us" "$RT"
 	w "$d/sys/kernel/mm/transparent_hugepage/enabled" "$THP"
+	w "$k/timer_migration" "$TIMER_MIG"
+	w "$d/proc/sys/vm/stat_interval" "$STAT_INTERVAL"
+	w "$d/sys/devices/virtual/workqueue/cpumask" "$WQ_MASK"
+	w "$c/intel_pstate/no_turbo" "$NO_TURBO"
+	w "$d/proc/self/cgroup" "0::/system.slice/spinner.service"
+	w "$d/sys/fs/cgroup/system.slice/spinner.service/cpuset.cpus.effective" "$ONLINE_LIST"
 	w "$d/sys/devices/system/clocksource/clocksource0/current_clocksource" "tsc"
 	w "$d/sys/devices/system/clocksource/clocksource0/available_clocksource" "tsc hpet acpi_pm "
 }
@@ -109,7 +118,7 @@ ONLINE_LIST="0-17,24-31"
 HK="0-1,8-17,24-31"
 ISOLATED="2-7"
 NOHZ="2-7"
-CMDLINE="BOOT_IMAGE=/boot/vmlinuz-6.8.0-45-generic root=UUID=3f1c9a2e-7d4b-4c1e-9a6f-2b8e5d0c7a11 ro isolcpus=managed_irq,domain,2-7 nohz_full=2-7 rcu_nocbs=2-7 irqaffinity=$HK nosoftlockup nmi_watchdog=0 tsc=reliable intel_idle.max_cstate=1 processor.max_cstate=1 transparent_hugepage=madvise numa_balancing=disable quiet"
+CMDLINE="BOOT_IMAGE=/boot/vmlinuz-6.8.0-45-generic root=UUID=3f1c9a2e-7d4b-4c1e-9a6f-2b8e5d0c7a11 ro isolcpus=managed_irq,domain,2-7 nohz_full=2-7 rcu_nocbs=2-7 rcu_nocb_poll kthread_cpus=$HK skew_tick=1 irqaffinity=$HK nosoftlockup nmi_watchdog=0 mce=ignore_ce audit=0 tsc=reliable intel_idle.max_cstate=1 processor.max_cstate=1 transparent_hugepage=madvise numa_balancing=disable quiet"
 SIBS() { case $1 in 2|3|4|5|6|7) echo "$1" ;; *) sib "$1" ;; esac; }
 GOV() { echo performance; }
 STATES="POLL:0 C1:2"
@@ -118,6 +127,7 @@ IRQS=$(irqs 0 1 8 9 10 11 12 13 14 15 16 17)
 DEFAULT_AFF="ff03ff03"
 WATCHDOG=1 SOFT=0 NMI=0 WD_MASK=$HK NUMA=0 RT=-1
 THP="always [madvise] never"
+WQ_MASK="ff03ff03" STAT_INTERVAL=10 TIMER_MIG=0 EPP=performance NO_TURBO=1
 gen tuned-server
 
 # --- half-tuned-server: the same machine after "isolcpus=2-7 nohz_full=2-7"
@@ -133,4 +143,5 @@ IRQS=$(irqs 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
 DEFAULT_AFF="ffffffff"
 WATCHDOG=1 SOFT=1 NMI=1 WD_MASK="0-31" NUMA=1 RT=950000
 THP="[always] madvise never"
+WQ_MASK="ffffff03" STAT_INTERVAL=1 TIMER_MIG=1 EPP=balance_performance NO_TURBO=0
 gen half-tuned-server
