@@ -31,19 +31,31 @@
 //	mitigations        mitigations=off on the command line
 //	idle-poll          idle= on the command line
 //	tsc-reliable       tsc=reliable on the command line
+//	rcu_nocb_poll      rcu_nocb_poll with offloaded RCU callbacks
+//	skew_tick          skew_tick=1 on the command line (warn from 16 online CPUs)
+//	kthreads           kthread_cpus= excludes, or nohz_full covers, the spinner CPUs
+//	mce                mce=ignore_ce on the command line (x86)
+//	audit              audit=0 on the command line
 //	cpu                the processor (CPU); no spinner on an efficiency core (/sys/devices/cpu_atom/cpus)
 //	smt-shared-core    two spinners on SMT siblings of one core (topology/thread_siblings_list)
 //	smt-sibling        a spinner's SMT sibling is online (on a VM, CPU.VM: its host's pairs are hidden)
 //	governor           cpuN/cpufreq/scaling_governor of spinner CPUs is performance
+//	cpufreq-driver     cpuN/cpufreq/scaling_driver, and energy_performance_preference is performance
+//	turbo              intel_pstate/no_turbo or cpufreq/boost (a stated choice: info when on)
 //	cstate             cpuN/cpuidle/stateK deeper than DeepCStateLatency µs enabled on spinner CPUs
 //	clocksource        clocksource0/current_clocksource is tsc
 //	invariant-tsc      CPUID 0x80000007 EDX bit 8, else constant_tsc and nonstop_tsc in /proc/cpuinfo
 //	irqaffinity        /proc/irq/default_smp_affinity excludes spinner CPUs
 //	irq-on-spinner     /proc/irq/N/smp_affinity_list excludes spinner CPUs (names from /proc/interrupts)
+//	workqueue          /sys/devices/virtual/workqueue/cpumask excludes spinner CPUs
 //	watchdog           lockup detector timers (/proc/sys/kernel/watchdog*, nmi_watchdog) off the spinner CPUs
 //	thp                /sys/kernel/mm/transparent_hugepage/enabled is not always
 //	numa-balancing     /proc/sys/kernel/numa_balancing is 0
 //	sched-rt-runtime   /proc/sys/kernel/sched_rt_runtime_us is -1
+//	vmstat             /proc/sys/vm/stat_interval ≥ 10 (info only on nohz_full spinners)
+//	timer_migration    /proc/sys/kernel/timer_migration is 0, or the spinners are nohz_full
+//	cpuset             spinner CPUs in this process's cgroup v2 cpuset.cpus.effective (/proc/self/cgroup)
+//	container          container cgroups in /proc/self/cgroup or /proc/1/cgroup, or /.dockerenv, /run/.containerenv
 //	go-gomaxprocs      GOMAXPROCS ≥ spinners + 2
 //	go-asyncpreempt    GODEBUG=asyncpreemptoff=1 (needed only by dedicated spinners)
 //	go-gc              GC off with a memory limit
@@ -57,7 +69,8 @@
 // Nothing Check reads is required. A missing file makes its check return an
 // Info finding whose summary says "unknown" and names the file (nohz_full
 // says instead that the kernel lacks the feature); checks that need
-// /proc/cmdline (rcu_nocbs, mitigations, idle-poll, tsc-reliable) are skipped
+// /proc/cmdline (rcu_nocbs, rcu_nocb_poll, skew_tick, kthreads, mce, audit, mitigations,
+// idle-poll, tsc-reliable) are skipped
 // and the "cmdline" finding says so. A file whose content is not what the
 // kernel writes gives an Info finding naming the file and quoting the
 // content; Check never panics on input.
