@@ -1,0 +1,115 @@
+package topic
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/layout"
+)
+
+// A process's subscriber segments: one per topic (dir and name) while it
+// has subscribers there, 64 cells each; more segments if it has more.
+var cells struct {
+	sync.Mutex
+	segs map[string][]*subSeg // by dir + "/" + topic name
+	n    int                  // numbers the segments' names
+}
+
+// subSeg is one subscriber segment of this process.
+type subSeg struct {
+	seg  *layout.Segment
+	mem  []byte
+	used [subCells]bool
+	n    int
+}
+
+// cell is a Subscriber's cell: its segment and offset.
+type cell struct {
+	s   *subSeg
+	off int
+	key string
+}
+
+// newCell takes a free cell for a subscriber of topic name in dir, making
+// a segment when every one is full, and writes token, epoch and position
+// into it (the state last).
+func newCell(dir, name string, epoch, pos uint64) (*cell, uint64, error) {
+	cells.Lock()
+	defer cells.Unlock()
+	key := dir + "/" + name
+	var ss *subSeg
+	for _, s := range cells.segs[key] {
+		if s.n < subCells {
+			ss = s
+			break
+		}
+	}
+	if ss == nil {
+		cells.n++
+		seg, err := layout.Create(subLength, layout.Options{Dir: dir, Fingerprint: subFPrint,
+			Name: name + "~s" + strconv.Itoa(os.Getpid()) + "." + strconv.Itoa(cells.n)})
+		if err != nil {
+			return nil, 0, err
+		}
+		ss = &subSeg{seg: seg, mem: seg.Body()}
+		store32(ss.mem, 8, subVersion)
+		store(ss.mem, 0, subMagic)
+		if cells.segs == nil {
+			cells.segs = map[string][]*subSeg{}
+		}
+		cells.segs[key] = append(cells.segs[key], ss)
+	}
+	i := 0
+	for ss.used[i] {
+		i++
+	}
+	ss.used[i] = true
+	ss.n++
+	c := &cell{s: ss, off: subHeader + i*cellLength, key: key}
+	var b [8]byte
+	rand.Read(b[:])
+	tok := binary.LittleEndian.Uint64(b[:]) | 1
+	m := ss.mem
+	store(m, c.off+cellToken, tok)
+	c.follow(epoch, pos)
+	// SYNC: release of the cell; the publisher reads the state first.
+	store32(m, c.off+cellState, cellActive)
+	return c, tok, nil
+}
+
+// follow points the cell at a publisher epoch and a position.
+func (c *cell) follow(epoch, pos uint64) {
+	store(c.s.mem, c.off+cellEpoch, epoch)
+	c.setPos(pos)
+}
+
+// setPos publishes the subscriber's position: the next sequence it reads.
+func (c *cell) setPos(pos uint64) {
+	// SYNC: release of the position; pairs with the publisher's load.
+	asm.StoreRelease64(word(c.s.mem, c.off+cellPos), pos)
+}
+
+// release frees the cell, and the segment with its last cell.
+func (c *cell) release() {
+	cells.Lock()
+	defer cells.Unlock()
+	store32(c.s.mem, c.off+cellState, cellClosed)
+	ss := c.s
+	ss.used[(c.off-subHeader)/cellLength] = false
+	ss.n--
+	if ss.n > 0 {
+		return
+	}
+	l := cells.segs[c.key]
+	for i, s := range l {
+		if s == ss {
+			cells.segs[c.key] = append(l[:i], l[i+1:]...)
+			break
+		}
+	}
+	ss.seg.Close()
+}

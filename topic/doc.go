@@ -1,0 +1,55 @@
+// Package topic is named publish–subscribe between processes: one
+// Publisher, any number of Subscribers (256 and more) in other processes,
+// found by name. Messages are fixed-layout structs (layout.Of) in a ring
+// of slots in a sealed memfd that only the publisher can write: the
+// subscribers map it read-only, and F_SEAL_FUTURE_WRITE stops any process
+// from making a writable mapping of it later.
+//
+// Delivery is chosen at Create: Lossy — the publisher never waits, and a
+// subscriber it laps learns exactly how many messages it lost and carries
+// on from the oldest the ring still holds — or Reliable — the publisher
+// waits, through its idler, for the slowest live subscriber; a subscriber
+// whose process dies is let go at the next housekeeping round (1 ms), one
+// that does not move for StallTimeout is evicted and told so (ErrEvicted).
+// History N gives a late joiner up to the last N messages first.
+//
+// # Shared memory
+//
+// The topic segment (the publisher's, named NAME in the topic directory):
+//
+//	+------------------------------------------------+
+//	| header (128 B): magic "SPINTOPC", version,     |  0
+//	| policy, capacity, stride, message size,        |
+//	| history, schema offset and length              |
+//	+------------------------------------------------+
+//	| tail (uint64): messages published              |  128  publisher, every publish
+//	+------------------------------------------------+
+//	| evictions (uint64) and 256 evicted tokens      |  192  publisher, rarely
+//	+------------------------------------------------+
+//	| slot 0 … slot capacity-1                       |  4096
+//	|   sequence (uint64): position+1 once written,  |
+//	|   0 while being rewritten; then the message    |
+//	+------------------------------------------------+
+//	| the message type's schema text                 |
+//
+// Each subscribing process has one subscriber segment per topic (named
+// NAME.sPID.N beside it): a header line and 64 cells of 64 bytes, one per
+// Subscriber, holding its random token, the publisher epoch it follows
+// and its position (the next sequence it reads). A subscriber writes
+// nothing else; the publisher maps that segment read-only and checks every
+// position it reads: a position no honest subscriber writes (beyond the
+// tail, or behind what a reliable publisher kept) evicts that subscriber
+// alone, with a logged reason.
+//
+// A subscriber costs 64 bytes of shared memory beyond the message buffer,
+// plus one 8 KiB segment per subscribing process and topic.
+//
+// # Ordering
+//
+// A slot is a seqlock: the publisher stores 0 in its sequence, writes the
+// message, then stores position+1 (release). A subscriber loads the
+// sequence (acquire), copies the message out, and loads the sequence again:
+// if it changed, the publisher lapped it during the copy and the copy is
+// discarded. Every subscriber read is bounds-checked; Poll handles at most
+// its limit, so a hostile publisher cannot make it loop.
+package topic

@@ -1,0 +1,21 @@
+package topic
+
+import "errors"
+
+var (
+	// ErrEvicted: the publisher let this subscriber go — it stalled a
+	// reliable topic past StallTimeout, or wrote a position no honest
+	// subscriber writes. Subscribe again to rejoin.
+	ErrEvicted = errors.New("topic: evicted by the publisher")
+	// ErrInUse: another live publisher holds the name.
+	ErrInUse = errors.New("topic: name in use by a live publisher")
+	// ErrNoPublisher: no publisher holds the name (SubscribeOptions.Wait
+	// passed, or was 0).
+	ErrNoPublisher = errors.New("topic: no publisher")
+	// ErrCorrupt: the topic segment holds what no publisher writes.
+	ErrCorrupt = errors.New("topic: corrupt topic segment")
+	// ErrClosed: the Publisher or Subscriber was closed.
+	ErrClosed = errors.New("topic: closed")
+	// ErrBadOption: an option out of range.
+	ErrBadOption = errors.New("topic: bad option")
+)

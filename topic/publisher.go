@@ -1,0 +1,209 @@
+package topic
+
+import (
+	"errors"
+	"io/fs"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/layout"
+	"golang.org/x/sys/unix"
+)
+
+// Publisher is a topic's one writer. Its methods are for one goroutine
+// (Stats excepted), Close included.
+type Publisher[T any] struct {
+	seg      *layout.Segment
+	mem      []byte
+	slots    unsafe.Pointer
+	mask     uint64
+	capacity uint64
+	stride   uintptr
+	words    int
+	scratch  []uint64
+	policy   Policy
+	tail     uint64 // next position to publish
+	claimed  uint64 // slots claimed from tail on (Claim)
+	minCache uint64 // reliable: the slowest live subscriber's position, last seen
+	opts     Options
+	subs     *tracker
+}
+
+// Create makes the topic name and returns its publisher. Subscribers may
+// come before or after. A name held by a live publisher gives ErrInUse; a
+// dead publisher's is taken over, with a new epoch that its subscribers
+// pick up by themselves.
+func Create[T any](name string, opts Options) (*Publisher[T], error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if err := opts.fill(); err != nil {
+		return nil, err
+	}
+	sc, err := layout.Of[T]()
+	if err != nil {
+		return nil, err
+	}
+	st := stride(sc.Size)
+	text := sc.Encode()
+	seg, err := layout.Create(topicLength(opts.Capacity, st, len(text)), layout.Options{Name: name, Dir: opts.Dir, Fingerprint: topicFPrint})
+	if errors.Is(err, fs.ErrExist) {
+		return nil, msg.Errorf("%w: %s", ErrInUse, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &Publisher[T]{seg: seg, mem: seg.Body(), capacity: uint64(opts.Capacity), mask: uint64(opts.Capacity - 1),
+		stride: uintptr(st), words: words(sc.Size), policy: opts.Policy, opts: opts}
+	p.scratch = make([]uint64, p.words)
+	p.slots = unsafe.Pointer(&p.mem[slotsOffset])
+	p.format(sc, text, st)
+	// Nobody may map the buffer writable from now on, this process's own
+	// mapping excepted.
+	if _, err := unix.FcntlInt(uintptr(seg.Fd()), unix.F_ADD_SEALS, unix.F_SEAL_FUTURE_WRITE); err != nil {
+		seg.Close()
+		return nil, msg.Errorf("topic: seal %s: %w", name, err)
+	}
+	p.subs = newTracker(name, seg.Header().Epoch, p.mem, opts)
+	return p, nil
+}
+
+// format writes the header, magic last.
+func (p *Publisher[T]) format(sc *layout.Schema, text []byte, st int) {
+	m := p.mem
+	store32(m, offVersion, topicVersion)
+	store32(m, offPolicy, uint32(p.policy))
+	store(m, offCapacity, p.capacity)
+	store32(m, offStride, uint32(st))
+	store32(m, offMsgSize, uint32(sc.Size))
+	store(m, offHistory, uint64(p.opts.History))
+	store(m, offFPrint, sc.Fingerprint)
+	off := slotsOffset + int(p.capacity)*st
+	copy(m[off:], text)
+	store(m, offSchemaOff, uint64(off))
+	store32(m, offSchemaLen, uint32(len(text)))
+	// SYNC: release of the header; Subscribe checks the magic first.
+	store(m, offMagic, topicMagic)
+}
+
+// slot returns the slot of position pos.
+func (p *Publisher[T]) slot(pos uint64) unsafe.Pointer {
+	return unsafe.Add(p.slots, uintptr(pos&p.mask)*p.stride)
+}
+
+// room reports whether k more messages fit: always under Lossy; under
+// Reliable when the slowest live subscriber is at most capacity-k behind
+// (its position re-read only when the cached one says no).
+func (p *Publisher[T]) room(k uint64) bool {
+	if p.policy == Lossy || p.tail+k-p.minCache <= p.capacity {
+		return true
+	}
+	p.minCache = p.subs.slowest(p.tail, k)
+	return p.tail+k-p.minCache <= p.capacity
+}
+
+// TryPublish copies *m into the next slot and publishes it; false when a
+// reliable topic is full (or a claim is pending, or the publisher is
+// closed). Cost: the copy, three stores (the slot's sequence withdrawn,
+// then published, and the tail) and no allocation (BenchmarkPublish).
+func (p *Publisher[T]) TryPublish(m *T) bool {
+	if p.claimed != 0 || p.seg == nil || !p.room(1) {
+		return false
+	}
+	*(*T)(unsafe.Pointer(&p.scratch[0])) = *m
+	slot := p.slot(p.tail)
+	// SYNC: the seqlock's withdrawal, message, then publication: release
+	// stores, paired with Subscriber.Poll's acquire loads before and
+	// after its copy.
+	seqStore((*uint64)(slot), 0)
+	copyIn(unsafe.Add(slot, seqLength), p.scratch)
+	seqStore((*uint64)(slot), p.tail+1)
+	p.advance(1)
+	return true
+}
+
+// Publish is TryPublish waiting through Options.Idler for room; under
+// Reliable that wait is bounded by StallTimeout per stalled subscriber,
+// which is then evicted. It returns ErrClosed after Close.
+func (p *Publisher[T]) Publish(m *T) error {
+	for !p.TryPublish(m) {
+		if p.seg == nil {
+			return ErrClosed
+		}
+		p.opts.Idler.Idle(0)
+	}
+	p.opts.Idler.Reset()
+	return nil
+}
+
+// Claim claims up to n consecutive slots for the caller to fill in place
+// (Claimed), withdrawing them from readers, and returns how many (0 when
+// a reliable topic is full). Commit publishes them.
+func (p *Publisher[T]) Claim(n int) int {
+	if p.seg == nil || n <= 0 || p.claimed != 0 {
+		return int(p.claimed)
+	}
+	k := min(uint64(n), p.capacity)
+	for k > 0 && !p.room(k) {
+		k--
+	}
+	for i := range k {
+		// SYNC: the withdrawal, as in TryPublish.
+		seqStore((*uint64)(p.slot(p.tail+i)), 0)
+	}
+	p.claimed = k
+	return int(k)
+}
+
+// Claimed returns the i-th claimed slot's message, to write in place, or
+// nil out of range. Zero-copy: the caller writes shared memory directly.
+func (p *Publisher[T]) Claimed(i int) *T {
+	if i < 0 || uint64(i) >= p.claimed {
+		return nil
+	}
+	return (*T)(unsafe.Add(p.slot(p.tail+uint64(i)), seqLength))
+}
+
+// Commit publishes the claimed slots, in order.
+func (p *Publisher[T]) Commit() {
+	for i := range p.claimed {
+		// SYNC: the publication, as in TryPublish.
+		seqStore((*uint64)(p.slot(p.tail+i)), p.tail+i+1)
+	}
+	p.advance(p.claimed)
+	p.claimed = 0
+}
+
+// advance moves the tail on by k and publishes it (for subscribers that
+// join or were lapped).
+func (p *Publisher[T]) advance(k uint64) {
+	p.tail += k
+	// SYNC: release of the tail; pairs with Subscriber's acquire loads.
+	asm.StoreRelease64(word(p.mem, offTail), p.tail)
+}
+
+// PublisherStats are a publisher's counters.
+type PublisherStats struct {
+	Published   uint64 // messages published
+	Subscribers int    // live subscribers attached now
+	Evicted     uint64 // subscribers evicted
+}
+
+// Stats returns the publisher's counters; safe from any goroutine.
+func (p *Publisher[T]) Stats() PublisherStats {
+	subs, ev := p.subs.counts()
+	return PublisherStats{Published: load(p.mem, offTail), Subscribers: subs, Evicted: ev}
+}
+
+// Close stops the publisher and removes its name; subscribers see no more
+// messages until a new publisher creates the name.
+func (p *Publisher[T]) Close() error {
+	if p.seg == nil {
+		return ErrClosed
+	}
+	p.subs.close()
+	err := p.seg.Close()
+	p.seg = nil
+	return err
+}

@@ -1,0 +1,287 @@
+package topic
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/layout"
+	"golang.org/x/sys/unix"
+)
+
+// Subscriber reads a topic. Its methods are for one goroutine.
+type Subscriber[T any] struct {
+	name, dir string
+	opts      SubscribeOptions
+	schema    *layout.Schema
+	t         view // the topic segment as mapped now
+	pos       uint64
+	lost      uint64
+	scratch   []uint64
+	msg       T
+	cell      *cell
+	token     uint64
+	evictSeen uint64
+	err       error // sticky: ErrEvicted, ErrCorrupt, ErrClosed
+	idle      uint32
+	lastCheck time.Time
+}
+
+// Subscribe joins topic name. The subscriber starts at the newest message,
+// or up to the topic's History messages before it. With opts.Wait it waits
+// that long for a publisher to appear; a publisher that restarts later is
+// picked up by Poll (Epoch changes). A message type that differs from the
+// publisher's gives a *layout.MismatchError naming the field.
+func Subscribe[T any](name string, opts SubscribeOptions) (*Subscriber[T], error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if opts.Dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		opts.Dir = d
+	}
+	sc, err := layout.Of[T]()
+	if err != nil {
+		return nil, err
+	}
+	s := &Subscriber[T]{name: name, dir: opts.Dir, opts: opts, schema: sc, scratch: make([]uint64, words(sc.Size))}
+	deadline := time.Now().Add(opts.Wait)
+	for {
+		s.t, err = openView(name, opts, sc)
+		if err == nil || !errors.Is(err, ErrNoPublisher) || !time.Now().Before(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.pos = s.t.start()
+	s.cell, s.token, err = newCell(s.dir, name, s.t.epoch, s.pos)
+	if err != nil {
+		s.t.close()
+		return nil, err
+	}
+	s.evictSeen = load(s.t.mem, offEvictions)
+	return s, nil
+}
+
+// Poll calls fn with each message ready, up to limit (≤ 0: the topic's
+// capacity), in order, and returns how many. The pointer is to the
+// subscriber's own copy, valid until fn returns. A lapped subscriber
+// (Lossy) skips to the oldest message still held and counts the rest in
+// Lost. Cost per message: two acquire loads and a copy; one release store
+// of the position per call that found any (BenchmarkPublish). The error is
+// ErrEvicted once the publisher let this subscriber go.
+func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if limit <= 0 || uint64(limit) > s.t.capacity {
+		limit = int(s.t.capacity)
+	}
+	n := 0
+	for tries := 0; n < limit && tries < 2*limit; tries++ {
+		got, again := s.next()
+		if got {
+			n++
+			fn(&s.msg)
+		} else if !again {
+			break
+		}
+	}
+	if n > 0 {
+		s.cell.setPos(s.pos)
+		s.idle = 0
+	} else {
+		s.housekeep()
+	}
+	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen {
+		s.checkEvicted(ev)
+	}
+	return n, s.err
+}
+
+// TryReceive copies the next message into *m, if one is ready.
+func (s *Subscriber[T]) TryReceive(m *T) bool {
+	n, _ := s.Poll(func(v *T) { *m = *v }, 1)
+	return n == 1
+}
+
+// next takes the message at s.pos into s.msg (got). Otherwise again says
+// whether the publisher lapped the subscriber, which moved on to the
+// oldest message kept and may try again at once.
+func (s *Subscriber[T]) next() (got, again bool) {
+	pos := s.pos
+	slot := s.t.slot(pos)
+	seqp := (*uint64)(slot)
+	// SYNC: acquire of the slot; pairs with the publisher's release.
+	if atomic.LoadUint64(seqp) != pos+1 {
+		return false, s.lapped(pos)
+	}
+	copyOut(s.scratch, unsafe.Add(slot, seqLength))
+	// SYNC: the seqlock's re-check: the copy is good only if the slot
+	// still holds the message of pos.
+	if atomic.LoadUint64(seqp) != pos+1 {
+		return false, s.lapped(pos)
+	}
+	s.msg = *(*T)(unsafe.Pointer(&s.scratch[0]))
+	s.pos = pos + 1
+	return true, false
+}
+
+// lapped reports whether the message at pos is gone — the tail is a
+// capacity or more ahead, so its slot holds, or is being rewritten with, a
+// later one — and then counts the loss and moves to the oldest message
+// kept. A tail behind pos (a restarted publisher, or a hostile one) is
+// not a lap: housekeep looks at the publisher.
+func (s *Subscriber[T]) lapped(pos uint64) bool {
+	// SYNC: acquire of the tail; pairs with the publisher's release.
+	t := load(s.t.mem, offTail)
+	if t <= pos || t-pos < s.t.capacity {
+		return false
+	}
+	oldest := t - s.t.capacity + 1
+	s.lost += oldest - pos
+	s.pos = oldest
+	return true
+}
+
+// checkEvicted looks for this subscriber's token among the evictions
+// since the last look (the table keeps the last evictSlots).
+func (s *Subscriber[T]) checkEvicted(ev uint64) {
+	from := s.evictSeen
+	if ev < from || ev-from > evictSlots {
+		from = ev - min(ev, evictSlots)
+	}
+	for i := from; i < ev; i++ {
+		if load(s.t.mem, offEvicted+8*int(i%evictSlots)) == s.token {
+			s.err = ErrEvicted
+		}
+	}
+	s.evictSeen = ev
+}
+
+// housekeep, about once a millisecond while nothing arrives, looks at the
+// topic's name: a new publisher there (another inode) is followed from its
+// start; none there leaves this one mapped, waiting.
+func (s *Subscriber[T]) housekeep() {
+	if s.idle++; s.idle&0xff != 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(s.lastCheck) < time.Millisecond {
+		return
+	}
+	s.lastCheck = now
+	s.follow()
+}
+
+// follow switches to a new publisher of the name, if there is one.
+func (s *Subscriber[T]) follow() {
+	var st unix.Stat_t
+	if unix.Stat(filepath.Join(s.dir, s.name), &st) != nil || st.Ino == s.t.ino {
+		return
+	}
+	v, err := openView(s.name, s.opts, s.schema)
+	if err != nil {
+		return // not ready yet, or not a topic: looked at again later
+	}
+	s.t.close()
+	s.t = v
+	s.pos = v.start()
+	s.evictSeen = load(v.mem, offEvictions)
+	s.cell.follow(v.epoch, s.pos)
+}
+
+// Lost returns how many messages this subscriber missed because the
+// publisher lapped it (Lossy).
+func (s *Subscriber[T]) Lost() uint64 { return s.lost }
+
+// Lag returns how many published messages this subscriber has not read.
+func (s *Subscriber[T]) Lag() uint64 {
+	t := load(s.t.mem, offTail)
+	if t < s.pos {
+		return 0
+	}
+	return t - s.pos
+}
+
+// Epoch identifies the publisher followed now; it changes when a
+// restarted publisher is picked up.
+func (s *Subscriber[T]) Epoch() uint64 { return s.t.epoch }
+
+// Position returns the sequence of the next message this subscriber reads.
+func (s *Subscriber[T]) Position() uint64 { return s.pos }
+
+// Ready reports whether Poll would find a message now (for spin loops and
+// idlers): one acquire load.
+func (s *Subscriber[T]) Ready() bool {
+	return s.err == nil && atomic.LoadUint64((*uint64)(s.t.slot(s.pos))) == s.pos+1
+}
+
+// Close leaves the topic: the cell is freed, and a reliable publisher
+// stops waiting for it.
+func (s *Subscriber[T]) Close() error {
+	if s.err == ErrClosed {
+		return ErrClosed
+	}
+	s.cell.release()
+	s.t.close()
+	s.err = ErrClosed
+	return nil
+}
+
+// view is a topic segment as a subscriber maps it: read-only, its header
+// checked once.
+type view struct {
+	seg      *layout.Segment
+	mem      []byte
+	slots    unsafe.Pointer
+	capacity uint64
+	mask     uint64
+	stride   uintptr
+	history  uint64
+	epoch    uint64
+	ino      uint64
+}
+
+func (v *view) slot(pos uint64) unsafe.Pointer {
+	return unsafe.Add(v.slots, uintptr(pos&v.mask)*v.stride)
+}
+
+// start returns where a new subscriber begins: the tail, less the history.
+func (v *view) start() uint64 {
+	t := load(v.mem, offTail)
+	return t - min(t, v.history)
+}
+
+func (v *view) close() { v.seg.Close() }
+
+// openView maps topic name read-only and checks its header against the
+// message schema sc. No publisher: ErrNoPublisher.
+func openView(name string, opts SubscribeOptions, sc *layout.Schema) (view, error) {
+	seg, err := layout.Open(layout.Options{Name: name, Dir: opts.Dir, ReadOnly: true, Fingerprint: topicFPrint, MaxLength: opts.MaxLength})
+	if errors.Is(err, fs.ErrNotExist) {
+		return view{}, msg.Errorf("%w: %s in %s", ErrNoPublisher, name, opts.Dir)
+	}
+	if err != nil {
+		return view{}, err
+	}
+	v, err := checkView(seg.Body(), sc)
+	if err != nil {
+		seg.Close()
+		return view{}, err
+	}
+	var st unix.Stat_t
+	unix.Fstat(seg.Fd(), &st)
+	v.seg, v.epoch, v.ino = seg, seg.Header().Epoch, st.Ino
+	return v, nil
+}

@@ -1,0 +1,294 @@
+package topic
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/layout"
+)
+
+type tick struct {
+	Seq   uint64
+	Price int64
+	Body  [5]uint64
+}
+
+func create(t testing.TB, opts Options) (*Publisher[tick], string) {
+	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	p, err := Create[tick]("ticks", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, opts.Dir
+}
+
+func subscribe(t testing.TB, dir string) *Subscriber[tick] {
+	t.Helper()
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// drain polls s until it has nothing, checking each message is the next.
+func drain(t testing.TB, s *Subscriber[tick], next *uint64) int {
+	t.Helper()
+	total := 0
+	for {
+		n, err := s.Poll(func(m *tick) {
+			if m.Seq != *next || m.Price != int64(m.Seq)*3 {
+				t.Fatalf("got seq %d price %d, want seq %d", m.Seq, m.Price, *next)
+			}
+			*next++
+		}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return total
+		}
+		total += n
+	}
+}
+
+func pub(p *Publisher[tick], seq uint64) bool {
+	return p.TryPublish(&tick{Seq: seq, Price: int64(seq) * 3})
+}
+
+// TestInOrder: every message once, in order, under both policies, with
+// TryPublish and with Claim/Commit.
+func TestInOrder(t *testing.T) {
+	for _, pol := range []Policy{Lossy, Reliable} {
+		t.Run(pol.String(), func(t *testing.T) {
+			p, dir := create(t, Options{Capacity: 64, Policy: pol})
+			s := subscribe(t, dir)
+			p.subs.scan()
+			var next, seq uint64
+			for range 20 {
+				for range 30 {
+					if !pub(p, seq) {
+						t.Fatalf("publish %d refused", seq)
+					}
+					seq++
+				}
+				k := p.Claim(10)
+				for i := range k {
+					*p.Claimed(i) = tick{Seq: seq, Price: int64(seq) * 3}
+					seq++
+				}
+				p.Commit()
+				drain(t, s, &next)
+			}
+			if next != seq || s.Lost() != 0 || s.Lag() != 0 {
+				t.Fatalf("read %d of %d, lost %d, lag %d", next, seq, s.Lost(), s.Lag())
+			}
+		})
+	}
+}
+
+// TestLossyCountsExactly: a lapped subscriber gets the newest capacity-1
+// messages and counts every other one as lost.
+func TestLossyCountsExactly(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8})
+	s := subscribe(t, dir)
+	for i := range uint64(20) {
+		pub(p, i)
+	}
+	next := uint64(13) // 20 - 8 + 1
+	if n := drain(t, s, &next); n != 7 || s.Lost() != 13 || next != 20 {
+		t.Fatalf("read %d (up to %d), lost %d", n, next, s.Lost())
+	}
+}
+
+// TestReliableWaitsForTheSlowest: a full reliable topic refuses until the
+// slowest subscriber reads; a closed subscriber stops holding it back.
+func TestReliableWaitsForTheSlowest(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable})
+	fast, slow := subscribe(t, dir), subscribe(t, dir)
+	p.subs.scan()
+	var nf, ns uint64
+	for i := range uint64(8) {
+		if !pub(p, i) {
+			t.Fatalf("publish %d refused", i)
+		}
+	}
+	drain(t, fast, &nf)
+	if pub(p, 8) {
+		t.Fatal("published over the slow subscriber's unread message")
+	}
+	if st := p.Stats(); st.Subscribers != 2 || st.Published != 8 {
+		t.Fatalf("%+v", st)
+	}
+	slow.Poll(func(m *tick) { ns++ }, 3)
+	for i := range uint64(3) {
+		if !pub(p, 8+i) {
+			t.Fatalf("publish %d refused with room", 8+i)
+		}
+	}
+	if pub(p, 11) {
+		t.Fatal("published past the slow subscriber again")
+	}
+	slow.Close()
+	if !pub(p, 11) {
+		t.Fatal("a closed subscriber still holds the topic back")
+	}
+}
+
+// TestHistory: a late joiner gets the last History messages first.
+func TestHistory(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 16, History: 4})
+	for i := range uint64(10) {
+		pub(p, i)
+	}
+	s := subscribe(t, dir)
+	next := uint64(6)
+	if n := drain(t, s, &next); n != 4 || s.Lost() != 0 {
+		t.Fatalf("history: %d messages, lost %d", n, s.Lost())
+	}
+}
+
+// TestEvictions: a subscriber that stalls a reliable topic past
+// StallTimeout, and one that writes a position beyond the tail, are
+// evicted and told so; the others go on.
+func TestEvictions(t *testing.T) {
+	var logged []string
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, StallTimeout: 5 * time.Millisecond,
+		Logf: func(f string, a ...any) { logged = append(logged, f) }})
+	good, stall, liar := subscribe(t, dir), subscribe(t, dir), subscribe(t, dir)
+	p.subs.scan()
+	liar.cell.setPos(1 << 40)
+	var next uint64
+	for i := range uint64(40) {
+		if err := p.Publish(&tick{Seq: i, Price: int64(i) * 3}); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, good, &next)
+	}
+	if next != 40 {
+		t.Fatalf("the good subscriber read %d of 40", next)
+	}
+	for _, s := range []*Subscriber[tick]{stall, liar} {
+		if _, err := s.Poll(func(*tick) {}, 0); !errors.Is(err, ErrEvicted) {
+			t.Errorf("evicted subscriber's Poll: %v", err)
+		}
+	}
+	if st := p.Stats(); st.Evicted != 2 || st.Subscribers != 1 || len(logged) != 2 {
+		t.Fatalf("%+v, logged %q", st, logged)
+	}
+}
+
+// TestMismatch: a subscriber whose type differs is told which field.
+func TestMismatch(t *testing.T) {
+	_, dir := create(t, Options{})
+	type other struct {
+		Seq   uint64
+		Price int32
+		Qty   int32
+		Body  [5]uint64
+	}
+	_, err := Subscribe[other]("ticks", SubscribeOptions{Dir: dir})
+	var me *layout.MismatchError
+	if !errors.As(err, &me) || me.Field == "" {
+		t.Fatalf("%v", err)
+	}
+	if _, err := Subscribe[tick]("nothing", SubscribeOptions{Dir: dir}); !errors.Is(err, ErrNoPublisher) {
+		t.Fatalf("no publisher: %v", err)
+	}
+	if _, err := Create[tick]("ticks", Options{Dir: dir}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second publisher: %v", err)
+	}
+	for _, o := range []Options{{Capacity: 3}, {Policy: 9}, {History: 5000}, {StallTimeout: -1}} {
+		o.Dir = dir
+		if _, err := Create[tick]("x", o); !errors.Is(err, ErrBadOption) {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+	if _, err := Create[tick]("a~b", Options{Dir: dir}); !errors.Is(err, ErrBadOption) {
+		t.Errorf("name with ~: %v", err)
+	}
+}
+
+// TestRestartedPublisher: a subscriber follows a publisher that comes back
+// under the same name, from its start, and its Epoch changes.
+func TestRestartedPublisher(t *testing.T) {
+	dir := t.TempDir()
+	p, err := Create[tick]("ticks", Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := subscribe(t, dir)
+	pub(p, 0)
+	var next uint64
+	drain(t, s, &next)
+	e0 := s.Epoch()
+	p.Close()
+	p2, _ := create(t, Options{Dir: dir})
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Epoch() == e0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the subscriber never followed the new publisher")
+		}
+		s.Poll(func(*tick) {}, 0)
+	}
+	pub(p2, 0)
+	next = 0
+	if n := drain(t, s, &next); n != 1 {
+		t.Fatalf("after the restart: %d messages", n)
+	}
+}
+
+// TestManySubscribers: 256 subscribers (four subscriber segments) all
+// receive every message of a reliable topic, and the publisher counts them.
+func TestManySubscribers(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 64, Policy: Reliable})
+	subs := make([]*Subscriber[tick], 256)
+	next := make([]uint64, len(subs))
+	for i := range subs {
+		subs[i] = subscribe(t, dir)
+	}
+	p.subs.scan()
+	if st := p.Stats(); st.Subscribers != 256 {
+		t.Fatalf("%d subscribers", st.Subscribers)
+	}
+	for i := range uint64(500) {
+		for !pub(p, i) {
+			for j, s := range subs {
+				drain(t, s, &next[j])
+			}
+		}
+	}
+	for j, s := range subs {
+		drain(t, s, &next[j])
+		if next[j] != 500 {
+			t.Fatalf("subscriber %d read %d", j, next[j])
+		}
+	}
+}
+
+// FuzzCheckView: any topic header is checked without a panic or a read
+// outside it.
+func FuzzCheckView(f *testing.F) {
+	dir := f.TempDir()
+	p, err := Create[tick]("ticks", Options{Dir: dir, Capacity: 2})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(append([]byte(nil), p.mem[:slotsOffset+256]...))
+	p.Close()
+	sc := layout.MustOf[tick]()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := make([]uint64, (len(b)+7)/8)
+		body := unsafeBytes(m, len(b))
+		copy(body, b)
+		if v, err := checkView(body, sc); err == nil && slotsOffset+v.capacity*uint64(v.stride) > uint64(len(b)) {
+			t.Fatalf("accepted %d slots of %d in %d bytes", v.capacity, v.stride, len(b))
+		}
+	})
+}

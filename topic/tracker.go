@@ -1,0 +1,237 @@
+package topic
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/layout"
+	"golang.org/x/sys/unix"
+)
+
+// Housekeeping periods of a publisher's tracker.
+const (
+	livenessEvery = time.Millisecond      // a dead subscriber process is let go within this
+	scanEvery     = 10 * time.Millisecond // a new subscriber process is seen within this
+)
+
+// tracker is a publisher's view of its subscribers: the subscriber
+// segments of every process subscribed to the topic, mapped read-only, and
+// the tokens it evicted. A goroutine of its own finds new segments and
+// drops those whose process died; the publishing goroutine reads
+// positions only when a reliable topic looks full (slowest).
+type tracker struct {
+	name, dir string
+	epoch     uint64
+	pub       []byte // the topic segment, for the eviction table
+	opts      Options
+
+	capacity uint64
+
+	mu   sync.RWMutex
+	segs map[string]*layout.Segment // by name in dir
+
+	evMu    sync.Mutex
+	evicted map[uint64]bool
+	nEvict  uint64
+
+	// the publishing goroutine's stall clock: the position that blocks it
+	// (^0: none) and since when
+	blockedAt    uint64
+	blockedSince time.Time
+
+	stop, done chan struct{}
+}
+
+func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
+	t := &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
+		segs: map[string]*layout.Segment{}, evicted: map[uint64]bool{}, blockedAt: ^uint64(0),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	t.scan()
+	go t.run()
+	return t
+}
+
+func (t *tracker) run() {
+	defer close(t.done)
+	tick := time.NewTicker(livenessEvery)
+	defer tick.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+		}
+		t.dropDead()
+		if i%int(scanEvery/livenessEvery) == 0 {
+			t.scan()
+		}
+	}
+}
+
+// scan opens subscriber segments it does not know yet: NAME~s… in dir.
+func (t *tracker) scan() {
+	ents, err := os.ReadDir(t.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, t.name+"~s") {
+			continue
+		}
+		t.mu.RLock()
+		_, known := t.segs[n]
+		t.mu.RUnlock()
+		if known {
+			continue
+		}
+		seg, err := layout.Open(layout.Options{Name: n, Dir: t.dir, ReadOnly: true, Fingerprint: subFPrint,
+			MaxLength: 1 << 16, ReadyWait: -1})
+		if err != nil {
+			continue // gone, not ready yet, or not a subscriber segment: looked at again next scan
+		}
+		if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
+			seg.Close()
+			continue
+		}
+		t.mu.Lock()
+		t.segs[n] = seg
+		t.mu.Unlock()
+	}
+}
+
+// dropDead unmaps the segments whose process is gone: their name, a link
+// to the owner's descriptor, leads nowhere once it dies.
+func (t *tracker) dropDead() {
+	var dead []string
+	t.mu.RLock()
+	for n := range t.segs {
+		var st unix.Stat_t
+		if unix.Stat(t.dir+"/"+n, &st) == unix.ENOENT {
+			dead = append(dead, n)
+		}
+	}
+	t.mu.RUnlock()
+	if len(dead) == 0 {
+		return
+	}
+	t.mu.Lock()
+	for _, n := range dead {
+		t.segs[n].Close()
+		delete(t.segs, n)
+	}
+	t.mu.Unlock()
+}
+
+// slowest returns the smallest position of the live subscribers that follow
+// this epoch (tail if none), evicting those whose position no honest
+// subscriber writes. The publisher needs room for k more messages: once
+// the same slowest position has kept it from them for StallTimeout, the
+// subscribers there are evicted.
+func (t *tracker) slowest(tail, k uint64) uint64 {
+	min, at := t.positions(tail)
+	if tail+k-min <= t.capacity {
+		t.blockedAt = ^uint64(0)
+		return min
+	}
+	now := time.Now()
+	if min != t.blockedAt {
+		t.blockedAt, t.blockedSince = min, now
+		return min
+	}
+	if now.Sub(t.blockedSince) > t.opts.StallTimeout {
+		for _, tok := range at {
+			t.evict(tok, "stalled past StallTimeout")
+		}
+		t.blockedAt = ^uint64(0)
+		min, _ = t.positions(tail)
+	}
+	return min
+}
+
+// positions reads every active cell of this epoch: the smallest position
+// and the tokens of the cells there.
+func (t *tracker) positions(tail uint64) (uint64, []uint64) {
+	min := tail
+	var at []uint64
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, seg := range t.segs {
+		b := seg.Body()
+		for i := range subCells {
+			c := subHeader + i*cellLength
+			if load32(b, c+cellState) != cellActive || load(b, c+cellEpoch) != t.epoch {
+				continue
+			}
+			tok, pos := load(b, c+cellToken), load(b, c+cellPos)
+			switch {
+			case t.isEvicted(tok):
+				continue
+			case pos > tail:
+				t.evict(tok, "position beyond the tail")
+				continue
+			case tail-pos > t.capacity:
+				t.evict(tok, "position behind the oldest message kept")
+				continue
+			case pos < min:
+				min, at = pos, append(at[:0], tok)
+			case pos == min:
+				at = append(at, tok)
+			}
+		}
+	}
+	return min, at
+}
+
+func (t *tracker) isEvicted(tok uint64) bool {
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	return t.evicted[tok]
+}
+
+// evict records tok as evicted and tells its subscriber through the topic
+// segment's eviction table (only the publishing goroutine evicts).
+func (t *tracker) evict(tok uint64, why string) {
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	if t.evicted[tok] {
+		return
+	}
+	t.evicted[tok] = true
+	store(t.pub, offEvicted+8*int(t.nEvict%evictSlots), tok)
+	t.nEvict++
+	// SYNC: release of the table entry; pairs with the subscriber's load.
+	asm.StoreRelease64(word(t.pub, offEvictions), t.nEvict)
+	t.opts.Logf("topic %s: evicted subscriber %#x: %s", t.name, tok, why)
+}
+
+// counts returns the live subscribers of this epoch and the evictions.
+func (t *tracker) counts() (int, uint64) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	n := 0
+	for _, seg := range t.segs {
+		b := seg.Body()
+		for i := range subCells {
+			c := subHeader + i*cellLength
+			if load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch && !t.isEvicted(load(b, c+cellToken)) {
+				n++
+			}
+		}
+	}
+	return n, load(t.pub, offEvictions)
+}
+
+func (t *tracker) close() {
+	close(t.stop)
+	<-t.done
+	t.mu.Lock()
+	for n, s := range t.segs {
+		s.Close()
+		delete(t.segs, n)
+	}
+	t.mu.Unlock()
+}
