@@ -137,16 +137,25 @@ func (s *Subscriber[T]) next() (got, again bool) {
 	return true, false
 }
 
-// lapped reports whether the message at pos is gone — the tail is a
-// capacity or more ahead, so its slot holds, or is being rewritten with, a
-// later one — and then counts the loss and moves to the oldest message
-// kept. A tail behind pos (a restarted publisher, or a hostile one) is
-// not a lap: housekeep looks at the publisher.
+// lapped reports whether next may try again at once: the slot of pos
+// holds its message after all (the publisher wrote it between the two
+// loads), or the message is gone — the tail is a capacity or more ahead
+// and the slot holds, or is being rewritten with, a later one — and then
+// it counts the loss and moves to the oldest message kept. A tail behind
+// pos (a restarted publisher, or a hostile one) is not a lap: housekeep
+// looks at the publisher.
 func (s *Subscriber[T]) lapped(pos uint64) bool {
-	// SYNC: acquire of the tail; pairs with the publisher's release.
+	// SYNC: acquire of the tail, then of the slot again; pair with the
+	// publisher's releases (the tail is stored after the slot's sequence).
 	t := load(s.t.mem, offTail)
-	if t <= pos || t-pos < s.t.capacity {
+	seq := atomic.LoadUint64((*uint64)(s.t.slot(pos)))
+	switch {
+	case t <= pos:
 		return false
+	case seq == pos+1:
+		return true
+	case t-pos < s.t.capacity || (seq != 0 && seq < pos+1):
+		return false // not overwritten, or a value no publisher writes: wait
 	}
 	oldest := t - s.t.capacity + 1
 	s.lost += oldest - pos

@@ -1,0 +1,116 @@
+package topic
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Child processes: TOPIC_CHILD=read:N:DIR reads N messages in order and
+// prints "OK N lost L"; TOPIC_CHILD=hang:DIR subscribes, prints READY and
+// reads nothing until killed.
+const childEnv = "TOPIC_CHILD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(child(spec))
+	}
+	os.Exit(m.Run())
+}
+
+func child(spec string) int {
+	f := strings.SplitN(spec, ":", 3)
+	dir := f[len(f)-1]
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Wait: 5 * time.Second})
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	fmt.Println("READY")
+	if f[0] == "hang" {
+		time.Sleep(time.Minute)
+		return 0
+	}
+	n, _ := strconv.ParseUint(f[1], 10, 64)
+	var next uint64
+	deadline := time.Now().Add(30 * time.Second)
+	for next < n && time.Now().Before(deadline) {
+		if _, err := s.Poll(func(m *tick) {
+			if m.Seq != next || m.Price != int64(m.Seq)*3 {
+				fmt.Println("BAD", m.Seq, next)
+				os.Exit(1)
+			}
+			next++
+		}, 0); err != nil {
+			fmt.Println("ERR", err)
+			return 1
+		}
+	}
+	fmt.Println("OK", next, "lost", s.Lost())
+	return 0
+}
+
+// startChild starts a child and waits for its READY line.
+func startChild(t *testing.T, spec string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+spec)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := bufio.NewReader(out)
+	if l, err := r.ReadString('\n'); err != nil || l != "READY\n" {
+		t.Fatalf("child said %q (%v)", l, err)
+	}
+	return cmd, r
+}
+
+// waitSubscribers waits, up to 5 s, for the publisher to count n.
+func waitSubscribers(t *testing.T, p *Publisher[tick], n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); p.Stats().Subscribers != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers, want %d", p.Stats().Subscribers, n)
+		}
+	}
+}
+
+// TestCrossProcess: two subscriber processes read a reliable topic whole
+// and in order while a third, SIGKILLed without reading, is let go and
+// holds nothing back.
+func TestCrossProcess(t *testing.T) {
+	const n = 100_000
+	p, dir := create(t, Options{Capacity: 256, Policy: Reliable, StallTimeout: time.Minute})
+	hang, _ := startChild(t, "hang:"+dir)
+	var readers []*bufio.Reader
+	for range 2 {
+		_, r := startChild(t, fmt.Sprintf("read:%d:%s", n, dir))
+		readers = append(readers, r)
+	}
+	waitSubscribers(t, p, 3)
+	hang.Process.Signal(syscall.SIGKILL)
+	hang.Wait()
+	waitSubscribers(t, p, 2)
+	for i := range uint64(n) {
+		if err := p.Publish(&tick{Seq: i, Price: int64(i) * 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range readers {
+		if l, err := r.ReadString('\n'); err != nil || l != fmt.Sprintf("OK %d lost 0\n", n) {
+			t.Fatalf("a reader said %q (%v)", l, err)
+		}
+	}
+	if st := p.Stats(); st.Evicted != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
