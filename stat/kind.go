@@ -50,7 +50,7 @@ func CounterNames(k Kind) []string {
 	case KindTopicPub:
 		return []string{"published", "subscribers", "evicted"}
 	case KindTopicSub:
-		return []string{"received", "lost", "lag", "evicted"}
+		return []string{"received", "lost", "lag"}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/spin"
+	"github.com/spinwire/spinwire/topic"
 )
 
 const childEnv = "STAT_TEST_CHILD_DIR"
@@ -115,6 +116,48 @@ func TestRegistryRoundTrip(t *testing.T) {
 	}
 	if ps, _ := Scan(dir); len(ps) != 0 {
 		t.Fatalf("closed registry still listed: %+v", ps)
+	}
+}
+
+// TestTopicCounters: a topic's publisher and subscriber publish their
+// counters: published, subscribers; received, lag.
+func TestTopicCounters(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	tdir := t.TempDir()
+	p, err := topic.Create[tick]("quotes", topic.Options{Dir: tdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	s, err := topic.Subscribe[tick]("quotes", topic.SubscribeOptions{Dir: tdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pe, _ := WatchPublisher(reg, "quotes", p)
+	se, _ := WatchSubscriber(reg, "quotes.sub", s)
+	defer pe.Close()
+	defer se.Close()
+	for i := range 5 {
+		p.TryPublish(&tick{Seq: uint64(i)})
+	}
+	s.Poll(func(*tick) {}, 2)
+	reg.sampleAll()
+	ps, _ := Scan(dir)
+	pub, sub := ps[0].Endpoints[0], ps[0].Endpoints[1]
+	if v, _ := pub.Counter("published"); v != 5 || pub.Kind != KindTopicPub {
+		t.Fatalf("publisher %+v", pub)
+	}
+	if r, _ := sub.Counter("received"); r != 2 {
+		t.Fatalf("subscriber %+v", sub)
+	}
+	if l, _ := sub.Counter("lag"); l != 3 {
+		t.Fatalf("subscriber %+v", sub)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/link"
 	"github.com/spinwire/spinwire/spin"
+	"github.com/spinwire/spinwire/topic"
 )
 
 // The Watch functions register an endpoint whose counters the registry
@@ -64,5 +65,25 @@ func WatchConn[Req, Resp any](reg *Registry, name string, c *link.Conn[Req, Resp
 	return reg.Register(KindLinkConn, name, t, fp, func(out *[Counters]uint64) {
 		st := c.Stats()
 		out[0], out[1], out[2] = st.Redials, st.Corrupt, st.Parks
+	})
+}
+
+// WatchPublisher registers a topic's publisher as name (KindTopicPub):
+// published, live subscribers, evictions.
+func WatchPublisher[T any](reg *Registry, name string, p *topic.Publisher[T]) (*Endpoint, error) {
+	t, fp := typeOf[T]()
+	return reg.Register(KindTopicPub, name, t, fp, func(c *[Counters]uint64) {
+		st := p.Stats()
+		c[0], c[1], c[2] = st.Published, uint64(st.Subscribers), st.Evicted
+	})
+}
+
+// WatchSubscriber registers a topic subscriber as name (KindTopicSub):
+// received (its position), lost, lag — read from its shared cell.
+func WatchSubscriber[T any](reg *Registry, name string, s *topic.Subscriber[T]) (*Endpoint, error) {
+	t, fp := typeOf[T]()
+	return reg.Register(KindTopicSub, name, t, fp, func(c *[Counters]uint64) {
+		st := s.Stats()
+		c[0], c[1], c[2] = st.Received, st.Lost, st.Lag
 	})
 }

@@ -93,6 +93,12 @@ func (c *cell) setPos(pos uint64) {
 	asm.StoreRelease64(word(c.s.mem, c.off+cellPos), pos)
 }
 
+// setLost publishes the subscriber's loss count, for observers.
+func (c *cell) setLost(n uint64) {
+	// SYNC: release; read by Publisher.Subscribers and stat's sampler.
+	asm.StoreRelease64(word(c.s.mem, c.off+cellLost), n)
+}
+
 // release frees the cell, and the segment with its last cell.
 func (c *cell) release() {
 	cells.Lock()

@@ -37,6 +37,7 @@ const (
 	cellToken   = 8  // uint64
 	cellEpoch   = 16 // uint64: the publisher epoch the cell follows
 	cellPos     = 24 // uint64: the next sequence the subscriber reads
+	cellLost    = 32 // uint64: messages it lost to laps (for observers)
 	cellFree    = 0
 	cellActive  = 1
 	cellClosed  = 2

@@ -29,6 +29,12 @@ type Subscriber[T any] struct {
 	err       error // sticky: ErrEvicted, ErrCorrupt, ErrClosed
 	idle      uint32
 	lastCheck time.Time
+	// tailWord points at the followed publisher's tail, for Stats from
+	// other goroutines; the view followed before is unmapped only at the
+	// next change (retired), so a Stats under way never reads unmapped
+	// memory.
+	tailWord atomic.Pointer[uint64]
+	retired  view
 }
 
 // Subscribe joins topic name. The subscriber starts at the newest message,
@@ -70,6 +76,7 @@ func Subscribe[T any](name string, opts SubscribeOptions) (*Subscriber[T], error
 		return nil, err
 	}
 	s.evictSeen = load(s.t.mem, offEvictions)
+	s.tailWord.Store(word(s.t.mem, offTail))
 	return s, nil
 }
 
@@ -159,6 +166,7 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 	}
 	oldest := t - s.t.capacity + 1
 	s.lost += oldest - pos
+	s.cell.setLost(s.lost)
 	s.pos = oldest
 	return true
 }
@@ -203,8 +211,11 @@ func (s *Subscriber[T]) follow() {
 	if err != nil {
 		return // not ready yet, or not a topic: looked at again later
 	}
-	s.t.close()
-	s.t = v
+	if s.retired.seg != nil {
+		s.retired.close()
+	}
+	s.retired, s.t = s.t, v
+	s.tailWord.Store(word(v.mem, offTail))
 	s.pos = v.start()
 	s.evictSeen = load(v.mem, offEvictions)
 	s.cell.follow(v.epoch, s.pos)
@@ -213,6 +224,26 @@ func (s *Subscriber[T]) follow() {
 // Lost returns how many messages this subscriber missed because the
 // publisher lapped it (Lossy).
 func (s *Subscriber[T]) Lost() uint64 { return s.lost }
+
+// SubscriberStats are a subscriber's counters as its cell says:
+// readable from any goroutine (package stat samples them).
+type SubscriberStats struct {
+	Received uint64 // its position: messages read or skipped, since the publisher started
+	Lost     uint64 // messages lost to laps
+	Lag      uint64 // published and not read yet
+}
+
+// Stats returns the subscriber's counters from shared memory: safe from
+// any goroutine while the subscriber is open.
+func (s *Subscriber[T]) Stats() SubscriberStats {
+	pos := load(s.cell.s.mem, s.cell.off+cellPos)
+	st := SubscriberStats{Received: pos, Lost: load(s.cell.s.mem, s.cell.off+cellLost)}
+	// SYNC: acquire of the tail; pairs with the publisher's release.
+	if t := atomic.LoadUint64(s.tailWord.Load()); t > pos {
+		st.Lag = t - pos
+	}
+	return st
+}
 
 // Lag returns how many published messages this subscriber has not read.
 func (s *Subscriber[T]) Lag() uint64 {
@@ -244,6 +275,9 @@ func (s *Subscriber[T]) Close() error {
 	}
 	s.cell.release()
 	s.t.close()
+	if s.retired.seg != nil {
+		s.retired.close()
+	}
 	s.err = ErrClosed
 	return nil
 }
