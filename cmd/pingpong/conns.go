@@ -61,15 +61,22 @@ func fileExists(p string) bool {
 	return err == nil && !fi.IsDir()
 }
 
-// measureConns runs -mode conns: per round, a fresh server process and
-// this process driving -conns connections.
-func measureConns(c *config, stdout, stderr io.Writer) error {
+// setupProcessModes prepares the modes that run other processes of their
+// own (conns, fanout): the runtime settings and the two CPUs.
+func setupProcessModes(c *config) error {
 	setupRuntime(c)
 	allowed, err := affinity.Allowed()
 	if err != nil {
 		return err
 	}
-	if _, err := chooseCPUs(c, allowed); err != nil {
+	_, err = chooseCPUs(c, allowed)
+	return err
+}
+
+// measureConns runs -mode conns: per round, a fresh server process and
+// this process driving -conns connections.
+func measureConns(c *config, stdout, stderr io.Writer) error {
+	if err := setupProcessModes(c); err != nil {
 		return err
 	}
 	if c.Duration == 0 {

@@ -41,7 +41,11 @@ type config struct {
 	Rotate     bool          `json:"rotate,omitempty"` // conns: one call in flight, to each connection in turn
 	Active     int           `json:"active,omitempty"` // conns: connections carrying requests (0: all)
 	Trials     int           `json:"trials,omitempty"` // restart: server kills
-	Procs      int           `json:"procs,omitempty"`  // conns, restart: client processes
+	Procs      int           `json:"procs,omitempty"`  // conns, restart: client processes; fanout: subscriber processes
+	Subs       int           `json:"subs,omitempty"`   // fanout: subscriptions
+	Policy     string        `json:"policy,omitempty"` // fanout: lossy or reliable
+	Msgs       int           `json:"msgs,omitempty"`   // fanout: messages of the stream phase
+	Paced      int           `json:"paced,omitempty"`  // fanout: messages of the latency phase
 	Cleanup    string        `json:"-"`
 	Timeout    time.Duration `json:"timeout"`
 	FloorDir   string        `json:"-"`
@@ -97,8 +101,10 @@ func groups() []*group {
 		{title: "rate mode", modes: []string{"rate"}, flags: &rateFlags{}},
 		{title: "throughput mode", modes: []string{"throughput"}, flags: &throughputFlags{}},
 		{title: "conns and restart", modes: []string{"conns", "restart"}, flags: &connCountFlags{}},
+		{title: "conns, restart and fanout", modes: []string{"conns", "restart", "fanout"}, flags: &procsFlags{}},
 		{title: "conns mode", modes: []string{"conns"}, flags: &connsFlags{}},
 		{title: "restart mode", modes: []string{"restart"}, flags: &restartFlags{}},
+		{title: "fanout mode", modes: []string{"fanout"}, flags: &fanoutFlags{}},
 	}
 }
 
@@ -171,7 +177,7 @@ func defineGroups(fs *flag.FlagSet, c *config) []*group {
 }
 
 // modes are the values of -mode, in the order the help lists them.
-var modes = []string{"latency", "rate", "throughput", "conns", "restart"}
+var modes = []string{"latency", "rate", "throughput", "conns", "restart", "fanout"}
 
 // transportModes are the modes that run the transports side by side.
 var transportModes = []string{"latency", "rate", "throughput"}

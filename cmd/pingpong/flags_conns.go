@@ -15,14 +15,12 @@ const (
 	defaultRestartConns = 100
 )
 
-// connCountFlags are the flags conns and restart modes share: -conns, which
-// implies conns mode when no -mode is given, and -procs, the client
-// processes they are spread over.
+// connCountFlags is the flag conns and restart modes share: -conns, which
+// implies conns mode when no -mode is given.
 type connCountFlags struct{}
 
 func (connCountFlags) define(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.Conns, "conns", 0, fmt.Sprintf("connections, 1…%d (default %d, restart %d; implies -mode conns)", maxConns, defaultConns, defaultRestartConns))
-	fs.IntVar(&c.Procs, "procs", 0, "client processes the connections are spread over, 1…-conns (default conns 1, restart min(4, -conns))")
 }
 
 func (connCountFlags) check(c *config, given map[string]bool) error {
@@ -35,6 +33,18 @@ func (connCountFlags) check(c *config, given map[string]bool) error {
 	default:
 		c.Conns = defaultConns
 	}
+	return nil
+}
+
+// procsFlags is the flag conns, restart and fanout modes share: -procs,
+// the processes their connections or subscriptions are spread over.
+type procsFlags struct{}
+
+func (procsFlags) define(fs *flag.FlagSet, c *config) {
+	fs.IntVar(&c.Procs, "procs", 0, "client (fanout: subscriber) processes, 1…-conns (-subs); default 1, restart min(4, -conns)")
+}
+
+func (procsFlags) check(c *config, given map[string]bool) error {
 	switch {
 	case given["procs"]:
 	case c.Mode == "restart":
@@ -42,7 +52,7 @@ func (connCountFlags) check(c *config, given map[string]bool) error {
 	default:
 		c.Procs = 1
 	}
-	if c.Procs < 1 || c.Procs > c.Conns {
+	if c.Mode != "fanout" && (c.Procs < 1 || c.Procs > c.Conns) {
 		return fmt.Errorf("-procs %d: want 1…%d (-conns)", c.Procs, c.Conns)
 	}
 	return nil

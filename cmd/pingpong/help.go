@@ -28,6 +28,7 @@ const modeSummaries = `Modes (-mode M; "pingpong -mode M -h" says what M measure
   throughput  one way, -batch messages per publish
   conns       request/response through link over -conns connections (1000)
   restart     SIGKILL and restart a link server under -conns clients (100)
+  fanout      one topic publisher to -subs subscriptions (8), against a Ring
 `
 
 // commonFlags are the flags -h shows, in this order; the rest are in
@@ -59,6 +60,7 @@ var modeTexts = map[string][]string{
 	"throughput": {throughputText, transportsText, sizesText, outputText, agentText},
 	"conns":      {connsText, agentText},
 	"restart":    {restartText},
+	"fanout":     {fanoutText, agentText},
 }
 
 // helpMode is the mode whose help -h shows: the -mode given before -h
@@ -110,7 +112,7 @@ func writeHelp(w io.Writer, fs *flag.FlagSet, gs []*group, mode string) error {
 func writeHelpAll(w io.Writer, fs *flag.FlagSet, gs []*group) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprint(bw, shortHelp, "\n", modeSummaries)
-	for _, text := range []string{latencyText, rateText, throughputText, connsText, restartText,
+	for _, text := range []string{latencyText, rateText, throughputText, connsText, restartText, fanoutText,
 		transportsText, sizesText, outputText, agentText, checkText} {
 		fmt.Fprint(bw, "\n", text, "\n")
 	}
@@ -165,4 +167,5 @@ var argNames = map[string]string{
 	"cleanup": "NAME", "transport": "list", "idle": "list", "n": "N", "limit": "d", "warmup": "N|d", "size": "B",
 	"protocol": "p", "slots": "n", "hgrm": "dir", "plot": "file", "out": "dir", "rate": "R", "batch": "n",
 	"conns": "N", "pipeline": "K", "active": "N", "trials": "n", "procs": "n",
+	"subs": "N", "policy": "p", "msgs": "N", "paced": "N",
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spinwire/spinwire/cmd/internal/connbench"
 	"github.com/spinwire/spinwire/cmd/internal/echo"
+	"github.com/spinwire/spinwire/cmd/internal/fanout"
 	"github.com/spinwire/spinwire/cmd/internal/restartbench"
 	"github.com/spinwire/spinwire/link"
 )
@@ -33,6 +34,7 @@ func main() {
 		os.Exit(restartChild())
 	}
 	connbench.HoldIfAsked()
+	fanout.ChildIfAsked()
 	if os.Getenv(linkServerEnv) != "" {
 		os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
@@ -84,6 +86,8 @@ func action(c *config) func(*config, io.Writer, io.Writer) error {
 		return measureConns
 	case c.Mode == "restart":
 		return measureRestart
+	case c.Mode == "fanout":
+		return measureFanout
 	}
 	return measure
 }

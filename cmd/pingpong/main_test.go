@@ -5,6 +5,7 @@ import (
 
 	"github.com/spinwire/spinwire/cmd/internal/connbench"
 	"github.com/spinwire/spinwire/cmd/internal/echo"
+	"github.com/spinwire/spinwire/cmd/internal/fanout"
 	"github.com/spinwire/spinwire/cmd/internal/restartbench"
 	"os"
 	"runtime"
@@ -23,6 +24,7 @@ func TestMain(m *testing.M) {
 		os.Exit(restartChild())
 	}
 	connbench.HoldIfAsked()
+	fanout.ChildIfAsked()
 	if os.Getenv(linkServerEnv) != "" {
 		os.Exit(echo.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}

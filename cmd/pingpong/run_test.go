@@ -83,6 +83,24 @@ func TestRun_modes(t *testing.T) {
 	}
 }
 
+// TestFanoutMode: the topic and its ring baseline through the command,
+// in a table and as JSON with the fields.
+func TestFanoutMode(t *testing.T) {
+	cpus := twoCPUs(t)
+	code, out, errs := runArgs(t, "-mode", "fanout", "-subs", "3", "-procs", "2", "-policy", "reliable", "-msgs", "20000", "-paced", "200", "-rounds", "1", "-cpus", cpus, "-json")
+	var r fanoutResult
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Subs != 3 || r.Procs != 2 || r.Policy != "reliable" || r.Lost != 0 || r.MsgsPerSec <= 0 || r.RingMsgsPerSec <= 0 || r.P50 <= 0 {
+		t.Fatalf("exit %d: %q %s %+v", code, out, errs, r)
+	}
+	code, out, _ = runArgs(t, "-mode", "fanout", "-subs", "2", "-msgs", "1000", "-paced", "10", "-rounds", "1", "-cpus", cpus)
+	if code != 0 || !strings.Contains(out, "topic, 2 subscriptions") || !strings.Contains(out, "spin.Ring, 1 consumer") {
+		t.Fatalf("table:\n%s", out)
+	}
+	if code, _, _ := runArgs(t, "-mode", "fanout", "-subs", "2", "-procs", "3"); code != 2 {
+		t.Fatalf("-procs beyond -subs: exit %d", code)
+	}
+}
+
 // TestStat: with -stat the rings are published in the registry while they
 // run and taken out before they are unmapped; the run is unchanged.
 func TestStat(t *testing.T) {

@@ -1,0 +1,13 @@
+// Package fanout is the benchmark behind `pingpong -mode fanout`: one
+// publisher (this process) and Subs subscriptions of one topic spread
+// over Procs subscriber processes (re-executions of the running binary,
+// see ChildIfAsked), each polling its subscriptions from one pinned
+// thread; and, as the baseline in the same run, one spin.Ring to one
+// consumer process.
+//
+// A run has two phases on each: a stream of N messages published flat
+// out (the publisher's rate, and what lossy subscribers lost), then Paced
+// messages stamped with the TSC one every Gap (the latency from publish
+// to receive, over every subscription, in an HdrHistogram). Messages are
+// 64 bytes in shared memory.
+package fanout
