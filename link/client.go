@@ -20,7 +20,7 @@ import (
 // When the server dies, everything in flight ends in ErrPeerGone (a Call
 // returns it; Poll returns it, and every id sent and not yet answered is
 // lost — nothing is retried behind the caller's back), and the Conn
-// redials in the background: after 1 ms, doubling to 50 ms, with jitter,
+// redials in the background: after 1 ms, doubling to 500 ms, with jitter,
 // checking the layouts again. Calls made while it reconnects wait for it
 // up to their deadline, or fail at once with ErrPeerGone with
 // DialOptions.FailFast.

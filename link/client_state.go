@@ -51,9 +51,12 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
-// redial reconnects with backoff (doubling to 50 ms, with jitter) until it
-// succeeds or the Conn closes; it attempts at once, then waits backoff.
+// redial reconnects with backoff (doubling to maxRedialBackoff, with
+// jitter) until it succeeds or the Conn closes; it attempts at once, then
+// waits backoff. OnState hears of a failed attempt only when its error
+// differs from the last one reported.
 func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
+	lastErr := ""
 	for {
 		c.mu.Lock()
 		closed := c.closed
@@ -95,13 +98,22 @@ func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
 			}
 			return
 		}
-		if c.opts.OnState != nil {
+		c.stats.attempts.Add(1)
+		// One report per change: the first failure, and one whose error
+		// differs from the last reported; not one per attempt.
+		if msg := err.Error(); c.opts.OnState != nil && msg != lastErr {
+			lastErr = msg
 			c.opts.OnState(Reconnecting, err)
 		}
 		time.Sleep(jitter(backoff))
-		backoff = min(2*backoff, 50*time.Millisecond)
+		backoff = min(2*backoff, maxRedialBackoff)
 	}
 }
+
+// maxRedialBackoff bounds the wait between reconnection attempts: they
+// start 2 ms apart (a restarting server is back within milliseconds) and
+// double up to this during a long outage.
+const maxRedialBackoff = 500 * time.Millisecond
 
 func (c *Conn[Req, Resp]) setState(s State) {
 	if State(c.state.Swap(int32(s))) != s && c.opts.OnState != nil {
@@ -197,7 +209,7 @@ func (c *Conn[Req, Resp]) breakOff(a *attachment) {
 }
 
 type connStats struct {
-	redials, corrupt, parks atomic.Uint64
+	redials, corrupt, parks, attempts atomic.Uint64
 }
 
 // ConnStats are a Conn's counters.
@@ -212,9 +224,12 @@ type ConnStats struct {
 	// process's client poller: after DialOptions.SpinFor without a
 	// response, or without a free call slot.
 	Parks uint64
+	// Attempts counts reconnection attempts that failed.
+	Attempts uint64
 }
 
 // Stats returns the Conn's counters: three atomic loads.
 func (c *Conn[Req, Resp]) Stats() ConnStats {
-	return ConnStats{Redials: c.stats.redials.Load(), Corrupt: c.stats.corrupt.Load(), Parks: c.stats.parks.Load()}
+	return ConnStats{Redials: c.stats.redials.Load(), Corrupt: c.stats.corrupt.Load(), Parks: c.stats.parks.Load(),
+		Attempts: c.stats.attempts.Load()}
 }

@@ -71,7 +71,7 @@
 // when the connection's slots hold what no correct server writes. Nothing
 // is retried behind the caller's back, so nothing is duplicated. A Conn
 // whose server died, or that found corruption (it closes that connection,
-// which tells the server), redials by itself (after 1 ms, doubling to 50
+// which tells the server), redials by itself (after 1 ms, doubling to 500
 // ms, with jitter) and checks the layouts again; calls made meanwhile wait
 // for it up to their deadline, or fail at once with DialOptions.FailFast.
 // Conn.Stats counts redials and corruption; OnState reports both. No wait
