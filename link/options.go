@@ -73,8 +73,9 @@ type ConnInfo struct {
 	PID    int32  // the client's pid (SO_PEERCRED)
 	UID    uint32 // its uid
 	GID    uint32
-	Index  int    // its slot in its process's arena
-	Reason string // OnDisconnect: why a dropped connection was dropped; "" if its client went away
+	Index  int       // its slot in its process's arena
+	Since  time.Time // when it was accepted
+	Reason string    // OnDisconnect: why a dropped connection was dropped; "" if its client went away
 }
 
 func (o *Options) fill() error {

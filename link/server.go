@@ -16,8 +16,9 @@ import (
 // Server accepts connections and answers their requests with a handler.
 type Server[Req, Resp any] struct {
 	server
-	handler func(*Req, *Resp)
-	scratch []scratch[Req, Resp] // per poller
+	handler  func(*Req, *Resp)
+	handlerC func(*Caller, *Req, *Resp) // ServeCaller's, or nil
+	scratch  []scratch[Req, Resp]       // per poller
 }
 
 // server is the part of a Server that does not depend on Req and Resp:

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/spinwire/spinwire/layout"
@@ -185,7 +186,7 @@ func (c *sconn) ring() (r callRing, bell *uint64, bit uint64) {
 }
 
 func (c *sconn) info() ConnInfo {
-	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: int(c.index)}
+	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: int(c.index), Since: time.Unix(0, c.started)}
 	if why := c.why.Load(); why != nil {
 		i.Reason = *why
 	}

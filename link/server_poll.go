@@ -59,6 +59,11 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 	if handler == nil {
 		return msg.Errorf("%w: nil handler", ErrBadOption)
 	}
+	return s.serve(handler, nil)
+}
+
+// serve runs the pollers with handler, or handlerC if not nil.
+func (s *Server[Req, Resp]) serve(handler func(*Req, *Resp), handlerC func(*Caller, *Req, *Resp)) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -70,7 +75,7 @@ func (s *Server[Req, Resp]) Serve(handler func(req *Req, resp *Resp)) error {
 		return msg.Errorf("%w: Serve called twice", ErrBadOption)
 	}
 	s.serving = true
-	s.handler = handler
+	s.handler, s.handlerC = handler, handlerC
 	for _, p := range s.pollers {
 		p.running.Store(true)
 	}
@@ -160,9 +165,10 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 // response of one-way requests (discarded), padded so that two pollers'
 // copies never share a cache line.
 type scratch[Req, Resp any] struct {
-	req  Req
-	resp Resp
-	_    [64]byte
+	req    Req
+	resp   Resp
+	caller Caller // ServeCaller's view of the connection
+	_      [64]byte
 }
 
 // serveConn answers up to Depth requests of c: the fairness bound. The
@@ -205,11 +211,19 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 		// it (client.go, publishOn).
 		id := atomic.LoadUint64(r.id(p))
 		sc.req = *(*Req)(r.slot(p))
+		resp := (*Resp)(r.slot(p))
 		if id&oneWay != 0 {
-			s.handler(&sc.req, &sc.resp)
+			resp = &sc.resp
+		}
+		if s.handlerC != nil {
+			sc.caller = Caller{c, &s.server}
+			s.handlerC(&sc.caller, &sc.req, resp)
+		} else {
+			s.handler(&sc.req, resp)
+		}
+		if id&oneWay != 0 {
 			r.done(p)
 		} else {
-			s.handler(&sc.req, (*Resp)(r.slot(p)))
 			r.answer(p)
 		}
 		c.pos = p + 1
