@@ -1,6 +1,7 @@
 package link
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -45,6 +46,7 @@ type Conn[Req, Resp any] struct {
 	cur       *attachment
 	spinTicks uint64
 	w         waitState
+	ctx       context.Context // the CallContext under way, or nil
 	parkID    uint64
 	parkResp  *Resp
 	parkReq   *Req

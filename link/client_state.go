@@ -176,10 +176,16 @@ func (c *Conn[Req, Resp]) await(deadline time.Time) (*attachment, error) {
 			defer t.Stop()
 			timeout = t.C
 		}
+		var cancel <-chan struct{}
+		if c.ctx != nil {
+			cancel = c.ctx.Done()
+		}
 		select {
 		case <-c.wake:
 		case <-timeout:
 			return nil, ErrTimeout
+		case <-cancel:
+			return nil, c.ctx.Err()
 		}
 	}
 }

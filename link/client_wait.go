@@ -1,6 +1,7 @@
 package link
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -10,8 +11,9 @@ import (
 
 // waitState is a parked call, as the process's client poller sees it.
 type waitState struct {
-	done     chan error // buffered 1: the poller's verdict
-	deadline uint64     // ticks; 0: none
+	done     chan error      // buffered 1: the poller's verdict
+	deadline uint64          // ticks; 0: none
+	ctx      context.Context // CallContext's, or nil: the wait ends with ctx.Err() once it is done
 	poll     func() (bool, error)
 	next     *waitState
 }
@@ -30,6 +32,7 @@ func (c *Conn[Req, Resp]) park(poll func() (bool, error), deadline time.Time) er
 		c.w.deadline = asm.Ticks() + uint64(d.Seconds()*asm.TicksPerSecond())
 	}
 	c.w.poll = poll
+	c.w.ctx = c.ctx
 	c.stats.parks.Add(1)
 	clientPoller.add(&c.w)
 	return <-c.w.done
@@ -116,6 +119,9 @@ func (p *poller) run() {
 			got, err := w.poll()
 			if !got && err == nil && w.deadline != 0 && now > w.deadline {
 				err = ErrTimeout
+			}
+			if !got && err == nil && w.ctx != nil {
+				err = w.ctx.Err()
 			}
 			if got || err != nil {
 				*pp = w.next
