@@ -129,7 +129,7 @@ func TestGateway(t *testing.T) {
 	if s.res.Counts != want || s.res.Stats.Accepted != uint64(cfg.conns) {
 		t.Fatalf("server: %+v, want counts %v", s.res, want)
 	}
-	for _, w := range []string{"gateway: serving", "orders: 18000 accepted, 2000 rejected", "gateway: stopped after"} {
+	for _, w := range []string{"gateway: serving", "gateway: client process ", "orders: 18000 accepted, 2000 rejected", "gateway: stopped after"} {
 		if !strings.Contains(srvOut.String(), w) {
 			t.Errorf("server output lacks %q", w)
 		}

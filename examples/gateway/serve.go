@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spinwire/spinwire/agent"
@@ -53,6 +54,22 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	return c, nil
 }
 
+// firstOfProcess returns an OnConnect that prints the pid and uid of each
+// client process at its first connection (link checked them with
+// SO_PEERCRED), not one line per connection.
+func firstOfProcess(w io.Writer) func(link.ConnInfo) {
+	var mu sync.Mutex
+	seen := map[int32]bool{}
+	return func(i link.ConnInfo) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[i.PID] {
+			seen[i.PID] = true
+			fmt.Fprintf(w, "gateway: client process %d (uid %d) connected\n", i.PID, i.UID)
+		}
+	}
+}
+
 // serveResult is what a server run did.
 type serveResult struct {
 	Counts [numStatus]uint64 // acks sent, by status
@@ -69,7 +86,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (*ser
 	if err != nil {
 		return nil, err
 	}
-	opts := link.Options{Dir: cfg.dir, Pollers: cfg.pollers, CPUs: cpus, MaxConns: cfg.maxConns, Logf: logTo(stderr)}
+	opts := link.Options{Dir: cfg.dir, Pollers: cfg.pollers, CPUs: cpus, MaxConns: cfg.maxConns, Logf: logTo(stderr),
+		OnConnect: firstOfProcess(stdout)}
 	if cfg.dedicated {
 		opts.Mode = agent.Dedicated
 	}
