@@ -21,10 +21,11 @@ var cells struct {
 
 // subSeg is one subscriber segment of this process.
 type subSeg struct {
-	seg  *layout.Segment
-	mem  []byte
-	used [subCells]bool
-	n    int
+	seg   *layout.Segment
+	mem   []byte
+	used  [subCells]bool
+	n     int
+	known bool // a reliable publisher has mapped it (a join waited for its scans)
 }
 
 // cell is a Subscriber's cell: its segment and offset.
@@ -36,8 +37,8 @@ type cell struct {
 
 // newCell takes a free cell for a subscriber of topic name in dir, making
 // a segment when every one is full, and writes token, epoch and position
-// into it (the state last).
-func newCell(dir, name string, epoch, pos uint64) (*cell, uint64, error) {
+// into it, the state (cellActive, or cellJoining) last.
+func newCell(dir, name string, epoch, pos uint64, state uint32) (*cell, uint64, error) {
 	cells.Lock()
 	defer cells.Unlock()
 	key := dir + "/" + name
@@ -77,7 +78,7 @@ func newCell(dir, name string, epoch, pos uint64) (*cell, uint64, error) {
 	store(m, c.off+cellToken, tok)
 	c.follow(epoch, pos)
 	// SYNC: release of the cell; the publisher reads the state first.
-	store32(m, c.off+cellState, cellActive)
+	store32(m, c.off+cellState, state)
 	return c, tok, nil
 }
 
@@ -99,6 +100,14 @@ func (c *cell) setLost(n uint64) {
 	asm.StoreRelease64(word(c.s.mem, c.off+cellLost), n)
 }
 
+// activate makes a joining cell one the publisher waits for. The store is
+// an XCHG (sync/atomic): a full barrier, so the tail the caller loads next
+// is not read before the publisher can see the cell.
+func (c *cell) activate() {
+	// SYNC: release of the position before it, and store-load fence.
+	store32(c.s.mem, c.off+cellState, cellActive)
+}
+
 // release frees the cell, and the segment with its last cell.
 func (c *cell) release() {
 	cells.Lock()
@@ -118,4 +127,18 @@ func (c *cell) release() {
 		}
 	}
 	ss.seg.Close()
+}
+
+// isKnown reports whether the publisher has mapped c's segment.
+func (c *cell) isKnown() bool {
+	cells.Lock()
+	defer cells.Unlock()
+	return c.s.known
+}
+
+// setKnown records that the publisher has mapped c's segment.
+func (c *cell) setKnown() {
+	cells.Lock()
+	c.s.known = true
+	cells.Unlock()
 }

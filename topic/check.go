@@ -42,5 +42,5 @@ func checkView(m []byte, sc *layout.Schema) (view, error) {
 		return view{}, sc.Diff(theirs)
 	}
 	return view{slots: unsafe.Pointer(&m[slotsOffset]), mem: m, capacity: capacity, mask: capacity - 1,
-		stride: uintptr(st), history: history}, nil
+		stride: uintptr(st), history: history, reliable: load32(m, offPolicy) == uint32(Reliable)}, nil
 }

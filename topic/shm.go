@@ -20,6 +20,7 @@ const (
 	offSchemaOff = 40  // uint64
 	offSchemaLen = 48  // uint32
 	offFPrint    = 56  // uint64: the message type's layout fingerprint
+	offScanGen   = 64  // uint64: the publisher's completed scans for subscriber segments
 	offTail      = 128 // uint64
 	offEvictions = 192 // uint64: tokens appended so far
 	offEvicted   = 200 // [evictSlots]uint64 tokens, a ring
@@ -41,6 +42,7 @@ const (
 	cellFree    = 0
 	cellActive  = 1
 	cellClosed  = 2
+	cellJoining = 3                     // reliable: not yet seen by the publisher; not waited for
 	topicFPrint = 0x746f_7069_6373_6567 // marks topic segments' layout headers
 	subFPrint   = 0x746f_7069_6373_7562 // and subscriber segments'
 )

@@ -70,14 +70,59 @@ func Subscribe[T any](name string, opts SubscribeOptions) (*Subscriber[T], error
 		return nil, err
 	}
 	s.pos = s.t.start()
-	s.cell, s.token, err = newCell(s.dir, name, s.t.epoch, s.pos)
+	state := uint32(cellActive)
+	reliable := s.t.reliable
+	if reliable {
+		state = cellJoining
+	}
+	s.cell, s.token, err = newCell(s.dir, name, s.t.epoch, s.pos, state)
 	if err != nil {
 		s.t.close()
 		return nil, err
 	}
+	if reliable {
+		if err := s.join(); err != nil {
+			s.cell.release()
+			s.t.close()
+			return nil, err
+		}
+	}
 	s.evictSeen = load(s.t.mem, offEvictions)
 	s.tailWord.Store(word(s.t.mem, offTail))
 	return s, nil
+}
+
+// joinWait bounds how long a reliable subscriber waits for its publisher
+// to see it (two of its scans, every 10 ms).
+const joinWait = 2 * time.Second
+
+// join makes a reliable subscriber one its publisher waits for: once the
+// publisher has mapped its cell's segment (two completed scans after a new
+// segment was linked; a segment a join saw mapped already needs none), it
+// takes a fresh start position and activates the cell; if the
+// publisher then turns out to have gone a ring's length past that start,
+// it starts again from the tail. Nothing was read yet, so nothing is lost.
+func (s *Subscriber[T]) join() error {
+	if !s.cell.isKnown() {
+		g0 := load(s.t.mem, offScanGen)
+		for deadline := time.Now().Add(joinWait); load(s.t.mem, offScanGen) < g0+2; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				return msg.Errorf("%w: %s: the publisher has not looked for subscribers in %v", ErrNoPublisher, s.name, joinWait)
+			}
+		}
+		s.cell.setKnown()
+	}
+	s.pos = s.t.start()
+	s.cell.setPos(s.pos)
+	s.cell.activate()
+	for range 100 {
+		if t := load(s.t.mem, offTail); t-s.pos < s.t.capacity || t < s.pos {
+			return nil
+		}
+		s.pos = load(s.t.mem, offTail)
+		s.cell.setPos(s.pos)
+	}
+	return msg.Errorf("%w: %s: could not start inside the ring", ErrCorrupt, s.name)
 }
 
 // Poll calls fn with each message ready, up to limit (≤ 0: the topic's
@@ -94,8 +139,13 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 	if limit <= 0 || uint64(limit) > s.t.capacity {
 		limit = int(s.t.capacity)
 	}
+	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen {
+		if s.checkEvicted(ev); s.err != nil {
+			return 0, s.err
+		}
+	}
 	n := 0
-	for tries := 0; n < limit && tries < 2*limit; tries++ {
+	for tries := 0; n < limit && tries < 2*limit && s.err == nil; tries++ {
 		got, again := s.next()
 		if got {
 			n++
@@ -109,9 +159,6 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 		s.idle = 0
 	} else {
 		s.housekeep()
-	}
-	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen {
-		s.checkEvicted(ev)
 	}
 	return n, s.err
 }
@@ -163,6 +210,14 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 		return true
 	case t-pos < s.t.capacity || (seq != 0 && seq < pos+1):
 		return false // not overwritten, or a value no publisher writes: wait
+	}
+	// A reliable publisher laps only a subscriber it evicted (it records
+	// the eviction before it goes on): say so instead of skipping.
+	if s.t.reliable {
+		s.checkEvicted(load(s.t.mem, offEvictions))
+		if s.err != nil {
+			return false
+		}
 	}
 	oldest := t - s.t.capacity + 1
 	s.lost += oldest - pos
@@ -294,6 +349,7 @@ type view struct {
 	history  uint64
 	epoch    uint64
 	ino      uint64
+	reliable bool
 }
 
 func (v *view) slot(pos uint64) unsafe.Pointer {

@@ -75,7 +75,7 @@ func (t *tracker) run() {
 func (t *tracker) scan() {
 	ents, err := os.ReadDir(t.dir)
 	if err != nil {
-		return
+		return // no completed scan: joiners wait for the next
 	}
 	for _, e := range ents {
 		n := e.Name()
@@ -101,6 +101,9 @@ func (t *tracker) scan() {
 		t.segs[n] = seg
 		t.mu.Unlock()
 	}
+	// SYNC: release: every segment linked before this scan began is
+	// mapped now; a joining subscriber waits for two more (Subscribe).
+	asm.StoreRelease64(word(t.pub, offScanGen), load(t.pub, offScanGen)+1)
 }
 
 // dropDead unmaps the segments whose process is gone: their name, a link

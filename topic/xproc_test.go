@@ -2,9 +2,12 @@ package topic
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,9 +36,12 @@ func child(spec string) int {
 		return 1
 	}
 	fmt.Println("READY")
-	if f[0] == "hang" {
+	switch f[0] {
+	case "hang":
 		time.Sleep(time.Minute)
 		return 0
+	case "follow", "stall":
+		return follow(s, f[0] == "stall")
 	}
 	n, _ := strconv.ParseUint(f[1], 10, 64)
 	var next uint64
@@ -55,6 +61,46 @@ func child(spec string) int {
 	fmt.Println("OK", next, "lost", s.Lost())
 	return 0
 }
+
+// follow reads from wherever the subscriber starts until the stop
+// message, checking that sequences are contiguous, and prints "OK n lost
+// l"; with stall it stops reading for a while once, and prints "EVICTED"
+// when the publisher lets it go.
+func follow(s *Subscriber[tick], stall bool) int {
+	var next, n uint64
+	first := true
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		stop := false
+		_, err := s.Poll(func(m *tick) {
+			switch {
+			case m.Seq == stopSeq:
+				stop = true
+			case !first && m.Seq != next, m.Price != int64(m.Seq)*3:
+				fmt.Println("BAD", m.Seq, next)
+				os.Exit(1)
+			}
+			first, next = false, m.Seq+1
+			n++
+		}, 0)
+		if errors.Is(err, ErrEvicted) {
+			fmt.Println("EVICTED")
+			return 0
+		}
+		if stop {
+			fmt.Println("OK", n-1, "lost", s.Lost())
+			return 0
+		}
+		if stall && n > 1000 {
+			stall = false
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	fmt.Println("TIMEOUT")
+	return 1
+}
+
+const stopSeq = ^uint64(0)
 
 // startChild starts a child and waits for its READY line.
 func startChild(t *testing.T, spec string) (*exec.Cmd, *bufio.Reader) {
@@ -112,5 +158,56 @@ func TestCrossProcess(t *testing.T) {
 	}
 	if st := p.Stats(); st.Evicted != 0 {
 		t.Fatalf("%+v", st)
+	}
+}
+
+// TestChaos: subscriber processes join while a reliable topic streams;
+// some are SIGKILLed, some stall past StallTimeout. Every survivor reads a
+// contiguous run of sequences to the end, losing nothing; every staller
+// is evicted and told so; the publisher never stops for long.
+func TestChaos(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 256, Policy: Reliable, StallTimeout: 50 * time.Millisecond})
+	type kid struct {
+		r    *bufio.Reader
+		cmd  interface{ Signal(os.Signal) error }
+		mode string
+	}
+	var kids []kid
+	rng := rand.New(rand.NewPCG(1, 2))
+	var seq uint64
+	publish := func(n int) {
+		for range n {
+			if err := p.Publish(&tick{Seq: seq, Price: int64(seq) * 3}); err != nil {
+				t.Fatal(err)
+			}
+			seq++
+		}
+	}
+	for round := range 6 {
+		mode := []string{"follow", "follow", "stall", "hang"}[rng.IntN(4)]
+		cmd, r := startChild(t, mode+":"+dir)
+		kids = append(kids, kid{r, cmd.Process, mode})
+		publish(10_000)
+		if k := kids[rng.IntN(len(kids))]; round%3 == 2 && k.mode == "follow" {
+			k.cmd.Signal(syscall.SIGKILL)
+			kids = slices.DeleteFunc(kids, func(x kid) bool { return x.r == k.r })
+		}
+	}
+	publish(20_000)
+	if err := p.Publish(&tick{Seq: stopSeq}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range kids {
+		if k.mode == "hang" {
+			continue // evicted for stalling, or let go at its kill by the cleanup
+		}
+		l, err := k.r.ReadString('\n')
+		want := "OK "
+		if k.mode == "stall" {
+			want = "EVICTED"
+		}
+		if err != nil || !strings.HasPrefix(l, want) || (want == "OK " && !strings.HasSuffix(l, " lost 0\n")) {
+			t.Fatalf("a %s child said %q (%v)", k.mode, l, err)
+		}
 	}
 }
