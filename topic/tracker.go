@@ -1,6 +1,8 @@
 package topic
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -32,6 +34,7 @@ type tracker struct {
 
 	mu   sync.RWMutex
 	segs map[string]*layout.Segment // by name in dir
+	full bool                       // maxSubSegs reached (logged once)
 
 	evMu    sync.Mutex
 	evicted map[uint64]bool
@@ -88,10 +91,21 @@ func (t *tracker) scan() {
 		if known {
 			continue
 		}
+		if len(t.segs) >= maxSubSegs {
+			if !t.full {
+				t.full = true
+				t.opts.Logf("topic %s: %d subscriber segments mapped; ignoring more", t.name, maxSubSegs)
+			}
+			break
+		}
 		seg, err := layout.Open(layout.Options{Name: n, Dir: t.dir, ReadOnly: true, Fingerprint: subFPrint,
 			MaxLength: 1 << 16, ReadyWait: -1})
+		if errors.Is(err, fs.ErrNotExist) {
+			unlinkDangling(t.dir + "/" + n)
+			continue
+		}
 		if err != nil {
-			continue // gone, not ready yet, or not a subscriber segment: looked at again next scan
+			continue // not ready yet, or not a subscriber segment: looked at again next scan
 		}
 		if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
 			seg.Close()
@@ -125,8 +139,24 @@ func (t *tracker) dropDead() {
 	for _, n := range dead {
 		t.segs[n].Close()
 		delete(t.segs, n)
+		unlinkDangling(t.dir + "/" + n)
 	}
+	t.full = false
 	t.mu.Unlock()
+}
+
+// maxSubSegs bounds the subscriber segments a publisher maps (64
+// subscribers each): a process that links thousands cannot make it map
+// without end.
+const maxSubSegs = 1024
+
+// unlinkDangling removes path if it is a link leading nowhere: the name of
+// a subscriber segment whose process died.
+func unlinkDangling(path string) {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK && unix.Stat(path, &st) == unix.ENOENT {
+		unix.Unlink(path)
+	}
 }
 
 // slowest returns the smallest position of the live subscribers that follow

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -144,6 +145,17 @@ func TestCrossProcess(t *testing.T) {
 	hang.Process.Signal(syscall.SIGKILL)
 	hang.Wait()
 	waitSubscribers(t, p, 2)
+	// The dead process's segment name is removed too.
+	dead := fmt.Sprintf("ticks~s%d.", hang.Process.Pid)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		ents, _ := os.ReadDir(dir)
+		if !slices.ContainsFunc(ents, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), dead) }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s… still in the directory", dead)
+		}
+	}
 	for i := range uint64(n) {
 		if err := p.Publish(&tick{Seq: i, Price: int64(i) * 3}); err != nil {
 			t.Fatal(err)
