@@ -127,6 +127,9 @@ func (p *Publisher[T]) TryPublish(m *T) bool {
 // Reliable that wait is bounded by StallTimeout per stalled subscriber,
 // which is then evicted. It returns ErrClosed after Close.
 func (p *Publisher[T]) Publish(m *T) error {
+	if p.claimed != 0 {
+		return msg.Errorf("%w: Publish with a claim pending (Commit first)", ErrBadOption)
+	}
 	for !p.TryPublish(m) {
 		if p.seg == nil {
 			return ErrClosed
@@ -145,8 +148,8 @@ func (p *Publisher[T]) Claim(n int) int {
 		return int(p.claimed)
 	}
 	k := min(uint64(n), p.capacity)
-	for k > 0 && !p.room(k) {
-		k--
+	if !p.room(k) { // room refreshed the slowest position: take what fits
+		k = p.capacity - min(p.capacity, p.tail-p.minCache)
 	}
 	for i := range k {
 		// SYNC: the withdrawal, as in TryPublish.

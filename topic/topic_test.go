@@ -210,6 +210,12 @@ func TestMismatch(t *testing.T) {
 			t.Errorf("%+v: %v", o, err)
 		}
 	}
+	p, _ := Create[tick]("claims", Options{Dir: dir})
+	defer p.Close()
+	if p.Claim(2) != 2 || p.Publish(&tick{}) == nil || p.TryPublish(&tick{}) {
+		t.Error("published with a claim pending")
+	}
+	p.Commit()
 	if _, err := Create[tick]("a~b", Options{Dir: dir}); !errors.Is(err, ErrBadOption) {
 		t.Errorf("name with ~: %v", err)
 	}
