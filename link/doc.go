@@ -60,7 +60,13 @@
 // agent.Agents, pinned to Options.CPUs — that find work through a doorbell
 // bitmap, hand the handler a private copy of the request and let it write
 // the response in place. A poller takes at most Depth requests from a
-// connection per sweep, so no client can starve the others.
+// connection per sweep, so no client can starve the others. A handler
+// given to ServeCaller also gets the Caller — the calling process's pid,
+// uid and gid, the connection's slot and accept time — and may close that
+// connection; Server.Conns lists them all for an operator.
+//
+// A Conn is for one goroutine at a time; a Pool lets any number share a
+// few Conns. CallContext takes a context's deadline and cancellation.
 //
 // # Failures
 //
