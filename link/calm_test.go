@@ -45,3 +45,30 @@ func TestCalmUnderOutage(t *testing.T) {
 	}
 	callOK(t, c, 2)
 }
+
+// recorder counts latency samples.
+type recorder struct{ n, bad int }
+
+func (r *recorder) Record(ns int64) {
+	r.n++
+	if ns <= 0 || ns > int64(10*time.Second) {
+		r.bad++
+	}
+}
+
+// TestLatencySampling: one Call in LatencyEvery is timed and recorded.
+func TestLatencySampling(t *testing.T) {
+	_, dir := serve(t, Options{})
+	rec := &recorder{}
+	c, err := Dial[req, resp]("t", DialOptions{Dir: dir, Latency: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for k := range 10 * LatencyEvery {
+		callOK(t, c, int64(k))
+	}
+	if rec.n != 10 || rec.bad != 0 {
+		t.Fatalf("%d samples, %d out of range", rec.n, rec.bad)
+	}
+}

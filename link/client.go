@@ -47,6 +47,7 @@ type Conn[Req, Resp any] struct {
 	spinTicks uint64
 	w         waitState
 	ctx       context.Context // the CallContext under way, or nil
+	sampled   uint64          // Calls made, for DialOptions.Latency
 	parkID    uint64
 	parkResp  *Resp
 	parkReq   *Req

@@ -24,7 +24,16 @@ func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 	if !c.enter() {
 		return ErrClosed
 	}
+	var t0 uint64
+	if c.opts.Latency != nil {
+		if c.sampled++; c.sampled%LatencyEvery == 0 {
+			t0 = asm.Ticks()
+		}
+	}
 	err := c.call(deadline, req, resp)
+	if t0 != 0 && err == nil {
+		c.opts.Latency.Record(int64(float64(asm.Ticks()-t0) * 1e9 / asm.TicksPerSecond()))
+	}
 	c.leave()
 	return err
 }

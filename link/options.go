@@ -129,7 +129,18 @@ type DialOptions struct {
 	// found corrupt shared state and the Conn gave up that attachment (on
 	// the goroutine of that call). It must not block.
 	OnState func(s State, err error)
+	// Latency, if set, receives the time from send to response, in
+	// nanoseconds, of one Call in LatencyEvery — on the calling goroutine,
+	// one at a time (a stat.Histogram fits). Cost on the calls sampled:
+	// two TSC reads; on the others, a counter.
+	Latency Recorder
 }
+
+// LatencyEvery is how many Calls DialOptions.Latency samples one of.
+const LatencyEvery = 64
+
+// Recorder receives latency samples in nanoseconds.
+type Recorder interface{ Record(ns int64) }
 
 func (o *DialOptions) fill() {
 	if o.SetupTimeout <= 0 {

@@ -140,6 +140,13 @@ func (r *Registry) Register(kind Kind, name, typeName string, print uint64, samp
 	return nil, ErrFull
 }
 
+// setSampler sets the endpoint's Sampler after its registration.
+func (e *Endpoint) setSampler(s Sampler) {
+	e.r.mu.Lock()
+	e.sample = s
+	e.r.mu.Unlock()
+}
+
 // Histogram returns the endpoint's latency histogram, for one goroutine
 // to Record into.
 func (e *Endpoint) Histogram() *Histogram { return &e.hist }

@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/link"
 	"github.com/spinwire/spinwire/spin"
 	"github.com/spinwire/spinwire/topic"
 )
@@ -158,6 +159,47 @@ func TestTopicCounters(t *testing.T) {
 	}
 	if l, _ := sub.Counter("lag"); l != 3 {
 		t.Fatalf("subscriber %+v", sub)
+	}
+}
+
+// TestDialWatched: a Conn dialled through DialWatched publishes its
+// counters and one call's latency in link.LatencyEvery.
+func TestDialWatched(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ldir := t.TempDir()
+	s, err := link.Listen[tick, tick]("svc", link.Options{Dir: ldir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(func(q, r *tick) { *r = *q })
+	defer s.Close()
+	c, e, err := DialWatched[tick, tick](reg, "svc.client", "svc", link.DialOptions{Dir: ldir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer e.Close()
+	var r tick
+	for i := range 3 * link.LatencyEvery {
+		if err := c.Call(time.Now().Add(5*time.Second), &tick{Seq: uint64(i)}, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg.sampleAll()
+	ps, _ := Scan(dir)
+	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
+		t.Fatalf("%+v", ps)
+	}
+	if ep := ps[0].Endpoints[0]; ep.Kind != KindLinkConn || ep.Latency().Count != 3 || ep.Latency().P50 == 0 {
+		t.Fatalf("%+v latency %+v", ep, ep.Latency())
+	}
+	if _, _, err := DialWatched[tick, tick](reg, "x", "nothing", link.DialOptions{Dir: ldir}); err == nil {
+		t.Fatal("dialled nothing")
 	}
 }
 

@@ -59,13 +59,37 @@ func WatchServer[Req, Resp any](reg *Registry, name string, s *link.Server[Req, 
 	})
 }
 
-// WatchConn registers c as name (KindLinkConn): its Stats.
+// WatchConn registers c as name (KindLinkConn): its Stats. DialWatched
+// also records its calls' latency.
 func WatchConn[Req, Resp any](reg *Registry, name string, c *link.Conn[Req, Resp]) (*Endpoint, error) {
 	t, fp := typeOf[Req]()
-	return reg.Register(KindLinkConn, name, t, fp, func(out *[Counters]uint64) {
+	return reg.Register(KindLinkConn, name, t, fp, connSampler(c))
+}
+
+func connSampler[Req, Resp any](c *link.Conn[Req, Resp]) Sampler {
+	return func(out *[Counters]uint64) {
 		st := c.Stats()
 		out[0], out[1], out[2] = st.Redials, st.Corrupt, st.Parks
-	})
+	}
+}
+
+// DialWatched dials server as link.Dial does and registers the Conn as
+// name (KindLinkConn), its endpoint's Histogram receiving the latency of
+// one Call in link.LatencyEvery (DialOptions.Latency).
+func DialWatched[Req, Resp any](reg *Registry, name, server string, opts link.DialOptions) (*link.Conn[Req, Resp], *Endpoint, error) {
+	t, fp := typeOf[Req]()
+	e, err := reg.Register(KindLinkConn, name, t, fp, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Latency = e.Histogram()
+	c, err := link.Dial[Req, Resp](server, opts)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	e.setSampler(connSampler(c))
+	return c, e, nil
 }
 
 // WatchPublisher registers a topic's publisher as name (KindTopicPub):
