@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/spinwire/spinwire/layout"
 )
@@ -295,6 +296,49 @@ func FuzzCheckView(f *testing.F) {
 		copy(body, b)
 		if v, err := checkView(body, sc); err == nil && slotsOffset+v.capacity*uint64(v.stride) > uint64(len(b)) {
 			t.Fatalf("accepted %d slots of %d in %d bytes", v.capacity, v.stride, len(b))
+		}
+	})
+}
+
+// FuzzPoll: whatever a hostile publisher writes in its slots, its tail and
+// its eviction table, Poll returns (bounded by its limit), never panics,
+// never reads outside the ring, and every message it hands over was
+// checked against its sequence.
+func FuzzPoll(f *testing.F) {
+	dir := f.TempDir()
+	p, err := Create[tick]("ticks", Options{Dir: dir, Capacity: 4})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer p.Close()
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	for i := range uint64(6) {
+		pub(p, i)
+	}
+	region := slotsOffset + 4*int(p.stride)
+	f.Add(append([]byte(nil), p.mem[offTail:region]...), uint64(0))
+	f.Add(make([]byte, region-offTail), uint64(3))
+	f.Fuzz(func(t *testing.T, b []byte, pos uint64) {
+		// A private copy of the topic segment whose tail, eviction table
+		// and slots the fuzzer wrote.
+		m := make([]uint64, len(p.mem)/8)
+		mem := unsafeBytes(m, len(p.mem))
+		copy(mem, p.mem)
+		copy(mem[offTail:region], b)
+		v := s.t
+		v.mem, v.slots = mem, unsafe.Pointer(&mem[slotsOffset])
+		sub := &Subscriber[tick]{name: s.name, dir: s.dir, opts: s.opts, schema: s.schema, t: v, pos: pos,
+			scratch: make([]uint64, len(s.scratch)), cell: s.cell, token: s.token}
+		sub.tailWord.Store(word(mem, offTail))
+		for range 3 {
+			n, _ := sub.Poll(func(m *tick) {}, 0)
+			if n > int(v.capacity) {
+				t.Fatalf("%d messages from a ring of %d", n, v.capacity)
+			}
 		}
 	})
 }
