@@ -328,7 +328,9 @@ func (e *ringEnd[T]) streamOne(n int) error {
 	for seq := 0; seq < n; {
 		*seqOf(&e.msg) = uint64(seq)
 		if e.ping.TryPublish(&e.msg) {
-			e.full.reset()
+			if e.full.n != 0 { // only after a wait: reset is an interface call
+				e.full.reset()
+			}
 			seq++
 			continue
 		}
