@@ -293,7 +293,9 @@ func (r *rateLoop) send(now uint64) (int, error) {
 		if r.sent == r.warm+1 {
 			r.firstSend = now
 		}
-		r.lastSend = now
+		// The clock read after the send, not the round's: a round that fell
+		// behind sends everything due at once, and its span is still > 0.
+		r.lastSend = asm.Ticks()
 	}
 	return work, nil
 }
