@@ -68,7 +68,7 @@ func run(args []string, w io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	pub, err := topic.Create[Tick]("ticks", topic.Options{Dir: dir, Capacity: 1024, Policy: pol, StallTimeout: 200 * time.Millisecond})
+	pub, err := topic.Create[Tick]("ticks", topic.Options{Dir: dir, Capacity: 1024, Policy: pol, StallTimeout: 2 * time.Second})
 	if err != nil {
 		return err
 	}
