@@ -101,8 +101,8 @@ func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
 		c.stats.attempts.Add(1)
 		// One report per change: the first failure, and one whose error
 		// differs from the last reported; not one per attempt.
-		if msg := err.Error(); c.opts.OnState != nil && msg != lastErr {
-			lastErr = msg
+		if text := err.Error(); c.opts.OnState != nil && text != lastErr {
+			lastErr = text
 			c.opts.OnState(Reconnecting, err)
 		}
 		time.Sleep(jitter(backoff))
