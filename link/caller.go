@@ -11,8 +11,11 @@ import (
 // handler gets the poller's own Caller, valid until it returns; copy the
 // values it keeps. No allocation per call.
 type Caller struct {
-	c *sconn
-	s *server
+	c        *sconn
+	s        *server
+	pos      uint64 // the call's position
+	oneWay   bool   // the request is one way: nothing to defer
+	deferred bool   // Defer was called
 }
 
 // PID returns the calling process's pid (SO_PEERCRED at the accept).

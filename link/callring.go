@@ -122,8 +122,9 @@ func (r *callRing) request(p uint64) int {
 	switch s := r.loadSeq(p); {
 	case s == 2*p+1:
 		return slotYes
-	case r.earlierFree(p, s), s+2*r.depth == 2*p+2, s == 2*(p+r.depth)+1:
-		// Not sent, or p−Depth's response not yet taken; or the client
+	case r.earlierFree(p, s), s+2*r.depth == 2*p+1, s+2*r.depth == 2*p+2, s == 2*(p+r.depth)+1:
+		// Not sent: p−Depth not yet answered (deferred, defer.go), or its
+		// response not yet taken; or the client
 		// jumped over p (the slot still holds an earlier lap's free value,
 		// or, once the client went on past the jump, p+Depth's request).
 		return slotNo

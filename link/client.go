@@ -82,7 +82,11 @@ type attachment struct {
 
 // awaited is a call in flight: its position, and the id it was sent with
 // (the id word in its slot must still say so when the response comes).
-type awaited struct{ pos, id uint64 }
+type awaited struct {
+	pos, id   uint64
+	taken     bool // its response was taken out of order (takeOut): skip it
+	abandoned bool // its call ended without the response (timeout, context)
+}
 
 func (a *attachment) release() {
 	unwatchDeath(a.fd)

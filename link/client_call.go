@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Call sends req and waits for its response, copied into resp. It spins
@@ -105,6 +106,9 @@ func (c *Conn[Req, Resp]) call(deadline time.Time, req *Req, resp *Resp) error {
 	c.parkID, c.parkResp = id, resp
 	err = c.park(c.pollTake, deadline)
 	c.parkResp = nil
+	if err != nil && a.broken == nil {
+		a.abandon(id) // its response, if it comes, is dropped
+	}
 	return c.failed(a, err)
 }
 
@@ -130,6 +134,11 @@ func (c *Conn[Req, Resp]) sendWhenFree(a *attachment, req *Req, deadline time.Ti
 	c.parkReq = req
 	err := c.park(c.pollSend, deadline)
 	c.parkReq = nil
+	if err == ErrTimeout && a.broken == nil && a.stuck() {
+		// Every slot is held, the oldest by a call that gave up: the
+		// server may never answer it (defer.go). Give up the attachment.
+		a.broken = msg.Errorf("%w: every call slot is held by calls still unanswered, the oldest abandoned", ErrTimeout)
+	}
 	return c.parkID, err
 }
 
@@ -143,10 +152,10 @@ func take[Resp any](a *attachment, id uint64, resp *Resp) (bool, error) {
 			got = true
 		}
 	})
-	if got {
-		return true, nil
+	if got || err != nil {
+		return got, err
 	}
-	return false, err
+	return takeOut(a, id, resp)
 }
 
 // failed is the error a call of a returns for err: ErrClosed once Close

@@ -129,19 +129,18 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 	n := 0
 	for (max <= 0 || n < max) && a.awHead < a.awTail {
 		w := a.awaiting[a.awHead&a.ring.mask]
-		switch a.ring.response(w.pos) {
-		case slotNo:
+		if w.taken {
+			a.awHead++ // delivered already (takeOut)
+			continue
+		}
+		switch st, err := a.responded(w); {
+		case err != nil:
+			return n, err
+		case st == slotNo:
 			if a.gone() {
 				return n, ErrPeerGone
 			}
 			return n, nil
-		case slotCorrupt:
-			a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, w.pos)
-			return n, a.broken
-		}
-		if atomic.LoadUint64(a.ring.id(w.pos))&^idFlags != (w.id+a.tag)&^idFlags {
-			a.broken = msg.Errorf("%w: the response at position %d does not carry the id of call %d, the oldest awaiting one", ErrCorrupt, w.pos, w.id)
-			return n, a.broken
 		}
 		fn(w.id, (*Resp)(a.ring.slot(w.pos)))
 		a.ring.done(w.pos)
@@ -152,6 +151,63 @@ func pollOn[Resp any](a *attachment, max int, fn func(id uint64, resp *Resp)) (i
 		return n, ErrPeerGone
 	}
 	return n, nil
+}
+
+// responded reports whether w's response is in its slot (slotYes or
+// slotNo), or an error (a.broken) when the slot holds what no correct
+// server writes: a sequence out of protocol, or another call's id.
+func (a *attachment) responded(w awaited) (int, error) {
+	switch a.ring.response(w.pos) {
+	case slotNo:
+		return slotNo, nil
+	case slotCorrupt:
+		a.broken = msg.Errorf("%w: call slot at position %d", ErrCorrupt, w.pos)
+		return slotCorrupt, a.broken
+	}
+	if atomic.LoadUint64(a.ring.id(w.pos))&^idFlags != (w.id+a.tag)&^idFlags {
+		a.broken = msg.Errorf("%w: the response at position %d does not carry the id of call %d", ErrCorrupt, w.pos, w.id)
+		return slotCorrupt, a.broken
+	}
+	return slotYes, nil
+}
+
+// takeOut takes the response of call id if it has come, ahead of older
+// calls still awaiting theirs: a server may answer out of order when its
+// handler defers a call (defer.go). The slot is freed at once; pollOn
+// skips the entry when it reaches it. Cost: a look at each call in flight
+// after the oldest — none for a Conn that calls one at a time.
+func takeOut[Resp any](a *attachment, id uint64, resp *Resp) (bool, error) {
+	for i := a.awHead + 1; i < a.awTail; i++ {
+		w := &a.awaiting[i&a.ring.mask]
+		if w.id != id || w.taken {
+			continue
+		}
+		if st, err := a.responded(*w); st != slotYes {
+			return false, err
+		}
+		*resp = *(*Resp)(a.ring.slot(w.pos))
+		a.ring.done(w.pos)
+		w.taken = true
+		return true, nil
+	}
+	return false, nil
+}
+
+// abandon marks call id as ended without its response: its slot stays
+// held until the response comes (and is dropped).
+func (a *attachment) abandon(id uint64) {
+	for i := a.awHead; i < a.awTail; i++ {
+		if w := &a.awaiting[i&a.ring.mask]; w.id == id {
+			w.abandoned = true
+		}
+	}
+}
+
+// stuck reports whether every call slot is held and the oldest call was
+// abandoned: its response may never come (a server that deferred it and
+// never answers), and only a new connection frees the slots.
+func (a *attachment) stuck() bool {
+	return a.awTail-a.awHead >= a.ring.depth && a.awaiting[a.awHead&a.ring.mask].abandoned
 }
 
 // gone reports whether the server is known dead: the death watch has said

@@ -1,6 +1,7 @@
 package link
 
 import (
+	"errors"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -202,7 +203,11 @@ func (c *Conn[Req, Resp]) breakOff(a *attachment) {
 		return
 	}
 	a.given = true
-	c.stats.corrupt.Add(1)
+	if errors.Is(a.broken, ErrCorrupt) {
+		c.stats.corrupt.Add(1)
+	} else {
+		c.stats.stuck.Add(1)
+	}
 	unwatchDeath(a.fd)
 	unix.Shutdown(a.fd, unix.SHUT_RDWR)
 	redial := c.state.CompareAndSwap(int32(Connected), int32(Reconnecting))
@@ -215,7 +220,7 @@ func (c *Conn[Req, Resp]) breakOff(a *attachment) {
 }
 
 type connStats struct {
-	redials, corrupt, parks, attempts atomic.Uint64
+	redials, corrupt, parks, attempts, stuck atomic.Uint64
 }
 
 // ConnStats are a Conn's counters.
@@ -232,10 +237,14 @@ type ConnStats struct {
 	Parks uint64
 	// Attempts counts reconnection attempts that failed.
 	Attempts uint64
+	// Stuck counts attachments the Conn gave up because every call slot
+	// was held by calls the server had not answered, the oldest one
+	// abandoned by its caller (a deferred call never answered, defer.go).
+	Stuck uint64
 }
 
 // Stats returns the Conn's counters: three atomic loads.
 func (c *Conn[Req, Resp]) Stats() ConnStats {
 	return ConnStats{Redials: c.stats.redials.Load(), Corrupt: c.stats.corrupt.Load(), Parks: c.stats.parks.Load(),
-		Attempts: c.stats.attempts.Load()}
+		Attempts: c.stats.attempts.Load(), Stuck: c.stats.stuck.Load()}
 }

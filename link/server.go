@@ -104,6 +104,8 @@ type serverStats struct {
 	accepted, dropped, closed atomic.Uint64
 	refused                   [reasons]atomic.Uint64
 	acceptErrors              atomic.Uint64
+	deferred, replies         atomic.Uint64 // Caller.Defer, Server.Reply that answered
+	lateReplies               atomic.Uint64 // Server.Reply refused: answered already, or the connection gone
 	arenas                    atomic.Int64  // open: see ServerStats.Arenas
 	acceptCalls               atomic.Uint64 // accept4 calls, for tests
 }
@@ -131,7 +133,12 @@ type ServerStats struct {
 	RefusedFull      uint64 // MaxConns attached, too many processes of the uid, or no arena
 	Dropped          uint64 // connections dropped for corrupt shared state
 	Closed           uint64 // connections whose client went away
-	Requests         uint64 // requests answered
+	Requests         uint64 // requests handled (deferred ones included)
+	Deferred         uint64 // calls deferred by their handler (Caller.Defer)
+	Replies          uint64 // deferred calls answered (Server.Reply)
+	// LateReplies counts Replies refused: the call was answered already,
+	// or its connection had gone.
+	LateReplies uint64
 	// AcceptErrors counts accept(2) failures other than "nothing waiting"
 	// (EMFILE, ENFILE, ENOMEM…); each pauses the listener (acceptPause).
 	AcceptErrors uint64
@@ -347,7 +354,8 @@ func (s *server) Stats() ServerStats {
 		RefusedPolicy: s.stats.refused[reasonPolicy].Load(), RefusedBusy: s.stats.refused[reasonBusy].Load(),
 		RefusedMalformed: s.stats.refused[reasonMalformed].Load(), RefusedVersion: s.stats.refused[reasonVersion].Load(),
 		RefusedMismatch: s.stats.refused[reasonMismatch].Load(), RefusedFull: s.stats.refused[reasonFull].Load(),
-		Arenas: int(s.stats.arenas.Load())}
+		Arenas:   int(s.stats.arenas.Load()),
+		Deferred: s.stats.deferred.Load(), Replies: s.stats.replies.Load(), LateReplies: s.stats.lateReplies.Load()}
 	for i := range s.stats.refused {
 		st.Refused += s.stats.refused[i].Load()
 	}

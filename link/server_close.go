@@ -41,9 +41,9 @@ func (s *server) free(cs ...*sconn) {
 		}
 		if c.state.Swap(connClosing) == connActive {
 			s.stats.closed.Add(1)
-		} else if why := c.why.Load(); why != nil {
+		} else if x := c.ext.Load(); x != nil && x.why.Load() != nil {
 			if n, ok := s.peerLog.take(); ok {
-				s.logf(n, "link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *why)
+				s.logf(n, "link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *x.why.Load())
 			}
 		}
 		if c.d.n--; c.d.n == 0 {
@@ -51,6 +51,9 @@ func (s *server) free(cs ...*sconn) {
 		}
 	}
 	safe := s.waitPollers()
+	for _, c := range cs {
+		c.awaitReplies() // closing: no Reply starts writing now (defer.go)
+	}
 	// Every slot first, the sockets' system calls after: a dead process's
 	// slots are all free within microseconds of each other.
 	for _, c := range cs {

@@ -141,10 +141,10 @@ type sconn struct {
 	fd       int
 	pid      int32
 	uid, gid uint32
-	queued   bool                   // in this round's list to free
-	lone     bool                   // the poller's: the last request was quiet, nothing followed (serveConn)
-	started  int64                  // unix ns of the accept, for the set-up timeout
-	why      atomic.Pointer[string] // why a poller dropped it
+	queued   bool                    // in this round's list to free
+	lone     bool                    // the poller's: the last request was quiet, nothing followed (serveConn)
+	started  int64                   // unix ns of the accept, for the set-up timeout
+	ext      atomic.Pointer[connExt] // made when it defers a call or is dropped (defer.go)
 }
 
 // reset puts c's ring back to its initial state and clears its
@@ -187,8 +187,10 @@ func (c *sconn) ring() (r callRing, bell *uint64, bit uint64) {
 
 func (c *sconn) info() ConnInfo {
 	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: int(c.index), Since: time.Unix(0, c.started)}
-	if why := c.why.Load(); why != nil {
-		i.Reason = *why
+	if x := c.ext.Load(); x != nil {
+		if why := x.why.Load(); why != nil {
+			i.Reason = *why
+		}
 	}
 	return i
 }

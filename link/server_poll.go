@@ -215,15 +215,18 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 		if id&oneWay != 0 {
 			resp = &sc.resp
 		}
+		deferred := false
 		if s.handlerC != nil {
-			sc.caller = Caller{c, &s.server}
+			sc.caller = Caller{c: c, s: &s.server, pos: p, oneWay: id&oneWay != 0}
 			s.handlerC(&sc.caller, &sc.req, resp)
+			deferred = sc.caller.deferred
 		} else {
 			s.handler(&sc.req, resp)
 		}
-		if id&oneWay != 0 {
+		switch {
+		case id&oneWay != 0:
 			r.done(p)
-		} else {
+		case !deferred: // else Reply answers (defer.go)
 			r.answer(p)
 		}
 		c.pos = p + 1
@@ -241,7 +244,8 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 // writes; the epoll goroutine frees it when the shutdown lands.
 func (s *server) drop(c *sconn, why string) {
 	if c.state.CompareAndSwap(connActive, connClosing) {
-		c.why.Store(&why)
+		r, _, _ := c.ring()
+		c.extOf(r.depth).why.Store(&why)
 		s.stats.dropped.Add(1)
 		unix.Shutdown(c.fd, unix.SHUT_RDWR)
 	}

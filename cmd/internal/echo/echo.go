@@ -35,6 +35,9 @@ type Config struct {
 	Pollers  int
 	CPUs     []int
 	Mode     agent.Mode
+	// Defer makes the handler defer every call and a replier goroutine
+	// answer it (link's Caller.Defer and Server.Reply): pingpong -defer.
+	Defer bool
 }
 
 // Listen binds cfg.Name's socket: the server accepts connections from
@@ -65,7 +68,7 @@ func Serve(ctx context.Context, cfg Config, ready func()) error {
 }
 
 // Usage is Main's flag summary.
-const Usage = "usage: linkecho -name NAME [-dir DIR] [-cpus 1[,2…]] [-maxconns 4096] [-depth 4] [-dedicated]\n"
+const Usage = "usage: linkecho -name NAME [-dir DIR] [-cpus 1[,2…]] [-maxconns 4096] [-depth 4] [-dedicated] [-defer]\n"
 
 // Main is the server process of the conns benchmark: cmd/linkecho's main,
 // and pingpong's when it re-executes itself as the server. Flags: -name
@@ -91,6 +94,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if cfg.Mode == agent.Dedicated {
 		procs++
 	}
+	if cfg.Defer {
+		procs++ // the replier
+	}
 	runtime.GOMAXPROCS(procs)
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(64 << 20)
@@ -100,7 +106,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(Handler) }()
+	go func() { errc <- serve(s, cfg.Defer) }()
 	io.WriteString(stdout, "READY\n")
 	// The calling goroutine waits for stdin to close itself (cmd/linkecho
 	// runs this on the locked main thread): no goroutine, and no thread,
@@ -120,6 +126,34 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// deferred is a call the deferring handler hands to the replier.
+type deferred struct {
+	d link.Deferred
+	r Resp
+}
+
+// serve runs s with Handler, or with -defer with a handler that defers
+// every call and hands it, with its response, to a replier goroutine over
+// a channel (as a gateway hands an order to its exchange session). The
+// channel holds as many calls as the server can have in flight per
+// connection times MaxConns would be unbounded: 4096, after which the
+// handler waits for the replier.
+func serve(s *link.Server[Msg, Resp], deferring bool) error {
+	if !deferring {
+		return s.Serve(Handler)
+	}
+	ch := make(chan deferred, 4096)
+	go func() {
+		for x := range ch {
+			s.Reply(x.d, &x.r)
+		}
+	}()
+	defer close(ch)
+	return s.ServeCaller(func(c *link.Caller, q *Msg, _ *Resp) {
+		ch <- deferred{c.Defer(), Resp(*q)}
+	})
+}
+
 // usageError is a bad command line.
 type usageError string
 
@@ -133,6 +167,10 @@ func parseArgs(args []string) (Config, error) {
 		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-"), "=")
 		if !strings.HasPrefix(args[i], "-") || name == "" {
 			return cfg, usageError("unexpected argument " + strconv.Quote(args[i]))
+		}
+		if name == "defer" && !hasValue {
+			cfg.Defer = true
+			continue
 		}
 		if name == "dedicated" {
 			if hasValue && value != "true" && value != "false" {
