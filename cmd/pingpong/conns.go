@@ -30,7 +30,8 @@ type connsResult struct {
 	Pipeline      int   `json:"pipeline"`
 	Rotate        bool  `json:"rotate,omitempty"`
 	Active        int   `json:"active,omitempty"`
-	Procs         int   `json:"procs"` // client processes
+	Procs         int   `json:"procs"`    // client processes
+	Deferred      bool  `json:"deferred"` // -defer: every call deferred and answered by another goroutine
 	ServerRSSKB   int64 `json:"server_rss_kb"`
 	ServerAnonKB  int64 `json:"server_rss_anon_kb"`
 	ServerFileKB  int64 `json:"server_rss_file_kb"`
@@ -96,6 +97,9 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 	if cfg.Mode == agent.Dedicated {
 		args = append(args, "-dedicated")
 	}
+	if c.Defer {
+		args = append(args, "-defer")
+	}
 	var rounds []*connbench.Round
 	var binary string
 	for r := range c.Rounds {
@@ -121,7 +125,7 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 func summariseConns(c *config, rounds []*connbench.Round) connsResult {
 	out := connsResult{
 		result: result{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})), CPUs: c.CPUs, Rounds: len(rounds)},
-		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active, Procs: c.Procs}
+		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active, Procs: c.Procs, Deferred: c.Defer}
 	med := func(f func(i int) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i := range rounds {
@@ -162,6 +166,9 @@ func writeConnsTable(w io.Writer, c *config, r connsResult) error {
 	}
 	if r.Active > 0 {
 		load += fmt.Sprintf(", %d active (the others attached, idle)", r.Active)
+	}
+	if r.Deferred {
+		load += ", every call deferred and answered by a replier goroutine"
 	}
 	clients := fmt.Sprintf("one client process (CPU %d)", c.CPUs[0])
 	if r.Procs > 1 {

@@ -66,6 +66,7 @@ func (connsFlags) define(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.Pipeline, "pipeline", 0, "requests in flight per connection, 1…1024 (default 1: closed loop)")
 	fs.BoolVar(&c.Rotate, "rotate", false, "one call in flight in all, to each connection in turn")
 	fs.IntVar(&c.Active, "active", 0, "send on the first N connections only, the others attached and idle")
+	fs.BoolVar(&c.Defer, "defer", false, "the server's handler defers every call; a replier goroutine answers it")
 }
 
 func (connsFlags) check(c *config, given map[string]bool) error {
@@ -94,7 +95,9 @@ to each connection in turn (the latency of a call with -conns attached,
 without the queueing of -conns calls in flight); -active N sends on N of
 them only, the rest attached and idle; -procs P spreads the connections
 over P client processes, this one driving its share and P-1 others holding
-theirs attached and idle (the server then keeps an arena per process). It reports requests/s, the latency
+theirs attached and idle (the server then keeps an arena per process); -defer
+makes the server's handler defer every call (link Caller.Defer) and a replier
+goroutine answer it (Server.Reply), the server needing a CPU more. It reports requests/s, the latency
 from send to response, and the server's memory (VmRSS, RssAnon, RssFile,
 RssShmem from /proc) read at the end of the load, every connection still
 attached, and its VmRSS before the load (an attached connection that has

@@ -101,14 +101,28 @@ func expected(n, bad int) [numStatus]uint64 {
 }
 
 func TestGateway(t *testing.T) {
+	dir := t.TempDir()
+	runGateway(t, serveCfg(dir), clientCfg(dir))
+}
+
+// TestGatewayExchange: with -exchange, accepted orders are acknowledged by
+// the exchange goroutine (deferred calls), rejected ones inline; every
+// order gets its ack.
+func TestGatewayExchange(t *testing.T) {
+	dir := t.TempDir()
+	scfg := serveCfg(dir)
+	scfg.exchange = true
+	runGateway(t, scfg, clientCfg(dir))
+}
+
+func runGateway(t *testing.T, scfg serveConfig, cfg clientConfig) {
 	needTwoCPUs(t)
 	keepRuntime(t)
-	dir := t.TempDir()
+	dir := scfg.dir
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var srvOut, cliOut syncBuffer
-	srv := startServer(ctx, serveCfg(dir), &srvOut)
-	cfg := clientCfg(dir)
+	srv := startServer(ctx, scfg, &srvOut)
 	res, err := client(context.Background(), cfg, &cliOut, &cliOut)
 	time.Sleep(120 * time.Millisecond) // one report interval of the server
 	cancel()                           // what Ctrl-C does

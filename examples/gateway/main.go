@@ -7,7 +7,10 @@
 //	gateway client -n 100000 -conns 4      # terminal 2
 //
 // The client sends a deliberately invalid order now and then (-bad) and
-// checks that each is rejected with the right status.
+// checks that each is rejected with the right status. With `serve
+// -exchange` the server acknowledges accepted orders later, from a
+// simulated exchange goroutine: the handler defers the call
+// (link.Caller.Defer) and the exchange answers it (link.Server.Reply).
 // examples/README.md walks through the code.
 package main
 

@@ -23,6 +23,7 @@ type serveConfig struct {
 	duration  time.Duration // 0: until Ctrl-C
 	procs     int
 	dedicated bool
+	exchange  bool // accepted orders are acknowledged later, by the exchange goroutine
 }
 
 func nameFlags(fs *flag.FlagSet, name, dir *string, procs *int) {
@@ -42,6 +43,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.DurationVar(&c.every, "every", time.Second, "how often to print the order counts (when they change)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: at Ctrl-C)")
 	fs.BoolVar(&c.dedicated, "dedicated", false, "run the pollers as agent.Dedicated agents (needs GODEBUG=asyncpreemptoff=1)")
+	fs.BoolVar(&c.exchange, "exchange", false, "forward accepted orders to a simulated exchange goroutine, which acknowledges them later (link Caller.Defer, Server.Reply)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -97,7 +99,14 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (*ser
 	}
 	var g gateway
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(g.handle) }()
+	if cfg.exchange {
+		g.exch = make(chan forwarded, exchangeQueue)
+		go g.runExchange(s)
+		defer close(g.exch)
+		go func() { errc <- s.ServeCaller(g.forward) }()
+	} else {
+		go func() { errc <- s.Serve(g.handle) }()
+	}
 	fmt.Fprintf(stdout, "gateway: serving %q (Order %d B, Ack %d B); %d poller(s) on %s; GOMAXPROCS %d; Ctrl-C stops\n",
 		cfg.name, OrderLength, AckLength, cfg.pollers, cpuList(cpus), procs)
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/spinwire/spinwire/link"
 	"strconv"
 	"sync/atomic"
 	"unsafe"
@@ -131,6 +132,44 @@ func validate(o *Order) Status {
 type gateway struct {
 	nextID atomic.Uint64            // last OrderID given out
 	counts [numStatus]atomic.Uint64 // acks sent, by status
+	exch   chan forwarded           // -exchange: accepted orders, to the exchange goroutine
+}
+
+// forwarded is an accepted order on its way to the exchange: the deferred
+// call and the ack the exchange sends back.
+type forwarded struct {
+	call link.Deferred
+	ack  Ack
+}
+
+// exchangeQueue bounds the orders forwarded and not yet acknowledged; the
+// pollers wait when it is full.
+const exchangeQueue = 4096
+
+// forward is the -exchange handler: it checks the order as handle does and
+// answers a rejected one at once; an accepted one is deferred and handed
+// to the exchange goroutine, which acknowledges it later (runExchange).
+// No allocation.
+func (g *gateway) forward(c *link.Caller, req *Order, resp *Ack) {
+	o := *req
+	if st := validate(&o); st != StatusAccepted {
+		*resp = Ack{ClOrdID: o.ClOrdID, Status: uint8(st)}
+		g.counts[st].Add(1)
+		return
+	}
+	g.exch <- forwarded{c.Defer(), Ack{ClOrdID: o.ClOrdID, Status: uint8(StatusAccepted)}}
+}
+
+// runExchange is the simulated exchange session: it books each forwarded
+// order (an OrderID) and acknowledges it from its own goroutine. A Reply
+// for a client that has gone meanwhile is refused and counted by link.
+func (g *gateway) runExchange(s *link.Server[Order, Ack]) {
+	for f := range g.exch {
+		f.ack.OrderID = g.nextID.Add(1)
+		if s.Reply(f.call, &f.ack) == nil {
+			g.counts[StatusAccepted].Add(1)
+		}
+	}
 }
 
 // handle is the link handler: req and resp are slots in shared memory, and
