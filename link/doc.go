@@ -64,6 +64,10 @@
 // given to ServeCaller also gets the Caller — the calling process's pid,
 // uid and gid, the connection's slot and accept time — and may close that
 // connection; Server.Conns lists them all for an operator.
+// It may also defer the call (Caller.Defer) and answer it later from any
+// goroutine, once (Server.Reply): the call's slot stays reserved until
+// then, and the client takes that response whenever it comes, ahead of
+// older calls still unanswered (defer.go).
 //
 // A Conn is for one goroutine at a time; a Pool lets any number share a
 // few Conns. CallContext takes a context's deadline and cancellation.
