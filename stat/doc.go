@@ -25,7 +25,7 @@
 //	| updated (the sampler's heartbeat), command     |
 //	+------------------------------------------------+
 //	| endpoint 0 (2048 B): state, kind, fingerprint, |  256
-//	| created, updated, name, type name, 16 counters |
+//	| created, updated, name, type name, 24 counters |
 //	| (first 1024 B), 128 histogram buckets (rest)   |
 //	+------------------------------------------------+
 //	| endpoint 1 …                                   |  2304

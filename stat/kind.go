@@ -44,9 +44,9 @@ func CounterNames(k Kind) []string {
 	case KindLinkServer:
 		return []string{"conns", "procs", "accepted", "refused", "requests", "dropped", "closed",
 			"accept_errors", "refused_policy", "refused_busy", "refused_malformed", "refused_version",
-			"refused_mismatch", "refused_full", "arenas"}
+			"refused_mismatch", "refused_full", "arenas", "deferred", "replies", "late_replies"}
 	case KindLinkConn:
-		return []string{"redials", "corrupt", "parks"}
+		return []string{"redials", "corrupt", "parks", "stuck"}
 	case KindTopicPub:
 		return []string{"published", "subscribers", "evicted"}
 	case KindTopicSub:

@@ -36,7 +36,7 @@ const (
 
 	// Counters is how many counters an endpoint has; what each means
 	// depends on its Kind (CounterNames).
-	Counters = 16
+	Counters = 24
 	// Buckets is how many buckets a Histogram has (hist.go).
 	Buckets = 128
 
