@@ -52,6 +52,7 @@ var modules = map[string][]string{
 	"link":     {"golang.org/x/sys"},
 	"topic":    {"golang.org/x/sys"},
 	"stat":     {"golang.org/x/sys"},
+	"bridge":   {"golang.org/x/sys", "github.com/nats-io/nats.go"}, // its tests embed nats-server
 }
 
 // floorOf returns the floor of a module-relative directory and the folder

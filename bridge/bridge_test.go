@@ -1,0 +1,345 @@
+package bridge
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/spinwire/spinwire/topic"
+)
+
+type tick struct {
+	Seq   uint64
+	Price int64
+	Qty   uint32
+	_     [4]byte
+}
+
+// startNATS runs an embedded NATS server on a random port for the test.
+func startNATS(t testing.TB) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(5 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func connect(t testing.TB, s *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(), nats.ReconnectWait(20*time.Millisecond), nats.MaxReconnects(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// pipeline: topic "a" on "host A" → Export → NATS → Import → topic "b"
+// on "host B", each with its own directory and NATS connection.
+type pipeline struct {
+	pubA *topic.Publisher[tick]
+	exp  *Exporter[tick]
+	imp  *Importer[tick]
+	subB *topic.Subscriber[tick]
+	done chan error
+}
+
+func newPipeline(t *testing.T, s *server.Server, subject string) *pipeline {
+	t.Helper()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	var p pipeline
+	var err error
+	if p.pubA, err = topic.Create[tick]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, Capacity: 1024, StallTimeout: 30 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.pubA.Close() })
+	pubB, err := topic.Create[tick]("b", topic.Options{Dir: dirB, Policy: topic.Reliable, Capacity: 1 << 16, StallTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pubB.Close() })
+	if p.subB, err = topic.Subscribe[tick]("b", topic.SubscribeOptions{Dir: dirB}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.subB.Close() })
+	if p.imp, err = Import(connect(t, s), subject, pubB, ImportOptions{Logf: t.Logf}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.imp.Close() })
+	if p.exp, err = Export[tick](connect(t, s), "a", ExportOptions{Subject: subject, Subscribe: topic.SubscribeOptions{Dir: dirA}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.done = make(chan error, 1)
+	go func() { p.done <- p.exp.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-p.done })
+	return &p
+}
+
+// receive takes n messages from sub within d, checking their order from
+// first.
+func receive(t *testing.T, sub *topic.Subscriber[tick], first, n uint64, d time.Duration) {
+	t.Helper()
+	want := first
+	end := time.Now().Add(d)
+	for want < first+n && time.Now().Before(end) {
+		k, err := sub.Poll(func(m *tick) {
+			if m.Seq != want || m.Price != int64(want)*3 {
+				t.Fatalf("got %+v, want seq %d", *m, want)
+			}
+			want++
+		}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+	if want != first+n {
+		t.Fatalf("received %d of %d", want-first, n)
+	}
+}
+
+// TestExportImport: every message published on host A's topic arrives, in
+// order, on host B's, in batches.
+func TestExportImport(t *testing.T) {
+	p := newPipeline(t, startNATS(t), "md.ticks")
+	const n = 20_000
+	go func() {
+		for i := range uint64(n) {
+			p.pubA.Publish(&tick{Seq: i, Price: int64(i) * 3, Qty: 1})
+		}
+	}()
+	receive(t, p.subB, 0, n, 20*time.Second)
+	es, is := p.exp.Stats(), p.imp.Stats()
+	if es.Messages != n || es.Lost != 0 || is.Messages != n || is.Lost != 0 || is.Duplicates != 0 || is.Malformed != 0 {
+		t.Fatalf("export %+v, import %+v", es, is)
+	}
+	if es.Batches >= n || is.Batches != es.Batches {
+		t.Fatalf("no batching: export %+v, import %+v", es, is)
+	}
+}
+
+// TestImportHostile: foreign, truncated and mistyped NATS messages on an
+// imported subject are refused and counted; replayed and reordered
+// batches are dropped, overlapping ones trimmed, gaps counted; only whole
+// messages of the right type reach the topic, in order.
+func TestImportHostile(t *testing.T) {
+	s := startNATS(t)
+	p := newPipeline(t, s, "md.ticks")
+	nc := connect(t, s)
+	sc := p.exp.schema
+	send := func(fp, source, seq uint64, count int, body []byte, hdr bool) {
+		m := nats.NewMsg("md.ticks")
+		if hdr {
+			encodeHeader(m.Header, fp, "tick", source, seq, count)
+		}
+		m.Data = body
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ticks := func(from, n uint64) []byte {
+		var b []byte
+		for i := from; i < from+n; i++ {
+			v := tick{Seq: i, Price: int64(i) * 3}
+			b = append(b, unsafe.Slice((*byte)(unsafe.Pointer(&v)), unsafe.Sizeof(v))...)
+		}
+		return b
+	}
+	fp := sc.Fingerprint
+	send(fp, 1, 0, 4, ticks(0, 4), false)     // no headers: malformed
+	send(fp, 1, 0, 4, ticks(0, 4)[:70], true) // truncated: malformed
+	send(fp, 1, 0, 0, nil, true)              // empty: malformed
+	send(fp, 1, 0, MaxCount+1, nil, true)     // too many: malformed
+	send(fp^1, 1, 0, 4, ticks(0, 4), true)    // another type: mismatched
+	send(fp, 1, 0, 4, ticks(0, 4), true)      // 0…3
+	send(fp, 1, 0, 4, ticks(0, 4), true)      // replayed: 4 duplicates
+	send(fp, 1, 2, 4, ticks(2, 4), true)      // overlaps: 2 duplicates, 4…5 published
+	send(fp, 1, 9, 2, ticks(9, 2), true)      // gap: 6…8 lost, 9…10
+	send(fp, 1, 7, 2, ticks(7, 2), true)      // reordered, late: 2 duplicates
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{0, 1, 2, 3, 4, 5, 9, 10}
+	var got []uint64
+	end := time.Now().Add(10 * time.Second)
+	for len(got) < len(want) && time.Now().Before(end) {
+		p.subB.Poll(func(m *tick) { got = append(got, m.Seq) }, 0)
+		time.Sleep(time.Millisecond)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("received %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("received %v, want %v", got, want)
+		}
+	}
+	st := p.imp.Stats()
+	if st.Malformed != 4 || st.Mismatched != 1 || st.Duplicates != 8 || st.Lost != 3 || st.Messages != 8 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestExportOptions: bad options and types are refused.
+func TestExportOptions(t *testing.T) {
+	nc := connect(t, startNATS(t))
+	if _, err := Export[tick](nc, "a", ExportOptions{}); err == nil {
+		t.Fatal("no subject accepted")
+	}
+	if _, err := Export[tick](nc, "a", ExportOptions{Subject: "x", MaxBatch: MaxCount + 1}); err == nil {
+		t.Fatal("MaxBatch too large accepted")
+	}
+	if _, err := Export[*tick](nc, "a", ExportOptions{Subject: "x"}); err == nil {
+		t.Fatal("a pointer type accepted")
+	}
+	if _, err := Export[tick](nc, "missing", ExportOptions{Subject: "x", Subscribe: topic.SubscribeOptions{Dir: t.TempDir()}}); err == nil {
+		t.Fatal("a missing topic accepted")
+	}
+}
+
+// TestNATSRestart: the NATS server restarts in the middle of a stream.
+// Both sides reconnect by themselves (nats.go), the stream goes on, and
+// every message exported is either received, in order, or counted as lost
+// by the importer (a gap), never duplicated.
+func TestNATSRestart(t *testing.T) {
+	s := startNATS(t)
+	port := s.Addr().(*net.TCPAddr).Port
+	p := newPipeline(t, s, "md.ticks")
+	stop := make(chan struct{})
+	published := make(chan uint64, 1)
+	go func() {
+		i := uint64(0)
+		defer func() { published <- i }()
+		for ; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p.pubA.Publish(&tick{Seq: i, Price: int64(i) * 3})
+			if i%64 == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}()
+	var got, last uint64
+	poll := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(200 * time.Microsecond) {
+			p.subB.Poll(func(m *tick) {
+				if got > 0 && m.Seq <= last {
+					t.Fatalf("seq %d after %d", m.Seq, last)
+				}
+				last = m.Seq
+				got++
+			}, 0)
+		}
+	}
+	poll(200 * time.Millisecond)
+	before := got
+	s.Shutdown()
+	s.WaitForShutdown()
+	poll(100 * time.Millisecond)
+	s2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s2.Start()
+	defer s2.Shutdown()
+	if !s2.ReadyForConnections(5 * time.Second) {
+		t.Fatal("restarted NATS server not ready")
+	}
+	for end := time.Now().Add(10 * time.Second); got == before && time.Now().Before(end); {
+		poll(100 * time.Millisecond)
+	}
+	poll(200 * time.Millisecond)
+	after := got
+	close(stop)
+	<-published
+	poll(500 * time.Millisecond)
+	st := p.imp.Stats()
+	t.Logf("received %d (%d before the restart, %d after), import %+v, export %+v", got, before, after-before, st, p.exp.Stats())
+	if before == 0 || after == before {
+		t.Fatalf("nothing received before or after the restart: %d, %d", before, after)
+	}
+	if st.Duplicates != 0 || st.Messages != got || st.Messages+st.Lost != last+1 {
+		t.Fatalf("received %d, last seq %d, import %+v", got, last, st)
+	}
+}
+
+// tick64 is a 64-byte message, the benchmark's.
+type tick64 struct {
+	Seq   uint64
+	Stamp int64
+	Body  [6]uint64
+}
+
+// BenchmarkExportImport: 64-byte messages from a topic on "host A"
+// through Export, an embedded NATS server on loopback and Import into a
+// topic on "host B", received there; msgs/s of the whole path, batches of
+// up to 64 (target: ≥ 1 M msg/s).
+func BenchmarkExportImport(b *testing.B) {
+	s := startNATS(b)
+	dirA, dirB := b.TempDir(), b.TempDir()
+	pubA, err := topic.Create[tick64]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, Capacity: 1 << 14, StallTimeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pubA.Close()
+	pubB, err := topic.Create[tick64]("b", topic.Options{Dir: dirB, Policy: topic.Reliable, Capacity: 1 << 16, StallTimeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pubB.Close()
+	subB, err := topic.Subscribe[tick64]("b", topic.SubscribeOptions{Dir: dirB})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer subB.Close()
+	imp, err := Import(connect(b, s), "bench", pubB, ImportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer imp.Close()
+	exp, err := Export[tick64](connect(b, s), "a", ExportOptions{Subject: "bench", Subscribe: topic.SubscribeOptions{Dir: dirA}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- exp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		for i := range uint64(b.N) {
+			pubA.Publish(&tick64{Seq: i})
+		}
+	}()
+	var got uint64
+	for got < uint64(b.N) {
+		n, err := subB.Poll(func(*tick64) { got++ }, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	if st := imp.Stats(); st.Lost != 0 || st.Duplicates != 0 {
+		b.Fatalf("import %+v", st)
+	}
+}

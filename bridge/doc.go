@@ -1,0 +1,37 @@
+// Package bridge carries topics between hosts over NATS: Export sends a
+// local topic's messages to a NATS subject, in batches; Import publishes
+// what arrives on a subject into a local topic. Everything stays in shared
+// memory on each host; only the hop between hosts goes through NATS.
+//
+//	exp, err := bridge.Export[Tick](nc, "ticks", bridge.ExportOptions{Subject: "md.ticks"})
+//	go exp.Run(ctx)                                   // host A
+//	imp, err := bridge.Import[Tick](nc, "md.ticks", pub, bridge.ImportOptions{}) // host B
+//
+// # Wire
+//
+// One NATS message carries Count messages of T, back to back, as they lie
+// in memory (fixed layout, layout.Of; both hosts must share the byte order:
+// amd64 and arm64 are little-endian), and these headers:
+//
+//	Spinwire-Fingerprint  T's layout fingerprint, 16 hex digits
+//	Spinwire-Type         T's name, for the error when it differs
+//	Spinwire-Source       the exporter's incarnation: random, 16 hex digits
+//	Spinwire-Seq          the first message's sequence number (decimal)
+//	Spinwire-Count        messages in the body (decimal, 1…MaxCount)
+//
+// Sequence numbers count the messages an exporter saw, lost ones included
+// (a lapped exporter's topic loss shows as a gap), from 0 at its start.
+//
+// # Import is hostile-safe
+//
+// An importer treats every NATS message as hostile: missing or malformed
+// headers, a body that is not Count × size of T, or a Count above MaxCount
+// are refused (ImportStats.Malformed); a fingerprint other than T's is
+// refused (Mismatched). Per source it keeps the next sequence expected: a
+// batch wholly before it (a replay, a reordered batch) is dropped and
+// counted (Duplicates), one that overlaps it is trimmed, and one past it
+// counts the gap as Lost. It tracks at most MaxSources sources; when a
+// new one comes beyond that it forgets one (Forgotten). None of this
+// allocates per message or writes anything into the local topic but
+// whole, well-formed messages of T.
+package bridge

@@ -1,0 +1,166 @@
+package bridge
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/topic"
+)
+
+// MaxSources is how many exporters an Importer keeps sequence state for.
+const MaxSources = 256
+
+// ImportOptions configures Import.
+type ImportOptions struct {
+	// Logf receives refusals, at most one line per kind and source
+	// (default: none).
+	Logf func(format string, args ...any)
+}
+
+// Importer publishes what arrives on a NATS subject into a local topic.
+type Importer[T any] struct {
+	sub    *nats.Subscription
+	pub    *topic.Publisher[T]
+	schema *layout.Schema
+	size   int
+	logf   func(string, ...any)
+
+	mu      sync.Mutex        // the NATS callback's state, for Close
+	next    map[uint64]uint64 // per source: the next sequence expected
+	closed  bool
+	stats   [importCounters]atomic.Uint64
+	msgBuf  T
+	loggedM bool
+}
+
+// The Importer's counters, in ImportStats' order.
+const (
+	impMessages = iota
+	impBatches
+	impLost
+	impDuplicates
+	impMalformed
+	impMismatched
+	impForgotten
+	impErrors
+	importCounters
+)
+
+// ImportStats are an Importer's counters.
+type ImportStats struct {
+	Messages   uint64 // published into the local topic
+	Batches    uint64 // NATS messages accepted
+	Lost       uint64 // messages missing between accepted batches (sequence gaps)
+	Duplicates uint64 // messages dropped as replayed or reordered
+	Malformed  uint64 // NATS messages refused: headers or length
+	Mismatched uint64 // NATS messages refused: another type (fingerprint)
+	Forgotten  uint64 // sources forgotten beyond MaxSources
+	Errors     uint64 // local publishes that failed (the publisher closed)
+}
+
+// Import subscribes to subject on nc and publishes every message of every
+// well-formed batch of T into pub, in order, from the subscription's
+// goroutine (a Reliable topic's publisher may wait there for its slowest
+// subscriber, and NATS then buffers, up to its pending limits). T must be
+// a fixed-layout type (layout.Of).
+func Import[T any](nc *nats.Conn, subject string, pub *topic.Publisher[T], opts ImportOptions) (*Importer[T], error) {
+	sc, err := layout.Of[T]()
+	if err != nil {
+		return nil, err
+	}
+	im := &Importer[T]{pub: pub, schema: sc, size: int(unsafe.Sizeof(*new(T))), logf: opts.Logf, next: map[uint64]uint64{}}
+	if im.sub, err = nc.Subscribe(subject, im.receive); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// receive is the NATS callback: one batch.
+func (im *Importer[T]) receive(m *nats.Msg) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	if im.closed {
+		return
+	}
+	b, err := decode(m, im.size)
+	switch {
+	case err != nil:
+		im.stats[impMalformed].Add(1)
+		return
+	case b.fingerprint != im.schema.Fingerprint:
+		im.stats[impMismatched].Add(1)
+		if !im.loggedM && im.logf != nil {
+			im.loggedM = true
+			im.logf("bridge: %s: refused batches of %q (fingerprint %016x): the local topic carries %q (%016x)",
+				m.Subject, b.typ, b.fingerprint, im.schema.Name, im.schema.Fingerprint)
+		}
+		return
+	}
+	skip := im.sequence(b)
+	if skip >= b.count {
+		return
+	}
+	im.stats[impBatches].Add(1)
+	dst := unsafe.Slice((*byte)(unsafe.Pointer(&im.msgBuf)), im.size)
+	for i := skip; i < b.count; i++ {
+		copy(dst, m.Data[i*im.size:])
+		if err := im.pub.Publish(&im.msgBuf); err != nil {
+			im.stats[impErrors].Add(1)
+			return
+		}
+		im.stats[impMessages].Add(1)
+	}
+}
+
+// sequence checks b's sequence against its source's next expected and
+// returns how many of its messages to skip (all of them: a duplicate).
+func (im *Importer[T]) sequence(b batch) int {
+	end := b.seq + uint64(b.count)
+	next, known := im.next[b.source]
+	if !known {
+		if len(im.next) >= MaxSources {
+			for k := range im.next { // forget one, any one
+				delete(im.next, k)
+				im.stats[impForgotten].Add(1)
+				break
+			}
+		}
+		next = b.seq // a source's first batch starts it
+	}
+	switch {
+	case end <= next:
+		im.stats[impDuplicates].Add(uint64(b.count))
+		return b.count
+	case b.seq < next:
+		im.stats[impDuplicates].Add(next - b.seq)
+		im.next[b.source] = end
+		return int(next - b.seq)
+	case b.seq > next:
+		im.stats[impLost].Add(b.seq - next)
+	}
+	im.next[b.source] = end
+	return 0
+}
+
+// Stats returns the importer's counters; safe from any goroutine.
+func (im *Importer[T]) Stats() ImportStats {
+	var v [importCounters]uint64
+	for i := range v {
+		v[i] = im.stats[i].Load()
+	}
+	return ImportStats{Messages: v[impMessages], Batches: v[impBatches], Lost: v[impLost], Duplicates: v[impDuplicates],
+		Malformed: v[impMalformed], Mismatched: v[impMismatched], Forgotten: v[impForgotten], Errors: v[impErrors]}
+}
+
+// Close unsubscribes; no batch is published into the topic after it
+// returns. The topic's Publisher stays the caller's.
+func (im *Importer[T]) Close() error {
+	err := im.sub.Unsubscribe()
+	im.mu.Lock()
+	im.closed = true
+	im.mu.Unlock()
+	return err
+}

@@ -1,0 +1,66 @@
+package bridge
+
+import (
+	"errors"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Header names (doc.go).
+const (
+	hdrFingerprint = "Spinwire-Fingerprint"
+	hdrType        = "Spinwire-Type"
+	hdrSource      = "Spinwire-Source"
+	hdrSeq         = "Spinwire-Seq"
+	hdrCount       = "Spinwire-Count"
+)
+
+// MaxCount is the most messages one NATS message may carry.
+const MaxCount = 1 << 16
+
+// batch is a decoded NATS message's header.
+type batch struct {
+	fingerprint, source, seq uint64
+	count                    int
+	typ                      string
+}
+
+var errMalformed = errors.New("bridge: malformed batch")
+
+// decode reads and checks m's headers: every one present and in range,
+// and the body Count × size bytes long.
+func decode(m *nats.Msg, size int) (batch, error) {
+	var b batch
+	h := m.Header
+	if h == nil {
+		return b, errMalformed
+	}
+	var err [4]error
+	b.fingerprint, err[0] = strconv.ParseUint(h.Get(hdrFingerprint), 16, 64)
+	b.source, err[1] = strconv.ParseUint(h.Get(hdrSource), 16, 64)
+	b.seq, err[2] = strconv.ParseUint(h.Get(hdrSeq), 10, 64)
+	b.count, err[3] = strconv.Atoi(h.Get(hdrCount))
+	b.typ = h.Get(hdrType)
+	if errors.Join(err[:]...) != nil || b.count < 1 || b.count > MaxCount || len(m.Data) != b.count*size || b.seq > b.seq+uint64(b.count) {
+		return b, errMalformed
+	}
+	return b, nil
+}
+
+// encodeHeader sets h's headers for a batch.
+func encodeHeader(h nats.Header, fingerprint uint64, typ string, source, seq uint64, count int) {
+	h.Set(hdrFingerprint, hex16(fingerprint))
+	h.Set(hdrType, typ)
+	h.Set(hdrSource, hex16(source))
+	h.Set(hdrSeq, strconv.FormatUint(seq, 10))
+	h.Set(hdrCount, strconv.Itoa(count))
+}
+
+func hex16(v uint64) string {
+	s := strconv.FormatUint(v, 16)
+	for len(s) < 16 {
+		s = "0" + s
+	}
+	return s
+}
