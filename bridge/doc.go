@@ -7,6 +7,10 @@
 //	go exp.Run(ctx)                                   // host A
 //	imp, err := bridge.Import[Tick](nc, "md.ticks", pub, bridge.ImportOptions{}) // host B
 //
+// ExportService and RemoteConn do the same for link services, through
+// NATS request/reply (service.go); Dial picks the local link connection
+// when the service is on this host.
+//
 // # Wire
 //
 // One NATS message carries Count messages of T, back to back, as they lie
