@@ -343,3 +343,101 @@ func BenchmarkExportImport(b *testing.B) {
 		b.Fatalf("import %+v", st)
 	}
 }
+
+// TestCluster: host A's exporter talks to one NATS server, host B's
+// importer to another, the two servers clustered: every message arrives,
+// in order.
+func TestCluster(t *testing.T) {
+	routeOpts := func(port int, routes ...string) *server.Options {
+		o := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+			Cluster: server.ClusterOpts{Name: "spinwire", Host: "127.0.0.1", Port: port}}
+		for _, r := range routes {
+			o.Routes = append(o.Routes, server.RoutesFromStr(r)...)
+		}
+		return o
+	}
+	start := func(o *server.Options) *server.Server {
+		s, err := server.NewServer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		if !s.ReadyForConnections(5 * time.Second) {
+			t.Fatal("NATS server not ready")
+		}
+		t.Cleanup(s.Shutdown)
+		return s
+	}
+	s1 := start(routeOpts(-1))
+	s2 := start(routeOpts(-1, "nats://"+s1.ClusterAddr().String()))
+	end := time.Now().Add(10 * time.Second)
+	for (s1.NumRoutes() == 0 || s2.NumRoutes() == 0) && time.Now().Before(end) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if s1.NumRoutes() == 0 {
+		t.Fatal("the servers did not form a cluster")
+	}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	pubA, err := topic.Create[tick]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, StallTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubA.Close()
+	pubB, err := topic.Create[tick]("b", topic.Options{Dir: dirB, Policy: topic.Reliable, Capacity: 1 << 16, StallTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubB.Close()
+	subB, err := topic.Subscribe[tick]("b", topic.SubscribeOptions{Dir: dirB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subB.Close()
+	imp, err := Import(connect(t, s2), "md.ticks", pubB, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	// Interest crosses the route asynchronously, in order: once a probe
+	// subscribed on server 2 after the import gets what server 1 sends,
+	// server 1 knows of the import's subscription too.
+	ncA, probe := connect(t, s1), connect(t, s2)
+	got := make(chan struct{}, 1)
+	ps, _ := probe.Subscribe("probe", func(*nats.Msg) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	})
+	probe.Flush()
+	for ok := false; !ok; {
+		ncA.Publish("probe", nil)
+		select {
+		case <-got:
+			ok = true
+		case <-time.After(10 * time.Millisecond):
+			if time.Now().After(end) {
+				t.Fatal("no route from server 1 to server 2")
+			}
+		}
+	}
+	ps.Unsubscribe()
+	exp, err := Export[tick](ncA, "a", ExportOptions{Subject: "md.ticks", Subscribe: topic.SubscribeOptions{Dir: dirA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- exp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	const n = 5000
+	go func() {
+		for i := range uint64(n) {
+			pubA.Publish(&tick{Seq: i, Price: int64(i) * 3})
+		}
+	}()
+	receive(t, subB, 0, n, 20*time.Second)
+	if st := imp.Stats(); st.Lost != 0 || st.Duplicates != 0 {
+		t.Fatalf("import %+v", st)
+	}
+}
