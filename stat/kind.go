@@ -7,20 +7,24 @@ type Kind uint32
 
 // The kinds of endpoint. Their counters, in order, are CounterNames'.
 const (
-	KindRing       Kind = 1 + iota // spin.Ring
-	KindLog                        // spin.Log (positions in bytes)
-	KindMPSC                       // spin.MPSC
-	KindLinkServer                 // link.Server
-	KindLinkConn                   // link.Conn
-	KindTopicPub                   // a topic's publisher
-	KindTopicSub                   // a topic's subscriber
-	KindCustom                     // counters the program names itself (Register)
+	KindRing          Kind = 1 + iota // spin.Ring
+	KindLog                           // spin.Log (positions in bytes)
+	KindMPSC                          // spin.MPSC
+	KindLinkServer                    // link.Server
+	KindLinkConn                      // link.Conn
+	KindTopicPub                      // a topic's publisher
+	KindTopicSub                      // a topic's subscriber
+	KindCustom                        // counters the program names itself (Register)
+	KindBridgeExport                  // a topic exported to NATS (bridge.Exporter)
+	KindBridgeImport                  // a NATS subject imported into a topic (bridge.Importer)
+	KindBridgeService                 // a link service answering NATS requests (bridge.Service)
 	kinds
 )
 
 var kindNames = [kinds]string{
 	KindRing: "ring", KindLog: "log", KindMPSC: "mpsc", KindLinkServer: "link-server",
 	KindLinkConn: "link-conn", KindTopicPub: "topic-pub", KindTopicSub: "topic-sub", KindCustom: "custom",
+	KindBridgeExport: "bridge-export", KindBridgeImport: "bridge-import", KindBridgeService: "bridge-service",
 }
 
 // String returns the kind's name, or "kind(N)" for one this build does
@@ -33,7 +37,7 @@ func (k Kind) String() string {
 }
 
 // CounterNames returns the names of kind's counters, in order; the rest
-// of the 16 are unused. Rates are taken of "consumed", "published",
+// of the Counters are unused. Rates are taken of "consumed", "published",
 // "requests" and "received"; "backlog" and "lag" are levels.
 func CounterNames(k Kind) []string {
 	switch k {
@@ -51,6 +55,12 @@ func CounterNames(k Kind) []string {
 		return []string{"published", "subscribers", "evicted"}
 	case KindTopicSub:
 		return []string{"received", "lost", "lag"}
+	case KindBridgeExport:
+		return []string{"published", "batches", "lost"}
+	case KindBridgeImport:
+		return []string{"received", "batches", "lost", "duplicates", "malformed", "mismatched", "forgotten", "errors"}
+	case KindBridgeService:
+		return []string{"requests", "refused", "failed"}
 	}
 	return nil
 }

@@ -37,18 +37,18 @@ func mainCounter(k stat.Kind) string {
 		return "consumed"
 	case stat.KindLog:
 		return "consumed_bytes"
-	case stat.KindLinkServer:
+	case stat.KindLinkServer, stat.KindBridgeService:
 		return "requests"
-	case stat.KindTopicPub:
+	case stat.KindTopicPub, stat.KindBridgeExport:
 		return "published"
-	case stat.KindTopicSub:
+	case stat.KindTopicSub, stat.KindBridgeImport:
 		return "received"
 	}
 	return ""
 }
 
 // errorCounters are summed into a row's Errors.
-var errorCounters = []string{"refused", "dropped", "accept_errors", "corrupt", "evicted"}
+var errorCounters = []string{"refused", "dropped", "accept_errors", "corrupt", "evicted", "malformed", "mismatched", "failed", "errors"}
 
 // key identifies an endpoint across two scans.
 func key(p *stat.Process, s *stat.Snapshot) string {
