@@ -64,15 +64,22 @@ type ImportStats struct {
 // Import subscribes to subject on nc and publishes every message of every
 // well-formed batch of T into pub, in order, from the subscription's
 // goroutine (a Reliable topic's publisher may wait there for its slowest
-// subscriber, and NATS then buffers, up to its pending limits). T must be
-// a fixed-layout type (layout.Of).
+// subscriber, and NATS then buffers, up to its pending limits). The NATS
+// server has the subscription when Import returns (a flush). T must be a
+// fixed-layout type (layout.Of).
 func Import[T any](nc *nats.Conn, subject string, pub *topic.Publisher[T], opts ImportOptions) (*Importer[T], error) {
 	sc, err := layout.Of[T]()
 	if err != nil {
 		return nil, err
 	}
 	im := &Importer[T]{pub: pub, schema: sc, size: int(unsafe.Sizeof(*new(T))), logf: opts.Logf, next: map[uint64]uint64{}}
-	if im.sub, err = nc.Subscribe(subject, im.receive); err != nil {
+	if im.sub, err = nc.Subscribe(subject, im.receive); err == nil {
+		err = nc.Flush() // the server has the subscription when this returns
+	}
+	if err != nil {
+		if im.sub != nil {
+			im.sub.Unsubscribe()
+		}
 		return nil, err
 	}
 	return im, nil

@@ -75,7 +75,8 @@ type ServiceStats struct {
 }
 
 // ExportService dials the local link service name and answers requests on
-// opts.Subject with it. The far side calls it with a RemoteConn of the
+// opts.Subject with it; the NATS server has the subscription when it
+// returns (a flush). The far side calls it with a RemoteConn of the
 // same Req and Resp.
 func ExportService[Req, Resp any](nc *nats.Conn, name string, opts ServiceOptions) (*Service[Req, Resp], error) {
 	fp, err := schemas[Req, Resp]()
@@ -93,7 +94,13 @@ func ExportService[Req, Resp any](nc *nats.Conn, name string, opts ServiceOption
 		return nil, err
 	}
 	s := &Service[Req, Resp]{conn: conn, print: hex16(fp), opts: opts}
-	if s.sub, err = nc.QueueSubscribe(opts.Subject, opts.Queue, s.answer); err != nil {
+	if s.sub, err = nc.QueueSubscribe(opts.Subject, opts.Queue, s.answer); err == nil {
+		err = nc.Flush() // the server has the subscription when this returns
+	}
+	if err != nil {
+		if s.sub != nil {
+			s.sub.Unsubscribe()
+		}
 		conn.Close()
 		return nil, err
 	}
