@@ -28,6 +28,9 @@ import (
 //	| Slot 0 of connection 0 | slot 0 of connection 1 | …          | Slots Offset
 //	| Slot 1 of connection 0 | slot 1 of connection 1 | …          | + Slot Step
 //	| …  (Depth rows of Max Conns slots; Slot Step = Max Conns × stride)
+//	+---------------------------------------------------------------+
+//	| Push ring of connection 0 | of connection 1 | …               | Push Offset
+//	| (a server with a push type only: Max Conns rings of Push Bytes, push.go)
 //
 // Slot k of connection i is at Slots Offset + k × Slot Step + i × stride:
 // the arena is laid out slot-major, so the first slot of every connection
@@ -88,7 +91,7 @@ const (
 	arenaMagic          = 0x414e4552_41575053     // "SPWARENA"
 	// arenaVersion changes with any incompatible change of the arena's
 	// layout or of the call slot protocol (callring.go).
-	arenaVersion = 4
+	arenaVersion = 5
 	slotAlign    = 64  // a call slot starts on a cache line
 	blockAlign   = 128 // what different processes write sits in different blocks
 	// MaxDepth bounds Options.Depth.
@@ -154,7 +157,11 @@ type arenaGeometry struct {
 	stride            int // one call slot
 	step              int // from slot k of a connection to slot k+1: maxConns × stride
 	bellOff, slotsOff int
-	length            int // body bytes
+	// The push region (push.go), for a server with a push type: Max Conns
+	// rings of pushBytes from pushOff; all zero without one.
+	pushDepth, pushStride int
+	pushOff, pushBytes    int
+	length                int // body bytes
 }
 
 func stride(reqSize, respSize uintptr) int {
@@ -173,6 +180,23 @@ func geometry(maxConns, depth int, reqSize, respSize uintptr) arenaGeometry {
 	g.length = g.slotsOff + depth*g.step
 	return g
 }
+
+// withPush adds a push region of rings of depth slots of stride bytes
+// (push.go) after the call slots, from the next page boundary (4 KiB on
+// every host, so that both sides compute the same offsets).
+func (g arenaGeometry) withPush(depth, stride int) arenaGeometry {
+	if depth == 0 {
+		return g
+	}
+	g.pushDepth, g.pushStride = depth, stride
+	g.pushOff = (g.length + pushAlign - 1) &^ (pushAlign - 1)
+	g.pushBytes = (pushHeader + depth*stride + blockAlign - 1) &^ (blockAlign - 1)
+	g.length = g.pushOff + g.maxConns*g.pushBytes
+	return g
+}
+
+// pushRingOff is the body offset of connection index's push ring.
+func (g arenaGeometry) pushRingOff(index int) int { return g.pushOff + index*g.pushBytes }
 
 // bellWord returns the doorbell word holding connection index's bit.
 func bellWord(body []byte, g arenaGeometry, index int) *uint64 {
@@ -196,8 +220,8 @@ func checkArenaHeader(body []byte) error {
 // segment the client mapped, reading nothing from the segment: every
 // offset and length must be what the server computes for our types
 // (welcomeGeometry), and lie inside the mapping.
-func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeometry, error) {
-	g, err := welcomeGeometry(w, reqSize, respSize)
+func checkGeometry(w *welcome, body []byte, reqSize, respSize, pushSize uintptr) (arenaGeometry, error) {
+	g, err := welcomeGeometry(w, reqSize, respSize, pushSize)
 	if err != nil {
 		return g, err
 	}
@@ -212,8 +236,10 @@ func checkGeometry(w *welcome, body []byte, reqSize, respSize uintptr) (arenaGeo
 
 // welcomeGeometry returns the arena geometry a welcome describes, when it
 // is what the server computes for our types: before the client maps the
-// arena, so that it maps no more than that (openArena).
-func welcomeGeometry(w *welcome, reqSize, respSize uintptr) (arenaGeometry, error) {
+// arena, so that it maps no more than that (openArena). pushSize is the
+// size of the client's push type, 0 when it has none: the push region is
+// then checked for its bounds only.
+func welcomeGeometry(w *welcome, reqSize, respSize, pushSize uintptr) (arenaGeometry, error) {
 	bad := func(what string, v uint64) (arenaGeometry, error) {
 		return arenaGeometry{}, msg.Errorf("%w: arena %s %d", ErrProtocol, what, v)
 	}
@@ -227,6 +253,10 @@ func welcomeGeometry(w *welcome, reqSize, respSize uintptr) (arenaGeometry, erro
 		return bad("depth", uint64(w.depth))
 	}
 	g := geometry(int(w.step/st), int(w.depth), reqSize, respSize)
+	if err := checkPushGeometry(w, pushSize); err != nil {
+		return arenaGeometry{}, err
+	}
+	g = g.withPush(int(w.pushDepth), int(w.pushStride))
 	switch {
 	case w.bellOff != uint64(g.bellOff):
 		return bad("offsets", w.bellOff)
@@ -234,6 +264,34 @@ func welcomeGeometry(w *welcome, reqSize, respSize uintptr) (arenaGeometry, erro
 		return bad("length", w.arenaLen)
 	case uint64(w.index) >= uint64(g.maxConns) || w.slotOff != uint64(g.slotOff(int(w.index), 0)):
 		return bad("slot", uint64(w.index))
+	case pushSize != 0 && w.pushOff != uint64(g.pushRingOff(int(w.index))):
+		return bad("push ring", w.pushOff)
 	}
 	return g, nil
+}
+
+// checkPushGeometry checks what a welcome says of the push region: none,
+// or rings of MinPushDepth…MaxPushDepth slots of a stride that fits
+// pushSize when the client has a push type (pushSize ≠ 0), and within
+// maxPushStride when it has not; a ring offset only for a push client.
+func checkPushGeometry(w *welcome, pushSize uintptr) error {
+	bad := func(what string, v uint64) error {
+		return msg.Errorf("%w: arena push %s %d", ErrProtocol, what, v)
+	}
+	d, st := w.pushDepth, w.pushStride
+	switch {
+	case d == 0 && (st != 0 || w.pushOff != 0 || pushSize != 0):
+		return bad("region", uint64(st))
+	case d == 0:
+		return nil
+	case d < MinPushDepth || d > MaxPushDepth || d&(d-1) != 0:
+		return bad("depth", uint64(d))
+	case pushSize != 0 && int(st) != pushStride(pushSize):
+		return bad("stride", uint64(st))
+	case st%slotAlign != 0 || st == 0 || st > maxPushStride:
+		return bad("stride", uint64(st))
+	case pushSize == 0 && w.pushOff != 0:
+		return bad("ring", w.pushOff)
+	}
+	return nil
 }

@@ -30,6 +30,7 @@ type Conn[Req, Resp any] struct {
 	opts  DialOptions
 	reqS  *layout.Schema
 	respS *layout.Schema
+	pushS *layout.Schema // DialPush's push type, or nil
 
 	state    atomic.Int32
 	next     atomic.Pointer[attachment] // installed by the redialler
@@ -75,6 +76,9 @@ type attachment struct {
 	awTail    uint64    // where the next goes
 	epoch     uint64
 	gen       uint64
+	push      pushRing    // DialPush's, in the arena (push.go); push.pos nil without
+	recvPos   uint64      // the next push to take (private)
+	pushEnded bool        // the server died and its pushes have all been taken
 	dead      atomic.Bool // set by the death watch when the socket closes
 	broken    error       // sticky: corruption seen on this attachment
 	given     bool        // broken, and given up (breakOff)
@@ -112,12 +116,17 @@ func (a *attachment) release() {
 // then in SharedDir of this uid, where a server of this uid listens when
 // its Policy admits other uids.
 func Dial[Req, Resp any](name string, opts DialOptions) (*Conn[Req, Resp], error) {
+	return dialWith[Req, Resp](name, opts, nil)
+}
+
+// dialWith is Dial, and DialPush with the push type's schema pushS.
+func dialWith[Req, Resp any](name string, opts DialOptions, pushS *layout.Schema) (*Conn[Req, Resp], error) {
 	opts.fill()
 	reqS, respS, dir, err := schemasAndDir[Req, Resp](opts.Dir)
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn[Req, Resp]{name: name, opts: opts, reqS: reqS, respS: respS, wake: make(chan struct{}, 1),
+	c := &Conn[Req, Resp]{name: name, opts: opts, reqS: reqS, respS: respS, pushS: pushS, wake: make(chan struct{}, 1),
 		spinTicks: uint64(opts.SpinFor.Seconds() * asm.TicksPerSecond())}
 	if shared := SharedDir(uint32(os.Getuid())); opts.Dir == "" && shared != dir {
 		c.altDir = shared
@@ -227,6 +236,9 @@ func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 	}
 	h := hello{version: wireVersion, reqSize: uint32(c.reqS.Size), respSize: uint32(c.respS.Size),
 		reqFP: c.reqS.Fingerprint, respFP: c.respS.Fingerprint, reqSchema: c.reqS.Encode(), respSchem: c.respS.Encode()}
+	if c.pushS != nil {
+		h.flags, h.pushSize, h.pushFP, h.pushSchema = helloPush, uint32(c.pushS.Size), c.pushS.Fingerprint, c.pushS.Encode()
+	}
 	// Our liveness page, if we have one: the server learns our death from it.
 	sendErr := sendMsg(fd, h.encode(), ownPageFd())
 	fds := [maxFds]int{-1, -1} // the arena; the liveness page if the server has one
@@ -257,6 +269,9 @@ func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 	body := seg.seg.Body()
 	a.ring = connRing(body, g, int(w.index))
 	a.bell, a.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
+	if c.pushS != nil {
+		a.push = pushRingAt(body, g, int(w.index))
+	}
 	if err := watchDeath(fd, &a.dead, c.died, live); err != nil {
 		seg.unref()
 		live.unref()
@@ -301,7 +316,7 @@ func takeFd(fd *int) int {
 // arena fd (taking it), refusing a segment longer than that geometry, and
 // checks the geometry against the mapping.
 func (c *Conn[Req, Resp]) openArena(w *welcome, fd int) (*sharedArena, arenaGeometry, error) {
-	g, err := welcomeGeometry(w, c.reqS.Size, c.respS.Size)
+	g, err := welcomeGeometry(w, c.reqS.Size, c.respS.Size, c.pushSize())
 	if err != nil {
 		unix.Close(fd)
 		return nil, g, err
@@ -311,7 +326,7 @@ func (c *Conn[Req, Resp]) openArena(w *welcome, fd int) (*sharedArena, arenaGeom
 	if err != nil {
 		return nil, arenaGeometry{}, err
 	}
-	if g, err = checkGeometry(w, seg.seg.Body(), c.reqS.Size, c.respS.Size); err != nil {
+	if g, err = checkGeometry(w, seg.seg.Body(), c.reqS.Size, c.respS.Size, c.pushSize()); err != nil {
 		seg.unref()
 		return nil, arenaGeometry{}, err
 	}
@@ -342,8 +357,13 @@ func (c *Conn[Req, Resp]) refused(w *welcome) error {
 	switch w.status {
 	case statusMismatch:
 		what, ours := whatRequest, c.reqS
-		if w.mismatch == mismatchResp {
+		switch {
+		case w.mismatch == mismatchResp:
 			what, ours = whatResponse, c.respS
+		case w.mismatch == mismatchPush && c.pushS != nil && w.schemaFP == 0:
+			return msg.Errorf("%w: the server declares no push type (it listens with Listen, not ListenPush)", ErrNoPush)
+		case w.mismatch == mismatchPush && c.pushS != nil:
+			what, ours = whatPush, c.pushS
 		}
 		if e := mismatchWith(what, ours, w.schemaFP, []byte(w.message)); e != nil {
 			return e
@@ -389,4 +409,12 @@ func (c *Conn[Req, Resp]) Close() error {
 		c.releaseAll()
 	}
 	return nil
+}
+
+// pushSize is the size of c's push type, or 0 without one.
+func (c *Conn[Req, Resp]) pushSize() uintptr {
+	if c.pushS == nil {
+		return 0
+	}
+	return c.pushS.Size
 }

@@ -37,9 +37,10 @@ import (
 // connExt is what a connection needs only once it defers or is dropped:
 // allocated then, so that a plain connection's record stays 64 bytes.
 type connExt struct {
-	why      atomic.Pointer[string] // why a poller dropped it
-	deferred []atomic.Uint64        // per slot: p+1 while p is deferred, else 0
-	replying atomic.Int32           // Replies under way (see above)
+	why      atomic.Pointer[string]    // why a poller dropped it
+	deferred []atomic.Uint64           // per slot: p+1 while p is deferred, else 0
+	replying atomic.Int32              // Replies and Pushes under way (see above)
+	push     atomic.Pointer[pushState] // made at the first Push (push.go)
 }
 
 // extOf returns c's connExt, making it if needed (any goroutine).

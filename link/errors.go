@@ -21,6 +21,9 @@ var (
 	ErrInvalidName = errors.New("link: invalid name")                   // empty, with '/', or too long
 	ErrBadOption   = errors.New("link: invalid option")                 // an Options value out of range
 	ErrReplied     = errors.New("link: deferred call already answered") // Server.Reply, twice for one call
+	// ErrNoPush is Push's error for a connection dialled without pushes,
+	// and DialPush's (wrapped) for a server that declares no push type.
+	ErrNoPush = errors.New("link: no push on this connection")
 )
 
 // errBusy marks a refusal for too many set-ups pending: Dial tries again

@@ -13,10 +13,12 @@ import (
 func FuzzHello(f *testing.F) {
 	h := hello{version: wireVersion, reqSize: 32, respSize: 16, reqSchema: []byte("x"), respSchem: []byte("yz")}
 	f.Add(h.encode())
+	h.flags, h.pushSize, h.pushFP, h.pushSchema = helloPush, 32, 9, []byte("p")
+	f.Add(h.encode())
 	f.Add([]byte("SPWHELLO"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := decodeHello(b)
-		if err == nil && (len(h.reqSchema) > maxSchemaText || len(h.respSchem) > maxSchemaText) {
+		if err == nil && (len(h.reqSchema) > maxSchemaText || len(h.respSchem) > maxSchemaText || len(h.pushSchema) > maxSchemaText) {
 			t.Fatal("oversized schema accepted")
 		}
 	})
@@ -38,6 +40,10 @@ func FuzzWelcome(f *testing.F) {
 	theirs, _ := layout.Of[reqV2]()
 	m := &welcome{status: statusMismatch, mismatch: mismatchReq, schemaFP: theirs.Fingerprint, message: string(theirs.Encode())}
 	f.Add(m.encode(), hdr, uint16(g.length))
+	gp := g.withPush(2, pushStride(unsafe.Sizeof(fill{})))
+	wp := *w
+	wp.pushOff, wp.pushDepth, wp.pushStride, wp.arenaLen = uint64(gp.pushRingOff(3)), 2, uint32(gp.pushStride), uint64(gp.length)
+	f.Add(wp.encode(), hdr, uint16(gp.length))
 	ours, _ := layout.Of[req]()
 	f.Fuzz(func(t *testing.T, wb, hb []byte, length uint16) {
 		w, err := decodeWelcome(wb)
@@ -51,7 +57,16 @@ func FuzzWelcome(f *testing.F) {
 		buf := make([]uint64, (int(length)+7)/8+1)
 		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), int(length))
 		copy(body, hb)
-		g, err := checkGeometry(w, body, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+		// A push client's view of the same welcome: its ring, if any,
+		// lies inside the arena too.
+		if g, err := checkGeometry(w, body, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}), unsafe.Sizeof(fill{})); err == nil {
+			if end := g.pushRingOff(int(w.index)) + g.pushBytes; end > len(body) || g.pushDepth == 0 {
+				t.Fatalf("accepted a push ring outside the arena: %+v index %d", g, w.index)
+			}
+			r := pushRingAt(body, g, int(w.index))
+			*r.pos, *r.seq(uint64(g.pushDepth - 1)) = 1, 1
+		}
+		g, err := checkGeometry(w, body, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}), 0)
 		if err != nil {
 			return
 		}

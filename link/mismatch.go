@@ -16,6 +16,7 @@ import (
 const (
 	whatRequest  = "link request "
 	whatResponse = "link response "
+	whatPush     = "link push "
 )
 
 // mismatchWith compares ours with the peer's type, known by its fingerprint

@@ -56,6 +56,9 @@ type Options struct {
 	Policy       Policy            // who may connect; the server's uid
 	Dir          string            // socket directory; Dir()
 	SetupTimeout time.Duration     // a client's hello must arrive within this; 1 s
+	// PushDepth is the messages a connection's push ring holds
+	// (ListenPush), a power of two in MinPushDepth…MaxPushDepth; 64.
+	PushDepth int
 	// Logf, if set, gets the server's log lines: refused clients, dropped
 	// connections, and the pollers' CPU-placement warnings (agent.Agent);
 	// nil: none. It must not block.
@@ -76,6 +79,7 @@ type ConnInfo struct {
 	Index  int       // its slot in its process's arena
 	Since  time.Time // when it was accepted
 	Reason string    // OnDisconnect: why a dropped connection was dropped; "" if its client went away
+	Peer   Peer      // the connection, for PushServer.Push
 }
 
 func (o *Options) fill() error {
@@ -87,6 +91,9 @@ func (o *Options) fill() error {
 	}
 	if o.Pollers == 0 {
 		o.Pollers = 1
+	}
+	if o.PushDepth == 0 {
+		o.PushDepth = 64
 	}
 	if o.Idler == nil {
 		o.Idler = func() spin.Idler { return spin.BusySpin{} }
@@ -102,6 +109,8 @@ func (o *Options) fill() error {
 		return msg.Errorf("%w: MaxConns=%d (want 1…%d)", ErrBadOption, o.MaxConns, MaxConnsLimit)
 	case o.Depth < 2 || o.Depth > MaxDepth || o.Depth&(o.Depth-1) != 0:
 		return msg.Errorf("%w: Depth=%d (want a power of two in 2…%d)", ErrBadOption, o.Depth, MaxDepth)
+	case o.PushDepth < MinPushDepth || o.PushDepth > MaxPushDepth || o.PushDepth&(o.PushDepth-1) != 0:
+		return msg.Errorf("%w: PushDepth=%d (want a power of two in %d…%d)", ErrBadOption, o.PushDepth, MinPushDepth, MaxPushDepth)
 	case o.Pollers < 1 || o.Pollers > 64:
 		return msg.Errorf("%w: Pollers=%d (want 1…64)", ErrBadOption, o.Pollers)
 	case o.SetupTimeout < 0:

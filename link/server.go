@@ -34,7 +34,8 @@ type server struct {
 	ep       *epoll
 	reqS     *layout.Schema
 	respS    *layout.Schema
-	fp       uint64 // fingerprint of the (Req, Resp) pair, in each arena's header
+	pushS    *layout.Schema // ListenPush's push type, or nil
+	fp       uint64         // fingerprint of the (Req, Resp) pair, in each arena's header
 	g        arenaGeometry
 	epoch    uint64
 	uid      uint32
@@ -101,13 +102,14 @@ const (
 )
 
 type serverStats struct {
-	accepted, dropped, closed atomic.Uint64
-	refused                   [reasons]atomic.Uint64
-	acceptErrors              atomic.Uint64
-	deferred, replies         atomic.Uint64 // Caller.Defer, Server.Reply that answered
-	lateReplies               atomic.Uint64 // Server.Reply refused: answered already, or the connection gone
-	arenas                    atomic.Int64  // open: see ServerStats.Arenas
-	acceptCalls               atomic.Uint64 // accept4 calls, for tests
+	accepted, dropped, closed  atomic.Uint64
+	refused                    [reasons]atomic.Uint64
+	acceptErrors               atomic.Uint64
+	deferred, replies          atomic.Uint64 // Caller.Defer, Server.Reply that answered
+	lateReplies                atomic.Uint64 // Server.Reply refused: answered already, or the connection gone
+	pushes, pushFull, pushGone atomic.Uint64 // PushServer.Push: written, ErrFull, ErrPeerGone
+	arenas                     atomic.Int64  // open: see ServerStats.Arenas
+	acceptCalls                atomic.Uint64 // accept4 calls, for tests
 }
 
 // ServerStats are a server's counters.
@@ -139,6 +141,9 @@ type ServerStats struct {
 	// LateReplies counts Replies refused: the call was answered already,
 	// or its connection had gone.
 	LateReplies uint64
+	Pushes      uint64 // messages pushed (PushServer.Push)
+	PushFull    uint64 // Pushes refused with ErrFull: the client's ring was full
+	PushGone    uint64 // Pushes refused with ErrPeerGone: the connection had gone
 	// AcceptErrors counts accept(2) failures other than "nothing waiting"
 	// (EMFILE, ENFILE, ENOMEM…); each pauses the listener (acceptPause).
 	AcceptErrors uint64
@@ -157,6 +162,11 @@ type ServerStats struct {
 // the credentials the kernel recorded at its connect (SO_PEERCRED), before
 // reading anything it sends.
 func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error) {
+	return listenWith[Req, Resp](name, opts, nil)
+}
+
+// listenWith is Listen, and ListenPush with the push type's schema pushS.
+func listenWith[Req, Resp any](name string, opts Options, pushS *layout.Schema) (*Server[Req, Resp], error) {
 	if err := opts.fill(); err != nil {
 		return nil, err
 	}
@@ -164,8 +174,11 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 	if err != nil {
 		return nil, err
 	}
+	if pushS != nil && pushStride(pushS.Size) > maxPushStride {
+		return nil, msg.Errorf("%w: push type %s of %d bytes (at most %d)", ErrBadOption, pushS.Name, pushS.Size, maxPushStride-pushTrailer)
+	}
 	s := &Server[Req, Resp]{}
-	if err := s.listen(name, opts, reqS, respS); err != nil {
+	if err := s.listen(name, opts, reqS, respS, pushS); err != nil {
 		return nil, err
 	}
 	s.scratch = make([]scratch[Req, Resp], opts.Pollers)
@@ -173,7 +186,7 @@ func Listen[Req, Resp any](name string, opts Options) (*Server[Req, Resp], error
 }
 
 // listen is Listen once the layouts are known.
-func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) error {
+func (s *server) listen(name string, opts Options, reqS, respS, pushS *layout.Schema) error {
 	dir := opts.Dir
 	var err error
 	if dir == "" && opts.Policy.shared() {
@@ -190,7 +203,7 @@ func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) e
 	}
 	*s = server{
 		opts: opts, name: name, sockPath: sockPath, lockPath: lockPath, lfd: -1,
-		reqS: reqS, respS: respS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
+		reqS: reqS, respS: respS, pushS: pushS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
 		domains: map[procKey]*domain{}, procs: make(uidProcs, 0, 8),
@@ -205,6 +218,9 @@ func (s *server) listen(name string, opts Options, reqS, respS *layout.Schema) e
 		wbuf:    make([]byte, 0, welcomeFixedLength+128), // an attach's welcome, or a short refusal
 		wakeFd:  -1,
 		peerLog: logBudget{burst: 10}, errLog: logBudget{burst: 1},
+	}
+	if pushS != nil {
+		s.g = s.g.withPush(opts.PushDepth, pushStride(pushS.Size))
 	}
 	empty := []*domain{}
 	s.arenas.Store(&empty)
@@ -355,7 +371,8 @@ func (s *server) Stats() ServerStats {
 		RefusedMalformed: s.stats.refused[reasonMalformed].Load(), RefusedVersion: s.stats.refused[reasonVersion].Load(),
 		RefusedMismatch: s.stats.refused[reasonMismatch].Load(), RefusedFull: s.stats.refused[reasonFull].Load(),
 		Arenas:   int(s.stats.arenas.Load()),
-		Deferred: s.stats.deferred.Load(), Replies: s.stats.replies.Load(), LateReplies: s.stats.lateReplies.Load()}
+		Deferred: s.stats.deferred.Load(), Replies: s.stats.replies.Load(), LateReplies: s.stats.lateReplies.Load(),
+		Pushes: s.stats.pushes.Load(), PushFull: s.stats.pushFull.Load(), PushGone: s.stats.pushGone.Load()}
 	for i := range s.stats.refused {
 		st.Refused += s.stats.refused[i].Load()
 	}

@@ -143,6 +143,7 @@ type sconn struct {
 	uid, gid uint32
 	queued   bool                    // in this round's list to free
 	lone     bool                    // the poller's: the last request was quiet, nothing followed (serveConn)
+	push     bool                    // it takes pushes: set before the attach (push.go)
 	started  int64                   // unix ns of the accept, for the set-up timeout
 	ext      atomic.Pointer[connExt] // made when it defers a call or is dropped (defer.go)
 }
@@ -170,6 +171,9 @@ func (c *sconn) reset() {
 		}
 	}
 	c.clearBell()
+	if c.push {
+		c.resetPush()
+	}
 }
 
 // clearBell clears c's doorbell bit.
@@ -186,7 +190,7 @@ func (c *sconn) ring() (r callRing, bell *uint64, bit uint64) {
 }
 
 func (c *sconn) info() ConnInfo {
-	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: int(c.index), Since: time.Unix(0, c.started)}
+	i := ConnInfo{PID: c.pid, UID: c.uid, GID: c.gid, Index: int(c.index), Since: time.Unix(0, c.started), Peer: Peer{c}}
 	if x := c.ext.Load(); x != nil {
 		if why := x.why.Load(); why != nil {
 			i.Reason = *why

@@ -91,11 +91,13 @@ func (s *server) checkHello(c *sconn, b []byte, page int) (inodeKey, bool) {
 		s.refuseMismatch(c, e, which)
 		return inodeKey{}, false
 	}
-	if uintptr(h.reqSize) != s.reqS.Size || uintptr(h.respSize) != s.respS.Size {
+	if uintptr(h.reqSize) != s.reqS.Size || uintptr(h.respSize) != s.respS.Size ||
+		(h.flags&helloPush != 0 && uintptr(h.pushSize) != s.pushS.Size) {
 		// The fingerprints matched, and they cover the sizes.
-		s.refuse(c, statusBadHello, reasonMalformed, msg.Sprintf("hello: sizes %d and %d disagree with the fingerprints", h.reqSize, h.respSize))
+		s.refuse(c, statusBadHello, reasonMalformed, msg.Sprintf("hello: sizes %d, %d and %d disagree with the fingerprints", h.reqSize, h.respSize, h.pushSize))
 		return inodeKey{}, false
 	}
+	c.push = h.flags&helloPush != 0
 	if page < 0 {
 		return inodeKey{}, true
 	}
@@ -157,7 +159,11 @@ func (s *server) attach(c *sconn, d *domain, idx int) {
 	g := d.a.g
 	w := welcome{status: statusOK, index: uint32(idx), depth: uint32(g.depth),
 		stride: uint32(g.stride), slotOff: uint64(g.slotOff(idx, 0)), step: uint64(g.step),
-		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen}
+		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), epoch: s.epoch, generation: gen,
+		pushDepth: uint32(g.pushDepth), pushStride: uint32(g.pushStride)}
+	if c.push {
+		w.pushOff = uint64(g.pushRingOff(idx))
+	}
 	c.state.Store(connActive)
 	s.list(d)
 	// SYNC: release of the connection to the pollers; pairs with the Load in sweep.
@@ -193,6 +199,14 @@ func (s *server) compare(h *hello) (*layout.MismatchError, uint32) {
 			return e, mismatchResp
 		}
 	}
+	if h.flags&helloPush != 0 && s.pushS == nil {
+		return &layout.MismatchError{What: whatPush + "type", Ours: "absent (Listen, not ListenPush)", Theirs: "fingerprint " + msg.Sprintf("%#x", h.pushFP)}, mismatchPush
+	}
+	if h.flags&helloPush != 0 && h.pushFP != s.pushS.Fingerprint {
+		if e := mismatchWith(whatPush, s.pushS, h.pushFP, h.pushSchema); e != nil {
+			return e, mismatchPush
+		}
+	}
 	return nil, 0
 }
 
@@ -201,12 +215,18 @@ func (s *server) compare(h *hello) (*layout.MismatchError, uint32) {
 // that type so that the client can say what differs from its side.
 func (s *server) refuseMismatch(c *sconn, e *layout.MismatchError, which uint32) {
 	ours := s.reqS
-	if which == mismatchResp {
+	switch which {
+	case mismatchResp:
 		ours = s.respS
+	case mismatchPush:
+		ours = s.pushS
 	}
-	w := welcome{status: statusMismatch, mismatch: which, schemaFP: ours.Fingerprint}
-	if text := ours.Encode(); len(text) <= maxMessage {
-		w.message = string(text)
+	w := welcome{status: statusMismatch, mismatch: which}
+	if ours != nil { // nil: we have no push type, and say so with a zero fingerprint
+		w.schemaFP = ours.Fingerprint
+		if text := ours.Encode(); len(text) <= maxMessage {
+			w.message = string(text)
+		}
 	}
 	s.refuseWith(c, &w, reasonMismatch, e.Error())
 }

@@ -17,28 +17,38 @@ import (
 //
 //	+---------------------------------------------------------------+
 //	| Magic "SPWHELLO" (u64)                                        |  0
-//	| Version (u32)                 | Flags (u32), zero             |  8
+//	| Version (u32)                 | Flags (u32): helloPush or 0   |  8
 //	| Req Size (u32)                | Resp Size (u32)               | 16
 //	| Req Fingerprint (u64)                                         | 24
 //	| Resp Fingerprint (u64)                                        | 32
 //	| Req Schema Length (u32)       | Resp Schema Length (u32)      | 40
+//	| Push Size (u32)               | Push Schema Length (u32)      | 48
+//	| Push Fingerprint (u64)                                        | 56
 //	+---------------------------------------------------------------+
-//	| Req schema text (layout.Schema.Encode), then Resp's          ...  48
+//	| Req schema text (layout.Schema.Encode), then Resp's, Push's  ...  64
 //	+---------------------------------------------------------------+
+//
+// The push fields are zero unless Flags has helloPush: the client wants
+// the server's pushes on this connection (push.go).
 const (
 	helloMagicOffset         = 0                            // u64: helloMagic
 	helloVersionOffset       = helloMagicOffset + 8         // u32: wireVersion
-	helloFlagsOffset         = helloVersionOffset + 4       // u32: zero
+	helloFlagsOffset         = helloVersionOffset + 4       // u32: helloPush, or zero
 	helloReqSizeOffset       = helloFlagsOffset + 4         // u32: bytes of the client's Req
 	helloRespSizeOffset      = helloReqSizeOffset + 4       // u32: bytes of the client's Resp
 	helloReqFPOffset         = helloRespSizeOffset + 4      // u64: fingerprint of the client's Req
 	helloRespFPOffset        = helloReqFPOffset + 8         // u64: fingerprint of the client's Resp
 	helloReqSchemaLenOffset  = helloRespFPOffset + 8        // u32: bytes of Req's schema text, ≤ maxSchemaText
 	helloRespSchemaLenOffset = helloReqSchemaLenOffset + 4  // u32: bytes of Resp's schema text, ≤ maxSchemaText
-	helloFixedLength         = helloRespSchemaLenOffset + 4 // the schema texts follow
+	helloPushSizeOffset      = helloRespSchemaLenOffset + 4 // u32: bytes of the client's push type
+	helloPushSchemaLenOffset = helloPushSizeOffset + 4      // u32: bytes of its schema text, ≤ maxSchemaText
+	helloPushFPOffset        = helloPushSchemaLenOffset + 4 // u64: its fingerprint
+	helloFixedLength         = helloPushFPOffset + 8        // the schema texts follow
 	helloMagic               = 0x4f4c4c45_48575053          // "SPWHELLO"
 	maxSchemaText            = 32 << 10                     // bytes per schema text
-	maxDatagram              = helloFixedLength + 2*maxSchemaText
+	maxDatagram              = helloFixedLength + 3*maxSchemaText
+	// helloPush, in Flags: the client takes pushes (DialPush).
+	helloPush = 1
 )
 
 // Welcome, server → client; when Status is statusOK the arena's memfd and,
@@ -60,10 +70,16 @@ const (
 //	| Epoch (u64): the server's incarnation                         | 64
 //	| Generation (u64): the connection's, unique in the server      | 72
 //	| Schema Fingerprint (u64): of the server's type that differs   | 80
-//	| Message Length (u32)          | reserved (u32)                | 88
+//	| Push Offset (u64): the connection's push ring; 0: none        | 88
+//	| Push Depth (u32): 0: no push | Push Stride (u32)              | 96
+//	| Message Length (u32)          | reserved (u32)                | 104
 //	+---------------------------------------------------------------+
-//	| Message: a schema text, or why the server refused            ...  96
+//	| Message: a schema text, or why the server refused            ... 112
 //	+---------------------------------------------------------------+
+//
+// A server with a push type gives its push depth and stride to every
+// client, which needs them for the arena's length; only a client that
+// asked for pushes (helloPush) gets a ring (Push Offset).
 const (
 	welcomeMagicOffset      = 0                           // u64: welcomeMagic
 	welcomeVersionOffset    = welcomeMagicOffset + 8      // u32: wireVersion
@@ -79,7 +95,10 @@ const (
 	welcomeEpochOffset      = welcomeArenaLenOffset + 8   // u64: the server's incarnation
 	welcomeGenerationOffset = welcomeEpochOffset + 8      // u64: the connection's generation
 	welcomeSchemaFPOffset   = welcomeGenerationOffset + 8 // u64: statusMismatch: the server's fingerprint of that type
-	welcomeMessageLenOffset = welcomeSchemaFPOffset + 8   // u32: bytes of the message, ≤ maxMessage
+	welcomePushOffOffset    = welcomeSchemaFPOffset + 8   // u64: body offset of the connection's push ring, or 0
+	welcomePushDepthOffset  = welcomePushOffOffset + 8    // u32: slots of a push ring; 0: the server has no push type
+	welcomePushStrideOffset = welcomePushDepthOffset + 4  // u32: bytes of a push slot
+	welcomeMessageLenOffset = welcomePushStrideOffset + 4 // u32: bytes of the message, ≤ maxMessage
 	welcomeReserved2Offset  = welcomeMessageLenOffset + 4 // u32: zero
 	welcomeFixedLength      = welcomeReserved2Offset + 4  // the message follows
 	welcomeMagic            = 0x4d434c45_57575053         // "SPWWELCM"
@@ -88,7 +107,7 @@ const (
 
 // wireVersion is in both messages; it changes with any incompatible change
 // of either message or of the arena (arenaVersion).
-const wireVersion = 4
+const wireVersion = 5
 
 // Welcome statuses.
 const (
@@ -104,6 +123,7 @@ const (
 const (
 	mismatchReq  = 1
 	mismatchResp = 2
+	mismatchPush = 3 // the push types differ, or one side has none
 )
 
 // helloHeader and welcomeHeader mirror the fixed parts above; the asserts
@@ -118,6 +138,9 @@ type helloHeader struct {
 	respFP        uint64
 	reqSchemaLen  uint32
 	respSchemaLen uint32
+	pushSize      uint32
+	pushSchemaLen uint32
+	pushFP        uint64
 }
 
 type welcomeHeader struct {
@@ -135,6 +158,9 @@ type welcomeHeader struct {
 	epoch      uint64
 	generation uint64
 	schemaFP   uint64
+	pushOff    uint64
+	pushDepth  uint32
+	pushStride uint32
 	messageLen uint32
 	reserved2  uint32
 }
@@ -154,6 +180,9 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(h0.respFP)-helloRespFPOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(h0.reqSchemaLen)-helloReqSchemaLenOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(h0.respSchemaLen)-helloRespSchemaLenOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.pushSize)-helloPushSizeOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.pushSchemaLen)-helloPushSchemaLenOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(h0.pushFP)-helloPushFPOffset]
 	_ = [1]struct{}{}[unsafe.Sizeof(h0)-helloFixedLength]
 
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.magic)-welcomeMagicOffset]
@@ -170,21 +199,29 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.epoch)-welcomeEpochOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.generation)-welcomeGenerationOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.schemaFP)-welcomeSchemaFPOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.pushOff)-welcomePushOffOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.pushDepth)-welcomePushDepthOffset]
+	_ = [1]struct{}{}[unsafe.Offsetof(w0.pushStride)-welcomePushStrideOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.messageLen)-welcomeMessageLenOffset]
 	_ = [1]struct{}{}[unsafe.Offsetof(w0.reserved2)-welcomeReserved2Offset]
 	_ = [1]struct{}{}[unsafe.Sizeof(w0)-welcomeFixedLength]
 )
 
-// hello is a decoded hello: the client's view of Req and Resp.
+// hello is a decoded hello: the client's view of Req and Resp, and of its
+// push type if it takes pushes (flags has helloPush).
 type hello struct {
 	version              uint32
+	flags                uint32
 	reqSize, respSize    uint32
 	reqFP, respFP        uint64
 	reqSchema, respSchem []byte
+	pushSize             uint32
+	pushFP               uint64
+	pushSchema           []byte
 }
 
 func (h *hello) encode() []byte {
-	b := make([]byte, helloFixedLength, helloFixedLength+len(h.reqSchema)+len(h.respSchem))
+	b := make([]byte, helloFixedLength, helloFixedLength+len(h.reqSchema)+len(h.respSchem)+len(h.pushSchema))
 	le := binary.LittleEndian
 	le.PutUint64(b[helloMagicOffset:], helloMagic)
 	le.PutUint32(b[helloVersionOffset:], h.version)
@@ -194,8 +231,13 @@ func (h *hello) encode() []byte {
 	le.PutUint64(b[helloRespFPOffset:], h.respFP)
 	le.PutUint32(b[helloReqSchemaLenOffset:], uint32(len(h.reqSchema)))
 	le.PutUint32(b[helloRespSchemaLenOffset:], uint32(len(h.respSchem)))
+	le.PutUint32(b[helloFlagsOffset:], h.flags)
+	le.PutUint32(b[helloPushSizeOffset:], h.pushSize)
+	le.PutUint32(b[helloPushSchemaLenOffset:], uint32(len(h.pushSchema)))
+	le.PutUint64(b[helloPushFPOffset:], h.pushFP)
 	b = append(b, h.reqSchema...)
-	return append(b, h.respSchem...)
+	b = append(b, h.respSchem...)
+	return append(b, h.pushSchema...)
 }
 
 // decodeHello checks a hello from a client and returns it; its schema
@@ -207,16 +249,22 @@ func decodeHello(b []byte) (hello, error) {
 		return hello{}, msg.Errorf("%w: hello of %d bytes", ErrProtocol, len(b))
 	}
 	h := hello{
-		version: le.Uint32(b[helloVersionOffset:]),
+		version: le.Uint32(b[helloVersionOffset:]), flags: le.Uint32(b[helloFlagsOffset:]),
 		reqSize: le.Uint32(b[helloReqSizeOffset:]), respSize: le.Uint32(b[helloRespSizeOffset:]),
 		reqFP: le.Uint64(b[helloReqFPOffset:]), respFP: le.Uint64(b[helloRespFPOffset:]),
+		pushSize: le.Uint32(b[helloPushSizeOffset:]), pushFP: le.Uint64(b[helloPushFPOffset:]),
 	}
 	rl := uint64(le.Uint32(b[helloReqSchemaLenOffset:]))
 	sl := uint64(le.Uint32(b[helloRespSchemaLenOffset:]))
-	if rl > maxSchemaText || sl > maxSchemaText || uint64(len(b)) != helloFixedLength+rl+sl {
-		return hello{}, msg.Errorf("%w: hello schema lengths %d+%d in %d bytes", ErrProtocol, rl, sl, len(b))
+	pl := uint64(le.Uint32(b[helloPushSchemaLenOffset:]))
+	if rl > maxSchemaText || sl > maxSchemaText || pl > maxSchemaText || uint64(len(b)) != helloFixedLength+rl+sl+pl {
+		return hello{}, msg.Errorf("%w: hello schema lengths %d+%d+%d in %d bytes", ErrProtocol, rl, sl, pl, len(b))
 	}
-	h.reqSchema, h.respSchem = b[helloFixedLength:helloFixedLength+rl], b[helloFixedLength+rl:]
+	if h.flags&^helloPush != 0 || (h.flags == 0 && (h.pushSize != 0 || h.pushFP != 0 || pl != 0)) {
+		return hello{}, msg.Errorf("%w: hello flags %#x with push size %d", ErrProtocol, h.flags, h.pushSize)
+	}
+	t := b[helloFixedLength:]
+	h.reqSchema, h.respSchem, h.pushSchema = t[:rl], t[rl:rl+sl], t[rl+sl:]
 	return h, nil
 }
 
@@ -231,6 +279,9 @@ type welcome struct {
 	bellOff, arenaLen uint64
 	epoch, generation uint64
 	schemaFP          uint64 // statusMismatch: the server's fingerprint of that type
+	pushOff           uint64 // the connection's push ring, or 0
+	pushDepth         uint32 // 0: the server has no push type
+	pushStride        uint32
 	message           string
 }
 
@@ -259,6 +310,9 @@ func (w *welcome) appendTo(b []byte) []byte {
 	le.PutUint64(b[welcomeEpochOffset:], w.epoch)
 	le.PutUint64(b[welcomeGenerationOffset:], w.generation)
 	le.PutUint64(b[welcomeSchemaFPOffset:], w.schemaFP)
+	le.PutUint64(b[welcomePushOffOffset:], w.pushOff)
+	le.PutUint32(b[welcomePushDepthOffset:], w.pushDepth)
+	le.PutUint32(b[welcomePushStrideOffset:], w.pushStride)
 	le.PutUint32(b[welcomeMessageLenOffset:], uint32(len(text)))
 	return append(b, text...)
 }
@@ -280,6 +334,8 @@ func decodeWelcome(b []byte) (*welcome, error) {
 		bellOff: le.Uint64(b[welcomeBellOffOffset:]), arenaLen: le.Uint64(b[welcomeArenaLenOffset:]),
 		epoch: le.Uint64(b[welcomeEpochOffset:]), generation: le.Uint64(b[welcomeGenerationOffset:]),
 		schemaFP: le.Uint64(b[welcomeSchemaFPOffset:]),
+		pushOff:  le.Uint64(b[welcomePushOffOffset:]), pushDepth: le.Uint32(b[welcomePushDepthOffset:]),
+		pushStride: le.Uint32(b[welcomePushStrideOffset:]),
 	}
 	if n := uint64(le.Uint32(b[welcomeMessageLenOffset:])); n > maxMessage || uint64(len(b)) != welcomeFixedLength+n {
 		return nil, msg.Errorf("%w: welcome message length %d in %d bytes", ErrProtocol, n, len(b))

@@ -1,0 +1,351 @@
+package link
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/spin"
+)
+
+// fill is the push type of the tests.
+type fill struct {
+	Order uint64
+	Qty   int64
+	N     uint64
+	_     [8]byte
+}
+
+type fillV2 struct { // Qty is now a float64
+	Order uint64
+	Qty   float64
+	N     uint64
+	_     [8]byte
+}
+
+// pushServer serves "t" in dir with pushes of fill; each request (A, B)
+// is answered inline and pushes B fills to its caller, numbered from A.
+// The peers it pushed to go on peers.
+func pushServer(t *testing.T, dir string, opts Options) (*PushServer[req, resp, fill], chan Peer) {
+	t.Helper()
+	opts.Dir, opts.Logf = dir, t.Logf
+	opts.Idler = func() spin.Idler { return spin.Yield{} }
+	s, err := ListenPush[req, resp, fill]("t", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := make(chan Peer, 64)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.ServeCaller(func(c *Caller, q *req, r *resp) {
+			add(q, r)
+			if q.B > 0 {
+				select {
+				case peers <- c.Peer():
+				default:
+				}
+			}
+			for i := range q.B {
+				if err := s.Push(c.Peer(), &fill{Order: q.Seq, Qty: q.A + i, N: uint64(i)}); err != nil {
+					r.Sum = -1
+				}
+			}
+		})
+	}()
+	t.Cleanup(func() { s.Close(); <-done })
+	return s, peers
+}
+
+func dialPush(t testing.TB, dir string) *PushConn[req, resp, fill] {
+	t.Helper()
+	c, err := DialPush[req, resp, fill]("t", DialOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestPush: pushes from the handler and from another goroutine reach the
+// connection they were sent to, in order, through TryRecv, Recv and
+// Drain; a plain Conn to the same server gets none and Push to it says
+// ErrNoPush; neither side allocates.
+func TestPush(t *testing.T) {
+	dir := t.TempDir()
+	s, peers := pushServer(t, dir, Options{PushDepth: 16})
+	c := dialPush(t, dir)
+	plain := dial(t, dir)
+	var r resp
+	if err := c.Call(time.Now().Add(5*time.Second), &req{A: 100, B: 3, Seq: 7}, &r); err != nil || r.Sum != 103 {
+		t.Fatalf("call: %v %+v", err, r)
+	}
+	var f fill
+	for i := range int64(3) {
+		if err := c.Recv(time.Now().Add(5*time.Second), &f); err != nil || f.Order != 7 || f.Qty != 100+i {
+			t.Fatalf("push %d: %v %+v", i, err, f)
+		}
+	}
+	if got, err := c.TryRecv(&f); got || err != nil {
+		t.Fatalf("empty ring: %v %v", got, err)
+	}
+	p := <-peers
+	if !p.Pushes() {
+		t.Fatal("the push connection's Peer says it takes no pushes")
+	}
+	// From another goroutine, more than the ring holds, taken as they come.
+	const n = 1000
+	go func() {
+		for i := uint64(0); i < n; {
+			switch err := s.Push(p, &fill{N: i}); err {
+			case nil:
+				i++
+			case ErrFull:
+				time.Sleep(time.Microsecond)
+			default:
+				t.Errorf("push %d: %v", i, err)
+				return
+			}
+		}
+	}()
+	next := uint64(0)
+	deadline := time.Now().Add(10 * time.Second)
+	for next < n && time.Now().Before(deadline) {
+		if _, err := c.Drain(5, func(f *fill) {
+			if f.N != next {
+				t.Fatalf("push %d came as %d", next, f.N)
+			}
+			next++
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next != n {
+		t.Fatalf("took %d of %d pushes", next, n)
+	}
+	if err := plain.Call(time.Now().Add(5*time.Second), &req{A: 1, B: 1}, &r); err != nil || r.Sum != -1 {
+		t.Fatalf("plain call: %v %+v (want the handler's Push to fail)", err, r)
+	}
+	var pp Peer
+	for _, ci := range s.Conns() {
+		if !ci.Peer.Pushes() {
+			pp = ci.Peer
+		}
+	}
+	if err := s.Push(pp, &f); !errors.Is(err, ErrNoPush) {
+		t.Fatalf("push to a plain conn: %v", err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := s.Push(p, &f); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.TryRecv(&f); !got || err != nil {
+			t.Fatal(got, err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per push and receive", allocs)
+	}
+	if st := s.Stats(); st.Pushes != 3+n+101 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// TestPushFull: a client that never takes its pushes fills its ring;
+// the server gets ErrFull at once, counted, and the other connections'
+// pushes go on.
+func TestPushFull(t *testing.T) {
+	dir := t.TempDir()
+	s, peers := pushServer(t, dir, Options{PushDepth: 8})
+	lazy, busy := dialPush(t, dir), dialPush(t, dir)
+	var r resp
+	if err := lazy.Call(time.Now().Add(5*time.Second), &req{B: 8}, &r); err != nil || r.Sum != 8 {
+		t.Fatalf("call: %v %+v", err, r)
+	}
+	p := <-peers
+	for range 3 {
+		if err := s.Push(p, &fill{}); err != ErrFull {
+			t.Fatalf("push into a full ring: %v", err)
+		}
+	}
+	if err := busy.Call(time.Now().Add(5*time.Second), &req{B: 8}, &r); err != nil || r.Sum != 8 {
+		t.Fatalf("call: %v %+v", err, r)
+	}
+	if n, err := busy.Drain(0, func(*fill) {}); n != 8 || err != nil {
+		t.Fatalf("drain: %d %v", n, err)
+	}
+	// Once the lazy client takes one, there is room for one more.
+	var f fill
+	if got, err := lazy.TryRecv(&f); !got || err != nil || f.N != 0 {
+		t.Fatalf("recv: %v %v %+v", got, err, f)
+	}
+	if err := s.Push(p, &fill{N: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Push(p, &fill{}); err != ErrFull {
+		t.Fatalf("push into a full ring: %v", err)
+	}
+	if st := s.Stats(); st.PushFull != 4 || st.Pushes != 17 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// TestPushHostilePosition: a client that writes a Position no correct
+// client writes — ahead of what it was sent, or behind what it took —
+// is dropped when the server next reads it; the server and the other
+// connection go on.
+func TestPushHostilePosition(t *testing.T) {
+	for _, bad := range []uint64{1 << 40, 2} {
+		dir := t.TempDir()
+		s, peers := pushServer(t, dir, Options{PushDepth: 4})
+		evil, good := dialPush(t, dir), dialPush(t, dir)
+		var r resp
+		if err := evil.Call(time.Now().Add(5*time.Second), &req{B: 4}, &r); err != nil || r.Sum != 4 {
+			t.Fatalf("call: %v %+v", err, r)
+		}
+		p := <-peers
+		if n, err := evil.Drain(0, func(*fill) {}); n != 4 || err != nil {
+			t.Fatalf("drain: %d %v", n, err)
+		}
+		for range 4 { // the server reads Position 4: positions 4…7 free
+			if err := s.Push(p, &fill{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if bad == 2 {
+			bad = 3 // behind the 4 the server has read
+		}
+		atomic.StoreUint64(evil.cur.push.pos, bad)
+		if err := s.Push(p, &fill{}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Position %d: push: %v", bad, err)
+		}
+		if err := s.Push(p, &fill{}); !errors.Is(err, ErrPeerGone) {
+			t.Fatalf("push to the dropped connection: %v", err)
+		}
+		if err := good.Call(time.Now().Add(5*time.Second), &req{B: 2}, &r); err != nil || r.Sum != 2 {
+			t.Fatalf("good call: %v %+v", err, r)
+		}
+		if n, err := good.Drain(0, func(*fill) {}); n != 2 || err != nil {
+			t.Fatalf("good drain: %d %v", n, err)
+		}
+		if st := s.Stats(); st.Dropped != 1 || st.PushGone != 1 {
+			t.Fatalf("stats: %+v", st)
+		}
+	}
+}
+
+// TestPushCorruptSlot: a push slot whose sequence word holds what no
+// correct server writes makes the client give the attachment up with
+// ErrCorrupt and redial; pushes go on on the new one.
+func TestPushCorruptSlot(t *testing.T) {
+	dir := t.TempDir()
+	s, peers := pushServer(t, dir, Options{})
+	c := dialPush(t, dir)
+	var r resp
+	if err := c.Call(time.Now().Add(5*time.Second), &req{B: 1}, &r); err != nil {
+		t.Fatal(err)
+	}
+	<-peers
+	atomic.StoreUint64(c.cur.push.seq(1), 99)
+	var f fill
+	if err := c.Recv(time.Now().Add(5*time.Second), &f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.TryRecv(&f); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("corrupt slot: %v", err)
+	}
+	if err := c.Call(time.Now().Add(5*time.Second), &req{A: 5, B: 1}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Recv(time.Now().Add(5*time.Second), &f); err != nil || f.Qty != 5 {
+		t.Fatalf("after the redial: %v %+v", err, f)
+	}
+	if st := c.Stats(); st.Corrupt != 1 || st.Redials != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+	_ = s
+}
+
+// TestPushTypes: DialPush with another push type is refused with the
+// field that differs; DialPush to a server without pushes with
+// ErrNoPush; Listen and DialPush refuse oversized push types.
+func TestPushTypes(t *testing.T) {
+	dir := t.TempDir()
+	pushServer(t, dir, Options{})
+	_, err := DialPush[req, resp, fillV2]("t", DialOptions{Dir: dir})
+	var me *layout.MismatchError
+	if !errors.As(err, &me) || me.Field != "Qty" {
+		t.Fatalf("mismatched push type: %v", err)
+	}
+	dir2 := t.TempDir()
+	serve(t, Options{Dir: dir2})
+	if _, err := DialPush[req, resp, fill]("t", DialOptions{Dir: dir2}); !errors.Is(err, ErrNoPush) {
+		t.Fatalf("push client, plain server: %v", err)
+	}
+	type huge struct{ B [maxPushStride]byte }
+	if _, err := ListenPush[req, resp, huge]("u", Options{Dir: dir2}); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("huge push type: %v", err)
+	}
+	if _, err := ListenPush[req, resp, fill]("u", Options{Dir: dir2, PushDepth: 3}); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("PushDepth 3: %v", err)
+	}
+}
+
+// TestPushPeerGone: pushes to a connection whose client closed fail with
+// ErrPeerGone and are counted.
+func TestPushPeerGone(t *testing.T) {
+	dir := t.TempDir()
+	s, peers := pushServer(t, dir, Options{})
+	c := dialPush(t, dir)
+	var r resp
+	if err := c.Call(time.Now().Add(5*time.Second), &req{B: 2}, &r); err != nil {
+		t.Fatal(err)
+	}
+	p := <-peers
+	c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Conns != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.Push(p, &fill{}); !errors.Is(err, ErrPeerGone) {
+		t.Fatalf("push after close: %v", err)
+	}
+	if st := s.Stats(); st.PushGone != 1 {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+// TestPushServerGone: pushes in the ring when the server goes are still
+// taken, then ErrPeerGone comes once; the Conn redials to the next
+// server, whose ring starts empty and brings its pushes.
+func TestPushServerGone(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := pushServer(t, dir, Options{})
+	c := dialPush(t, dir)
+	var r resp
+	if err := c.Call(time.Now().Add(5*time.Second), &req{A: 10, B: 2}, &r); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.State() == Connected && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	var f fill
+	for i := range int64(2) {
+		if got, err := c.TryRecv(&f); !got || err != nil || f.Qty != 10+i {
+			t.Fatalf("push %d after the server went: %v %v %+v", i, got, err, f)
+		}
+	}
+	if _, err := c.TryRecv(&f); !errors.Is(err, ErrPeerGone) {
+		t.Fatalf("empty ring of a gone server: %v", err)
+	}
+	pushServer(t, dir, Options{})
+	if err := c.Call(time.Now().Add(10*time.Second), &req{A: 20, B: 1}, &r); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Recv(time.Now().Add(5*time.Second), &f); err != nil || f.Qty != 20 || f.N != 0 {
+		t.Fatalf("push from the next server: %v %+v", err, f)
+	}
+}
