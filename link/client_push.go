@@ -140,7 +140,7 @@ func (c *PushConn[Req, Resp, P]) Drain(max int, fn func(*P)) (int, error) {
 	}
 	if n > 0 {
 		// SYNC: release of the slots taken; pairs with the acquire in claim.
-		atomic.StoreUint64(a.push.pos, a.recvPos)
+		asm.StoreRelease64(a.push.pos, a.recvPos)
 	}
 	return n, c.failed(a, err)
 }
@@ -158,7 +158,7 @@ func recvOn[P any](a *attachment, m *P) (bool, error) {
 	*m = *(*P)(slot)
 	a.recvPos++
 	// SYNC: release of the slot taken; pairs with the acquire in claim.
-	atomic.StoreUint64(a.push.pos, a.recvPos)
+	asm.StoreRelease64(a.push.pos, a.recvPos)
 	return true, nil
 }
 

@@ -39,7 +39,7 @@ import (
 type connExt struct {
 	why      atomic.Pointer[string]    // why a poller dropped it
 	deferred []atomic.Uint64           // per slot: p+1 while p is deferred, else 0
-	replying atomic.Int32              // Replies and Pushes under way (see above)
+	replying atomic.Int32              // Replies under way (see above)
 	push     atomic.Pointer[pushState] // made at the first Push (push.go)
 }
 

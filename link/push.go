@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
@@ -108,22 +109,49 @@ func (p Peer) Pushes() bool { return p.c != nil && p.c.push }
 
 // pushState is the server's side of one connection's push ring, made at
 // its first Push.
+//
+// Against the connection's release, the mutex does what Reply's pin does
+// (defer.go): Push checks the connection's state with the mutex held and
+// writes only if it is active; free stores the state (closing), then
+// takes and drops the mutex of a pushState it finds, so that a Push under
+// way has finished. A pushState made after free looked finds the state
+// closing: the CompareAndSwap that installs it and free's load are
+// sync/atomic operations, sequentially consistent, as are the state's
+// store and load.
 type pushState struct {
 	mu    sync.Mutex // Pushers to one connection take turns
-	head  uint64     // the next position to write
-	limit uint64     // the client's Position as last read, + Depth
+	ring  pushRing
+	head  uint64 // the next position to write: also the count of pushes
+	limit uint64 // the client's Position as last read, + Depth
 }
 
 // pushOf returns c's pushState, making it if needed (any goroutine).
-func (x *connExt) pushOf(depth uint64) *pushState {
+func (c *sconn) pushOf(x *connExt) *pushState {
 	if p := x.push.Load(); p != nil {
 		return p
 	}
-	p := &pushState{limit: depth}
+	p := &pushState{ring: c.pushRing()}
+	p.limit = p.ring.mask + 1
 	if x.push.CompareAndSwap(nil, p) {
 		return p
 	}
 	return x.push.Load()
+}
+
+// pushDone waits for a Push to c under way, if any, and returns how many
+// messages were pushed to c: c's state is closing already (free).
+func (c *sconn) pushDone() uint64 {
+	x := c.ext.Load()
+	if x == nil {
+		return 0
+	}
+	p := x.push.Load()
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.head
 }
 
 // PushServer is a Server that can also push messages of type P to the
@@ -156,44 +184,40 @@ func ListenPush[Req, Resp, P any](name string, opts Options) (*PushServer[Req, R
 // and an error wrapping ErrCorrupt when the client wrote a Position no
 // correct client writes — that connection is then dropped. Safe from any
 // goroutine; pushes to one connection take turns on a mutex. Cost: a
-// copy of P, a lock, a release store, and a read of the client's line
-// once per PushDepth messages (BenchmarkPush). No allocation after a
-// connection's first Push.
+// copy of P, a mutex, a release store, and a read of the client's line
+// once per PushDepth messages (BenchmarkPushOneWay). No allocation after
+// a connection's first Push.
 func (s *PushServer[Req, Resp, P]) Push(to Peer, m *P) error {
 	slot, ps, err := s.claim(to.c)
 	if err != nil {
 		return err
 	}
 	*(*P)(slot) = *m
-	s.commit(to.c, ps)
+	s.commit(ps)
 	return nil
 }
 
-// claim pins c (as Reply does, defer.go), locks its pushState and checks
-// that its next slot is free; it returns the slot with both held, for
-// commit to release, or an error with neither.
+// claim locks c's pushState and checks that c is active and its next
+// slot free; it returns the slot with the lock held, for commit to
+// release, or an error without.
 func (s *server) claim(c *sconn) (unsafe.Pointer, *pushState, error) {
 	if c == nil || !c.push {
 		return nil, nil, ErrNoPush
 	}
-	r := c.pushRing()
-	x := c.extOf(uint64(s.g.depth))
-	x.replying.Add(1)
+	ps := c.pushOf(c.extOf(uint64(s.g.depth)))
+	ps.mu.Lock()
 	if c.state.Load() != connActive {
-		x.replying.Add(-1)
+		ps.mu.Unlock()
 		s.stats.pushGone.Add(1)
 		return nil, nil, msg.Errorf("%w: pushing to connection %d of pid %d", ErrPeerGone, c.index, c.pid)
 	}
-	ps := x.pushOf(r.mask + 1)
-	ps.mu.Lock()
-	h := ps.head
+	r, h := &ps.ring, ps.head
 	if h >= ps.limit {
 		// SYNC: acquire of the client's Position; pairs with the
-		// release store in takePush: the slots below it are free.
+		// release stores in recvOn and Drain: the slots below it are free.
 		pos := atomic.LoadUint64(r.pos)
 		if pos < ps.limit-(r.mask+1) || pos > h {
 			ps.mu.Unlock()
-			x.replying.Add(-1)
 			why := msg.Sprintf("push position %d outside %d…%d", pos, ps.limit-(r.mask+1), h)
 			s.drop(c, why)
 			return nil, nil, msg.Errorf("%w: %s", ErrCorrupt, why)
@@ -201,7 +225,6 @@ func (s *server) claim(c *sconn) (unsafe.Pointer, *pushState, error) {
 		ps.limit = pos + r.mask + 1
 		if h >= ps.limit {
 			ps.mu.Unlock()
-			x.replying.Add(-1)
 			s.stats.pushFull.Add(1)
 			return nil, nil, ErrFull
 		}
@@ -209,16 +232,13 @@ func (s *server) claim(c *sconn) (unsafe.Pointer, *pushState, error) {
 	return r.slot(h), ps, nil
 }
 
-// commit publishes the message claim's slot holds and releases both.
-func (s *server) commit(c *sconn, ps *pushState) {
-	r := c.pushRing()
+// commit publishes the message in claim's slot and unlocks.
+func (s *server) commit(ps *pushState) {
 	h := ps.head
 	// SYNC: release of the message; pairs with the acquire in pushReady.
-	atomic.StoreUint64(r.seq(h), r.lap(h)+1)
+	asm.StoreRelease64(ps.ring.seq(h), ps.ring.lap(h)+1)
 	ps.head = h + 1
 	ps.mu.Unlock()
-	c.ext.Load().replying.Add(-1)
-	s.stats.pushes.Add(1)
 }
 
 // pushRing is c's push ring, in its process's arena.
@@ -246,4 +266,16 @@ func (c *sconn) resetPush() {
 	for p := range r.mask + 1 {
 		zero(r.seq(p))
 	}
+}
+
+// pushCount returns how many messages were pushed to c so far.
+func (c *sconn) pushCount() uint64 {
+	if x := c.ext.Load(); x != nil {
+		if p := x.push.Load(); p != nil {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.head
+		}
+	}
+	return 0
 }

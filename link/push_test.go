@@ -2,10 +2,13 @@ package link
 
 import (
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/spin"
 )
@@ -28,7 +31,7 @@ type fillV2 struct { // Qty is now a float64
 // pushServer serves "t" in dir with pushes of fill; each request (A, B)
 // is answered inline and pushes B fills to its caller, numbered from A.
 // The peers it pushed to go on peers.
-func pushServer(t *testing.T, dir string, opts Options) (*PushServer[req, resp, fill], chan Peer) {
+func pushServer(t testing.TB, dir string, opts Options) (*PushServer[req, resp, fill], chan Peer) {
 	t.Helper()
 	opts.Dir, opts.Logf = dir, t.Logf
 	opts.Idler = func() spin.Idler { return spin.Yield{} }
@@ -348,4 +351,130 @@ func TestPushServerGone(t *testing.T) {
 	if err := c.Recv(time.Now().Add(5*time.Second), &f); err != nil || f.Qty != 20 || f.N != 0 {
 		t.Fatalf("push from the next server: %v %+v", err, f)
 	}
+}
+
+// BenchmarkPushOneWay: the one-way latency of a push — from the TSC stamp
+// the server's handler writes into it to the client's Recv that finds it
+// — against a spin.Ring's carrying the same 32-byte message the same way:
+// the client sends a trigger (a one-way request; a ring message), the
+// other side stamps and sends the message, the client spins for it (Recv;
+// the ring's Poll) and records the delay. Server and client pinned to two
+// CPUs; the two alternate in blocks of 1000 rounds, so that a host that
+// changes speed meanwhile slows both alike. Reports the medians
+// (push-p50-ns, ring-p50-ns) and their ratio (push/ring). Target: ≤ 1.2.
+func BenchmarkPushOneWay(b *testing.B) {
+	ca, cb := twoCPUs(b)
+	dir := b.TempDir()
+	s, err := ListenPush[req, resp, fill]("t", Options{Dir: dir, CPUs: []int{cb}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	trig, msgs := benchRing[req](b), benchRing[fill](b)
+	// The ring's server side runs in the poller's handler too, so that
+	// one pinned thread serves both: a request triggers a push; a spin
+	// ring message, found by the same sweep's idle check, a ring message.
+	go s.ServeCaller(func(c *Caller, q *req, _ *resp) {
+		if q.A == 0 {
+			s.Push(c.Peer(), &fill{N: asm.Ticks()})
+			return
+		}
+		for trig.Poll(1, func(*req) {}) == 0 {
+			asm.Pause()
+		}
+		msgs.TryPublish(&fill{N: asm.Ticks()})
+	})
+	c := dialPush(b, dir)
+	undo, err := affinity.Pin(ca)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer undo()
+	push, ring := make([]float64, 0, b.N/2+1000), make([]float64, 0, b.N/2+1000)
+	var f fill
+	b.ResetTimer()
+	for i := range b.N {
+		if i/1000%2 == 0 {
+			c.Publish(&req{})
+			if err := c.Recv(time.Time{}, &f); err != nil {
+				b.Fatal(err)
+			}
+			push = append(push, asm.TicksToNanos(asm.Ticks()-f.N))
+			continue
+		}
+		c.Publish(&req{A: 1})
+		trig.TryPublish(&req{})
+		for msgs.Poll(1, func(m *fill) { f = *m }) == 0 {
+			asm.Pause()
+		}
+		ring = append(ring, asm.TicksToNanos(asm.Ticks()-f.N))
+	}
+	b.StopTimer()
+	if len(ring) == 0 {
+		return
+	}
+	p, r := median(push), median(ring)
+	b.ReportMetric(p, "push-p50-ns")
+	b.ReportMetric(r, "ring-p50-ns")
+	b.ReportMetric(p/r, "push/ring")
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// benchRing makes a spin.Ring of 64 T in a fresh segment.
+func benchRing[T any](b *testing.B) *spin.Ring[T] {
+	n, _, err := spin.RingLength[T](64, spin.InSlot)
+	if err != nil {
+		b.Fatal(err)
+	}
+	seg, err := layout.Create(n, layout.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { seg.Close() })
+	r, err := spin.NewRing[T](seg.Body()[:n], spin.RingOptions{Capacity: 64, Protocol: spin.InSlot})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// twoCPUs skips b unless two CPUs can be pinned, and returns them.
+func twoCPUs(b *testing.B) (int, int) {
+	allowed, err := affinity.Allowed()
+	if err != nil || len(allowed) < 2 {
+		b.Skipf("needs two CPUs (allowed %v, err %v)", allowed, err)
+	}
+	return allowed[len(allowed)-2], allowed[len(allowed)-1]
+}
+
+// BenchmarkPushCost: Push and the TryRecv that takes it, on one thread
+// (no cache line moves between CPUs): what the two sides spend per
+// message; and a TryRecv that finds nothing, what a spinning client
+// spends per look.
+func BenchmarkPushCost(b *testing.B) {
+	dir := b.TempDir()
+	s, peers := pushServer(b, dir, Options{})
+	c := dialPush(b, dir)
+	var r resp
+	if err := c.Call(time.Now().Add(5*time.Second), &req{B: 1}, &r); err != nil {
+		b.Fatal(err)
+	}
+	p := <-peers
+	var f fill
+	c.TryRecv(&f)
+	b.Run("push+recv", func(b *testing.B) {
+		for b.Loop() {
+			s.Push(p, &f)
+			c.TryRecv(&f)
+		}
+	})
+	b.Run("recv=empty", func(b *testing.B) {
+		for b.Loop() {
+			c.TryRecv(&f)
+		}
+	})
 }

@@ -107,7 +107,7 @@ type serverStats struct {
 	acceptErrors               atomic.Uint64
 	deferred, replies          atomic.Uint64 // Caller.Defer, Server.Reply that answered
 	lateReplies                atomic.Uint64 // Server.Reply refused: answered already, or the connection gone
-	pushes, pushFull, pushGone atomic.Uint64 // PushServer.Push: written, ErrFull, ErrPeerGone
+	pushes, pushFull, pushGone atomic.Uint64 // PushServer.Push: written to gone connections, ErrFull, ErrPeerGone
 	arenas                     atomic.Int64  // open: see ServerStats.Arenas
 	acceptCalls                atomic.Uint64 // accept4 calls, for tests
 }
@@ -381,6 +381,7 @@ func (s *server) Stats() ServerStats {
 		for i := range 64 * int(d.words.Load()) {
 			if c := d.conn(i); c != nil && c.state.Load() == connActive {
 				st.Conns++
+				st.Pushes += c.pushCount()
 			}
 		}
 		if st.Conns > n {

@@ -53,6 +53,7 @@ func (s *server) free(cs ...*sconn) {
 	safe := s.waitPollers()
 	for _, c := range cs {
 		c.awaitReplies() // closing: no Reply starts writing now (defer.go)
+		s.stats.pushes.Add(c.pushDone())
 	}
 	// Every slot first, the sockets' system calls after: a dead process's
 	// slots are all free within microseconds of each other.
