@@ -26,12 +26,18 @@ const linkServerEnv = "PINGPONG_LINKSERVER"
 // the connection figures and the server's memory.
 type connsResult struct {
 	result
-	Conns         int   `json:"conns"`
-	Pipeline      int   `json:"pipeline"`
-	Rotate        bool  `json:"rotate,omitempty"`
-	Active        int   `json:"active,omitempty"`
-	Procs         int   `json:"procs"`    // client processes
-	Deferred      bool  `json:"deferred"` // -defer: every call deferred and answered by another goroutine
+	Conns    int  `json:"conns"`
+	Pipeline int  `json:"pipeline"`
+	Rotate   bool `json:"rotate,omitempty"`
+	Active   int  `json:"active,omitempty"`
+	Procs    int  `json:"procs"`    // client processes
+	Deferred bool `json:"deferred"` // -defer: every call deferred and answered by another goroutine
+	Push     bool `json:"push"`     // -push: every connection takes pushes, one per request
+	// With -push: the pushes taken, and their latency from the server's
+	// Push to the client's Drain (medians of rounds), in ns.
+	Pushes        int   `json:"pushes,omitempty"`
+	PushP50       int64 `json:"push_p50_ns,omitempty"`
+	PushP99       int64 `json:"push_p99_ns,omitempty"`
 	ServerRSSKB   int64 `json:"server_rss_kb"`
 	ServerAnonKB  int64 `json:"server_rss_anon_kb"`
 	ServerFileKB  int64 `json:"server_rss_file_kb"`
@@ -100,6 +106,10 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 	if c.Defer {
 		args = append(args, "-defer")
 	}
+	if c.Push {
+		args = append(args, "-push")
+		cfg.Push = true
+	}
 	var rounds []*connbench.Round
 	var binary string
 	for r := range c.Rounds {
@@ -125,7 +135,7 @@ func measureConns(c *config, stdout, stderr io.Writer) error {
 func summariseConns(c *config, rounds []*connbench.Round) connsResult {
 	out := connsResult{
 		result: result{Transport: "spinwire-link", Mode: "conns", Size: int(unsafe.Sizeof(connbench.Msg{})), CPUs: c.CPUs, Rounds: len(rounds)},
-		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active, Procs: c.Procs, Deferred: c.Defer}
+		Conns:  c.Conns, Pipeline: c.Pipeline, Rotate: c.Rotate, Active: c.Active, Procs: c.Procs, Deferred: c.Defer, Push: c.Push}
 	med := func(f func(i int) float64) float64 {
 		v := make([]float64, len(rounds))
 		for i := range rounds {
@@ -156,6 +166,13 @@ func summariseConns(c *config, rounds []*connbench.Round) connsResult {
 	out.ServerFileKB = int64(med(func(i int) float64 { return float64(rounds[i].End.RssFile) }))
 	out.ServerShmemKB = int64(med(func(i int) float64 { return float64(rounds[i].End.RssShmem) }))
 	out.ServerBeforeKB = int64(med(func(i int) float64 { return float64(rounds[i].Before.VmRSS) }))
+	if c.Push {
+		for _, r := range rounds {
+			out.Pushes += int(r.Pushes)
+		}
+		out.PushP50 = int64(med(func(i int) float64 { return float64(rounds[i].PushHist.ValueAtPercentile(50)) }))
+		out.PushP99 = int64(med(func(i int) float64 { return float64(rounds[i].PushHist.ValueAtPercentile(99)) }))
+	}
 	return out
 }
 
@@ -169,6 +186,10 @@ func writeConnsTable(w io.Writer, c *config, r connsResult) error {
 	}
 	if r.Deferred {
 		load += ", every call deferred and answered by a replier goroutine"
+	}
+	if r.Push {
+		load += fmt.Sprintf(", every connection taking pushes, one pushed per request: %d taken, p50 %s, p99 %s from Push to Drain",
+			r.Pushes, dur(r.PushP50), dur(r.PushP99))
 	}
 	clients := fmt.Sprintf("one client process (CPU %d)", c.CPUs[0])
 	if r.Procs > 1 {

@@ -40,6 +40,7 @@ type config struct {
 	Pipeline   int           `json:"pipeline,omitempty"`
 	Rotate     bool          `json:"rotate,omitempty"` // conns: one call in flight, to each connection in turn
 	Defer      bool          `json:"defer,omitempty"`  // conns: the server defers every call, a replier goroutine answers
+	Push       bool          `json:"push,omitempty"`   // conns: every connection takes pushes, one per request
 	Active     int           `json:"active,omitempty"` // conns: connections carrying requests (0: all)
 	Trials     int           `json:"trials,omitempty"` // restart: server kills
 	Procs      int           `json:"procs,omitempty"`  // conns, restart: client processes; fanout: subscriber processes

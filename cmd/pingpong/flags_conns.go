@@ -67,6 +67,7 @@ func (connsFlags) define(fs *flag.FlagSet, c *config) {
 	fs.BoolVar(&c.Rotate, "rotate", false, "one call in flight in all, to each connection in turn")
 	fs.IntVar(&c.Active, "active", 0, "send on the first N connections only, the others attached and idle")
 	fs.BoolVar(&c.Defer, "defer", false, "the server's handler defers every call; a replier goroutine answers it")
+	fs.BoolVar(&c.Push, "push", false, "every connection takes pushes (link DialPush); the server pushes one per request")
 }
 
 func (connsFlags) check(c *config, given map[string]bool) error {
@@ -80,6 +81,9 @@ func (connsFlags) check(c *config, given map[string]bool) error {
 	}
 	if given["active"] && (c.Active < 1 || c.Active > c.Conns) {
 		return fmt.Errorf("-active %d: want 1…%d (-conns)", c.Active, c.Conns)
+	}
+	if c.Push && c.Defer {
+		return errors.New("-push and -defer: one variant at a time")
 	}
 	c.Pipeline = max(c.Pipeline, 1)
 	return nil
@@ -97,7 +101,11 @@ them only, the rest attached and idle; -procs P spreads the connections
 over P client processes, this one driving its share and P-1 others holding
 theirs attached and idle (the server then keeps an arena per process); -defer
 makes the server's handler defer every call (link Caller.Defer) and a replier
-goroutine answer it (Server.Reply), the server needing a CPU more. It reports requests/s, the latency
+goroutine answer it (Server.Reply), the server needing a CPU more; -push
+dials every connection for pushes (link DialPush: a push ring each, idle
+until used) and has the handler push the request back (Push) before its
+response, and reports the pushes' latency from the server's Push to the
+client taking it as well. It reports requests/s, the latency
 from send to response, and the server's memory (VmRSS, RssAnon, RssFile,
 RssShmem from /proc) read at the end of the load, every connection still
 attached, and its VmRSS before the load (an attached connection that has

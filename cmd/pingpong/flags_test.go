@@ -56,6 +56,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-rotate"}, "-rotate"},
 		{[]string{"-conns", "10", "-active", "11"}, "-active"},
 		{[]string{"-active", "1"}, "-active"},
+		{[]string{"-mode", "conns", "-push", "-defer"}, "-push"},
 		{[]string{"-trials", "3"}, "-trials"},
 		{[]string{"-mode", "conns", "-trials", "3"}, "-trials"},
 		{[]string{"-mode", "conns", "-n", "5000"}, "-n"},
@@ -249,6 +250,10 @@ func TestFlags_defaults_and_implications(t *testing.T) {
 	c, err = parseFlags([]string{"-mode", "restart", "-floor", "build"}, nil)
 	if err != nil || c.Conns != 100 || c.Trials != 20 || c.Procs != 4 {
 		t.Errorf("-mode restart: %+v, %v", c, err)
+	}
+	c, err = parseFlags([]string{"-mode", "conns", "-push"}, nil)
+	if err != nil || !c.Push {
+		t.Errorf("-mode conns -push: %+v, %v", c, err)
 	}
 	c, err = parseFlags([]string{"-conns", "3", "-active", "2"}, nil)
 	if err != nil || c.Mode != "conns" || c.Conns != 3 || c.Active != 2 {

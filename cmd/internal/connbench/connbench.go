@@ -39,7 +39,11 @@ type ClientConfig struct {
 	Rotate bool
 	// Active, if > 0, sends requests on the first Active connections only;
 	// the others stay attached and idle.
-	Active   int
+	Active int
+	// Push dials every connection with link.DialPush (the server must
+	// push: echo's Config.Push) and takes the pushes that come with the
+	// responses: their one-way latency goes to Result.PushHist.
+	Push     bool
 	Warmup   time.Duration // discarded
 	Duration time.Duration // measured
 	CPU      int           // the driving thread's CPU (-1: not pinned)
@@ -63,6 +67,10 @@ type Result struct {
 	// request, in nanoseconds (NewHist).
 	Hist        *hdrhistogram.Histogram
 	DialSeconds float64
+	// With ClientConfig.Push: the pushes taken while measuring, and their
+	// latency from the server's push to the client's Drain, in ns.
+	Pushes   uint64
+	PushHist *hdrhistogram.Histogram
 }
 
 // MaxLatency is the largest latency Hist holds, in nanoseconds; a longer
@@ -99,6 +107,10 @@ func Run(cfg ClientConfig) (*Result, error) {
 		share = cfg.Conns - (cfg.Procs-1)*share
 	}
 	conns := make([]*link.Conn[Msg, Resp], share)
+	var pushes []*link.PushConn[Msg, Resp, Msg]
+	if cfg.Push {
+		pushes = make([]*link.PushConn[Msg, Resp, Msg], share)
+	}
 	defer func() {
 		for _, c := range conns {
 			if c != nil {
@@ -107,17 +119,28 @@ func Run(cfg ClientConfig) (*Result, error) {
 		}
 	}()
 	for i := range conns {
-		c, err := link.Dial[Msg, Resp](cfg.Name, link.DialOptions{Dir: cfg.Dir})
+		var err error
+		if cfg.Push {
+			pushes[i], err = link.DialPush[Msg, Resp, Msg](cfg.Name, link.DialOptions{Dir: cfg.Dir})
+			if err == nil {
+				conns[i] = pushes[i].Conn
+			}
+		} else {
+			conns[i], err = link.Dial[Msg, Resp](cfg.Name, link.DialOptions{Dir: cfg.Dir})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dial %d of %d: %w", i+1, len(conns), err)
 		}
-		conns[i] = c
 	}
 	res := &Result{Conns: cfg.Conns, Pipeline: cfg.Pipeline, Hist: NewHist(), DialSeconds: time.Since(t0).Seconds()}
+	if cfg.Push {
+		res.PushHist = NewHist()
+	}
 	if cfg.Attached != nil {
 		cfg.Attached()
 	}
 	d := newDriver(cfg, conns, res)
+	d.pushes = pushes
 	err := d.run()
 	if cfg.Finished != nil {
 		cfg.Finished()

@@ -87,3 +87,31 @@ func TestRun(t *testing.T) {
 		t.Fatal("memory of pid -1")
 	}
 }
+
+// TestRunPush: with Push every connection takes pushes from a pushing
+// echo server, one per request, and their latency is measured.
+func TestRunPush(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- echo.Serve(ctx, echo.Config{Name: "p", Dir: dir, MaxConns: 64, Push: true}, func() { close(ready) })
+	}()
+	<-ready
+	res, err := Run(ClientConfig{Name: "p", Dir: dir, Conns: 20, Pipeline: 2, Push: true, Warmup: 20 * time.Millisecond,
+		Duration: 100 * time.Millisecond, CPU: -1, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pushes == 0 || uint64(res.PushHist.TotalCount()) != res.Pushes || res.Pushes > res.Requests+40 {
+		t.Fatalf("pushes %d of %d requests, hist %d", res.Pushes, res.Requests, res.PushHist.TotalCount())
+	}
+	if _, err := Run(ClientConfig{Name: "b", Dir: t.TempDir(), Conns: 1, Pipeline: 1, Push: true}); err == nil {
+		t.Fatal("dial to no server succeeded")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,8 +27,10 @@ type driver struct {
 	warmEnd, end, limit      uint64 // asm.Ticks: end of the warm-up, of the run; -timeout
 	measuring                bool
 	failure                  error
-	cancel                   func()              // ends the agent's Run
-	onResp                   func(uint64, *Resp) // d.record, bound once (a method value can allocate)
+	cancel                   func()                           // ends the agent's Run
+	onResp                   func(uint64, *Resp)              // d.record, bound once (a method value can allocate)
+	pushes                   []*link.PushConn[Msg, Resp, Msg] // ClientConfig.Push: conns' push views
+	onPush                   func(*Msg)                       // d.recordPush, bound once
 }
 
 func newDriver(cfg ClientConfig, conns []*link.Conn[Msg, Resp], res *Result) *driver {
@@ -42,7 +44,7 @@ func newDriver(cfg ClientConfig, conns []*link.Conn[Msg, Resp], res *Result) *dr
 	d.warmEnd = asm.Ticks() + uint64(cfg.Warmup.Seconds()*tps)
 	d.end = d.warmEnd + uint64(cfg.Duration.Seconds()*tps)
 	d.lastProgress = asm.Ticks()
-	d.onResp = d.record
+	d.onResp, d.onPush = d.record, d.recordPush
 	return d
 }
 
@@ -87,6 +89,7 @@ func (d *driver) duty() int {
 // rotate keeps one request in flight in all: once the current connection's
 // response is in, it sends the next request on the next connection.
 func (d *driver) rotate() int {
+	d.drainPushes(d.cur)
 	n, err := d.conns[d.cur].Poll(0, d.onResp)
 	d.fail(err)
 	if n == 0 && d.sent[d.cur] > 0 {
@@ -109,6 +112,7 @@ func (d *driver) pipeline() int {
 	work := 0
 	for i, c := range d.conns[:d.active] {
 		d.cur = i
+		d.drainPushes(i)
 		n, err := c.Poll(0, d.onResp)
 		d.fail(err)
 		work += n
@@ -142,5 +146,25 @@ func (d *driver) record(_ uint64, r *Resp) {
 func (d *driver) fail(err error) {
 	if err != nil && d.failure == nil {
 		d.failure = fmt.Errorf("connection %d: %w", d.cur, err)
+	}
+}
+
+// drainPushes takes connection i's pushes, if it takes any: the server
+// pushes one per request, before it writes the response, so they are
+// there when the response is.
+func (d *driver) drainPushes(i int) {
+	if d.pushes != nil {
+		d.now = asm.Ticks()
+		_, err := d.pushes[i].Drain(0, d.onPush)
+		d.fail(err)
+	}
+}
+
+// recordPush takes one push: once measuring, its latency from the
+// server's Push goes into the push histogram.
+func (d *driver) recordPush(m *Msg) {
+	if d.measuring {
+		d.res.Pushes++
+		record(d.res.PushHist, asm.TicksToNanos(d.now-m.Stamp))
 	}
 }

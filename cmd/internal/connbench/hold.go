@@ -20,7 +20,7 @@ import (
 // server then serves Procs client processes, an arena each: the figure
 // the memory target names (1000 connections from 10 processes).
 const (
-	holdEnv = "SPINWIRE_CONNBENCH_HOLD" // "name dir conns" for a holder
+	holdEnv = "SPINWIRE_CONNBENCH_HOLD" // "name dir conns push" for a holder (push: 0 or 1, DialPush)
 )
 
 // HoldIfAsked makes this process a holder if Run started it as one: it
@@ -40,13 +40,22 @@ func HoldIfAsked() {
 
 func hold(spec string) error {
 	var name, dir string
-	var n int
-	if _, err := fmt.Sscanf(spec, "%s %s %d", &name, &dir, &n); err != nil {
+	var n, push int
+	if _, err := fmt.Sscanf(spec, "%s %s %d %d", &name, &dir, &n, &push); err != nil {
 		return fmt.Errorf("%s=%q: %w", holdEnv, spec, err)
 	}
 	conns := make([]*link.Conn[Msg, Resp], 0, n)
 	for i := range n {
-		c, err := link.Dial[Msg, Resp](name, link.DialOptions{Dir: dir})
+		var c *link.Conn[Msg, Resp]
+		var err error
+		if push == 1 {
+			var pc *link.PushConn[Msg, Resp, Msg]
+			if pc, err = link.DialPush[Msg, Resp, Msg](name, link.DialOptions{Dir: dir}); err == nil {
+				c = pc.Conn
+			}
+		} else {
+			c, err = link.Dial[Msg, Resp](name, link.DialOptions{Dir: dir})
+		}
 		if err != nil {
 			return fmt.Errorf("dial %d of %d: %w", i+1, n, err)
 		}
@@ -76,7 +85,11 @@ func startHolders(cfg ClientConfig, procs, n int, wait time.Duration) ([]holder,
 	var hs []holder
 	for range procs - 1 {
 		cmd := exec.Command(self)
-		cmd.Env = append(os.Environ(), holdEnv+"="+cfg.Name+" "+cfg.Dir+" "+strconv.Itoa(n))
+		push := "0"
+		if cfg.Push {
+			push = "1"
+		}
+		cmd.Env = append(os.Environ(), holdEnv+"="+cfg.Name+" "+cfg.Dir+" "+strconv.Itoa(n)+" "+push)
 		cmd.Stderr = os.Stderr
 		stdin, _ := cmd.StdinPipe()
 		out, _ := cmd.StdoutPipe()

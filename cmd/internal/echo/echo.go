@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/spinwire/spinwire/agent"
+	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/link"
 )
 
@@ -38,24 +39,43 @@ type Config struct {
 	// Defer makes the handler defer every call and a replier goroutine
 	// answer it (link's Caller.Defer and Server.Reply): pingpong -defer.
 	Defer bool
+	// Push declares Msg as the server's push type (link.ListenPush): a
+	// client that dials with DialPush gets, besides each response, the
+	// request pushed back with Stamp set to the moment of the push
+	// (pingpong -push).
+	Push bool
 }
 
 // Listen binds cfg.Name's socket: the server accepts connections from
-// here on and answers them once Serve runs.
+// here on and answers them once Serve runs. With cfg.Push the server is a
+// PushServer's.
 func Listen(cfg Config) (*link.Server[Msg, Resp], error) {
-	return link.Listen[Msg, Resp](cfg.Name, link.Options{Dir: cfg.Dir, MaxConns: cfg.MaxConns, Depth: cfg.Depth,
-		Pollers: cfg.Pollers, CPUs: cfg.CPUs, Mode: cfg.Mode})
+	s, _, err := listen(cfg)
+	return s, err
+}
+
+func listen(cfg Config) (*link.Server[Msg, Resp], *link.PushServer[Msg, Resp, Msg], error) {
+	opts := link.Options{Dir: cfg.Dir, MaxConns: cfg.MaxConns, Depth: cfg.Depth, Pollers: cfg.Pollers, CPUs: cfg.CPUs, Mode: cfg.Mode}
+	if !cfg.Push {
+		s, err := link.Listen[Msg, Resp](cfg.Name, opts)
+		return s, nil, err
+	}
+	ps, err := link.ListenPush[Msg, Resp, Msg](cfg.Name, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ps.Server, ps, nil
 }
 
 // Serve listens on cfg.Name, calls ready once it accepts connections, and
 // serves until ctx ends.
 func Serve(ctx context.Context, cfg Config, ready func()) error {
-	s, err := Listen(cfg)
+	s, ps, err := listen(cfg)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(Handler) }()
+	go func() { errc <- serve(s, ps, cfg.Defer) }()
 	ready()
 	select {
 	case <-ctx.Done():
@@ -68,7 +88,7 @@ func Serve(ctx context.Context, cfg Config, ready func()) error {
 }
 
 // Usage is Main's flag summary.
-const Usage = "usage: linkecho -name NAME [-dir DIR] [-cpus 1[,2…]] [-maxconns 4096] [-depth 4] [-dedicated] [-defer]\n"
+const Usage = "usage: linkecho -name NAME [-dir DIR] [-cpus 1[,2…]] [-maxconns 4096] [-depth 4] [-dedicated] [-defer] [-push]\n"
 
 // Main is the server process of the conns benchmark: cmd/linkecho's main,
 // and pingpong's when it re-executes itself as the server. Flags: -name
@@ -100,13 +120,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	runtime.GOMAXPROCS(procs)
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(64 << 20)
-	s, err := Listen(cfg)
+	s, ps, err := listen(cfg)
 	if err != nil {
 		io.WriteString(stderr, "linkecho: "+err.Error()+"\n")
 		return 1
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- serve(s, cfg.Defer) }()
+	go func() { errc <- serve(s, ps, cfg.Defer) }()
 	io.WriteString(stdout, "READY\n")
 	// The calling goroutine waits for stdin to close itself (cmd/linkecho
 	// runs this on the locked main thread): no goroutine, and no thread,
@@ -138,7 +158,17 @@ type deferred struct {
 // channel holds as many calls as the server can have in flight per
 // connection times MaxConns would be unbounded: 4096, after which the
 // handler waits for the replier.
-func serve(s *link.Server[Msg, Resp], deferring bool) error {
+func serve(s *link.Server[Msg, Resp], ps *link.PushServer[Msg, Resp, Msg], deferring bool) error {
+	if ps != nil && !deferring {
+		return s.ServeCaller(func(c *link.Caller, q *Msg, r *Resp) {
+			*r = Resp(*q)
+			if p := c.Peer(); p.Pushes() {
+				m := *q
+				m.Stamp = asm.Ticks()
+				ps.Push(p, &m) // ErrFull: the client is behind; it sees a gap in Seq
+			}
+		})
+	}
 	if !deferring {
 		return s.Serve(Handler)
 	}
@@ -170,6 +200,10 @@ func parseArgs(args []string) (Config, error) {
 		}
 		if name == "defer" && !hasValue {
 			cfg.Defer = true
+			continue
+		}
+		if name == "push" && !hasValue {
+			cfg.Push = true
 			continue
 		}
 		if name == "dedicated" {

@@ -62,12 +62,12 @@ func TestBadFlags(t *testing.T) {
 }
 
 func TestParseArgs(t *testing.T) {
-	cfg, err := parseArgs([]string{"-name=x", "--dir", "/d", "-cpus=1,3", "-maxconns", "8", "-depth=2", "-dedicated"})
+	cfg, err := parseArgs([]string{"-name=x", "--dir", "/d", "-cpus=1,3", "-maxconns", "8", "-depth=2", "-dedicated", "-push", "-defer"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Name != "x" || cfg.Dir != "/d" || len(cfg.CPUs) != 2 || cfg.CPUs[1] != 3 || cfg.Pollers != 2 ||
-		cfg.MaxConns != 8 || cfg.Depth != 2 || cfg.Mode != agent.Dedicated {
+		cfg.MaxConns != 8 || cfg.Depth != 2 || cfg.Mode != agent.Dedicated || !cfg.Push || !cfg.Defer {
 		t.Fatalf("%+v", cfg)
 	}
 	if cfg, err := parseArgs([]string{"-name", "y", "-dedicated=false"}); err != nil || cfg.Mode != agent.Preemptible || cfg.Pollers != 1 || cfg.MaxConns != 4096 || cfg.Depth != 4 {
@@ -125,5 +125,45 @@ func TestLinksMatchesPackageAndBelow(t *testing.T) {
 		if got := links(nm, pkg); got != want {
 			t.Errorf("links(%q) = %v, want %v", pkg, got, want)
 		}
+	}
+}
+
+// TestPush: with -push the server pushes each request back, stamped,
+// before its response, to a client that takes pushes; a plain client is
+// answered as before.
+func TestPush(t *testing.T) {
+	dir := t.TempDir()
+	stdinR, stdinW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan int, 1)
+	go func() { done <- Main([]string{"-name", "p", "-dir", dir, "-push"}, stdinR, outW, io.Discard) }()
+	if line, err := bufio.NewReader(outR).ReadString('\n'); err != nil || line != "READY\n" {
+		t.Fatalf("%q %v", line, err)
+	}
+	go io.Copy(io.Discard, outR)
+	c, err := link.DialPush[Msg, Resp, Msg]("p", link.DialOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := link.Dial[Msg, Resp]("p", link.DialOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Resp
+	var m Msg
+	if err := c.Call(time.Now().Add(5*time.Second), &Msg{Seq: 4, Stamp: 1}, &r); err != nil || r.Seq != 4 {
+		t.Fatalf("call: %v %+v", err, r)
+	}
+	if got, err := c.TryRecv(&m); !got || err != nil || m.Seq != 4 || m.Stamp <= 1 {
+		t.Fatalf("push: %v %v %+v", got, err, m)
+	}
+	if err := plain.Call(time.Now().Add(5*time.Second), &Msg{Seq: 5}, &r); err != nil || r.Seq != 5 {
+		t.Fatalf("plain call: %v %+v", err, r)
+	}
+	c.Close()
+	plain.Close()
+	stdinW.Close()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }
