@@ -23,6 +23,7 @@ type clientConfig struct {
 	timeout   time.Duration // per call
 	wait      time.Duration // for the server to appear
 	procs     int
+	fills     bool // take the gateway's fills (link.DialPush)
 }
 
 func parseClient(args []string, stderr io.Writer) (clientConfig, error) {
@@ -35,6 +36,7 @@ func parseClient(args []string, stderr io.Writer) (clientConfig, error) {
 	fs.IntVar(&c.bad, "bad", 10, "make every bad-th order invalid, to see it rejected (0: none)")
 	fs.DurationVar(&c.timeout, "timeout", time.Second, "deadline of each call")
 	fs.DurationVar(&c.wait, "wait", 5*time.Second, "how long to wait for the server to appear")
+	fs.BoolVar(&c.fills, "fills", false, "take the fills the gateway pushes for accepted orders (link.DialPush) and check each")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -53,6 +55,8 @@ type clientResult struct {
 	Counts     [numStatus]uint64       // acks as expected, by status
 	Unexpected uint64                  // acks that did not match their order or the expected status
 	Failed     uint64                  // calls that ended in an error (timeout, server gone)
+	Fills      uint64                  // -fills: fills taken that matched an order sent
+	BadFills   uint64                  // -fills: fills that matched no order sent on their connection
 	Latency    *hdrhistogram.Histogram // call latency, TSC ticks
 	Seconds    float64
 }
@@ -72,7 +76,7 @@ type worker struct {
 func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*clientResult, error) {
 	procs := tuneRuntime(0, cfg.procs)
 	asm.TicksPerSecond() // calibrate now (100 ms), not in the first call
-	conns := make([]*link.Conn[Order, Ack], cfg.conns)
+	conns := make([]*link.PushConn[Order, Ack, Fill], cfg.conns)
 	defer func() {
 		for _, c := range conns {
 			if c != nil {
@@ -112,6 +116,8 @@ func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*c
 		res.Sent += w.Sent
 		res.Unexpected += w.Unexpected
 		res.Failed += w.Failed
+		res.Fills += w.Fills
+		res.BadFills += w.BadFills
 		for st := range res.Counts {
 			res.Counts[st] += w.Counts[st]
 		}
@@ -126,7 +132,12 @@ func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*c
 	fmt.Fprintf(stdout, "client: %d orders in %.2f s (%.0f orders/s): %s; %d unexpected acks, %d failed calls\n",
 		res.Sent, res.Seconds, float64(res.Sent)/max(res.Seconds, 1e-9), countsString(&res.Counts), res.Unexpected, res.Failed)
 	fmt.Fprintf(stdout, "client: call latency: %s\n", latencyString(res.Latency))
+	if cfg.fills {
+		fmt.Fprintf(stdout, "client: %d fills pushed by the gateway, each for an order sent on its connection; %d that were not\n", res.Fills, res.BadFills)
+	}
 	switch {
+	case res.BadFills > 0:
+		return res, fmt.Errorf("%d fills for orders not sent", res.BadFills)
 	case res.Unexpected > 0:
 		return res, fmt.Errorf("%d unexpected acks; the first: %w", res.Unexpected, firstBad)
 	case res.Failed > 0:
@@ -135,11 +146,18 @@ func client(ctx context.Context, cfg clientConfig, stdout, stderr io.Writer) (*c
 	return res, nil
 }
 
-// dial connects, retrying while no server listens until deadline. It
-// returns nil, and no error, if ctx ends first.
-func dial(ctx context.Context, cfg clientConfig, deadline time.Time) (*link.Conn[Order, Ack], error) {
+// dial connects — for fills too with cfg.fills (link.DialPush), else as a
+// plain Conn (the PushConn's receive methods are then not used) —
+// retrying while no server listens until deadline. It returns nil, and no
+// error, if ctx ends first.
+func dial(ctx context.Context, cfg clientConfig, deadline time.Time) (*link.PushConn[Order, Ack, Fill], error) {
 	for {
-		c, err := link.Dial[Order, Ack](cfg.name, link.DialOptions{Dir: cfg.dir})
+		c, err := &link.PushConn[Order, Ack, Fill]{}, error(nil)
+		if cfg.fills {
+			c, err = link.DialPush[Order, Ack, Fill](cfg.name, link.DialOptions{Dir: cfg.dir})
+		} else {
+			c.Conn, err = link.Dial[Order, Ack](cfg.name, link.DialOptions{Dir: cfg.dir})
+		}
 		switch {
 		case err == nil:
 			return c, nil
@@ -154,8 +172,15 @@ func dial(ctx context.Context, cfg clientConfig, deadline time.Time) (*link.Conn
 	}
 }
 
-// run sends orders first, first+step, … < cfg.n over c, one call at a time.
-func (w *worker) run(c *link.Conn[Order, Ack], first, step uint64, cfg clientConfig, stop *atomic.Bool) {
+// run sends orders first, first+step, … < cfg.n over c, one call at a time;
+// with cfg.fills it takes the fills that have come after each call, and
+// at the end waits up to cfg.timeout for those still due.
+func (w *worker) run(c *link.PushConn[Order, Ack, Fill], first, step uint64, cfg clientConfig, stop *atomic.Bool) {
+	var check func(*Fill)
+	if cfg.fills {
+		check = func(f *Fill) { w.checkFill(f, first, step, cfg.bad) }
+		defer w.awaitFills(c, cfg.timeout, check)
+	}
 	renewEvery := uint64(cfg.timeout.Seconds() * asm.TicksPerSecond() / 10)
 	var (
 		ack      Ack
@@ -175,6 +200,9 @@ func (w *worker) run(c *link.Conn[Order, Ack], first, step uint64, cfg clientCon
 		err := c.Call(deadline, &o, &ack)
 		end := asm.Ticks()
 		w.Sent++
+		if check != nil {
+			c.Drain(0, check)
+		}
 		if err != nil {
 			// Not retried, and this connection sends nothing more: the
 			// order may or may not have reached the gateway (ErrPeerGone:
@@ -217,4 +245,34 @@ func invalidShare(bad int) string {
 		suffix = "rd"
 	}
 	return fmt.Sprintf("every %d%s invalid", bad, suffix)
+}
+
+// checkFill counts a fill that matches an order this worker sent — its
+// ClOrdID is one of first, first+step, … and price and quantity are the
+// order's — and one that does not as bad.
+func (w *worker) checkFill(f *Fill, first, step uint64, bad int) {
+	i := f.ClOrdID - 1
+	o, want := makeOrder(i, bad)
+	price := o.Price
+	if price == 0 {
+		price = 100_0000
+	}
+	if f.ClOrdID == 0 || i < first || (i-first)%step != 0 || want != StatusAccepted || f.Qty != o.Qty || f.Price != price || f.OrderID == 0 {
+		w.BadFills++
+		return
+	}
+	w.Fills++
+}
+
+// awaitFills waits up to timeout for the fills of the orders accepted and
+// not yet filled (the exchange sends them after the acks).
+func (w *worker) awaitFills(c *link.PushConn[Order, Ack, Fill], timeout time.Duration, check func(*Fill)) {
+	deadline := time.Now().Add(timeout)
+	var f Fill
+	for w.Fills+w.BadFills < w.Counts[StatusAccepted] {
+		if c.Recv(deadline, &f) != nil {
+			return
+		}
+		check(&f)
+	}
 }

@@ -115,7 +115,24 @@ func TestGatewayExchange(t *testing.T) {
 	runGateway(t, scfg, clientCfg(dir))
 }
 
-func runGateway(t *testing.T, scfg serveConfig, cfg clientConfig) {
+// TestGatewayFills: a client with -fills takes one fill per accepted
+// order, each matching an order it sent, pushed by the handler (inline)
+// or by the exchange goroutine after its ack (-exchange).
+func TestGatewayFills(t *testing.T) {
+	for _, exchange := range []bool{false, true} {
+		dir := t.TempDir()
+		scfg := serveCfg(dir)
+		scfg.exchange = exchange
+		cfg := clientCfg(dir)
+		cfg.fills = true
+		res, s := runGateway(t, scfg, cfg)
+		if accepted := res.Counts[StatusAccepted]; res.Fills != accepted || res.BadFills != 0 || s.Fills != accepted || s.FillsLost != 0 {
+			t.Fatalf("exchange %v: client %d fills (%d bad), server %d pushed (%d lost), %d accepted", exchange, res.Fills, res.BadFills, s.Fills, s.FillsLost, accepted)
+		}
+	}
+}
+
+func runGateway(t *testing.T, scfg serveConfig, cfg clientConfig) (*clientResult, *serveResult) {
 	needTwoCPUs(t)
 	keepRuntime(t)
 	dir := scfg.dir
@@ -151,6 +168,7 @@ func runGateway(t *testing.T, scfg serveConfig, cfg clientConfig) {
 	if m, _ := filepath.Glob(filepath.Join(dir, "gw.sock")); len(m) != 0 {
 		t.Errorf("socket left behind: %v", m)
 	}
+	return res, s.res
 }
 
 // The server as a separate process, stopped with SIGINT as Ctrl-C would.

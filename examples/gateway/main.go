@@ -11,7 +11,10 @@
 // -exchange` the server acknowledges accepted orders later, from a
 // simulated exchange goroutine: the handler defers the call
 // (link.Caller.Defer) and the exchange answers it (link.Server.Reply).
-// examples/README.md walks through the code.
+// With `client -fills` the client also takes the fill of each accepted
+// order, which the gateway pushes to the connection the order came on
+// (link.ListenPush, link.PushServer.Push, link.DialPush). examples/README.md
+// walks through the code.
 package main
 
 import (

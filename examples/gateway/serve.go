@@ -74,8 +74,10 @@ func firstOfProcess(w io.Writer) func(link.ConnInfo) {
 
 // serveResult is what a server run did.
 type serveResult struct {
-	Counts [numStatus]uint64 // acks sent, by status
-	Stats  link.ServerStats  // connections, as link counts them
+	Counts    [numStatus]uint64 // acks sent, by status
+	Fills     uint64            // fills pushed
+	FillsLost uint64            // fills not pushed: the client was behind, or gone
+	Stats     link.ServerStats  // connections, as link counts them
 }
 
 // serve listens, answers orders until ctx ends (Ctrl-C) or cfg.duration
@@ -93,19 +95,19 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (*ser
 	if cfg.dedicated {
 		opts.Mode = agent.Dedicated
 	}
-	s, err := link.Listen[Order, Ack](cfg.name, opts)
+	s, err := link.ListenPush[Order, Ack, Fill](cfg.name, opts)
 	if err != nil {
 		return nil, err
 	}
-	var g gateway
+	g := gateway{srv: s}
 	errc := make(chan error, 1)
 	if cfg.exchange {
 		g.exch = make(chan forwarded, exchangeQueue)
-		go g.runExchange(s)
+		go g.runExchange()
 		defer close(g.exch)
 		go func() { errc <- s.ServeCaller(g.forward) }()
 	} else {
-		go func() { errc <- s.Serve(g.handle) }()
+		go func() { errc <- s.ServeCaller(g.handleFill) }()
 	}
 	fmt.Fprintf(stdout, "gateway: serving %q (Order %d B, Ack %d B); %d poller(s) on %s; GOMAXPROCS %d; Ctrl-C stops\n",
 		cfg.name, OrderLength, AckLength, cfg.pollers, cpuList(cpus), procs)
@@ -143,8 +145,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) (*ser
 	if err := <-errc; err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(stdout, "gateway: stopped after %.1f s: %d orders: %s; connections: %d accepted, %d refused, %d dropped for corrupting their rings\n",
-		time.Since(start).Seconds(), res.total(), res.breakdown(), res.Stats.Accepted, res.Stats.Refused, res.Stats.Dropped)
+	fmt.Fprintf(stdout, "gateway: stopped after %.1f s: %d orders: %s; %d fills pushed, %d lost; connections: %d accepted, %d refused, %d dropped for corrupting their rings\n",
+		time.Since(start).Seconds(), res.total(), res.breakdown(), res.Fills, res.FillsLost, res.Stats.Accepted, res.Stats.Refused, res.Stats.Dropped)
 	return res, nil
 }
 
@@ -153,6 +155,7 @@ func (g *gateway) result() *serveResult {
 	for i := range r.Counts {
 		r.Counts[i] = g.counts[i].Load()
 	}
+	r.Fills, r.FillsLost = g.fills.Load(), g.dropped.Load()
 	return &r
 }
 

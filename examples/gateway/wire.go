@@ -31,15 +31,28 @@ type Ack struct {
 	_       [7]byte // 17: explicit padding to 24
 }
 
+// Fill is an execution of an accepted order, pushed by the gateway to the
+// connection that sent the order (link.PushServer.Push) to a client that
+// takes them (gateway client -fills, link.DialPush).
+type Fill struct {
+	ClOrdID uint64  //  0: the order's ClOrdID
+	OrderID uint64  //  8: its OrderID
+	Price   int64   // 16: the execution price, units of 0.0001
+	Qty     uint32  // 24: shares executed
+	_       [4]byte // 28: explicit padding to 32
+}
+
 // Sizes, checked at compile time below.
 const (
 	OrderLength = 32
 	AckLength   = 24
+	FillLength  = 32
 )
 
 var (
 	_ = [1]struct{}{}[unsafe.Sizeof(Order{})-OrderLength]
 	_ = [1]struct{}{}[unsafe.Sizeof(Ack{})-AckLength]
+	_ = [1]struct{}{}[unsafe.Sizeof(Fill{})-FillLength]
 )
 
 // Field values.
@@ -130,16 +143,22 @@ func validate(o *Order) Status {
 
 // gateway is the server's state: what the handler touches.
 type gateway struct {
-	nextID atomic.Uint64            // last OrderID given out
-	counts [numStatus]atomic.Uint64 // acks sent, by status
-	exch   chan forwarded           // -exchange: accepted orders, to the exchange goroutine
+	nextID  atomic.Uint64            // last OrderID given out
+	counts  [numStatus]atomic.Uint64 // acks sent, by status
+	exch    chan forwarded           // -exchange: accepted orders, to the exchange goroutine
+	srv     *link.PushServer[Order, Ack, Fill]
+	fills   atomic.Uint64 // fills pushed
+	dropped atomic.Uint64 // fills not pushed: the client's ring was full, or it had gone
 }
 
 // forwarded is an accepted order on its way to the exchange: the deferred
-// call and the ack the exchange sends back.
+// call, the ack the exchange sends back, and what its fill needs.
 type forwarded struct {
-	call link.Deferred
-	ack  Ack
+	call  link.Deferred
+	ack   Ack
+	peer  link.Peer // the connection the order came on
+	price int64
+	qty   uint32
 }
 
 // exchangeQueue bounds the orders forwarded and not yet acknowledged; the
@@ -157,18 +176,47 @@ func (g *gateway) forward(c *link.Caller, req *Order, resp *Ack) {
 		g.counts[st].Add(1)
 		return
 	}
-	g.exch <- forwarded{c.Defer(), Ack{ClOrdID: o.ClOrdID, Status: uint8(StatusAccepted)}}
+	g.exch <- forwarded{c.Defer(), Ack{ClOrdID: o.ClOrdID, Status: uint8(StatusAccepted)}, c.Peer(), o.Price, o.Qty}
 }
 
 // runExchange is the simulated exchange session: it books each forwarded
-// order (an OrderID) and acknowledges it from its own goroutine. A Reply
-// for a client that has gone meanwhile is refused and counted by link.
-func (g *gateway) runExchange(s *link.Server[Order, Ack]) {
+// order (an OrderID), acknowledges it from its own goroutine and fills it
+// at once. A Reply for a client that has gone meanwhile is refused and
+// counted by link.
+func (g *gateway) runExchange() {
 	for f := range g.exch {
 		f.ack.OrderID = g.nextID.Add(1)
-		if s.Reply(f.call, &f.ack) == nil {
+		if g.srv.Reply(f.call, &f.ack) == nil {
 			g.counts[StatusAccepted].Add(1)
+			g.fill(f.peer, &f.ack, f.price, f.qty)
 		}
+	}
+}
+
+// fill pushes the fill of an accepted order to the connection it came
+// on, if that connection takes fills; a market order fills at 100.00.
+// Push never waits: a client too far behind loses the fill (counted).
+func (g *gateway) fill(p link.Peer, a *Ack, price int64, qty uint32) {
+	if !p.Pushes() {
+		return
+	}
+	if price == 0 {
+		price = 100_0000
+	}
+	if g.srv.Push(p, &Fill{ClOrdID: a.ClOrdID, OrderID: a.OrderID, Price: price, Qty: qty}) == nil {
+		g.fills.Add(1)
+	} else {
+		g.dropped.Add(1)
+	}
+}
+
+// handleFill is the handler without -exchange: handle, then the fill of
+// an accepted order, pushed before the ack is written.
+func (g *gateway) handleFill(c *link.Caller, req *Order, resp *Ack) {
+	o := *req
+	g.handle(&o, resp)
+	if resp.Status == uint8(StatusAccepted) {
+		g.fill(c.Peer(), resp, o.Price, o.Qty)
 	}
 }
 
