@@ -48,7 +48,8 @@ func CounterNames(k Kind) []string {
 	case KindLinkServer:
 		return []string{"conns", "procs", "accepted", "refused", "requests", "dropped", "closed",
 			"accept_errors", "refused_policy", "refused_busy", "refused_malformed", "refused_version",
-			"refused_mismatch", "refused_full", "arenas", "deferred", "replies", "late_replies"}
+			"refused_mismatch", "refused_full", "arenas", "deferred", "replies", "late_replies",
+			"pushes", "push_full", "push_gone"}
 	case KindLinkConn:
 		return []string{"redials", "corrupt", "parks", "stuck"}
 	case KindTopicPub:

@@ -203,6 +203,55 @@ func TestDialWatched(t *testing.T) {
 	}
 }
 
+// TestWatchServer: a link server's counters, pushes among them, reach
+// the registry under their names.
+func TestWatchServer(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ldir := t.TempDir()
+	s, err := link.ListenPush[tick, tick, tick]("svc", link.Options{Dir: ldir, PushDepth: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.ServeCaller(func(c *link.Caller, q, r *tick) {
+		*r = *q
+		for range 3 {
+			s.Push(c.Peer(), q)
+		}
+	})
+	defer s.Close()
+	e, err := WatchServer(reg, "svc", s.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c, err := link.DialPush[tick, tick, tick]("svc", link.DialOptions{Dir: ldir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var r tick
+	if err := c.Call(time.Now().Add(5*time.Second), &tick{Seq: 1}, &r); err != nil {
+		t.Fatal(err)
+	}
+	reg.sampleAll()
+	ps, _ := Scan(dir)
+	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
+		t.Fatalf("%+v", ps)
+	}
+	ep := ps[0].Endpoints[0]
+	want := map[string]uint64{"conns": 1, "requests": 1, "pushes": 2, "push_full": 1, "push_gone": 0}
+	for n, v := range want {
+		if got, ok := ep.Counter(n); !ok || got != v {
+			t.Errorf("%s = %d, %v; want %d", n, got, ok, v)
+		}
+	}
+}
+
 // TestKilledProcessVanishes: a SIGKILLed process's segment is gone at the
 // next Scan, and Scan removes its dangling name.
 func TestKilledProcessVanishes(t *testing.T) {

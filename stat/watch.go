@@ -48,14 +48,16 @@ func WatchLog(reg *Registry, name string, l *spin.Log) (*Endpoint, error) {
 	return reg.Register(KindLog, name, "bytes", 0, sampleCursors(l, l.Capacity()))
 }
 
-// WatchServer registers s as name (KindLinkServer): its Stats.
+// WatchServer registers s as name (KindLinkServer): its Stats. For a
+// link.PushServer, pass its Server: its pushes are counted there.
 func WatchServer[Req, Resp any](reg *Registry, name string, s *link.Server[Req, Resp]) (*Endpoint, error) {
 	t, fp := typeOf[Req]()
 	return reg.Register(KindLinkServer, name, t, fp, func(c *[Counters]uint64) {
 		st := s.Stats()
 		*c = [Counters]uint64{uint64(st.Conns), uint64(st.Procs), st.Accepted, st.Refused, st.Requests,
 			st.Dropped, st.Closed, st.AcceptErrors, st.RefusedPolicy, st.RefusedBusy, st.RefusedMalformed,
-			st.RefusedVersion, st.RefusedMismatch, st.RefusedFull, uint64(st.Arenas), st.Deferred, st.Replies, st.LateReplies}
+			st.RefusedVersion, st.RefusedMismatch, st.RefusedFull, uint64(st.Arenas), st.Deferred, st.Replies, st.LateReplies,
+			st.Pushes, st.PushFull, st.PushGone}
 	})
 }
 

@@ -48,7 +48,7 @@ func mainCounter(k stat.Kind) string {
 }
 
 // errorCounters are summed into a row's Errors.
-var errorCounters = []string{"refused", "dropped", "accept_errors", "corrupt", "evicted", "malformed", "mismatched", "failed", "errors"}
+var errorCounters = []string{"refused", "dropped", "accept_errors", "corrupt", "evicted", "malformed", "mismatched", "failed", "errors", "push_full"}
 
 // key identifies an endpoint across two scans.
 func key(p *stat.Process, s *stat.Snapshot) string {
