@@ -72,6 +72,23 @@
 // A Conn is for one goroutine at a time; a Pool lets any number share a
 // few Conns. CallContext takes a context's deadline and cancellation.
 //
+// # Pushes
+//
+// A server made with ListenPush[Req, Resp, P] can also send one-way
+// messages of type P to a connection, unasked: PushServer.Push to a Peer
+// (Caller.Peer in a handler, ConnInfo.Peer from Conns or OnConnect), from
+// any goroutine. A client takes them only if it dials with DialPush and
+// the same P (checked like Req and Resp); its connection then has a ring
+// of Options.PushDepth messages in its arena, which TryRecv, Recv and
+// Drain read in order, and a connection dialled with Dial has none. Push
+// never waits: a full ring — a client that does not take its messages —
+// makes it return ErrFull at once, counted (ServerStats.PushFull). The
+// client publishes how far it has read in a word the server reads only
+// when the ring looks full, and a value no correct client writes there
+// drops that connection (push.go). A push ring costs no memory until the
+// server first writes to it, then PushDepth × 64 bytes for messages of up
+// to 56 bytes.
+//
 // # Failures
 //
 // Every Call ends in exactly one response or one error: its own response
