@@ -244,7 +244,7 @@ func TestWatchServer(t *testing.T) {
 		t.Fatalf("%+v", ps)
 	}
 	ep := ps[0].Endpoints[0]
-	want := map[string]uint64{"conns": 1, "requests": 1, "pushes": 2, "push_full": 1, "push_gone": 0}
+	want := map[string]uint64{"conns": 1, "pushes": 2, "push_full": 1, "push_gone": 0}
 	for n, v := range want {
 		if got, ok := ep.Counter(n); !ok || got != v {
 			t.Errorf("%s = %d, %v; want %d", n, got, ok, v)
