@@ -69,6 +69,14 @@ type Options struct {
 	// must not block.
 	OnConnect    func(ConnInfo)
 	OnDisconnect func(ConnInfo)
+	// Latency, if set, receives the service time of one request in
+	// LatencyEvery per poller — from the poller finding the request to
+	// its response being released (the handler and the copies; for a
+	// deferred call, until the handler returns) — in nanoseconds, from
+	// every poller's goroutine: it must be safe for concurrent use (a
+	// stat.Histogram is). Cost on the requests sampled: two TSC reads; on
+	// the others, a counter.
+	Latency Recorder
 }
 
 // ConnInfo describes a server-side connection.

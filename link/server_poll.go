@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/spinwire/spinwire/agent"
+	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/internal/msg"
 	"golang.org/x/sys/unix"
 )
@@ -165,10 +166,11 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 // response of one-way requests (discarded), padded so that two pollers'
 // copies never share a cache line.
 type scratch[Req, Resp any] struct {
-	req    Req
-	resp   Resp
-	caller Caller // ServeCaller's view of the connection
-	_      [64]byte
+	req     Req
+	resp    Resp
+	caller  Caller // ServeCaller's view of the connection
+	sampled uint64 // requests served, for Options.Latency
+	_       [64]byte
 }
 
 // serveConn answers up to Depth requests of c: the fairness bound. The
@@ -210,6 +212,12 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 		// SYNC: read once, atomically: the client may set followsFlag in
 		// it (client.go, publishOn).
 		id := atomic.LoadUint64(r.id(p))
+		var t0 uint64
+		if s.opts.Latency != nil {
+			if sc.sampled++; sc.sampled%LatencyEvery == 0 {
+				t0 = asm.Ticks()
+			}
+		}
 		sc.req = *(*Req)(r.slot(p))
 		resp := (*Resp)(r.slot(p))
 		if id&oneWay != 0 {
@@ -228,6 +236,9 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 			r.done(p)
 		case !deferred: // else Reply answers (defer.go)
 			r.answer(p)
+		}
+		if t0 != 0 {
+			s.opts.Latency.Record(int64(asm.TicksToNanos(asm.Ticks() - t0)))
 		}
 		c.pos = p + 1
 		n++

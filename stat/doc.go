@@ -14,8 +14,8 @@
 // Cursors), a link server's its Stats. The sampler writes each counter
 // with an atomic store; readers map the segment read-only and treat every
 // byte as hostile — a process of the same uid may write anything there.
-// A Histogram is the one structure a hot path writes: one increment per
-// sample, by one goroutine.
+// A Histogram is the one structure a hot path writes: one locked increment
+// per sample.
 //
 // Layout of the segment body (little-endian; region.go has the offsets):
 //

@@ -147,7 +147,7 @@ func (e *Endpoint) setSampler(s Sampler) {
 	e.r.mu.Unlock()
 }
 
-// Histogram returns the endpoint's latency histogram, for one goroutine
+// Histogram returns the endpoint's latency histogram, for any goroutine
 // to Record into.
 func (e *Endpoint) Histogram() *Histogram { return &e.hist }
 

@@ -252,6 +252,47 @@ func TestWatchServer(t *testing.T) {
 	}
 }
 
+// TestListenWatched: a server listened through the registry samples the
+// service time of one request in link.LatencyEvery into its histogram.
+func TestListenWatched(t *testing.T) {
+	dir := t.TempDir()
+	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	ldir := t.TempDir()
+	s, e, err := ListenWatched[tick, tick](reg, "svc", "svc", link.Options{Dir: ldir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	go s.Serve(func(q, r *tick) { *r = *q })
+	defer s.Close()
+	c, err := link.Dial[tick, tick]("svc", link.DialOptions{Dir: ldir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var r tick
+	for i := range 2 * link.LatencyEvery {
+		if err := c.Call(time.Now().Add(5*time.Second), &tick{Seq: uint64(i)}, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg.sampleAll()
+	ps, _ := Scan(dir)
+	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
+		t.Fatalf("%+v", ps)
+	}
+	if ep := ps[0].Endpoints[0]; ep.Kind != KindLinkServer || ep.Latency().Count != 2 || ep.Latency().P50 == 0 {
+		t.Fatalf("%+v latency %+v", ep, ep.Latency())
+	}
+	if _, _, err := ListenWatched[tick, tick](reg, "x", "svc", link.Options{Dir: ldir}); err == nil {
+		t.Fatal("a second server on the name")
+	}
+}
+
 // TestKilledProcessVanishes: a SIGKILLed process's segment is gone at the
 // next Scan, and Scan removes its dangling name.
 func TestKilledProcessVanishes(t *testing.T) {

@@ -52,13 +52,38 @@ func WatchLog(reg *Registry, name string, l *spin.Log) (*Endpoint, error) {
 // link.PushServer, pass its Server: its pushes are counted there.
 func WatchServer[Req, Resp any](reg *Registry, name string, s *link.Server[Req, Resp]) (*Endpoint, error) {
 	t, fp := typeOf[Req]()
-	return reg.Register(KindLinkServer, name, t, fp, func(c *[Counters]uint64) {
+	return reg.Register(KindLinkServer, name, t, fp, serverSampler(s))
+}
+
+func serverSampler[Req, Resp any](s *link.Server[Req, Resp]) Sampler {
+	return func(c *[Counters]uint64) {
 		st := s.Stats()
 		*c = [Counters]uint64{uint64(st.Conns), uint64(st.Procs), st.Accepted, st.Refused, st.Requests,
 			st.Dropped, st.Closed, st.AcceptErrors, st.RefusedPolicy, st.RefusedBusy, st.RefusedMalformed,
 			st.RefusedVersion, st.RefusedMismatch, st.RefusedFull, uint64(st.Arenas), st.Deferred, st.Replies, st.LateReplies,
 			st.Pushes, st.PushFull, st.PushGone}
-	})
+	}
+}
+
+// ListenWatched listens as link.Listen does and registers the server as
+// name (KindLinkServer): its Stats, and in its endpoint's Histogram the
+// service time of one request in link.LatencyEvery per poller
+// (link.Options.Latency). The caller closes the Endpoint after the
+// server.
+func ListenWatched[Req, Resp any](reg *Registry, name, server string, opts link.Options) (*link.Server[Req, Resp], *Endpoint, error) {
+	t, fp := typeOf[Req]()
+	e, err := reg.Register(KindLinkServer, name, t, fp, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Latency = e.Histogram()
+	s, err := link.Listen[Req, Resp](server, opts)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	e.setSampler(serverSampler(s))
+	return s, e, nil
 }
 
 // WatchConn registers c as name (KindLinkConn): its Stats. DialWatched
