@@ -135,13 +135,12 @@ func TestTopicCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	s, err := topic.Subscribe[tick]("quotes", topic.SubscribeOptions{Dir: tdir})
+	pe, _ := WatchPublisher(reg, "quotes", p)
+	s, se, err := SubscribeWatched[tick](reg, "quotes.sub", "quotes", topic.SubscribeOptions{Dir: tdir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	pe, _ := WatchPublisher(reg, "quotes", p)
-	se, _ := WatchSubscriber(reg, "quotes.sub", s)
 	defer pe.Close()
 	defer se.Close()
 	for i := range 5 {
@@ -159,6 +158,15 @@ func TestTopicCounters(t *testing.T) {
 	}
 	if l, _ := sub.Counter("lag"); l != 3 {
 		t.Fatalf("subscriber %+v", sub)
+	}
+	if l := sub.Latency(); l.Count != 1 { // position 0 is stamped
+		t.Fatalf("subscriber latency %+v", l)
+	}
+	if _, _, err := SubscribeWatched[tick](reg, "x", "nothing", topic.SubscribeOptions{Dir: tdir}); err == nil {
+		t.Fatal("subscribed to nothing")
+	}
+	if _, err := WatchSubscriber(reg, "quotes.sub2", s); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -133,8 +133,33 @@ func WatchPublisher[T any](reg *Registry, name string, p *topic.Publisher[T]) (*
 // received (its position), lost, lag — read from its shared cell.
 func WatchSubscriber[T any](reg *Registry, name string, s *topic.Subscriber[T]) (*Endpoint, error) {
 	t, fp := typeOf[T]()
-	return reg.Register(KindTopicSub, name, t, fp, func(c *[Counters]uint64) {
+	return reg.Register(KindTopicSub, name, t, fp, subscriberSampler(s))
+}
+
+func subscriberSampler[T any](s *topic.Subscriber[T]) Sampler {
+	return func(c *[Counters]uint64) {
 		st := s.Stats()
 		c[0], c[1], c[2] = st.Received, st.Lost, st.Lag
-	})
+	}
+}
+
+// SubscribeWatched subscribes to topicName as topic.Subscribe does and
+// registers the subscriber as name (KindTopicSub), its endpoint's
+// Histogram receiving the latency from publish to receipt of the messages
+// the publisher stamps (one in topic.StampEvery;
+// topic.SubscribeOptions.Latency).
+func SubscribeWatched[T any](reg *Registry, name, topicName string, opts topic.SubscribeOptions) (*topic.Subscriber[T], *Endpoint, error) {
+	t, fp := typeOf[T]()
+	e, err := reg.Register(KindTopicSub, name, t, fp, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Latency = e.Histogram()
+	s, err := topic.Subscribe[T](topicName, opts)
+	if err != nil {
+		e.Close()
+		return nil, nil, err
+	}
+	e.setSampler(subscriberSampler(s))
+	return s, e, nil
 }

@@ -44,19 +44,40 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 	for _, pol := range []Policy{Lossy, Reliable} {
-		b.Run("stream/"+pol.String(), func(b *testing.B) { benchStream(b, pol) })
+		b.Run("stream/"+pol.String(), func(b *testing.B) { benchStream(b, pol, nil) })
 	}
+	b.Run("stream/reliable/latency", func(b *testing.B) {
+		var r samples
+		benchStream(b, Reliable, &r)
+		if len(r) > 0 {
+			b.ReportMetric(float64(len(r)), "samples")
+		}
+	})
 }
+
+// samples is a Recorder that keeps what it is given.
+type samples []int64
+
+func (s *samples) Record(ns int64) { *s = append(*s, ns) }
 
 // benchStream moves b.N messages to one subscriber polling on a second
 // CPU; reports msgs/s and what was lost.
-func benchStream(b *testing.B, pol Policy) {
+func benchStream(b *testing.B, pol Policy, latency *samples) {
 	cpus, err := affinity.Allowed()
 	if err != nil || len(cpus) < 2 {
 		b.Skip("needs two CPUs")
 	}
 	p, dir := create(b, Options{Capacity: 1024, Policy: pol})
-	s := subscribe(b, dir)
+	var s *Subscriber[tick]
+	if latency != nil {
+		*latency = make(samples, 0, b.N/StampEvery+1)
+		if s, err = Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Latency: latency}); err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+	} else {
+		s = subscribe(b, dir)
+	}
 	p.subs.scan()
 	done := make(chan uint64)
 	go func() {

@@ -26,6 +26,8 @@
 //	+------------------------------------------------+
 //	| evictions (uint64) and 256 evicted tokens      |  192  publisher, rarely
 //	+------------------------------------------------+
+//	| latency stamp: position+1, TSC ticks           |  2304 publisher, 1 in StampEvery
+//	+------------------------------------------------+
 //	| slot 0 … slot capacity-1                       |  4096
 //	|   sequence (uint64): position+1 once written,  |
 //	|   0 while being rewritten; then the message    |

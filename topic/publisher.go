@@ -112,6 +112,9 @@ func (p *Publisher[T]) TryPublish(m *T) bool {
 		return false
 	}
 	*(*T)(unsafe.Pointer(&p.scratch[0])) = *m
+	if p.tail&(StampEvery-1) == 0 {
+		p.stamp(p.tail)
+	}
 	slot := p.slot(p.tail)
 	// SYNC: the seqlock's withdrawal, message, then publication: release
 	// stores, paired with Subscriber.Poll's acquire loads before and
@@ -170,6 +173,9 @@ func (p *Publisher[T]) Claimed(i int) *T {
 
 // Commit publishes the claimed slots, in order.
 func (p *Publisher[T]) Commit() {
+	if q := (p.tail + StampEvery - 1) &^ (StampEvery - 1); q < p.tail+p.claimed {
+		p.stamp(q)
+	}
 	for i := range p.claimed {
 		// SYNC: the publication, as in TryPublish.
 		seqStore((*uint64)(p.slot(p.tail+i)), p.tail+i+1)

@@ -25,8 +25,12 @@ const (
 	offEvictions = 192 // uint64: tokens appended so far
 	offEvicted   = 200 // [evictSlots]uint64 tokens, a ring
 	evictSlots   = 256
-	slotsOffset  = 4096
-	seqLength    = 8
+	// The latency stamp (latency.go), a line of its own: the position
+	// stamped + 1 (0 while being rewritten), then its TSC ticks.
+	offStampPos   = 2304
+	offStampTicks = 2312
+	slotsOffset   = 4096
+	seqLength     = 8
 
 	subMagic    = 0x4255_5354_4e49_5053 // "SPINTSUB"
 	subVersion  = 1

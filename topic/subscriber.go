@@ -188,6 +188,9 @@ func (s *Subscriber[T]) next() (got, again bool) {
 	}
 	s.msg = *(*T)(unsafe.Pointer(&s.scratch[0]))
 	s.pos = pos + 1
+	if pos&(StampEvery-1) == 0 && s.opts.Latency != nil {
+		s.sample(pos)
+	}
 	return true, false
 }
 

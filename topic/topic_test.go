@@ -342,3 +342,44 @@ func FuzzPoll(f *testing.F) {
 		}
 	})
 }
+
+// TestLatencyStamps: a subscriber with a Latency recorder gets one sample
+// per StampEvery messages it takes while their stamps stand, through
+// TryPublish and Claim/Commit alike; one that falls StampEvery behind gets
+// none for the stamps overwritten meanwhile.
+func TestLatencyStamps(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 1024, Policy: Lossy})
+	var got samples
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Latency: &got})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var m tick
+	for range 2 * StampEvery { // positions 0 and 256 stamped, taken as they come
+		p.TryPublish(&m)
+		s.TryReceive(&m)
+	}
+	if n := p.Claim(StampEvery); n != StampEvery { // 512 stamped at Commit
+		t.Fatalf("claimed %d", n)
+	}
+	p.Commit()
+	for s.TryReceive(&m) {
+	}
+	if len(got) != 3 {
+		t.Fatalf("%d samples, want 3", len(got))
+	}
+	for range 2 * StampEvery { // 768 and 1024 stamped; 768's is gone when the subscriber looks
+		p.TryPublish(&m)
+	}
+	for s.TryReceive(&m) {
+	}
+	if len(got) != 4 {
+		t.Fatalf("%d samples after falling behind, want 4 (768's lost)", len(got))
+	}
+	for _, v := range got {
+		if v < 0 || v > int64(time.Minute) {
+			t.Fatalf("sample %d ns", v)
+		}
+	}
+}
