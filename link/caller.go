@@ -40,7 +40,9 @@ func (c *Caller) Info() ConnInfo { return c.c.info() }
 // Close drops the connection once the handler returns (its response to
 // this request is still written): the client's calls then fail with
 // ErrPeerGone and it redials; OnDisconnect gets reason.
-func (c *Caller) Close(reason string) { c.s.drop(c.c, "closed by the handler: "+reason) }
+func (c *Caller) Close(reason string) {
+	c.s.dropFor(c.c, "closed by the handler: "+reason, &c.s.stats.kicked)
+}
 
 // ServeCaller is Serve with a handler that also gets the Caller. A
 // server uses Serve or ServeCaller, once.

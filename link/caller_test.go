@@ -52,6 +52,9 @@ func TestServeCaller(t *testing.T) {
 	if st := b.Stats(); st.Redials != 0 {
 		t.Fatalf("the other connection redialled: %+v", st)
 	}
+	if st := s.Stats(); st.Kicked != 1 || st.Dropped != 0 {
+		t.Fatalf("server: %+v (want one kicked, none dropped for corruption)", st)
+	}
 	if err := s.ServeCaller(nil); err == nil {
 		t.Fatal("nil handler accepted")
 	}

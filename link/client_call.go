@@ -32,6 +32,9 @@ func (c *Conn[Req, Resp]) Call(deadline time.Time, req *Req, resp *Resp) error {
 		}
 	}
 	err := c.call(deadline, req, resp)
+	if err == ErrTimeout {
+		c.stats.timeouts.Add(1)
+	}
 	if t0 != 0 && err == nil {
 		c.opts.Latency.Record(int64(float64(asm.Ticks()-t0) * 1e9 / asm.TicksPerSecond()))
 	}
@@ -64,6 +67,9 @@ func (c *Conn[Req, Resp]) CallContext(ctx context.Context, req *Req, resp *Resp)
 	err := c.call(deadline, req, resp)
 	c.ctx = nil
 	c.leave()
+	if err == ErrTimeout || (err != nil && err == ctx.Err()) {
+		c.stats.timeouts.Add(1)
+	}
 	if err == ErrTimeout {
 		// The call's own clock may pass the deadline a moment before the
 		// context's timer marks it done.

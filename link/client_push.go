@@ -98,6 +98,9 @@ func (c *PushConn[Req, Resp, P]) Recv(deadline time.Time, m *P) error {
 	c.parkMsg = m
 	err = c.park(c.pollRecv, deadline)
 	c.parkMsg = nil
+	if err == ErrTimeout {
+		c.stats.timeouts.Add(1)
+	}
 	return c.failed(a, err)
 }
 

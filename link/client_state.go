@@ -220,7 +220,7 @@ func (c *Conn[Req, Resp]) breakOff(a *attachment) {
 }
 
 type connStats struct {
-	redials, corrupt, parks, attempts, stuck atomic.Uint64
+	redials, corrupt, parks, attempts, stuck, timeouts atomic.Uint64
 }
 
 // ConnStats are a Conn's counters.
@@ -241,10 +241,13 @@ type ConnStats struct {
 	// was held by calls the server had not answered, the oldest one
 	// abandoned by its caller (a deferred call never answered, defer.go).
 	Stuck uint64
+	// Timeouts counts calls and receives that ended at their deadline
+	// (ErrTimeout) or with their context done.
+	Timeouts uint64
 }
 
-// Stats returns the Conn's counters: three atomic loads.
+// Stats returns the Conn's counters: an atomic load each.
 func (c *Conn[Req, Resp]) Stats() ConnStats {
 	return ConnStats{Redials: c.stats.redials.Load(), Corrupt: c.stats.corrupt.Load(), Parks: c.stats.parks.Load(),
-		Attempts: c.stats.attempts.Load(), Stuck: c.stats.stuck.Load()}
+		Attempts: c.stats.attempts.Load(), Stuck: c.stats.stuck.Load(), Timeouts: c.stats.timeouts.Load()}
 }

@@ -57,6 +57,9 @@ func TestCallContext(t *testing.T) {
 	if err := c.CallContext(ctx, &req{A: 1}, &r); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled while waiting for the server: %v", err)
 	}
+	if st := c.Stats(); st.Timeouts != 3 { // the three that ended with their context, once under way
+		t.Fatalf("stats: %+v", st)
+	}
 }
 
 // BenchmarkCallContext: a call through CallContext (with a cancellable

@@ -111,7 +111,7 @@ func TestDeferredOutOfOrder(t *testing.T) {
 	if st := s.Stats(); st.LateReplies != 1 || st.Replies != st.Deferred {
 		t.Fatalf("stats: %+v", st)
 	}
-	if st := c.Stats(); st.Redials != 0 || st.Corrupt != 0 {
+	if st := c.Stats(); st.Redials != 0 || st.Corrupt != 0 || st.Timeouts != 1 {
 		t.Fatalf("client: %+v", st)
 	}
 }

@@ -103,6 +103,7 @@ const (
 
 type serverStats struct {
 	accepted, dropped, closed  atomic.Uint64
+	kicked                     atomic.Uint64 // closed by a handler (Caller.Close)
 	refused                    [reasons]atomic.Uint64
 	acceptErrors               atomic.Uint64
 	deferred, replies          atomic.Uint64 // Caller.Defer, Server.Reply that answered
@@ -133,7 +134,8 @@ type ServerStats struct {
 	RefusedVersion   uint64 // a hello of another wire version
 	RefusedMismatch  uint64 // Req or Resp differ from the server's
 	RefusedFull      uint64 // MaxConns attached, too many processes of the uid, or no arena
-	Dropped          uint64 // connections dropped for corrupt shared state
+	Dropped          uint64 // connections dropped for corrupt shared state (call slots, push position)
+	Kicked           uint64 // connections closed by a handler (Caller.Close)
 	Closed           uint64 // connections whose client went away
 	Requests         uint64 // requests handled (deferred ones included)
 	Deferred         uint64 // calls deferred by their handler (Caller.Defer)
@@ -365,7 +367,7 @@ func (s *server) waitMillis() int {
 // use of every client process's arena; for monitoring, not for a hot path.
 func (s *server) Stats() ServerStats {
 	st := ServerStats{Accepted: s.stats.accepted.Load(),
-		Dropped: s.stats.dropped.Load(), Closed: s.stats.closed.Load(),
+		Dropped: s.stats.dropped.Load(), Closed: s.stats.closed.Load(), Kicked: s.stats.kicked.Load(),
 		AcceptErrors:  s.stats.acceptErrors.Load(),
 		RefusedPolicy: s.stats.refused[reasonPolicy].Load(), RefusedBusy: s.stats.refused[reasonBusy].Load(),
 		RefusedMalformed: s.stats.refused[reasonMalformed].Load(), RefusedVersion: s.stats.refused[reasonVersion].Load(),

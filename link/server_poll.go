@@ -253,11 +253,14 @@ func (s *Server[Req, Resp]) serveConn(c *sconn, sc *scratch[Req, Resp]) int {
 
 // drop stops serving c because its client wrote what no correct client
 // writes; the epoll goroutine frees it when the shutdown lands.
-func (s *server) drop(c *sconn, why string) {
+func (s *server) drop(c *sconn, why string) { s.dropFor(c, why, &s.stats.dropped) }
+
+// dropFor is drop, counting the drop in n.
+func (s *server) dropFor(c *sconn, why string, n *atomic.Uint64) {
 	if c.state.CompareAndSwap(connActive, connClosing) {
 		r, _, _ := c.ring()
 		c.extOf(r.depth).why.Store(&why)
-		s.stats.dropped.Add(1)
+		n.Add(1)
 		unix.Shutdown(c.fd, unix.SHUT_RDWR)
 	}
 }

@@ -49,9 +49,9 @@ func CounterNames(k Kind) []string {
 		return []string{"conns", "procs", "accepted", "refused", "requests", "dropped", "closed",
 			"accept_errors", "refused_policy", "refused_busy", "refused_malformed", "refused_version",
 			"refused_mismatch", "refused_full", "arenas", "deferred", "replies", "late_replies",
-			"pushes", "push_full", "push_gone"}
+			"pushes", "push_full", "push_gone", "kicked"}
 	case KindLinkConn:
-		return []string{"redials", "corrupt", "parks", "stuck"}
+		return []string{"redials", "corrupt", "parks", "stuck", "timeouts", "attempts"}
 	case KindTopicPub:
 		return []string{"published", "subscribers", "evicted"}
 	case KindTopicSub:

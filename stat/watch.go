@@ -61,7 +61,7 @@ func serverSampler[Req, Resp any](s *link.Server[Req, Resp]) Sampler {
 		*c = [Counters]uint64{uint64(st.Conns), uint64(st.Procs), st.Accepted, st.Refused, st.Requests,
 			st.Dropped, st.Closed, st.AcceptErrors, st.RefusedPolicy, st.RefusedBusy, st.RefusedMalformed,
 			st.RefusedVersion, st.RefusedMismatch, st.RefusedFull, uint64(st.Arenas), st.Deferred, st.Replies, st.LateReplies,
-			st.Pushes, st.PushFull, st.PushGone}
+			st.Pushes, st.PushFull, st.PushGone, st.Kicked}
 	}
 }
 
@@ -96,7 +96,7 @@ func WatchConn[Req, Resp any](reg *Registry, name string, c *link.Conn[Req, Resp
 func connSampler[Req, Resp any](c *link.Conn[Req, Resp]) Sampler {
 	return func(out *[Counters]uint64) {
 		st := c.Stats()
-		out[0], out[1], out[2], out[3] = st.Redials, st.Corrupt, st.Parks, st.Stuck
+		out[0], out[1], out[2], out[3], out[4], out[5] = st.Redials, st.Corrupt, st.Parks, st.Stuck, st.Timeouts, st.Attempts
 	}
 }
 
