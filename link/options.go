@@ -28,7 +28,9 @@ type Policy struct {
 // must then be reachable by other uids.
 func (p *Policy) shared() bool { return len(p.UIDs) > 0 || len(p.GIDs) > 0 }
 
-func (p *Policy) allows(serverUID, uid, gid uint32) bool {
+// Allows reports whether p admits a peer with uid and gid, for a server
+// (or any owner) running as serverUID.
+func (p *Policy) Allows(serverUID, uid, gid uint32) bool {
 	if uid == serverUID && !p.DenySameUID {
 		return true
 	}

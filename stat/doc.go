@@ -31,4 +31,9 @@
 //	| endpoint 1 …                                   |  2304
 //
 // Pages of unused endpoint slots are never touched (the segment is sparse).
+//
+// Only the registry's uid (and root) can open it by name. A registry made
+// with Options.Share also hands a read-only descriptor of its segment to
+// the uids and gids the policy lists, through a socket in the share
+// directory (share.go); ScanShared reads those.
 package stat

@@ -1,6 +1,7 @@
 package stat
 
 import (
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,6 +20,13 @@ type Options struct {
 	Dir      string        // the registry directory; empty: DefaultDir()
 	Interval time.Duration // how often endpoints are sampled; 0: 100 ms
 	Slots    int           // endpoints this process can register; 0: DefaultSlots
+	// Share, if it lists UIDs or GIDs, lets those uids read this registry
+	// too (ScanShared; spinstat does): share.go says how. Without it only
+	// this uid (and root) can.
+	Share link.Policy
+	// ShareDir is where a sharing registry puts its socket; empty:
+	// DefaultShareDir.
+	ShareDir string
 }
 
 // ErrFull is returned by Register when every slot is taken.
@@ -48,6 +56,7 @@ type Registry struct {
 	interval time.Duration
 	stop     chan struct{}
 	done     chan struct{}
+	sharer   *sharer // Options.Share's, or nil
 }
 
 // registries numbers a process's registries, for their segments' names.
@@ -85,6 +94,12 @@ func NewRegistry(opts Options) (*Registry, error) {
 	store32(m, offVersion, version)
 	// SYNC: release of the header; a reader checks the magic first.
 	store(m, offMagic, magic)
+	if len(opts.Share.UIDs) > 0 || len(opts.Share.GIDs) > 0 {
+		if r.sharer, err = share(cmp.Or(opts.ShareDir, DefaultShareDir), name, seg.Fd(), opts.Share); err != nil {
+			seg.Close()
+			return nil, err
+		}
+	}
 	go r.sampleLoop()
 	return r, nil
 }
@@ -218,6 +233,9 @@ func (r *Registry) Close() error {
 	r.mu.Unlock()
 	close(r.stop)
 	<-r.done
+	if r.sharer != nil {
+		r.sharer.close()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.eps = nil

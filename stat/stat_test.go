@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(child(dir))
 	}
+	if dir := os.Getenv(scanEnv); dir != "" {
+		os.Exit(scanChild(dir))
+	}
 	os.Exit(m.Run())
 }
 

@@ -10,7 +10,10 @@
 //	spinstat -json        one JSON object per endpoint
 //	spinstat -listen ADDR Prometheus metrics on http://ADDR/metrics
 //
-// It reads the registry directory (-dir, default stat.DefaultDir) and
-// maps each segment read-only: it never slows a writer. A segment a
-// hostile process wrote garbage into is listed as corrupt.
+// It reads the registry directory (-dir, default stat.DefaultDir) — this
+// uid's registries — and the registries other uids share with it
+// (stat.Options.Share) through the share directory (-share, default
+// stat.DefaultShareDir), and maps each segment read-only: it never slows a
+// writer. A segment a hostile process wrote garbage into is listed as
+// corrupt; a registry whose policy does not admit this uid is not shown.
 package main

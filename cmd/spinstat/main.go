@@ -17,6 +17,7 @@ import (
 
 type config struct {
 	dir      string
+	shareDir string // other uids' shared registries; "-": none
 	interval time.Duration
 	watch    bool
 	json     bool
@@ -47,6 +48,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("spinstat", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.dir, "dir", "", "registry directory (default: stat.DefaultDir)")
+	fs.StringVar(&c.shareDir, "share", stat.DefaultShareDir, "also read the registries other uids share with this one there (\"-\": none)")
 	fs.DurationVar(&c.interval, "i", time.Second, "time between the two scans a rate is taken over; -watch's refresh")
 	fs.BoolVar(&c.watch, "watch", false, "refresh the table in place every -i")
 	fs.BoolVar(&c.json, "json", false, "one JSON object per endpoint")
@@ -70,13 +72,13 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 // show prints the table (once, or every interval with -watch), the
 // details of c.name, or JSON.
 func show(c *config, w io.Writer) error {
-	prev, err := stat.Scan(c.dir)
+	prev, err := scan(c.dir, c.shareDir)
 	if err != nil {
 		return err
 	}
 	for round := 1; ; round++ {
 		time.Sleep(c.interval)
-		cur, err := stat.Scan(c.dir)
+		cur, err := scan(c.dir, c.shareDir)
 		if err != nil {
 			return err
 		}
@@ -107,11 +109,25 @@ func show(c *config, w io.Writer) error {
 // serve exports the registry to Prometheus until killed.
 func serve(c *config, stderr io.Writer) int {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{dir: c.dir})
+	reg.MustRegister(&collector{dir: c.dir, shareDir: c.shareDir})
 	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if err := http.ListenAndServe(c.listen, nil); err != nil {
 		fmt.Fprintln(stderr, "spinstat:", err)
 		return 1
 	}
 	return 0
+}
+
+// scan reads this uid's registries in dir, then those other uids share in
+// shareDir ("-": none); a share directory that cannot be read adds
+// nothing.
+func scan(dir, shareDir string) ([]stat.Process, error) {
+	ps, err := stat.Scan(dir)
+	if err != nil || shareDir == "-" {
+		return ps, err
+	}
+	if shared, err := stat.ScanShared(shareDir); err == nil {
+		ps = append(ps, shared...)
+	}
+	return ps, nil
 }

@@ -75,7 +75,7 @@ func TestTable(t *testing.T) {
 func TestPrometheus(t *testing.T) {
 	dir, _, _ := registry(t)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{dir: dir})
+	reg.MustRegister(&collector{dir: dir, shareDir: "-"})
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)

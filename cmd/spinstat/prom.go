@@ -14,7 +14,7 @@ import (
 // underscores; monotonic counters with _total), labelled endpoint, kind,
 // pid and id (segment:index, unique); and for every kind with one, its main counter also as
 // spinwire_messages_total, so one query covers all endpoints.
-type collector struct{ dir string }
+type collector struct{ dir, shareDir string }
 
 var (
 	messagesDesc = prometheus.NewDesc("spinwire_messages_total",
@@ -33,7 +33,7 @@ var levels = map[string]bool{"conns": true, "procs": true, "capacity": true, "ca
 func (c *collector) Describe(chan<- *prometheus.Desc) {}
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	ps, err := stat.Scan(c.dir)
+	ps, err := scan(c.dir, c.shareDir)
 	if err != nil {
 		return
 	}

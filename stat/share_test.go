@@ -1,0 +1,168 @@
+package stat
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/link"
+	"golang.org/x/sys/unix"
+)
+
+// scanEnv makes the test binary a child that prints what ScanShared finds
+// in the directory it names: the endpoints' names, or "none".
+const scanEnv = "STAT_TEST_SCAN_SHARED"
+
+func scanChild(dir string) int {
+	ps, err := ScanShared(dir)
+	if err != nil {
+		os.Stdout.WriteString("error " + err.Error() + "\n")
+		return 1
+	}
+	var names []string
+	for _, p := range ps {
+		if p.Err != nil {
+			names = append(names, "corrupt")
+		}
+		for _, e := range p.Endpoints {
+			names = append(names, e.Name)
+		}
+	}
+	if len(names) == 0 {
+		names = append(names, "none")
+	}
+	os.Stdout.WriteString(strings.Join(names, ",") + "\n")
+	return 0
+}
+
+// shareDirFor makes a share directory as DefaultShareDir would be.
+func shareDirFor(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "share")
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(filepath.Dir(filepath.Dir(dir)), 0o755)
+	return dir
+}
+
+// TestShareSameUID: a registry that shares is read through its socket by
+// a reader its policy admits, and refused to one it does not (here, its
+// own uid with DenySameUID); a socket nobody listens on is skipped, and
+// Close removes the socket.
+func TestShareSameUID(t *testing.T) {
+	sdir := shareDirFor(t)
+	for _, deny := range []bool{false, true} {
+		reg, err := NewRegistry(Options{Dir: t.TempDir(), Interval: time.Hour, ShareDir: sdir,
+			Share: link.Policy{UIDs: []uint32{12345}, DenySameUID: deny}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, _ := reg.Register(KindCustom, "shared", "t", 1, nil)
+		e.Set(0, 7)
+		ps, err := scanShared(sdir, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if deny != (len(ps) == 0) {
+			t.Fatalf("deny %v: %+v", deny, ps)
+		}
+		if !deny && (ps[0].Err != nil || len(ps[0].Endpoints) != 1 || ps[0].Endpoints[0].Counters[0] != 7) {
+			t.Fatalf("shared: %+v", ps[0])
+		}
+		if own, _ := ScanShared(sdir); len(own) != 0 {
+			t.Fatalf("ScanShared read this uid's own: %+v", own)
+		}
+		reg.Close()
+	}
+	fi, err := os.Stat(sdir)
+	if err != nil || fi.Mode()&os.ModeSticky == 0 || fi.Mode().Perm() != 0o777 {
+		t.Fatalf("share directory: %v %v", fi.Mode(), err)
+	}
+	if ents, _ := os.ReadDir(sdir); len(ents) != 0 {
+		t.Fatalf("sockets left: %v", ents)
+	}
+	// A socket whose registry is gone.
+	l, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	unix.Bind(l, &unix.SockaddrUnix{Name: filepath.Join(sdir, "1.2.3.sock")})
+	unix.Close(l)
+	if ps, err := scanShared(sdir, -1); err != nil || len(ps) != 0 {
+		t.Fatalf("stale socket: %+v %v", ps, err)
+	}
+}
+
+// TestShareHostile: a socket in the share directory that answers with no
+// descriptor, with one that is not a sealed segment, or not at all, is
+// reported as an error; none stops the scan or panics.
+func TestShareHostile(t *testing.T) {
+	sdir := shareDirFor(t)
+	if err := shareDir(sdir); err != nil {
+		t.Fatal(err)
+	}
+	r, w, _ := os.Pipe()
+	defer r.Close()
+	defer w.Close()
+	answers := map[string]func(fd int){
+		"1.words.sock": func(fd int) { unix.Sendmsg(fd, []byte("hello"), nil, nil, 0) },
+		"1.pipe.sock":  func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(int(r.Fd())), nil, 0) },
+		"1.mute.sock":  func(fd int) { time.Sleep(300 * time.Millisecond) },
+	}
+	for name, answer := range answers {
+		l, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+		if err := unix.Bind(l, &unix.SockaddrUnix{Name: filepath.Join(sdir, name)}); err != nil {
+			t.Fatal(err)
+		}
+		unix.Listen(l, 4)
+		go func() {
+			defer unix.Close(l)
+			fd, _, err := unix.Accept(l)
+			if err == nil {
+				answer(fd)
+				unix.Close(fd)
+			}
+		}()
+	}
+	ps, err := scanShared(sdir, -1)
+	if err != nil || len(ps) != 3 {
+		t.Fatalf("%+v %v", ps, err)
+	}
+	for _, p := range ps {
+		if p.Err == nil {
+			t.Errorf("%s: no error", p.Name)
+		}
+	}
+	if err := shareDir(filepath.Join(sdir, "1.words.sock")); err == nil {
+		t.Error("a socket taken for a share directory")
+	}
+}
+
+// TestShareOtherUID: a registry shared with uid 12345 is read by a
+// process of that uid and refused to one of uid 23456. Root only.
+func TestShareOtherUID(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: starts readers under other uids")
+	}
+	sdir := shareDirFor(t)
+	reg, err := NewRegistry(Options{Dir: t.TempDir(), Interval: time.Hour, ShareDir: sdir,
+		Share: link.Policy{UIDs: []uint32{12345}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	reg.Register(KindCustom, "visible", "t", 1, nil)
+	bin := filepath.Join(filepath.Dir(sdir), "stat.test")
+	data, _ := os.ReadFile(os.Args[0])
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for uid, want := range map[uint32]string{12345: "visible", 23456: "none"} {
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), scanEnv+"="+sdir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != want {
+			t.Errorf("uid %d: %q %v, want %q", uid, got, err, want)
+		}
+	}
+}
