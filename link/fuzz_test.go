@@ -2,6 +2,7 @@ package link
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -137,5 +138,45 @@ func FuzzServeConn(f *testing.F) {
 func TestConnRecordSize(t *testing.T) {
 	if n := unsafe.Sizeof(sconn{}); n != 64 {
 		t.Fatalf("sconn is %d bytes, want 64", n)
+	}
+}
+
+// countRecorder counts the samples it is given.
+type countRecorder struct{ n int }
+
+func (c *countRecorder) Record(int64) { c.n++ }
+
+// TestServeLatency: with Options.Latency the poller times one request in
+// LatencyEvery, and serving allocates nothing either way.
+func TestServeLatency(t *testing.T) {
+	for _, rec := range []*countRecorder{nil, {}} {
+		g := geometry(2, 4, unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}))
+		buf := make([]uint64, g.length/8+8)
+		body := unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), g.length)
+		c := &sconn{fd: -1, d: &domain{a: &arena{g: g, body: body}}}
+		c.state.Store(connActive)
+		s := &Server[req, resp]{handler: add}
+		if rec != nil {
+			s.opts.Latency = rec
+		}
+		var sc scratch[req, resp]
+		r := connRing(body, g, 0)
+		p := uint64(0)
+		call := func() {
+			*(*req)(r.slot(p)) = req{A: 1, B: 2}
+			atomic.StoreUint64(r.id(p), p+1)
+			r.storeSeq(p, 2*p+1)
+			if s.serveConn(c, &sc) != 1 || (*resp)(r.slot(p)).Sum != 3 {
+				t.Fatalf("call %d not answered", p)
+			}
+			r.storeSeq(p, 2*(p+r.depth))
+			p++
+		}
+		if a := testing.AllocsPerRun(4*LatencyEvery-1, call); a != 0 {
+			t.Fatalf("%v allocations per request", a)
+		}
+		if rec != nil && rec.n != 4 {
+			t.Fatalf("%d samples of %d requests", rec.n, p)
+		}
 	}
 }

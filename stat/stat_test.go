@@ -292,6 +292,7 @@ func TestListenWatched(t *testing.T) {
 		}
 	}
 	reg.sampleAll()
+
 	ps, _ := Scan(dir)
 	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
 		t.Fatalf("%+v", ps)

@@ -9,10 +9,15 @@ import (
 	"github.com/spinwire/spinwire/spin"
 )
 
-// TestNoAllocations: publishing and receiving allocate nothing.
+// TestNoAllocations: publishing and receiving allocate nothing, latency
+// stamps and a subscriber's samples included.
 func TestNoAllocations(t *testing.T) {
 	p, dir := create(t, Options{Capacity: 1024, Policy: Reliable})
-	s := subscribe(t, dir)
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Latency: nopRecorder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	p.subs.scan()
 	var m tick
 	fn := func(v *tick) { m = *v }
@@ -54,6 +59,11 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	})
 }
+
+// nopRecorder is a Recorder that drops what it is given.
+type nopRecorder struct{}
+
+func (nopRecorder) Record(int64) {}
 
 // samples is a Recorder that keeps what it is given.
 type samples []int64
