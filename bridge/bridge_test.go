@@ -289,9 +289,18 @@ type tick64 struct {
 // BenchmarkExportImport: 64-byte messages from a topic on "host A"
 // through Export, an embedded NATS server on loopback and Import into a
 // topic on "host B", received there; msgs/s of the whole path, batches of
-// up to 64 (target: ≥ 1 M msg/s).
+// up to 64 (target: ≥ 1 M msg/s); through core NATS, and in durable mode
+// through a JetStream stream (file storage) and a durable consumer.
 func BenchmarkExportImport(b *testing.B) {
-	s := startNATS(b)
+	b.Run("mode=core", func(b *testing.B) { benchExportImport(b, startNATS(b), false) })
+	b.Run("mode=durable", func(b *testing.B) { benchExportImport(b, startJetStream(b), true) })
+}
+
+func benchExportImport(b *testing.B, s *server.Server, durable bool) {
+	durableName := ""
+	if durable {
+		durableName = "bench"
+	}
 	dirA, dirB := b.TempDir(), b.TempDir()
 	pubA, err := topic.Create[tick64]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, Capacity: 1 << 14, StallTimeout: time.Minute})
 	if err != nil {
@@ -308,12 +317,12 @@ func BenchmarkExportImport(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer subB.Close()
-	imp, err := Import(connect(b, s), "bench", pubB, ImportOptions{})
+	imp, err := Import(connect(b, s), "bench", pubB, ImportOptions{Durable: durableName})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer imp.Close()
-	exp, err := Export[tick64](connect(b, s), "a", ExportOptions{Subject: "bench", Subscribe: topic.SubscribeOptions{Dir: dirA}})
+	exp, err := Export[tick64](connect(b, s), "a", ExportOptions{Subject: "bench", Subscribe: topic.SubscribeOptions{Dir: dirA}, Durable: durable})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,12 +19,21 @@
 //
 //	Spinwire-Fingerprint  T's layout fingerprint, 16 hex digits
 //	Spinwire-Type         T's name, for the error when it differs
-//	Spinwire-Source       the exporter's incarnation: random, 16 hex digits
-//	Spinwire-Seq          the first message's sequence number (decimal)
+//	Spinwire-Source       the topic publisher's epoch, 16 hex digits
+//	Spinwire-Seq          the first message's position in the topic (decimal)
 //	Spinwire-Count        messages in the body (decimal, 1…MaxCount)
 //
-// Sequence numbers count the messages an exporter saw, lost ones included
-// (a lapped exporter's topic loss shows as a gap), from 0 at its start.
+// Sequence numbers are the topic's own positions, so a lapped exporter's
+// loss shows as a gap, and an exporter that restarts and sends again what
+// the topic's History gives it is recognised: the importer drops it as a
+// duplicate. A restarted topic publisher is a new source.
+//
+// # Durable mode
+//
+// With ExportOptions.Durable the exporter publishes to a JetStream stream
+// and resumes after the last batch stored; with ImportOptions.Durable the
+// importer reads through a durable consumer and acknowledges each batch
+// once published locally (durable.go).
 //
 // # Import is hostile-safe
 //

@@ -2,8 +2,8 @@ package bridge
 
 import (
 	"context"
-	"math/rand/v2"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -25,6 +25,13 @@ type ExportOptions struct {
 	MaxDelay time.Duration
 	// Subscribe is how the exporter subscribes to the local topic.
 	Subscribe topic.SubscribeOptions
+	// Durable publishes each batch to JetStream (durable.go) and waits for
+	// the server to store it; a restarted exporter resumes after the last
+	// batch stored, from the topic's History.
+	Durable bool
+	// Stream is the JetStream stream holding Subject in durable mode,
+	// made if missing (default: DefaultStream(Subject)).
+	Stream string
 }
 
 // Exporter sends one local topic to a NATS subject (Run).
@@ -33,9 +40,8 @@ type Exporter[T any] struct {
 	sub    *topic.Subscriber[T]
 	opts   ExportOptions
 	schema *layout.Schema
-	source uint64
 	size   int
-	stats  struct{ messages, batches, lost atomic.Uint64 }
+	stats  struct{ messages, batches, lost, skipped atomic.Uint64 }
 }
 
 // ExportStats are an Exporter's counters.
@@ -43,6 +49,7 @@ type ExportStats struct {
 	Messages uint64 // messages sent
 	Batches  uint64 // NATS messages sent
 	Lost     uint64 // messages the exporter lost on the local topic (lapped)
+	Skipped  uint64 // durable: messages not sent again, JetStream had them
 }
 
 // Export subscribes to the local topic name and returns an Exporter that
@@ -62,66 +69,55 @@ func Export[T any](nc *nats.Conn, name string, opts ExportOptions) (*Exporter[T]
 	if opts.Subject == "" || opts.MaxBatch < 1 || opts.MaxBatch > MaxCount || opts.MaxDelay < 0 {
 		return nil, msg.Errorf("bridge: export %q: want a Subject, MaxBatch in 1…%d and MaxDelay ≥ 0", name, MaxCount)
 	}
+	if opts.Stream == "" {
+		opts.Stream = DefaultStream(opts.Subject)
+	}
 	sub, err := topic.Subscribe[T](name, opts.Subscribe)
 	if err != nil {
 		return nil, err
 	}
-	return &Exporter[T]{nc: nc, sub: sub, opts: opts, schema: sc, source: rand.Uint64(), size: int(unsafe.Sizeof(*new(T)))}, nil
+	return &Exporter[T]{nc: nc, sub: sub, opts: opts, schema: sc, size: int(unsafe.Sizeof(*new(T)))}, nil
 }
 
 // Run sends the topic's messages until ctx ends or the subscription fails
 // (evicted, say), then closes the subscription. A batch goes out when it
-// holds MaxBatch messages or its first message has waited MaxDelay;
-// before a gap (the exporter was lapped) the batch so far goes out, and
-// the next one's sequence number skips the lost messages. With nothing to
-// send it yields, then sleeps a quarter of MaxDelay at most between looks.
-// Cost: one copy per message into the batch, one NATS publish (a copy
-// into its buffer) and a header per batch.
+// holds MaxBatch messages or its first message has waited MaxDelay, and
+// before a gap (the exporter was lapped: the next batch starts at the
+// next position it holds) or a new publisher (a new source). Sequence
+// numbers are the topic's positions and the source its publisher's
+// epoch, so an importer drops what a restarted exporter sends again.
+// With nothing to send it yields, then sleeps a quarter of MaxDelay at
+// most between looks. Cost: one copy per message into the batch, one
+// NATS publish (a copy into its buffer) and a header per batch; in
+// durable mode, a round trip to JetStream per batch.
 func (e *Exporter[T]) Run(ctx context.Context) error {
 	defer e.sub.Close()
-	buf := make([]byte, 0, e.opts.MaxBatch*e.size)
-	m := nats.NewMsg(e.opts.Subject)
-	var seq, lost uint64
-	var first time.Time
-	flush := func() error {
-		n := len(buf) / e.size
-		if n == 0 {
-			return nil
-		}
-		encodeHeader(m.Header, e.schema.Fingerprint, e.schema.Name, e.source, seq, n)
-		m.Data = buf
-		if err := e.nc.PublishMsg(m); err != nil {
+	b := batcher{e: e.opts, size: e.size, m: nats.NewMsg(e.opts.Subject), buf: make([]byte, 0, e.opts.MaxBatch*e.size),
+		send: e.send, skipped: &e.stats.skipped, fp: e.schema.Fingerprint, typ: e.schema.Name}
+	if e.opts.Durable {
+		js, resume, err := e.durableStart()
+		if err != nil {
 			return err
 		}
-		seq += uint64(n)
-		e.stats.messages.Add(uint64(n))
-		e.stats.batches.Add(1)
-		buf = buf[:0]
-		return nil
+		b.js, b.resume = js, resume
 	}
-	add := func(v *T) {
-		if len(buf) == 0 {
-			first = time.Now()
-		}
-		buf = append(buf, unsafe.Slice((*byte)(unsafe.Pointer(v)), e.size)...)
-	}
+	lost := uint64(0)
+	add := func(v *T) { b.add(e.sub.Epoch(), e.sub.Position()-1, unsafe.Slice((*byte)(unsafe.Pointer(v)), e.size)) }
 	for idle := 0; ctx.Err() == nil; {
-		n, err := e.sub.Poll(add, e.opts.MaxBatch-len(buf)/e.size)
+		n, err := e.sub.Poll(add, e.opts.MaxBatch-len(b.buf)/e.size)
 		if l := e.sub.Lost(); l != lost {
-			// The messages in buf came before the loss: send them, then skip.
-			if err := flush(); err != nil {
-				return err
-			}
-			seq += l - lost
 			e.stats.lost.Add(l - lost)
 			lost = l
 		}
+		if err == nil {
+			err = b.err
+		}
 		if err != nil {
-			flush()
+			b.flush()
 			return err
 		}
-		if len(buf) == cap(buf) || (len(buf) > 0 && time.Since(first) >= e.opts.MaxDelay) {
-			if err := flush(); err != nil {
+		if b.full() || b.due() {
+			if err := b.flush(); err != nil {
 				return err
 			}
 		}
@@ -135,10 +131,83 @@ func (e *Exporter[T]) Run(ctx context.Context) error {
 			time.Sleep(min(e.opts.MaxDelay/4, 100*time.Microsecond) + time.Microsecond)
 		}
 	}
-	return flush()
+	return b.flush()
+}
+
+// send publishes one batch: to JetStream in durable mode, and counts it.
+func (e *Exporter[T]) send(b *batcher, n int) error {
+	var err error
+	if b.js != nil {
+		_, err = b.js.PublishMsg(b.m, nats.MsgId(hex16(b.source)+"-"+strconv.FormatUint(b.seq, 10)))
+	} else {
+		err = e.nc.PublishMsg(b.m)
+	}
+	if err == nil {
+		e.stats.messages.Add(uint64(n))
+		e.stats.batches.Add(1)
+	}
+	return err
+}
+
+// batcher gathers one batch: consecutive positions of one source.
+type batcher struct {
+	e       ExportOptions
+	size    int
+	m       *nats.Msg
+	buf     []byte
+	source  uint64
+	seq     uint64 // the first message's position
+	first   time.Time
+	err     error // the first send that failed inside a Poll
+	js      nats.JetStreamContext
+	resume  resumePoint
+	skipped *atomic.Uint64
+	send    func(*batcher, int) error
+	fp      uint64
+	typ     string
+}
+
+// add appends message pos of source, sending the batch so far first when
+// pos does not follow it; in durable mode a message JetStream has already
+// is skipped.
+func (b *batcher) add(source, pos uint64, v []byte) {
+	if b.resume.skip(source, pos) {
+		if b.skipped != nil {
+			b.skipped.Add(1)
+		}
+		return
+	}
+	if n := uint64(len(b.buf) / b.size); n > 0 && (source != b.source || pos != b.seq+n) {
+		if err := b.flush(); err != nil && b.err == nil {
+			b.err = err
+		}
+	}
+	if len(b.buf) == 0 {
+		b.source, b.seq, b.first = source, pos, time.Now()
+	}
+	b.buf = append(b.buf, v...)
+}
+
+func (b *batcher) full() bool { return len(b.buf) == cap(b.buf) }
+func (b *batcher) due() bool  { return len(b.buf) > 0 && time.Since(b.first) >= b.e.MaxDelay }
+
+// flush sends the batch, if any.
+func (b *batcher) flush() error {
+	n := len(b.buf) / b.size
+	if n == 0 {
+		return nil
+	}
+	encodeHeader(b.m.Header, b.fp, b.typ, b.source, b.seq, n)
+	b.m.Data = b.buf
+	if err := b.send(b, n); err != nil {
+		return err
+	}
+	b.buf = b.buf[:0]
+	return nil
 }
 
 // Stats returns the exporter's counters; safe from any goroutine.
 func (e *Exporter[T]) Stats() ExportStats {
-	return ExportStats{Messages: e.stats.messages.Load(), Batches: e.stats.batches.Load(), Lost: e.stats.lost.Load()}
+	return ExportStats{Messages: e.stats.messages.Load(), Batches: e.stats.batches.Load(), Lost: e.stats.lost.Load(),
+		Skipped: e.stats.skipped.Load()}
 }

@@ -18,6 +18,13 @@ type ImportOptions struct {
 	// Logf receives refusals, at most one line per kind and source
 	// (default: none).
 	Logf func(format string, args ...any)
+	// Durable, if not empty, reads the subject from its JetStream stream
+	// through the durable consumer of that name, acknowledging each batch
+	// once it is in the local topic (durable.go).
+	Durable string
+	// Stream is the JetStream stream in durable mode, made if missing
+	// (default: DefaultStream(subject)).
+	Stream string
 }
 
 // Importer publishes what arrives on a NATS subject into a local topic.
@@ -73,7 +80,12 @@ func Import[T any](nc *nats.Conn, subject string, pub *topic.Publisher[T], opts 
 		return nil, err
 	}
 	im := &Importer[T]{pub: pub, schema: sc, size: int(unsafe.Sizeof(*new(T))), logf: opts.Logf, next: map[uint64]uint64{}}
-	if im.sub, err = nc.Subscribe(subject, im.receive); err == nil {
+	if opts.Durable != "" {
+		im.sub, err = im.durable(nc, subject, opts)
+	} else {
+		im.sub, err = nc.Subscribe(subject, func(m *nats.Msg) { im.receive(m) })
+	}
+	if err == nil {
 		err = nc.Flush() // the server has the subscription when this returns
 	}
 	if err != nil {
@@ -85,18 +97,48 @@ func Import[T any](nc *nats.Conn, subject string, pub *topic.Publisher[T], opts 
 	return im, nil
 }
 
-// receive is the NATS callback: one batch.
-func (im *Importer[T]) receive(m *nats.Msg) {
+// durable subscribes through the durable consumer opts.Durable of the
+// subject's stream, acknowledging each batch handled.
+func (im *Importer[T]) durable(nc *nats.Conn, subject string, opts ImportOptions) (*nats.Subscription, error) {
+	js, err := nc.JetStream()
+	if err != nil {
+		return nil, err
+	}
+	stream := opts.Stream
+	if stream == "" {
+		stream = DefaultStream(subject)
+	}
+	if err := ensureStream(js, stream, subject); err != nil {
+		return nil, err
+	}
+	if err := ensureConsumer(js, stream, opts.Durable, subject); err != nil {
+		return nil, err
+	}
+	// Bound to the consumer, not made by the subscription: Close leaves
+	// it, and its position, to the next importer.
+	return js.Subscribe(subject, func(m *nats.Msg) {
+		if im.receive(m) {
+			m.Ack()
+		} else {
+			m.Nak() // sent again at once, to whoever holds the consumer next
+		}
+	}, nats.Bind(stream, opts.Durable), nats.ManualAck())
+}
+
+// receive is the NATS callback: one batch. It reports false when the
+// batch could not be published (the importer is closed, or the local
+// publisher): a durable importer then leaves it unacknowledged.
+func (im *Importer[T]) receive(m *nats.Msg) bool {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	if im.closed {
-		return
+		return false
 	}
 	b, err := decode(m, im.size)
 	switch {
 	case err != nil:
 		im.stats[impMalformed].Add(1)
-		return
+		return true
 	case b.fingerprint != im.schema.Fingerprint:
 		im.stats[impMismatched].Add(1)
 		if !im.loggedM && im.logf != nil {
@@ -104,11 +146,11 @@ func (im *Importer[T]) receive(m *nats.Msg) {
 			im.logf("bridge: %s: refused batches of %q (fingerprint %016x): the local topic carries %q (%016x)",
 				m.Subject, b.typ, b.fingerprint, im.schema.Name, im.schema.Fingerprint)
 		}
-		return
+		return true
 	}
 	skip := im.sequence(b)
 	if skip >= b.count {
-		return
+		return true
 	}
 	im.stats[impBatches].Add(1)
 	dst := unsafe.Slice((*byte)(unsafe.Pointer(&im.msgBuf)), im.size)
@@ -116,10 +158,11 @@ func (im *Importer[T]) receive(m *nats.Msg) {
 		copy(dst, m.Data[i*im.size:])
 		if err := im.pub.Publish(&im.msgBuf); err != nil {
 			im.stats[impErrors].Add(1)
-			return
+			return false
 		}
 		im.stats[impMessages].Add(1)
 	}
+	return true
 }
 
 // sequence checks b's sequence against its source's next expected and
