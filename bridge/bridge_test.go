@@ -3,6 +3,8 @@ package bridge
 import (
 	"context"
 	"net"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -449,4 +451,77 @@ func TestCluster(t *testing.T) {
 	if st := imp.Stats(); st.Lost != 0 || st.Duplicates != 0 {
 		t.Fatalf("import %+v", st)
 	}
+}
+
+// BenchmarkBridgeLatency: at a low rate (one message every 200 µs), the
+// time from a publish on host A's topic to its receipt from host B's
+// topic through Export, an embedded NATS server and Import, against a
+// bare NATS publish to a subscriber on another connection, the two
+// alternating message by message in one run. Reports each one's p50 and
+// p99 and the bridge's added p50 (target: ≤ 20 µs).
+func BenchmarkBridgeLatency(b *testing.B) {
+	s := startNATS(b)
+	dirA, dirB := b.TempDir(), b.TempDir()
+	pubA, err := topic.Create[tick64]("a", topic.Options{Dir: dirA, Capacity: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pubA.Close()
+	pubB, err := topic.Create[tick64]("b", topic.Options{Dir: dirB, Capacity: 1024})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pubB.Close()
+	subB, err := topic.Subscribe[tick64]("b", topic.SubscribeOptions{Dir: dirB})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer subB.Close()
+	imp, err := Import(connect(b, s), "lat", pubB, ImportOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer imp.Close()
+	exp, err := Export[tick64](connect(b, s), "a", ExportOptions{Subject: "lat", Subscribe: topic.SubscribeOptions{Dir: dirA}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- exp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	ncPub, ncSub := connect(b, s), connect(b, s)
+	raw, err := ncSub.SubscribeSync("raw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ncSub.Flush()
+	bridged, bare := make([]float64, 0, b.N), make([]float64, 0, b.N)
+	payload := make([]byte, unsafe.Sizeof(tick64{}))
+	b.ResetTimer()
+	for i := range b.N {
+		time.Sleep(200 * time.Microsecond)
+		t0 := time.Now()
+		pubA.Publish(&tick64{Seq: uint64(i)})
+		for got := false; !got; runtime.Gosched() { // everything here shares the two CPUs: no spinning
+			subB.Poll(func(*tick64) { got = true }, 0)
+		}
+		bridged = append(bridged, float64(time.Since(t0).Nanoseconds()))
+		time.Sleep(200 * time.Microsecond)
+		t0 = time.Now()
+		ncPub.Publish("raw", payload)
+		if _, err := raw.NextMsg(5 * time.Second); err != nil {
+			b.Fatal(err)
+		}
+		bare = append(bare, float64(time.Since(t0).Nanoseconds()))
+	}
+	b.StopTimer()
+	q := func(v []float64, p float64) float64 { return v[int(p*float64(len(v)-1))] }
+	slices.Sort(bridged)
+	slices.Sort(bare)
+	b.ReportMetric(q(bridged, 0.5)/1e3, "bridge-p50-µs")
+	b.ReportMetric(q(bridged, 0.99)/1e3, "bridge-p99-µs")
+	b.ReportMetric(q(bare, 0.5)/1e3, "nats-p50-µs")
+	b.ReportMetric(q(bare, 0.99)/1e3, "nats-p99-µs")
+	b.ReportMetric((q(bridged, 0.5)-q(bare, 0.5))/1e3, "added-p50-µs")
 }

@@ -21,10 +21,12 @@ type ExportOptions struct {
 	// MaxCount).
 	MaxBatch int
 	// MaxDelay is the longest a message waits in a batch before the
-	// batch goes out (default 100 µs).
+	// batch goes out while more keep coming (default 100 µs); a batch goes
+	// out at once when the topic has nothing more.
 	MaxDelay time.Duration
 	// Subscribe is how the exporter subscribes to the local topic.
 	Subscribe topic.SubscribeOptions
+
 	// Durable publishes each batch to JetStream (durable.go) and waits for
 	// the server to store it; a restarted exporter resumes after the last
 	// batch stored, from the topic's History.
@@ -66,6 +68,7 @@ func Export[T any](nc *nats.Conn, name string, opts ExportOptions) (*Exporter[T]
 	if opts.MaxDelay == 0 {
 		opts.MaxDelay = 100 * time.Microsecond
 	}
+
 	if opts.Subject == "" || opts.MaxBatch < 1 || opts.MaxBatch > MaxCount || opts.MaxDelay < 0 {
 		return nil, msg.Errorf("bridge: export %q: want a Subject, MaxBatch in 1…%d and MaxDelay ≥ 0", name, MaxCount)
 	}
@@ -80,14 +83,16 @@ func Export[T any](nc *nats.Conn, name string, opts ExportOptions) (*Exporter[T]
 }
 
 // Run sends the topic's messages until ctx ends or the subscription fails
-// (evicted, say), then closes the subscription. A batch goes out when it
-// holds MaxBatch messages or its first message has waited MaxDelay, and
-// before a gap (the exporter was lapped: the next batch starts at the
+// (evicted, say), then closes the subscription. A batch goes out when the
+// topic has no more messages for it (smart batching: under load, batches
+// grow by themselves), when it holds MaxBatch messages or its first
+// message has waited MaxDelay, and before a gap (the exporter was lapped: the next batch starts at the
 // next position it holds) or a new publisher (a new source). Sequence
 // numbers are the topic's positions and the source its publisher's
 // epoch, so an importer drops what a restarted exporter sends again.
 // With nothing to send it yields, then sleeps a quarter of MaxDelay at
-// most between looks. Cost: one copy per message into the batch, one
+// most between looks — which the Go runtime may stretch to a millisecond
+// (BenchmarkBridgeLatency): a topic cannot wake a waiting subscriber. Cost: one copy per message into the batch, one
 // NATS publish (a copy into its buffer) and a header per batch; in
 // durable mode, a round trip to JetStream per batch.
 func (e *Exporter[T]) Run(ctx context.Context) error {
@@ -116,7 +121,10 @@ func (e *Exporter[T]) Run(ctx context.Context) error {
 			b.flush()
 			return err
 		}
-		if b.full() || b.due() {
+		// Smart batching: a batch goes out as soon as the topic has
+		// nothing more for it, so a lone message waits for nothing; under
+		// load, what piles up while one batch is sent makes the next.
+		if n == 0 || b.full() || b.due() {
 			if err := b.flush(); err != nil {
 				return err
 			}
