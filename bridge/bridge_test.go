@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"net"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -503,8 +502,10 @@ func BenchmarkBridgeLatency(b *testing.B) {
 		time.Sleep(200 * time.Microsecond)
 		t0 := time.Now()
 		pubA.Publish(&tick64{Seq: uint64(i)})
-		for got := false; !got; runtime.Gosched() { // everything here shares the two CPUs: no spinning
-			subB.Poll(func(*tick64) { got = true }, 0)
+		for got := false; !got; { // everything here shares the two CPUs: no spinning
+			if subB.Poll(func(*tick64) { got = true }, 0); !got {
+				subB.Wait(time.Millisecond)
+			}
 		}
 		bridged = append(bridged, float64(time.Since(t0).Nanoseconds()))
 		time.Sleep(200 * time.Microsecond)

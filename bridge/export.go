@@ -90,9 +90,9 @@ func Export[T any](nc *nats.Conn, name string, opts ExportOptions) (*Exporter[T]
 // next position it holds) or a new publisher (a new source). Sequence
 // numbers are the topic's positions and the source its publisher's
 // epoch, so an importer drops what a restarted exporter sends again.
-// With nothing to send it yields, then sleeps a quarter of MaxDelay at
-// most between looks — which the Go runtime may stretch to a millisecond
-// (BenchmarkBridgeLatency): a topic cannot wake a waiting subscriber. Cost: one copy per message into the batch, one
+// With nothing to send it yields, then waits in the kernel until the
+// topic's publisher wakes it (topic.Subscriber.Wait), up to idleWait at a
+// time so that it sees ctx end. Cost: one copy per message into the batch, one
 // NATS publish (a copy into its buffer) and a header per batch; in
 // durable mode, a round trip to JetStream per batch.
 func (e *Exporter[T]) Run(ctx context.Context) error {
@@ -136,11 +136,14 @@ func (e *Exporter[T]) Run(ctx context.Context) error {
 		if idle++; idle < 64 {
 			runtime.Gosched()
 		} else {
-			time.Sleep(min(e.opts.MaxDelay/4, 100*time.Microsecond) + time.Microsecond)
+			e.sub.Wait(idleWait) // the publisher wakes it (topic's wait.go)
 		}
 	}
 	return b.flush()
 }
+
+// idleWait bounds each of an idle exporter's waits for the topic.
+const idleWait = 5 * time.Millisecond
 
 // send publishes one batch: to JetStream in durable mode, and counts it.
 func (e *Exporter[T]) send(b *batcher, n int) error {

@@ -100,12 +100,15 @@ func TestShareHostile(t *testing.T) {
 	if err := shareDir(sdir); err != nil {
 		t.Fatal(err)
 	}
-	r, w, _ := os.Pipe()
-	defer r.Close()
-	defer w.Close()
+	var pipe [2]int
+	if err := unix.Pipe2(pipe[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pipe[0])
+	defer unix.Close(pipe[1])
 	answers := map[string]func(fd int){
 		"1.words.sock": func(fd int) { unix.Sendmsg(fd, []byte("hello"), nil, nil, 0) },
-		"1.pipe.sock":  func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(int(r.Fd())), nil, 0) },
+		"1.pipe.sock":  func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(pipe[0]), nil, 0) },
 		"1.mute.sock":  func(fd int) { time.Sleep(300 * time.Millisecond) },
 	}
 	for name, answer := range answers {

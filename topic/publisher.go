@@ -185,11 +185,12 @@ func (p *Publisher[T]) Commit() {
 }
 
 // advance moves the tail on by k and publishes it (for subscribers that
-// join or were lapped).
+// join or were lapped), and wakes the subscribers waiting for it.
 func (p *Publisher[T]) advance(k uint64) {
 	p.tail += k
 	// SYNC: release of the tail; pairs with Subscriber's acquire loads.
 	asm.StoreRelease64(word(p.mem, offTail), p.tail)
+	p.wakeWaiters()
 }
 
 // PublisherStats are a publisher's counters.

@@ -43,6 +43,7 @@ const (
 	cellEpoch   = 16 // uint64: the publisher epoch the cell follows
 	cellPos     = 24 // uint64: the next sequence the subscriber reads
 	cellLost    = 32 // uint64: messages it lost to laps (for observers)
+	cellParked  = 40 // uint32: 1 while the subscriber waits for the tail (wait.go)
 	cellFree    = 0
 	cellActive  = 1
 	cellClosed  = 2

@@ -383,3 +383,41 @@ func TestLatencyStamps(t *testing.T) {
 		}
 	}
 }
+
+// TestWait: Wait returns at once with a message there, false at its
+// timeout with none, and, once the publisher's tracker has seen the
+// subscriber parked, is woken by the next publish long before its
+// timeout; a woken subscriber takes the message with Poll.
+func TestWait(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 64})
+	s := subscribe(t, dir)
+	if s.Wait(time.Millisecond) {
+		t.Fatal("Wait with nothing published reported a message")
+	}
+	p.TryPublish(&tick{Seq: 1})
+	if !s.Wait(time.Minute) {
+		t.Fatal("Wait with a message there")
+	}
+	var m tick
+	s.TryReceive(&m)
+	done := make(chan time.Duration, 1)
+	go func() {
+		t0 := time.Now()
+		s.Wait(time.Minute)
+		done <- time.Since(t0)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !p.subs.wake.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !p.subs.wake.Load() {
+		t.Fatal("the tracker did not see the parked subscriber")
+	}
+	p.TryPublish(&tick{Seq: 2})
+	if d := <-done; d >= time.Minute {
+		t.Fatalf("Wait slept its whole timeout (%v): the publish did not wake it", d)
+	}
+	if !s.TryReceive(&m) || m.Seq != 2 {
+		t.Fatalf("after the wake: %+v", m)
+	}
+}

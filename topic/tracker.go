@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spinwire/spinwire/asm"
@@ -46,6 +47,11 @@ type tracker struct {
 	blockedSince time.Time
 
 	stop, done chan struct{}
+
+	// wake: a subscriber was seen parked in the last wakeSticky (wait.go);
+	// lastParked, the run goroutine's: when.
+	wake       atomic.Bool
+	lastParked time.Time
 }
 
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
@@ -70,6 +76,12 @@ func (t *tracker) run() {
 		t.dropDead()
 		if i%int(scanEvery/livenessEvery) == 0 {
 			t.scan()
+		}
+		if now := time.Now(); t.parkedSeen() {
+			t.lastParked = now
+			t.wake.Store(true)
+		} else if t.wake.Load() && now.Sub(t.lastParked) > wakeSticky {
+			t.wake.Store(false)
 		}
 	}
 }
@@ -190,33 +202,38 @@ func (t *tracker) slowest(tail, k uint64) uint64 {
 func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 	min := tail
 	var at []uint64
+	t.activeCells(func(b []byte, c int) bool {
+		tok, pos := load(b, c+cellToken), load(b, c+cellPos)
+		switch {
+		case t.isEvicted(tok):
+		case pos > tail:
+			t.evict(tok, "position beyond the tail")
+		case tail-pos > t.capacity:
+			t.evict(tok, "position behind the oldest message kept")
+		case pos < min:
+			min, at = pos, append(at[:0], tok)
+		case pos == min:
+			at = append(at, tok)
+		}
+		return true
+	})
+	return min, at
+}
+
+// activeCells calls fn with the body and offset of every active cell of
+// this epoch, under the read lock, until fn returns false.
+func (t *tracker) activeCells(fn func(b []byte, c int) bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for _, seg := range t.segs {
 		b := seg.Body()
 		for i := range subCells {
 			c := subHeader + i*cellLength
-			if load32(b, c+cellState) != cellActive || load(b, c+cellEpoch) != t.epoch {
-				continue
-			}
-			tok, pos := load(b, c+cellToken), load(b, c+cellPos)
-			switch {
-			case t.isEvicted(tok):
-				continue
-			case pos > tail:
-				t.evict(tok, "position beyond the tail")
-				continue
-			case tail-pos > t.capacity:
-				t.evict(tok, "position behind the oldest message kept")
-				continue
-			case pos < min:
-				min, at = pos, append(at[:0], tok)
-			case pos == min:
-				at = append(at, tok)
+			if load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch && !fn(b, c) {
+				return
 			}
 		}
 	}
-	return min, at
 }
 
 func (t *tracker) isEvicted(tok uint64) bool {
@@ -243,18 +260,13 @@ func (t *tracker) evict(tok uint64, why string) {
 
 // counts returns the live subscribers of this epoch and the evictions.
 func (t *tracker) counts() (int, uint64) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
 	n := 0
-	for _, seg := range t.segs {
-		b := seg.Body()
-		for i := range subCells {
-			c := subHeader + i*cellLength
-			if load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch && !t.isEvicted(load(b, c+cellToken)) {
-				n++
-			}
+	t.activeCells(func(b []byte, c int) bool {
+		if !t.isEvicted(load(b, c+cellToken)) {
+			n++
 		}
-	}
+		return true
+	})
 	return n, load(t.pub, offEvictions)
 }
 
