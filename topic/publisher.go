@@ -35,14 +35,20 @@ type Publisher[T any] struct {
 // dead publisher's is taken over, with a new epoch that its subscribers
 // pick up by themselves.
 func Create[T any](name string, opts Options) (*Publisher[T], error) {
+	sc, err := layout.Of[T]()
+	if err != nil {
+		return nil, err
+	}
+	return createWith[T](name, opts, sc)
+}
+
+// createWith is Create for messages of schema sc: T's, or, for a raw
+// publisher, any (T then has no size: raw.go).
+func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher[T], error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
 	if err := opts.fill(); err != nil {
-		return nil, err
-	}
-	sc, err := layout.Of[T]()
-	if err != nil {
 		return nil, err
 	}
 	st := stride(sc.Size)

@@ -57,6 +57,13 @@ func Subscribe[T any](name string, opts SubscribeOptions) (*Subscriber[T], error
 	if err != nil {
 		return nil, err
 	}
+	return subscribeWith[T](name, opts, sc)
+}
+
+// subscribeWith is Subscribe (name checked, opts.Dir filled) for messages
+// of schema sc: T's, or, for a raw subscriber, the topic's (raw.go).
+func subscribeWith[T any](name string, opts SubscribeOptions, sc *layout.Schema) (*Subscriber[T], error) {
+	var err error
 	s := &Subscriber[T]{name: name, dir: opts.Dir, opts: opts, schema: sc, scratch: make([]uint64, words(sc.Size))}
 	deadline := time.Now().Add(opts.Wait)
 	for {

@@ -421,3 +421,64 @@ func TestWait(t *testing.T) {
 		t.Fatalf("after the wake: %+v", m)
 	}
 }
+
+// TestRaw: a raw subscriber reads a typed publisher's messages as bytes,
+// with the topic's schema; a typed subscriber reads a raw publisher's; a
+// message of another length is refused, as is a raw topic without a
+// schema; a raw subscriber of no topic waits, then says ErrNoPublisher.
+func TestRaw(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 64})
+	rs, err := SubscribeRaw("ticks", SubscribeOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.Close()
+	if rs.Schema().Name != "topic.tick" || rs.Schema().Size != unsafe.Sizeof(tick{}) {
+		t.Fatalf("schema %+v", rs.Schema())
+	}
+	p.TryPublish(&tick{Seq: 7})
+	var got []byte
+	if n, err := rs.Poll(func(b []byte) { got = append(got[:0], b...) }, 0); n != 1 || err != nil {
+		t.Fatalf("raw poll: %d %v", n, err)
+	}
+	if m := (*tick)(unsafe.Pointer(&got[0])); m.Seq != 7 {
+		t.Fatalf("raw message %+v", m)
+	}
+	sc := rs.Schema()
+	rp, err := CreateRaw("raw", sc, Options{Dir: dir, Capacity: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rp.Close()
+	s, err := Subscribe[tick]("raw", SubscribeOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if rp.TryPublish(got[:3]) || rp.Publish(got[:3]) == nil {
+		t.Fatal("a short message published")
+	}
+	(*tick)(unsafe.Pointer(&got[0])).Seq = 9
+	if !rp.TryPublish(got) {
+		t.Fatal("raw publish")
+	}
+	var m tick
+	if !s.TryReceive(&m) || m.Seq != 9 {
+		t.Fatalf("typed receive of a raw publish: %+v", m)
+	}
+	sink := func([]byte) {}
+	if a := testing.AllocsPerRun(100, func() {
+		rp.TryPublish(got)
+		s.TryReceive(&m)
+		p.TryPublish(&m)
+		rs.Poll(sink, 0)
+	}); a != 0 {
+		t.Fatalf("%v allocations per raw publish and receive", a)
+	}
+	if _, err := CreateRaw("none", nil, Options{Dir: dir}); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("no schema: %v", err)
+	}
+	if _, err := SubscribeRaw("nothing", SubscribeOptions{Dir: dir, Wait: 5 * time.Millisecond}); !errors.Is(err, ErrNoPublisher) {
+		t.Fatalf("no publisher: %v", err)
+	}
+}
