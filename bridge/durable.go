@@ -63,7 +63,7 @@ func (r *resumePoint) skip(source, pos uint64) bool {
 
 // durableStart gets the exporter's JetStream context, makes its stream if
 // missing, and reads where to resume.
-func (e *Exporter[T]) durableStart() (nats.JetStreamContext, resumePoint, error) {
+func (e *RawExporter) durableStart() (nats.JetStreamContext, resumePoint, error) {
 	js, err := e.nc.JetStream()
 	if err != nil {
 		return nil, resumePoint{}, err

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spinwire/spinwire/internal/msg"
@@ -36,15 +35,19 @@ type ExportOptions struct {
 	Stream string
 }
 
-// Exporter sends one local topic to a NATS subject (Run).
-type Exporter[T any] struct {
+// RawExporter sends one local topic of any type to a NATS subject (Run):
+// what ExportRaw returns, and what an Exporter is.
+type RawExporter struct {
 	nc     *nats.Conn
-	sub    *topic.Subscriber[T]
+	sub    *topic.RawSubscriber
 	opts   ExportOptions
-	schema *layout.Schema
+	schema *layout.Schema // the topic's
 	size   int
 	stats  struct{ messages, batches, lost, skipped atomic.Uint64 }
 }
+
+// Exporter is a RawExporter of a topic whose type Export checked is T.
+type Exporter[T any] struct{ *RawExporter }
 
 // ExportStats are an Exporter's counters.
 type ExportStats struct {
@@ -56,12 +59,30 @@ type ExportStats struct {
 
 // Export subscribes to the local topic name and returns an Exporter that
 // sends it to opts.Subject once Run runs. T must be a fixed-layout type
-// (layout.Of) and the topic's type.
+// (layout.Of) and the topic's type: another gives a *layout.MismatchError
+// naming the field.
 func Export[T any](nc *nats.Conn, name string, opts ExportOptions) (*Exporter[T], error) {
 	sc, err := layout.Of[T]()
 	if err != nil {
 		return nil, err
 	}
+	e, err := ExportRaw(nc, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	if e.schema.Fingerprint != sc.Fingerprint {
+		e.sub.Close()
+		if err := sc.Diff(e.schema); err != nil {
+			return nil, err
+		}
+		return nil, layout.FingerprintMismatch("topic message", sc.Fingerprint, e.schema.Fingerprint)
+	}
+	return &Exporter[T]{e}, nil
+}
+
+// ExportRaw is Export for a topic of any type: the batches carry the
+// topic's own schema's fingerprint and name (topic.SubscribeRaw).
+func ExportRaw(nc *nats.Conn, name string, opts ExportOptions) (*RawExporter, error) {
 	if opts.MaxBatch == 0 {
 		opts.MaxBatch = 64
 	}
@@ -75,11 +96,12 @@ func Export[T any](nc *nats.Conn, name string, opts ExportOptions) (*Exporter[T]
 	if opts.Stream == "" {
 		opts.Stream = DefaultStream(opts.Subject)
 	}
-	sub, err := topic.Subscribe[T](name, opts.Subscribe)
+	sub, err := topic.SubscribeRaw(name, opts.Subscribe)
 	if err != nil {
 		return nil, err
 	}
-	return &Exporter[T]{nc: nc, sub: sub, opts: opts, schema: sc, size: int(unsafe.Sizeof(*new(T)))}, nil
+	sc := sub.Schema()
+	return &RawExporter{nc: nc, sub: sub, opts: opts, schema: sc, size: int(sc.Size)}, nil
 }
 
 // Run sends the topic's messages until ctx ends or the subscription fails
@@ -95,7 +117,7 @@ func Export[T any](nc *nats.Conn, name string, opts ExportOptions) (*Exporter[T]
 // time so that it sees ctx end. Cost: one copy per message into the batch, one
 // NATS publish (a copy into its buffer) and a header per batch; in
 // durable mode, a round trip to JetStream per batch.
-func (e *Exporter[T]) Run(ctx context.Context) error {
+func (e *RawExporter) Run(ctx context.Context) error {
 	defer e.sub.Close()
 	b := batcher{e: e.opts, size: e.size, m: nats.NewMsg(e.opts.Subject), buf: make([]byte, 0, e.opts.MaxBatch*e.size),
 		send: e.send, skipped: &e.stats.skipped, fp: e.schema.Fingerprint, typ: e.schema.Name}
@@ -107,7 +129,7 @@ func (e *Exporter[T]) Run(ctx context.Context) error {
 		b.js, b.resume = js, resume
 	}
 	lost := uint64(0)
-	add := func(v *T) { b.add(e.sub.Epoch(), e.sub.Position()-1, unsafe.Slice((*byte)(unsafe.Pointer(v)), e.size)) }
+	add := func(v []byte) { b.add(e.sub.Epoch(), e.sub.Position()-1, v) }
 	for idle := 0; ctx.Err() == nil; {
 		n, err := e.sub.Poll(add, e.opts.MaxBatch-len(b.buf)/e.size)
 		if l := e.sub.Lost(); l != lost {
@@ -146,7 +168,7 @@ func (e *Exporter[T]) Run(ctx context.Context) error {
 const idleWait = 5 * time.Millisecond
 
 // send publishes one batch: to JetStream in durable mode, and counts it.
-func (e *Exporter[T]) send(b *batcher, n int) error {
+func (e *RawExporter) send(b *batcher, n int) error {
 	var err error
 	if b.js != nil {
 		_, err = b.js.PublishMsg(b.m, nats.MsgId(hex16(b.source)+"-"+strconv.FormatUint(b.seq, 10)))
@@ -218,7 +240,7 @@ func (b *batcher) flush() error {
 }
 
 // Stats returns the exporter's counters; safe from any goroutine.
-func (e *Exporter[T]) Stats() ExportStats {
+func (e *RawExporter) Stats() ExportStats {
 	return ExportStats{Messages: e.stats.messages.Load(), Batches: e.stats.batches.Load(), Lost: e.stats.lost.Load(),
 		Skipped: e.stats.skipped.Load()}
 }

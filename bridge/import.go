@@ -27,20 +27,26 @@ type ImportOptions struct {
 	Stream string
 }
 
-// Importer publishes what arrives on a NATS subject into a local topic.
-type Importer[T any] struct {
-	sub    *nats.Subscription
-	pub    *topic.Publisher[T]
-	schema *layout.Schema
-	size   int
-	logf   func(string, ...any)
+// RawImporter publishes what arrives on a NATS subject into a local
+// topic of any type: what ImportRaw returns, and what an Importer is.
+type RawImporter struct {
+	sub     *nats.Subscription
+	publish func([]byte) error // one message into the local topic
+	schema  *layout.Schema
+	size    int
+	logf    func(string, ...any)
 
 	mu      sync.Mutex        // the NATS callback's state, for Close
 	next    map[uint64]uint64 // per source: the next sequence expected
 	closed  bool
 	stats   [importCounters]atomic.Uint64
-	msgBuf  T
 	loggedM bool
+}
+
+// Importer is a RawImporter into a topic of T.
+type Importer[T any] struct {
+	*RawImporter
+	msgBuf T
 }
 
 // The Importer's counters, in ImportStats' order.
@@ -79,7 +85,28 @@ func Import[T any](nc *nats.Conn, subject string, pub *topic.Publisher[T], opts 
 	if err != nil {
 		return nil, err
 	}
-	im := &Importer[T]{pub: pub, schema: sc, size: int(unsafe.Sizeof(*new(T))), logf: opts.Logf, next: map[uint64]uint64{}}
+	im := &Importer[T]{}
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&im.msgBuf)), sc.Size)
+	if im.RawImporter, err = importWith(nc, subject, sc, func(b []byte) error {
+		copy(buf, b)
+		return pub.Publish(&im.msgBuf)
+	}, opts); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// ImportRaw is Import into a raw topic publisher: the batches must carry
+// its schema's fingerprint.
+func ImportRaw(nc *nats.Conn, subject string, pub *topic.RawPublisher, opts ImportOptions) (*RawImporter, error) {
+	return importWith(nc, subject, pub.Schema(), pub.Publish, opts)
+}
+
+// importWith subscribes an importer of messages of sc, which publish
+// puts into the local topic.
+func importWith(nc *nats.Conn, subject string, sc *layout.Schema, publish func([]byte) error, opts ImportOptions) (*RawImporter, error) {
+	var err error
+	im := &RawImporter{publish: publish, schema: sc, size: int(sc.Size), logf: opts.Logf, next: map[uint64]uint64{}}
 	if opts.Durable != "" {
 		im.sub, err = im.durable(nc, subject, opts)
 	} else {
@@ -99,7 +126,7 @@ func Import[T any](nc *nats.Conn, subject string, pub *topic.Publisher[T], opts 
 
 // durable subscribes through the durable consumer opts.Durable of the
 // subject's stream, acknowledging each batch handled.
-func (im *Importer[T]) durable(nc *nats.Conn, subject string, opts ImportOptions) (*nats.Subscription, error) {
+func (im *RawImporter) durable(nc *nats.Conn, subject string, opts ImportOptions) (*nats.Subscription, error) {
 	js, err := nc.JetStream()
 	if err != nil {
 		return nil, err
@@ -128,7 +155,7 @@ func (im *Importer[T]) durable(nc *nats.Conn, subject string, opts ImportOptions
 // receive is the NATS callback: one batch. It reports false when the
 // batch could not be published (the importer is closed, or the local
 // publisher): a durable importer then leaves it unacknowledged.
-func (im *Importer[T]) receive(m *nats.Msg) bool {
+func (im *RawImporter) receive(m *nats.Msg) bool {
 	im.mu.Lock()
 	defer im.mu.Unlock()
 	if im.closed {
@@ -153,10 +180,8 @@ func (im *Importer[T]) receive(m *nats.Msg) bool {
 		return true
 	}
 	im.stats[impBatches].Add(1)
-	dst := unsafe.Slice((*byte)(unsafe.Pointer(&im.msgBuf)), im.size)
 	for i := skip; i < b.count; i++ {
-		copy(dst, m.Data[i*im.size:])
-		if err := im.pub.Publish(&im.msgBuf); err != nil {
+		if err := im.publish(m.Data[i*im.size : (i+1)*im.size]); err != nil {
 			im.stats[impErrors].Add(1)
 			return false
 		}
@@ -167,7 +192,7 @@ func (im *Importer[T]) receive(m *nats.Msg) bool {
 
 // sequence checks b's sequence against its source's next expected and
 // returns how many of its messages to skip (all of them: a duplicate).
-func (im *Importer[T]) sequence(b batch) int {
+func (im *RawImporter) sequence(b batch) int {
 	end := b.seq + uint64(b.count)
 	next, known := im.next[b.source]
 	if !known {
@@ -196,7 +221,7 @@ func (im *Importer[T]) sequence(b batch) int {
 }
 
 // Stats returns the importer's counters; safe from any goroutine.
-func (im *Importer[T]) Stats() ImportStats {
+func (im *RawImporter) Stats() ImportStats {
 	var v [importCounters]uint64
 	for i := range v {
 		v[i] = im.stats[i].Load()
@@ -207,7 +232,7 @@ func (im *Importer[T]) Stats() ImportStats {
 
 // Close unsubscribes; no batch is published into the topic after it
 // returns. The topic's Publisher stays the caller's.
-func (im *Importer[T]) Close() error {
+func (im *RawImporter) Close() error {
 	err := im.sub.Unsubscribe()
 	im.mu.Lock()
 	im.closed = true
