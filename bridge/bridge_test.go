@@ -526,3 +526,55 @@ func BenchmarkBridgeLatency(b *testing.B) {
 	b.ReportMetric(q(bare, 0.99)/1e3, "nats-p99-µs")
 	b.ReportMetric((q(bridged, 0.5)-q(bare, 0.5))/1e3, "added-p50-µs")
 }
+
+// TestRaw: a raw exporter of a typed topic, and a raw importer into a
+// topic created from the schema the exporter hands out (FetchSchema):
+// the messages arrive whole; a typed Export of another type is refused
+// naming the field; FetchSchema of a subject nobody exports times out.
+func TestRaw(t *testing.T) {
+	s := startNATS(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	pubA, err := topic.Create[tick]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, StallTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubA.Close()
+	if _, err := Export[tick64](connect(t, s), "a", ExportOptions{Subject: "x", Subscribe: topic.SubscribeOptions{Dir: dirA}}); err == nil {
+		t.Fatal("a typed export of another type")
+	}
+	exp, err := ExportRaw(connect(t, s), "a", ExportOptions{Subject: "md.raw", Subscribe: topic.SubscribeOptions{Dir: dirA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- exp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	nc := connect(t, s)
+	sc, err := FetchSchema(nc, "md.raw", 5*time.Second)
+	if err != nil || sc.Name != "bridge.tick" {
+		t.Fatalf("schema: %v %+v", err, sc)
+	}
+	pubB, err := topic.CreateRaw("b", sc, topic.Options{Dir: dirB, Policy: topic.Reliable, StallTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubB.Close()
+	subB, err := topic.Subscribe[tick]("b", topic.SubscribeOptions{Dir: dirB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subB.Close()
+	imp, err := ImportRaw(nc, "md.raw", pubB, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	for i := range uint64(1000) {
+		pubA.Publish(&tick{Seq: i, Price: int64(i) * 3})
+	}
+	receive(t, subB, 0, 1000, 10*time.Second)
+	if _, err := FetchSchema(nc, "nobody", 50*time.Millisecond); err == nil {
+		t.Fatal("a schema from nobody")
+	}
+}

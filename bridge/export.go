@@ -119,6 +119,12 @@ func ExportRaw(nc *nats.Conn, name string, opts ExportOptions) (*RawExporter, er
 // durable mode, a round trip to JetStream per batch.
 func (e *RawExporter) Run(ctx context.Context) error {
 	defer e.sub.Close()
+	text := e.schema.Encode()
+	ss, err := e.nc.Subscribe(schemaSubject(e.opts.Subject), func(m *nats.Msg) { m.Respond(text) })
+	if err != nil {
+		return err
+	}
+	defer ss.Unsubscribe()
 	b := batcher{e: e.opts, size: e.size, m: nats.NewMsg(e.opts.Subject), buf: make([]byte, 0, e.opts.MaxBatch*e.size),
 		send: e.send, skipped: &e.stats.skipped, fp: e.schema.Fingerprint, typ: e.schema.Name}
 	if e.opts.Durable {
