@@ -36,6 +36,11 @@ func DefaultStream(subject string) string {
 // durableDuplicates is the stream's de-duplication window.
 const durableDuplicates = 2 * time.Minute
 
+// durableAckWait is how long the consumer waits for a batch's
+// acknowledgement before it sends the batch again; an importer publishes a
+// batch locally in microseconds.
+const durableAckWait = 2 * time.Second
+
 // ensureStream makes stream, holding subject on file storage, if missing.
 func ensureStream(js nats.JetStreamContext, stream, subject string) error {
 	_, err := js.StreamInfo(stream)
@@ -90,12 +95,13 @@ func (e *RawExporter) durableStart() (nats.JetStreamContext, resumePoint, error)
 // one, delivered to a subject of its own, one at a time (MaxAckPending
 // 1): a batch not acknowledged — its importer closed with it pending, and
 // refused it — is sent again before any later one, so the local topic
-// gets the batches in order.
+// gets the batches in order; one delivered to an importer that had gone
+// (unacknowledged, not refused) is sent again after durableAckWait.
 func ensureConsumer(js nats.JetStreamContext, stream, name, subject string) error {
 	_, err := js.ConsumerInfo(stream, name)
 	if errors.Is(err, nats.ErrConsumerNotFound) {
 		_, err = js.AddConsumer(stream, &nats.ConsumerConfig{Durable: name, FilterSubject: subject,
-			AckPolicy: nats.AckExplicitPolicy, DeliverPolicy: nats.DeliverAllPolicy, MaxAckPending: 1,
+			AckPolicy: nats.AckExplicitPolicy, DeliverPolicy: nats.DeliverAllPolicy, MaxAckPending: 1, AckWait: durableAckWait,
 			DeliverSubject: "_SPINWIRE." + stream + "." + name})
 	}
 	if err != nil {
