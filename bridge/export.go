@@ -250,3 +250,6 @@ func (e *RawExporter) Stats() ExportStats {
 	return ExportStats{Messages: e.stats.messages.Load(), Batches: e.stats.batches.Load(), Lost: e.stats.lost.Load(),
 		Skipped: e.stats.skipped.Load()}
 }
+
+// Schema returns the topic's message layout, which the batches carry.
+func (e *RawExporter) Schema() *layout.Schema { return e.schema }

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,11 +21,20 @@ func schemaSubject(subject string) string { return "_SPINWIRE.SCHEMA." + subject
 const maxSchemaReply = 1 << 20
 
 // FetchSchema asks the exporter of subject for its topic's message
-// schema, waiting up to timeout for one to answer. The answer is hostile
+// schema, waiting up to timeout for one to be there and answer. The answer is hostile
 // input: its size is bounded and its text decoded and checked
 // (layout.DecodeSchema).
 func FetchSchema(nc *nats.Conn, subject string, timeout time.Duration) (*layout.Schema, error) {
-	m, err := nc.Request(schemaSubject(subject), nil, timeout)
+	deadline := time.Now().Add(timeout)
+	var m *nats.Msg
+	var err error
+	for {
+		m, err = nc.Request(schemaSubject(subject), nil, max(time.Until(deadline), time.Millisecond))
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // no exporter yet: look again
+	}
 	if err != nil {
 		return nil, msg.Errorf("bridge: the schema of %s: %w", subject, err)
 	}

@@ -13,6 +13,11 @@
 // that does not move for StallTimeout is evicted and told so (ErrEvicted).
 // History N gives a late joiner up to the last N messages first.
 //
+// A subscriber with nothing to read may spin on Poll, or sleep in the
+// kernel with Wait until the publisher wakes it (wait.go). CreateRaw and
+// SubscribeRaw handle topics whose type is known only at run time, as byte
+// slices checked against the topic's schema (raw.go).
+//
 // # Shared memory
 //
 // The topic segment (the publisher's, named NAME in the topic directory):

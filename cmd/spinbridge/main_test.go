@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/topic"
+)
+
+type tick struct {
+	Seq   uint64
+	Price int64
+}
+
+// TestLoop: one spinbridge with an embedded NATS server exports topic a
+// and imports it back as topic b, which it creates with a's layout: a
+// typed subscriber of b receives what a typed publisher of a published,
+// and the counters are printed; the run ends with its context.
+func TestLoop(t *testing.T) {
+	for _, durable := range []string{"", "loop"} {
+		dir := t.TempDir()
+		pub, err := topic.Create[tick]("a", topic.Options{Dir: dir, Policy: topic.Reliable, StallTimeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"-embedded", "-listen", "127.0.0.1:0", "-dir", dir, "-export", "a=md.a", "-import", "md.a=b",
+			"-every", "20ms", "-stat", "-policy", "reliable"}
+		if durable != "" {
+			args = append(args, "-durable", durable)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var out bytes.Buffer // read once run has returned
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, args, &out, &out) }()
+		sub, err := topic.Subscribe[tick]("b", topic.SubscribeOptions{Dir: dir, Wait: 10 * time.Second})
+		if err != nil {
+			cancel()
+			t.Fatalf("%v; run: %v\n%s", err, <-done, &out)
+		}
+		for i := range uint64(500) {
+			pub.Publish(&tick{Seq: i, Price: int64(i)})
+		}
+		var next uint64
+		for end := time.Now().Add(10 * time.Second); next < 500 && time.Now().Before(end); {
+			if n, _ := sub.Poll(func(m *tick) {
+				if m.Seq != next {
+					t.Fatalf("message %d came as %d", next, m.Seq)
+				}
+				next++
+			}, 0); n == 0 {
+				sub.Wait(time.Millisecond)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // a report or two
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		sub.Close()
+		pub.Close()
+		if next != 500 {
+			t.Fatalf("durable %q: received %d of 500\n%s", durable, next, &out)
+		}
+		for _, w := range []string{"NATS server at", "exporting topic a (main.tick) to md.a", "importing md.a (main.tick) into topic b", "500 messages"} {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("output lacks %q:\n%s", w, &out)
+			}
+		}
+	}
+}
+
+// TestBadFlags: what spinbridge refuses before it starts.
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{}, {"-export", "a"}, {"-import", "=b"}, {"-embedded", "-policy", "fast"}, {"-embedded", "stray"},
+		{"-embedded", "-listen", "nowhere"}, {"-nats", "nats://127.0.0.1:1", "-export", "a=b"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, &out, &out); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-embedded", "-listen", "127.0.0.1:0", "-dir", dir, "-wait", "10ms", "-export", "none=x"}, &out, &out); err == nil {
+		t.Error("exported a topic that does not exist")
+	}
+	if err := run(context.Background(), []string{"-embedded", "-listen", "127.0.0.1:0", "-dir", dir, "-wait", "10ms", "-import", "x=none"}, &out, &out); err == nil {
+		t.Error("imported a subject nobody exports")
+	}
+}
