@@ -192,6 +192,26 @@ func TestImportHostile(t *testing.T) {
 	if st.Malformed != 4 || st.Mismatched != 1 || st.Duplicates != 8 || st.Lost != 3 || st.Messages != 8 {
 		t.Fatalf("stats %+v", st)
 	}
+	// Thousands of publishers on the subject: the importer keeps at most
+	// MaxSources of them, forgetting one for each new one beyond.
+	const sources = 3 * MaxSources
+	before := st.Batches
+	for src := range uint64(sources) {
+		send(fp, 1000+src, 0, 1, ticks(11, 1), true)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for end := time.Now().Add(10 * time.Second); p.imp.Stats().Batches < before+sources && time.Now().Before(end); {
+		p.subB.Poll(func(*tick) {}, 0)
+		time.Sleep(time.Millisecond)
+	}
+	p.imp.mu.Lock()
+	kept := len(p.imp.next)
+	p.imp.mu.Unlock()
+	if st := p.imp.Stats(); st.Batches != before+sources || kept != MaxSources || st.Forgotten != uint64(sources+1-MaxSources) {
+		t.Fatalf("%d sources kept, stats %+v", kept, st)
+	}
 }
 
 // TestExportOptions: bad options and types are refused.
