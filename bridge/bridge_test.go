@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -596,5 +598,51 @@ func TestRaw(t *testing.T) {
 	receive(t, subB, 0, 1000, 10*time.Second)
 	if _, err := FetchSchema(nc, "nobody", 50*time.Millisecond); err == nil {
 		t.Fatal("a schema from nobody")
+	}
+}
+
+// TestImportOtherType: batches of a type of another size are counted as
+// mismatched, not malformed, and the log names the field that differs
+// once the exporter has said what its type is.
+func TestImportOtherType(t *testing.T) {
+	s := startNATS(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	pubA, err := topic.Create[tick64]("a", topic.Options{Dir: dirA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubA.Close()
+	exp, err := Export[tick64](connect(t, s), "a", ExportOptions{Subject: "md.other", Subscribe: topic.SubscribeOptions{Dir: dirA}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- exp.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	pubB, err := topic.Create[tick]("b", topic.Options{Dir: dirB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubB.Close()
+	logged := make(chan string, 4)
+	imp, err := Import(connect(t, s), "md.other", pubB, ImportOptions{Logf: func(f string, a ...any) { logged <- fmt.Sprintf(f, a...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer imp.Close()
+	pubA.Publish(&tick64{Seq: 1})
+	for _, want := range []string{"refused batches of \"bridge.tick64\"", "field"} {
+		select {
+		case line := <-logged:
+			if !strings.Contains(line, want) {
+				t.Fatalf("log %q lacks %q", line, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no log line with %q", want)
+		}
+	}
+	if st := imp.Stats(); st.Mismatched != 1 || st.Malformed != 0 {
+		t.Fatalf("stats %+v", st)
 	}
 }

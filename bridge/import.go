@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +32,7 @@ type ImportOptions struct {
 // RawImporter publishes what arrives on a NATS subject into a local
 // topic of any type: what ImportRaw returns, and what an Importer is.
 type RawImporter struct {
+	nc      *nats.Conn
 	sub     *nats.Subscription
 	publish func([]byte) error // one message into the local topic
 	schema  *layout.Schema
@@ -106,7 +109,7 @@ func ImportRaw(nc *nats.Conn, subject string, pub *topic.RawPublisher, opts Impo
 // puts into the local topic.
 func importWith(nc *nats.Conn, subject string, sc *layout.Schema, publish func([]byte) error, opts ImportOptions) (*RawImporter, error) {
 	var err error
-	im := &RawImporter{publish: publish, schema: sc, size: int(sc.Size), logf: opts.Logf, next: map[uint64]uint64{}}
+	im := &RawImporter{nc: nc, publish: publish, schema: sc, size: int(sc.Size), logf: opts.Logf, next: map[uint64]uint64{}}
 	if opts.Durable != "" {
 		im.sub, err = im.durable(nc, subject, opts)
 	} else {
@@ -163,16 +166,16 @@ func (im *RawImporter) receive(m *nats.Msg) bool {
 	}
 	b, err := decode(m, im.size)
 	switch {
-	case err != nil:
+	case err == nil:
+	case errors.Is(err, errOtherType) && b.fingerprint != im.schema.Fingerprint:
+		im.mismatched(m.Subject, b)
+		return true
+	default:
 		im.stats[impMalformed].Add(1)
 		return true
-	case b.fingerprint != im.schema.Fingerprint:
-		im.stats[impMismatched].Add(1)
-		if !im.loggedM && im.logf != nil {
-			im.loggedM = true
-			im.logf("bridge: %s: refused batches of %q (fingerprint %016x): the local topic carries %q (%016x)",
-				m.Subject, b.typ, b.fingerprint, im.schema.Name, im.schema.Fingerprint)
-		}
+	}
+	if b.fingerprint != im.schema.Fingerprint {
+		im.mismatched(m.Subject, b)
 		return true
 	}
 	skip := im.sequence(b)
@@ -188,6 +191,30 @@ func (im *RawImporter) receive(m *nats.Msg) bool {
 		im.stats[impMessages].Add(1)
 	}
 	return true
+}
+
+// mismatched counts a batch of another type and, the first time, logs
+// it — with the field that differs once the exporter has said what its
+// type is (FetchSchema, asked from a goroutine of its own: the callback
+// does not wait for it).
+func (im *RawImporter) mismatched(subject string, b batch) {
+	im.stats[impMismatched].Add(1)
+	if im.loggedM || im.logf == nil {
+		return
+	}
+	im.loggedM = true
+	im.logf("bridge: %s: refused batches of %q (fingerprint %016x): the local topic carries %q (%016x)",
+		subject, b.typ, b.fingerprint, im.schema.Name, im.schema.Fingerprint)
+	if im.nc == nil {
+		return
+	}
+	go func() {
+		if theirs, err := FetchSchema(im.nc, subject, time.Second); err == nil && theirs.Fingerprint == b.fingerprint {
+			if d := im.schema.Diff(theirs); d != nil {
+				im.logf("bridge: %s: %v", subject, d)
+			}
+		}
+	}()
 }
 
 // sequence checks b's sequence against its source's next expected and

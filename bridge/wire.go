@@ -28,6 +28,11 @@ type batch struct {
 
 var errMalformed = errors.New("bridge: malformed batch")
 
+// errOtherType: well-formed headers, a body of a size that fits another
+// type than ours (decode cannot tell which; the importer compares the
+// fingerprint).
+var errOtherType = errors.New("bridge: a batch of another type")
+
 // decode reads and checks m's headers: every one present and in range,
 // and the body Count × size bytes long.
 func decode(m *nats.Msg, size int) (batch, error) {
@@ -42,7 +47,13 @@ func decode(m *nats.Msg, size int) (batch, error) {
 	b.seq, err[2] = strconv.ParseUint(h.Get(hdrSeq), 10, 64)
 	b.count, err[3] = strconv.Atoi(h.Get(hdrCount))
 	b.typ = h.Get(hdrType)
-	if errors.Join(err[:]...) != nil || b.count < 1 || b.count > MaxCount || len(m.Data) != b.count*size || b.seq > b.seq+uint64(b.count) {
+	if errors.Join(err[:]...) != nil || b.count < 1 || b.count > MaxCount || b.seq > b.seq+uint64(b.count) {
+		return b, errMalformed
+	}
+	if len(m.Data) != b.count*size {
+		if len(m.Data)%b.count == 0 {
+			return b, errOtherType
+		}
 		return b, errMalformed
 	}
 	return b, nil
