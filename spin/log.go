@@ -227,24 +227,29 @@ func recordLength(n uint64) uint64 {
 
 // Claim returns n bytes of the next record, of DefaultRecordType, to fill
 // in place; Commit publishes it. It returns nil when there is no room, or
-// when n is negative or over MaxRecord. A second Claim before Commit
-// returns nil.
+// when n is negative or over MaxRecord. Claims before a Commit follow one
+// another, and Commit publishes them all with one release store (a batch:
+// BenchmarkLogStream/batch=64).
 func (l *Log) Claim(n int) []byte { return l.ClaimType(DefaultRecordType, n) }
 
 // ClaimType is Claim for a record of type typ (1…MaxRecordType; other
 // types get nil).
 func (l *Log) ClaimType(typ uint32, n int) []byte {
-	if l.pending != 0 || n < 0 || uint64(n) > l.maxRecord || typ == PaddingType || typ > MaxRecordType || l.pfault.code != faultNone {
+	if n < 0 || uint64(n) > l.maxRecord || typ == PaddingType || typ > MaxRecordType || l.pfault.code != faultNone {
 		return nil
 	}
+	base := l.tail // where the record goes: after those claimed already
+	if l.pending != 0 {
+		base = l.pending
+	}
 	rec := recordLength(uint64(n))
-	idx := l.tail & l.mask
+	idx := base & l.mask
 	need := rec
 	toEnd := l.capacity - idx
 	if rec > toEnd {
 		need += toEnd // padding, then the record at offset 0
 	}
-	if l.tail+need-l.headCache > l.capacity {
+	if base+need-l.headCache > l.capacity {
 		// SYNC: acquire of the consumer's head; pairs with Log.release.
 		h := atomic.LoadUint64(l.headP)
 		if h > l.tail || l.tail-h > l.capacity || h%recordAlign != 0 {
@@ -252,12 +257,12 @@ func (l *Log) ClaimType(typ uint32, n int) []byte {
 			return nil
 		}
 		l.headCache = h
-		if l.tail+need-h > l.capacity {
+		if base+need-h > l.capacity {
 			return nil
 		}
 	}
 	le := binary.LittleEndian
-	pos := l.tail
+	pos := base
 	if rec > toEnd {
 		le.PutUint32(l.data[idx+RecordLengthOffset:], uint32(toEnd-RecordHeaderLength))
 		le.PutUint32(l.data[idx+RecordTypeOffset:], PaddingType)
@@ -270,7 +275,7 @@ func (l *Log) ClaimType(typ uint32, n int) []byte {
 	return l.data[idx+RecordHeaderLength : idx+RecordHeaderLength+uint64(n) : idx+RecordHeaderLength+uint64(n)]
 }
 
-// Commit publishes the claimed record (and any padding before it): one
+// Commit publishes the claimed records (and any padding before them): one
 // release store. Without a claim it does nothing.
 func (l *Log) Commit() {
 	if l.pending == 0 {
@@ -288,7 +293,7 @@ func (l *Log) Commit() {
 	}
 }
 
-// Abort drops the claimed record.
+// Abort drops the claimed records.
 func (l *Log) Abort() { l.pending = 0 }
 
 // TryWrite copies b into a record of type typ and publishes it (asm.Copy

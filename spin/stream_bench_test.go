@@ -186,8 +186,8 @@ func benchLogStream(b *testing.B, size, batch int) {
 				}
 				binary.LittleEndian.PutUint64(src, uint64(sent+k))
 				copy(dst, src)
-				l.Commit()
 			}
+			l.Commit() // the batch: one release store
 			sent += k
 		}
 	})

@@ -640,8 +640,8 @@ func (e *logEnd) stream(n, batchSize int) error {
 			}
 			asm.Copy(b, e.msg)
 			binary.LittleEndian.PutUint64(b, uint64(seq+k))
-			e.ping.Commit()
 		}
+		e.ping.Commit() // the batch: one release store
 		if k == 0 {
 			if !e.full.wait() {
 				return errTimeout
