@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/link"
 	"golang.org/x/sys/unix"
@@ -102,18 +103,7 @@ func share(dir, name string, fd int, policy link.Policy) (*sharer, error) {
 // policy admits, nothing for another; until close shuts the listener.
 func (s *sharer) serve() {
 	defer close(s.done)
-	for {
-		nfd, _, err := unix.Accept4(s.lfd, unix.SOCK_CLOEXEC)
-		if err == unix.EINTR || err == unix.ECONNABORTED {
-			continue
-		}
-		if err != nil {
-			if err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOMEM {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return // shut down
-		}
+	fdpass.Serve(s.lfd, func(nfd int) {
 		if cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil &&
 			s.policy.Allows(s.uid, cred.Uid, cred.Gid) {
 			tv := unix.NsecToTimeval(int64(shareTimeout))
@@ -121,7 +111,7 @@ func (s *sharer) serve() {
 			unix.Sendmsg(nfd, []byte("SPINSTAT"), unix.UnixRights(s.rofd), nil, 0)
 		}
 		unix.Close(nfd)
-	}
+	})
 }
 
 // close stops serving and removes the socket.

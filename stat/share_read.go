@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
@@ -88,24 +89,9 @@ func fetchShared(path string) (int, error) {
 		return -1, msg.Errorf("stat: connect %s: %w", path, err)
 	}
 	var buf [16]byte
-	oob := make([]byte, unix.CmsgSpace(4)) // one descriptor; the kernel closes any beyond
-	n, oobn, _, _, err := unix.Recvmsg(s, buf[:], oob, unix.MSG_CMSG_CLOEXEC)
+	n, fd, err := fdpass.Recv(s, buf[:])
 	if err != nil {
 		return -1, msg.Errorf("stat: %s: %w", path, err)
-	}
-	fd := -1
-	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-		for _, m := range msgs {
-			if fds, err := unix.ParseUnixRights(&m); err == nil {
-				for _, f := range fds {
-					if fd < 0 {
-						fd = f
-					} else {
-						unix.Close(f)
-					}
-				}
-			}
-		}
 	}
 	switch {
 	case fd < 0 && n == 0:

@@ -39,6 +39,19 @@ type cell struct {
 // a segment when every one is full, and writes token, epoch and position
 // into it, the state (cellActive, or cellJoining) last.
 func newCell(dir, name string, epoch, pos uint64, state uint32) (*cell, uint64, error) {
+	c, err := reserveCell(dir, name, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, c.fill(epoch, pos, state), nil
+}
+
+// reserveCell takes a free cell for a subscriber of topic name in dir,
+// making a segment when every one is full — linked in dir as NAME~sPID.N
+// when named, else reachable only through its descriptor (a publisher of
+// another uid gets it over its socket: share.go). The cell is the
+// caller's to fill, or to release.
+func reserveCell(dir, name string, named bool) (*cell, error) {
 	cells.Lock()
 	defer cells.Unlock()
 	key := dir + "/" + name
@@ -51,10 +64,13 @@ func newCell(dir, name string, epoch, pos uint64, state uint32) (*cell, uint64, 
 	}
 	if ss == nil {
 		cells.n++
-		seg, err := layout.Create(subLength, layout.Options{Dir: dir, Fingerprint: subFPrint,
-			Name: name + "~s" + strconv.Itoa(os.Getpid()) + "." + strconv.Itoa(cells.n)})
+		opts := layout.Options{Fingerprint: subFPrint}
+		if named {
+			opts.Dir, opts.Name = dir, name+"~s"+strconv.Itoa(os.Getpid())+"."+strconv.Itoa(cells.n)
+		}
+		seg, err := layout.Create(subLength, opts)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		ss = &subSeg{seg: seg, mem: seg.Body()}
 		store32(ss.mem, 8, subVersion)
@@ -70,16 +86,20 @@ func newCell(dir, name string, epoch, pos uint64, state uint32) (*cell, uint64, 
 	}
 	ss.used[i] = true
 	ss.n++
-	c := &cell{s: ss, off: subHeader + i*cellLength, key: key}
+	return &cell{s: ss, off: subHeader + i*cellLength, key: key}, nil
+}
+
+// fill writes a new random token, epoch and position into the reserved
+// cell, the state last, and returns the token.
+func (c *cell) fill(epoch, pos uint64, state uint32) uint64 {
 	var b [8]byte
 	rand.Read(b[:])
 	tok := binary.LittleEndian.Uint64(b[:]) | 1
-	m := ss.mem
-	store(m, c.off+cellToken, tok)
+	store(c.s.mem, c.off+cellToken, tok)
 	c.follow(epoch, pos)
 	// SYNC: release of the cell; the publisher reads the state first.
-	store32(m, c.off+cellState, state)
-	return c, tok, nil
+	store32(c.s.mem, c.off+cellState, state)
+	return tok
 }
 
 // follow points the cell at a publisher epoch and a position.

@@ -13,6 +13,11 @@
 // that does not move for StallTimeout is evicted and told so (ErrEvicted).
 // History N gives a late joiner up to the last N messages first.
 //
+// A topic is its publisher's uid's (the directory's mode, and the name's
+// link to the publisher's descriptor); Options.Share admits other uids and
+// gids, which subscribe in SharedDir through the publisher's socket
+// (share.go, remote.go).
+//
 // A subscriber with nothing to read may spin on Poll, or sleep in the
 // kernel with Wait until the publisher wakes it (wait.go). CreateRaw and
 // SubscribeRaw handle topics whose type is known only at run time, as byte

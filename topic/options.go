@@ -48,6 +48,10 @@ type Options struct {
 	Idler spin.Idler
 	// Logf receives evictions and other events (default: none).
 	Logf func(format string, args ...any)
+	// Share, if it lists UIDs or GIDs, lets subscribers of those uids
+	// subscribe too, through a socket in SharedDir (share.go); the
+	// publisher's uid subscribes by name in Dir as always.
+	Share link.Policy
 }
 
 // SubscribeOptions configures Subscribe.

@@ -28,6 +28,7 @@ type Publisher[T any] struct {
 	minCache uint64 // reliable: the slowest live subscriber's position, last seen
 	opts     Options
 	subs     *tracker
+	share    *sharer // Options.Policy's listener, or nil
 }
 
 // Create makes the topic name and returns its publisher. Subscribers may
@@ -72,6 +73,13 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 		return nil, msg.Errorf("topic: seal %s: %w", name, err)
 	}
 	p.subs = newTracker(name, seg.Header().Epoch, p.mem, opts)
+	if len(opts.Share.UIDs) > 0 || len(opts.Share.GIDs) > 0 {
+		if p.share, err = shareTopic(name, seg.Fd(), opts.Share, p.subs); err != nil {
+			p.subs.close()
+			seg.Close()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -217,6 +225,9 @@ func (p *Publisher[T]) Stats() PublisherStats {
 func (p *Publisher[T]) Close() error {
 	if p.seg == nil {
 		return ErrClosed
+	}
+	if p.share != nil {
+		p.share.close() // no adoption after the tracker's close
 	}
 	p.subs.close()
 	err := p.seg.Close()

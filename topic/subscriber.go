@@ -35,6 +35,7 @@ type Subscriber[T any] struct {
 	// memory.
 	tailWord atomic.Pointer[uint64]
 	retired  view
+	conn     int // the publisher's socket, for a subscriber of another uid's topic (remote.go); -1: none
 }
 
 // Subscribe joins topic name. The subscriber starts at the newest message,
@@ -64,7 +65,13 @@ func Subscribe[T any](name string, opts SubscribeOptions) (*Subscriber[T], error
 // of schema sc: T's, or, for a raw subscriber, the topic's (raw.go).
 func subscribeWith[T any](name string, opts SubscribeOptions, sc *layout.Schema) (*Subscriber[T], error) {
 	var err error
-	s := &Subscriber[T]{name: name, dir: opts.Dir, opts: opts, schema: sc, scratch: make([]uint64, words(sc.Size))}
+	s := &Subscriber[T]{name: name, dir: opts.Dir, opts: opts, schema: sc, scratch: make([]uint64, words(sc.Size)), conn: -1}
+	if remote(opts.Dir, name) {
+		if err := s.subscribeRemote(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	deadline := time.Now().Add(opts.Wait)
 	for {
 		s.t, err = openView(name, opts, sc)
@@ -269,10 +276,24 @@ func (s *Subscriber[T]) housekeep() {
 // follow switches to a new publisher of the name, if there is one.
 func (s *Subscriber[T]) follow() {
 	var st unix.Stat_t
-	if unix.Stat(filepath.Join(s.dir, s.name), &st) != nil || st.Ino == s.t.ino {
+	path := filepath.Join(s.dir, s.name)
+	if s.conn >= 0 {
+		path += ".sock"
+	}
+	if unix.Stat(path, &st) != nil || st.Ino == s.t.ino {
 		return
 	}
-	v, err := openView(s.name, s.opts, s.schema)
+	var v view
+	var err error
+	if s.conn >= 0 {
+		var conn int
+		if v, conn, err = exchange(s.dir, s.name, s.cell.s, s.schema, s.opts); err == nil {
+			unix.Close(s.conn)
+			s.conn = conn
+		}
+	} else {
+		v, err = openView(s.name, s.opts, s.schema)
+	}
 	if err != nil {
 		return // not ready yet, or not a topic: looked at again later
 	}
@@ -343,6 +364,9 @@ func (s *Subscriber[T]) Close() error {
 	if s.retired.seg != nil {
 		s.retired.close()
 	}
+	if s.conn >= 0 {
+		unix.Close(s.conn)
+	}
 	s.err = ErrClosed
 	return nil
 }
@@ -393,4 +417,37 @@ func openView(name string, opts SubscribeOptions, sc *layout.Schema) (view, erro
 	unix.Fstat(seg.Fd(), &st)
 	v.seg, v.epoch, v.ino = seg, seg.Header().Epoch, st.Ino
 	return v, nil
+}
+
+// subscribeRemote subscribes to another uid's topic through its
+// publisher's socket (remote.go): the cell's segment is handed over
+// first, and the publisher has mapped it when the topic comes back.
+func (s *Subscriber[T]) subscribeRemote() error {
+	c, err := reserveCell(s.dir, s.name, false)
+	if err != nil {
+		return err
+	}
+	if s.t, s.conn, err = exchange(s.dir, s.name, c.s, s.schema, s.opts); err != nil {
+		c.release()
+		return err
+	}
+	c.setKnown()
+	s.pos = s.t.start()
+	state := uint32(cellActive)
+	if s.t.reliable {
+		state = cellJoining
+	}
+	s.cell = c
+	s.token = c.fill(s.t.epoch, s.pos, state)
+	if s.t.reliable {
+		if err := s.join(); err != nil {
+			s.cell.release()
+			s.t.close()
+			unix.Close(s.conn)
+			return err
+		}
+	}
+	s.evictSeen = load(s.t.mem, offEvictions)
+	s.tailWord.Store(word(s.t.mem, offTail))
+	return nil
 }

@@ -33,9 +33,10 @@ type tracker struct {
 
 	capacity uint64
 
-	mu   sync.RWMutex
-	segs map[string]*layout.Segment // by name in dir
-	full bool                       // maxSubSegs reached (logged once)
+	mu    sync.RWMutex
+	segs  map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
+	conns map[string][]int           // the connections that brought a segment, by its key
+	full  bool                       // maxSubSegs reached (logged once)
 
 	evMu    sync.Mutex
 	evicted map[uint64]bool
@@ -56,7 +57,7 @@ type tracker struct {
 
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	t := &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
-		segs: map[string]*layout.Segment{}, evicted: map[uint64]bool{}, blockedAt: ^uint64(0),
+		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, evicted: map[uint64]bool{}, blockedAt: ^uint64(0),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	t.scan()
 	go t.run()
@@ -139,15 +140,17 @@ func (t *tracker) dropDead() {
 	t.mu.RLock()
 	for n := range t.segs {
 		var st unix.Stat_t
-		if unix.Stat(t.dir+"/"+n, &st) == unix.ENOENT {
+		if _, adopted := t.conns[n]; !adopted && unix.Stat(t.dir+"/"+n, &st) == unix.ENOENT {
 			dead = append(dead, n)
 		}
 	}
+	adopted := len(t.conns) > 0
 	t.mu.RUnlock()
-	if len(dead) == 0 {
+	if len(dead) == 0 && !adopted {
 		return
 	}
 	t.mu.Lock()
+	t.dropClosed()
 	for _, n := range dead {
 		t.segs[n].Close()
 		delete(t.segs, n)
@@ -277,6 +280,12 @@ func (t *tracker) close() {
 	for n, s := range t.segs {
 		s.Close()
 		delete(t.segs, n)
+	}
+	for n, conns := range t.conns {
+		for _, c := range conns {
+			unix.Close(c)
+		}
+		delete(t.conns, n)
 	}
 	t.mu.Unlock()
 }

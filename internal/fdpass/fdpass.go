@@ -1,0 +1,63 @@
+// Package fdpass is what the packages that hand descriptors to other
+// processes over Unix sockets share: the accept loop of a listener and
+// the receipt of one descriptor, both treating the peer as hostile.
+package fdpass
+
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Serve accepts connections on the listening socket lfd and hands each
+// to handle, which owns it, until an accept fails for good (the listener
+// was shut down). An interrupted or aborted accept is tried again; a lack
+// of descriptors or memory waits 10 ms first.
+func Serve(lfd int, handle func(conn int)) {
+	for {
+		nfd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+		switch {
+		case err == nil:
+			handle(nfd)
+		case err == unix.EINTR || err == unix.ECONNABORTED:
+		case err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOMEM:
+			time.Sleep(10 * time.Millisecond)
+		default:
+			return
+		}
+	}
+}
+
+// Recv receives one message into buf and at most one descriptor with it
+// (close-on-exec; any more that came are closed, and the kernel drops
+// those its control buffer had no room for). It returns the message's
+// length and the descriptor, -1 when none came; a read the Go runtime's
+// signals interrupted is tried again.
+func Recv(conn int, buf []byte) (n, fd int, err error) {
+	oob := make([]byte, unix.CmsgSpace(4))
+	var oobn int
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, -1, err
+	}
+	fd = -1
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, m := range msgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil {
+				for _, f := range fds {
+					if fd < 0 {
+						fd = f
+					} else {
+						unix.Close(f)
+					}
+				}
+			}
+		}
+	}
+	return n, fd, nil
+}

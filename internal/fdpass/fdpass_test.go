@@ -1,0 +1,61 @@
+package fdpass
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRecv: one descriptor comes through, extra ones are closed, and a
+// message without one says -1.
+func TestRecv(t *testing.T) {
+	var pipe [2]int
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[0])
+	defer unix.Close(sp[1])
+	unix.Pipe(pipe[:])
+	defer unix.Close(pipe[0])
+	defer unix.Close(pipe[1])
+	unix.Sendmsg(sp[0], []byte("two"), unix.UnixRights(pipe[0], pipe[1]), nil, 0)
+	var buf [8]byte
+	n, fd, err := Recv(sp[1], buf[:])
+	if err != nil || n != 3 || fd < 0 {
+		t.Fatalf("%d %d %v", n, fd, err)
+	}
+	unix.Close(fd)
+	unix.Sendmsg(sp[0], []byte("none"), nil, nil, 0)
+	if n, fd, err := Recv(sp[1], buf[:]); err != nil || n != 4 || fd != -1 {
+		t.Fatalf("%d %d %v", n, fd, err)
+	}
+	unix.Close(sp[0])
+	if n, fd, err := Recv(sp[1], buf[:]); err != nil || n != 0 || fd != -1 {
+		t.Fatalf("after close: %d %d %v", n, fd, err)
+	}
+}
+
+// TestServe: connections reach the handler until the listener shuts down.
+func TestServe(t *testing.T) {
+	path := t.TempDir() + "/s"
+	l, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err := unix.Bind(l, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Listen(l, 4)
+	got := make(chan int, 4)
+	done := make(chan struct{})
+	go func() { Serve(l, func(c int) { got <- c }); close(done) }()
+	for range 2 {
+		c, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+		if err := unix.Connect(c, &unix.SockaddrUnix{Name: path}); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(<-got)
+		unix.Close(c)
+	}
+	unix.Shutdown(l, unix.SHUT_RDWR)
+	<-done
+	unix.Close(l)
+}

@@ -1,0 +1,75 @@
+package topic
+
+import (
+	"path/filepath"
+	"strconv"
+
+	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/layout"
+	"golang.org/x/sys/unix"
+)
+
+// A subscriber of another uid's topic (share.go): its Dir is the
+// publisher's SharedDir, where the topic is NAME.sock, not a name.
+
+// remote reports whether topic name in dir is reached through the
+// publisher's socket: NAME.sock is there and NAME is not.
+func remote(dir, name string) bool {
+	var st unix.Stat_t
+	return unix.Stat(filepath.Join(dir, name+".sock"), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK &&
+		unix.Lstat(filepath.Join(dir, name), &st) != nil
+}
+
+// exchange connects to the publisher's socket for topic name in dir,
+// sends a read-only descriptor of the subscriber segment ss and maps the
+// topic it sends back, checked against sc. It returns the view and the
+// connection, which the subscriber keeps open while it follows this
+// publisher. A publisher that refuses us closes without an answer:
+// ErrPermission.
+func exchange(dir, name string, ss *subSeg, sc *layout.Schema, opts SubscribeOptions) (view, int, error) {
+	path := filepath.Join(dir, name+".sock")
+	conn, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return view{}, -1, err
+	}
+	fail := func(err error) (view, int, error) {
+		unix.Close(conn)
+		return view{}, -1, err
+	}
+	tv := unix.NsecToTimeval(int64(shareTimeout))
+	unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	if err := unix.Connect(conn, &unix.SockaddrUnix{Name: path}); err != nil {
+		if err == unix.ECONNREFUSED || err == unix.ENOENT {
+			return fail(msg.Errorf("%w: %s (no one listens on %s)", ErrNoPublisher, name, path))
+		}
+		return fail(msg.Errorf("topic: connect %s: %w", path, err))
+	}
+	ro, err := unix.Open("/proc/self/fd/"+strconv.Itoa(ss.seg.Fd()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	_, err = unix.SendmsgN(conn, []byte("SPINTSUB"), unix.UnixRights(ro), nil, 0)
+	unix.Close(ro)
+	if err != nil {
+		return fail(msg.Errorf("%w: %s: %v", ErrPermission, name, err))
+	}
+	fd, err := recvFd(conn)
+	if err != nil {
+		return fail(msg.Errorf("%w: %s: the publisher sent no topic (refused by its policy?): %v", ErrPermission, name, err))
+	}
+	seg, err := layout.OpenFd(fd, layout.Options{ReadOnly: true, Fingerprint: topicFPrint, MaxLength: opts.MaxLength})
+	if err != nil {
+		unix.Close(fd)
+		return fail(err)
+	}
+	v, err := checkView(seg.Body(), sc)
+	if err != nil {
+		seg.Close()
+		return fail(err)
+	}
+	var st unix.Stat_t
+	unix.Stat(path, &st)
+	v.seg, v.epoch, v.ino = seg, seg.Header().Epoch, st.Ino
+	return v, conn, nil
+}

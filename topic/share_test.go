@@ -1,0 +1,186 @@
+package topic
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/link"
+	"golang.org/x/sys/unix"
+)
+
+// sharedTopic creates the reliable topic "ticks" shared under policy, and
+// returns it and the directory other uids subscribe in.
+func sharedTopic(t *testing.T, policy link.Policy) (*Publisher[tick], string) {
+	t.Helper()
+	p, _ := create(t, Options{Capacity: 64, Policy: Reliable, StallTimeout: time.Minute, Share: policy, Logf: t.Logf})
+	return p, SharedDir(uint32(os.Getuid()))
+}
+
+// TestShareRemote: a subscriber that reaches a shared topic through its
+// publisher's socket reads a reliable stream whole and in order, held
+// back by nothing; when it closes, the publisher lets its segment go and
+// stops waiting for it; a second shared publisher of the name is refused.
+func TestShareRemote(t *testing.T) {
+	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	sc, _ := layout.Of[tick]()
+	if _, err := CreateRaw("ticks", sc, Options{Dir: t.TempDir(), Share: link.Policy{UIDs: []uint32{1}}}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("a second shared publisher of the name: %v", err)
+	}
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.conn < 0 {
+		t.Fatal("subscribed by name, not through the socket")
+	}
+	waitSubscribers(t, p, 1)
+	const n = 1000
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := range uint64(n) {
+			p.Publish(&tick{Seq: i, Price: int64(i) * 3})
+		}
+	}()
+	var next uint64
+	for end := time.Now().Add(10 * time.Second); next < n && time.Now().Before(end); {
+		if k, err := s.Poll(func(m *tick) {
+			if m.Seq != next {
+				t.Fatalf("message %d came as %d", next, m.Seq)
+			}
+			next++
+		}, 0); err != nil {
+			t.Fatal(err)
+		} else if k == 0 {
+			s.Wait(time.Millisecond)
+		}
+	}
+	if next != n {
+		t.Fatalf("received %d of %d", next, n)
+	}
+	<-published
+	s.Close()
+	waitSubscribers(t, p, 0)
+	for i := range uint64(100) { // more than the ring: nobody holds it back now
+		if err := p.Publish(&tick{Seq: n + i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestShareRefused: a uid the policy does not admit (here, the
+// publisher's own with DenySameUID) gets ErrPermission and costs the
+// publisher nothing; a peer that sends no descriptor, a pipe, or nothing
+// at all is refused, and a good subscriber still gets in.
+func TestShareRefused(t *testing.T) {
+	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}, DenySameUID: true})
+	if _, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir}); !errors.Is(err, ErrPermission) {
+		t.Fatalf("a refused uid: %v", err)
+	}
+	p.Close()
+	// Hostile peers of an admitted uid, then a good one.
+	p, sdir = sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	var pipe [2]int
+	unix.Pipe2(pipe[:], unix.O_CLOEXEC)
+	defer unix.Close(pipe[0])
+	defer unix.Close(pipe[1])
+	for _, send := range []func(int){
+		func(c int) { unix.Sendmsg(c, []byte("hello"), nil, nil, 0) },
+		func(c int) { unix.Sendmsg(c, []byte("SPINTSUB"), unix.UnixRights(pipe[0]), nil, 0) },
+		func(c int) {},
+	} {
+		c, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+		if err := unix.Connect(c, &unix.SockaddrUnix{Name: filepath.Join(sdir, "ticks.sock")}); err != nil {
+			t.Fatal(err)
+		}
+		send(c)
+		var buf [16]byte
+		tv := unix.NsecToTimeval(int64(time.Second))
+		unix.SetsockoptTimeval(c, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		if n, _, _, _, err := unix.Recvmsg(c, buf[:], nil, 0); n != 0 || err != nil {
+			t.Errorf("a hostile peer got %d bytes (%v)", n, err)
+		}
+		unix.Close(c)
+	}
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitSubscribers(t, p, 1)
+}
+
+// TestShareOtherUID: a shared topic is read by a subscriber process of an
+// admitted uid and refused to one of another. Root only.
+func TestShareOtherUID(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: starts subscribers under other uids")
+	}
+	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "topic.test")
+	data, _ := os.ReadFile(os.Args[0])
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(uid uint32, n int) (*exec.Cmd, *strings.Builder) {
+		cmd := exec.Command(bin, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=read:"+strconv.Itoa(n)+":"+sdir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		var out strings.Builder
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd, &out
+	}
+	denied, dout := run(23456, 1)
+	denied.Wait()
+	if !strings.Contains(dout.String(), "permission denied") {
+		t.Fatalf("uid 23456: %q", dout.String())
+	}
+	const n = 500
+	admitted, aout := run(12345, n)
+	waitSubscribers(t, p, 1)
+	for i := range uint64(n) {
+		p.Publish(&tick{Seq: i, Price: int64(i) * 3})
+	}
+	admitted.Wait()
+	if !strings.Contains(aout.String(), "OK 500 lost 0") {
+		t.Fatalf("uid 12345: %q", aout.String())
+	}
+}
+
+// TestShareRemoteFollow: a subscriber through the socket follows a
+// restarted publisher of the name, as one by name does.
+func TestShareRemoteFollow(t *testing.T) {
+	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	epoch := s.Epoch()
+	p.Close()
+	p2, _ := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	var got bool
+	for end := time.Now().Add(10 * time.Second); !got && time.Now().Before(end); {
+		p2.TryPublish(&tick{Seq: 7, Price: 21})
+		s.Poll(func(m *tick) { got = m.Seq == 7 }, 0)
+		time.Sleep(100 * time.Microsecond)
+	}
+	if !got || s.Epoch() == epoch {
+		t.Fatalf("did not follow the new publisher (epoch %d, was %d)", s.Epoch(), epoch)
+	}
+	waitSubscribers(t, p2, 1)
+}
