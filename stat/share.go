@@ -80,19 +80,10 @@ func share(dir, name string, fd int, policy link.Policy) (*sharer, error) {
 	}
 	s := &sharer{lfd: -1, rofd: ro, policy: policy, uid: uint32(os.Getuid()),
 		path: filepath.Join(dir, strconv.Itoa(os.Getuid())+"."+name+".sock")}
-	if s.lfd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err != nil {
-		s.close()
-		return nil, err
-	}
 	os.Remove(s.path) // ours from an earlier process of the same pid, if any
-	if err := unix.Bind(s.lfd, &unix.SockaddrUnix{Name: s.path}); err != nil {
+	if s.lfd, err = fdpass.Listen(s.path); err != nil {
 		s.close()
-		return nil, msg.Errorf("stat: bind %s: %w", s.path, err)
-	}
-	os.Chmod(s.path, 0o666) // the policy refuses at the accept
-	if err := unix.Listen(s.lfd, 64); err != nil {
-		s.close()
-		return nil, err
+		return nil, msg.Errorf("stat: listen on %s: %w", s.path, err)
 	}
 	s.done = make(chan struct{})
 	go s.serve()

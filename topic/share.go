@@ -67,10 +67,6 @@ func shareTopic(name string, fd int, policy link.Policy, t *tracker) (*sharer, e
 	}
 	s := &sharer{lfd: -1, rofd: ro, path: filepath.Join(dir, name+".sock"), policy: policy, uid: uid, t: t,
 		slots: make(chan struct{}, maxAdmitting)}
-	if s.lfd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err != nil {
-		s.close()
-		return nil, err
-	}
 	if c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err == nil {
 		live := unix.Connect(c, &unix.SockaddrUnix{Name: s.path}) == nil
 		unix.Close(c)
@@ -80,16 +76,11 @@ func shareTopic(name string, fd int, policy link.Policy, t *tracker) (*sharer, e
 		}
 	}
 	os.Remove(s.path) // a dead publisher's
-	if err := unix.Bind(s.lfd, &unix.SockaddrUnix{Name: s.path}); err != nil {
+	if s.lfd, err = fdpass.Listen(s.path); err != nil {
 		s.close()
-		return nil, msg.Errorf("topic: bind %s: %w", s.path, err)
+		return nil, msg.Errorf("topic: listen on %s: %w", s.path, err)
 	}
 	s.bound = true
-	os.Chmod(s.path, 0o666) // the policy refuses at the accept
-	if err := unix.Listen(s.lfd, 64); err != nil {
-		s.close()
-		return nil, err
-	}
 	s.done = make(chan struct{})
 	go s.serve()
 	return s, nil

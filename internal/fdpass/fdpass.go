@@ -61,3 +61,27 @@ func Recv(conn int, buf []byte) (n, fd int, err error) {
 	}
 	return n, fd, nil
 }
+
+// Listen binds a SOCK_SEQPACKET socket at path, makes it 0666 (whoever
+// listens checks each peer's credentials at the accept) and listens on
+// it. A file already at path makes it fail: the caller removes a stale
+// one first.
+func Listen(path string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := unix.Chmod(path, 0o666); err == nil {
+		err = unix.Listen(fd, 64)
+	}
+	if err != nil {
+		unix.Close(fd)
+		unix.Unlink(path)
+		return -1, err
+	}
+	return fd, nil
+}
