@@ -21,7 +21,9 @@
 // A subscriber with nothing to read may spin on Poll, or sleep in the
 // kernel with Wait until the publisher wakes it (wait.go). CreateRaw and
 // SubscribeRaw handle topics whose type is known only at run time, as byte
-// slices checked against the topic's schema (raw.go).
+// slices checked against the topic's schema (raw.go); CreateRecords and
+// SubscribeRecords, topics of variable-length typed records up to a
+// maximum size (records.go).
 //
 // # Shared memory
 //

@@ -1,7 +1,9 @@
 package topic
 
 import (
+	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -480,5 +482,66 @@ func TestRaw(t *testing.T) {
 	}
 	if _, err := SubscribeRaw("nothing", SubscribeOptions{Dir: dir, Wait: 5 * time.Millisecond}); !errors.Is(err, ErrNoPublisher) {
 		t.Fatalf("no publisher: %v", err)
+	}
+}
+
+// TestRecords: records of any length up to the maximum arrive with their
+// types, in order, without allocating; a longer one is refused; a record
+// whose length says more than the maximum (a hostile publisher) is
+// skipped with ErrCorrupt; a topic of another type is not a records topic.
+func TestRecords(t *testing.T) {
+	dir := t.TempDir()
+	p, err := CreateRecords("recs", 100, Options{Dir: dir, Capacity: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.MaxRecord() != 104 {
+		t.Fatalf("max %d", p.MaxRecord())
+	}
+	s, err := SubscribeRecords("recs", SubscribeOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 10 {
+		if err := p.Publish(uint32(i), []byte(strings.Repeat("x", i*10))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := 0
+	if n, err := s.Poll(func(typ uint32, b []byte) {
+		if typ != uint32(next) || len(b) != next*10 {
+			t.Fatalf("record %d: type %d, %d bytes", next, typ, len(b))
+		}
+		next++
+	}, 0); n != 10 || err != nil {
+		t.Fatalf("poll: %d %v", n, err)
+	}
+	if p.TryPublish(1, make([]byte, 105)) || p.Publish(1, make([]byte, 105)) == nil {
+		t.Fatal("a record over the maximum")
+	}
+	bad := make([]byte, 8+104)
+	binary.LittleEndian.PutUint32(bad, 1000)
+	p.RawPublisher.TryPublish(bad)
+	p.TryPublish(7, []byte("ok"))
+	var got []string
+	if n, err := s.Poll(func(_ uint32, b []byte) { got = append(got, string(b)) }, 0); n != 2 || !errors.Is(err, ErrCorrupt) || len(got) != 1 || got[0] != "ok" {
+		t.Fatalf("hostile length: %d %v %q", n, err, got)
+	}
+	sink := func(uint32, []byte) {}
+	rec := []byte("abc")
+	if a := testing.AllocsPerRun(100, func() {
+		p.TryPublish(3, rec)
+		s.Poll(sink, 0)
+	}); a != 0 {
+		t.Fatalf("%v allocations per record", a)
+	}
+	create(t, Options{Dir: dir})
+	if _, err := SubscribeRecords("ticks", SubscribeOptions{Dir: dir}); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("a ticks topic as records: %v", err)
+	}
+	if _, err := CreateRecords("r2", 0, Options{Dir: dir}); !errors.Is(err, ErrBadOption) {
+		t.Fatalf("size 0: %v", err)
 	}
 }
