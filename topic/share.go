@@ -203,9 +203,18 @@ func (t *tracker) adopt(fd, conn int) bool {
 	key := "fd:" + strconv.FormatUint(st.Dev, 10) + "." + strconv.FormatUint(st.Ino, 10)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.nconns >= maxShareConns {
+		unix.Close(fd)
+		t.opts.Logf("topic %s: %d subscriber connections open; refusing more", t.name, t.nconns)
+		return false
+	}
 	if _, ok := t.segs[key]; ok {
 		unix.Close(fd)
+		if len(t.conns[key]) >= subCells { // one per cell is all an honest process needs
+			return false
+		}
 		t.conns[key] = append(t.conns[key], conn)
+		t.nconns++
 		return true
 	}
 	if len(t.segs) >= maxSubSegs {
@@ -225,8 +234,13 @@ func (t *tracker) adopt(fd, conn int) bool {
 	}
 	t.segs[key] = seg
 	t.conns[key] = append(t.conns[key], conn)
+	t.nconns++
 	return true
 }
+
+// maxShareConns bounds the connections of subscribers of other uids a
+// publisher keeps open: each is a descriptor of its own.
+const maxShareConns = 4096
 
 // dropClosed lets go of the adopted segments whose connections have all
 // closed (Subscriber.Close, or their process died). Under t.mu.
@@ -237,6 +251,7 @@ func (t *tracker) dropClosed() {
 			pfd := []unix.PollFd{{Fd: int32(c), Events: unix.POLLRDHUP}}
 			if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
 				unix.Close(c)
+				t.nconns--
 				continue
 			}
 			open = append(open, c)

@@ -184,3 +184,35 @@ func TestShareRemoteFollow(t *testing.T) {
 	}
 	waitSubscribers(t, p2, 1)
 }
+
+// TestShareConnLimit: a process that brings one segment over more
+// connections than it has cells is refused beyond them.
+func TestShareConnLimit(t *testing.T) {
+	_, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	sc, _ := layout.Of[tick]()
+	c, err := reserveCell(sdir, "ticks", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.release()
+	var conns []int
+	defer func() {
+		for _, fd := range conns {
+			unix.Close(fd)
+		}
+	}()
+	for i := range subCells + 1 {
+		v, conn, err := exchange(sdir, "ticks", c.s, sc, SubscribeOptions{})
+		if i < subCells {
+			if err != nil {
+				t.Fatalf("connection %d: %v", i, err)
+			}
+			v.close()
+			conns = append(conns, conn)
+			continue
+		}
+		if !errors.Is(err, ErrPermission) {
+			t.Fatalf("connection %d beyond the cells: %v", i, err)
+		}
+	}
+}

@@ -33,10 +33,11 @@ type tracker struct {
 
 	capacity uint64
 
-	mu    sync.RWMutex
-	segs  map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
-	conns map[string][]int           // the connections that brought a segment, by its key
-	full  bool                       // maxSubSegs reached (logged once)
+	mu     sync.RWMutex
+	segs   map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
+	conns  map[string][]int           // the connections that brought a segment, by its key
+	nconns int                        // in conns, all keys
+	full   bool                       // maxSubSegs reached (logged once)
 
 	evMu    sync.Mutex
 	evicted map[uint64]bool
