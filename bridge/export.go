@@ -108,15 +108,16 @@ func ExportRaw(nc *nats.Conn, name string, opts ExportOptions) (*RawExporter, er
 // (evicted, say), then closes the subscription. A batch goes out when the
 // topic has no more messages for it (smart batching: under load, batches
 // grow by themselves), when it holds MaxBatch messages or its first
-// message has waited MaxDelay, and before a gap (the exporter was lapped: the next batch starts at the
-// next position it holds) or a new publisher (a new source). Sequence
-// numbers are the topic's positions and the source its publisher's
-// epoch, so an importer drops what a restarted exporter sends again.
-// With nothing to send it yields, then waits in the kernel until the
-// topic's publisher wakes it (topic.Subscriber.Wait), up to idleWait at a
-// time so that it sees ctx end. Cost: one copy per message into the batch, one
-// NATS publish (a copy into its buffer) and a header per batch; in
-// durable mode, a round trip to JetStream per batch.
+// message has waited MaxDelay, and before a gap (the exporter was lapped:
+// the next batch starts at the next position it holds) or a new publisher
+// (a new source). Sequence numbers are the topic's positions and the
+// source its publisher's epoch, so an importer drops what a restarted
+// exporter sends again. With nothing to send it yields, then waits in the
+// kernel until the topic's publisher wakes it (topic.Subscriber.Wait), up
+// to idleWait at a time so that it sees ctx end. It also answers for the
+// topic's schema (FetchSchema). Cost: one copy per message into the
+// batch, one NATS publish (a copy into its buffer) and a header per
+// batch; in durable mode, a round trip to JetStream per batch.
 func (e *RawExporter) Run(ctx context.Context) error {
 	defer e.sub.Close()
 	text := e.schema.Encode()
