@@ -142,7 +142,10 @@ func TestDeferredNeverAnswered(t *testing.T) {
 	if timeouts.Load() == 0 || bad.Stats().Stuck == 0 {
 		t.Fatalf("%d timeouts, client %+v", timeouts.Load(), bad.Stats())
 	}
-	if !waitFor(5*time.Second, func() bool { return bad.Call(time.Now().Add(time.Second), &req{A: 1}, &r) == nil && r.Sum == 1 }) {
+	// A generous bound: under -race with every package's tests running at
+	// once on two CPUs, the redial can take seconds (the first call waits
+	// out its deadline, then finds the Conn stuck and gives it up).
+	if !waitFor(30*time.Second, func() bool { return bad.Call(time.Now().Add(time.Second), &req{A: 1}, &r) == nil && r.Sum == 1 }) {
 		t.Fatal("the stuck Conn did not recover")
 	}
 	if st := good.Stats(); st.Redials != 0 || st.Stuck != 0 {
