@@ -146,7 +146,7 @@ func TestDeferredNeverAnswered(t *testing.T) {
 	// once on two CPUs, the redial can take seconds (the first call waits
 	// out its deadline, then finds the Conn stuck and gives it up).
 	if !waitFor(30*time.Second, func() bool { return bad.Call(time.Now().Add(time.Second), &req{A: 1}, &r) == nil && r.Sum == 1 }) {
-		t.Fatal("the stuck Conn did not recover")
+		t.Fatalf("the stuck Conn did not recover: state %v, %+v", bad.State(), bad.Stats())
 	}
 	if st := good.Stats(); st.Redials != 0 || st.Stuck != 0 {
 		t.Fatalf("the other connection: %+v", st)
