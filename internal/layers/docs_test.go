@@ -274,14 +274,14 @@ func TestCitations(t *testing.T) {
 		markdown bool
 		want     []citation
 	}{
-		{"see GO-RUNTIME.md, \"Threads\"", false, []citation{{1, "GO-RUNTIME.md", false}}},
-		{"as DESIGN.md lists them.", false, []citation{{1, "DESIGN.md", false}}},
-		{"(`shared/GO-RUNTIME.md`)", true, []citation{{1, "shared/GO-RUNTIME.md", false}}},
+		{"see CHANGELOG.md, \"Added\"", false, []citation{{1, "CHANGELOG.md", false}}},
+		{"as README.md lists them.", false, []citation{{1, "README.md", false}}},
+		{"(`docs/go-runtime.md`)", true, []citation{{1, "docs/go-runtime.md", false}}},
 		{"x\nspin/ring.go.", false, []citation{{2, "spin/ring.go", false}}},
 		{"[the guide](../tuning/README.md#6-the-go-runtime)", true, []citation{
 			{1, "../tuning/README.md#6-the-go-runtime", true}, {1, "../tuning/README.md", false}}},
 		{"[`feed/`](feed) and [a](#running-them)", true, []citation{{1, "feed", true}}},
-		{"[a](x.md) in Go text is not a link", false, []citation{{1, "x.md", false}}},
+		{"[a](README.md) in Go text is not a link", false, []citation{{1, "README.md", false}}},
 		{"runtime/proc.go `retake`", false, []citation{{1, "runtime/proc.go", false}}},
 		{"https://github.com/golang/go/blob/master/README.md", true, nil},
 		{"github.com/klauspost/cpuid/v2/README.md", false, nil},
