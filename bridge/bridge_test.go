@@ -48,45 +48,77 @@ func connect(t testing.TB, s *server.Server) *nats.Conn {
 }
 
 // pipeline: topic "a" on "host A" → Export → NATS → Import → topic "b"
-// on "host B", each with its own directory and NATS connection.
-type pipeline struct {
-	pubA *topic.Publisher[tick]
-	exp  *Exporter[tick]
-	imp  *Importer[tick]
-	subB *topic.Subscriber[tick]
-	done chan error
+// on "host B", each host with a directory of its own; everything closes
+// with the test.
+type pipeline[T any] struct {
+	dirA string
+	pubA *topic.Publisher[T]
+	pubB *topic.Publisher[T]
+	subB *topic.Subscriber[T]
+	exp  *Exporter[T]
+	imp  *Importer[T]
 }
 
-func newPipeline(t *testing.T, s *server.Server, subject string) *pipeline {
-	t.Helper()
-	dirA, dirB := t.TempDir(), t.TempDir()
-	var p pipeline
+// twoHosts makes topic a (optsA) and topic b (optsB), each in a directory
+// of its own, and a subscriber of b.
+func twoHosts[T any](tb testing.TB, optsA, optsB topic.Options) *pipeline[T] {
+	tb.Helper()
+	p := &pipeline[T]{dirA: tb.TempDir()}
+	optsA.Dir, optsB.Dir = p.dirA, tb.TempDir()
 	var err error
-	if p.pubA, err = topic.Create[tick]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, Capacity: 1024, StallTimeout: 30 * time.Second}); err != nil {
-		t.Fatal(err)
+	if p.pubA, err = topic.Create[T]("a", optsA); err != nil {
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { p.pubA.Close() })
-	pubB, err := topic.Create[tick]("b", topic.Options{Dir: dirB, Policy: topic.Reliable, Capacity: 1 << 16, StallTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
+	tb.Cleanup(func() { p.pubA.Close() })
+	if p.pubB, err = topic.Create[T]("b", optsB); err != nil {
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { pubB.Close() })
-	if p.subB, err = topic.Subscribe[tick]("b", topic.SubscribeOptions{Dir: dirB}); err != nil {
-		t.Fatal(err)
+	tb.Cleanup(func() { p.pubB.Close() })
+	if p.subB, err = topic.Subscribe[T]("b", topic.SubscribeOptions{Dir: optsB.Dir}); err != nil {
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { p.subB.Close() })
-	if p.imp, err = Import(connect(t, s), subject, pubB, ImportOptions{Logf: t.Logf}); err != nil {
-		t.Fatal(err)
+	tb.Cleanup(func() { p.subB.Close() })
+	return p
+}
+
+// importOn imports subject on nc into topic b.
+func (p *pipeline[T]) importOn(tb testing.TB, nc *nats.Conn, subject string, opts ImportOptions) {
+	tb.Helper()
+	var err error
+	if p.imp, err = Import(nc, subject, p.pubB, opts); err != nil {
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { p.imp.Close() })
-	if p.exp, err = Export[tick](connect(t, s), "a", ExportOptions{Subject: subject, Subscribe: topic.SubscribeOptions{Dir: dirA}}); err != nil {
-		t.Fatal(err)
+	imp := p.imp
+	tb.Cleanup(func() { imp.Close() })
+}
+
+// exportOn exports topic a on nc (opts' Subscribe.Dir set to a's) and
+// runs the exporter until the test ends.
+func (p *pipeline[T]) exportOn(tb testing.TB, nc *nats.Conn, opts ExportOptions) {
+	tb.Helper()
+	opts.Subscribe.Dir = p.dirA
+	var err error
+	if p.exp, err = Export[T](nc, "a", opts); err != nil {
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.done = make(chan error, 1)
-	go func() { p.done <- p.exp.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-p.done })
-	return &p
+	done := make(chan error, 1)
+	go func() { done <- p.exp.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+}
+
+// reliable is the topic options of most tests: reliable, capacity slots.
+func reliable(capacity int) topic.Options {
+	return topic.Options{Policy: topic.Reliable, Capacity: capacity, StallTimeout: 30 * time.Second}
+}
+
+// newPipeline is the tests' pipeline of ticks through server s on subject.
+func newPipeline(t *testing.T, s *server.Server, subject string) *pipeline[tick] {
+	t.Helper()
+	p := twoHosts[tick](t, reliable(1024), reliable(1<<16))
+	p.importOn(t, connect(t, s), subject, ImportOptions{Logf: t.Logf})
+	p.exportOn(t, connect(t, s), ExportOptions{Subject: subject})
+	return p
 }
 
 // receive takes n messages from sub within d, checking their order from
@@ -324,35 +356,10 @@ func benchExportImport(b *testing.B, s *server.Server, durable bool) {
 	if durable {
 		durableName = "bench"
 	}
-	dirA, dirB := b.TempDir(), b.TempDir()
-	pubA, err := topic.Create[tick64]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, Capacity: 1 << 14, StallTimeout: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pubA.Close()
-	pubB, err := topic.Create[tick64]("b", topic.Options{Dir: dirB, Policy: topic.Reliable, Capacity: 1 << 16, StallTimeout: time.Minute})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pubB.Close()
-	subB, err := topic.Subscribe[tick64]("b", topic.SubscribeOptions{Dir: dirB})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer subB.Close()
-	imp, err := Import(connect(b, s), "bench", pubB, ImportOptions{Durable: durableName})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer imp.Close()
-	exp, err := Export[tick64](connect(b, s), "a", ExportOptions{Subject: "bench", Subscribe: topic.SubscribeOptions{Dir: dirA}, Durable: durable})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- exp.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	p := twoHosts[tick64](b, reliable(1<<14), reliable(1<<16))
+	p.importOn(b, connect(b, s), "bench", ImportOptions{Durable: durableName})
+	p.exportOn(b, connect(b, s), ExportOptions{Subject: "bench", Durable: durable})
+	pubA, subB, imp := p.pubA, p.subB, p.imp
 	b.ResetTimer()
 	start := time.Now()
 	go func() {
@@ -409,27 +416,9 @@ func TestCluster(t *testing.T) {
 	if s1.NumRoutes() == 0 {
 		t.Fatal("the servers did not form a cluster")
 	}
-	dirA, dirB := t.TempDir(), t.TempDir()
-	pubA, err := topic.Create[tick]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, StallTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubA.Close()
-	pubB, err := topic.Create[tick]("b", topic.Options{Dir: dirB, Policy: topic.Reliable, Capacity: 1 << 16, StallTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubB.Close()
-	subB, err := topic.Subscribe[tick]("b", topic.SubscribeOptions{Dir: dirB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer subB.Close()
-	imp, err := Import(connect(t, s2), "md.ticks", pubB, ImportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Close()
+	p := twoHosts[tick](t, reliable(0), reliable(1<<16))
+	p.importOn(t, connect(t, s2), "md.ticks", ImportOptions{})
+	pubA, subB, imp := p.pubA, p.subB, p.imp
 	// Interest crosses the route asynchronously, in order: once a probe
 	// subscribed on server 2 after the import gets what server 1 sends,
 	// server 1 knows of the import's subscription too.
@@ -454,14 +443,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 	ps.Unsubscribe()
-	exp, err := Export[tick](ncA, "a", ExportOptions{Subject: "md.ticks", Subscribe: topic.SubscribeOptions{Dir: dirA}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- exp.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	p.exportOn(t, ncA, ExportOptions{Subject: "md.ticks"})
 	const n = 5000
 	go func() {
 		for i := range uint64(n) {
@@ -482,35 +464,10 @@ func TestCluster(t *testing.T) {
 // p99 and the bridge's added p50 (target: ≤ 20 µs).
 func BenchmarkBridgeLatency(b *testing.B) {
 	s := startNATS(b)
-	dirA, dirB := b.TempDir(), b.TempDir()
-	pubA, err := topic.Create[tick64]("a", topic.Options{Dir: dirA, Capacity: 1024})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pubA.Close()
-	pubB, err := topic.Create[tick64]("b", topic.Options{Dir: dirB, Capacity: 1024})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pubB.Close()
-	subB, err := topic.Subscribe[tick64]("b", topic.SubscribeOptions{Dir: dirB})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer subB.Close()
-	imp, err := Import(connect(b, s), "lat", pubB, ImportOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer imp.Close()
-	exp, err := Export[tick64](connect(b, s), "a", ExportOptions{Subject: "lat", Subscribe: topic.SubscribeOptions{Dir: dirA}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- exp.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	p := twoHosts[tick64](b, topic.Options{Capacity: 1024}, topic.Options{Capacity: 1024})
+	p.importOn(b, connect(b, s), "lat", ImportOptions{})
+	p.exportOn(b, connect(b, s), ExportOptions{Subject: "lat"})
+	pubA, subB := p.pubA, p.subB
 	ncPub, ncSub := connect(b, s), connect(b, s)
 	raw, err := ncSub.SubscribeSync("raw")
 	if err != nil {

@@ -91,28 +91,10 @@ func startExporter(t *testing.T, url, dir, subject string) *exec.Cmd {
 func TestDurableChaos(t *testing.T) {
 	const total = 100_000
 	s := startJetStream(t)
-	dirA, dirB := t.TempDir(), t.TempDir()
-	pubA, err := topic.Create[tick]("a", topic.Options{Dir: dirA, Policy: topic.Reliable, Capacity: 1 << 17, History: 1 << 17,
-		StallTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubA.Close()
-	pubB, err := topic.Create[tick]("b", topic.Options{Dir: dirB, Policy: topic.Reliable, Capacity: 1 << 17, StallTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pubB.Close()
-	subB, err := topic.Subscribe[tick]("b", topic.SubscribeOptions{Dir: dirB})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer subB.Close()
-	imp, err := Import(connect(t, s), "md.durable", pubB, ImportOptions{Durable: "hostB", Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Close()
+	optsA := topic.Options{Policy: topic.Reliable, Capacity: 1 << 17, History: 1 << 17, StallTimeout: time.Minute}
+	p := twoHosts[tick](t, optsA, topic.Options{Policy: topic.Reliable, Capacity: 1 << 17, StallTimeout: time.Minute})
+	p.importOn(t, connect(t, s), "md.durable", ImportOptions{Durable: "hostB", Logf: t.Logf})
+	pubA, subB, dirA := p.pubA, p.subB, p.dirA
 	exp := startExporter(t, s.ClientURL(), dirA, "md.durable")
 	go func() {
 		for i := range uint64(total) {
@@ -139,7 +121,7 @@ func TestDurableChaos(t *testing.T) {
 	}
 	exp.Process.Signal(syscall.SIGKILL)
 	exp.Wait()
-	killedAt := imp.Stats().Messages
+	killedAt := p.imp.Stats().Messages
 	startExporter(t, s.ClientURL(), dirA, "md.durable")
 	for got < total/2 && time.Now().Before(deadline) {
 		take()
@@ -147,18 +129,15 @@ func TestDurableChaos(t *testing.T) {
 	}
 	// The importer goes away for a while and comes back: its durable
 	// consumer kept its place.
-	imp.Close()
-	first := imp.Stats()
+	p.imp.Close()
+	first := p.imp.Stats()
 	time.Sleep(50 * time.Millisecond)
-	if imp, err = Import(connect(t, s), "md.durable", pubB, ImportOptions{Durable: "hostB", Logf: t.Logf}); err != nil {
-		t.Fatal(err)
-	}
-	defer imp.Close()
+	p.importOn(t, connect(t, s), "md.durable", ImportOptions{Durable: "hostB", Logf: t.Logf})
 	for got < total && time.Now().Before(deadline) {
 		take()
 		time.Sleep(100 * time.Microsecond)
 	}
-	st := imp.Stats()
+	st := p.imp.Stats()
 	t.Logf("exporter killed with %d imported; importer closed with %d; received %d; import %+v", killedAt, first.Messages, got, st)
 	// No duplicate either: the restarted exporter resumed after what
 	// JetStream had (from History it would have sent those again).
