@@ -126,12 +126,7 @@ func TestRegistryRoundTrip(t *testing.T) {
 // TestTopicCounters: a topic's publisher and subscriber publish their
 // counters: published, subscribers; received, lag.
 func TestTopicCounters(t *testing.T) {
-	dir := t.TempDir()
-	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	reg, dir := testRegistry(t)
 	tdir := t.TempDir()
 	p, err := topic.Create[tick]("quotes", topic.Options{Dir: tdir})
 	if err != nil {
@@ -176,12 +171,7 @@ func TestTopicCounters(t *testing.T) {
 // TestDialWatched: a Conn dialled through DialWatched publishes its
 // counters and one call's latency in link.LatencyEvery.
 func TestDialWatched(t *testing.T) {
-	dir := t.TempDir()
-	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	reg, dir := testRegistry(t)
 	ldir := t.TempDir()
 	s, err := link.Listen[tick, tick]("svc", link.Options{Dir: ldir})
 	if err != nil {
@@ -201,12 +191,7 @@ func TestDialWatched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reg.sampleAll()
-	ps, _ := Scan(dir)
-	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
-		t.Fatalf("%+v", ps)
-	}
-	if ep := ps[0].Endpoints[0]; ep.Kind != KindLinkConn || ep.Latency().Count != 3 || ep.Latency().P50 == 0 {
+	if ep := onlyEndpoint(t, reg, dir); ep.Kind != KindLinkConn || ep.Latency().Count != 3 || ep.Latency().P50 == 0 {
 		t.Fatalf("%+v latency %+v", ep, ep.Latency())
 	}
 	if _, _, err := DialWatched[tick, tick](reg, "x", "nothing", link.DialOptions{Dir: ldir}); err == nil {
@@ -217,12 +202,7 @@ func TestDialWatched(t *testing.T) {
 // TestWatchServer: a link server's counters, pushes among them, reach
 // the registry under their names.
 func TestWatchServer(t *testing.T) {
-	dir := t.TempDir()
-	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	reg, dir := testRegistry(t)
 	ldir := t.TempDir()
 	s, err := link.ListenPush[tick, tick, tick]("svc", link.Options{Dir: ldir, PushDepth: 2})
 	if err != nil {
@@ -249,12 +229,7 @@ func TestWatchServer(t *testing.T) {
 	if err := c.Call(time.Now().Add(5*time.Second), &tick{Seq: 1}, &r); err != nil {
 		t.Fatal(err)
 	}
-	reg.sampleAll()
-	ps, _ := Scan(dir)
-	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
-		t.Fatalf("%+v", ps)
-	}
-	ep := ps[0].Endpoints[0]
+	ep := onlyEndpoint(t, reg, dir)
 	want := map[string]uint64{"conns": 1, "pushes": 2, "push_full": 1, "push_gone": 0}
 	for n, v := range want {
 		if got, ok := ep.Counter(n); !ok || got != v {
@@ -266,12 +241,7 @@ func TestWatchServer(t *testing.T) {
 // TestListenWatched: a server listened through the registry samples the
 // service time of one request in link.LatencyEvery into its histogram.
 func TestListenWatched(t *testing.T) {
-	dir := t.TempDir()
-	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	reg, dir := testRegistry(t)
 	ldir := t.TempDir()
 	s, e, err := ListenWatched[tick, tick](reg, "svc", "svc", link.Options{Dir: ldir})
 	if err != nil {
@@ -291,18 +261,37 @@ func TestListenWatched(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reg.sampleAll()
-
-	ps, _ := Scan(dir)
-	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
-		t.Fatalf("%+v", ps)
-	}
-	if ep := ps[0].Endpoints[0]; ep.Kind != KindLinkServer || ep.Latency().Count != 2 || ep.Latency().P50 == 0 {
+	if ep := onlyEndpoint(t, reg, dir); ep.Kind != KindLinkServer || ep.Latency().Count != 2 || ep.Latency().P50 == 0 {
 		t.Fatalf("%+v latency %+v", ep, ep.Latency())
 	}
 	if _, _, err := ListenWatched[tick, tick](reg, "x", "svc", link.Options{Dir: ldir}); err == nil {
 		t.Fatal("a second server on the name")
 	}
+}
+
+// testRegistry makes a registry that samples only when a test says so
+// (sampleAll), in a directory of its own; both go with the test.
+func testRegistry(t *testing.T) (*Registry, string) {
+	t.Helper()
+	dir := t.TempDir()
+	reg, err := NewRegistry(Options{Dir: dir, Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	return reg, dir
+}
+
+// onlyEndpoint samples reg and returns the one endpoint a scan of dir
+// finds.
+func onlyEndpoint(t *testing.T, reg *Registry, dir string) Snapshot {
+	t.Helper()
+	reg.sampleAll()
+	ps, _ := Scan(dir)
+	if len(ps) != 1 || len(ps[0].Endpoints) != 1 {
+		t.Fatalf("%+v", ps)
+	}
+	return ps[0].Endpoints[0]
 }
 
 // TestKilledProcessVanishes: a SIGKILLed process's segment is gone at the
