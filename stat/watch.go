@@ -72,18 +72,28 @@ func serverSampler[Req, Resp any](s *link.Server[Req, Resp]) Sampler {
 // server.
 func ListenWatched[Req, Resp any](reg *Registry, name, server string, opts link.Options) (*link.Server[Req, Resp], *Endpoint, error) {
 	t, fp := typeOf[Req]()
-	e, err := reg.Register(KindLinkServer, name, t, fp, nil)
+	return watched(reg, KindLinkServer, name, t, fp, func(h *Histogram) (*link.Server[Req, Resp], error) {
+		opts.Latency = h
+		return link.Listen[Req, Resp](server, opts)
+	}, serverSampler[Req, Resp])
+}
+
+// watched registers an endpoint, opens what it watches with the
+// endpoint's histogram as its latency recorder, and then gives the
+// endpoint its sampler; if open fails, the endpoint goes again.
+func watched[X any](reg *Registry, kind Kind, name, typ string, fp uint64, open func(*Histogram) (X, error), sampler func(X) Sampler) (X, *Endpoint, error) {
+	var none X
+	e, err := reg.Register(kind, name, typ, fp, nil)
 	if err != nil {
-		return nil, nil, err
+		return none, nil, err
 	}
-	opts.Latency = e.Histogram()
-	s, err := link.Listen[Req, Resp](server, opts)
+	x, err := open(e.Histogram())
 	if err != nil {
 		e.Close()
-		return nil, nil, err
+		return none, nil, err
 	}
-	e.setSampler(serverSampler(s))
-	return s, e, nil
+	e.setSampler(sampler(x))
+	return x, e, nil
 }
 
 // WatchConn registers c as name (KindLinkConn): its Stats. DialWatched
@@ -105,18 +115,10 @@ func connSampler[Req, Resp any](c *link.Conn[Req, Resp]) Sampler {
 // one Call in link.LatencyEvery (DialOptions.Latency).
 func DialWatched[Req, Resp any](reg *Registry, name, server string, opts link.DialOptions) (*link.Conn[Req, Resp], *Endpoint, error) {
 	t, fp := typeOf[Req]()
-	e, err := reg.Register(KindLinkConn, name, t, fp, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts.Latency = e.Histogram()
-	c, err := link.Dial[Req, Resp](server, opts)
-	if err != nil {
-		e.Close()
-		return nil, nil, err
-	}
-	e.setSampler(connSampler(c))
-	return c, e, nil
+	return watched(reg, KindLinkConn, name, t, fp, func(h *Histogram) (*link.Conn[Req, Resp], error) {
+		opts.Latency = h
+		return link.Dial[Req, Resp](server, opts)
+	}, connSampler[Req, Resp])
 }
 
 // WatchPublisher registers a topic's publisher as name (KindTopicPub):
@@ -150,16 +152,8 @@ func subscriberSampler[T any](s *topic.Subscriber[T]) Sampler {
 // topic.SubscribeOptions.Latency).
 func SubscribeWatched[T any](reg *Registry, name, topicName string, opts topic.SubscribeOptions) (*topic.Subscriber[T], *Endpoint, error) {
 	t, fp := typeOf[T]()
-	e, err := reg.Register(KindTopicSub, name, t, fp, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts.Latency = e.Histogram()
-	s, err := topic.Subscribe[T](topicName, opts)
-	if err != nil {
-		e.Close()
-		return nil, nil, err
-	}
-	e.setSampler(subscriberSampler(s))
-	return s, e, nil
+	return watched(reg, KindTopicSub, name, t, fp, func(h *Histogram) (*topic.Subscriber[T], error) {
+		opts.Latency = h
+		return topic.Subscribe[T](topicName, opts)
+	}, subscriberSampler[T])
 }

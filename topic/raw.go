@@ -85,15 +85,9 @@ type RawSubscriber struct {
 // SubscribeRaw joins topic name as Subscribe does, the message layout
 // being the topic's own (Schema); opts.Wait waits for a publisher.
 func SubscribeRaw(name string, opts SubscribeOptions) (*RawSubscriber, error) {
-	if err := checkName(name); err != nil {
+	opts, err := subscribeOptions(name, opts)
+	if err != nil {
 		return nil, err
-	}
-	if opts.Dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return nil, err
-		}
-		opts.Dir = d
 	}
 	sc, err := peekSchema(name, opts)
 	if err != nil {

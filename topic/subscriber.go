@@ -44,21 +44,30 @@ type Subscriber[T any] struct {
 // picked up by Poll (Epoch changes). A message type that differs from the
 // publisher's gives a *layout.MismatchError naming the field.
 func Subscribe[T any](name string, opts SubscribeOptions) (*Subscriber[T], error) {
-	if err := checkName(name); err != nil {
+	opts, err := subscribeOptions(name, opts)
+	if err != nil {
 		return nil, err
-	}
-	if opts.Dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return nil, err
-		}
-		opts.Dir = d
 	}
 	sc, err := layout.Of[T]()
 	if err != nil {
 		return nil, err
 	}
 	return subscribeWith[T](name, opts, sc)
+}
+
+// subscribeOptions checks name and fills opts.Dir (DefaultDir).
+func subscribeOptions(name string, opts SubscribeOptions) (SubscribeOptions, error) {
+	if err := checkName(name); err != nil {
+		return opts, err
+	}
+	if opts.Dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return opts, err
+		}
+		opts.Dir = d
+	}
+	return opts, nil
 }
 
 // subscribeWith is Subscribe (name checked, opts.Dir filled) for messages
