@@ -1,15 +1,18 @@
-// Command feed is a two-process market-data example: a publisher writes
-// fixed-layout Ticks into a spin.Ring in a named shared-memory segment
-// (/dev/shm/spinwire-feed), and a subscriber, spinning on a pinned CPU,
-// drains them in batches and prints the latency it observes once a second.
+// Command feed is a market-data fan-out: one publisher writes fixed-layout
+// Ticks into a named topic (package topic), and any number of subscriber
+// processes, found by name, take them in batches and print the latency and
+// the losses each observes once a second.
 //
-//	feed publish   [-rate 100000] [-duration 5s] [-cpu auto]   # terminal 1
-//	feed subscribe [-cpu auto]                                 # terminal 2
-//	feed demo      [-rate 100000] [-duration 5s]               # both at once
+//	feed publish   [-policy lossy|reliable] [-rate 100000] [-duration 5s]  # terminal 1
+//	feed subscribe [-slow 20µs] [-idle spin|wait]                           # terminals 2, 3, …
+//	feed demo      [-subs 3] [-policy both|lossy|reliable]                  # all at once
 //
-// demo runs the publisher and re-executes this program as the subscriber.
-// Every role ends by itself (the publisher after -duration, the subscriber
-// when the publisher is done) and on Ctrl-C, removing the segment.
+// demo runs the publisher and re-executes this program once per
+// subscriber, the last one slow, under each policy in turn: lossy (the
+// publisher never waits; the slow subscriber is lapped and counts what it
+// lost) and reliable (the publisher waits for the slowest subscriber;
+// nobody loses a tick). Every role ends by itself (the publisher after
+// -duration, a subscriber at the publisher's last tick) and on Ctrl-C.
 // examples/README.md walks through the code.
 package main
 
@@ -27,7 +30,6 @@ import (
 	"syscall"
 
 	"github.com/spinwire/spinwire/affinity"
-	"golang.org/x/sys/unix"
 )
 
 // Lock the main goroutine to the main thread for good. The spinners run on
@@ -60,9 +62,9 @@ func mainExit(args []string) int {
 var errUsage = errors.New("usage")
 
 const usage = `usage:
-  feed publish   [flags]   create the feed and publish ticks
-  feed subscribe [flags]   attach to the feed and print latency percentiles
-  feed demo      [flags]   publish, with a subscriber started by re-executing this program
+  feed publish   [flags]   create the topic and publish ticks
+  feed subscribe [flags]   subscribe to it and print latency and losses
+  feed demo      [flags]   publish, with -subs subscribers started by re-executing this program
 Run "feed <command> -h" for the flags.
 `
 
@@ -156,17 +158,6 @@ func chooseCPU(flagValue string, role int, warn io.Writer) (int, error) {
 		return 0, fmt.Errorf("%w: -cpu %q: want auto, none or a CPU number", errUsage, flagValue)
 	}
 	return cpu, nil
-}
-
-// alive reports whether process pid exists. pid comes from shared memory —
-// another process wrote it — so it is checked before use: kill(0, 0) and
-// kill(-1, 0) would ask about process groups instead.
-func alive(pid uint32) bool {
-	if pid == 0 || pid >= 1<<22 { // pids are below PID_MAX_LIMIT, 1<<22 on 64-bit Linux
-		return false
-	}
-	err := unix.Kill(int(pid), 0)
-	return err == nil || err == unix.EPERM
 }
 
 func cpuName(cpu int) string {

@@ -2,42 +2,43 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
-	"github.com/spinwire/spinwire/batch"
-	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/spin"
+	"github.com/spinwire/spinwire/topic"
 )
 
 // pubConfig is the publisher's command line.
 type pubConfig struct {
 	name, dir string
-	rate      float64       // ticks per second; 0: as fast as the subscriber takes them
+	policy    topic.Policy
+	rate      float64       // ticks per second; 0: as fast as the topic takes them
 	duration  time.Duration // how long to publish
 	batch     int           // most ticks per commit when catching up
-	capacity  int           // ring slots
+	capacity  int           // topic slots
+	history   int           // ticks a late subscriber gets first
+	stall     time.Duration // reliable: evict a subscriber that does not move for this long
+	subs      int           // subscribers to wait for before publishing
 	cpu       string        // auto, none or a CPU number
-	wait      time.Duration // for a subscriber to attach
+	wait      time.Duration // for the subscribers to attach
 	procs     int           // GOMAXPROCS; 0: the rule in tuneRuntime
 	dedicated bool          // agent.Dedicated agent
-	// demo only: the subscriber's flags
-	subCPU string
-	every  time.Duration
+	// demo only: the subscribers' flags, and the policies to run
+	subCPU   string
+	every    time.Duration
+	slow     time.Duration
+	idle     string
+	policies []topic.Policy
 }
 
 func commonFlags(fs *flag.FlagSet, name, dir, cpu *string, procs *int, dedicated *bool) {
-	fs.StringVar(name, "name", "spinwire-feed", "segment name: the file `name` in -dir")
-	fs.StringVar(dir, "dir", "", "segment directory (default /dev/shm)")
+	fs.StringVar(name, "name", "spinwire-feed", "topic name")
+	fs.StringVar(dir, "dir", "", "topic directory (default topic.DefaultDir())")
 	fs.StringVar(cpu, "cpu", "auto", "CPU to pin the spinner to: auto (affinity.Plan), none, or a number")
 	fs.IntVar(procs, "procs", 0, "GOMAXPROCS (default: max(CPUs, spinners+2))")
 	fs.BoolVar(dedicated, "dedicated", false, "run the spinner as an agent.Dedicated agent (needs GODEBUG=asyncpreemptoff=1)")
@@ -48,38 +49,74 @@ func parsePublish(cmd string, args []string, stderr io.Writer) (pubConfig, error
 	fs := flag.NewFlagSet("feed "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	commonFlags(fs, &c.name, &c.dir, &c.cpu, &c.procs, &c.dedicated)
-	fs.Float64Var(&c.rate, "rate", 100_000, "ticks per second (0: as fast as the subscriber takes them)")
+	policy := "lossy"
+	if cmd == "demo" {
+		policy = "both"
+	}
+	fs.StringVar(&policy, "policy", policy, "lossy or reliable (demo: or both, one after the other)")
+	fs.Float64Var(&c.rate, "rate", 100_000, "ticks per second (0: as fast as the topic takes them)")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long to publish")
 	fs.IntVar(&c.batch, "batch", 64, "most ticks published with one commit when the publisher catches up")
-	fs.IntVar(&c.capacity, "ring", 4096, "ring capacity in ticks (a power of two)")
-	fs.DurationVar(&c.wait, "wait", 10*time.Second, "how long to wait for a subscriber")
+	fs.IntVar(&c.capacity, "ring", 4096, "topic capacity in ticks (a power of two)")
+	fs.IntVar(&c.history, "history", 0, "ticks a subscriber that joins late gets first")
+	fs.DurationVar(&c.stall, "stall", time.Second, "reliable: evict a subscriber that does not move for this long")
+	subs := 1
 	if cmd == "demo" {
-		fs.StringVar(&c.subCPU, "subcpu", "auto", "the subscriber's -cpu")
-		fs.DurationVar(&c.every, "every", time.Second, "the subscriber's -every")
+		subs = 3
+	}
+	fs.IntVar(&c.subs, "subs", subs, "subscribers to wait for before publishing (demo: subscriber processes, the last one slow)")
+	fs.DurationVar(&c.wait, "wait", 10*time.Second, "how long to wait for the subscribers")
+	if cmd == "demo" {
+		fs.StringVar(&c.subCPU, "subcpu", "", "the subscribers' -cpu (default: auto for one, none for more)")
+		fs.DurationVar(&c.every, "every", time.Second, "the subscribers' -every")
+		fs.DurationVar(&c.slow, "slow", 20*time.Microsecond, "the slow subscriber's -slow")
+		fs.StringVar(&c.idle, "idle", "wait", "the subscribers' -idle")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	var err error
+	if c.policies, err = parsePolicies(policy, cmd == "demo"); err != nil {
+		return c, err
+	}
+	c.policy = c.policies[0]
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	case c.rate < 0 || c.duration <= 0 || c.batch < 1 || c.wait <= 0:
-		return c, fmt.Errorf("%w: want -rate ≥ 0, -duration > 0, -batch ≥ 1, -wait > 0", errUsage)
+	case c.rate < 0 || c.duration <= 0 || c.batch < 1 || c.wait <= 0 || c.subs < 0 || c.history < 0 || c.stall <= 0:
+		return c, fmt.Errorf("%w: want -rate ≥ 0, -duration > 0, -batch ≥ 1, -wait > 0, -subs ≥ 0, -history ≥ 0, -stall > 0", errUsage)
+	case cmd == "demo" && (c.subs < 1 || c.slow < 0 || (c.idle != "spin" && c.idle != "wait")):
+		return c, fmt.Errorf("%w: want -subs ≥ 1, -slow ≥ 0, -idle spin or wait", errUsage)
 	}
 	return c, nil
 }
 
-// pubResult is what a publisher run did.
-type pubResult struct {
-	Published  uint64  // ticks
-	Seconds    float64 // from the first tick to the last
-	FullEvents uint64  // times the ring filled up (the subscriber fell behind)
-	Subscriber uint32  // its pid
+// parsePolicies reads -policy: lossy, reliable, or (both allowed) both.
+func parsePolicies(s string, both bool) ([]topic.Policy, error) {
+	switch {
+	case s == "lossy":
+		return []topic.Policy{topic.Lossy}, nil
+	case s == "reliable":
+		return []topic.Policy{topic.Reliable}, nil
+	case s == "both" && both:
+		return []topic.Policy{topic.Lossy, topic.Reliable}, nil
+	}
+	return nil, fmt.Errorf("%w: -policy %q: want lossy or reliable (demo: or both)", errUsage, s)
 }
 
-// publish creates the feed, waits for a subscriber, publishes ticks for
-// cfg.duration on a pinned agent, marks the feed done, waits for the
-// subscriber to drain it and removes the segment.
+// pubResult is what a publisher run did.
+type pubResult struct {
+	Published  uint64  // ticks, not counting the last one that ends the run
+	Seconds    float64 // from the first tick to the last
+	FullEvents uint64  // times a reliable topic was full (the slowest subscriber fell behind)
+	Evicted    uint64  // subscribers evicted for stalling
+	Left       int     // subscribers still attached a second after the last tick
+}
+
+// publish creates the topic, waits for cfg.subs subscribers, publishes
+// ticks for cfg.duration on a pinned agent, ends the run with a FlagLast
+// tick, waits up to a second for the subscribers to leave, and closes the
+// topic, which removes its name.
 func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pubResult, error) {
 	procs := tuneRuntime(1, cfg.procs)
 	cpu, err := chooseCPU(cfg.cpu, 0, stderr)
@@ -89,37 +126,21 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 	// The first call calibrates the TSC against the monotonic clock for
 	// 100 ms: do it now, not on the first tick.
 	tps := asm.TicksPerSecond()
-
-	seg, ctl, ring, err := createFeed(cfg, stderr)
+	pub, err := topic.Create[Tick](cfg.name, topic.Options{Dir: cfg.dir, Capacity: cfg.capacity,
+		Policy: cfg.policy, History: cfg.history, StallTimeout: cfg.stall, Logf: prefixed(stderr, "publisher: ")})
 	if err != nil {
 		return nil, err
 	}
-	defer seg.Close() // unmaps and, as the creator, removes the file
-	// However publish ends, tell a subscriber that nothing more will come.
-	var p publisher
-	markDone := sync.OnceFunc(func() {
-		atomic.StoreUint64(&ctl.Published, p.seq)
-		// SYNC: release of Published and of every tick committed before;
-		// pairs with the subscriber's acquire load of State in its duty.
-		atomic.StoreUint32(&ctl.State, StateDone)
-	})
-	defer markDone()
-	_, stride, _ := spin.RingLength[Tick](cfg.capacity, ringProtocol)
-	fmt.Fprintf(stdout, "publisher: feed %s: ring of %d × %d-byte slots, %d-byte Tick; GOMAXPROCS %d; clock %s\n",
-		seg.Path(), ring.Capacity(), stride, TickLength, procs, asm.ClockSource())
-	fmt.Fprintf(stdout, "publisher: waiting up to %v for a subscriber (feed subscribe -name %s)\n", cfg.wait, cfg.name)
-
-	sub, err := waitForSubscriber(ctx, ctl, cfg.wait)
-	if err != nil {
-		return nil, err
-	}
-	if sub == 0 {
-		fmt.Fprintln(stdout, "publisher: interrupted before a subscriber attached")
+	defer pub.Close()
+	fmt.Fprintf(stdout, "publisher: topic %q (%s): %d × %d-byte Tick, history %d; GOMAXPROCS %d; clock %s\n",
+		cfg.name, cfg.policy, cfg.capacity, TickLength, cfg.history, procs, asm.ClockSource())
+	if !waitForSubscribers(ctx, pub, cfg, stdout) {
 		return &pubResult{}, nil
 	}
-	fmt.Fprintf(stdout, "publisher: subscriber pid %d attached; publishing %s for %v on %s\n", sub, rateName(cfg.rate), cfg.duration, cpuName(cpu))
+	fmt.Fprintf(stdout, "publisher: %d subscriber(s) attached; publishing %s for %v on %s\n",
+		pub.Stats().Subscribers, rateName(cfg.rate), cfg.duration, cpuName(cpu))
 
-	p = publisher{pub: batch.NewPublisher(ring), batch: cfg.batch, rng: 0x9e3779b97f4a7c15}
+	p := &publisher{pub: pub, batch: cfg.batch, rng: 0x9e3779b97f4a7c15}
 	if cfg.rate > 0 {
 		p.ticksPerTick = tps / cfg.rate
 	}
@@ -128,30 +149,69 @@ func publish(ctx context.Context, cfg pubConfig, stdout, stderr io.Writer) (*pub
 	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
-	atomic.StoreUint32(&ctl.State, StatePublishing) // for a human with a hex dump: no one waits for it
-	if err := p.run(runCtx, cancel, cpu, cfg.dedicated, ctl, sub, stderr); err != nil {
+	if err := p.run(runCtx, cpu, cfg.dedicated, stdout, stderr); err != nil {
 		return nil, err
 	}
-	markDone()
-	res := &pubResult{Published: p.seq, FullEvents: p.fullEvents, Subscriber: sub}
+	// The agent has returned: the publisher is this goroutine's now.
+	// Under reliable, Publish waits for room — at most StallTimeout, after
+	// which the subscriber holding it up is evicted.
+	end := Tick{Seq: p.seq, Stamp: asm.Ticks(), Flags: FlagLast}
+	if err := pub.Publish(&end); err != nil {
+		return nil, err
+	}
+	res := &pubResult{Published: p.seq, FullEvents: p.fullEvents, Left: waitLeft(pub, time.Second)}
+	res.Evicted = pub.Stats().Evicted
 	if p.seq > 0 {
 		res.Seconds = asm.TicksToNanos(p.last-p.start) / 1e9
 	}
-	drained := waitDrained(ctl, ring, sub)
-	full := "the subscriber kept up"
-	if res.FullEvents > 0 {
-		full = fmt.Sprintf("the ring filled %d times: the subscriber fell behind and the publisher waited (no tick is dropped)", res.FullEvents)
-	}
-	fmt.Fprintf(stdout, "publisher: published %d ticks in %.2f s (%.0f/s); %s%s\n",
-		res.Published, res.Seconds, float64(res.Published)/max(res.Seconds, 1e-9), full, drained)
+	res.print(stdout, cfg.policy)
 	return res, nil
 }
 
-// run publishes on a pinned agent until runCtx ends, checking every 100 ms
-// that subscriber sub is still attached; if it has gone, run stops the
-// agent (cancel) and says so.
-func (p *publisher) run(runCtx context.Context, cancel func(), cpu int, dedicated bool, ctl *control, sub uint32, stderr io.Writer) error {
-	ag := &agent.Agent{Name: "feed publisher", Logf: logTo(stderr)}
+func (res *pubResult) print(w io.Writer, policy topic.Policy) {
+	full := "no subscriber held it back"
+	if res.FullEvents > 0 {
+		full = fmt.Sprintf("the topic filled %d times: the slowest subscriber fell behind and the publisher waited", res.FullEvents)
+	}
+	if policy == topic.Lossy {
+		full = "lossy: it never waits"
+	}
+	fmt.Fprintf(w, "publisher: published %d ticks in %.2f s (%.0f/s); %s; %d evicted, %d still attached\n",
+		res.Published, res.Seconds, float64(res.Published)/max(res.Seconds, 1e-9), full, res.Evicted, res.Left)
+}
+
+// waitForSubscribers waits up to cfg.wait for cfg.subs subscribers; false
+// if ctx ended first (and says so).
+func waitForSubscribers(ctx context.Context, pub *topic.Publisher[Tick], cfg pubConfig, stdout io.Writer) bool {
+	if cfg.subs == 0 {
+		return true
+	}
+	fmt.Fprintf(stdout, "publisher: waiting up to %v for %d subscriber(s) (feed subscribe -name %s)\n", cfg.wait, cfg.subs, cfg.name)
+	deadline := time.Now().Add(cfg.wait)
+	for pub.Stats().Subscribers < cfg.subs && time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stdout, "publisher: interrupted before the subscribers attached")
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// waitLeft waits up to d for every subscriber to leave (each does at the
+// last tick) and returns how many have not.
+func waitLeft(pub *topic.Publisher[Tick], d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for pub.Stats().Subscribers > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	return pub.Stats().Subscribers
+}
+
+// run publishes on a pinned agent until runCtx ends, saying every 100 ms
+// when subscribers come, go or are evicted.
+func (p *publisher) run(runCtx context.Context, cpu int, dedicated bool, stdout, stderr io.Writer) error {
+	ag := &agent.Agent{Name: "feed publisher", Logf: prefixed(stderr, "")}
 	if dedicated {
 		ag.Mode = agent.Dedicated
 	}
@@ -160,19 +220,16 @@ func (p *publisher) run(runCtx context.Context, cancel func(), cpu int, dedicate
 	go func() { errc <- ag.Run(runCtx, cpu, spin.BusySpin{}, p.duty) }()
 	check := time.NewTicker(100 * time.Millisecond)
 	defer check.Stop()
+	seen := p.pub.Stats()
 	for {
 		select {
 		case err := <-errc:
 			return err
 		case <-check.C:
-			// (Once runCtx has ended — time is up, or Ctrl-C, which also
-			// reaches the subscriber — its leaving is no longer news.)
-			// SYNC: acquire of SubscriberPID; pairs with the subscriber's
-			// detaching CAS in subscribe.
-			if pid := atomic.LoadUint32(&ctl.SubscriberPID); runCtx.Err() == nil && (pid != sub || !alive(pid)) {
-				cancel()
-				<-errc
-				return fmt.Errorf("subscriber pid %d went away after %d ticks", sub, p.seq)
+			// Stats reads the topic's own counters: safe beside the agent.
+			if st := p.pub.Stats(); st.Subscribers != seen.Subscribers || st.Evicted != seen.Evicted {
+				fmt.Fprintf(stdout, "publisher: %d subscriber(s) now, %d evicted so far\n", st.Subscribers, st.Evicted)
+				seen = st
 			}
 		}
 	}
@@ -180,107 +237,14 @@ func (p *publisher) run(runCtx context.Context, cancel func(), cpu int, dedicate
 
 func rateName(rate float64) string {
 	if rate == 0 {
-		return "as fast as the ring takes ticks"
+		return "as fast as the topic takes ticks"
 	}
 	return fmt.Sprintf("%.0f ticks/s", rate)
 }
 
-func logTo(w io.Writer) func(string, ...any) {
-	return func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
-}
-
-// createFeed creates the named segment, formats the ring and marks the feed
-// ready. A segment left by a publisher that died (kill -9 skips the clean-up)
-// is removed first; one whose creator is alive is someone else's feed.
-func createFeed(cfg pubConfig, stderr io.Writer) (*layout.Segment, *control, *spin.Ring[Tick], error) {
-	n, err := bodyLength(cfg.capacity)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	opts := layout.Options{Name: cfg.name, Dir: cfg.dir, Fingerprint: feedFingerprint()}
-	seg, err := layout.Create(n, opts)
-	if errors.Is(err, fs.ErrExist) {
-		if err := removeStale(opts, stderr); err != nil {
-			return nil, nil, nil, err
-		}
-		seg, err = layout.Create(n, opts)
-	}
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	body := seg.Body()
-	ctl, err := layout.At[control](body, 0)
-	if err != nil {
-		seg.Close()
-		return nil, nil, nil, err
-	}
-	ring, err := spin.NewRing[Tick](body[RingOffset:n], spin.RingOptions{Capacity: cfg.capacity, Protocol: ringProtocol})
-	if err != nil {
-		seg.Close()
-		return nil, nil, nil, err
-	}
-	// SYNC: release of the formatted ring; pairs with the subscriber's
-	// acquire load of State in openFeed.
-	atomic.StoreUint32(&ctl.State, StateReady)
-	return seg, ctl, ring, nil
-}
-
-// removeStale removes the segment opts names if the process that created it
-// is gone. It refuses a live feed, and a file that is not a segment at all.
-func removeStale(opts layout.Options, stderr io.Writer) error {
-	opts.Fingerprint = 0 // whatever its layout: only the header matters here
-	seg, err := layout.Open(opts)
-	if err != nil {
-		return fmt.Errorf("a file named %q exists in %s and is not a feed segment (%v); remove it if it is stale", opts.Name, dirName(opts.Dir), err)
-	}
-	pid, path := seg.Header().CreatorPID, seg.Path()
-	seg.Close() // not the creator: this does not remove the file
-	if alive(pid) {
-		return fmt.Errorf("feed %s is in use by pid %d", path, pid)
-	}
-	fmt.Fprintf(stderr, "feed: removing %s, left by pid %d, which is gone\n", path, pid)
-	return os.Remove(path)
-}
-
-func dirName(dir string) string {
-	if dir == "" {
-		return layout.DefaultDir
-	}
-	return dir
-}
-
-// waitForSubscriber polls the subscriber's block until a subscriber claims
-// the feed, and returns its pid (0 if ctx ended first).
-func waitForSubscriber(ctx context.Context, ctl *control, wait time.Duration) (uint32, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		// SYNC: acquire of the subscriber's claim; pairs with its CAS in openFeed.
-		if pid := atomic.LoadUint32(&ctl.SubscriberPID); pid != 0 {
-			return pid, nil
-		}
-		if ctx.Err() != nil {
-			return 0, nil
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("no subscriber attached within %v", wait)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// waitDrained waits, up to a second, for the subscriber to take the last
-// ticks before the segment is removed, and says how that ended.
-func waitDrained(ctl *control, ring *spin.Ring[Tick], sub uint32) string {
-	deadline := time.Now().Add(time.Second)
-	for ring.Len() > 0 {
-		// SYNC: acquire of SubscriberPID; pairs with the subscriber's
-		// detaching CAS in subscribe.
-		if atomic.LoadUint32(&ctl.SubscriberPID) != sub || time.Now().After(deadline) {
-			return fmt.Sprintf("; %d ticks were left unread", ring.Len())
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return ""
+// prefixed returns a Logf that writes each line to w after prefix.
+func prefixed(w io.Writer, prefix string) func(string, ...any) {
+	return func(format string, args ...any) { fmt.Fprintf(w, prefix+format+"\n", args...) }
 }
 
 // symbols are the instruments of the synthetic feed, with their starting
@@ -298,7 +262,7 @@ var symbols = [...]struct {
 // publisher is the agent's state: everything its duty function touches,
 // owned by the agent's goroutine while it runs.
 type publisher struct {
-	pub          *batch.Publisher[Tick]
+	pub          *topic.Publisher[Tick]
 	batch        int     // most ticks per commit
 	ticksPerTick float64 // TSC ticks between two feed ticks; 0: unpaced
 	start        uint64  // asm.Ticks() when publishing began
@@ -313,7 +277,7 @@ type publisher struct {
 // duty is one iteration of the agent's loop: publish the ticks that are due
 // (all of them, up to p.batch, in one claim and one commit) and return how
 // many, so the idler pauses only when there was nothing to do. It allocates
-// nothing and makes no system call.
+// nothing and makes no system call while no subscriber sleeps in Wait.
 func (p *publisher) duty() int {
 	now := asm.Ticks()
 	want := p.batch
@@ -325,7 +289,7 @@ func (p *publisher) duty() int {
 		want = int(min(due-p.seq, uint64(p.batch)))
 	}
 	k := p.pub.Claim(want)
-	if k == 0 { // the ring is full: wait for the subscriber (back-pressure)
+	if k == 0 { // reliable and full: wait for the slowest subscriber
 		if !p.wasFull {
 			p.wasFull = true
 			p.fullEvents++
@@ -334,9 +298,9 @@ func (p *publisher) duty() int {
 	}
 	p.wasFull = false
 	for i := range k {
-		p.fill(p.pub.Slot(i), now)
+		p.fill(p.pub.Claimed(i), now)
 	}
-	p.pub.Commit() // one release store makes the batch visible
+	p.pub.Commit() // one release store per slot, one for the tail
 	p.last = now
 	return k
 }

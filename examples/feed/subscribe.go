@@ -7,25 +7,27 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
+	"path/filepath"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/asm"
-	"github.com/spinwire/spinwire/batch"
-	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/spin"
+	"github.com/spinwire/spinwire/topic"
 )
 
 // subConfig is the subscriber's command line.
 type subConfig struct {
 	name, dir string
+	label     string        // how its lines start
 	cpu       string        // auto, none or a CPU number
-	batch     int           // most ticks per drain
+	batch     int           // most ticks per poll
 	every     time.Duration // report interval
-	wait      time.Duration // for the feed to appear
-	duration  time.Duration // 0: until the publisher is done
+	wait      time.Duration // for the publisher to appear, or to come back
+	duration  time.Duration // 0: until the publisher's last tick
+	slow      time.Duration // work per tick, spun on the TSC (a slow strategy)
+	idle      string        // spin, or wait (futex) when there is nothing to read
 	procs     int           // GOMAXPROCS; 0: the rule in tuneRuntime
 	dedicated bool          // agent.Dedicated agent
 }
@@ -35,18 +37,23 @@ func parseSubscribe(args []string, stderr io.Writer) (subConfig, error) {
 	fs := flag.NewFlagSet("feed subscribe", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	commonFlags(fs, &c.name, &c.dir, &c.cpu, &c.procs, &c.dedicated)
-	fs.IntVar(&c.batch, "batch", 256, "most ticks taken by one drain")
+	fs.StringVar(&c.label, "label", "subscriber", "what each output line starts with")
+	fs.IntVar(&c.batch, "batch", 256, "most ticks taken by one poll")
 	fs.DurationVar(&c.every, "every", time.Second, "how often to print the latency percentiles")
-	fs.DurationVar(&c.wait, "wait", 10*time.Second, "how long to wait for the feed to appear")
-	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: when the publisher is done)")
+	fs.DurationVar(&c.wait, "wait", 10*time.Second, "how long to wait for the publisher (at the start, or after it went)")
+	fs.DurationVar(&c.duration, "duration", 0, "stop after this long (0: at the publisher's last tick)")
+	fs.DurationVar(&c.slow, "slow", 0, "time spent on each tick: a subscriber slower than the feed")
+	fs.StringVar(&c.idle, "idle", "spin", "with nothing to read: spin, or wait (sleep in the kernel after 50 µs)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return c, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	case c.batch < 1 || c.every <= 0 || c.wait <= 0 || c.duration < 0:
-		return c, fmt.Errorf("%w: want -batch ≥ 1, -every > 0, -wait > 0, -duration ≥ 0", errUsage)
+	case c.batch < 1 || c.every <= 0 || c.wait <= 0 || c.duration < 0 || c.slow < 0:
+		return c, fmt.Errorf("%w: want -batch ≥ 1, -every > 0, -wait > 0, -duration ≥ 0, -slow ≥ 0", errUsage)
+	case c.idle != "spin" && c.idle != "wait":
+		return c, fmt.Errorf("%w: -idle %q: want spin or wait", errUsage, c.idle)
 	}
 	return c, nil
 }
@@ -54,11 +61,13 @@ func parseSubscribe(args []string, stderr io.Writer) (subConfig, error) {
 // subResult is what a subscriber run saw.
 type subResult struct {
 	Received  uint64                  // ticks
-	Gaps      uint64                  // ticks missing from the sequence
+	Lost      uint64                  // ticks the publisher overwrote before this subscriber read them (lossy)
+	Gaps      uint64                  // ticks missing from the sequence: Lost, unless something is wrong
 	Disorder  uint64                  // ticks whose Seq went backwards
-	Published uint64                  // the publisher's count, once it is done
-	Complete  bool                    // the publisher is done and every tick it published was read, in order
-	Publisher uint32                  // its pid
+	Restarts  uint64                  // new publishers (epochs) followed
+	Published uint64                  // the publisher's count, from its last tick
+	Complete  bool                    // the last tick came, and every tick is accounted for, in order
+	Evicted   bool                    // the publisher let this subscriber go
 	Latency   *hdrhistogram.Histogram // publisher's stamp to the subscriber's read, in TSC ticks
 }
 
@@ -68,28 +77,35 @@ type window struct {
 	lat                *hdrhistogram.Histogram // TSC ticks; made once, reset by the reporter
 	ticks, batches     uint64
 	maxBatch           uint64
-	gaps, disorder     uint64
+	lost, gaps         uint64
+	disorder, restarts uint64
 	start, end, origin uint64 // asm.Ticks
 }
 
 // subscriber is the agent's state: everything its duty function touches.
 type subscriber struct {
-	ring     *spin.Ring[Tick]
-	ctl      *control
-	max      int          // most ticks per drain
+	sub      *topic.Subscriber[Tick]
+	max      int          // most ticks per poll
 	every    uint64       // TSC ticks per report window
+	slow     uint64       // TSC ticks spent on each tick
 	onTickFn func(*Tick)  // s.onTick, bound once (making a method value can allocate)
 	next     uint64       // Seq expected next
+	resync   bool         // a new publisher: take the next Seq as it comes
+	epoch    uint64       // the publisher followed
+	lostSeen uint64       // sub.Lost() at the last poll
+	last     *Tick        // the FlagLast tick, once taken
+	lastTick Tick         // its copy
 	win      *window      // the window being filled
 	free     chan *window // windows the reporter has finished with
 	full     chan *window // windows for the reporter to print
-	finished bool         // the publisher is done and the ring is empty, or the ring is corrupt
+	err      error        // eviction, or corruption
+	done     bool         // the run is over: stop has been called
 	stop     func()       // ends the agent's Run
 }
 
-// subscribe attaches to the feed, drains it on a pinned agent until the
-// publisher is done (or ctx ends), printing latency percentiles every
-// cfg.every, and detaches.
+// subscribe joins the topic, reads it on a pinned agent until the
+// publisher's last tick (or ctx ends, or cfg.duration passes), printing
+// latency percentiles and losses every cfg.every, and leaves.
 func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*subResult, error) {
 	procs := tuneRuntime(1, cfg.procs)
 	cpu, err := chooseCPU(cfg.cpu, 1, stderr)
@@ -97,23 +113,18 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 		return nil, err
 	}
 	tps := asm.TicksPerSecond() // calibrate now (100 ms), not on the first tick
-
-	seg, ctl, ring, err := openFeed(ctx, cfg)
+	sub, err := join(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if seg == nil {
-		fmt.Fprintln(stdout, "subscriber: interrupted while waiting for the feed")
+	if sub == nil {
+		fmt.Fprintf(stdout, "%s: interrupted while waiting for the publisher\n", cfg.label)
 		return nil, nil
 	}
-	defer seg.Close()
-	defer ring.Close() // gives the consumer side back, before the unmapping
-	// Detach when done. SYNC: pairs with the publisher's loads of
-	// SubscriberPID (it stops waiting for us to drain the ring).
-	defer atomic.CompareAndSwapUint32(&ctl.SubscriberPID, uint32(os.Getpid()), 0)
-	res := &subResult{Publisher: seg.Header().CreatorPID, Latency: newLatency()}
-	fmt.Fprintf(stdout, "subscriber: attached to %s (publisher pid %d); draining up to %d ticks at a time on %s; GOMAXPROCS %d\n",
-		seg.Path(), res.Publisher, cfg.batch, cpuName(cpu), procs)
+	defer sub.Close() // leaves: a reliable publisher stops waiting for us
+	res := &subResult{Latency: newLatency()}
+	fmt.Fprintf(stdout, "%s: joined topic %q at tick %d (epoch %d); up to %d ticks per poll on %s, idle %s, %v per tick; GOMAXPROCS %d\n",
+		cfg.label, cfg.name, sub.Position(), sub.Epoch(), cfg.batch, cpuName(cpu), cfg.idle, cfg.slow, procs)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -121,11 +132,11 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 		runCtx, cancel = context.WithTimeout(runCtx, cfg.duration)
 		defer cancel()
 	}
-	s := newSubscriber(ring, ctl, cfg.batch, uint64(cfg.every.Seconds()*tps), cancel)
+	s := newSubscriber(sub, cfg.batch, uint64(cfg.every.Seconds()*tps), uint64(cfg.slow.Seconds()*tps), cancel)
 	var sum window
 	reported := make(chan struct{})
-	go s.report(stdout, res.Latency, &sum, reported)
-	gone, err := s.run(runCtx, cpu, cfg.dedicated, res.Publisher, stderr)
+	go s.report(stdout, cfg.label, res.Latency, &sum, reported)
+	gone, err := s.run(runCtx, cpu, cfg, stderr)
 	// The agent has returned: its last window goes to the reporter too.
 	s.win.end = asm.Ticks()
 	s.full <- s.win
@@ -134,36 +145,53 @@ func subscribe(ctx context.Context, cfg subConfig, stdout, stderr io.Writer) (*s
 	if err != nil {
 		return nil, err
 	}
-
-	res.Received, res.Gaps, res.Disorder = sum.ticks, sum.gaps, sum.disorder
-	// SYNC: acquire of State, then Published; pairs with markDone in publish.
-	if atomic.LoadUint32(&ctl.State) == StateDone {
-		res.Published = atomic.LoadUint64(&ctl.Published)
-		res.Complete = s.finished && res.Received == res.Published && res.Gaps == 0 && res.Disorder == 0
+	res.Received, res.Lost, res.Gaps, res.Disorder, res.Restarts = sum.ticks, sum.lost, sum.gaps, sum.disorder, sum.restarts
+	res.Evicted = errors.Is(s.err, topic.ErrEvicted)
+	if s.last != nil {
+		res.Published = s.last.Seq
+		res.Complete = res.Gaps == res.Lost && res.Disorder == 0 && (res.Restarts > 0 || res.Received+res.Lost == res.Published)
 	}
-	res.print(stdout)
+	res.print(stdout, cfg.label)
 	switch {
-	case ring.Err() != nil:
-		return res, fmt.Errorf("the publisher corrupted the ring: %w", ring.Err())
-	case res.Gaps != 0 || res.Disorder != 0:
-		return res, fmt.Errorf("%d ticks missing and %d out of order", res.Gaps, res.Disorder)
+	case s.err != nil:
+		return res, s.err
+	case res.Gaps != res.Lost || res.Disorder != 0:
+		return res, fmt.Errorf("%d ticks missing beyond the %d lost to laps, %d out of order", res.Gaps-min(res.Gaps, res.Lost), res.Lost, res.Disorder)
 	case gone:
-		return res, fmt.Errorf("publisher pid %d is gone", res.Publisher)
-	case res.Published != 0 && !res.Complete && ctx.Err() == nil: // not interrupted
-		return res, fmt.Errorf("read %d of the %d ticks published", res.Received, res.Published)
+		return res, fmt.Errorf("the publisher went away and no other came within %v", cfg.wait)
 	}
 	return res, nil
 }
 
-// newSubscriber returns the agent's state for draining ring, up to max
-// ticks at a time, handing a window of counts to the reporter every
-// `every` TSC ticks; stop ends the agent's Run.
-func newSubscriber(ring *spin.Ring[Tick], ctl *control, max int, every uint64, stop func()) *subscriber {
+// join subscribes to the topic, waiting up to cfg.wait for its publisher;
+// nil and no error if ctx ends first.
+func join(ctx context.Context, cfg subConfig) (*topic.Subscriber[Tick], error) {
+	deadline := time.Now().Add(cfg.wait)
+	for {
+		sub, err := topic.Subscribe[Tick](cfg.name, topic.SubscribeOptions{Dir: cfg.dir})
+		switch {
+		case err == nil:
+			return sub, nil
+		case !errors.Is(err, topic.ErrNoPublisher):
+			return nil, err // a different Tick, a corrupt topic, …: waiting will not help
+		case ctx.Err() != nil:
+			return nil, nil
+		case time.Now().After(deadline):
+			return nil, fmt.Errorf("no publisher within %v: %w", cfg.wait, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// newSubscriber returns the agent's state for reading sub, up to max
+// ticks at a time, spending slow TSC ticks on each, handing a window of
+// counts to the reporter every `every` TSC ticks; stop ends the agent's Run.
+func newSubscriber(sub *topic.Subscriber[Tick], max int, every, slow uint64, stop func()) *subscriber {
 	var windows [2]window
 	for i := range windows {
 		windows[i].lat = newLatency()
 	}
-	s := &subscriber{ring: ring, ctl: ctl, max: max, every: every,
+	s := &subscriber{sub: sub, max: max, every: every, slow: slow, epoch: sub.Epoch(), resync: true,
 		win: &windows[0], free: make(chan *window, 2), full: make(chan *window, 2), stop: stop}
 	s.onTickFn = s.onTick
 	s.free <- &windows[1]
@@ -172,24 +200,39 @@ func newSubscriber(ring *spin.Ring[Tick], ctl *control, max int, every uint64, s
 	return s
 }
 
-// run drains the feed on a pinned agent until runCtx ends or the
-// subscriber is finished, checking every 100 ms that the publisher (pid
-// publisher) is alive; gone says it died.
-func (s *subscriber) run(runCtx context.Context, cpu int, dedicated bool, publisher uint32, stderr io.Writer) (gone bool, err error) {
-	ag := &agent.Agent{Name: "feed subscriber", Logf: logTo(stderr)}
-	if dedicated {
+// run reads the topic on a pinned agent until runCtx ends or the run is
+// over, looking every 100 ms for the topic's name: a publisher that closed
+// or died leaves none. gone says none came back within cfg.wait (the
+// Subscriber follows a new publisher of the name by itself).
+func (s *subscriber) run(runCtx context.Context, cpu int, cfg subConfig, stderr io.Writer) (gone bool, err error) {
+	ag := &agent.Agent{Name: "feed subscriber", Logf: prefixed(stderr, "")}
+	if cfg.dedicated {
 		ag.Mode = agent.Dedicated
 	}
+	var idler spin.Idler = spin.BusySpin{}
+	if cfg.idle == "wait" {
+		idler = &waitIdler{sub: s.sub}
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- ag.Run(runCtx, cpu, spin.BusySpin{}, s.duty) }()
+	go func() { errc <- ag.Run(runCtx, cpu, idler, s.duty) }()
+	dir := cfg.dir
+	if dir == "" {
+		dir, _ = topic.DefaultDir()
+	}
 	check := time.NewTicker(100 * time.Millisecond)
 	defer check.Stop()
+	var missing time.Time
 	for {
 		select {
 		case err := <-errc:
 			return gone, err
-		case <-check.C:
-			if runCtx.Err() == nil && !alive(publisher) {
+		case now := <-check.C:
+			switch _, err := os.Stat(filepath.Join(dir, cfg.name)); {
+			case err == nil || runCtx.Err() != nil:
+				missing = time.Time{}
+			case missing.IsZero():
+				missing = now
+			case now.Sub(missing) > cfg.wait && !gone:
 				gone = true
 				s.stop()
 			}
@@ -197,105 +240,72 @@ func (s *subscriber) run(runCtx context.Context, cpu int, dedicated bool, publis
 	}
 }
 
-// print writes the run's summary: what arrived, in what order, and the
-// latency percentiles. One write per line: the publisher may share stdout.
-func (res *subResult) print(stdout io.Writer) {
-	order := "all in order, none missing"
-	if res.Gaps != 0 || res.Disorder != 0 {
+// waitIdler spins for about 50 µs of empty polls, then sleeps in the
+// kernel until the publisher wakes it (topic.Subscriber.Wait): a
+// subscriber that shares its CPU with others gives it up when idle. It
+// runs on the agent's goroutine, the only one that touches the Subscriber.
+type waitIdler struct {
+	sub  *topic.Subscriber[Tick]
+	idle int
+}
+
+func (w *waitIdler) Idle(work int) {
+	if work > 0 {
+		w.idle = 0
+		return
+	}
+	if w.idle++; w.idle < 2000 { // ~25 ns each with the PAUSE
+		asm.Pause()
+		return
+	}
+	w.sub.Wait(10 * time.Millisecond)
+	w.idle = 0
+}
+
+func (w *waitIdler) Reset() { w.idle = 0 }
+
+// print writes the run's summary. One write per line: the publisher and
+// the other subscribers may share stdout.
+func (res *subResult) print(stdout io.Writer, label string) {
+	order := "all in order"
+	if res.Gaps != res.Lost || res.Disorder != 0 {
 		order = fmt.Sprintf("%d missing, %d out of order", res.Gaps, res.Disorder)
 	}
-	line := fmt.Sprintf("subscriber: %d ticks, %s", res.Received, order)
-	if res.Published != 0 || res.Complete {
+	line := fmt.Sprintf("%s: %d ticks received, %d lost to laps, %s", label, res.Received, res.Lost, order)
+	switch {
+	case res.Evicted:
+		line += "; evicted by the publisher"
+	case res.Published != 0 || res.Complete:
 		line += fmt.Sprintf("; the publisher sent %d", res.Published)
 	}
+	if res.Restarts > 0 {
+		line += fmt.Sprintf("; %d publisher restart(s) followed", res.Restarts)
+	}
 	fmt.Fprintln(stdout, line)
-	fmt.Fprintf(stdout, "subscriber: latency over the run: %s\n", latencyString(res.Latency))
+	fmt.Fprintf(stdout, "%s: latency over the run: %s\n", label, latencyString(res.Latency))
 }
 
-var errInUse = errors.New("the feed already has a subscriber")
-
-// openFeed waits up to cfg.wait for the publisher's segment, maps it and
-// claims the feed. It returns nil, and no error, if ctx ends first.
-func openFeed(ctx context.Context, cfg subConfig) (*layout.Segment, *control, *spin.Ring[Tick], error) {
-	opts := layout.Options{Name: cfg.name, Dir: cfg.dir, Fingerprint: feedFingerprint()}
-	deadline := time.Now().Add(cfg.wait)
-	for {
-		seg, ctl, ring, err := tryOpenFeed(opts)
-		switch {
-		case err == nil:
-			return seg, ctl, ring, nil
-		case errors.Is(err, layout.ErrLayoutMismatch), errors.Is(err, errInUse):
-			return nil, nil, nil, err // waiting will not help
-		case ctx.Err() != nil:
-			return nil, nil, nil, nil
-		case time.Now().After(deadline):
-			return nil, nil, nil, fmt.Errorf("no feed %q in %s within %v: %w", cfg.name, dirName(cfg.dir), cfg.wait, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-var errNotReady = errors.New("the publisher has not formatted the ring yet")
-
-// tryOpenFeed maps the segment, checks it and claims the feed. Everything in
-// it was written by another process and is checked before use: layout.Open
-// validates the header and the layout fingerprint, spin.OpenRing the ring's
-// header and cursors.
-func tryOpenFeed(opts layout.Options) (*layout.Segment, *control, *spin.Ring[Tick], error) {
-	seg, err := layout.Open(opts)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	fail := func(err error) (*layout.Segment, *control, *spin.Ring[Tick], error) {
-		seg.Close()
-		return nil, nil, nil, err
-	}
-	body := seg.Body()
-	ctl, err := layout.At[control](body, 0)
-	if err != nil {
-		return fail(err)
-	}
-	// SYNC: acquire of State; pairs with the release store of StateReady in
-	// createFeed, made once the ring is formatted.
-	if atomic.LoadUint32(&ctl.State) == StateFormatting {
-		return fail(errNotReady)
-	}
-	// The ring has one consumer: OpenRing claims its consumer side, and
-	// refuses while another live subscriber holds it.
-	ring, err := spin.OpenRing[Tick](body[RingOffset:])
-	if errors.Is(err, spin.ErrConsumerTaken) {
-		return fail(fmt.Errorf("%w: %w", errInUse, err))
-	}
-	if err != nil {
-		return fail(err)
-	}
-	// Tell the publisher who we are.
-	// SYNC: the CAS publishes our pid; pairs with the publisher's load in
-	// waitForSubscriber.
-	if me := uint32(os.Getpid()); !atomic.CompareAndSwapUint32(&ctl.SubscriberPID, 0, me) {
-		ring.Close()
-		return fail(fmt.Errorf("%w: pid %d", errInUse, atomic.LoadUint32(&ctl.SubscriberPID)))
-	}
-	return seg, ctl, ring, nil
-}
-
-// duty is one iteration of the agent's loop: drain what the publisher has
-// committed (everything ready, up to s.max, freed with one store), and once
-// per window hand the counts to the reporter. It allocates nothing and makes
+// duty is one iteration of the agent's loop: take what the publisher has
+// published (up to s.max, with one store of the position), and once per
+// window hand the counts to the reporter. It allocates nothing and makes
 // no system call, except the wake-up of the reporter once per window.
 func (s *subscriber) duty() int {
-	// SYNC: acquire of State; pairs with the publisher's release store of
-	// StateDone after its last commit. It is loaded before the drain: if the
-	// publisher was done before a drain that finds nothing, nothing more
-	// will come.
-	done := atomic.LoadUint32(&s.ctl.State) == StateDone
-	n := batch.Drain(s.ring, s.max, s.onTickFn)
+	n, err := s.sub.Poll(s.onTickFn, s.max)
 	w := s.win
 	if n > 0 {
 		w.batches++
 		w.maxBatch = max(w.maxBatch, uint64(n))
-	} else if !s.finished && (done || s.ring.Err() != nil) {
-		s.finished = true
+	}
+	if lost := s.sub.Lost(); lost != s.lostSeen {
+		w.lost += lost - s.lostSeen
+		s.lostSeen = lost
+	}
+	if e := s.sub.Epoch(); e != s.epoch { // a new publisher of the name
+		s.epoch, s.resync = e, true
+		w.restarts++
+	}
+	if (err != nil || s.last != nil) && !s.done {
+		s.err, s.done = err, true
 		s.stop()
 	}
 	if now := asm.Ticks(); now-w.start >= s.every {
@@ -304,16 +314,20 @@ func (s *subscriber) duty() int {
 	return n
 }
 
-// onTick handles one tick, in place in the ring's slot.
-func (s *subscriber) onTick(m *Tick) {
+// onTick handles one tick: the Subscriber's own copy, taken out of shared
+// memory and checked there — what we check is what we use. A real
+// subscriber would update its book from t here.
+func (s *subscriber) onTick(t *Tick) {
 	now := asm.Ticks()
-	// One copy out of shared memory: the publisher is another process, and
-	// what we check must be what we use. A real subscriber would update
-	// its book from t here.
-	t := *m
+	if t.Flags&FlagLast != 0 {
+		s.lastTick = *t
+		s.last = &s.lastTick
+		return
+	}
 	w := s.win
 	switch {
-	case t.Seq == s.next:
+	case s.resync || t.Seq == s.next:
+		s.resync = false
 	case t.Seq > s.next:
 		w.gaps += t.Seq - s.next
 	default:
@@ -325,6 +339,9 @@ func (s *subscriber) onTick(m *Tick) {
 		recordLatency(w.lat, now-t.Stamp)
 	} else {
 		recordLatency(w.lat, 0)
+	}
+	for s.slow > 0 && asm.Ticks()-now < s.slow { // the slow strategy's work
+		asm.Pause()
 	}
 }
 
@@ -345,19 +362,22 @@ func (s *subscriber) rotate(now uint64) {
 // report prints each window the agent hands over, adds it to the run's
 // totals and gives it back. It runs on an ordinary goroutine: printing
 // allocates and makes system calls, which the spinning thread must not.
-func (s *subscriber) report(w io.Writer, total *hdrhistogram.Histogram, sum *window, done chan<- struct{}) {
+func (s *subscriber) report(w io.Writer, label string, total *hdrhistogram.Histogram, sum *window, done chan<- struct{}) {
 	defer close(done)
 	for win := range s.full {
 		total.Merge(win.lat)
 		sum.ticks += win.ticks
+		sum.lost += win.lost
 		sum.gaps += win.gaps
 		sum.disorder += win.disorder
+		sum.restarts += win.restarts
 		// The last window is usually a sliver of an interval: its ticks
 		// count in the totals, but it is printed only if it is not.
 		if win.ticks > 0 && win.end-win.start >= s.every/2 {
 			secs := asm.TicksToNanos(win.end-win.start) / 1e9
-			fmt.Fprintf(w, "subscriber: %5.1fs  %7.0f ticks/s  %d batches (largest %d)  latency %s\n",
-				asm.TicksToNanos(win.end-win.origin)/1e9, float64(win.ticks)/max(secs, 1e-9), win.batches, win.maxBatch, latencyString(win.lat))
+			fmt.Fprintf(w, "%s: %5.1fs  %7.0f ticks/s  lost %d  %d polls (largest %d)  latency %s\n",
+				label, asm.TicksToNanos(win.end-win.origin)/1e9, float64(win.ticks)/max(secs, 1e-9), win.lost,
+				win.batches, win.maxBatch, latencyString(win.lat))
 		}
 		lat, origin := win.lat, win.origin
 		lat.Reset()
