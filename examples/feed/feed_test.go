@@ -117,8 +117,8 @@ func runPair(t *testing.T, pc pubConfig, sc subConfig) (*pubResult, subOutcome, 
 	return pub, sub, out
 }
 
-// TestFeed: under either policy, a subscriber that keeps up receives every
-// tick, in order, and knows it did.
+// TestFeed: under either policy, a subscriber receives every tick, in
+// order, or (lossy) counts the ones it was lapped over, and knows it did.
 func TestFeed(t *testing.T) {
 	needTwoCPUs(t)
 	keepRuntime(t)
@@ -137,7 +137,10 @@ func TestFeed(t *testing.T) {
 					t.Fatalf("subscribe: %v", sub.err)
 				}
 				r := sub.res
-				if pub.Published == 0 || r.Received != pub.Published || r.Published != pub.Published || !r.Complete || r.Lost != 0 {
+				// Lossy: a subscriber descheduled for a whole lap (2.5 ms) is
+				// lapped, and knows by how much; reliable: nothing is lost.
+				if pub.Published == 0 || r.Received+r.Lost != pub.Published || r.Published != pub.Published || !r.Complete ||
+					r.Gaps != r.Lost || (pol == topic.Reliable && r.Lost != 0) {
 					t.Fatalf("published %d; subscriber %+v", pub.Published, r)
 				}
 				if uint64(r.Latency.TotalCount()) != r.Received || pub.Left != 0 {
@@ -203,6 +206,7 @@ func TestRestart(t *testing.T) {
 	needTwoCPUs(t)
 	keepRuntime(t)
 	pc := pubCfg(t.TempDir())
+	pc.policy = topic.Reliable // nothing lost, whatever the scheduler does
 	first, err := topic.Create[Tick](pc.name, topic.Options{Dir: pc.dir, Capacity: 256})
 	if err != nil {
 		t.Fatal(err)
@@ -281,7 +285,7 @@ func TestInterrupt(t *testing.T) {
 		if err != nil || sub.err != nil {
 			t.Fatalf("publish: %v; subscribe: %v\n%s\n%s", err, sub.err, &pubOut, &subOut)
 		}
-		if pub.Published == 0 || sub.res.Gaps != 0 || sub.res.Disorder != 0 {
+		if pub.Published == 0 || sub.res.Gaps != sub.res.Lost || sub.res.Disorder != 0 {
 			t.Fatalf("published %d; subscriber %+v", pub.Published, sub.res)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "feed-test")); !os.IsNotExist(err) {
