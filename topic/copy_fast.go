@@ -10,3 +10,26 @@ import "unsafe"
 func copyIn(dst unsafe.Pointer, src []uint64) {
 	copy(unsafe.Slice((*uint64)(dst), len(src)), src)
 }
+
+// writeMsg copies *m into the slot's message at dst: one typed copy (wide
+// moves, no scratch) for a sized T; for Raw, which has no size, the
+// scratch words that hold the bytes. BenchmarkFanout.
+func writeMsg[T any](dst unsafe.Pointer, m *T, scratch []uint64) {
+	if unsafe.Sizeof(*m) == 0 {
+		copyIn(dst, scratch)
+		return
+	}
+	*(*T)(dst) = *m
+}
+
+// readMsg copies the slot's message at src into *dst, as writeMsg: plain
+// loads, which TSO keeps between the sequence's two loads (and the
+// compiler too: each of those loads orders the memory around it). For
+// Raw, into the scratch words.
+func readMsg[T any](dst *T, scratch []uint64, src unsafe.Pointer) {
+	if unsafe.Sizeof(*dst) == 0 {
+		copyOut(scratch, src)
+		return
+	}
+	*dst = *(*T)(src)
+}

@@ -125,7 +125,6 @@ func (p *Publisher[T]) TryPublish(m *T) bool {
 	if p.claimed != 0 || p.seg == nil || !p.room(1) {
 		return false
 	}
-	*(*T)(unsafe.Pointer(&p.scratch[0])) = *m
 	if p.tail&(StampEvery-1) == 0 {
 		p.stamp(p.tail)
 	}
@@ -134,7 +133,7 @@ func (p *Publisher[T]) TryPublish(m *T) bool {
 	// stores, paired with Subscriber.Poll's acquire loads before and
 	// after its copy.
 	seqStore((*uint64)(slot), 0)
-	copyIn(unsafe.Add(slot, seqLength), p.scratch)
+	writeMsg(unsafe.Add(slot, seqLength), m, p.scratch)
 	seqStore((*uint64)(slot), p.tail+1)
 	p.advance(1)
 	return true

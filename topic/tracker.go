@@ -42,6 +42,9 @@ type tracker struct {
 	evMu    sync.Mutex
 	evicted map[uint64]bool
 	nEvict  uint64
+	anyEv   atomic.Bool // evicted is not empty: positions looks tokens up only then
+
+	at []uint64 // positions' result, reused: the publishing goroutine's
 
 	// the publishing goroutine's stall clock: the position that blocks it
 	// (^0: none) and since when
@@ -205,11 +208,11 @@ func (t *tracker) slowest(tail, k uint64) uint64 {
 // and the tokens of the cells there.
 func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 	min := tail
-	var at []uint64
+	at := t.at[:0]
 	t.activeCells(func(b []byte, c int) bool {
 		tok, pos := load(b, c+cellToken), load(b, c+cellPos)
 		switch {
-		case t.isEvicted(tok):
+		case t.anyEv.Load() && t.isEvicted(tok):
 		case pos > tail:
 			t.evict(tok, "position beyond the tail")
 		case tail-pos > t.capacity:
@@ -221,6 +224,7 @@ func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 		}
 		return true
 	})
+	t.at = at
 	return min, at
 }
 
@@ -255,6 +259,7 @@ func (t *tracker) evict(tok uint64, why string) {
 		return
 	}
 	t.evicted[tok] = true
+	t.anyEv.Store(true)
 	store(t.pub, offEvicted+8*int(t.nEvict%evictSlots), tok)
 	t.nEvict++
 	// SYNC: release of the table entry; pairs with the subscriber's load.
