@@ -451,7 +451,7 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 		return false
 	}
 	slot := unsafe.Add(r.slots, uintptr(t&r.mask)*r.stride)
-	*(*T)(slot) = *m
+	copyMsg((*T)(slot), m)
 	if r.proto != InSlot {
 		r.publish(1)
 		return true

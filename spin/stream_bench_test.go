@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/asm"
 )
 
 // Stream benchmarks: one producer goroutine and one consumer goroutine,
@@ -81,7 +82,7 @@ func benchStream[T any](b *testing.B, proto Protocol, batch int) {
 		deadline := time.Now().Add(time.Minute)
 		for i := 0; got < n; i++ {
 			k := r.Poll(0, func(m *T) {
-				cp = *m
+				r.Copy(&cp, m)
 				if *(*uint64)(unsafe.Pointer(&cp)) != got {
 					panic("out of order")
 				}
@@ -109,7 +110,7 @@ func benchStream[T any](b *testing.B, proto Protocol, batch int) {
 			k := r.ClaimN(min(batch, b.N-sent))
 			for i := range k {
 				*(*uint64)(unsafe.Pointer(&src)) = uint64(sent + i)
-				*r.Claimed(i) = src
+				r.Copy(r.Claimed(i), &src)
 			}
 			r.Commit()
 			sent += k
@@ -160,7 +161,7 @@ func benchLogStream(b *testing.B, size, batch int) {
 		deadline := time.Now().Add(time.Minute)
 		for i := 0; got < uint64(b.N); i++ {
 			k := l.Poll(0, func(_ uint32, m []byte) {
-				copy(cp, m)
+				asm.Copy(cp, m)
 				if binary.LittleEndian.Uint64(cp) != got {
 					panic("out of order")
 				}
@@ -185,7 +186,7 @@ func benchLogStream(b *testing.B, size, batch int) {
 					break
 				}
 				binary.LittleEndian.PutUint64(src, uint64(sent+k))
-				copy(dst, src)
+				asm.Copy(dst, src)
 			}
 			l.Commit() // the batch: one release store
 			sent += k

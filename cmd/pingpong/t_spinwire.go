@@ -306,7 +306,7 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 		e.full.reset()
 		for i := range k {
 			m := pub.Slot(i)
-			*m = e.msg
+			e.ping.Copy(m, &e.msg)
 			*seqOf(m) = uint64(seq + i)
 		}
 		pub.Commit()
@@ -410,7 +410,7 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 		// it was sent, and as floor_stream's consumer does.
 		var cp T
 		count := func(m *T) {
-			cp = *m
+			ping.Copy(&cp, m) // as floor_stream's consumer does, with memcpy
 			s.count(*seqOf(&cp), true)
 		}
 		s.poll = func() int { return ping.Poll(0, count) }
@@ -733,7 +733,7 @@ func serveLogs(c *config, idle string, f *os.File) error {
 				s.count(0, false)
 				return
 			}
-			copy(cp, b)
+			asm.Copy(cp, b) // as TryWrite copies in
 			s.count(binary.LittleEndian.Uint64(cp), true)
 		}
 		s.poll = func() int { return ping.Poll(0, count) }
