@@ -17,18 +17,28 @@ const wideCopy = 1024
 // copyMsg copies *src into *dst: the typed copy below wideCopy bytes,
 // asm.Copy from there on. T has no pointers (layout.Of checked it when the
 // ring was made), so a byte copy is a correct copy of it.
+// It inlines (the wide path is a call of its own), but inside it the
+// typed copy of a generic T can become a memmove call: see Ring.Copy.
 func copyMsg[T any](dst, src *T) {
-	if n := unsafe.Sizeof(*src); n >= wideCopy {
-		asm.Copy(unsafe.Slice((*byte)(unsafe.Pointer(dst)), n), unsafe.Slice((*byte)(unsafe.Pointer(src)), n))
+	if unsafe.Sizeof(*src) >= wideCopy {
+		copyWide(unsafe.Pointer(dst), unsafe.Pointer(src), unsafe.Sizeof(*src))
 		return
 	}
 	*dst = *src
 }
 
-// Copy copies message *src into *dst as fast as TryPublish copies a
-// message in: from 1 KiB on with the CPU's widest moves (asm.Copy), below
-// that with the typed copy (`*dst = *src` is then the same). For the
-// caller's own copies of the ring's messages — filling a slot that Claim
-// handed out from a message built elsewhere, or copying one that Poll or
-// TryConsume handed to fn out of its slot to keep or to check it.
+// copyWide copies n bytes from src to dst with asm.Copy.
+func copyWide(dst, src unsafe.Pointer, n uintptr) {
+	asm.Copy(unsafe.Slice((*byte)(dst), n), unsafe.Slice((*byte)(src), n))
+}
+
+// Copy copies message *src into *dst as TryPublish copies a message in:
+// from 1 KiB on with the CPU's widest moves (asm.Copy: 64-byte ones with
+// AVX-512, where the typed copy calls the runtime's memmove), below that
+// with the typed copy. For the caller's own copies of large messages —
+// filling a slot that Claim handed out from a message built elsewhere, or
+// copying one that Poll or TryConsume handed to fn out of its slot. Below
+// 1 KiB write `*dst = *src` instead: in the caller's own code it inlines
+// as a few moves, where through Copy Go may compile it as a memmove call
+// (pingpong's 64-byte stream lost a quarter of its rate that way).
 func (r *Ring[T]) Copy(dst, src *T) { copyMsg(dst, src) }
