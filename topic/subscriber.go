@@ -169,7 +169,24 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 	}
 	n := 0
 	for tries := 0; n < limit && tries < 2*limit && s.err == nil; tries++ {
-		got, again := s.next()
+		// next's common case, written out here (a call per message cost
+		// eight subscriptions polled by one thread about a tenth of their
+		// rate, BenchmarkFanout/reliable/subs=8): the message of pos is
+		// there, and still there after the copy. Anything else, and the
+		// stamped messages, go to next, which looks again.
+		pos := s.pos
+		slot := s.t.slot(pos)
+		got, again := false, false
+		// SYNC: the seqlock's loads, as in next.
+		if atomic.LoadUint64((*uint64)(slot)) == pos+1 && pos&(StampEvery-1) != 0 {
+			readMsg(&s.msg, s.scratch, unsafe.Add(slot, seqLength))
+			if got = atomic.LoadUint64((*uint64)(slot)) == pos+1; got {
+				s.pos = pos + 1
+			}
+		}
+		if !got {
+			got, again = s.next()
+		}
 		if got {
 			if n++; n&(posEvery-1) == 0 {
 				s.cell.setPos(s.pos) // a reliable publisher waits on it
