@@ -459,3 +459,27 @@ func TestZeroAllocs(t *testing.T) {
 		t.Fatalf("window %+v", s.win)
 	}
 }
+
+// TestGapBeforeLast: ticks lost just before the last one count as a gap,
+// like any other (the last tick's Seq is the number sent), so a
+// subscriber lapped at the very end still balances its gaps and losses.
+func TestGapBeforeLast(t *testing.T) {
+	dir := t.TempDir()
+	pub, err := topic.Create[Tick]("feed-test", topic.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	sub, err := topic.Subscribe[Tick]("feed-test", topic.SubscribeOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	s := newSubscriber(sub, 64, ^uint64(0)>>1, 0, func() {})
+	for _, tk := range []Tick{{Seq: 0}, {Seq: 1}, {Seq: 2}, {Seq: 5, Flags: FlagLast}} {
+		s.onTick(&tk)
+	}
+	if s.win.ticks != 3 || s.win.gaps != 2 || s.last == nil || s.last.Seq != 5 || s.win.disorder != 0 {
+		t.Fatalf("ticks %d, gaps %d, disorder %d, last %v", s.win.ticks, s.win.gaps, s.win.disorder, s.last)
+	}
+}

@@ -319,13 +319,8 @@ func (s *subscriber) duty() int {
 // subscriber would update its book from t here.
 func (s *subscriber) onTick(t *Tick) {
 	now := asm.Ticks()
-	if t.Flags&FlagLast != 0 {
-		s.lastTick = *t
-		s.last = &s.lastTick
-		return
-	}
 	w := s.win
-	switch {
+	switch { // the last tick's Seq is the count sent: ticks lost before it are a gap too
 	case s.resync || t.Seq == s.next:
 		s.resync = false
 	case t.Seq > s.next:
@@ -334,6 +329,11 @@ func (s *subscriber) onTick(t *Tick) {
 		w.disorder++
 	}
 	s.next = t.Seq + 1
+	if t.Flags&FlagLast != 0 {
+		s.lastTick = *t
+		s.last = &s.lastTick
+		return
+	}
 	w.ticks++
 	if now > t.Stamp { // the TSC is synchronised across CPUs; guard anyway
 		recordLatency(w.lat, now-t.Stamp)
