@@ -169,24 +169,11 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 	}
 	n := 0
 	for tries := 0; n < limit && tries < 2*limit && s.err == nil; tries++ {
-		// next's common case, written out here (a call per message cost
-		// eight subscriptions polled by one thread about a tenth of their
-		// rate, BenchmarkFanout/reliable/subs=8): the message of pos is
-		// there, and still there after the copy. Anything else, and the
-		// stamped messages, go to next, which looks again.
-		pos := s.pos
-		slot := s.t.slot(pos)
-		got, again := false, false
-		// SYNC: the seqlock's loads, as in next.
-		if atomic.LoadUint64((*uint64)(slot)) == pos+1 && pos&(StampEvery-1) != 0 {
-			readMsg(&s.msg, s.scratch, unsafe.Add(slot, seqLength))
-			if got = atomic.LoadUint64((*uint64)(slot)) == pos+1; got {
-				s.pos = pos + 1
-			}
+		n += s.run(fn, limit-n, n)
+		if n >= limit || s.err != nil {
+			break
 		}
-		if !got {
-			got, again = s.next()
-		}
+		got, again := s.next() // what run leaves: laps, stamps, the rest
 		if got {
 			if n++; n&(posEvery-1) == 0 {
 				s.cell.setPos(s.pos) // a reliable publisher waits on it
@@ -203,6 +190,39 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 		s.housekeep()
 	}
 	return n, s.err
+}
+
+// run is next's common case as a loop of its own: it hands fn up to limit
+// messages that are there, and still there after their copy, in order,
+// and returns how many; it stops at anything else (not there yet, torn by
+// a lap, a stamped message) for next to look at. done is what Poll has
+// handed out already, for the position stores every posEvery. The view's
+// fields are read once: only housekeep changes the view, and fn closing
+// the Subscriber stops the loop (BenchmarkPollLocal, BenchmarkFanout).
+func (s *Subscriber[T]) run(fn func(*T), limit, done int) int {
+	slots, mask, stride := s.t.slots, s.t.mask, s.t.stride
+	pos := s.pos
+	n := 0
+	for n < limit {
+		slot := unsafe.Add(slots, uintptr(pos&mask)*stride)
+		// SYNC: the seqlock's loads, as in next.
+		if atomic.LoadUint64((*uint64)(slot)) != pos+1 || pos&(StampEvery-1) == 0 {
+			break
+		}
+		readMsg(&s.msg, s.scratch, unsafe.Add(slot, seqLength))
+		if atomic.LoadUint64((*uint64)(slot)) != pos+1 {
+			break
+		}
+		pos++
+		s.pos = pos
+		if n++; (done+n)&(posEvery-1) == 0 {
+			s.cell.setPos(pos) // a reliable publisher waits on it
+		}
+		if fn(&s.msg); s.err != nil {
+			break // closed by fn
+		}
+	}
+	return n
 }
 
 // posEvery is how many messages a long Poll takes between two stores of
