@@ -436,17 +436,7 @@ func TestLatency(t *testing.T) {
 
 // TestZeroAllocs: publishing a batch and polling it allocate nothing.
 func TestZeroAllocs(t *testing.T) {
-	dir := t.TempDir()
-	pub, err := topic.Create[Tick]("feed-test", topic.Options{Dir: dir, Capacity: 256})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	sub, err := topic.Subscribe[Tick]("feed-test", topic.SubscribeOptions{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	pub, sub := topicPair(t)
 	s := newSubscriber(sub, 64, ^uint64(0)>>1, 0, func() {})
 	p := &publisher{pub: pub, batch: 16, rng: 1}
 	if a := testing.AllocsPerRun(1000, func() {
@@ -464,17 +454,7 @@ func TestZeroAllocs(t *testing.T) {
 // like any other (the last tick's Seq is the number sent), so a
 // subscriber lapped at the very end still balances its gaps and losses.
 func TestGapBeforeLast(t *testing.T) {
-	dir := t.TempDir()
-	pub, err := topic.Create[Tick]("feed-test", topic.Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pub.Close()
-	sub, err := topic.Subscribe[Tick]("feed-test", topic.SubscribeOptions{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
+	_, sub := topicPair(t)
 	s := newSubscriber(sub, 64, ^uint64(0)>>1, 0, func() {})
 	for _, tk := range []Tick{{Seq: 0}, {Seq: 1}, {Seq: 2}, {Seq: 5, Flags: FlagLast}} {
 		s.onTick(&tk)
@@ -482,4 +462,22 @@ func TestGapBeforeLast(t *testing.T) {
 	if s.win.ticks != 3 || s.win.gaps != 2 || s.last == nil || s.last.Seq != 5 || s.win.disorder != 0 {
 		t.Fatalf("ticks %d, gaps %d, disorder %d, last %v", s.win.ticks, s.win.gaps, s.win.disorder, s.last)
 	}
+}
+
+// topicPair creates a 256-slot topic of Ticks and one subscriber to it,
+// both closed when t ends.
+func topicPair(t *testing.T) (*topic.Publisher[Tick], *topic.Subscriber[Tick]) {
+	t.Helper()
+	dir := t.TempDir()
+	pub, err := topic.Create[Tick]("feed-test", topic.Options{Dir: dir, Capacity: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Close() })
+	sub, err := topic.Subscribe[Tick]("feed-test", topic.SubscribeOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Close() })
+	return pub, sub
 }
