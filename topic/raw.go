@@ -75,6 +75,18 @@ func (r *RawPublisher) Publish(m []byte) error {
 	return r.Publisher.Publish(&Raw{})
 }
 
+// Claimed returns the i-th slot that Claim claimed, as the message's
+// Schema().Size bytes to fill in place (zero copy), or nil out of range;
+// Commit publishes them. (It stands in for the embedded Publisher's
+// Claimed, whose message type has no bytes.)
+func (r *RawPublisher) Claimed(i int) []byte {
+	p := r.Publisher
+	if i < 0 || uint64(i) >= p.claimed {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(p.slot(p.tail+uint64(i)), seqLength)), len(r.buf))
+}
+
 // RawSubscriber reads a topic of any type as byte slices. For one
 // goroutine, like Subscriber.
 type RawSubscriber struct {

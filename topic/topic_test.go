@@ -468,6 +468,20 @@ func TestRaw(t *testing.T) {
 	if !s.TryReceive(&m) || m.Seq != 9 {
 		t.Fatalf("typed receive of a raw publish: %+v", m)
 	}
+	// Zero copy: two claimed slots filled in place, one Commit.
+	if rp.Claim(2) != 2 || rp.Claimed(2) != nil || rp.Claimed(-1) != nil || len(rp.Claimed(0)) != len(got) {
+		t.Fatal("raw claim")
+	}
+	for i := range 2 {
+		copy(rp.Claimed(i), got)
+		(*tick)(unsafe.Pointer(&rp.Claimed(i)[0])).Seq = uint64(20 + i)
+	}
+	rp.Commit()
+	for i := range 2 {
+		if !s.TryReceive(&m) || m.Seq != uint64(20+i) {
+			t.Fatalf("claimed raw message %d: %+v", i, m)
+		}
+	}
 	sink := func([]byte) {}
 	if a := testing.AllocsPerRun(100, func() {
 		rp.TryPublish(got)
