@@ -152,9 +152,11 @@ func (s *Subscriber[T]) join() error {
 // capacity), in order, and returns how many. The pointer is to the
 // subscriber's own copy, valid until fn returns. A lapped subscriber
 // (Lossy) skips to the oldest message still held and counts the rest in
-// Lost. Cost per message: two acquire loads and a copy; one release store
-// of the position per call that found any (BenchmarkPublish). The error is
-// ErrEvicted once the publisher let this subscriber go.
+// Lost. Cost per message: two acquire loads, a copy and the call of fn
+// (about 4 ns on one thread, BenchmarkPollLocal); one release store of the
+// position per call that found any, and one every posEvery messages of a
+// long call. The error is ErrEvicted once the publisher let this
+// subscriber go.
 func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 	if s.err != nil {
 		return 0, s.err
