@@ -90,7 +90,6 @@ type subscriber struct {
 	slow     uint64       // TSC ticks spent on each tick
 	onTickFn func(*Tick)  // s.onTick, bound once (making a method value can allocate)
 	next     uint64       // Seq expected next
-	resync   bool         // a new publisher: take the next Seq as it comes
 	epoch    uint64       // the publisher followed
 	lostSeen uint64       // sub.Lost() at the last poll
 	last     *Tick        // the FlagLast tick, once taken
@@ -191,7 +190,7 @@ func newSubscriber(sub *topic.Subscriber[Tick], max int, every, slow uint64, sto
 	for i := range windows {
 		windows[i].lat = newLatency()
 	}
-	s := &subscriber{sub: sub, max: max, every: every, slow: slow, epoch: sub.Epoch(), resync: true,
+	s := &subscriber{sub: sub, max: max, every: every, slow: slow, epoch: sub.Epoch(), next: sub.Position(),
 		win: &windows[0], free: make(chan *window, 2), full: make(chan *window, 2), stop: stop}
 	s.onTickFn = s.onTick
 	s.free <- &windows[1]
@@ -301,7 +300,10 @@ func (s *subscriber) duty() int {
 		s.lostSeen = lost
 	}
 	if e := s.sub.Epoch(); e != s.epoch { // a new publisher of the name
-		s.epoch, s.resync = e, true
+		// Its ticks count from where this subscriber starts in it (no tick
+		// of it has been handed out yet: Poll follows a new publisher
+		// only in a call that found nothing).
+		s.epoch, s.next = e, s.sub.Position()
 		w.restarts++
 	}
 	if (err != nil || s.last != nil) && !s.done {
@@ -321,8 +323,7 @@ func (s *subscriber) onTick(t *Tick) {
 	now := asm.Ticks()
 	w := s.win
 	switch { // the last tick's Seq is the count sent: ticks lost before it are a gap too
-	case s.resync || t.Seq == s.next:
-		s.resync = false
+	case t.Seq == s.next:
 	case t.Seq > s.next:
 		w.gaps += t.Seq - s.next
 	default:
