@@ -185,10 +185,14 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 			break
 		}
 	}
-	if n > 0 {
+	switch {
+	case s.err == ErrClosed:
+		// fn closed the Subscriber: its cell is free, perhaps unmapped or
+		// another Subscriber's already — not ours to write.
+	case n > 0:
 		s.cell.setPos(s.pos)
 		s.idle = 0
-	} else {
+	default:
 		s.housekeep()
 	}
 	return n, s.err

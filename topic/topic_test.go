@@ -559,3 +559,24 @@ func TestRecords(t *testing.T) {
 		t.Fatalf("size 0: %v", err)
 	}
 }
+
+// TestCloseInHandler: a handler that closes its Subscriber ends the Poll
+// with ErrClosed, and Poll writes nothing to the freed cell (the only one
+// of its segment, which Close unmaps).
+func TestCloseInHandler(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 64})
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		p.TryPublish(&tick{Seq: uint64(i)})
+	}
+	n, err := s.Poll(func(*tick) { s.Close() }, 0)
+	if n != 1 || !errors.Is(err, ErrClosed) {
+		t.Fatalf("Poll: %d, %v", n, err)
+	}
+	if n, err := s.Poll(func(*tick) {}, 0); n != 0 || !errors.Is(err, ErrClosed) {
+		t.Fatalf("Poll after Close: %d, %v", n, err)
+	}
+}
