@@ -348,6 +348,14 @@ func (s *Subscriber[T]) follow() {
 	if unix.Stat(path, &st) != nil || st.Ino == s.t.ino {
 		return
 	}
+	// What the old publisher published before it went comes first: a
+	// message it made ready since Poll last looked is read before the new
+	// publisher is (one not ready — torn by its death, or never written —
+	// does not hold the switch up).
+	// SYNC: acquire of the slot, as in next.
+	if atomic.LoadUint64((*uint64)(s.t.slot(s.pos))) == s.pos+1 {
+		return
+	}
 	var v view
 	var err error
 	if s.conn >= 0 {

@@ -580,3 +580,38 @@ func TestCloseInHandler(t *testing.T) {
 		t.Fatalf("Poll after Close: %d, %v", n, err)
 	}
 }
+
+// TestFollowDrainsFirst: a subscriber that finds a new publisher of the
+// name reads what the old one published before it went, then follows —
+// even when it looks at the name between the old publisher's last publish
+// and its own next Poll.
+func TestFollowDrainsFirst(t *testing.T) {
+	p1, dir := create(t, Options{Capacity: 64})
+	s := subscribe(t, dir)
+	for i := range 3 {
+		p1.TryPublish(&tick{Seq: uint64(i)})
+	}
+	epoch := s.Epoch()
+	p1.Close()
+	p2, err := Create[tick]("ticks", Options{Dir: dir, Capacity: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	s.follow() // as housekeep would, had a Poll just found nothing
+	if s.Epoch() != epoch {
+		t.Fatal("followed the new publisher with the old one's messages unread")
+	}
+	var got []uint64
+	if n, err := s.Poll(func(m *tick) { got = append(got, m.Seq) }, 0); n != 3 || err != nil || got[2] != 2 {
+		t.Fatalf("old publisher's messages: %d %v %v", n, err, got)
+	}
+	s.follow()
+	if s.Epoch() == epoch {
+		t.Fatal("did not follow the new publisher once the old one was read")
+	}
+	p2.TryPublish(&tick{Seq: 7})
+	if !s.TryReceive(&tick{}) {
+		t.Fatal("nothing from the new publisher")
+	}
+}
