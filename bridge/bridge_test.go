@@ -24,8 +24,14 @@ type tick struct {
 
 // startNATS runs an embedded NATS server on a random port for the test.
 func startNATS(t testing.TB) *server.Server {
+	return runNATS(t, &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+}
+
+// runNATS runs an embedded NATS server with options o until the test
+// ends, once it is ready for connections.
+func runNATS(t testing.TB, o *server.Options) *server.Server {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	s, err := server.NewServer(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +107,14 @@ func (p *pipeline[T]) exportOn(tb testing.TB, nc *nats.Conn, opts ExportOptions)
 	if p.exp, err = Export[T](nc, "a", opts); err != nil {
 		tb.Fatal(err)
 	}
+	runExporter(tb, p.exp.RawExporter)
+}
+
+// runExporter runs e until the test ends.
+func runExporter(tb testing.TB, e *RawExporter) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.exp.Run(ctx) }()
+	go func() { done <- e.Run(ctx) }()
 	tb.Cleanup(func() { cancel(); <-done })
 }
 
@@ -307,15 +318,7 @@ func TestNATSRestart(t *testing.T) {
 	s.Shutdown()
 	s.WaitForShutdown()
 	poll(100 * time.Millisecond)
-	s2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s2.Start()
-	defer s2.Shutdown()
-	if !s2.ReadyForConnections(5 * time.Second) {
-		t.Fatal("restarted NATS server not ready")
-	}
+	runNATS(t, &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true}) // the same port again
 	for end := time.Now().Add(10 * time.Second); got == before && time.Now().Before(end); {
 		poll(100 * time.Millisecond)
 	}
@@ -395,20 +398,8 @@ func TestCluster(t *testing.T) {
 		}
 		return o
 	}
-	start := func(o *server.Options) *server.Server {
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		if !s.ReadyForConnections(5 * time.Second) {
-			t.Fatal("NATS server not ready")
-		}
-		t.Cleanup(s.Shutdown)
-		return s
-	}
-	s1 := start(routeOpts(-1))
-	s2 := start(routeOpts(-1, "nats://"+s1.ClusterAddr().String()))
+	s1 := runNATS(t, routeOpts(-1))
+	s2 := runNATS(t, routeOpts(-1, "nats://"+s1.ClusterAddr().String()))
 	end := time.Now().Add(10 * time.Second)
 	for (s1.NumRoutes() == 0 || s2.NumRoutes() == 0) && time.Now().Before(end) {
 		time.Sleep(10 * time.Millisecond)
@@ -525,10 +516,7 @@ func TestRaw(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- exp.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runExporter(t, exp)
 	nc := connect(t, s)
 	sc, err := FetchSchema(nc, "md.raw", 5*time.Second)
 	if err != nil || sc.Name != "bridge.tick" {
@@ -573,10 +561,7 @@ func TestImportOtherType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- exp.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runExporter(t, exp.RawExporter)
 	pubB, err := topic.Create[tick]("b", topic.Options{Dir: dirB})
 	if err != nil {
 		t.Fatal(err)
