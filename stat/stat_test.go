@@ -185,12 +185,7 @@ func TestDialWatched(t *testing.T) {
 	}
 	defer c.Close()
 	defer e.Close()
-	var r tick
-	for i := range 3 * link.LatencyEvery {
-		if err := c.Call(time.Now().Add(5*time.Second), &tick{Seq: uint64(i)}, &r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	calls(t, c, 3*link.LatencyEvery)
 	if ep := onlyEndpoint(t, reg, dir); ep.Kind != KindLinkConn || ep.Latency().Count != 3 || ep.Latency().P50 == 0 {
 		t.Fatalf("%+v latency %+v", ep, ep.Latency())
 	}
@@ -255,12 +250,7 @@ func TestListenWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var r tick
-	for i := range 2 * link.LatencyEvery {
-		if err := c.Call(time.Now().Add(5*time.Second), &tick{Seq: uint64(i)}, &r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	calls(t, c, 2*link.LatencyEvery)
 	if ep := onlyEndpoint(t, reg, dir); ep.Kind != KindLinkServer || ep.Latency().Count != 2 || ep.Latency().P50 == 0 {
 		t.Fatalf("%+v latency %+v", ep, ep.Latency())
 	}
@@ -421,5 +411,16 @@ func TestHistogramBuckets(t *testing.T) {
 	h.Record(5) // nil: no-op
 	if a := testing.AllocsPerRun(100, func() { (&Histogram{b: counts[:]}).Record(77) }); a != 0 {
 		t.Fatalf("%v allocations per Record", a)
+	}
+}
+
+// calls makes n calls on c, failing the test at the first error.
+func calls(t *testing.T, c *link.Conn[tick, tick], n int) {
+	t.Helper()
+	var r tick
+	for i := range n {
+		if err := c.Call(time.Now().Add(5*time.Second), &tick{Seq: uint64(i)}, &r); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
