@@ -30,7 +30,11 @@ func TestMain(m *testing.M) {
 	}
 	allowReexec = false
 	setMaxProcs() // as the command does: spinners + 2 Ps
-	os.Exit(m.Run())
+	code := m.Run()
+	if d, err := statDir(); err == nil {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
 }
 
 // runArgs calls run and returns its status and outputs.

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,11 +102,21 @@ func TestFanoutMode(t *testing.T) {
 	}
 }
 
+// statDir is TestStat's registry directory, one per test binary: the
+// process makes its registry once (statRegistry), where the first run
+// put it, so a second run (-count) must look there too. TestMain removes
+// it.
+var statDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "pingpong-stat") })
+
 // TestStat: with -stat the rings are published in the registry while they
 // run and taken out before they are unmapped; the run is unchanged.
 func TestStat(t *testing.T) {
 	cpus := twoCPUs(t)
-	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	sd, err := statDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_RUNTIME_DIR", sd)
 	code, out, errs := runArgs(t, "-stat", "-transport", "spinwire", "-mode", "throughput", "-n", "30000", "-rounds", "2", "-agent", "preemptible", "-cpus", cpus, "-quiet")
 	if code != 0 || !strings.Contains(out, "msgs/s") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
