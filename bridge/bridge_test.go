@@ -65,6 +65,25 @@ type pipeline[T any] struct {
 	imp  *Importer[T]
 }
 
+// inBackground calls send(0…n-1) from a goroutine of its own, which the
+// test's cleanup stops and waits for — before the topics close, as
+// cleanups run last registered first, so that no Publish races Close.
+func inBackground(tb testing.TB, n uint64, send func(i uint64)) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			send(i)
+		}
+	}()
+	tb.Cleanup(func() { close(stop); <-done })
+}
+
 // twoHosts makes topic a (optsA) and topic b (optsB), each in a directory
 // of its own, and a subscriber of b.
 func twoHosts[T any](tb testing.TB, optsA, optsB topic.Options) *pipeline[T] {
@@ -162,11 +181,7 @@ func receive(t *testing.T, sub *topic.Subscriber[tick], first, n uint64, d time.
 func TestExportImport(t *testing.T) {
 	p := newPipeline(t, startNATS(t), "md.ticks")
 	const n = 20_000
-	go func() {
-		for i := range uint64(n) {
-			p.pubA.Publish(&tick{Seq: i, Price: int64(i) * 3, Qty: 1})
-		}
-	}()
+	inBackground(t, n, func(i uint64) { p.pubA.Publish(&tick{Seq: i, Price: int64(i) * 3, Qty: 1}) })
 	receive(t, p.subB, 0, n, 20*time.Second)
 	es, is := p.exp.Stats(), p.imp.Stats()
 	if es.Messages != n || es.Lost != 0 || is.Messages != n || is.Lost != 0 || is.Duplicates != 0 || is.Malformed != 0 {
@@ -365,11 +380,7 @@ func benchExportImport(b *testing.B, s *server.Server, durable bool) {
 	pubA, subB, imp := p.pubA, p.subB, p.imp
 	b.ResetTimer()
 	start := time.Now()
-	go func() {
-		for i := range uint64(b.N) {
-			pubA.Publish(&tick64{Seq: i})
-		}
-	}()
+	inBackground(b, uint64(b.N), func(i uint64) { pubA.Publish(&tick64{Seq: i}) })
 	var got uint64
 	for got < uint64(b.N) {
 		n, err := subB.Poll(func(*tick64) { got++ }, 0)
@@ -436,11 +447,7 @@ func TestCluster(t *testing.T) {
 	ps.Unsubscribe()
 	p.exportOn(t, ncA, ExportOptions{Subject: "md.ticks"})
 	const n = 5000
-	go func() {
-		for i := range uint64(n) {
-			pubA.Publish(&tick{Seq: i, Price: int64(i) * 3})
-		}
-	}()
+	inBackground(t, n, func(i uint64) { pubA.Publish(&tick{Seq: i, Price: int64(i) * 3}) })
 	receive(t, subB, 0, n, 20*time.Second)
 	if st := imp.Stats(); st.Lost != 0 || st.Duplicates != 0 {
 		t.Fatalf("import %+v", st)

@@ -86,14 +86,12 @@ func TestDurableChaos(t *testing.T) {
 	p.importOn(t, connect(t, s), "md.durable", ImportOptions{Durable: "hostB", Logf: t.Logf})
 	pubA, subB, dirA := p.pubA, p.subB, p.dirA
 	exp := startExporter(t, s.ClientURL(), dirA, "md.durable")
-	go func() {
-		for i := range uint64(total) {
-			pubA.Publish(&tick{Seq: i, Price: int64(i)})
-			if i%1024 == 0 {
-				time.Sleep(200 * time.Microsecond)
-			}
+	inBackground(t, total, func(i uint64) {
+		pubA.Publish(&tick{Seq: i, Price: int64(i)})
+		if i%1024 == 0 {
+			time.Sleep(200 * time.Microsecond)
 		}
-	}()
+	})
 	var got, next uint64
 	take := func() {
 		subB.Poll(func(m *tick) {
