@@ -8,6 +8,7 @@
 // A run has two phases on each: a stream of N messages published flat
 // out (the publisher's rate, and what lossy subscribers lost), then Paced
 // messages stamped with the TSC one every Gap (the latency from publish
-// to receive, over every subscription, in an HdrHistogram). Messages are
-// 64 bytes in shared memory.
+// to receive in an HdrHistogram, each message timed at one subscription,
+// in turn over all of them, so that no receipt waits for the others'
+// clock reads). Messages are 64 bytes in shared memory.
 package fanout

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -137,13 +136,16 @@ func startChildren(cfg Config, kind string) ([]child, error) {
 		return nil, err
 	}
 	var kids []child
+	first := 0
 	for i := range cfg.Procs {
 		subs := cfg.Subs / cfg.Procs
 		if i < cfg.Subs%cfg.Procs {
 			subs++
 		}
 		cmd := exec.Command(self)
-		cmd.Env = append(os.Environ(), childEnv+"="+kind+" "+strconv.Itoa(subs)+" "+strconv.Itoa(cfg.CPUs[1])+" "+cfg.Dir)
+		spec := fmt.Sprintf("%s %d %d %d %d %s", kind, subs, cfg.CPUs[1], first, cfg.Subs, cfg.Dir)
+		first += subs
+		cmd.Env = append(os.Environ(), childEnv+"="+spec)
 		cmd.Stderr = os.Stderr
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
