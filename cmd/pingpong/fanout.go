@@ -21,7 +21,7 @@ type fanoutResult struct {
 	Policy     string  `json:"policy"`
 	Rounds     int     `json:"rounds"`
 	MsgsPerSec float64 `json:"msgs_per_sec"` // the publisher's rate, stream phase
-	P50        int64   `json:"p50_ns"`       // publish → receive, every subscription
+	P50        int64   `json:"p50_ns"`       // publish → receive, each message at one subscription, in turn over all
 	P99        int64   `json:"p99_ns"`
 	P9999      int64   `json:"p9999_ns"`
 	Lost       uint64  `json:"lost"` // over every subscription, summed over rounds

@@ -37,6 +37,8 @@ subscriber processes, each polling its subscriptions from one thread on CPU
 B; 56-byte messages (64 with the slot's sequence). Each round has a stream
 phase (-msgs messages published flat out: the publisher's rate, and what
 lossy subscribers lost) and a latency phase (-paced messages stamped with
-the TSC, one every 2 µs: publish → receive over every subscription). The
-baseline, in the same rounds, is one spin.Ring to one consumer process doing
-the same two phases. The table gives medians over -rounds.`
+the TSC, one every 2 µs: publish → receive, each message timed at one
+subscription, in turn over all of them, so that no receipt waits for the
+others' clock reads). The baseline, in the same rounds, is one spin.Ring to
+one consumer process doing the same two phases. The table gives medians
+over -rounds.`

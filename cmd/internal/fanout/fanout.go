@@ -43,7 +43,7 @@ type Result struct {
 	MsgsPerSec float64 // the publisher's rate in the stream phase
 	Received   uint64  // messages received, both phases, every subscription
 	Lost       uint64
-	Hist       *hdrhistogram.Histogram // publish → receive, ns
+	Hist       *hdrhistogram.Histogram // publish → receive, ns: each paced message once, at one subscription
 }
 
 // report is what a child prints at the end.
