@@ -31,8 +31,8 @@ func TestMain(m *testing.M) {
 	allowReexec = false
 	setMaxProcs() // as the command does: spinners + 2 Ps
 	code := m.Run()
-	if d, err := statDir(); err == nil {
-		os.RemoveAll(d)
+	if statDirMade != "" {
+		os.RemoveAll(statDirMade)
 	}
 	os.Exit(code)
 }

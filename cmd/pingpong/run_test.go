@@ -105,8 +105,15 @@ func TestFanoutMode(t *testing.T) {
 // statDir is TestStat's registry directory, one per test binary: the
 // process makes its registry once (statRegistry), where the first run
 // put it, so a second run (-count) must look there too. TestMain removes
-// it.
-var statDir = sync.OnceValues(func() (string, error) { return os.MkdirTemp("", "pingpong-stat") })
+// it (statDirMade).
+var (
+	statDir = sync.OnceValues(func() (string, error) {
+		d, err := os.MkdirTemp("", "pingpong-stat")
+		statDirMade = d
+		return d, err
+	})
+	statDirMade string
+)
 
 // TestStat: with -stat the rings are published in the registry while they
 // run and taken out before they are unmapped; the run is unchanged.
