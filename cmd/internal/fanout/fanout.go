@@ -19,8 +19,9 @@ import (
 // sequence word.
 type Msg struct {
 	Seq   uint64
-	Stamp int64 // asm.Ticks at publish; 0 in the stream phase
-	Body  [5]uint64
+	Stamp int64  // asm.Ticks at publish; 0 in the stream phase
+	Timer uint64 // stamped: the subscription that times it, Seq mod the subscriptions
+	Body  [4]uint64
 }
 
 // stopSeq marks the last message.
@@ -98,7 +99,8 @@ func publish(cfg Config, send func(*Msg) error) float64 {
 	for i := range cfg.Paced {
 		for asm.Ticks() < next {
 		}
-		m.Seq, m.Stamp = uint64(cfg.N+i), int64(asm.Ticks())
+		m.Seq, m.Timer = uint64(cfg.N+i), uint64(cfg.N+i)%uint64(cfg.Subs)
+		m.Stamp = int64(asm.Ticks())
 		send(&m)
 		next += gap
 	}
@@ -143,7 +145,7 @@ func startChildren(cfg Config, kind string) ([]child, error) {
 			subs++
 		}
 		cmd := exec.Command(self)
-		spec := fmt.Sprintf("%s %d %d %d %d %s", kind, subs, cfg.CPUs[1], first, cfg.Subs, cfg.Dir)
+		spec := fmt.Sprintf("%s %d %d %d %s", kind, subs, cfg.CPUs[1], first, cfg.Dir)
 		first += subs
 		cmd.Env = append(os.Environ(), childEnv+"="+spec)
 		cmd.Stderr = os.Stderr
