@@ -230,3 +230,28 @@ func BenchmarkPollLocal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPollOne: a message published, then 8 subscriptions polled for
+// it, on one pinned goroutine: ns/op is a lone message's publish and its
+// eight receipts, one Poll each (the latency path's instructions; each
+// Poll also finds the next slot not written yet).
+func BenchmarkPollOne(b *testing.B) {
+	p, dir := create(b, Options{Capacity: 1024, Policy: Reliable})
+	ss := make([]*Subscriber[tick], 8)
+	for i := range ss {
+		ss[i] = subscribe(b, dir)
+	}
+	p.subs.scan()
+	var m tick
+	var got uint64
+	fn := func(*tick) { got++ }
+	for b.Loop() {
+		p.TryPublish(&m)
+		for _, s := range ss {
+			s.Poll(fn, 0)
+		}
+	}
+	if got != uint64(b.N)*8 {
+		b.Fatalf("received %d of %d", got, b.N*8)
+	}
+}

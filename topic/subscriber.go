@@ -171,8 +171,8 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 	}
 	n := 0
 	for tries := 0; n < limit && tries < 2*limit && s.err == nil; tries++ {
-		n += s.run(fn, limit-n, n)
-		if n >= limit || s.err != nil {
+		k, waiting := s.run(fn, limit-n, n)
+		if n += k; n >= limit || s.err != nil || waiting {
 			break
 		}
 		got, again := s.next() // what run leaves: laps, stamps, the rest
@@ -200,19 +200,21 @@ func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 
 // run is next's common case as a loop of its own: it hands fn up to limit
 // messages that are there, and still there after their copy, in order,
-// and returns how many; it stops at anything else (not there yet, torn by
-// a lap, a stamped message) for next to look at. done is what Poll has
+// and returns how many, and waiting when it stopped at a slot that still
+// holds an earlier lap's message — the next one is not written yet, and
+// next would say no more. It stops at anything else (torn by a lap, being
+// written, a stamped message) for next to look at. done is what Poll has
 // handed out already, for the position stores every posEvery. The view's
 // fields are read once: only housekeep changes the view, and fn closing
 // the Subscriber stops the loop (BenchmarkPollLocal, BenchmarkFanout).
-func (s *Subscriber[T]) run(fn func(*T), limit, done int) int {
+func (s *Subscriber[T]) run(fn func(*T), limit, done int) (n int, waiting bool) {
 	slots, mask, stride := s.t.slots, s.t.mask, s.t.stride
 	pos := s.pos
-	n := 0
 	for n < limit {
 		slot := unsafe.Add(slots, uintptr(pos&mask)*stride)
 		// SYNC: the seqlock's loads, as in next.
-		if atomic.LoadUint64((*uint64)(slot)) != pos+1 || pos&(StampEvery-1) == 0 {
+		if seq := atomic.LoadUint64((*uint64)(slot)); seq != pos+1 || pos&(StampEvery-1) == 0 {
+			waiting = seq != 0 && seq < pos+1
 			break
 		}
 		readMsg(&s.msg, s.scratch, unsafe.Add(slot, seqLength))
@@ -228,7 +230,7 @@ func (s *Subscriber[T]) run(fn func(*T), limit, done int) int {
 			break // closed by fn
 		}
 	}
-	return n
+	return n, waiting
 }
 
 // posEvery is how many messages a long Poll takes between two stores of
