@@ -210,12 +210,7 @@ func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
 func BenchmarkPollLocal(b *testing.B) {
 	for _, subs := range []int{1, 8} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			p, dir := create(b, Options{Capacity: 1024, Policy: Reliable})
-			ss := make([]*Subscriber[tick], subs)
-			for i := range ss {
-				ss[i] = subscribe(b, dir)
-			}
-			p.subs.scan()
+			p, ss := localTopic(b, subs)
 			var m tick
 			var got uint64
 			fn := func(*tick) { got++ }
@@ -232,16 +227,11 @@ func BenchmarkPollLocal(b *testing.B) {
 }
 
 // BenchmarkPollOne: a message published, then 8 subscriptions polled for
-// it, on one pinned goroutine: ns/op is a lone message's publish and its
-// eight receipts, one Poll each (the latency path's instructions; each
-// Poll also finds the next slot not written yet).
+// it, on one goroutine: ns/op is a lone message's publish and its eight
+// receipts, one Poll each (the latency path's instructions; each Poll
+// also finds the next slot not written yet).
 func BenchmarkPollOne(b *testing.B) {
-	p, dir := create(b, Options{Capacity: 1024, Policy: Reliable})
-	ss := make([]*Subscriber[tick], 8)
-	for i := range ss {
-		ss[i] = subscribe(b, dir)
-	}
-	p.subs.scan()
+	p, ss := localTopic(b, 8)
 	var m tick
 	var got uint64
 	fn := func(*tick) { got++ }
@@ -254,4 +244,16 @@ func BenchmarkPollOne(b *testing.B) {
 	if got != uint64(b.N)*8 {
 		b.Fatalf("received %d of %d", got, b.N*8)
 	}
+}
+
+// localTopic is a reliable topic of 1024 slots and subs subscriptions in
+// this process, which the publisher has seen.
+func localTopic(b *testing.B, subs int) (*Publisher[tick], []*Subscriber[tick]) {
+	p, dir := create(b, Options{Capacity: 1024, Policy: Reliable})
+	ss := make([]*Subscriber[tick], subs)
+	for i := range ss {
+		ss[i] = subscribe(b, dir)
+	}
+	p.subs.scan()
+	return p, ss
 }
