@@ -502,12 +502,20 @@ func (s *peerServer) echo() int {
 }
 
 // count checks that a stream's message carries the next seq (ok: it
-// carries one at all).
+// carries one at all). It inlines, as floor_stream's check does; the
+// failure is outOfOrder's.
 func (s *peerServer) count(seq uint64, ok bool) {
-	if (!ok || seq != s.next) && s.fail == nil {
-		s.fail = fmt.Errorf("message %d out of order (seq %d)", s.next, seq)
+	if !ok || seq != s.next {
+		s.outOfOrder(seq)
 	}
 	s.next++
+}
+
+// outOfOrder records the first message that did not carry the next seq.
+func (s *peerServer) outOfOrder(seq uint64) {
+	if s.fail == nil {
+		s.fail = fmt.Errorf("message %d out of order (seq %d)", s.next, seq)
+	}
 }
 
 // countDuty is the throughput mode's duty: take the stream and, once all n
