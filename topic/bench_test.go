@@ -154,11 +154,7 @@ func (s *samples) Record(ns int64) { *s = append(*s, ns) }
 // one goroutine on a second CPU; reports msgs/s and what was lost.
 func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
 	cpus := twoCPUs(b)
-	p, dir := create(b, Options{Capacity: 1024, Policy: pol})
-	ss := make([]*Subscriber[tick], subs)
-	for i := range ss {
-		ss[i] = subscribe(b, dir)
-	}
+	p, dir, ss := localTopic(b, pol, subs)
 	if latency != nil {
 		*latency = make(samples, 0, b.N/StampEvery+1)
 		s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Latency: latency})
@@ -169,7 +165,6 @@ func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
 		ss[0].Close()
 		ss[0] = s
 	}
-	p.subs.scan()
 	got := streamPinned(b, cpus, func() uint64 {
 		var got uint64
 		fn := func(*tick) { got++ }
@@ -210,7 +205,7 @@ func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
 func BenchmarkPollLocal(b *testing.B) {
 	for _, subs := range []int{1, 8} {
 		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			p, ss := localTopic(b, subs)
+			p, _, ss := localTopic(b, Reliable, subs)
 			var m tick
 			var got uint64
 			fn := func(*tick) { got++ }
@@ -231,7 +226,7 @@ func BenchmarkPollLocal(b *testing.B) {
 // receipts, one Poll each (the latency path's instructions; each Poll
 // also finds the next slot not written yet).
 func BenchmarkPollOne(b *testing.B) {
-	p, ss := localTopic(b, 8)
+	p, _, ss := localTopic(b, Reliable, 8)
 	var m tick
 	var got uint64
 	fn := func(*tick) { got++ }
@@ -246,14 +241,15 @@ func BenchmarkPollOne(b *testing.B) {
 	}
 }
 
-// localTopic is a reliable topic of 1024 slots and subs subscriptions in
-// this process, which the publisher has seen.
-func localTopic(b *testing.B, subs int) (*Publisher[tick], []*Subscriber[tick]) {
-	p, dir := create(b, Options{Capacity: 1024, Policy: Reliable})
+// localTopic is a topic of 1024 slots under pol, in a directory of its
+// own, and subs subscriptions in this process, which the publisher has
+// seen.
+func localTopic(b *testing.B, pol Policy, subs int) (*Publisher[tick], string, []*Subscriber[tick]) {
+	p, dir := create(b, Options{Capacity: 1024, Policy: pol})
 	ss := make([]*Subscriber[tick], subs)
 	for i := range ss {
 		ss[i] = subscribe(b, dir)
 	}
 	p.subs.scan()
-	return p, ss
+	return p, dir, ss
 }
