@@ -6,21 +6,22 @@ import (
 	"github.com/spinwire/spinwire/asm"
 )
 
-// wideCopy is the message size from which copyMsg copies with asm.Copy
-// (64-byte moves where the CPU has AVX-512) instead of the typed copy (a
-// call to the runtime's memmove, 32-byte moves). At 4 KiB, pingpong's
-// in-slot stream went from 0.82 to 1.12 × floor_stream's rate with both
-// sides copying this way, and moved little with only one (AMD EPYC;
-// docs/benchmarks.md, "One-way stream").
-const wideCopy = 1024
+// WideCopy is the message size from which TryPublish and Ring.Copy copy
+// with asm.Copy (64-byte moves where the CPU has AVX-512) instead of the
+// typed copy (a call to the runtime's memmove, 32-byte moves); a caller's
+// own copies of messages this size and larger should use Ring.Copy. At
+// 4 KiB, pingpong's in-slot stream went from 0.82 to 1.12 × floor_stream's
+// rate with both sides copying this way, and moved little with only one
+// (AMD EPYC; docs/benchmarks.md, "One-way stream").
+const WideCopy = 1024
 
-// copyMsg copies *src into *dst: the typed copy below wideCopy bytes,
+// copyMsg copies *src into *dst: the typed copy below WideCopy bytes,
 // asm.Copy from there on. T has no pointers (layout.Of checked it when the
 // ring was made), so a byte copy is a correct copy of it.
 // It inlines (the wide path is a call of its own), but inside it the
 // typed copy of a generic T can become a memmove call: see Ring.Copy.
 func copyMsg[T any](dst, src *T) {
-	if unsafe.Sizeof(*src) >= wideCopy {
+	if unsafe.Sizeof(*src) >= WideCopy {
 		copyWide(unsafe.Pointer(dst), unsafe.Pointer(src), unsafe.Sizeof(*src))
 		return
 	}
@@ -33,12 +34,13 @@ func copyWide(dst, src unsafe.Pointer, n uintptr) {
 }
 
 // Copy copies message *src into *dst as TryPublish copies a message in:
-// from 1 KiB on with the CPU's widest moves (asm.Copy: 64-byte ones with
-// AVX-512, where the typed copy calls the runtime's memmove), below that
-// with the typed copy. For the caller's own copies of large messages —
-// filling a slot that Claim handed out from a message built elsewhere, or
-// copying one that Poll or TryConsume handed to fn out of its slot. Below
-// 1 KiB write `*dst = *src` instead: in the caller's own code it inlines
-// as a few moves, where through Copy Go may compile it as a memmove call
-// (pingpong's 64-byte stream lost a quarter of its rate that way).
+// from WideCopy (1 KiB) on with the CPU's widest moves (asm.Copy: 64-byte
+// ones with AVX-512, where the typed copy calls the runtime's memmove),
+// below that with the typed copy. For the caller's own copies of messages
+// of WideCopy bytes and more — filling a slot that Claim handed out from a
+// message built elsewhere, or copying one that Poll or TryConsume handed
+// to fn out of its slot. Below WideCopy write `*dst = *src` instead: in
+// the caller's own code it inlines as a few moves, where through Copy Go
+// may compile it as a memmove call (pingpong's 64-byte stream lost a
+// quarter of its rate that way).
 func (r *Ring[T]) Copy(dst, src *T) { copyMsg(dst, src) }

@@ -6,7 +6,7 @@ import (
 )
 
 // TestRingCopy: Ring.Copy and TryPublish copy every byte of a message
-// below and above wideCopy, and allocate nothing.
+// below and above WideCopy, and allocate nothing.
 func TestRingCopy(t *testing.T) {
 	testCopy[w7](t)
 	testCopy[w511](t)

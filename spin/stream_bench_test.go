@@ -82,7 +82,7 @@ func benchStream[T any](b *testing.B, proto Protocol, batch int) {
 		deadline := time.Now().Add(time.Minute)
 		for i := 0; got < n; i++ {
 			k := r.Poll(0, func(m *T) {
-				if unsafe.Sizeof(cp) >= wideCopy {
+				if unsafe.Sizeof(cp) >= WideCopy {
 					r.Copy(&cp, m)
 				} else {
 					cp = *m // inlines, where Copy's becomes a call
@@ -114,7 +114,7 @@ func benchStream[T any](b *testing.B, proto Protocol, batch int) {
 			k := r.ClaimN(min(batch, b.N-sent))
 			for i := range k {
 				*(*uint64)(unsafe.Pointer(&src)) = uint64(sent + i)
-				if unsafe.Sizeof(src) >= wideCopy {
+				if unsafe.Sizeof(src) >= WideCopy {
 					r.Copy(r.Claimed(i), &src)
 				} else {
 					*r.Claimed(i) = src

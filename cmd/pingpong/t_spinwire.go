@@ -286,7 +286,7 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 	pub := batch.NewPublisher(e.ping)
 	e.w.reset()
 	seq := 0
-	wide := unsafe.Sizeof(e.msg) >= 1024 // as in serveRings
+	wide := unsafe.Sizeof(e.msg) >= spin.WideCopy // as in serveRings
 	if batchSize == 1 {
 		if err := e.streamOne(n); err != nil {
 			return err
@@ -416,7 +416,7 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 		var cp T
 		// From 1 KiB on with Ring.Copy (the CPU's widest moves); below,
 		// the typed copy here inlines, where Ring.Copy's becomes a call.
-		wide := unsafe.Sizeof(cp) >= 1024
+		wide := unsafe.Sizeof(cp) >= spin.WideCopy
 		count := func(m *T) {
 			if wide {
 				ping.Copy(&cp, m)
