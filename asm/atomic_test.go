@@ -249,52 +249,23 @@ func TestStoreRelease64MatchesGeneric(t *testing.T) {
 // sequence must see a payload at least that new. Bounded to 200 000
 // messages (20 000 with -short).
 func TestStoreRelease64Ordering(t *testing.T) {
-	cpuA, cpuB := twoCPUs(t)
 	m := mmapShared(t, 4096)
 	base := unsafe.Pointer(unsafe.SliceData(m))
 	seq := (*uint64)(base)
 	payload := (*uint64)(unsafe.Add(base, 128)) // another line pair
-	n := uint64(200000)
-	if testing.Short() {
-		n = 20000
-	}
-	done := make(chan string, 1)
-	go func() {
-		unpin, err := pinThread(cpuB)
-		if err != nil {
-			done <- err.Error()
-			return
+	n := orderingRounds()
+	crossCPU(t, func() (string, bool) {
+		s := atomic.LoadUint64(seq) // SYNC: acquires the payload; pairs with StoreRelease64 below
+		if p := *payload; p < s {
+			return "consumer saw sequence " + itoa(s) + " with older payload " + itoa(p), true
 		}
-		defer unpin()
-		var spins uint64
-		start := nanotime()
-		for {
-			s := atomic.LoadUint64(seq) // SYNC: acquires the payload; pairs with StoreRelease64 below
-			p := *payload
-			if p < s {
-				done <- "consumer saw sequence " + itoa(s) + " with older payload " + itoa(p)
-				return
-			}
-			if s == n {
-				done <- ""
-				return
-			}
-			if expired(&spins, start) {
-				done <- "timed out"
-				return
-			}
-		}
-	}()
-	func() {
-		defer pin(t, cpuA)()
+		return "", s == n
+	}, func() {
 		for i := uint64(1); i <= n; i++ {
 			*payload = i
 			StoreRelease64(seq, i) // SYNC: publishes the payload; pairs with the consumer's LoadUint64
 		}
-	}()
-	if msg := <-done; msg != "" {
-		t.Fatal(msg)
-	}
+	})
 }
 
 func itoa(v uint64) string {

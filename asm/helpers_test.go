@@ -88,3 +88,47 @@ func expired(n *uint64, start int64) bool {
 	*n++
 	return *n&0xffff == 0 && nanotime()-start > int64(spinBound)
 }
+
+// orderingRounds is how many messages an ordering test passes between
+// CPUs: 200 000, or 20 000 with -short.
+func orderingRounds() uint64 {
+	if testing.Short() {
+		return 20000
+	}
+	return 200000
+}
+
+// crossCPU runs write on one pinned CPU while check, pinned to the other,
+// is called until it says done (failing the test if it also returns a
+// message) or spinBound passes.
+func crossCPU(t *testing.T, check func() (msg string, done bool), write func()) {
+	cpuA, cpuB := twoCPUs(t)
+	res := make(chan string, 1)
+	go func() {
+		unpin, err := pinThread(cpuB)
+		if err != nil {
+			res <- err.Error()
+			return
+		}
+		defer unpin()
+		var spins uint64
+		start := nanotime()
+		for {
+			if msg, done := check(); done {
+				res <- msg
+				return
+			}
+			if expired(&spins, start) {
+				res <- "timed out"
+				return
+			}
+		}
+	}()
+	func() {
+		defer pin(t, cpuA)()
+		write()
+	}()
+	if msg := <-res; msg != "" {
+		t.Fatal(msg)
+	}
+}

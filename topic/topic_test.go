@@ -1,8 +1,10 @@
 package topic
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -614,4 +616,59 @@ func TestFollowDrainsFirst(t *testing.T) {
 	if !s.TryReceive(&tick{}) {
 		t.Fatal("nothing from the new publisher")
 	}
+}
+
+// TestMessageSizes: messages of 1, 3, 7 and 32 words (TryPublish's single
+// asm.SeqWrite call) and of 520 bytes (past seqWriteMax: the copy between
+// two sequence stores) arrive whole,
+// every byte, the tail counting each.
+func TestMessageSizes(t *testing.T) {
+	testSize[[1]uint64](t)
+	testSize[[3]uint64](t)
+	testSize[[7]uint64](t)
+	testSize[[32]uint64](t)
+	testSize[[65]uint64](t)
+}
+
+func testSize[T any](t *testing.T) {
+	var zero T
+	size := int(unsafe.Sizeof(zero))
+	t.Run(strconv.Itoa(size), func(t *testing.T) {
+		dir := t.TempDir()
+		p, err := Create[T]("sized", Options{Dir: dir, Capacity: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		s, err := Subscribe[T]("sized", SubscribeOptions{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		fill := func(m *T, k int) []byte {
+			b := unsafe.Slice((*byte)(unsafe.Pointer(m)), size)
+			for i := range b {
+				b[i] = byte(k*31 + i)
+			}
+			return b
+		}
+		for k := range 20 {
+			var m, want T
+			fill(&m, k)
+			wb := fill(&want, k)
+			if !p.TryPublish(&m) {
+				t.Fatalf("message %d refused", k)
+			}
+			var got T
+			if !s.TryReceive(&got) {
+				t.Fatalf("message %d not received", k)
+			}
+			if gb := unsafe.Slice((*byte)(unsafe.Pointer(&got)), size); !bytes.Equal(gb, wb) {
+				t.Fatalf("message %d: got % x, want % x", k, gb, wb)
+			}
+		}
+		if st := p.Stats(); st.Published != 20 {
+			t.Fatalf("tail %d, want 20", st.Published)
+		}
+	})
 }

@@ -1,0 +1,50 @@
+package asm
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// SeqWrite writes and publishes one seqlock record in a single call, in
+// this order: 0 into *seq (the record withdrawn), the words 8-byte words
+// at src into the words that follow seq in memory, then v into *seq (the
+// record published) and v into *tail. Each store is a release: a reader
+// that loads v from *seq, copies the words and loads *seq again has a
+// good copy if it read v both times.
+//
+// It is the three StoreRelease64 calls and the copy of a seqlock writer in
+// one: on amd64 one assembly call of plain MOVs (16-byte moves for the
+// words), which x86-TSO keeps in program order. Elsewhere, with noasm and
+// under -race it is sync/atomic stores, word by word (ordered on weakly
+// ordered processors too, and seen by the race detector).
+//
+// Cost, one thread, MAP_SHARED memory hot in L1, EPYC (Zen 5) VM,
+// BenchmarkSeqWrite impl=asm against impl=calls (three StoreRelease64
+// calls around a typed copy: what it replaces), medians of 3–4 runs:
+//
+//	record     56 B     128 B    256 B    1 KiB
+//	asm        3.15     4.23     7.22     20.2 ns
+//	calls      4.21     5.12     7.78     15.4 ns
+//
+// seq, src and tail must be 8-byte aligned, and words ≥ 0 (fewer is none); the words after
+// seq must be the caller's to write. Meant for short records (the loop
+// moves 16 bytes a step): callers keep runtime.memmove for long ones
+// (topic uses it up to 256 bytes).
+func SeqWrite(seq *uint64, src unsafe.Pointer, words int, v uint64, tail *uint64) {
+	if raceEnabled || !seqWriteMOV {
+		seqWriteGeneric(seq, src, words, v, tail)
+		return
+	}
+	seqWrite(seq, src, words, v, tail)
+}
+
+// seqWriteGeneric is the reference for seqWrite: sync/atomic stores.
+func seqWriteGeneric(seq *uint64, src unsafe.Pointer, words int, v uint64, tail *uint64) {
+	atomic.StoreUint64(seq, 0)
+	dst := unsafe.Add(unsafe.Pointer(seq), 8)
+	for i := range max(words, 0) {
+		atomic.StoreUint64((*uint64)(unsafe.Add(dst, 8*i)), *(*uint64)(unsafe.Add(src, 8*i)))
+	}
+	atomic.StoreUint64(seq, v)
+	atomic.StoreUint64(tail, v)
+}
