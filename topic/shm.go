@@ -8,7 +8,7 @@ import (
 // Topic segment layout (offsets into the body).
 const (
 	topicMagic   = 0x4350_4f54_4e49_5053 // "SPINTOPC"
-	topicVersion = 2
+	topicVersion = 1
 
 	offMagic     = 0   // uint64
 	offVersion   = 8   // uint32
@@ -22,13 +22,13 @@ const (
 	offFPrint    = 56  // uint64: the message type's layout fingerprint
 	offScanGen   = 64  // uint64: the publisher's completed scans for subscriber segments
 	offTail      = 128 // uint64
-	offEvictions = 256 // uint64: tokens appended so far
-	offEvicted   = 264 // [evictSlots]uint64 tokens, a ring
+	offEvictions = 192 // uint64: tokens appended so far
+	offEvicted   = 200 // [evictSlots]uint64 tokens, a ring
 	evictSlots   = 256
 	// The latency stamp (latency.go), a line of its own: the position
 	// stamped + 1 (0 while being rewritten), then its TSC ticks.
-	offStampPos   = 2432
-	offStampTicks = 2440
+	offStampPos   = 2304
+	offStampTicks = 2312
 	slotsOffset   = 4096
 	seqLength     = 8
 
