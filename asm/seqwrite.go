@@ -13,23 +13,27 @@ import (
 // good copy if it read v both times.
 //
 // It is the three StoreRelease64 calls and the copy of a seqlock writer in
-// one: on amd64 one assembly call of plain MOVs (16-byte moves for the
-// words), which x86-TSO keeps in program order. Elsewhere, with noasm and
-// under -race it is sync/atomic stores, word by word (ordered on weakly
-// ordered processors too, and seen by the race detector).
+// one: on amd64 one assembly call of plain MOVs, which x86-TSO keeps in
+// program order. The words move 8 bytes at a time: a message its
+// publisher has just filled field by field is still in the store buffer,
+// and a 16-byte load of two 8-byte stores cannot be forwarded from it
+// (the load waits for the stores to reach the cache; the builtin copy's
+// 16-byte moves pay that). Elsewhere, with noasm and under -race it is
+// sync/atomic stores, word by word (ordered on weakly ordered processors
+// too, and seen by the race detector).
 //
-// Cost, one thread, MAP_SHARED memory hot in L1, EPYC (Zen 5) VM,
-// BenchmarkSeqWrite impl=asm against impl=calls (three StoreRelease64
-// calls around a typed copy: what it replaces), medians of 3–4 runs:
+// Cost, one thread, MAP_SHARED memory hot in L1, the record's first word
+// set just before, EPYC (Zen 5) VM, BenchmarkSeqWrite impl=asm against
+// impl=calls (three StoreRelease64 calls around a typed copy: what it
+// replaces), medians of 3 runs:
 //
 //	record     56 B     128 B    256 B    1 KiB
-//	asm        3.15     4.23     7.22     20.2 ns
-//	calls      4.21     5.12     7.78     15.4 ns
+//	asm        4.45     6.10     8.99     25.8 ns
+//	calls      6.40     6.90     8.40     16.7 ns
 //
 // seq, src and tail must be 8-byte aligned, and words ≥ 0 (fewer is none); the words after
-// seq must be the caller's to write. Meant for short records (the loop
-// moves 16 bytes a step): callers keep runtime.memmove for long ones
-// (topic uses it up to 256 bytes).
+// seq must be the caller's to write. Meant for short records: from
+// 256 bytes on the builtin copy wins, and topic uses SeqWrite up to 128.
 func SeqWrite(seq *uint64, src unsafe.Pointer, words int, v uint64, tail *uint64) {
 	if raceEnabled || !seqWriteMOV {
 		seqWriteGeneric(seq, src, words, v, tail)

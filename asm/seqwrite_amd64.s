@@ -15,8 +15,10 @@ TEXT ·seqWrite(SB), NOSPLIT, $0-40
 	CMPQ CX, $2
 	JLT  last
 pairs:
-	MOVOU (SI), X0
-	MOVOU X0, (DX)
+	MOVQ  (SI), AX
+	MOVQ  8(SI), BX
+	MOVQ  AX, (DX)
+	MOVQ  BX, 8(DX)
 	ADDQ  $16, SI
 	ADDQ  $16, DX
 	SUBQ  $2, CX

@@ -3,6 +3,8 @@ package topic
 import (
 	"errors"
 	"io/fs"
+	"math"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/spinwire/spinwire/asm"
@@ -25,9 +27,11 @@ type Publisher[T any] struct {
 	short    bool // the message is seqWriteMax bytes or less
 	scratch  []uint64
 	policy   Policy
-	tail     uint64 // next position to publish
-	claimed  uint64 // slots claimed from tail on (Claim)
-	minCache uint64 // reliable: the slowest live subscriber's position, last seen
+	tail     uint64       // next position to publish
+	claimed  uint64       // slots claimed from tail on (Claim)
+	minCache uint64       // reliable: the slowest live subscriber's position, last seen
+	fence    uint64       // TryPublish's common case publishes positions below it (setFence)
+	wake     *atomic.Bool // the tracker's: some subscriber may be parked (wait.go)
 	opts     Options
 	subs     *tracker
 	share    *sharer // Options.Policy's listener, or nil
@@ -77,6 +81,8 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 		return nil, msg.Errorf("topic: seal %s: %w", name, err)
 	}
 	p.subs = newTracker(name, seg.Header().Epoch, p.mem, opts)
+	p.wake = &p.subs.wake
+	p.setFence()
 	if len(opts.Share.UIDs) > 0 || len(opts.Share.GIDs) > 0 {
 		if p.share, err = shareTopic(name, seg.Fd(), opts.Share, p.subs); err != nil {
 			p.subs.close()
@@ -118,20 +124,37 @@ func (p *Publisher[T]) room(k uint64) bool {
 		return true
 	}
 	p.minCache = p.subs.slowest(p.tail, k)
+	p.setFence()
 	return p.tail+k-p.minCache <= p.capacity
 }
 
 // TryPublish copies *m into the next slot and publishes it; false when a
 // reliable topic is full (or a claim is pending, or the publisher is
-// closed). Cost: the copy, three stores (the slot's sequence withdrawn,
-// then published, and the tail), for a message of up to seqWriteMax bytes
-// (layout makes every size whole words) in one asm.SeqWrite call, and no allocation
-// (BenchmarkPublish).
+// closed). Cost: the copy and three stores (the slot's sequence
+// withdrawn, then published, and the tail), no allocation.
 //
-// The common case makes no call but the stores' (BenchmarkPublish): room
-// is asked only when the cached position says the topic may be full, and
-// the tail is published here rather than through advance.
+// Its common case — room by the cached slowest position (fence), no
+// latency stamp due, a message of up to seqWriteMax bytes — makes one
+// call, asm.SeqWrite's (BenchmarkPublish); the rest is tryPublish.
 func (p *Publisher[T]) TryPublish(m *T) bool {
+	t := p.tail
+	if t >= p.fence || t&(StampEvery-1) == 0 || unsafe.Sizeof(*m) == 0 {
+		return p.tryPublish(m)
+	}
+	p.tail = t + 1
+	// SYNC: the seqlock's withdrawal, message, publication, then the
+	// tail's: release stores, paired with Subscriber.Poll's acquire loads
+	// before and after its copy (and the tail's, as in advance).
+	asm.SeqWrite((*uint64)(p.slot(t)), unsafe.Pointer(m), p.words, t+1, p.tailP)
+	if p.wake.Load() {
+		p.wakeWaiters()
+	}
+	return true
+}
+
+// tryPublish is TryPublish beyond its common case: room asked of the
+// subscribers' cells, a stamp, a Raw message, a long one.
+func (p *Publisher[T]) tryPublish(m *T) bool {
 	if p.claimed != 0 || p.seg == nil ||
 		(p.policy != Lossy && p.tail+1-p.minCache > p.capacity && !p.room(1)) {
 		return false
@@ -140,9 +163,7 @@ func (p *Publisher[T]) TryPublish(m *T) bool {
 		p.stamp(p.tail)
 	}
 	p.tail++
-	// SYNC: the seqlock's withdrawal, message, publication, then the
-	// tail's: release stores, paired with Subscriber.Poll's acquire loads
-	// before and after its copy (and the tail's, as in advance).
+	// SYNC: the stores of TryPublish, or of publishLong.
 	if slot := p.slot(p.tail - 1); p.short {
 		src := unsafe.Pointer(m)
 		if unsafe.Sizeof(*m) == 0 { // Raw: the scratch words hold it
@@ -152,19 +173,35 @@ func (p *Publisher[T]) TryPublish(m *T) bool {
 	} else {
 		p.publishLong(slot, m)
 	}
-	if p.subs.wake.Load() {
+	if p.wake.Load() {
 		p.wakeWaiters()
 	}
 	return true
 }
 
+// setFence recomputes fence, the first position TryPublish's common case
+// may not take: none while a claim is pending, after Close or for a long
+// message; every one under Lossy; under Reliable, capacity past the
+// slowest subscriber's position as last seen.
+func (p *Publisher[T]) setFence() {
+	switch {
+	case p.claimed != 0 || p.seg == nil || !p.short:
+		p.fence = 0
+	case p.policy == Lossy:
+		p.fence = math.MaxUint64
+	default:
+		p.fence = p.minCache + p.capacity
+	}
+}
+
 // seqWriteMax is the longest message TryPublish writes with asm.SeqWrite,
-// whose loop moves 16 bytes a step; a longer one is copied with
-// runtime.memmove between two sequence stores (publishLong). One call
-// instead of three assembly stores around a copy: BenchmarkPublish
-// lossy/attached=0, 6.2 → 5.2 ns per message on the EPYC VM of
-// docs/benchmarks.md ("One call per publish").
-const seqWriteMax = 256
+// which moves 8 bytes at a time (asm's BenchmarkSeqWrite: it wins up to
+// 128 bytes, loses from 256); a longer one is copied with runtime.memmove
+// between two sequence stores (publishLong). One call instead of three
+// assembly stores around a copy: BenchmarkPublish lossy/attached=0,
+// 7.1 → 5.3 ns per message on the EPYC VM of docs/benchmarks.md ("One
+// call per publish").
+const seqWriteMax = 128
 
 // publishLong is TryPublish's withdrawal, copy, publication and tail for
 // a message longer than seqWriteMax bytes, each a release store.
@@ -211,6 +248,7 @@ func (p *Publisher[T]) Claim(n int) int {
 		seqStore((*uint64)(p.slot(p.tail+i)), 0)
 	}
 	p.claimed = k
+	p.setFence()
 	return int(k)
 }
 
@@ -234,6 +272,7 @@ func (p *Publisher[T]) Commit() {
 	}
 	p.advance(p.claimed)
 	p.claimed = 0
+	p.setFence()
 }
 
 // advance moves the tail on by k and publishes it (for subscribers that
@@ -270,5 +309,6 @@ func (p *Publisher[T]) Close() error {
 	p.subs.close()
 	err := p.seg.Close()
 	p.seg = nil
+	p.setFence()
 	return err
 }

@@ -618,15 +618,16 @@ func TestFollowDrainsFirst(t *testing.T) {
 	}
 }
 
-// TestMessageSizes: messages of 1, 3, 7 and 32 words (TryPublish's single
-// asm.SeqWrite call) and of 520 bytes (past seqWriteMax: the copy between
+// TestMessageSizes: messages of 1, 3, 7 and 16 words (TryPublish's single
+// asm.SeqWrite call) and of 17 and 65 (past seqWriteMax: the copy between
 // two sequence stores) arrive whole,
 // every byte, the tail counting each.
 func TestMessageSizes(t *testing.T) {
 	testSize[[1]uint64](t)
 	testSize[[3]uint64](t)
 	testSize[[7]uint64](t)
-	testSize[[32]uint64](t)
+	testSize[[16]uint64](t)
+	testSize[[17]uint64](t)
 	testSize[[65]uint64](t)
 }
 
