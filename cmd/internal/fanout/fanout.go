@@ -97,8 +97,7 @@ func publish(cfg Config, send func(*Msg) error) float64 {
 	gap := uint64(cfg.Gap.Seconds() * asm.TicksPerSecond())
 	next := asm.Ticks()
 	for i := range cfg.Paced {
-		for asm.Ticks() < next {
-		}
+		next = paceTo(next, gap)
 		m.Seq, m.Timer = uint64(cfg.N+i), uint64(cfg.N+i)%uint64(cfg.Subs)
 		m.Stamp = int64(asm.Ticks())
 		send(&m)
@@ -107,6 +106,22 @@ func publish(cfg Config, send func(*Msg) error) float64 {
 	m.Seq, m.Stamp = stopSeq, 0
 	send(&m)
 	return rate
+}
+
+// paceTo spins until the time-stamp counter reaches next and returns
+// where it stopped. A counter that went back (a guest whose TSC the
+// hypervisor moved: Linux may mark it unstable) would leave next ever
+// ahead: when next is more than one gap away it starts again from now.
+func paceTo(next, gap uint64) uint64 {
+	for {
+		now := asm.Ticks()
+		if now >= next {
+			return next
+		}
+		if next-now > gap {
+			return now
+		}
+	}
 }
 
 // onCPU runs fn on a goroutine locked and pinned to cpu.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/affinity"
+	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/topic"
 )
 
@@ -51,5 +52,20 @@ func TestRun(t *testing.T) {
 	}
 	if r.Received+r.Lost != uint64(lossy.Subs*(lossy.N+lossy.Paced)) {
 		t.Fatalf("lossy: received %d + lost %d", r.Received, r.Lost)
+	}
+}
+
+// TestPaceTo: pacing waits for a deadline one gap ahead and returns it;
+// a deadline far ahead (the counter went back) is given up at once for
+// the counter's value now.
+func TestPaceTo(t *testing.T) {
+	gap := uint64(1000)
+	next := asm.Ticks() + gap
+	if got := paceTo(next, gap); got != next || asm.Ticks() < next {
+		t.Fatalf("paceTo(%d) = %d, counter %d", next, got, asm.Ticks())
+	}
+	far := asm.Ticks() + 1<<62
+	if got := paceTo(far, gap); got >= far || got > asm.Ticks() {
+		t.Fatalf("paceTo(far ahead) = %d: waited for it, or not now", got)
 	}
 }
