@@ -125,8 +125,10 @@ func TestReliableWaitsForTheSlowest(t *testing.T) {
 		}
 	}
 	drain(t, fast, &nf)
-	if pub(p, 8) {
-		t.Fatal("published over the slow subscriber's unread message")
+	for range 3 * scanLooks { // most looks read only the slow one's cell
+		if pub(p, 8) {
+			t.Fatal("published over the slow subscriber's unread message")
+		}
 	}
 	if st := p.Stats(); st.Subscribers != 2 || st.Published != 8 {
 		t.Fatalf("%+v", st)
@@ -143,6 +145,33 @@ func TestReliableWaitsForTheSlowest(t *testing.T) {
 	slow.Close()
 	if !pub(p, 11) {
 		t.Fatal("a closed subscriber still holds the topic back")
+	}
+}
+
+// TestReliableWatchUnmapped: a blocked publisher watches the cell of the
+// slowest subscriber; once that cell's segment is no longer mapped (its
+// process died and the tracker let it go), the publisher does not read it
+// and goes on.
+func TestReliableWatchUnmapped(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable})
+	subscribe(t, dir)
+	p.subs.scan()
+	for i := range uint64(8) {
+		if !pub(p, i) {
+			t.Fatalf("publish %d refused", i)
+		}
+	}
+	if pub(p, 8) || pub(p, 8) {
+		t.Fatal("published over an unread message")
+	}
+	tr := p.subs
+	tr.mu.Lock()
+	seg := tr.segs[tr.watchKey]
+	delete(tr.segs, tr.watchKey) // as dropDead does
+	tr.mu.Unlock()
+	defer seg.Close()
+	if seg == nil || !pub(p, 8) {
+		t.Fatalf("watched segment %v; a subscriber let go still holds the topic back", seg)
 	}
 }
 

@@ -50,6 +50,13 @@ type tracker struct {
 	// (^0: none) and since when
 	blockedAt    uint64
 	blockedSince time.Time
+	// the cell that held blockedAt at the last look (watchKey, its
+	// segment's key in segs), and the blocked looks since the last scan
+	watchKey   string
+	watchSeg   *layout.Segment
+	watchCell  int
+	watchTok   uint64
+	watchLooks uint32
 
 	stop, done chan struct{}
 
@@ -184,6 +191,11 @@ func unlinkDangling(path string) {
 // the same slowest position has kept it from them for StallTimeout, the
 // subscribers there are evicted.
 func (t *tracker) slowest(tail, k uint64) uint64 {
+	if t.blockedAt != ^uint64(0) && tail+k-t.blockedAt > t.capacity {
+		if t.watchLooks++; t.watchLooks%scanLooks != 0 && t.stillAt(t.blockedAt) {
+			return t.blockedAt
+		}
+	}
 	min, at := t.positions(tail)
 	if tail+k-min <= t.capacity {
 		t.blockedAt = ^uint64(0)
@@ -209,7 +221,8 @@ func (t *tracker) slowest(tail, k uint64) uint64 {
 func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 	min := tail
 	at := t.at[:0]
-	t.activeCells(func(b []byte, c int) bool {
+	t.watchSeg = nil
+	t.activeCells(func(key string, b []byte, c int) bool {
 		tok, pos := load(b, c+cellToken), load(b, c+cellPos)
 		switch {
 		case t.anyEv.Load() && t.isEvicted(tok):
@@ -219,6 +232,7 @@ func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 			t.evict(tok, "position behind the oldest message kept")
 		case pos < min:
 			min, at = pos, append(at[:0], tok)
+			t.watchKey, t.watchSeg, t.watchCell, t.watchTok = key, t.segs[key], c, tok // under activeCells' lock
 		case pos == min:
 			at = append(at, tok)
 		}
@@ -228,16 +242,16 @@ func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 	return min, at
 }
 
-// activeCells calls fn with the body and offset of every active cell of
-// this epoch, under the read lock, until fn returns false.
-func (t *tracker) activeCells(fn func(b []byte, c int) bool) {
+// activeCells calls fn with the key in segs, body and offset of every
+// active cell of this epoch, under the read lock, until fn returns false.
+func (t *tracker) activeCells(fn func(key string, b []byte, c int) bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	for _, seg := range t.segs {
+	for key, seg := range t.segs {
 		b := seg.Body()
 		for i := range subCells {
 			c := subHeader + i*cellLength
-			if load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch && !fn(b, c) {
+			if load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch && !fn(key, b, c) {
 				return
 			}
 		}
@@ -270,7 +284,7 @@ func (t *tracker) evict(tok uint64, why string) {
 // counts returns the live subscribers of this epoch and the evictions.
 func (t *tracker) counts() (int, uint64) {
 	n := 0
-	t.activeCells(func(b []byte, c int) bool {
+	t.activeCells(func(_ string, b []byte, c int) bool {
 		if !t.isEvicted(load(b, c+cellToken)) {
 			n++
 		}
@@ -294,4 +308,24 @@ func (t *tracker) close() {
 		delete(t.conns, n)
 	}
 	t.mu.Unlock()
+}
+
+// scanLooks: a blocked reliable publisher reads every cell (and its stall
+// clock) once in this many looks; the others read only the cell that
+// blocked it (stillAt).
+const scanLooks = 64
+
+// stillAt reports whether the cell that held the slowest position at the
+// last scan still holds pos, for the same subscriber: one cell's line read
+// instead of every cell's, which the subscribers write as they go
+// (BenchmarkFanout reliable).
+func (t *tracker) stillAt(pos uint64) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.watchSeg == nil || t.segs[t.watchKey] != t.watchSeg {
+		return false // unmapped since: its body is not to be read
+	}
+	b, c := t.watchSeg.Body(), t.watchCell
+	return load(b, c+cellPos) == pos && load(b, c+cellToken) == t.watchTok &&
+		load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch
 }

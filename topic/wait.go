@@ -82,7 +82,7 @@ func (c *cell) setParked(v uint32) {
 // parkedSeen reports whether any active cell of this epoch is parked.
 func (t *tracker) parkedSeen() bool {
 	seen := false
-	t.activeCells(func(b []byte, c int) bool {
+	t.activeCells(func(_ string, b []byte, c int) bool {
 		seen = load32(b, c+cellParked) == 1
 		return !seen
 	})
