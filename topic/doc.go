@@ -7,7 +7,8 @@
 //
 // Delivery is chosen at Create: Lossy — the publisher never waits, and a
 // subscriber it laps learns exactly how many messages it lost and carries
-// on from the oldest the ring still holds — or Reliable — the publisher
+// on from the oldest the ring still holds that the publisher is not about
+// to overwrite (resumeSkip) — or Reliable — the publisher
 // waits, through its idler, for the slowest live subscriber; a subscriber
 // whose process dies is let go at the next housekeeping round (1 ms), one
 // that does not move for StallTimeout is evicted and told so (ErrEvicted).

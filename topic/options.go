@@ -16,7 +16,9 @@ type Policy uint32
 
 const (
 	// Lossy: the publisher never waits; a lapped subscriber counts what it
-	// lost (Subscriber.Lost) and goes on from the oldest message left.
+	// lost (Subscriber.Lost) and goes on from the oldest message left
+	// that the publisher is not about to overwrite: an eighth of the
+	// capacity past the oldest (Subscriber.Poll).
 	Lossy Policy = 1
 	// Reliable: the publisher waits for the slowest live subscriber,
 	// evicting one that stalls past StallTimeout.

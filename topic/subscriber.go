@@ -151,8 +151,9 @@ func (s *Subscriber[T]) join() error {
 // Poll calls fn with each message ready, up to limit (≤ 0: the topic's
 // capacity), in order, and returns how many. The pointer is to the
 // subscriber's own copy, valid until fn returns. A lapped subscriber
-// (Lossy) skips to the oldest message still held and counts the rest in
-// Lost. Cost per message: two acquire loads, a copy and the call of fn
+// (Lossy) skips to the oldest message still held, less an eighth of the
+// capacity that the publisher overwrites next (resumeSkip), and counts
+// every message skipped in Lost. Cost per message: two acquire loads, a copy and the call of fn
 // (about 4 ns on one thread, BenchmarkPollLocal); one release store of the
 // position per call that found any, and one every posEvery messages of a
 // long call. The error is ErrEvicted once the publisher let this
@@ -247,7 +248,7 @@ func (s *Subscriber[T]) TryReceive(m *T) bool {
 
 // next takes the message at s.pos into s.msg (got). Otherwise again says
 // whether the publisher lapped the subscriber, which moved on to the
-// oldest message kept and may try again at once.
+// oldest message kept (resumeSkip) and may try again at once.
 func (s *Subscriber[T]) next() (got, again bool) {
 	pos := s.pos
 	slot := s.t.slot(pos)
@@ -275,11 +276,22 @@ func (s *Subscriber[T]) next() (got, again bool) {
 	return true, false
 }
 
+// resumeSkip is how far past the oldest message kept a lapped subscriber
+// resumes: an eighth of the capacity, at least one. The oldest is the
+// slot the publisher rewrites next, and the ones after it follow at the
+// publisher's pace: a subscriber that resumed there was lapped again at
+// once, and each lap loaded the tail, a line the publisher writes at every
+// publish, so the two fought over the same lines. pingpong -mode fanout
+// -subs 8 -policy lossy on the EPYC VM of docs/benchmarks.md, slow state:
+// the publisher 17-20 -> 28-29 M msg/s, 25-120 M -> 13-16 M lost.
+func resumeSkip(capacity uint64) uint64 { return max(1, capacity/8) }
+
 // lapped reports whether next may try again at once: the slot of pos
 // holds its message after all (the publisher wrote it between the two
 // loads), or the message is gone — the tail is a capacity or more ahead
 // and the slot holds, or is being rewritten with, a later one — and then
-// it counts the loss and moves to the oldest message kept. A tail behind
+// it counts the loss and moves resumeSkip past the oldest message kept. A
+// tail behind
 // pos (a restarted publisher, or a hostile one) is not a lap: housekeep
 // looks at the publisher.
 func (s *Subscriber[T]) lapped(pos uint64) bool {
@@ -303,7 +315,7 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 			return false
 		}
 	}
-	oldest := t - s.t.capacity + 1
+	oldest := t - s.t.capacity + resumeSkip(s.t.capacity)
 	s.lost += oldest - pos
 	s.cell.setLost(s.lost)
 	s.pos = oldest

@@ -110,6 +110,16 @@ func TestLossyCountsExactly(t *testing.T) {
 	if n := drain(t, s, &next); n != 7 || s.Lost() != 13 || next != 20 {
 		t.Fatalf("read %d (up to %d), lost %d", n, next, s.Lost())
 	}
+	// A larger ring: resumed an eighth of it past the oldest kept.
+	p2, dir2 := create(t, Options{Capacity: 64})
+	s2 := subscribe(t, dir2)
+	for i := range uint64(200) {
+		pub(p2, i)
+	}
+	next = 200 - 64 + 8
+	if n := drain(t, s2, &next); n != 56 || s2.Lost() != 144 || next != 200 {
+		t.Fatalf("capacity 64: read %d (up to %d), lost %d", n, next, s2.Lost())
+	}
 }
 
 // TestReliableWaitsForTheSlowest: a full reliable topic refuses until the
