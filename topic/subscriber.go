@@ -151,13 +151,16 @@ func (s *Subscriber[T]) join() error {
 // Poll calls fn with each message ready, up to limit (≤ 0: the topic's
 // capacity), in order, and returns how many. The pointer is to the
 // subscriber's own copy, valid until fn returns. A lapped subscriber
-// (Lossy) skips to the oldest message still held, less an eighth of the
-// capacity that the publisher overwrites next (resumeSkip), and counts
-// every message skipped in Lost. Cost per message: two acquire loads, a copy and the call of fn
-// (about 4 ns on one thread, BenchmarkPollLocal); one release store of the
-// position per call that found any, and one every posEvery messages of a
-// long call. The error is ErrEvicted once the publisher let this
-// subscriber go.
+// (Lossy) skips to an eighth of the capacity past the oldest message still
+// held — the oldest are the slots the publisher rewrites next
+// (resumeSkip) — and counts every message skipped in Lost. Cost per
+// message: two acquire loads, a copy and the call of fn (about 4 ns on one
+// thread, BenchmarkPollLocal); one release store of the position per call
+// that found any, and one every posEvery messages of a long call. Polling
+// several subscriptions of one topic in turn, a limit that keeps a turn's
+// messages in the L1 cache (a few hundred 64-byte slots) lets the others
+// read what the first brought in. The error is ErrEvicted once the
+// publisher let this subscriber go.
 func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 	if s.err != nil {
 		return 0, s.err
@@ -291,9 +294,8 @@ func resumeSkip(capacity uint64) uint64 { return max(1, capacity/8) }
 // loads), or the message is gone — the tail is a capacity or more ahead
 // and the slot holds, or is being rewritten with, a later one — and then
 // it counts the loss and moves resumeSkip past the oldest message kept. A
-// tail behind
-// pos (a restarted publisher, or a hostile one) is not a lap: housekeep
-// looks at the publisher.
+// tail behind pos (a restarted publisher, or a hostile one) is not a lap:
+// housekeep looks at the publisher.
 func (s *Subscriber[T]) lapped(pos uint64) bool {
 	// SYNC: acquire of the tail, then of the slot again; pair with the
 	// publisher's releases (the tail is stored after the slot's sequence).
