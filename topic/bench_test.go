@@ -203,21 +203,31 @@ func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
 // the figure is the instructions, without a cache line crossing CPUs:
 // ns/op is per message published and read by every subscription.
 func BenchmarkPollLocal(b *testing.B) {
-	for _, subs := range []int{1, 8} {
-		b.Run(fmt.Sprintf("subs=%d", subs), func(b *testing.B) {
-			p, _, ss := localTopic(b, Reliable, subs)
-			var m tick
-			var got uint64
-			fn := func(*tick) { got++ }
-			for i := 0; b.Loop(); i++ {
-				if i&255 == 0 {
-					for _, s := range ss {
-						s.Poll(fn, 0)
-					}
-				}
-				p.TryPublish(&m)
+	for _, inPlace := range []bool{false, true} {
+		for _, subs := range []int{1, 8} {
+			name := fmt.Sprintf("subs=%d", subs)
+			if inPlace {
+				name = "inplace/" + name
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				p, _, ss := localTopic(b, Reliable, subs)
+				var m tick
+				var got uint64
+				fn := func(*tick) { got++ }
+				for i := 0; b.Loop(); i++ {
+					if i&255 == 0 {
+						for _, s := range ss {
+							if inPlace {
+								s.PollInPlace(fn, 0)
+							} else {
+								s.Poll(fn, 0)
+							}
+						}
+					}
+					p.TryPublish(&m)
+				}
+			})
+		}
 	}
 }
 

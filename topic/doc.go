@@ -8,11 +8,15 @@
 // Delivery is chosen at Create: Lossy — the publisher never waits, and a
 // subscriber it laps learns exactly how many messages it lost and carries
 // on from the oldest the ring still holds that the publisher is not about
-// to overwrite (resumeSkip) — or Reliable — the publisher
-// waits, through its idler, for the slowest live subscriber; a subscriber
-// whose process dies is let go at the next housekeeping round (1 ms), one
-// that does not move for StallTimeout is evicted and told so (ErrEvicted).
-// History N gives a late joiner up to the last N messages first.
+// to overwrite (resumeSkip) — or Reliable — the publisher waits, through
+// its idler, for the slowest live subscriber; a subscriber whose process
+// dies is let go at the next housekeeping round (1 ms), one that does not
+// move for StallTimeout is evicted and told so (ErrEvicted). History N
+// gives a late joiner up to the last N messages first.
+//
+// Poll hands its handler the subscriber's own copy of each message;
+// PollInPlace, on a reliable topic, the slot itself (read-only shared
+// memory the publisher does not rewrite until the handler returns).
 //
 // A topic is its publisher's uid's (the directory's mode, and the name's
 // link to the publisher's descriptor); Options.Share admits other uids and

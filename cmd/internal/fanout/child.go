@@ -112,7 +112,7 @@ func runChild(kind string, subs, cpu, first int, dir string) error {
 			done, num := false, uint64(first+i)
 			polls = append(polls, func() (int, uint64, bool) {
 				t.done, t.cur = false, num
-				n, _ := s.Poll(take, pollLimit)
+				n, _ := s.PollInPlace(take, pollLimit)
 				done = done || t.done
 				return n, s.Lost(), done
 			})
