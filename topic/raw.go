@@ -121,6 +121,12 @@ func (r *RawSubscriber) Poll(fn func([]byte), limit int) (int, error) {
 	return r.Subscriber.Poll(func(*Raw) { fn(r.buf) }, limit)
 }
 
+// PollInPlace is Poll: a raw subscriber always hands fn its own copy (it
+// hides Subscriber.PollInPlace, whose *Raw would be empty).
+func (r *RawSubscriber) PollInPlace(fn func([]byte), limit int) (int, error) {
+	return r.Poll(fn, limit)
+}
+
 // peekSchema reads topic name's message schema from its header, waiting
 // up to opts.Wait for a publisher. The header is hostile: checkView checks
 // it again against the schema when the subscriber maps the topic.

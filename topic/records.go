@@ -114,6 +114,13 @@ func SubscribeRecords(name string, opts SubscribeOptions) (*RecordSubscriber, er
 	return &RecordSubscriber{RawSubscriber: s, max: int(sc.Size) - recordHeader}, nil
 }
 
+// PollInPlace is Poll: records are always handed out of the subscriber's
+// own copy (it hides RawSubscriber.PollInPlace, whose bytes would include
+// the record's header).
+func (r *RecordSubscriber) PollInPlace(fn func(typ uint32, b []byte), limit int) (int, error) {
+	return r.Poll(fn, limit)
+}
+
 // Poll hands fn each record ready, up to limit, as Subscriber.Poll does:
 // its type and bytes, valid until fn returns. A record whose length the
 // publisher wrote beyond the topic's maximum is skipped and the poll

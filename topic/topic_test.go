@@ -487,6 +487,11 @@ func TestRaw(t *testing.T) {
 	if m := (*tick)(unsafe.Pointer(&got[0])); m.Seq != 7 {
 		t.Fatalf("raw message %+v", m)
 	}
+	p.TryPublish(&tick{Seq: 8}) // PollInPlace: a raw subscriber's copy too
+	if n, err := rs.PollInPlace(func(b []byte) { got = append(got[:0], b...) }, 0); n != 1 || err != nil ||
+		(*tick)(unsafe.Pointer(&got[0])).Seq != 8 {
+		t.Fatalf("raw PollInPlace: %d %v % x", n, err, got)
+	}
 	sc := rs.Schema()
 	rp, err := CreateRaw("raw", sc, Options{Dir: dir, Capacity: 64})
 	if err != nil {
@@ -572,6 +577,14 @@ func TestRecords(t *testing.T) {
 		next++
 	}, 0); n != 10 || err != nil {
 		t.Fatalf("poll: %d %v", n, err)
+	}
+	p.Publish(3, []byte("abc"))
+	if n, err := s.PollInPlace(func(typ uint32, b []byte) {
+		if typ != 3 || string(b) != "abc" {
+			t.Fatalf("PollInPlace: type %d, %q", typ, b)
+		}
+	}, 0); n != 1 || err != nil {
+		t.Fatalf("records PollInPlace: %d %v", n, err)
 	}
 	if p.TryPublish(1, make([]byte, 105)) || p.Publish(1, make([]byte, 105)) == nil {
 		t.Fatal("a record over the maximum")
