@@ -151,9 +151,10 @@ func (s *Subscriber[T]) join() error {
 // Poll calls fn with each message ready, up to limit (≤ 0: the topic's
 // capacity), in order, and returns how many. The pointer is to the
 // subscriber's own copy, valid until fn returns. A lapped subscriber
-// (Lossy) skips to an eighth of the capacity past the oldest message still
-// held — the oldest are the slots the publisher rewrites next
-// (resumeSkip) — and counts every message skipped in Lost. Cost per
+// (Lossy) skips to an eighth of the capacity past the oldest message it
+// can tell is still held — the oldest are the slots the publisher
+// rewrites next (resumeSkip, lapped) — and counts every message skipped
+// in Lost. Cost per
 // message: two acquire loads, a copy and the call of fn (about 4 ns on one
 // thread, BenchmarkPollLocal); one release store of the position per call
 // that found any, and one every posEvery messages of a long call. Polling
