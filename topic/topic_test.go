@@ -42,6 +42,24 @@ func subscribe(t testing.TB, dir string) *Subscriber[tick] {
 	return s
 }
 
+// pair creates topic name of capacity slots (Lossy) in a temporary
+// directory and subscribes to it; both are closed at the end of tb.
+func pair[T any](tb testing.TB, name string, capacity int) (*Publisher[T], *Subscriber[T]) {
+	tb.Helper()
+	dir := tb.TempDir()
+	p, err := Create[T](name, Options{Dir: dir, Capacity: capacity})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { p.Close() })
+	s, err := Subscribe[T](name, SubscribeOptions{Dir: dir})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return p, s
+}
+
 // drain polls s until it has nothing, checking each message is the next.
 func drain(t testing.TB, s *Subscriber[tick], next *uint64) int {
 	t.Helper()
@@ -351,17 +369,7 @@ func FuzzCheckView(f *testing.F) {
 // never reads outside the ring, and every message it hands over was
 // checked against its sequence.
 func FuzzPoll(f *testing.F) {
-	dir := f.TempDir()
-	p, err := Create[tick]("ticks", Options{Dir: dir, Capacity: 4})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer p.Close()
-	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer s.Close()
+	p, s := pair[tick](f, "ticks", 4)
 	for i := range uint64(6) {
 		pub(p, i)
 	}
@@ -755,17 +763,7 @@ func testSize[T any](t *testing.T) {
 	var zero T
 	size := int(unsafe.Sizeof(zero))
 	t.Run(strconv.Itoa(size), func(t *testing.T) {
-		dir := t.TempDir()
-		p, err := Create[T]("sized", Options{Dir: dir, Capacity: 8})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		s, err := Subscribe[T]("sized", SubscribeOptions{Dir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		p, s := pair[T](t, "sized", 8)
 		fill := func(m *T, k int) []byte {
 			b := unsafe.Slice((*byte)(unsafe.Pointer(m)), size)
 			for i := range b {
