@@ -243,31 +243,24 @@ func (s *Subscriber[T]) run(fn func(*T), limit, done int, inPlace bool) (n int, 
 			waiting = seq != 0 && seq < pos+1
 			break
 		}
-		if inPlace {
-			pos++
-			s.pos = pos
-			n++
-			// SYNC: the slot is not rewritten before the position stored
-			// after fn (or at the end of Poll) moves past it.
-			if fn((*T)(unsafe.Add(slot, seqLength))); s.err != nil {
-				break // closed by fn
+		m := (*T)(unsafe.Add(slot, seqLength))
+		if !inPlace {
+			readMsg(&s.msg, s.scratch, unsafe.Add(slot, seqLength))
+			if atomic.LoadUint64((*uint64)(slot)) != pos+1 {
+				break
 			}
-			if (done+n)&(posEvery-1) == 0 {
-				s.cell.setPos(pos) // a reliable publisher waits on it
-			}
-			continue
-		}
-		readMsg(&s.msg, s.scratch, unsafe.Add(slot, seqLength))
-		if atomic.LoadUint64((*uint64)(slot)) != pos+1 {
-			break
+			m = &s.msg
 		}
 		pos++
 		s.pos = pos
-		if n++; (done+n)&(posEvery-1) == 0 {
-			s.cell.setPos(pos) // a reliable publisher waits on it
-		}
-		if fn(&s.msg); s.err != nil {
+		n++
+		// SYNC: in place, the slot is not rewritten before the position
+		// stored after fn (or at the end of Poll) moves past it.
+		if fn(m); s.err != nil {
 			break // closed by fn
+		}
+		if (done+n)&(posEvery-1) == 0 {
+			s.cell.setPos(pos) // a reliable publisher waits on it
 		}
 	}
 	return n, waiting
