@@ -31,9 +31,10 @@ import (
 //	asm        4.45     6.10     8.99     25.8 ns
 //	calls      6.40     6.90     8.40     16.7 ns
 //
-// seq, src and tail must be 8-byte aligned, and words ≥ 0 (fewer is none); the words after
-// seq must be the caller's to write. Meant for short records: from
-// 256 bytes on the builtin copy wins, and topic uses SeqWrite up to 128.
+// seq, src and tail must be 8-byte aligned, and words ≥ 0 (fewer is
+// none); the words after seq must be the caller's to write. Meant for
+// short records: from 256 bytes on the builtin copy wins, and topic uses
+// SeqWrite up to 128.
 func SeqWrite(seq *uint64, src unsafe.Pointer, words int, v uint64, tail *uint64) {
 	if raceEnabled || !seqWriteMOV {
 		seqWriteGeneric(seq, src, words, v, tail)

@@ -154,14 +154,13 @@ func (s *Subscriber[T]) join() error {
 // (Lossy) skips to an eighth of the capacity past the oldest message it
 // can tell is still held — the oldest are the slots the publisher
 // rewrites next (resumeSkip, lapped) — and counts every message skipped
-// in Lost. Cost per
-// message: two acquire loads, a copy and the call of fn (about 4 ns on one
-// thread, BenchmarkPollLocal); one release store of the position per call
-// that found any, and one every posEvery messages of a long call. Polling
-// several subscriptions of one topic in turn, a limit that keeps a turn's
-// messages in the L1 cache (a few hundred 64-byte slots) lets the others
-// read what the first brought in. The error is ErrEvicted once the
-// publisher let this subscriber go.
+// in Lost. Cost per message: two acquire loads, a copy and the call of fn
+// (about 4 ns on one thread, BenchmarkPollLocal); one release store of
+// the position per call that found any, and one every posEvery messages
+// of a long call. Polling several subscriptions of one topic in turn, a
+// limit that keeps a turn's messages in the L1 cache (a few hundred
+// 64-byte slots) lets the others read what the first brought in. The
+// error is ErrEvicted once the publisher let this subscriber go.
 func (s *Subscriber[T]) Poll(fn func(*T), limit int) (int, error) {
 	return s.poll(fn, limit, false)
 }

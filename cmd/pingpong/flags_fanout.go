@@ -35,11 +35,11 @@ const fanoutText = `fanout: one publisher (this process, on CPU A) and -subs sub
 one topic (package topic, -policy lossy or reliable) spread over -procs
 subscriber processes, each polling its subscriptions in turn, up to 256
 messages at a time (PollInPlace: no copy under reliable), from one thread
-on CPU B; 56-byte messages (64 with the slot's sequence). Each round has a stream
-phase (-msgs messages published flat out: the publisher's rate, and what
-lossy subscribers lost) and a latency phase (-paced messages stamped with
-the TSC, one every 2 µs: publish → receive, each message timed at one
-subscription, in turn over all of them, so that no receipt waits for the
-others' clock reads). The baseline, in the same rounds, is one spin.Ring to
-one consumer process doing the same two phases. The table gives medians
-over -rounds.`
+on CPU B; 56-byte messages (64 with the slot's sequence). Each round has
+a stream phase (-msgs messages published flat out: the publisher's rate,
+and what lossy subscribers lost) and a latency phase (-paced messages
+stamped with the TSC, one every 2 µs: publish → receive, each message
+timed at one subscription, in turn over all of them, so that no receipt
+waits for the others' clock reads). The baseline, in the same rounds, is
+one spin.Ring to one consumer process doing the same two phases. The
+table gives medians over -rounds.`
