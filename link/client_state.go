@@ -74,13 +74,23 @@ func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
 				a.release()
 				return
 			}
+			// The state says Connected before the attachment is there to
+			// take: a caller that takes it and gives it up at once
+			// (breakOff) must find Connected, or nobody redials. Under mu,
+			// so that it cannot land after Close's Closed.
+			was := State(c.state.Swap(int32(Connected)))
 			// SYNC: release of the new attachment; the caller goroutine
-			// picks it up with the Load in usable.
+			// picks it up with the Swap in usable.
 			if old := c.next.Swap(a); old != nil {
 				old.release() // never used
 			}
 			c.mu.Unlock()
-			c.setState(Connected)
+			if h := redialHook.Load(); h != nil {
+				(*h)(c)
+			}
+			if was != Connected && c.opts.OnState != nil {
+				c.opts.OnState(Connected, nil)
+			}
 			// The new server may have died already, while the state still
 			// said Reconnecting: its death watch then left the redial to
 			// us. Whoever turns the state back to Reconnecting redials.
@@ -110,6 +120,10 @@ func (c *Conn[Req, Resp]) redial(backoff time.Duration) {
 		backoff = min(2*backoff, maxRedialBackoff)
 	}
 }
+
+// redialHook, if set (by tests), is called by redial with the Conn once
+// it has installed a new attachment.
+var redialHook atomic.Pointer[func(any)]
 
 // maxRedialBackoff bounds the wait between reconnection attempts: they
 // start 2 ms apart (a restarting server is back within milliseconds) and

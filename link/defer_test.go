@@ -2,6 +2,7 @@ package link
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -161,6 +162,48 @@ func TestDeferredNeverAnswered(t *testing.T) {
 	var zero Deferred
 	if err := s.Reply(zero, &r); err != nil {
 		t.Fatalf("zero Deferred: %v", err)
+	}
+}
+
+// TestStuckWhileRedialling: a Conn gives up the attachment a redial has
+// just installed, before that redial has finished (the caller took the
+// attachment at once and found every slot held): it redials again and
+// goes on working. The state said Connected before the attachment could
+// be taken, so the caller's breakOff is the one that redials.
+func TestStuckWhileRedialling(t *testing.T) {
+	dir := t.TempDir()
+	deferServer(t, dir)
+	installed, proceed := make(chan struct{}, 2), make(chan struct{})
+	c := dial(t, dir)
+	hook := func(of any) {
+		if of == c {
+			installed <- struct{}{}
+			<-proceed
+		}
+	}
+	redialHook.Store(&hook)
+	release := sync.OnceFunc(func() { close(proceed) })
+	t.Cleanup(func() { redialHook.Store(nil); release() })
+	var r resp
+	makeStuck := func() {
+		t.Helper()
+		before := c.Stats().Stuck
+		for i := 0; c.Stats().Stuck == before; i++ {
+			if i == 100 {
+				t.Fatalf("not stuck after %d held calls: %+v", i, c.Stats())
+			}
+			c.Call(time.Now().Add(200*time.Microsecond), &req{A: -1}, &r)
+		}
+	}
+	makeStuck()
+	<-installed // the redial waits in the hook, the new attachment in place
+	makeStuck()
+	release()
+	if !waitFor(10*time.Second, func() bool { return c.Call(time.Now().Add(time.Second), &req{A: 1}, &r) == nil && r.Sum == 1 }) {
+		t.Fatalf("no redial after the second stuck attachment: state %v, %+v", c.State(), c.Stats())
+	}
+	if st := c.Stats(); st.Stuck != 2 || st.Redials < 2 {
+		t.Fatalf("client: %+v", st)
 	}
 }
 
