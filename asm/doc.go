@@ -19,10 +19,14 @@
 //     129 B to 4 KiB, where that beat runtime.memmove. On arm64 the NEON
 //     routine is built and tested (under qemu-user) but has not been timed
 //     on hardware, so Copy is the builtin copy there;
+//   - PrefetchW: PREFETCHW over a stretch of lines a producer is about to
+//     write, so their ownership moves before its stores wait for it (a Log
+//     producer's next batch; no reference: elsewhere it does nothing);
 //   - CPUID: the raw instruction on amd64, which Go does not expose (HasCPUID
 //     says whether this build has it), for the bits this package's own
-//     choices need: invariant TSC and RDTSCP for the clock. Describing the
-//     processor is package tuning's job (github.com/klauspost/cpuid/v2).
+//     choices need: invariant TSC and RDTSCP for the clock, PRFCHW for
+//     PrefetchW. Describing the processor is package tuning's job
+//     (github.com/klauspost/cpuid/v2).
 //
 // Measured and dropped: a load-acquire (sync/atomic.LoadUint64 is already an
 // inlined plain MOV on amd64 and LDAR on arm64), and the vector copy below

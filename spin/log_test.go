@@ -307,3 +307,26 @@ func TestLogBatch(t *testing.T) {
 		t.Fatal("aborted batch visible")
 	}
 }
+
+// TestPrefetchSpan: what Commit asks for after a batch is the stretch the
+// next batch of the same size takes, never past the end of the buffer,
+// the room the consumer's head leaves, or prefetchMax.
+func TestPrefetchSpan(t *testing.T) {
+	const c = 1 << 16
+	for _, tc := range []struct {
+		name              string
+		tail, batch, head uint64
+		wantIdx, wantN    uint64
+	}{
+		{"empty log", 4096, 4096, 4096, 4096, 4096},
+		{"cut at prefetchMax", 0, 8192, 0, 0, prefetchMax},
+		{"cut at the buffer's end", 3*c - 100, 512, 3*c - 200, c - 100, 100},
+		{"cut at the head's room", c + 1000, 4096, 1000 + 64, 1000, 64},
+		{"no room", c + 1000, 4096, 1000, 1000, 0},
+		{"a lone record", 5*c + 64, 64, 5 * c, 64, 64},
+	} {
+		if idx, n := prefetchSpan(tc.tail, tc.batch, tc.head, c); idx != tc.wantIdx || n != tc.wantN {
+			t.Errorf("%s: offset %d, %d bytes; want %d, %d", tc.name, idx, n, tc.wantIdx, tc.wantN)
+		}
+	}
+}

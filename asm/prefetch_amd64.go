@@ -1,0 +1,21 @@
+//go:build !noasm
+
+package asm
+
+import "unsafe"
+
+// prefetchW issues PREFETCHW for each 64-byte line of [p, p+n), n > 0.
+// Body: prefetch_amd64.s.
+//
+//go:noescape
+func prefetchW(p unsafe.Pointer, n int)
+
+// hasPrefetchW: CPUID.80000001H:ECX bit 8 (PRFCHW), which AMD CPUs and
+// Intel's since Broadwell report.
+var hasPrefetchW = func() bool {
+	if max, _, _, _ := CPUID(0x80000000, 0); max < 0x80000001 {
+		return false
+	}
+	_, _, ecx, _ := CPUID(0x80000001, 0)
+	return ecx&(1<<8) != 0
+}()

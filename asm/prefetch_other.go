@@ -1,0 +1,11 @@
+//go:build noasm || !amd64
+
+package asm
+
+import "unsafe"
+
+// prefetchW does nothing where this package has no assembly for it.
+func prefetchW(unsafe.Pointer, int) {}
+
+// hasPrefetchW is false: no assembly here.
+const hasPrefetchW = false
