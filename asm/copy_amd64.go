@@ -31,6 +31,19 @@ func copyVec(kind copyKind, dst, src []byte) int {
 	return copyAVX2(dst, src)
 }
 
+// copyERMS is the size from which copyAVX512, copying forward, moves the
+// bytes with REP MOVSB: 1000 bytes where the CPU reports fast REP MOVSB
+// (ERMS), else never. Measured on the EPYC VM of docs/benchmarks.md with
+// pingpong -mode throughput, streams of 1016-, 1024-, 2048-, 4088- and
+// 4096-byte copies (see Copy); below 1000 bytes not measured, so the
+// vector loop stays. Read by copy_amd64.s; swapped by tests.
+var copyERMS = func() uint {
+	if cpu.X86.HasERMS {
+		return 1000
+	}
+	return ^uint(0)
+}()
+
 // copyKinds lists the vector routines this CPU can run, best first. The
 // flags of golang.org/x/sys/cpu include the OS's consent (XGETBV: the kernel
 // saves the YMM, or opmask and ZMM, state).

@@ -11,7 +11,10 @@
 //   - above that they keep the far end in registers and run a loop of
 //     aligned stores: forward when dst does not start inside
 //     [src, src+n), backward when it does (then every chunk is loaded
-//     before the chunk that could overwrite it is stored).
+//     before the chunk that could overwrite it is stored);
+//   - copyAVX512 copying forward from copyERMS bytes on (ERMS CPUs) is
+//     one REP MOVSB, ascending: the builtin copy's result whenever dst
+//     does not start inside [src, src+n).
 //
 // copyAVX512 touches only X16–X31/Y16–Y31/Z16–Z31: EVEX-only registers, so
 // no VZEROUPPER is needed and no SSE/AVX transition penalty follows.
@@ -55,6 +58,9 @@ TEXT ·copyAVX512(SB), NOSPLIT, $0-56
 	CMPQ    AX, BX
 	JB      z_backward         // dst - src < n (unsigned): dst starts inside src
 
+	CMPQ    BX, ·copyERMS(SB)
+	JAE     z_erms
+
 	// Forward, n > 512: keep the first 64 and the last 256 bytes in
 	// registers, copy 256 bytes per iteration to 64-byte-aligned
 	// destinations, then store the kept head and tail over the ends.
@@ -92,6 +98,12 @@ z_fwd256:
 	VMOVDQU64 Z18, -192(R8)
 	VMOVDQU64 Z19, -128(R8)
 	VMOVDQU64 Z20, -64(R8)
+	RET
+
+z_erms:
+	// Forward, n ≥ copyERMS: REP MOVSB.
+	MOVQ BX, CX
+	REP; MOVSB
 	RET
 
 z_backward:
