@@ -37,7 +37,7 @@ func (b *bench) killServer(t int) error {
 // (and counts the DETECTED lines read on the way).
 func (b *bench) awaitReconnected(t int, c *proc, tKill, tAccept int64) error {
 	seen := map[string]bool{}
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(stepTimeout)
 	for len(seen) < c.conns {
 		select {
 		case l, ok := <-c.lines:
@@ -56,7 +56,7 @@ func (b *bench) awaitReconnected(t int, c *proc, tKill, tAccept int64) error {
 				record(b.reconnect, tAccept, stamp)
 			}
 		case <-deadline:
-			return fmt.Errorf("trial %d: %d of client %d's %d connections reconnected within 10 s", t, len(seen), c.pid, c.conns)
+			return fmt.Errorf("trial %d: %d of client %d's %d connections reconnected within %v", t, len(seen), c.pid, c.conns, stepTimeout)
 		}
 	}
 	return nil
@@ -92,8 +92,8 @@ func (b *bench) killClient(k int) error {
 				got++
 				last = max(last, atoi64(f[1]))
 			}
-		case <-time.After(10 * time.Second):
-			return fmt.Errorf("client kill %d: %d of %d slots reclaimed within 10 s", k, got, victim.conns)
+		case <-time.After(stepTimeout):
+			return fmt.Errorf("client kill %d: %d of %d slots reclaimed within %v", k, got, victim.conns, stepTimeout)
 		}
 	}
 	record(b.reclaim, tKill, last)
@@ -129,7 +129,7 @@ func (b *bench) stopClients() error {
 // stats reads client c's lines up to its STATS line and returns its two
 // fields; DETECTED lines of the last server kill may come up to there.
 func (b *bench) stats(c *proc) ([]string, error) {
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(stepTimeout)
 	for {
 		select {
 		case l, ok := <-c.lines:
@@ -143,7 +143,7 @@ func (b *bench) stats(c *proc) ([]string, error) {
 				return f[1:], nil
 			}
 		case <-deadline:
-			return nil, fmt.Errorf("client %d: no STATS within 10 s", c.pid)
+			return nil, fmt.Errorf("client %d: no STATS within %v", c.pid, stepTimeout)
 		}
 	}
 }

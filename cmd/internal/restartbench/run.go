@@ -1,7 +1,6 @@
 package restartbench
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
@@ -234,6 +233,12 @@ func (b *bench) killAll() {
 	}
 }
 
+// stepTimeout bounds each wait of the bench for its processes (a server
+// accepting, a client's reconnection or counters, a killed client's slots
+// freed): generous, for a loaded two-CPU host running the tests under
+// -race, where ten seconds once did not do for a server to start.
+const stepTimeout = 30 * time.Second
+
 // startServer starts a server, with the reader of its lines, and returns
 // it with the time it said it was accepting.
 func (b *bench) startServer() (*proc, int64, error) {
@@ -245,9 +250,9 @@ func (b *bench) startServer() (*proc, int64, error) {
 	select {
 	case t := <-b.accepting:
 		return p, t, nil
-	case <-time.After(10 * time.Second):
+	case <-time.After(stepTimeout):
 		p.kill()
-		return nil, 0, errors.New("the server did not start accepting within 10 s")
+		return nil, 0, fmt.Errorf("the server did not start accepting within %v", stepTimeout)
 	}
 }
 
