@@ -340,9 +340,9 @@ const prefetchMax = 4096
 // leaves room (lines the consumer may still read are not taken from it),
 // and no further than the end of the buffer or prefetchMax. pingpong -mode
 // throughput -protocol log -size 64 -batch 64 on the EPYC VM of
-// docs/benchmarks.md, old and new alternating, medians over 40 runs in
-// the host's slow state: 0.63 → 0.86 × the floor; in its fast state
-// 0.99–1.03 → 0.82–0.86 ×. One call (not inlined), a PREFETCHW per line.
+// docs/benchmarks.md, old and new alternating, medians of 39 runs in the
+// host's slow state: 0.63 → 0.86 × the floor; of 8 in its fast state:
+// 1.00 → 0.84 ×. One call (not inlined), a PREFETCHW per line.
 func (l *Log) prefetchNext(batch uint64) {
 	idx, n := prefetchSpan(l.tail, batch, l.headCache, l.capacity)
 	asm.PrefetchW(unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.data)), idx), int(n))
