@@ -7,12 +7,14 @@ import (
 )
 
 // WideCopy is the message size from which TryPublish and Ring.Copy copy
-// with asm.Copy (64-byte moves where the CPU has AVX-512) instead of the
-// typed copy (a call to the runtime's memmove, 32-byte moves); a caller's
-// own copies of messages this size and larger should use Ring.Copy. At
-// 4 KiB, pingpong's in-slot stream went from 0.82 to 1.12 × floor_stream's
-// rate with both sides copying this way, and moved little with only one
-// (AMD EPYC; docs/benchmarks.md, "One-way stream").
+// with asm.Copy (REP MOVSB where the CPU has ERMS and AVX-512, 64-byte
+// moves where it has AVX-512 alone) instead of the typed copy (a call to
+// the runtime's memmove, 32-byte moves); a caller's own copies of messages
+// this size and larger should use Ring.Copy. At 4 KiB, pingpong's in-slot
+// stream went from 0.82 to 1.12 × floor_stream's rate with both sides
+// copying with 64-byte moves, and moved little with only one; in the
+// host's slow state, string moves took it from 0.48 to 1.08 × (AMD EPYC;
+// docs/benchmarks.md, "One-way stream").
 const WideCopy = 1024
 
 // copyMsg copies *src into *dst: the typed copy below WideCopy bytes,
@@ -34,8 +36,8 @@ func copyWide(dst, src unsafe.Pointer, n uintptr) {
 }
 
 // Copy copies message *src into *dst as TryPublish copies a message in:
-// from WideCopy (1 KiB) on with the CPU's widest moves (asm.Copy: 64-byte
-// ones with AVX-512, where the typed copy calls the runtime's memmove),
+// from WideCopy (1 KiB) on with asm.Copy (string moves or 64-byte ones,
+// where the typed copy calls the runtime's memmove),
 // below that with the typed copy. For the caller's own copies of messages
 // of WideCopy bytes and more — filling a slot that Claim handed out from a
 // message built elsewhere, or copying one that Poll or TryConsume handed
