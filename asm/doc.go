@@ -16,7 +16,9 @@
 //     publication (and a tail's) in one call of plain MOVs, instead of
 //     three StoreRelease64 calls around a copy;
 //   - Copy: the builtin copy with AVX-512 (or AVX2) moves for the sizes,
-//     129 B to 4 KiB, where that beat runtime.memmove. On arm64 the NEON
+//     129 B to 4 KiB, where that beat runtime.memmove, and with REP MOVSB
+//     from 1000 B on CPUs with ERMS and AVX-512, which beat the vector
+//     moves between two CPUs. On arm64 the NEON
 //     routine is built and tested (under qemu-user) but has not been timed
 //     on hardware, so Copy is the builtin copy there;
 //   - PrefetchW: PREFETCHW over a stretch of lines a producer is about to
