@@ -9,11 +9,10 @@ import (
 )
 
 // TestCopyERMS: copyAVX512's forward copy is the builtin copy's whether it
-// hands the bytes after the first 64 to REP MOVSB (from copyERMS on, here
-// forced down to 513 so that every forward size above 512 takes it) or
-// keeps to its vector loop (copyERMS out of reach) — every alignment of
-// both slices at the sizes around each boundary, and overlapping slices
-// in both directions.
+// is one REP MOVSB (from copyERMS on: here 513, so that every forward
+// size above 512 takes it, and 2048) or its vector loop (copyERMS out of
+// reach) — every alignment of both slices at the sizes around each
+// boundary, and overlapping slices in both directions.
 func TestCopyERMS(t *testing.T) {
 	if !hasKind(copyKindAVX512) {
 		t.Skip("no AVX-512 F+VL")

@@ -323,7 +323,7 @@ func TestPrefetchSpan(t *testing.T) {
 		{"cut at the buffer's end", 3*c - 100, 512, 3*c - 200, c - 100, 100},
 		{"cut at the head's room", c + 1000, 4096, 1000 + 64, 1000, 64},
 		{"no room", c + 1000, 4096, 1000, 1000, 0},
-		{"a lone record", 5*c + 64, 64, 5 * c, 64, 64},
+		{"one line", 5*c + 64, 64, 5 * c, 64, 64},
 	} {
 		if idx, n := prefetchSpan(tc.tail, tc.batch, tc.head, c); idx != tc.wantIdx || n != tc.wantN {
 			t.Errorf("%s: offset %d, %d bytes; want %d, %d", tc.name, idx, n, tc.wantIdx, tc.wantN)
