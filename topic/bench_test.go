@@ -217,11 +217,7 @@ func BenchmarkPollLocal(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
 					if i&255 == 0 {
 						for _, s := range ss {
-							if inPlace {
-								s.PollInPlace(fn, 0)
-							} else {
-								s.Poll(fn, 0)
-							}
+							s.poll(fn, 0, inPlace) // Poll or PollInPlace
 						}
 					}
 					p.TryPublish(&m)

@@ -251,7 +251,7 @@ func (t *tracker) activeCells(fn func(key string, b []byte, c int) bool) {
 		b := seg.Body()
 		for i := range subCells {
 			c := subHeader + i*cellLength
-			if load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch && !fn(key, b, c) {
+			if t.current(b, c) && !fn(key, b, c) {
 				return
 			}
 		}
@@ -326,6 +326,11 @@ func (t *tracker) stillAt(pos uint64) bool {
 		return false // unmapped since: its body is not to be read
 	}
 	b, c := t.watchSeg.Body(), t.watchCell
-	return load(b, c+cellPos) == pos && load(b, c+cellToken) == t.watchTok &&
-		load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch
+	return load(b, c+cellPos) == pos && load(b, c+cellToken) == t.watchTok && t.current(b, c)
+}
+
+// current reports whether the cell at offset c of body b is active and
+// follows this epoch.
+func (t *tracker) current(b []byte, c int) bool {
+	return load32(b, c+cellState) == cellActive && load(b, c+cellEpoch) == t.epoch
 }
