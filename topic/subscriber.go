@@ -20,6 +20,9 @@ type Subscriber[T any] struct {
 	schema    *layout.Schema
 	t         view // the topic segment as mapped now
 	pos       uint64
+	base      unsafe.Pointer // Acquire: the first message held
+	step      uintptr        // Acquire: from one message held to the next (0: a copy)
+	held      int            // Acquire: messages held, from pos
 	lost      uint64
 	scratch   []uint64
 	msg       T
@@ -180,6 +183,7 @@ func (s *Subscriber[T]) PollInPlace(fn func(*T), limit int) (int, error) {
 
 // poll is Poll, reading in place when inPlace and the topic is reliable.
 func (s *Subscriber[T]) poll(fn func(*T), limit int, inPlace bool) (int, error) {
+	s.Release(s.held) // what Acquire took
 	if s.err != nil {
 		return 0, s.err
 	}
@@ -368,7 +372,7 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 	oldest := t - s.t.capacity + resumeSkip(s.t.capacity)
 	s.lost += oldest - pos
 	s.cell.setLost(s.lost)
-	s.pos = oldest
+	s.pos, s.held = oldest, 0
 	return true
 }
 
@@ -439,7 +443,7 @@ func (s *Subscriber[T]) follow() {
 	}
 	s.retired, s.t = s.t, v
 	s.tailWord.Store(word(v.mem, offTail))
-	s.pos = v.start()
+	s.pos, s.held = v.start(), 0
 	s.evictSeen = load(v.mem, offEvictions)
 	s.cell.follow(v.epoch, s.pos)
 }
@@ -481,6 +485,15 @@ func (s *Subscriber[T]) Lag() uint64 {
 // restarted publisher is picked up.
 func (s *Subscriber[T]) Epoch() uint64 { return s.t.epoch }
 
+// Policy returns the policy of the publisher followed now: whether
+// Acquire reads in place (Reliable) or copies (Lossy).
+func (s *Subscriber[T]) Policy() Policy {
+	if s.t.reliable {
+		return Reliable
+	}
+	return Lossy
+}
+
 // Position returns the sequence of the next message this subscriber reads.
 func (s *Subscriber[T]) Position() uint64 { return s.pos }
 
@@ -496,6 +509,7 @@ func (s *Subscriber[T]) Close() error {
 	if s.err == ErrClosed {
 		return ErrClosed
 	}
+	s.held = 0 // At has nothing to point at
 	s.cell.release()
 	s.t.close()
 	if s.retired.seg != nil {

@@ -85,6 +85,22 @@ func pub(p *Publisher[tick], seq uint64) bool {
 	return p.TryPublish(&tick{Seq: seq, Price: int64(seq) * 3})
 }
 
+// fill publishes from *seq on until the topic is full.
+func fill(p *Publisher[tick], seq *uint64) {
+	for pub(p, *seq) {
+		*seq++
+	}
+}
+
+// reliableOne is a reliable topic of capacity slots with one subscriber
+// its publisher has seen.
+func reliableOne(t testing.TB, capacity int) (*Publisher[tick], *Subscriber[tick]) {
+	p, dir := create(t, Options{Capacity: capacity, Policy: Reliable})
+	s := subscribe(t, dir)
+	p.subs.scan()
+	return p, s
+}
+
 // TestInOrder: every message once, in order, under both policies, with
 // TryPublish and with Claim/Commit.
 func TestInOrder(t *testing.T) {
@@ -385,14 +401,27 @@ func FuzzPoll(f *testing.F) {
 		copy(mem[offTail:region], b)
 		v := s.t
 		v.mem, v.slots = mem, unsafe.Pointer(&mem[slotsOffset])
-		sub := &Subscriber[tick]{name: s.name, dir: s.dir, opts: s.opts, schema: s.schema, t: v, pos: pos,
-			scratch: make([]uint64, len(s.scratch)), cell: s.cell, token: s.token}
-		sub.tailWord.Store(word(mem, offTail))
+		v.reliable = pos&1 != 0 // the in-place paths too
+		sub := func() *Subscriber[tick] {
+			sub := &Subscriber[tick]{name: s.name, dir: s.dir, opts: s.opts, schema: s.schema, t: v, pos: pos,
+				scratch: make([]uint64, len(s.scratch)), cell: s.cell, token: s.token}
+			sub.tailWord.Store(word(mem, offTail))
+			return sub
+		}
+		polled, acquired := sub(), sub()
 		for range 3 {
-			n, _ := sub.Poll(func(m *tick) {}, 0)
+			n, _ := polled.Poll(func(m *tick) {}, 0)
 			if n > int(v.capacity) {
-				t.Fatalf("%d messages from a ring of %d", n, v.capacity)
+				t.Fatalf("Poll: %d messages from a ring of %d", n, v.capacity)
 			}
+			k := acquired.Acquire(0)
+			if k > int(v.capacity) {
+				t.Fatalf("Acquire: %d messages from a ring of %d", k, v.capacity)
+			}
+			for i := range k {
+				_ = acquired.At(i).Seq // readable, wherever it points
+			}
+			acquired.Release(k)
 		}
 	})
 }
@@ -661,22 +690,16 @@ func TestCloseInHandler(t *testing.T) {
 // the position stores every posEvery — every message once, in order, with
 // no allocation; on a lossy topic it gets the subscriber's own copy.
 func TestPollInPlace(t *testing.T) {
-	p, dir := create(t, Options{Capacity: 128, Policy: Reliable})
-	s := subscribe(t, dir)
-	p.subs.scan()
+	p, s := reliableOne(t, 128)
 	var next, seq uint64
 	for range 5 {
-		for pub(p, seq) {
-			seq++
-		}
+		fill(p, &seq)
 		n, err := s.PollInPlace(func(m *tick) {
 			if m == &s.msg && next%StampEvery != 0 { // stamped ones are copied
 				t.Fatalf("message %d: handed a copy", next)
 			}
 			want := m.Seq
-			for pub(p, seq) {
-				seq++
-			}
+			fill(p, &seq)
 			if m.Seq != want || want != next || m.Price != int64(next)*3 {
 				t.Fatalf("message %d: seq %d, then %d once the publisher filled the room", next, want, m.Seq)
 			}

@@ -82,6 +82,28 @@ func (t *tally) count(m *Msg) bool {
 	return true
 }
 
+// acquire takes up to pollLimit messages of s in place (a reliable
+// topic), a run at a time, with no call per message: Acquire and At
+// instead of PollInPlace's handler; the next Acquire gives them back. A short run means the next
+// message is not ready, unless it ended at the end of the buffer. 8
+// reliable subscriptions in one process: BenchmarkPollLocal/acquire.
+func (t *tally) acquire(s *topic.Subscriber[Msg]) int {
+	total := 0
+	for total < pollLimit {
+		want := pollLimit - total
+		n := s.Acquire(want)
+		for i := range n {
+			if m := s.At(i); !t.count(m) {
+				t.take(m)
+			}
+		}
+		if total += n; n == 0 || n < want && s.Position()&(slots-1) != 0 {
+			break // the next is not ready: no second look
+		}
+	}
+	return total
+}
+
 // flush records the pending samples.
 func (t *tally) flush() {
 	for _, d := range t.pending {
@@ -109,10 +131,15 @@ func runChild(kind string, subs, cpu, first int, dir string) error {
 				return err
 			}
 			defer s.Close()
-			done, num := false, uint64(first+i)
+			done, num, reliable := false, uint64(first+i), s.Policy() == topic.Reliable
 			polls = append(polls, func() (int, uint64, bool) {
 				t.done, t.cur = false, num
-				n, _ := s.PollInPlace(take, pollLimit)
+				var n int
+				if reliable {
+					n = t.acquire(s)
+				} else {
+					n, _ = s.PollInPlace(take, pollLimit)
+				}
 				done = done || t.done
 				return n, s.Lost(), done
 			})

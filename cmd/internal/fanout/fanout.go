@@ -24,6 +24,9 @@ type Msg struct {
 	Body  [4]uint64
 }
 
+// slots is the capacity of the topic and of the baseline's ring.
+const slots = 1024
+
 // stopSeq marks the last message.
 const stopSeq = ^uint64(0)
 
@@ -58,7 +61,7 @@ func NewHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, int64(10*tim
 
 // Run runs the topic benchmark.
 func Run(cfg Config) (*Result, error) {
-	p, err := topic.Create[Msg]("fanout", topic.Options{Dir: cfg.Dir, Capacity: 1024, Policy: cfg.Policy, StallTimeout: cfg.Timeout})
+	p, err := topic.Create[Msg]("fanout", topic.Options{Dir: cfg.Dir, Capacity: slots, Policy: cfg.Policy, StallTimeout: cfg.Timeout})
 	if err != nil {
 		return nil, err
 	}

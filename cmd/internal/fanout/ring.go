@@ -12,7 +12,7 @@ import (
 // RunRing is the baseline: the same two phases through one spin.Ring to
 // one consumer process (cfg.Subs and cfg.Procs are taken as 1).
 func RunRing(cfg Config) (*Result, error) {
-	n, _, err := spin.RingLength[Msg](1024, spin.InSlot)
+	n, _, err := spin.RingLength[Msg](slots, spin.InSlot)
 	if err != nil {
 		return nil, err
 	}
@@ -21,7 +21,7 @@ func RunRing(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer seg.Close()
-	r, err := spin.NewRing[Msg](seg.Body(), spin.RingOptions{Capacity: 1024, Protocol: spin.InSlot})
+	r, err := spin.NewRing[Msg](seg.Body(), spin.RingOptions{Capacity: slots, Protocol: spin.InSlot})
 	if err != nil {
 		return nil, err
 	}

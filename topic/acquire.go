@@ -1,0 +1,120 @@
+package topic
+
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// Acquire gives back the messages the previous Acquire took, then takes
+// up to limit messages that are ready (limit ≤ 0: as many as there are)
+// without a call per message: At(i) gives the i-th. It returns how many,
+// 0 when none is ready or the subscriber has stopped (Err says why).
+//
+//	for n := s.Acquire(256); n > 0; n = s.Acquire(256) {
+//		for i := range n {
+//			handle(s.At(i))
+//		}
+//	}
+//
+// On a reliable topic the messages are read in place: At points into the
+// topic's shared memory, mapped read-only (writing through it crashes the
+// process), and the publisher does not rewrite them before they are given
+// back — by the next Acquire, Poll or Close, or by Release, which a
+// subscriber about to do something else calls so as not to hold the
+// publisher up. Fewer than limit means the next message is not ready, or
+// the run reached the end of the buffer, or, for a subscriber that records
+// latency, the next message the publisher may stamp (StampEvery): its
+// latency is taken when Acquire hands it out. On a lossy topic, where a
+// slot may be rewritten at any time, Acquire takes one message at a time,
+// as a copy, as Poll does. Ordering and losses are Poll's.
+//
+// Cost: one call per run, which stores the position once (what a
+// reliable publisher waits for) and looks once at each message's sequence
+// word; At is an inlined bounds check and multiply-add.
+// BenchmarkPollLocal/acquire.
+func (s *Subscriber[T]) Acquire(limit int) int {
+	if s.err != nil {
+		s.held = 0
+		return 0
+	}
+	s.Release(s.held)
+	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen {
+		if s.checkEvicted(ev); s.err != nil {
+			return 0
+		}
+	}
+	if limit <= 0 || uint64(limit) > s.t.capacity {
+		limit = int(s.t.capacity)
+	}
+	if s.t.reliable && unsafe.Sizeof(s.msg) != 0 {
+		pos := s.pos
+		if n := s.readyRun(uint64(limit)); n != 0 {
+			if pos&(StampEvery-1) == 0 && s.opts.Latency != nil {
+				s.sample(pos)
+			}
+			s.base, s.step, s.held, s.idle = unsafe.Add(s.t.slot(pos), seqLength), s.t.stride, n, 0
+			return n
+		}
+	}
+	for range 2 * s.t.capacity { // each lap moves on, as in Poll
+		got, again := s.next()
+		if got {
+			s.pos-- // given back with the next call
+			s.base, s.step, s.held, s.idle = unsafe.Pointer(&s.msg), 0, 1, 0
+			return 1
+		}
+		if !again || s.err != nil {
+			break
+		}
+	}
+	s.housekeep()
+	return 0
+}
+
+// readyRun returns how many messages from the position are ready, up to
+// limit, stopping at the end of the buffer and, when the subscriber
+// records latency, before the next multiple of StampEvery.
+func (s *Subscriber[T]) readyRun(limit uint64) int {
+	slots, mask, stride := s.t.slots, s.t.mask, s.t.stride
+	start := s.pos
+	end := start + min(limit, s.t.capacity-start&mask)
+	if s.opts.Latency != nil {
+		end = min(end, start+StampEvery-start&(StampEvery-1))
+	}
+	pos := start
+	for ; pos != end; pos++ {
+		// SYNC: acquire of the slot; pairs with the publisher's release.
+		// Reliable: it is not rewritten before the position passes it.
+		if atomic.LoadUint64((*uint64)(unsafe.Add(slots, uintptr(pos&mask)*stride))) != pos+1 {
+			break
+		}
+	}
+	return int(pos - start)
+}
+
+// At returns the i-th of the messages the last Acquire took (0 ≤ i < the
+// count it returned, and none given back since; otherwise it panics).
+func (s *Subscriber[T]) At(i int) *T {
+	if uint(i) >= uint(s.held) {
+		panic("topic: At outside the messages acquired")
+	}
+	return (*T)(unsafe.Add(s.base, uintptr(i)*s.step))
+}
+
+// Release gives back now the first n of the messages the last Acquire
+// took (all of them when n is that many or more) and stores the
+// position; the rest are taken again by the next Acquire.
+func (s *Subscriber[T]) Release(n int) {
+	if n <= 0 || s.held == 0 {
+		return
+	}
+	if s.err == nil {
+		s.pos += uint64(min(n, s.held))
+		s.cell.setPos(s.pos) // a reliable publisher waits on it
+	}
+	s.held = 0
+}
+
+// Err returns why the subscriber stopped (ErrEvicted, ErrCorrupt,
+// ErrClosed), or nil: what Poll returns, for Acquire's callers.
+func (s *Subscriber[T]) Err() error { return s.err }
