@@ -17,6 +17,10 @@
 // Poll hands its handler the subscriber's own copy of each message;
 // PollInPlace, on a reliable topic, the slot itself (read-only shared
 // memory the publisher does not rewrite until the handler returns).
+// Acquire and At read a run of messages with no call per message — in
+// place on a reliable topic, until the next Acquire gives them back — for
+// loops where a handler's call is most of the cost (several subscriptions
+// polled by one thread).
 //
 // A topic is its publisher's uid's (the directory's mode, and the name's
 // link to the publisher's descriptor); Options.Share admits other uids and

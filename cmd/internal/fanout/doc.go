@@ -2,9 +2,10 @@
 // publisher (this process) and Subs subscriptions of one topic spread
 // over Procs subscriber processes (re-executions of the running binary,
 // see ChildIfAsked), each polling its subscriptions in turn from one
-// pinned thread, up to pollLimit messages at a time, in place under
-// Reliable (topic.Subscriber.PollInPlace); and, as the baseline in the
-// same run, one spin.Ring to one consumer process.
+// pinned thread, up to pollLimit messages at a time — in place under
+// Reliable (topic.Subscriber.Acquire and At), through PollInPlace (which
+// copies) under Lossy; and, as the baseline in the same run, one
+// spin.Ring to one consumer process.
 //
 // A run has two phases on each: a stream of N messages published flat
 // out (the publisher's rate, and what lossy subscribers lost), then Paced
