@@ -73,11 +73,14 @@ func TestAcquirePartly(t *testing.T) {
 	for i := range uint64(40) {
 		pub(p, i)
 	}
-	if n := s.Acquire(5); n != 5 || s.At(4).Seq != 4 || s.Position() != 0 {
-		t.Fatalf("limit 5: %d, position %d", n, s.Position())
+	if n := s.Acquire(5); n != 5 || s.At(4).Seq != 4 || s.Position() != 5 || s.Stats().Received != 0 {
+		t.Fatalf("limit 5: %d, position %d, given back %d", n, s.Position(), s.Stats().Received)
 	}
 	s.Release(2) // 0 and 1; 2, 3 and 4 are taken again
-	if n := s.Acquire(3); n != 3 || s.At(0).Seq != 2 || s.Position() != 2 {
+	if s.Position() != 2 || s.Stats().Received != 2 || !s.Ready() {
+		t.Fatalf("after a partial release: position %d, given back %d", s.Position(), s.Stats().Received)
+	}
+	if n := s.Acquire(3); n != 3 || s.At(0).Seq != 2 || s.Position() != 5 {
 		t.Fatalf("after a partial release: %d, first %d, position %d", n, s.At(0).Seq, s.Position())
 	}
 	if n := s.Acquire(1); n != 1 || s.At(0).Seq != 5 {

@@ -474,11 +474,11 @@ func (s *Subscriber[T]) Stats() SubscriberStats {
 
 // Lag returns how many published messages this subscriber has not read.
 func (s *Subscriber[T]) Lag() uint64 {
-	t := load(s.t.mem, offTail)
-	if t < s.pos {
+	t, pos := load(s.t.mem, offTail), s.Position()
+	if t < pos {
 		return 0
 	}
-	return t - s.pos
+	return t - pos
 }
 
 // Epoch identifies the publisher followed now; it changes when a
@@ -494,13 +494,16 @@ func (s *Subscriber[T]) Policy() Policy {
 	return Lossy
 }
 
-// Position returns the sequence of the next message this subscriber reads.
-func (s *Subscriber[T]) Position() uint64 { return s.pos }
+// Position returns the sequence of the next message this subscriber
+// reads: past those Acquire took, which its cell counts only once they are
+// given back.
+func (s *Subscriber[T]) Position() uint64 { return s.pos + uint64(s.held) }
 
 // Ready reports whether Poll would find a message now (for spin loops and
 // idlers): one acquire load.
 func (s *Subscriber[T]) Ready() bool {
-	return s.err == nil && atomic.LoadUint64((*uint64)(s.t.slot(s.pos))) == s.pos+1
+	pos := s.Position()
+	return s.err == nil && atomic.LoadUint64((*uint64)(s.t.slot(pos))) == pos+1
 }
 
 // Close leaves the topic: the cell is freed, and a reliable publisher

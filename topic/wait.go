@@ -65,13 +65,13 @@ func (s *Subscriber[T]) Wait(timeout time.Duration) bool {
 	s.cell.setParked(1)
 	defer s.cell.setParked(0)
 	t := load(m, offTail)
-	if t != s.pos {
+	if t != s.Position() {
 		return true
 	}
 	ts := unix.NsecToTimespec(int64(timeout))
 	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(tailWord32(m))), futexWait, uintptr(uint32(t)),
 		uintptr(unsafe.Pointer(&ts)), 0, 0)
-	return load(m, offTail) != s.pos
+	return load(m, offTail) != s.Position()
 }
 
 // setParked marks the cell parked (1) or not (0).

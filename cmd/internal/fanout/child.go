@@ -97,7 +97,7 @@ func (t *tally) acquire(s *topic.Subscriber[Msg]) int {
 				t.take(m)
 			}
 		}
-		if total += n; n == 0 || n < want && s.Position()&(slots-1) != 0 {
+		if total += n; n == 0 || n < want && s.Position()&(slots-1) != 0 { // Position: past the run
 			break // the next is not ready: no second look
 		}
 	}
