@@ -48,12 +48,17 @@ func (s *Subscriber[T]) Acquire(limit int) int {
 	}
 	if s.t.reliable && unsafe.Sizeof(s.msg) != 0 {
 		pos := s.pos
-		if n := s.readyRun(uint64(limit)); n != 0 {
+		n, waiting := s.readyRun(uint64(limit))
+		if n != 0 {
 			if pos&(StampEvery-1) == 0 && s.opts.Latency != nil {
 				s.sample(pos)
 			}
 			s.base, s.step, s.held, s.idle = unsafe.Add(s.t.slot(pos), seqLength), s.t.stride, n, 0
 			return n
+		}
+		if waiting { // as in Poll: no call of next to be told so
+			s.housekeep()
+			return 0
 		}
 	}
 	for range 2 * s.t.capacity { // each lap moves on, as in Poll
@@ -73,8 +78,10 @@ func (s *Subscriber[T]) Acquire(limit int) int {
 
 // readyRun returns how many messages from the position are ready, up to
 // limit, stopping at the end of the buffer and, when the subscriber
-// records latency, before the next multiple of StampEvery.
-func (s *Subscriber[T]) readyRun(limit uint64) int {
+// records latency, before the next multiple of StampEvery; and waiting
+// when none is because the first slot still holds an earlier lap's
+// message (the next one is not written yet).
+func (s *Subscriber[T]) readyRun(limit uint64) (n int, waiting bool) {
 	slots, mask, stride := s.t.slots, s.t.mask, s.t.stride
 	start := s.pos
 	end := start + min(limit, s.t.capacity-start&mask)
@@ -85,11 +92,12 @@ func (s *Subscriber[T]) readyRun(limit uint64) int {
 	for ; pos != end; pos++ {
 		// SYNC: acquire of the slot; pairs with the publisher's release.
 		// Reliable: it is not rewritten before the position passes it.
-		if atomic.LoadUint64((*uint64)(unsafe.Add(slots, uintptr(pos&mask)*stride))) != pos+1 {
+		if seq := atomic.LoadUint64((*uint64)(unsafe.Add(slots, uintptr(pos&mask)*stride))); seq != pos+1 {
+			waiting = seq != 0 && seq < pos+1
 			break
 		}
 	}
-	return int(pos - start)
+	return int(pos - start), waiting
 }
 
 // At returns the i-th of the messages the last Acquire took (0 ≤ i < the
