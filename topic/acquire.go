@@ -10,9 +10,13 @@ import (
 // without a call per message: At(i) gives the i-th. It returns how many,
 // 0 when none is ready or the subscriber has stopped (Err says why).
 //
-//	for n := s.Acquire(256); n > 0; n = s.Acquire(256) {
+//	for {
+//		n := s.Acquire(256)
 //		for i := range n {
 //			handle(s.At(i))
+//		}
+//		if n < 256 {
+//			break // the next is not ready
 //		}
 //	}
 //
@@ -21,16 +25,16 @@ import (
 // process), and the publisher does not rewrite them before they are given
 // back — by the next Acquire, Poll or Close, or by Release, which a
 // subscriber about to do something else calls so as not to hold the
-// publisher up. Fewer than limit means the next message is not ready, or
-// the run reached the end of the buffer, or, for a subscriber that records
-// latency, the next message the publisher may stamp (StampEvery): its
-// latency is taken when Acquire hands it out. On a lossy topic, where a
+// publisher up. Fewer than limit means the next message is not ready
+// (or, for a subscriber that records latency, is the next one the
+// publisher may stamp, StampEvery, whose latency is taken when Acquire
+// hands it out). On a lossy topic, where a
 // slot may be rewritten at any time, Acquire takes one message at a time,
 // as a copy, as Poll does. Ordering and losses are Poll's.
 //
 // Cost: one call per run, which stores the position once (what a
 // reliable publisher waits for) and looks once at each message's sequence
-// word; At is an inlined bounds check and multiply-add.
+// word; At is an inlined bounds check, mask and multiply-add.
 // BenchmarkPollLocal/acquire.
 func (s *Subscriber[T]) Acquire(limit int) int {
 	if s.err != nil {
@@ -53,7 +57,8 @@ func (s *Subscriber[T]) Acquire(limit int) int {
 			if pos&(StampEvery-1) == 0 && s.opts.Latency != nil {
 				s.sample(pos)
 			}
-			s.base, s.step, s.held, s.idle = unsafe.Add(s.t.slot(pos), seqLength), s.t.stride, n, 0
+			s.base, s.mask, s.step = unsafe.Add(s.t.slots, seqLength), s.t.mask, s.t.stride
+			s.held, s.idle = n, 0
 			return n
 		}
 		if waiting { // as in Poll: no call of next to be told so
@@ -65,7 +70,8 @@ func (s *Subscriber[T]) Acquire(limit int) int {
 		got, again := s.next()
 		if got {
 			s.pos-- // given back with the next call
-			s.base, s.step, s.held, s.idle = unsafe.Pointer(&s.msg), 0, 1, 0
+			s.base, s.mask, s.step = unsafe.Pointer(&s.msg), 0, 0
+			s.held, s.idle = 1, 0
 			return 1
 		}
 		if !again || s.err != nil {
@@ -77,14 +83,14 @@ func (s *Subscriber[T]) Acquire(limit int) int {
 }
 
 // readyRun returns how many messages from the position are ready, up to
-// limit, stopping at the end of the buffer and, when the subscriber
-// records latency, before the next multiple of StampEvery; and waiting
+// limit, stopping, when the subscriber records latency, before the next
+// multiple of StampEvery; and waiting
 // when none is because the first slot still holds an earlier lap's
 // message (the next one is not written yet).
 func (s *Subscriber[T]) readyRun(limit uint64) (n int, waiting bool) {
 	slots, mask, stride := s.t.slots, s.t.mask, s.t.stride
 	start := s.pos
-	end := start + min(limit, s.t.capacity-start&mask)
+	end := start + limit // limit ≤ capacity
 	if s.opts.Latency != nil {
 		end = min(end, start+StampEvery-start&(StampEvery-1))
 	}
@@ -106,7 +112,7 @@ func (s *Subscriber[T]) At(i int) *T {
 	if uint(i) >= uint(s.held) {
 		panic("topic: At outside the messages acquired")
 	}
-	return (*T)(unsafe.Add(s.base, uintptr(i)*s.step))
+	return (*T)(unsafe.Add(s.base, uintptr((s.pos+uint64(i))&s.mask)*s.step))
 }
 
 // Release gives back now the first n of the messages the last Acquire

@@ -265,6 +265,26 @@ func BenchmarkPollOne(b *testing.B) {
 	}
 }
 
+// BenchmarkAcquireOne is BenchmarkPollOne with Acquire and At: each
+// subscription's turn is one Acquire, which takes the message and finds
+// the next not ready.
+func BenchmarkAcquireOne(b *testing.B) {
+	p, _, ss := localTopic(b, Reliable, 8)
+	var m tick
+	var got uint64
+	for b.Loop() {
+		p.TryPublish(&m)
+		for _, s := range ss {
+			if n := s.Acquire(16); n > 0 {
+				got += uint64(n) + s.At(0).Seq
+			}
+		}
+	}
+	if got != uint64(b.N)*8 {
+		b.Fatalf("received %d of %d", got, b.N*8)
+	}
+}
+
 // localTopic is a topic of 1024 slots under pol, in a directory of its
 // own, and subs subscriptions in this process, which the publisher has
 // seen.

@@ -20,8 +20,9 @@ type Subscriber[T any] struct {
 	schema    *layout.Schema
 	t         view // the topic segment as mapped now
 	pos       uint64
-	base      unsafe.Pointer // Acquire: the first message held
-	step      uintptr        // Acquire: from one message held to the next (0: a copy)
+	base      unsafe.Pointer // Acquire: the message of slot 0 (or the copy)
+	mask      uint64         // Acquire: the slots' mask (0: a copy)
+	step      uintptr        // Acquire: the slots' stride (0: a copy)
 	held      int            // Acquire: messages held, from pos
 	lost      uint64
 	scratch   []uint64
