@@ -59,7 +59,8 @@ type report struct {
 // NewHist is the latency histogram: 1 ns to 10 s, 3 digits.
 func NewHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, int64(10*time.Second), 3) }
 
-// Run runs the topic benchmark.
+// Run runs the topic benchmark. Under Reliable, every subscription
+// receiving fewer or more than every message is an error.
 func Run(cfg Config) (*Result, error) {
 	p, err := topic.Create[Msg]("fanout", topic.Options{Dir: cfg.Dir, Capacity: slots, Policy: cfg.Policy, StallTimeout: cfg.Timeout})
 	if err != nil {
@@ -84,7 +85,13 @@ func Run(cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return res, collect(kids, res, cfg.Timeout)
+	if err := collect(kids, res, cfg.Timeout); err != nil {
+		return nil, err
+	}
+	if want := uint64(cfg.Subs * (cfg.N + cfg.Paced)); cfg.Policy == topic.Reliable && res.Received != want {
+		return nil, fmt.Errorf("reliable: %d messages received over the subscriptions, want %d", res.Received, want)
+	}
+	return res, nil
 }
 
 // publish runs both phases through send and returns the stream phase's
