@@ -10,13 +10,9 @@ import (
 // without a call per message: At(i) gives the i-th. It returns how many,
 // 0 when none is ready or the subscriber has stopped (Err says why).
 //
-//	for {
-//		n := s.Acquire(256)
+//	for n := s.Acquire(256); n > 0; n = s.Acquire(256) {
 //		for i := range n {
 //			handle(s.At(i))
-//		}
-//		if n < 256 {
-//			break // the next is not ready
 //		}
 //	}
 //
@@ -25,17 +21,19 @@ import (
 // process), and the publisher does not rewrite them before they are given
 // back — by the next Acquire, Poll or Close, or by Release, which a
 // subscriber about to do something else calls so as not to hold the
-// publisher up. Fewer than limit means the next message is not ready
-// (or, for a subscriber that records latency, is the next one the
-// publisher may stamp, StampEvery, whose latency is taken when Acquire
-// hands it out). On a lossy topic, where a
+// publisher up (one that holds them past StallTimeout is evicted, and the
+// publisher goes on). There, fewer than limit means the next message is
+// not ready (or, for a subscriber that records latency, is the next one
+// the publisher may stamp, StampEvery, whose latency is taken when
+// Acquire hands it out): a thread polling several subscriptions can move
+// on without the call that would find none. On a lossy topic, where a
 // slot may be rewritten at any time, Acquire takes one message at a time,
 // as a copy, as Poll does. Ordering and losses are Poll's.
 //
 // Cost: one call per run, which stores the position once (what a
 // reliable publisher waits for) and looks once at each message's sequence
 // word; At is an inlined bounds check, mask and multiply-add.
-// BenchmarkPollLocal/acquire.
+// BenchmarkPollLocal/acquire, BenchmarkAcquireOne.
 func (s *Subscriber[T]) Acquire(limit int) int {
 	if s.err != nil {
 		s.held = 0
@@ -83,10 +81,10 @@ func (s *Subscriber[T]) Acquire(limit int) int {
 }
 
 // readyRun returns how many messages from the position are ready, up to
-// limit, stopping, when the subscriber records latency, before the next
-// multiple of StampEvery; and waiting
-// when none is because the first slot still holds an earlier lap's
-// message (the next one is not written yet).
+// limit (at most the capacity), stopping, when the subscriber records
+// latency, before the next multiple of StampEvery; and waiting when none
+// is because the first slot still holds an earlier lap's message (the
+// next one is not written yet).
 func (s *Subscriber[T]) readyRun(limit uint64) (n int, waiting bool) {
 	slots, mask, stride := s.t.slots, s.t.mask, s.t.stride
 	start := s.pos
