@@ -184,7 +184,9 @@ func (s *Subscriber[T]) PollInPlace(fn func(*T), limit int) (int, error) {
 
 // poll is Poll, reading in place when inPlace and the topic is reliable.
 func (s *Subscriber[T]) poll(fn func(*T), limit int, inPlace bool) (int, error) {
-	s.Release(s.held) // what Acquire took
+	if s.held != 0 {
+		s.Release(s.held) // what Acquire took
+	}
 	if s.err != nil {
 		return 0, s.err
 	}
