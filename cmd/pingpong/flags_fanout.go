@@ -35,8 +35,9 @@ const fanoutText = `fanout: one publisher (this process, on CPU A) and -subs sub
 one topic (package topic, -policy lossy or reliable) spread over -procs
 subscriber processes, each polling its subscriptions in turn, up to 256
 messages at a time (reliable: Acquire and At, in place with no call per
-message; lossy: PollInPlace, which copies), from one thread
-on CPU B; 56-byte messages (64 with the slot's sequence). Each round has
+message; lossy: PollInPlace, which copies), from one thread on CPU B;
+under reliable, processes sharing CPU B yield it when they find nothing.
+56-byte messages (64 with the slot's sequence). Each round has
 a stream phase (-msgs messages published flat out: the publisher's rate,
 and what lossy subscribers lost) and a latency phase (-paced messages
 stamped with the TSC, one every 2 µs: publish → receive, each message

@@ -14,7 +14,7 @@ import (
 	"github.com/spinwire/spinwire/topic"
 )
 
-const childEnv = "SPINWIRE_FANOUT_CHILD" // "kind subs cpu first dir"
+const childEnv = "SPINWIRE_FANOUT_CHILD" // "kind subs cpu first procs dir"
 
 // ChildIfAsked makes this process a subscriber process if Run started it
 // as one: it subscribes, polls until every subscription has seen the last
@@ -26,12 +26,12 @@ func ChildIfAsked() {
 		return
 	}
 	var kind, dir string
-	var subs, cpu, first int
-	if _, err := fmt.Sscanf(spec, "%s %d %d %d %s", &kind, &subs, &cpu, &first, &dir); err != nil {
+	var subs, cpu, first, procs int
+	if _, err := fmt.Sscanf(spec, "%s %d %d %d %d %s", &kind, &subs, &cpu, &first, &procs, &dir); err != nil {
 		fmt.Fprintln(os.Stderr, "fanout child:", spec, err)
 		os.Exit(1)
 	}
-	if err := runChild(kind, subs, cpu, first, dir); err != nil {
+	if err := runChild(kind, subs, cpu, first, procs, dir); err != nil {
 		fmt.Fprintln(os.Stderr, "fanout child:", err)
 		os.Exit(1)
 	}
@@ -106,10 +106,16 @@ func (t *tally) flush() {
 
 // runChild subscribes subs times (numbered first, first+1, … over every
 // process) or, for kind "ring", opens the ring, and polls until the last
-// message.
-func runChild(kind string, subs, cpu, first int, dir string) error {
+// message. A process that shares its CPU with other subscriber processes
+// (procs > 1) of a reliable topic yields the CPU when it finds nothing
+// (spin.Yield), so that the others catch up and the publisher, which
+// waits for the slowest, goes on: 256 subscriptions in 4 processes, 74–99 k
+// → 1.1–2.2 M msg/s. Under lossy it spins: yielding there put the p50 of
+// the messages received at 53–85 µs instead of 1.2 µs.
+func runChild(kind string, subs, cpu, first, procs int, dir string) error {
 	t := &tally{hist: NewHist(), perNs: asm.TicksPerSecond() / 1e9, pending: make([]int64, 0, 1<<16)}
 	var polls []func() (int, uint64, bool)
+	var idler spin.Idler = spin.BusySpin{}
 	take := func(m *Msg) { // made once: a func value made per call may allocate
 		if !t.count(m) {
 			t.take(m)
@@ -124,6 +130,9 @@ func runChild(kind string, subs, cpu, first int, dir string) error {
 			}
 			defer s.Close()
 			done, num, reliable := false, uint64(first+i), s.Policy() == topic.Reliable
+			if reliable && procs > 1 {
+				idler = spin.Yield{}
+			}
 			polls = append(polls, func() (int, uint64, bool) {
 				t.done, t.cur = false, num
 				var n int
@@ -157,7 +166,7 @@ func runChild(kind string, subs, cpu, first int, dir string) error {
 	fmt.Println("READY")
 	var lost uint64
 	err := onCPU(cpu, func() error {
-		lost = pollAll(polls, t.flush)
+		lost = pollAll(polls, t.flush, idler)
 		return nil
 	})
 	if err != nil {
@@ -175,8 +184,8 @@ const pollLimit = 256
 
 // pollAll polls every subscription in turn until each has seen the last
 // message (or a minute passes), and returns their losses; after each round
-// that found any, flush.
-func pollAll(polls []func() (int, uint64, bool), flush func()) uint64 {
+// that found any, flush; after each that found none, idler.Idle.
+func pollAll(polls []func() (int, uint64, bool), flush func(), idler spin.Idler) uint64 {
 	deadline := time.Now().Add(time.Minute)
 	for i := 0; ; i++ {
 		work, all := 0, true
@@ -193,6 +202,6 @@ func pollAll(polls []func() (int, uint64, bool), flush func()) uint64 {
 		if all || (i&0xffff == 0 && time.Now().After(deadline)) {
 			return lost
 		}
-		spin.BusySpin{}.Idle(work)
+		idler.Idle(work)
 	}
 }

@@ -4,8 +4,9 @@
 // see ChildIfAsked), each polling its subscriptions in turn from one
 // pinned thread, up to pollLimit messages at a time — in place under
 // Reliable (topic.Subscriber.Acquire and At), through PollInPlace (which
-// copies) under Lossy; and, as the baseline in the same run, one
-// spin.Ring to one consumer process.
+// copies) under Lossy, each process yielding the CPU when it finds
+// nothing if it shares it with others under Reliable (runChild); and, as
+// the baseline in the same run, one spin.Ring to one consumer process.
 //
 // A run has two phases on each: a stream of N messages published flat
 // out (the publisher's rate, and what lossy subscribers lost), then Paced

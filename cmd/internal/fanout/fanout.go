@@ -170,7 +170,7 @@ func startChildren(cfg Config, kind string) ([]child, error) {
 			subs++
 		}
 		cmd := exec.Command(self)
-		spec := fmt.Sprintf("%s %d %d %d %s", kind, subs, cfg.CPUs[1], first, cfg.Dir)
+		spec := fmt.Sprintf("%s %d %d %d %d %s", kind, subs, cfg.CPUs[1], first, cfg.Procs, cfg.Dir)
 		first += subs
 		cmd.Env = append(os.Environ(), childEnv+"="+spec)
 		cmd.Stderr = os.Stderr
