@@ -109,9 +109,9 @@ func (t *tally) flush() {
 // message. A process that shares its CPU with other subscriber processes
 // (procs > 1) of a reliable topic yields the CPU when it finds nothing
 // (spin.Yield), so that the others catch up and the publisher, which
-// waits for the slowest, goes on: 256 subscriptions in 4 processes, 74–99 k
-// → 1.1–2.2 M msg/s. Under lossy it spins: yielding there put the p50 of
-// the messages received at 53–85 µs instead of 1.2 µs.
+// waits for the slowest, goes on; under lossy it spins, which keeps the
+// latency of what the running process receives low (pingpong -mode
+// fanout -subs 256 -procs 4, both policies: docs/benchmarks.md).
 func runChild(kind string, subs, cpu, first, procs int, dir string) error {
 	t := &tally{hist: NewHist(), perNs: asm.TicksPerSecond() / 1e9, pending: make([]int64, 0, 1<<16)}
 	var polls []func() (int, uint64, bool)
