@@ -22,13 +22,16 @@ import (
 // back — by the next Acquire, Poll or Close, or by Release, which a
 // subscriber about to do something else calls so as not to hold the
 // publisher up (one that holds them past StallTimeout is evicted, and the
-// publisher goes on). There, fewer than limit means the next message is
-// not ready (or, for a subscriber that records latency, is the next one
-// the publisher may stamp, StampEvery, whose latency is taken when
-// Acquire hands it out): a thread polling several subscriptions can move
-// on without the call that would find none. On a lossy topic, where a
-// slot may be rewritten at any time, Acquire takes one message at a time,
-// as a copy, as Poll does. Ordering and losses are Poll's.
+// publisher goes on). Memory read in place stays the publisher's: a
+// faulty one can change a message while it is read, so a field used as an
+// index or a length is checked where it is used, as with PollInPlace.
+// On a reliable topic, fewer than limit means the next message is not
+// ready (or, for a subscriber that records latency, is the next one the
+// publisher may stamp, StampEvery, whose latency is taken when Acquire
+// hands it out): a thread polling several subscriptions can move on
+// without the call that would find none. On a lossy topic, where a slot
+// may be rewritten at any time, Acquire takes one message at a time, as a
+// copy, as Poll does. Ordering and losses are Poll's.
 //
 // Cost: one call per run, which stores the position once (what a
 // reliable publisher waits for) and looks once at each message's sequence
