@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// takeAll acquires and releases until nothing is ready, checking each
-// message is the next; it returns how many.
+// takeAll acquires until nothing is ready (each Acquire giving back the
+// run before), checking each message is the next; it returns how many.
 func takeAll(t *testing.T, s *Subscriber[tick], next *uint64) int {
 	t.Helper()
 	total := 0
