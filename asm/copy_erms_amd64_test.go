@@ -5,6 +5,7 @@ package asm
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -14,7 +15,7 @@ import (
 // reach) — every alignment of both slices at the sizes around each
 // boundary, and overlapping slices in both directions.
 func TestCopyERMS(t *testing.T) {
-	if !hasKind(copyKindAVX512) {
+	if !slices.Contains(copyKinds(), copyKindAVX512) {
 		t.Skip("no AVX-512 F+VL")
 	}
 	for _, from := range []uint{513, 2048, ^uint(0)} {
@@ -48,13 +49,4 @@ func TestCopyERMS(t *testing.T) {
 			}
 		})
 	}
-}
-
-func hasKind(k copyKind) bool {
-	for _, h := range copyKinds() {
-		if h == k {
-			return true
-		}
-	}
-	return false
 }
