@@ -43,14 +43,10 @@ func (s *Subscriber[T]) Acquire(limit int) int {
 		return 0
 	}
 	s.Release(s.held)
-	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen {
-		if s.checkEvicted(ev); s.err != nil {
-			return 0
-		}
+	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen && s.evicted(ev) {
+		return 0
 	}
-	if limit <= 0 || uint64(limit) > s.t.capacity {
-		limit = int(s.t.capacity)
-	}
+	limit = s.capped(limit)
 	if s.t.reliable && unsafe.Sizeof(s.msg) != 0 {
 		pos := s.pos
 		n, waiting := s.readyRun(uint64(limit))

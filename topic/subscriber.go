@@ -190,14 +190,10 @@ func (s *Subscriber[T]) poll(fn func(*T), limit int, inPlace bool) (int, error) 
 	if s.err != nil {
 		return 0, s.err
 	}
-	if limit <= 0 || uint64(limit) > s.t.capacity {
-		limit = int(s.t.capacity)
+	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen && s.evicted(ev) {
+		return 0, s.err
 	}
-	if ev := load(s.t.mem, offEvictions); ev != s.evictSeen {
-		if s.checkEvicted(ev); s.err != nil {
-			return 0, s.err
-		}
-	}
+	limit = s.capped(limit)
 	n := 0
 	for tries := 0; n < limit && tries < 2*limit && s.err == nil; tries++ {
 		k, waiting := s.run(fn, limit-n, inPlace)
@@ -366,11 +362,8 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 	}
 	// A reliable publisher laps only a subscriber it evicted (it records
 	// the eviction before it goes on): say so instead of skipping.
-	if s.t.reliable {
-		s.checkEvicted(load(s.t.mem, offEvictions))
-		if s.err != nil {
-			return false
-		}
+	if s.t.reliable && s.evicted(load(s.t.mem, offEvictions)) {
+		return false
 	}
 	oldest := t - s.t.capacity + resumeSkip(s.t.capacity)
 	s.lost += oldest - pos
@@ -379,9 +372,22 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 	return true
 }
 
-// checkEvicted looks for this subscriber's token among the evictions
-// since the last look (the table keeps the last evictSlots).
-func (s *Subscriber[T]) checkEvicted(ev uint64) {
+// capped is a Poll or Acquire limit: at most the capacity, which a limit
+// ≤ 0 means.
+func (s *Subscriber[T]) capped(limit int) int {
+	if limit <= 0 || uint64(limit) > s.t.capacity {
+		return int(s.t.capacity)
+	}
+	return limit
+}
+
+// evicted looks for this subscriber's token among the evictions since
+// the last look (the table keeps the last evictSlots), ev the count now,
+// and reports whether the subscriber has stopped (Err). Out of line: the
+// rare case of Poll's and Acquire's first look (BenchmarkAcquireOne).
+//
+//go:noinline
+func (s *Subscriber[T]) evicted(ev uint64) bool {
 	from := s.evictSeen
 	if ev < from || ev-from > evictSlots {
 		from = ev - min(ev, evictSlots)
@@ -392,6 +398,7 @@ func (s *Subscriber[T]) checkEvicted(ev uint64) {
 		}
 	}
 	s.evictSeen = ev
+	return s.err != nil
 }
 
 // housekeep, about once a millisecond while nothing arrives, looks at the
