@@ -196,6 +196,25 @@ func (w *waiter) reset() {
 
 var errTimeout = errors.New("peer stopped answering (timeout)")
 
+// awaitAck polls for the peer's acknowledgement of a stream until poll
+// finds it or w gives up. The peer exits as soon as it has acknowledged,
+// and the round's watchdog aborts w when it sees that exit — which, on a
+// host that stalls this thread for a while, can come between a poll that
+// found nothing and the ack's arrival. So one more poll after w gives up
+// tells an ack that came just before the peer's exit from a peer that
+// stopped without one.
+func awaitAck(w *waiter, poll func() bool) error {
+	for !poll() {
+		if !w.wait() {
+			if poll() {
+				return nil
+			}
+			return errTimeout
+		}
+	}
+	return nil
+}
+
 // ---- rings ----
 
 type ringEnd[T any] struct {
@@ -317,10 +336,8 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 		pub.Commit()
 		seq += k
 	}
-	for !e.pong.TryConsume(e.recv) {
-		if !e.w.wait() {
-			return errTimeout
-		}
+	if err := awaitAck(&e.w, func() bool { return e.pong.TryConsume(e.recv) }); err != nil {
+		return err
 	}
 	if got := *seqOf(&e.reply); got != uint64(n) {
 		return fmt.Errorf("peer confirmed %d of %d messages in order (%#x)", got&^(1<<63), n, got)
@@ -671,10 +688,8 @@ func (e *logEnd) stream(n, batchSize int) error {
 		e.full.reset()
 		seq += k
 	}
-	for e.pong.Poll(1, e.recv) == 0 {
-		if !e.w.wait() {
-			return errTimeout
-		}
+	if err := awaitAck(&e.w, func() bool { return e.pong.Poll(1, e.recv) == 1 }); err != nil {
+		return err
 	}
 	if e.got != uint64(n) {
 		return fmt.Errorf("peer confirmed %d of %d records in order (%#x)", e.got&^(1<<63), n, e.got)

@@ -262,3 +262,19 @@ func TestPinProcess(t *testing.T) {
 		undo()
 	}
 }
+
+// TestAwaitAck: a stream's acknowledgement that arrives while the peer's
+// exit aborts the wait still counts; without one the wait fails.
+func TestAwaitAck(t *testing.T) {
+	c := testConfig("throughput")
+	w := newWaiter(c, producerIdler("spin"))
+	w.aborted.Store(true) // the peer has exited
+	polls := 0
+	late := func() bool { polls++; return polls == 2 } // the ack lands after the first look
+	if err := awaitAck(&w, late); err != nil || polls != 2 {
+		t.Fatalf("ack that came before the exit: %v after %d polls", err, polls)
+	}
+	if err := awaitAck(&w, func() bool { return false }); !errors.Is(err, errTimeout) {
+		t.Fatalf("no ack: %v, want errTimeout", err)
+	}
+}
