@@ -270,3 +270,50 @@ func BenchmarkLogLocal(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMPSCStream is BenchmarkRingStream for an MPSC ring: one
+// producer goroutine publishing 56-byte messages with TryPublish (a claim
+// CAS and a commit CAS each), one consumer copying them out with Poll, on
+// two pinned CPUs. Its consumer loop is benchStream's, written out again:
+// a helper taking the poll as a closure moved the copy and the count to
+// the heap and slowed BenchmarkRingStream/proto=cursors/size=64/batch=64
+// in eight pairs out of eight.
+func BenchmarkMPSCStream(b *testing.B) {
+	ca, cb := needCPUs(b)
+	q := newMPSC[w7](b, 1024)
+	done := make(chan uint64)
+	go pinned(cb, func() {
+		var got uint64
+		var cp w7
+		deadline := time.Now().Add(time.Minute)
+		for i := 0; got < uint64(b.N); i++ {
+			k := q.Poll(0, func(m *w7) {
+				cp = *m
+				if cp[0] != got {
+					panic("out of order")
+				}
+				got++
+			})
+			BusySpin{}.Idle(k)
+			if k == 0 && i&0xffff == 0 && time.Now().After(deadline) {
+				break
+			}
+		}
+		done <- got
+	})
+	var src w7
+	pinned(ca, func() {
+		b.SetBytes(int64(unsafe.Sizeof(src)))
+		b.ResetTimer()
+		for sent := 0; sent < b.N; {
+			src[0] = uint64(sent)
+			if q.TryPublish(&src) {
+				sent++
+			}
+		}
+	})
+	if got := <-done; got != uint64(b.N) {
+		b.Fatalf("received %d of %d", got, b.N)
+	}
+	reportRate(b)
+}
