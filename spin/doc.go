@@ -7,7 +7,9 @@
 //     (producer tail and consumer head in separate 128-byte blocks, each side
 //     caching the other's). See ring.go for the descriptor and the
 //     benchmarks that chose the default.
-//   - Log: single producer, single consumer, variable-length byte records.
+//   - Log: single producer, single consumer, variable-length byte records;
+//     Records[T] claims and reads the records of one type as a fixed-layout
+//     T, so that filling one is a typed copy rather than a memmove call.
 //   - MPSC[T]: many producers (CAS claim), one consumer; a producer that dies
 //     between claim and commit is skipped after a timeout.
 //   - Idler strategies (NoOp, BusySpin, Yield, Backoff, Park) and

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spinwire/spinwire/layout"
 )
 
 func newLog(tb testing.TB, capacity int) *Log {
@@ -328,5 +330,66 @@ func TestPrefetchSpan(t *testing.T) {
 		if idx, n := prefetchSpan(tc.tail, tc.batch, tc.head, c); idx != tc.wantIdx || n != tc.wantN {
 			t.Errorf("%s: offset %d, %d bytes; want %d, %d", tc.name, idx, n, tc.wantIdx, tc.wantN)
 		}
+	}
+}
+
+// TestRecords: typed records round-trip through a Log beside byte
+// records; Of refuses another type or size; RecordsOf refuses what a
+// record cannot hold as a T; a full log gives nil; nothing allocates.
+func TestRecords(t *testing.T) {
+	l := newLog(t, 1024)
+	recs, err := RecordsOf[msg56](l, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 40 { // 40 × 2 records of 64 and 16 bytes wrap the 1024-byte log
+		m := recs.Claim()
+		if m == nil {
+			t.Fatalf("round %d: claim refused", round)
+		}
+		*m = msg56{}
+		m.Seq = uint64(round)
+		copy(l.ClaimType(4, 8), "bytes!!!")
+		l.Commit()
+		var got []uint64
+		l.Poll(0, func(typ uint32, b []byte) {
+			if p := recs.Of(typ, b); p != nil {
+				got = append(got, p.Seq)
+			} else if typ != 4 {
+				t.Fatalf("round %d: record of type %d refused", round, typ)
+			}
+		})
+		if len(got) != 1 || got[0] != uint64(round) {
+			t.Fatalf("round %d: got %v", round, got)
+		}
+	}
+	if recs.Of(4, make([]byte, 56)) != nil || recs.Of(3, make([]byte, 55)) != nil {
+		t.Fatal("Of accepted another type or size")
+	}
+	if _, err := RecordsOf[*int](l, 3); !errors.Is(err, layout.ErrNotFixedLayout) {
+		t.Errorf("a pointer type: %v", err)
+	}
+	if _, err := RecordsOf[[200]byte](l, 3); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("a T over MaxRecord: %v", err)
+	}
+	for _, typ := range []uint32{PaddingType, MaxRecordType + 1} {
+		if _, err := RecordsOf[msg56](l, typ); err == nil {
+			t.Errorf("type %d accepted", typ)
+		}
+	}
+	if _, err := RecordsOf[msg56](nil, 3); err == nil {
+		t.Error("a nil log accepted")
+	}
+	for recs.Claim() != nil { // fill the log
+	}
+	l.Abort()
+	if a := testing.AllocsPerRun(100, func() {
+		if m := recs.Claim(); m != nil {
+			m.Seq = 1
+		}
+		l.Commit()
+		l.Poll(0, func(typ uint32, b []byte) { _ = recs.Of(typ, b) })
+	}); a != 0 {
+		t.Fatalf("%v allocs", a)
 	}
 }

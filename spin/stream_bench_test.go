@@ -142,12 +142,79 @@ func reportRate(b *testing.B) {
 // BenchmarkLogStream is BenchmarkRingStream for a Log: records of size
 // bytes, header included, written with Claim/Commit (batch records per
 // commit) and copied out by the consumer.
+//
+// typed/: 64-byte records whose payload is a [7]uint64, claimed with
+// Records.Claim and filled with a typed copy, read with Records.Of.
 func BenchmarkLogStream(b *testing.B) {
 	for _, batch := range []int{1, 64} {
 		for _, size := range []int{64, 256, 1024, 4096} {
 			b.Run(fmt.Sprintf("size=%d/batch=%d", size, batch), func(b *testing.B) { benchLogStream(b, size, batch) })
 		}
+		b.Run(fmt.Sprintf("typed/size=64/batch=%d", batch), func(b *testing.B) { benchRecordsStream(b, batch) })
 	}
+}
+
+// benchRecordsStream is benchLogStream for Records[w7]; its loops repeat
+// benchLogStream's on purpose (see BenchmarkMPSCStream).
+func benchRecordsStream(b *testing.B, batch int) {
+	ca, cb := needCPUs(b)
+	n, _ := LogLength(1 << 16)
+	l, err := NewLog(region(b, n), 1<<16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs, err := RecordsOf[w7](l, DefaultRecordType)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan uint64)
+	go pinned(cb, func() {
+		var got uint64
+		var cp w7
+		deadline := time.Now().Add(time.Minute)
+		for i := 0; got < uint64(b.N); i++ {
+			k := l.Poll(0, func(typ uint32, p []byte) {
+				if m := recs.Of(typ, p); m != nil {
+					cp = *m
+				}
+				if cp[0] != got {
+					panic("out of order")
+				}
+				got++
+			})
+			BusySpin{}.Idle(k)
+			if k == 0 && i&0xffff == 0 && time.Now().After(deadline) {
+				break
+			}
+		}
+		done <- got
+	})
+	var src w7
+	pinned(ca, func() {
+		b.SetBytes(64)
+		b.ResetTimer()
+		deadline := time.Now().Add(time.Minute)
+		for sent, i := 0, 0; sent < b.N; i++ {
+			k := 0
+			for ; k < batch && sent+k < b.N; k++ {
+				m := recs.Claim()
+				if m == nil {
+					break
+				}
+				*m = src
+				m[0] = uint64(sent + k)
+			}
+			l.Commit() // the batch: one release store
+			sent += k
+			if k == 0 && i&0xffff == 0 && time.Now().After(deadline) {
+				break // the consumer stopped: the count below fails
+			}
+		}
+	})
+	if got := <-done; got != uint64(b.N) {
+		b.Fatalf("received %d of %d", got, b.N)
+	}
+	reportRate(b)
 }
 
 func benchLogStream(b *testing.B, size, batch int) {
