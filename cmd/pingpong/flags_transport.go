@@ -54,7 +54,7 @@ func (f *transportFlags) define(fs *flag.FlagSet, c *config) {
 	fs.DurationVar(&c.Limit, "limit", 5*time.Second, "with -n: stop a transport after this long, short of -n (0: no limit)")
 	fs.StringVar(&f.warmup, "warmup", "", "discarded before each round: a count or a duration (default: 20000, at most 100ms)")
 	fs.IntVar(&c.Size, "size", 64, "message bytes, 8…65536")
-	fs.StringVar(&c.Protocol, "protocol", "", "spinwire: inslot or cursors (a spin.Ring), or log (a spin.Log) (default: a Ring with spin.DefaultProtocol up to 64 bytes, a Log above)")
+	fs.StringVar(&c.Protocol, "protocol", "", "spinwire: inslot or cursors (a spin.Ring), log (a spin.Log), or records (a spin.Log written and read as spin.Records, -mode throughput -size 64) (default: a Ring with spin.DefaultProtocol up to 64 bytes, a Log above)")
 	fs.IntVar(&c.Slots, "slots", 1024, "slots per ring, a power of two (rate mode: the most in flight)")
 	fs.StringVar(&c.HgrmDir, "hgrm", "", "write each transport's latency distribution to dir/<transport>.hgrm")
 	fs.StringVar(&c.Plot, "plot", "", "draw the percentile spectrum into file (.svg or .png)")
@@ -75,8 +75,11 @@ func (f *transportFlags) check(c *config, given map[string]bool) error {
 	if c.Size < 8 || c.Size > 65536 {
 		return fmt.Errorf("-size %d: want 8…65536 bytes", c.Size)
 	}
-	if c.Protocol != "" && c.Protocol != "inslot" && c.Protocol != "cursors" && c.Protocol != "log" {
-		return fmt.Errorf("-protocol %q: want inslot, cursors or log", c.Protocol)
+	if c.Protocol != "" && c.Protocol != "inslot" && c.Protocol != "cursors" && c.Protocol != "log" && c.Protocol != "records" {
+		return fmt.Errorf("-protocol %q: want inslot, cursors, log or records", c.Protocol)
+	}
+	if c.Protocol == "records" && (c.Mode != "throughput" || c.Size != 64) {
+		return fmt.Errorf("-protocol records: a stream (-mode throughput) of 64-byte records")
 	}
 	if (c.Protocol == "inslot" || c.Protocol == "cursors") && !ringSize(c) {
 		return fmt.Errorf("-protocol %s -size %d: a Ring carries multiples of 8 up to 64 bytes and powers of two up to 4096 (use -protocol log)", c.Protocol, c.Size)

@@ -20,6 +20,7 @@ func TestFloorDoesTheTransportsWork(t *testing.T) {
 		{"throughput", "", 1024, true, "inslot", "1024-byte messages copied in and out through a ring, inslot protocol"},
 		{"throughput", "log", 1024, false, "cursors", "1024-byte messages copied in and out through a ring, cursors protocol"},
 		{"throughput", "log", 64, false, "cursors", "cursors protocol"},
+		{"throughput", "records", 64, false, "cursors", "cursors protocol"},
 		{"throughput", "inslot", 96, false, "cursors", "96-byte"},
 		{"latency", "", 8, true, "inslot", "a counter through two cache lines, 8 bytes"},
 		{"latency", "", 256, true, "inslot", "a 256-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out"},

@@ -78,6 +78,10 @@ func TestRun_modes(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "note: transport raw has no throughput mode") || !strings.Contains(out, "msgs/s") {
 		t.Errorf("throughput: exit %d\n%s\n%s", code, out, errs)
 	}
+	code, out, errs = runArgs(t, "-transport", "spinwire", "-mode", "throughput", "-protocol", "records", "-n", "30000", "-batch", "8", "-agent", "preemptible", "-cpus", cpus, "-quiet")
+	if code != 0 || !strings.Contains(out, "spin.Records[[7]uint64]") || !strings.Contains(out, "msgs/s") {
+		t.Errorf("throughput, -protocol records: exit %d\n%s\n%s", code, out, errs)
+	}
 	code, out, errs = runArgs(t, "-transport", "uds-net,eventfd", "-rate", "20000", "-n", "2000", "-rounds", "2", "-warmup", "100", "-agent", "preemptible", "-cpus", cpus, "-quiet")
 	if code != 0 || !strings.Contains(out, "replies/s") || !strings.Contains(out, "eventfd") || errs != "" {
 		t.Errorf("rate: exit %d\n%s\n%s", code, out, errs)

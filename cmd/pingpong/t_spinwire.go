@@ -66,7 +66,7 @@ type (
 // Ring's job, as they are the floor's; the Log is for variable lengths.
 func ringSize(c *config) bool {
 	switch {
-	case c.Protocol == "log" || c.Size%8 != 0:
+	case c.Protocol == "log" || c.Protocol == "records" || c.Size%8 != 0:
 		return false
 	case c.Size <= 64:
 		return true
@@ -584,9 +584,14 @@ func logCapacity(c *config) int {
 	return 1 << bits.Len(uint(want-1))
 }
 
+// typedRecord is -protocol records' payload: a 64-byte record's 56 bytes.
+type typedRecord [7]uint64
+
 type logEnd struct {
 	seg        *layout.Segment
 	ping, pong *spin.Log
+	recs       *spin.Records[typedRecord] // -protocol records: the stream's
+	tpl        typedRecord                // … and what it copies in (msg's bytes)
 	msg        []byte
 	got        uint64
 	recv       func(uint32, []byte)
@@ -623,6 +628,11 @@ func openLogs(c *config, idle string) (end, []*os.File, error) {
 	if e.ping, err = spin.NewLog(pingR, logCapacity(c)); err == nil {
 		e.pong, err = spin.NewLog(pongR, logCapacity(c))
 	}
+	if err == nil && c.Protocol == "records" {
+		var r spin.Records[typedRecord]
+		r, err = spin.RecordsOf[typedRecord](e.ping, logType)
+		e.recs = &r
+	}
 	if err != nil {
 		seg.Close()
 		return nil, nil, err
@@ -630,6 +640,7 @@ func openLogs(c *config, idle string) (end, []*os.File, error) {
 	for i := range e.msg {
 		e.msg[i] = byte(i)
 	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&e.tpl)), unsafe.Sizeof(e.tpl)), e.msg)
 	e.recv = func(_ uint32, b []byte) {
 		if len(b) >= 8 {
 			e.got = binary.LittleEndian.Uint64(b)
@@ -670,7 +681,15 @@ func (e *logEnd) stream(n, batchSize int) error {
 	e.w.reset()
 	for seq := 0; seq < n; {
 		k := 0
-		for ; k < batchSize && seq+k < n; k++ {
+		for ; e.recs != nil && k < batchSize && seq+k < n; k++ {
+			m := e.recs.Claim()
+			if m == nil {
+				break
+			}
+			*m = e.tpl // a typed copy: moves in line, no memmove call
+			m[0] = uint64(seq + k)
+		}
+		for ; e.recs == nil && k < batchSize && seq+k < n; k++ {
 			b := e.ping.Claim(len(e.msg))
 			if b == nil {
 				break
@@ -772,6 +791,23 @@ func serveLogs(c *config, idle string, f *os.File) error {
 			s.count(binary.LittleEndian.Uint64(cp), true)
 		}
 		s.poll = func() int { return ping.Poll(0, count) }
+		if c.Protocol == "records" {
+			recs, err := spin.RecordsOf[typedRecord](ping, logType)
+			if err != nil {
+				return err
+			}
+			var m typedRecord
+			take := func(typ uint32, b []byte) {
+				p := recs.Of(typ, b)
+				if p == nil {
+					s.count(0, false)
+					return
+				}
+				m = *p // as the producer's typed copy
+				s.count(m[0], true)
+			}
+			s.poll = func() int { return ping.Poll(0, take) }
+		}
 		ack := make([]byte, 8)
 		s.ack = func(done uint64) {
 			binary.LittleEndian.PutUint64(ack, done)
@@ -789,6 +825,8 @@ func (t spinwireT) options(c *config) options {
 	}
 	var path string
 	switch {
+	case c.Protocol == "records":
+		path, p = "spin.Log as spin.Records[[7]uint64]: one 64-byte record per message (8-byte header + 56-byte payload), typed copies", ""
 	case !ringSize(c):
 		path, p = fmt.Sprintf("spin.Log: one %d-byte record per message (8-byte header + %d-byte payload)", logPayload(c)+spin.RecordHeaderLength, logPayload(c)), ""
 	case protocol(c) == spin.InSlot:
