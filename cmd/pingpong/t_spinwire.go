@@ -680,22 +680,11 @@ func (e *logEnd) roundTrip(seq uint64) error {
 func (e *logEnd) stream(n, batchSize int) error {
 	e.w.reset()
 	for seq := 0; seq < n; {
-		k := 0
-		for ; e.recs != nil && k < batchSize && seq+k < n; k++ {
-			m := e.recs.Claim()
-			if m == nil {
-				break
-			}
-			*m = e.tpl // a typed copy: moves in line, no memmove call
-			m[0] = uint64(seq + k)
-		}
-		for ; e.recs == nil && k < batchSize && seq+k < n; k++ {
-			b := e.ping.Claim(len(e.msg))
-			if b == nil {
-				break
-			}
-			asm.Copy(b, e.msg)
-			binary.LittleEndian.PutUint64(b, uint64(seq+k))
+		var k int
+		if e.recs != nil {
+			k = e.fillTyped(seq, min(batchSize, n-seq))
+		} else {
+			k = e.fillBytes(seq, min(batchSize, n-seq))
 		}
 		e.ping.Commit() // the batch: one release store
 		if k == 0 {
@@ -714,6 +703,36 @@ func (e *logEnd) stream(n, batchSize int) error {
 		return fmt.Errorf("peer confirmed %d of %d records in order (%#x)", e.got&^(1<<63), n, e.got)
 	}
 	return nil
+}
+
+// fillBytes claims up to want records after seq, copies the message into
+// each (asm.Copy) and stamps its sequence; it returns how many it claimed.
+func (e *logEnd) fillBytes(seq, want int) int {
+	k := 0
+	for ; k < want; k++ {
+		b := e.ping.Claim(len(e.msg))
+		if b == nil {
+			break
+		}
+		asm.Copy(b, e.msg)
+		binary.LittleEndian.PutUint64(b, uint64(seq+k))
+	}
+	return k
+}
+
+// fillTyped is fillBytes through e.recs (-protocol records): a typed copy
+// of the same bytes, moves in line instead of a memmove call.
+func (e *logEnd) fillTyped(seq, want int) int {
+	k := 0
+	for ; k < want; k++ {
+		m := e.recs.Claim()
+		if m == nil {
+			break
+		}
+		*m = e.tpl
+		m[0] = uint64(seq + k)
+	}
+	return k
 }
 
 // abort makes a waiting roundTrip give up at its next idle.
@@ -780,17 +799,9 @@ func serveLogs(c *config, idle string, f *os.File) error {
 		}
 		s.poll = func() int { return ping.Poll(0, echo) }
 	} else {
-		// The consumer copies each record out (see serveRings).
-		cp := make([]byte, logPayload(c))
-		count := func(_ uint32, b []byte) {
-			if len(b) < 8 {
-				s.count(0, false)
-				return
-			}
-			asm.Copy(cp, b) // as TryWrite copies in
-			s.count(binary.LittleEndian.Uint64(cp), true)
-		}
-		s.poll = func() int { return ping.Poll(0, count) }
+		// The consumer copies each record out (see serveRings): with
+		// asm.Copy, or under -protocol records a typed copy as the
+		// producer's.
 		if c.Protocol == "records" {
 			recs, err := spin.RecordsOf[typedRecord](ping, logType)
 			if err != nil {
@@ -803,10 +814,21 @@ func serveLogs(c *config, idle string, f *os.File) error {
 					s.count(0, false)
 					return
 				}
-				m = *p // as the producer's typed copy
+				m = *p
 				s.count(m[0], true)
 			}
 			s.poll = func() int { return ping.Poll(0, take) }
+		} else {
+			cp := make([]byte, logPayload(c))
+			count := func(_ uint32, b []byte) {
+				if len(b) < 8 {
+					s.count(0, false)
+					return
+				}
+				asm.Copy(cp, b) // as TryWrite copies in
+				s.count(binary.LittleEndian.Uint64(cp), true)
+			}
+			s.poll = func() int { return ping.Poll(0, count) }
 		}
 		ack := make([]byte, 8)
 		s.ack = func(done uint64) {
