@@ -18,10 +18,10 @@ type copyRoutine struct {
 }
 
 // copyRoutines returns every implementation this build can run: Copy as
-// detected, each vector routine called directly, and Copy with every size
+// detected, CopyLine, each vector routine called directly, and Copy with every size
 // sent to each vector routine (which tests the dispatch path too).
 func copyRoutines() []copyRoutine {
-	rs := []copyRoutine{{name: "Copy", fn: Copy}}
+	rs := []copyRoutine{{name: "Copy", fn: Copy}, {name: "CopyLine", fn: CopyLine}}
 	for _, k := range copyKinds() {
 		rs = append(rs, copyRoutine{name: "impl=" + k.String(), fn: func(d, s []byte) int { return copyVec(k, d, s) }})
 	}
@@ -238,6 +238,37 @@ func TestCopyVectorOverlap(t *testing.T) {
 					t.Fatalf("%v n=%d shift=%d: result differs from the builtin copy", k, n, shift)
 				}
 			}
+		}
+	}
+}
+
+// TestCopyLineOverlap checks CopyLine, like the builtin copy, on
+// overlapping slices in both directions around its 32…64-byte path, and
+// its result for a short destination.
+func TestCopyLineOverlap(t *testing.T) {
+	buf := alignedBuf(512)
+	want := make([]byte, len(buf))
+	for n := 0; n <= 70; n++ {
+		for shift := -70; shift <= 70; shift++ {
+			for i := range buf {
+				buf[i] = byte(i * 13)
+			}
+			copyGeneric(want, buf)
+			from := 200
+			copyGeneric(want[from+shift:from+shift+n], want[from:from+n])
+			if got := CopyLine(buf[from+shift:from+shift+n], buf[from:from+n]); got != n {
+				t.Fatalf("n=%d shift=%d: returned %d", n, shift, got)
+			}
+			if !bytes.Equal(buf, want) {
+				t.Fatalf("n=%d shift=%d: result differs from the builtin copy", n, shift)
+			}
+		}
+	}
+	src := bytes.Repeat([]byte{7}, 64)
+	for _, dl := range []int{0, 31, 32, 40, 63} {
+		dst := make([]byte, dl)
+		if got := CopyLine(dst, src); got != dl || !bytes.Equal(dst, src[:dl]) {
+			t.Errorf("CopyLine(%d-byte dst, 64-byte src) = %d", dl, got)
 		}
 	}
 }

@@ -103,7 +103,8 @@ func TestTransports(t *testing.T) {
 }
 
 // TestTransports_sizes: spinwire's rings (every slot size, both
-// protocols) and logs (above a slot, up to 64 KiB), and the byte streams
+// protocols) and logs (above a slot, up to 64 KiB, and a 64-byte stream
+// under -protocol log), and the byte streams
 // at sizes the kernel splits.
 func TestTransports_sizes(t *testing.T) {
 	type tc struct {
@@ -117,7 +118,7 @@ func TestTransports_sizes(t *testing.T) {
 		cases = append(cases, tc{"spinwire", size, "", "latency"})
 	}
 	cases = append(cases,
-		tc{"spinwire", 64, "cursors", "latency"}, tc{"spinwire", 16, "cursors", "throughput"},
+		tc{"spinwire", 64, "cursors", "latency"}, tc{"spinwire", 16, "cursors", "throughput"}, tc{"spinwire", 64, "log", "throughput"},
 		tc{"spinwire", 100, "", "latency"}, tc{"spinwire", 100, "", "throughput"}, tc{"spinwire-park", 1000, "", "rate"},
 		tc{"spinwire", 65536, "", "rate"}, tc{"spinwire-backoff", 65536, "", "throughput"},
 		tc{"pipe", 65536, "", "latency"}, tc{"pipe", 9000, "", "rate"}, tc{"uds", 65536, "", "rate"}, tc{"tcp", 65536, "", "throughput"},
@@ -140,7 +141,7 @@ func TestTransports_sizes(t *testing.T) {
 				t.Fatalf("peer: %v", err)
 			}
 			o := transports[k.name].options(c)
-			if strings.HasPrefix(k.name, "spinwire") && (k.size > 64) != strings.Contains(o.Path, "spin.Log") {
+			if strings.HasPrefix(k.name, "spinwire") && (k.size > 64 || k.protocol == "log") != strings.Contains(o.Path, "spin.Log") {
 				t.Errorf("size %d travels as %q", k.size, o.Path)
 			}
 		})
