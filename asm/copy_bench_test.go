@@ -12,11 +12,12 @@ var benchCopySizes = []int{8, 16, 32, 64, 96, 128, 192, 256, 384, 512, 768, 1024
 
 // BenchmarkCopy times the builtin copy (impl=builtin), Copy with every size
 // sent to one vector routine (impl=avx512, impl=avx2, impl=neon: the call
-// path Copy takes when it dispatches there) and Copy as detected
-// (impl=Copy), for each size, into a MAP_SHARED mapping (dst=shm,
-// like a ring slot in a segment) and into the heap (dst=heap). Source and
-// destination are 64-byte aligned and stay in L1: this is the cost of the
-// instructions, not of the cache-line transfers a real consumer adds.
+// path Copy takes when it dispatches there), Copy as detected (impl=Copy)
+// and CopyLine (impl=CopyLine), for each size, into a MAP_SHARED mapping
+// (dst=shm, like a ring slot in a segment) and into the heap (dst=heap).
+// Source and destination are 64-byte aligned and stay in L1: this is the
+// cost of the instructions, not of the cache-line transfers a real
+// consumer adds.
 func BenchmarkCopy(b *testing.B) {
 	src := alignedBuf(maxCopyTest)
 	for i := range src {
@@ -33,7 +34,7 @@ func BenchmarkCopy(b *testing.B) {
 	for _, k := range copyKinds() {
 		impls = append(impls, k.String())
 	}
-	impls = append(impls, "Copy")
+	impls = append(impls, "Copy", "CopyLine")
 	for _, dst := range dsts {
 		for _, impl := range impls {
 			for _, n := range benchCopySizes {
@@ -49,6 +50,10 @@ func BenchmarkCopy(b *testing.B) {
 					case "Copy":
 						for b.Loop() {
 							Copy(d, s)
+						}
+					case "CopyLine":
+						for b.Loop() {
+							CopyLine(d, s)
 						}
 					default: // Copy with every size sent to one vector routine
 						defer setCopy(copyImpl{kind: copyKindByName(b, impl), lo: 0, hi: 1 << 62})()

@@ -21,6 +21,10 @@
 //     moves between two CPUs. On arm64 the NEON
 //     routine is built and tested (under qemu-user) but has not been timed
 //     on hardware, so Copy is the builtin copy there;
+//   - CopyLine: the builtin copy for payloads of 32 to 64 bytes as inlined
+//     word moves, so a producer loop that claims and fills byte records
+//     makes no call to copy them (pure Go, but here because it is Copy's
+//     sibling: it never takes Copy's vector paths);
 //   - PrefetchW: PREFETCHW over a stretch of lines a producer is about to
 //     write, so their ownership moves before its stores wait for it (a Log
 //     producer's next batch; no reference: elsewhere it does nothing);
