@@ -270,17 +270,8 @@ func (l *Log) claimSlow(typ uint32, n int, base, rec, idx uint64) []byte {
 	if rec > toEnd {
 		need += toEnd // padding, then the record at offset 0
 	}
-	if base+need-l.headCache > l.capacity {
-		// SYNC: acquire of the consumer's head; pairs with Log.release.
-		h := atomic.LoadUint64(l.headP)
-		if h > l.tail || l.tail-h > l.capacity || h%recordAlign != 0 {
-			l.pfault.set(faultHead, l.tail, h)
-			return nil
-		}
-		l.headCache = h
-		if base+need-h > l.capacity {
-			return nil
-		}
+	if base+need-l.headCache > l.capacity && (!l.refreshHead() || base+need-l.headCache > l.capacity) {
+		return nil
 	}
 	le := binary.LittleEndian
 	pos := base
@@ -294,6 +285,20 @@ func (l *Log) claimSlow(typ uint32, n int, base, rec, idx uint64) []byte {
 	le.PutUint32(l.data[idx+RecordTypeOffset:], typ)
 	l.pending = pos + rec
 	return l.data[idx+RecordHeaderLength : idx+RecordHeaderLength+uint64(n) : idx+RecordHeaderLength+uint64(n)]
+}
+
+// refreshHead loads the consumer's head into headCache and reports true,
+// or, for a head outside [tail−capacity, tail] or not 8-byte aligned,
+// records the fault (ProducerErr) and reports false.
+func (l *Log) refreshHead() bool {
+	// SYNC: acquire of the consumer's head; pairs with Log.release.
+	h := atomic.LoadUint64(l.headP)
+	if h > l.tail || l.tail-h > l.capacity || h%recordAlign != 0 {
+		l.pfault.set(faultHead, l.tail, h)
+		return false
+	}
+	l.headCache = h
+	return true
 }
 
 // Commit publishes the claimed records (and any padding before them): one

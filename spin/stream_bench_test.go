@@ -144,22 +144,26 @@ func reportRate(b *testing.B) {
 // commit) and copied out by the consumer.
 //
 // typed/: 64-byte records whose payload is a [7]uint64, claimed with
-// Records.Claim and filled with a typed copy, read with Records.Of.
-// line/: 64-byte byte records whose payload the producer copies in with
-// asm.CopyLine instead of asm.Copy.
+// Records.Claim and filled with a typed copy, read with Records.Of;
+// typedn/: the same claimed with Records.ClaimN. line/: 64-byte byte
+// records whose payload the producer copies in with asm.CopyLine instead
+// of asm.Copy; claimn/: the same claimed with ClaimN.
 func BenchmarkLogStream(b *testing.B) {
 	for _, batch := range []int{1, 64} {
 		for _, size := range []int{64, 256, 1024, 4096} {
-			b.Run(fmt.Sprintf("size=%d/batch=%d", size, batch), func(b *testing.B) { benchLogStream(b, size, batch, false) })
+			b.Run(fmt.Sprintf("size=%d/batch=%d", size, batch), func(b *testing.B) { benchLogStream(b, size, batch, logFillCopy) })
 		}
-		b.Run(fmt.Sprintf("line/size=64/batch=%d", batch), func(b *testing.B) { benchLogStream(b, 64, batch, true) })
-		b.Run(fmt.Sprintf("typed/size=64/batch=%d", batch), func(b *testing.B) { benchRecordsStream(b, batch) })
+		b.Run(fmt.Sprintf("line/size=64/batch=%d", batch), func(b *testing.B) { benchLogStream(b, 64, batch, logFillLine) })
+		b.Run(fmt.Sprintf("claimn/size=64/batch=%d", batch), func(b *testing.B) { benchLogStream(b, 64, batch, logFillClaimN) })
+		b.Run(fmt.Sprintf("typed/size=64/batch=%d", batch), func(b *testing.B) { benchRecordsStream(b, batch, false) })
+		b.Run(fmt.Sprintf("typedn/size=64/batch=%d", batch), func(b *testing.B) { benchRecordsStream(b, batch, true) })
 	}
 }
 
-// benchRecordsStream is benchLogStream for Records[w7]; its loops repeat
+// benchRecordsStream is benchLogStream for Records[w7], claimed one at a
+// time or, with claimN, a batch at a time; its loops repeat
 // benchLogStream's on purpose (see BenchmarkMPSCStream).
-func benchRecordsStream(b *testing.B, batch int) {
+func benchRecordsStream(b *testing.B, batch int, claimN bool) {
 	ca, cb := needCPUs(b)
 	n, _ := LogLength(1 << 16)
 	l, err := NewLog(region(b, n), 1<<16)
@@ -199,13 +203,22 @@ func benchRecordsStream(b *testing.B, batch int) {
 		deadline := time.Now().Add(time.Minute)
 		for sent, i := 0, 0; sent < b.N; i++ {
 			k := 0
-			for ; k < batch && sent+k < b.N; k++ {
-				m := recs.Claim()
-				if m == nil {
-					break
+			if claimN {
+				c := recs.ClaimN(min(batch, b.N-sent))
+				for ; k < c.Len(); k++ {
+					m := c.At(k)
+					*m = src
+					m[0] = uint64(sent + k)
 				}
-				*m = src
-				m[0] = uint64(sent + k)
+			} else {
+				for ; k < batch && sent+k < b.N; k++ {
+					m := recs.Claim()
+					if m == nil {
+						break
+					}
+					*m = src
+					m[0] = uint64(sent + k)
+				}
 			}
 			l.Commit() // the batch: one release store
 			sent += k
@@ -221,9 +234,8 @@ func benchRecordsStream(b *testing.B, batch int) {
 }
 
 // benchLogStream streams size-byte records (a size−8-byte payload) in
-// batches; the producer copies each payload with asm.CopyLine when line is
-// set, else with asm.Copy.
-func benchLogStream(b *testing.B, size, batch int, line bool) {
+// batches; the producer claims and fills each batch with fill.
+func benchLogStream(b *testing.B, size, batch int, fill func(l *Log, src []byte, sent, want int) int) {
 	ca, cb := needCPUs(b)
 	payload := size - RecordHeaderLength
 	capacity := 1 << 16
@@ -261,12 +273,7 @@ func benchLogStream(b *testing.B, size, batch int, line bool) {
 		b.SetBytes(int64(size))
 		b.ResetTimer()
 		for sent := 0; sent < b.N; {
-			var k int
-			if line {
-				k = logFillLine(l, src, sent, min(batch, b.N-sent))
-			} else {
-				k = logFillCopy(l, src, sent, min(batch, b.N-sent))
-			}
+			k := fill(l, src, sent, min(batch, b.N-sent))
 			l.Commit() // the batch: one release store
 			sent += k
 			if k == 0 && time.Now().After(deadline) {
@@ -309,6 +316,16 @@ func logFillLine(l *Log, src []byte, sent, want int) int {
 		asm.CopyLine(dst, src)
 	}
 	return k
+}
+
+// logFillClaimN is logFillLine with the batch claimed in one call.
+func logFillClaimN(l *Log, src []byte, sent, want int) int {
+	c := l.ClaimN(DefaultRecordType, len(src), want)
+	for k := range c.Len() {
+		binary.LittleEndian.PutUint64(src, uint64(sent+k))
+		asm.CopyLine(c.At(k), src)
+	}
+	return c.Len()
 }
 
 // BenchmarkRingLocal is the per-message instruction cost of a Ring's

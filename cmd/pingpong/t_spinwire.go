@@ -723,36 +723,31 @@ func (e *logEnd) fillBytes(seq, want int) int {
 	return k
 }
 
-// fillLine is fillBytes for a 32…64-byte message, copied with
-// asm.CopyLine: moves in line instead of a memmove call. A loop holding
-// both copies behind a branch ran no faster than asm.Copy alone (see
-// docs/benchmarks.md), hence a loop of its own.
+// fillLine is fillBytes for a 32…64-byte message: the batch claimed with
+// one call (ClaimN) and each message copied with asm.CopyLine (moves in
+// line instead of a memmove call), so the loop makes no call. A loop
+// holding both copies behind a branch ran no faster than asm.Copy alone
+// (see docs/benchmarks.md), hence a loop of its own.
 func (e *logEnd) fillLine(seq, want int) int {
-	k := 0
-	for ; k < want; k++ {
-		b := e.ping.Claim(len(e.msg))
-		if b == nil {
-			break
-		}
+	c := e.ping.ClaimN(spin.DefaultRecordType, len(e.msg), want)
+	for i := range c.Len() {
+		b := c.At(i)
 		asm.CopyLine(b, e.msg)
-		binary.LittleEndian.PutUint64(b, uint64(seq+k))
+		binary.LittleEndian.PutUint64(b, uint64(seq+i))
 	}
-	return k
+	return c.Len()
 }
 
-// fillTyped is fillBytes through e.recs (-protocol records): a typed copy
-// of the same bytes, moves in line instead of a memmove call.
+// fillTyped is fillLine through e.recs (-protocol records): the batch
+// claimed with Records.ClaimN, each message a typed copy of the same bytes.
 func (e *logEnd) fillTyped(seq, want int) int {
-	k := 0
-	for ; k < want; k++ {
-		m := e.recs.Claim()
-		if m == nil {
-			break
-		}
+	c := e.recs.ClaimN(want)
+	for i := range c.Len() {
+		m := c.At(i)
 		*m = e.tpl
-		m[0] = uint64(seq + k)
+		m[0] = uint64(seq + i)
 	}
-	return k
+	return c.Len()
 }
 
 // abort makes a waiting roundTrip give up at its next idle.
@@ -820,8 +815,8 @@ func serveLogs(c *config, idle string, f *os.File) error {
 		s.poll = func() int { return ping.Poll(0, echo) }
 	} else {
 		// The consumer copies each record out (see serveRings): with
-		// asm.Copy, or under -protocol records a typed copy as the
-		// producer's.
+		// asm.Copy (asm.CopyLine for 32…64 bytes), or under -protocol
+		// records a typed copy as the producer's.
 		if c.Protocol == "records" {
 			recs, err := spin.RecordsOf[typedRecord](ping, logType)
 			if err != nil {
@@ -847,6 +842,17 @@ func serveLogs(c *config, idle string, f *os.File) error {
 				}
 				asm.Copy(cp, b) // as TryWrite copies in
 				s.count(binary.LittleEndian.Uint64(cp), true)
+			}
+			if len(cp) >= 32 && len(cp) <= 64 {
+				// As fillLine copies in: a callback that makes no call.
+				count = func(_ uint32, b []byte) {
+					if len(b) < 8 {
+						s.count(0, false)
+						return
+					}
+					asm.CopyLine(cp, b)
+					s.count(binary.LittleEndian.Uint64(cp), true)
+				}
 			}
 			s.poll = func() int { return ping.Poll(0, count) }
 		}

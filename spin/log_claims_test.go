@@ -1,0 +1,161 @@
+package spin
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+// TestLogClaimN: runs of records claimed with ClaimN arrive in order with
+// their types, beside single claims, across the wrap; a run stops at the
+// buffer's end and at the room the consumer's head leaves (loading the
+// head when the cached one is stale); bad claims and a corrupt head get
+// an empty run; nothing allocates.
+func TestLogClaimN(t *testing.T) {
+	t.Run("runs_arrive_in_order_across_the_wrap", logClaimNInOrder)
+	t.Run("run_stops_at_the_end_and_the_head", logClaimNStops)
+	t.Run("bad_claims_get_an_empty_run", logClaimNBad)
+	t.Run("records", logClaimNRecords)
+	t.Run("zero_allocs", logClaimNZeroAllocs)
+}
+
+func logClaimNInOrder(t *testing.T) {
+	l := newLog(t, 1024)
+	var sent, got uint64
+	for round := range 100 { // 100 × 7 records of 24 or 32 bytes wrap the log often
+		n := 16 + 8*(round%2)
+		for want := 6; want > 0; {
+			c := l.ClaimN(5, n, want)
+			if c.Len() == 0 {
+				t.Fatalf("round %d: empty run with %d bytes free", round, l.Capacity()-l.Len())
+			}
+			for i := range c.Len() {
+				b := c.At(i)
+				if len(b) != n {
+					t.Fatalf("payload of %d bytes, want %d", len(b), n)
+				}
+				binary.LittleEndian.PutUint64(b, sent)
+				sent++
+			}
+			want -= c.Len()
+		}
+		binary.LittleEndian.PutUint64(l.ClaimType(6, 8), sent)
+		sent++
+		l.Commit()
+		l.Poll(0, func(typ uint32, b []byte) {
+			if v := binary.LittleEndian.Uint64(b); v != got || (typ == 6) != (len(b) == 8) {
+				t.Fatalf("round %d: record %d of type %d, %d bytes; want %d", round, v, typ, len(b), got)
+			}
+			got++
+		})
+	}
+	if got != sent {
+		t.Fatalf("received %d of %d", got, sent)
+	}
+}
+
+func logClaimNStops(t *testing.T) {
+	l := newLog(t, 256) // 16-byte records (8-byte payloads): 16 fit
+	if c := l.ClaimN(1, 8, 100); c.Len() != 16 {
+		t.Fatalf("empty log: run of %d, want 16", c.Len())
+	}
+	l.Commit()
+	if c := l.ClaimN(1, 8, 1); c.Len() != 0 {
+		t.Fatalf("full log: run of %d", c.Len())
+	}
+	l.Poll(12, func(uint32, []byte) {})
+	l.ClaimN(1, 8, 1) // loads the head: 12 records free
+	l.Commit()
+	l.Poll(0, func(uint32, []byte) {}) // the head moves on; the cache stays
+	c := l.ClaimN(1, 8, 100)           // from offset 16: 15 to the end, 11 by the stale head
+	if c.Len() != 15 {
+		t.Fatalf("run of %d, want the 15 before the end (the head reloaded)", c.Len())
+	}
+	l.Commit()
+	l.Poll(0, func(uint32, []byte) {})
+	l.ClaimN(1, 8, 1) // offset 0 again
+	l.Commit()
+	l.Poll(0, func(uint32, []byte) {})
+	if c := l.ClaimN(1, 16, 100); c.Len() != 10 { // 24-byte records from offset 16: 10 before the end
+		t.Fatalf("run of %d, want the 10 before the end", c.Len())
+	}
+}
+
+func logClaimNBad(t *testing.T) {
+	l := newLog(t, 256)
+	for _, tc := range []struct {
+		typ  uint32
+		n, k int
+	}{{1, 8, 0}, {1, 8, -1}, {1, -1, 4}, {1, l.MaxRecord() + 1, 4}, {PaddingType, 8, 4}, {MaxRecordType + 1, 8, 4}} {
+		if c := l.ClaimN(tc.typ, tc.n, tc.k); c.Len() != 0 || c.At(0) != nil {
+			t.Errorf("ClaimN(%d, %d, %d): run of %d", tc.typ, tc.n, tc.k, c.Len())
+		}
+	}
+	c := l.ClaimN(1, 8, 3)
+	if c.At(-1) != nil || c.At(3) != nil || c.At(2) == nil {
+		t.Error("At outside 0…Len()-1 not nil, or inside nil")
+	}
+	l.ClaimN(1, 8, 13) // full
+	l.Commit()
+	l.Poll(12, func(uint32, []byte) {})
+	l.ClaimN(1, 8, 1) // loads the head: 12 records free
+	l.Commit()
+	l.Poll(0, func(uint32, []byte) {})
+	*l.headP = 5 // a consumer's corrupt head, seen when the cached one is short
+	if c := l.ClaimN(1, 8, 100); c.Len() != 1 || !errors.Is(l.ProducerErr(), ErrCorrupt) {
+		t.Fatalf("corrupt head: run of %d, ProducerErr %v", c.Len(), l.ProducerErr())
+	}
+	if c := l.ClaimN(1, 8, 1); c.Len() != 0 {
+		t.Fatal("claimed after the fault")
+	}
+}
+
+func logClaimNRecords(t *testing.T) {
+	l := newLog(t, 1024)
+	recs, err := RecordsOf[msg56](l, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent, got uint64
+	for round := range 50 {
+		c := recs.ClaimN(5)
+		if c.Len() == 0 || c.At(c.Len()) != nil || c.At(-1) != nil {
+			t.Fatalf("round %d: run of %d", round, c.Len())
+		}
+		for i := range c.Len() {
+			*c.At(i) = msg56{Seq: sent}
+			sent++
+		}
+		l.Commit()
+		l.Poll(0, func(typ uint32, b []byte) {
+			if p := recs.Of(typ, b); p == nil || p.Seq != got {
+				t.Fatalf("round %d: record %v, want seq %d", round, p, got)
+			}
+			got++
+		})
+	}
+	if got != sent {
+		t.Fatalf("received %d of %d", got, sent)
+	}
+}
+
+func logClaimNZeroAllocs(t *testing.T) {
+	l := newLog(t, 4096)
+	recs, _ := RecordsOf[msg56](l, 3)
+	src := make([]byte, 40)
+	allocs := testing.AllocsPerRun(100, func() {
+		c := l.ClaimN(1, len(src), 8)
+		for i := range c.Len() {
+			copy(c.At(i), src)
+		}
+		r := recs.ClaimN(4)
+		for i := range r.Len() {
+			r.At(i).Seq = 1
+		}
+		l.Commit()
+		l.Poll(0, func(uint32, []byte) {})
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per batch", allocs)
+	}
+}
