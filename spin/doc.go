@@ -10,6 +10,11 @@
 //   - Log: single producer, single consumer, variable-length byte records;
 //     Records[T] claims and reads the records of one type as a fixed-layout
 //     T, so that filling one is a typed copy rather than a memmove call.
+//     ClaimN (and Records.ClaimN) claims a batch of records of one size in
+//     one call; with a copy that inlines (a typed one, or asm.CopyLine for
+//     32–64-byte payloads) the producer's loop makes no call per record,
+//     which is what a 64-byte stream needs to keep up with a C producer
+//     (BenchmarkLogStream/claimn, typedn).
 //   - MPSC[T]: many producers (CAS claim), one consumer; a producer that dies
 //     between claim and commit is skipped after a timeout.
 //   - Idler strategies (NoOp, BusySpin, Yield, Backoff, Park) and
