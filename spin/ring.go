@@ -451,7 +451,11 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 		return false
 	}
 	slot := unsafe.Add(r.slots, uintptr(t&r.mask)*r.stride)
-	copyMsg((*T)(slot), m)
+	if byWords[T]() {
+		copyWords(slot, unsafe.Pointer(m), unsafe.Sizeof(*m))
+	} else {
+		copyMsg((*T)(slot), m)
+	}
 	if r.proto != InSlot {
 		r.publish(1)
 		return true
