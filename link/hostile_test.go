@@ -122,6 +122,14 @@ func TestServerDeath(t *testing.T) {
 	if c.Epoch() == epoch || c.State() != Connected {
 		t.Fatalf("epoch %d → %d, state %v", epoch, c.Epoch(), c.State())
 	}
+	// The redial goroutine reports Connected just after it installs the
+	// attachment, so a call may succeed before OnState has heard of it.
+	lastConnected := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(states) > 0 && states[len(states)-1] == Connected
+	}
+	waitFor(5*time.Second, lastConnected)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(states) < 2 || states[0] != Reconnecting || states[len(states)-1] != Connected {
