@@ -30,38 +30,6 @@ func copyMsg[T any](dst, src *T) {
 	*dst = *src
 }
 
-// words2 and words4 are 16 and 32 bytes as words: types the compiler
-// copies with moves in registers.
-type (
-	words2 struct{ a, b uint64 }
-	words4 struct{ a, b, c, d uint64 }
-)
-
-// byWords reports whether copyWords copies a T: 16 to 64 bytes, a
-// multiple of 8, 8-byte aligned. A constant for each T's shape, so the
-// branch on it compiles away.
-func byWords[T any]() bool {
-	var m T
-	n := unsafe.Sizeof(m)
-	return unsafe.Alignof(m) >= 8 && n%8 == 0 && n >= 16 && n <= 64
-}
-
-// copyWords copies n bytes (byWords) between 8-byte-aligned addresses as
-// two windows of words, the second ending at the last byte: what a typed
-// copy of a T is, done in line, where in generic code such as TryPublish
-// Go compiles `*dst = *src` as a memmove call. Both windows are loaded
-// before either is stored. Measured with BenchmarkRingStream/…/batch=1 and
-// pingpong (docs/benchmarks.md, "One-way stream").
-func copyWords(dst, src unsafe.Pointer, n uintptr) {
-	if n >= 32 {
-		x, y := *(*words4)(src), *(*words4)(unsafe.Add(src, n-32))
-		*(*words4)(dst), *(*words4)(unsafe.Add(dst, n-32)) = x, y
-		return
-	}
-	x, y := *(*words2)(src), *(*words2)(unsafe.Add(src, n-16))
-	*(*words2)(dst), *(*words2)(unsafe.Add(dst, n-16)) = x, y
-}
-
 // copyWide copies n bytes from src to dst with asm.Copy.
 func copyWide(dst, src unsafe.Pointer, n uintptr) {
 	asm.Copy(unsafe.Slice((*byte)(dst), n), unsafe.Slice((*byte)(src), n))

@@ -451,8 +451,12 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 		return false
 	}
 	slot := unsafe.Add(r.slots, uintptr(t&r.mask)*r.stride)
-	if byWords[T]() {
-		copyWords(slot, unsafe.Pointer(m), unsafe.Sizeof(*m))
+	// In generic code the typed copy of a T is a memmove call; a 32…64-byte
+	// T goes through asm.CopyLine instead, word moves in line (its checks
+	// fold away: n is a constant for each T's shape). BenchmarkRingStream,
+	// …/size=64/batch=1.
+	if n := unsafe.Sizeof(*m); n >= 32 && n <= 64 {
+		asm.CopyLine(unsafe.Slice((*byte)(slot), n), unsafe.Slice((*byte)(unsafe.Pointer(m)), n))
 	} else {
 		copyMsg((*T)(slot), m)
 	}
