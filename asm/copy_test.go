@@ -243,8 +243,8 @@ func TestCopyVectorOverlap(t *testing.T) {
 }
 
 // TestCopyLineOverlap checks CopyLine, like the builtin copy, on
-// overlapping slices in both directions around its 32…64-byte path, and
-// its result for a short destination.
+// overlapping slices in both directions around its 32…64-byte path, its
+// result for a short destination, and CopyLineSized's window.
 func TestCopyLineOverlap(t *testing.T) {
 	buf := alignedBuf(512)
 	want := make([]byte, len(buf))
@@ -262,6 +262,11 @@ func TestCopyLineOverlap(t *testing.T) {
 			if !bytes.Equal(buf, want) {
 				t.Fatalf("n=%d shift=%d: result differs from the builtin copy", n, shift)
 			}
+		}
+	}
+	for n := -1; n <= 70; n++ {
+		if got, want := CopyLineSized(n), unalignedWords && n >= 32 && n <= 64; got != want {
+			t.Errorf("CopyLineSized(%d) = %v", n, got)
 		}
 	}
 	src := bytes.Repeat([]byte{7}, 64)

@@ -455,7 +455,7 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 	// T goes through asm.CopyLine instead, word moves in line (its checks
 	// fold away: n is a constant for each T's shape). BenchmarkRingStream,
 	// …/size=64/batch=1.
-	if n := unsafe.Sizeof(*m); n >= 32 && n <= 64 {
+	if n := unsafe.Sizeof(*m); asm.CopyLineSized(int(n)) {
 		asm.CopyLine(unsafe.Slice((*byte)(slot), n), unsafe.Slice((*byte)(unsafe.Pointer(m)), n))
 	} else {
 		copyMsg((*T)(slot), m)

@@ -684,7 +684,7 @@ func (e *logEnd) stream(n, batchSize int) error {
 		switch want := min(batchSize, n-seq); {
 		case e.recs != nil:
 			k = e.fillTyped(seq, want)
-		case len(e.msg) >= 32 && len(e.msg) <= 64:
+		case asm.CopyLineSized(len(e.msg)):
 			k = e.fillLine(seq, want)
 		default:
 			k = e.fillBytes(seq, want)
@@ -843,7 +843,7 @@ func serveLogs(c *config, idle string, f *os.File) error {
 				asm.Copy(cp, b) // as TryWrite copies in
 				s.count(binary.LittleEndian.Uint64(cp), true)
 			}
-			if len(cp) >= 32 && len(cp) <= 64 {
+			if asm.CopyLineSized(len(cp)) {
 				// As fillLine copies in: a callback that makes no call.
 				count = func(_ uint32, b []byte) {
 					if len(b) < 8 {
