@@ -443,11 +443,10 @@ func serveRings[T any](c *config, idle string, f *os.File) error {
 			s.count(*seqOf(&cp), true)
 		}
 		s.poll = func() int { return ping.Poll(0, count) }
-		s.ack = func(done uint64) {
+		s.ack = func(done uint64) bool {
 			var m T
 			*seqOf(&m) = done
-			for !pong.TryPublish(&m) {
-			}
+			return pong.TryPublish(&m) || retryFull(func() bool { return pong.TryPublish(&m) }, s.limit)
 		}
 	}
 	return s.run(idlerFor(idle, ping), ping.Err)
@@ -462,12 +461,12 @@ type peerServer struct {
 	cancel func()
 	limit  uint64 // -timeout in ticks: how long an echo may wait for room
 	fail   error
-	seen   bool         // the serving thread's CPU was recorded
-	poll   func() int   // takes what the ping side holds, echoing or counting it
-	ack    func(uint64) // throughput: publishes the count on the pong side
-	n      uint64       // throughput: the messages of the round
-	next   uint64       // throughput: the seq expected next
-	acked  bool         // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
+	seen   bool              // the serving thread's CPU was recorded
+	poll   func() int        // takes what the ping side holds, echoing or counting it
+	ack    func(uint64) bool // throughput: publishes the count on the pong side; false when it found no room for the whole -timeout
+	n      uint64            // throughput: the messages of the round
+	next   uint64            // throughput: the seq expected next
+	acked  bool              // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
 }
 
 func newPeerServer(c *config) *peerServer {
@@ -549,7 +548,9 @@ func (s *peerServer) countDuty() int {
 		if s.fail != nil {
 			done |= 1 << 63
 		}
-		s.ack(done)
+		if !s.ack(done) && s.fail == nil {
+			s.fail = errors.New("pong side full for the whole -timeout: the count went unacknowledged")
+		}
 		s.stop()
 	}
 	return k
@@ -857,10 +858,9 @@ func serveLogs(c *config, idle string, f *os.File) error {
 			s.poll = func() int { return ping.Poll(0, count) }
 		}
 		ack := make([]byte, 8)
-		s.ack = func(done uint64) {
+		s.ack = func(done uint64) bool {
 			binary.LittleEndian.PutUint64(ack, done)
-			for !pong.TryWrite(logType, ack) {
-			}
+			return pong.TryWrite(logType, ack) || retryFull(func() bool { return pong.TryWrite(logType, ack) }, s.limit)
 		}
 	}
 	return s.run(idlerFor(idle, ping), ping.Err)
