@@ -306,11 +306,10 @@ func (l *Log) refreshHead() bool {
 // lines the next batch of the same size will take (prefetchNext), which a
 // producer that writes batches of claims is about to write anyway: after a
 // batch of two records or more, and after a lone record of up to 2 KiB of
-// payload (loneMax). Not after a larger lone record: pingpong -mode
-// throughput -protocol log on the EPYC VM of docs/benchmarks.md, against
-// the floor of the same run, batch 1: 3072 B 1.00 × without, 0.73–0.76 ×
-// with; 4096 B 1.06–1.11 × without, 0.83–0.88 × with (even capped at 2 KiB).
-// Up to 2 KiB it is what a lone record needs: 1 KiB 0.81 × → 1.1–1.2 ×.
+// payload (loneMax). Not after a larger lone record, which the prefetch
+// slowed by a fifth or more where up to 2 KiB it sped it up by as much
+// (pingpong -mode throughput -protocol log -batch 1; docs/benchmarks.md,
+// "One-way stream").
 func (l *Log) Commit() {
 	batch := l.pending - l.tail
 	if l.publish() && (batch > l.first || batch <= loneMax) {
