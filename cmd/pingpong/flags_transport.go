@@ -248,7 +248,12 @@ on timers of about 1 ms or spin on the CPU its netpoller needs).`
 
 	throughputText = `throughput: one way, -batch messages per publish; the peer confirms the
 count at the end. Not for raw, eventfd, futex (no messages). The table gives
-messages per second, and each as a multiple of spinwire's.`
+messages per second, each as a multiple of spinwire's, and "per poll": the
+messages the consumer took per poll that found any (spinwire and the floor;
+JSON per_drain). At -batch 1 a consumer that keeps up takes about one per
+poll and the rate is that of a cache-line hand-off per message; one that
+fell behind takes many and runs at nearly the batched rate, so the rate
+there depends on which of the two a run landed in.`
 
 	transportsText = `Transports (-transport, a comma list, "all" or "none"):
   spinwire          two spin.Rings (or spin.Logs, see -size) in one memfd;

@@ -27,6 +27,7 @@ type sample struct {
 	sendSpan uint64                  // rate mode: ticks from the first measured send to the last
 	cpus     [4]int                  // CPU of the parent at start and end, of the peer at start and end; -1 unknown
 	floor    *result                 // a floor program's own report, when the round ran one
+	drains   uint64                  // throughput: the peer's polls that took something; 0 unknown
 }
 
 // roundState is what the measuring loop shares with the progress line and

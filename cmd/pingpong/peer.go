@@ -29,9 +29,10 @@ type peerSpec struct {
 // to serve (so no round times the peer's start-up), then, when it is
 // done, the CPU that thread ran on at the start and at the end.
 type peerReport struct {
-	Ready    bool `json:"ready,omitempty"`
-	CPUStart int  `json:"cpu_start"`
-	CPUEnd   int  `json:"cpu_end"`
+	Ready    bool   `json:"ready,omitempty"`
+	CPUStart int    `json:"cpu_start"`
+	CPUEnd   int    `json:"cpu_end"`
+	Drains   uint64 `json:"drains,omitempty"` // throughput: polls that took something (peerDrains)
 }
 
 // startPeer runs the peer for transport t with files. The peer is killed
@@ -127,6 +128,10 @@ type cpuCheck struct {
 // their start and end, on the thread that serves.
 var peerCPU = newCPUCheck()
 
+// peerDrains is the stream consumer's count of polls that took at least
+// one message, stored once when it acknowledges the stream.
+var peerDrains atomic.Uint64
+
 func newCPUCheck() *cpuCheck {
 	c := &cpuCheck{}
 	c.start.Store(-1)
@@ -144,7 +149,7 @@ func (c *cpuCheck) see() {
 }
 
 func (c *cpuCheck) report() peerReport {
-	return peerReport{CPUStart: int(c.start.Load()), CPUEnd: int(c.end.Load())}
+	return peerReport{CPUStart: int(c.start.Load()), CPUEnd: int(c.end.Load()), Drains: peerDrains.Load()}
 }
 
 // pinProcess confines every thread of this process to cpu (the threads the

@@ -7,7 +7,8 @@ import (
 
 // TestCountDutyAckGivesUp: once all messages are in, a count the pong side
 // had no room for (ack reports false after -timeout) fails the round and
-// still stops serving; the count goes out once.
+// still stops serving; the count goes out once, and the polls that took
+// something are reported.
 func TestCountDutyAckGivesUp(t *testing.T) {
 	c := testConfig("throughput")
 	s := newPeerServer(c)
@@ -37,6 +38,9 @@ func TestCountDutyAckGivesUp(t *testing.T) {
 	}
 	if k := s.countDuty(); k != 0 || acks != 1 {
 		t.Errorf("after the ack: countDuty = %d, acks = %d; want 0, 1", k, acks)
+	}
+	if s.drains != 1 || peerDrains.Load() != 1 {
+		t.Errorf("drains %d, reported %d; want 1 (one poll took the three)", s.drains, peerDrains.Load())
 	}
 }
 

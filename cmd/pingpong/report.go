@@ -39,6 +39,7 @@ type result struct {
 	Rounds     int      `json:"rounds,omitempty"`
 	Rate       float64  `json:"rate,omitempty"`         // rate mode: messages per second asked for
 	SentPerSec float64  `json:"sent_per_sec,omitempty"` // rate mode: messages per second sent (median over rounds)
+	PerDrain   float64  `json:"per_drain,omitempty"`    // throughput: messages the consumer took per poll that found any (median over rounds; 1: a message at a time, right behind the producer)
 	Options    options  `json:"options,omitzero"`
 	Warnings   []string `json:"warnings,omitempty"` // what makes this transport's figures doubtful
 
@@ -77,6 +78,9 @@ func roundResult(name string, c *config, s sample) result {
 	r := result{Transport: name, Mode: c.Mode, Size: c.Size, N: s.n, CPUs: c.CPUs}
 	if s.elapsed > 0 {
 		r.MsgsPerSec = float64(s.n) / (asm.TicksToNanos(s.elapsed) / 1e9)
+	}
+	if s.drains > 0 {
+		r.PerDrain = float64(s.n) / float64(s.drains)
 	}
 	if s.sendSpan > 0 && s.n > 1 {
 		r.SentPerSec = float64(s.n-1) / (asm.TicksToNanos(s.sendSpan) / 1e9)
@@ -128,6 +132,7 @@ func summarise(name string, c *config, rounds []sample) result {
 	var over, mean float64
 	rates := make([]float64, len(rs))
 	sent := make([]float64, len(rs))
+	drains := make([]float64, len(rs))
 	out.p50s = nil
 	out.Max = 0
 	for i, r := range rs {
@@ -137,6 +142,7 @@ func summarise(name string, c *config, rounds []sample) result {
 		out.Max = max(out.Max, r.Max)
 		rates[i] = r.MsgsPerSec
 		sent[i] = r.SentPerSec
+		drains[i] = r.PerDrain
 		out.p50s = append(out.p50s, r.P50)
 	}
 	out.N = n
@@ -145,6 +151,7 @@ func summarise(name string, c *config, rounds []sample) result {
 		out.Mean = mean / float64(n)
 	}
 	out.MsgsPerSec = median(rates)
+	out.PerDrain = median(drains)
 	if c.Mode == "throughput" {
 		out.Batch = c.Batch
 	}
@@ -336,13 +343,16 @@ func writeTable(w io.Writer, c *config, rs []result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	base := baseline(rs)
 	if c.Mode == "throughput" {
-		fmt.Fprintln(tw, "transport\tn\tsize\tbatch\tmsgs/s\tMB/s\t× spinwire\t")
+		fmt.Fprintln(tw, "transport\tn\tsize\tbatch\tmsgs/s\tMB/s\t× spinwire\tper poll\t")
 		for _, r := range rs {
-			ratio := "-"
+			ratio, perPoll := "-", "-"
 			if base != nil && base.MsgsPerSec > 0 {
 				ratio = fmt.Sprintf("%.2f", r.MsgsPerSec/base.MsgsPerSec)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.0f\t%s\t\n", r.Transport, r.N, r.Size, r.Batch, rate(r.MsgsPerSec), r.MsgsPerSec*float64(r.Size)/1e6, ratio)
+			if r.PerDrain > 0 {
+				perPoll = fmt.Sprintf("%.1f", r.PerDrain)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%.0f\t%s\t%s\t\n", r.Transport, r.N, r.Size, r.Batch, rate(r.MsgsPerSec), r.MsgsPerSec*float64(r.Size)/1e6, ratio, perPoll)
 		}
 		return tw.Flush()
 	}

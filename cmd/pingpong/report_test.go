@@ -289,3 +289,29 @@ func TestFormat(t *testing.T) {
 		t.Error("median")
 	}
 }
+
+// TestPerDrain: a throughput round's per_drain is its messages over the
+// consumer's polls that took any; the result carries the rounds' median,
+// a round without the count (0) reads as 0, and the table shows it in its
+// "per poll" column ("-" where unknown).
+func TestPerDrain(t *testing.T) {
+	c := testConfig("throughput")
+	c.Batch = 1
+	round := func(n int, drains uint64) sample {
+		return sample{n: n, elapsed: ticksOf(1e6)[0], drains: drains}
+	}
+	r := summarise("spinwire", c, []sample{round(1000, 1000), round(1000, 250), round(1000, 100)})
+	if r.PerDrain != 4 {
+		t.Errorf("per_drain %v, want the median round's 4", r.PerDrain)
+	}
+	if r0 := roundResult("spinwire", c, round(1000, 0)); r0.PerDrain != 0 {
+		t.Errorf("a round without drains: per_drain %v, want 0", r0.PerDrain)
+	}
+	fl := result{Transport: "floor-c", N: 1000, MsgsPerSec: 2e6, Batch: 1}
+	var b strings.Builder
+	writeTable(&b, c, []result{r, fl})
+	ls := lines(b.String())
+	if len(ls) != 3 || !strings.HasSuffix(ls[0], "per poll") || !strings.HasSuffix(ls[1], "4.0") || !strings.HasSuffix(ls[2], "-") {
+		t.Errorf("throughput table:\n%s", b.String())
+	}
+}

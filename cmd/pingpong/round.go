@@ -144,6 +144,7 @@ func (p *peerRound) finish(s *sample) error {
 	}
 	if rep, ok := p.reports.next(); ok {
 		s.cpus[2], s.cpus[3] = rep.CPUStart, rep.CPUEnd
+		s.drains = rep.Drains
 	}
 	return nil
 }

@@ -467,6 +467,7 @@ type peerServer struct {
 	n      uint64            // throughput: the messages of the round
 	next   uint64            // throughput: the seq expected next
 	acked  bool              // the count went out: cancel's stop flag is set asynchronously, so duty runs on a little
+	drains uint64            // throughput: polls that took something
 }
 
 func newPeerServer(c *config) *peerServer {
@@ -542,8 +543,12 @@ func (s *peerServer) countDuty() int {
 	}
 	s.see()
 	k := s.poll()
+	if k > 0 {
+		s.drains++
+	}
 	if s.next >= s.n {
 		s.acked = true
+		peerDrains.Store(s.drains)
 		done := s.next
 		if s.fail != nil {
 			done |= 1 << 63

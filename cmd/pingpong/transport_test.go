@@ -93,6 +93,9 @@ func TestTransports(t *testing.T) {
 				if mode == "rate" && s.sendSpan == 0 {
 					t.Error("no send span")
 				}
+				if d := peerDrains.Load(); mode == "throughput" && strings.HasPrefix(name, "spinwire") && (d == 0 || d > uint64(n)) {
+					t.Errorf("the consumer reported %d polls that took something, want 1…%d", d, n)
+				}
 				o := transports[name].options(c)
 				if o.Path == "" || o.Wait == "" {
 					t.Errorf("options %+v", o)
