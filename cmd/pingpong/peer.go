@@ -27,7 +27,8 @@ type peerSpec struct {
 // peerReport is what the peer writes to the report pipe, one JSON line
 // each time: {"ready":true} when its serving thread is set up and about
 // to serve (so no round times the peer's start-up), then, when it is
-// done, the CPU that thread ran on at the start and at the end.
+// done, the CPU that thread ran on at the start and at the end and, for a
+// stream, how many of its polls took something.
 type peerReport struct {
 	Ready    bool   `json:"ready,omitempty"`
 	CPUStart int    `json:"cpu_start"`
