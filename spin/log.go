@@ -305,12 +305,12 @@ func (l *Log) refreshHead() bool {
 // release store. Without a claim it does nothing. Then it asks for the
 // lines the next batch of the same size will take (prefetchNext), which a
 // producer that writes batches of claims is about to write anyway: after a
-// batch of two records or more, and after a lone record of 512 bytes to
-// 2 KiB of payload, header included (loneMin, loneMax). Not after a larger
-// lone record, which the prefetch slowed by a fifth or more where from 1
-// to 2 KiB it sped it up by as much; nor after a smaller one, where it
-// showed no gain (pingpong -mode throughput -protocol log -batch 1;
-// docs/benchmarks.md, "One-way stream").
+// batch of two records or more, and after a lone record from 512 bytes,
+// header included, to one of a 2 KiB payload (loneMin, loneMax). Not
+// after a larger lone record, which the prefetch slowed by a fifth or
+// more where from 1 to 2 KiB it sped it up by as much; nor after a
+// smaller one, where it showed no gain (pingpong -mode throughput
+// -protocol log -batch 1; docs/benchmarks.md, "One-way stream").
 func (l *Log) Commit() {
 	batch := l.pending - l.tail
 	if l.publish() && (batch > l.first || batch-loneMin <= loneMax-loneMin) {
