@@ -7,30 +7,41 @@ import "sync/atomic"
 // thread or process that loads v from *p with acquire ordering
 // (sync/atomic.LoadUint64, or any plain load on amd64) and then reads on.
 //
-// On amd64 it is one MOVQ in assembly, which x86-TSO makes a release, where
-// sync/atomic.StoreUint64 is an XCHGQ (a full barrier). On arm64 and with
-// noasm it is sync/atomic.StoreUint64 (on arm64 that is already a single
-// STLR, inlined; an assembly STLR could only add a call). Under -race it is
-// sync/atomic.StoreUint64 everywhere, so that the race detector sees the
-// edge.
+// On amd64 it is one MOVQ, inlined into the caller, which x86-TSO makes a
+// release, where sync/atomic.StoreUint64 is an XCHGQ (a full barrier). On
+// arm64 and with noasm it is sync/atomic.StoreUint64 (on arm64 that is
+// already a single STLR, inlined). Under -race it is sync/atomic.StoreUint64
+// everywhere, so that the race detector sees the edge.
 //
 // Cost on the Sapphire Rapids VM of the package documentation, ns per
-// operation (ranges span the medians of separate runs):
+// operation (ranges span the medians of separate runs), when the MOVQ was
+// an assembly function (storeRelease64, still in the benchmarks as
+// impl=asm and impl=asmstore):
 //
-//	                                                 StoreRelease64   atomic.StoreUint64
+//	                                                 assembly MOVQ   atomic.StoreUint64
 //	BenchmarkPublish/oneway: producer per store       9.7–10.8          33.8–39.5
 //	BenchmarkPublish/oneway-msg64: message + store   42.7–50.4          54.8–59.0
 //	BenchmarkPublish/roundtrip, two pinned CPUs       261–303            278–289
 //	BenchmarkStoreRelease: same thread, uncontended   1.6–1.7            8.2–8.3
 //
-// The StoreRelease64 column is impl=asmstore of BenchmarkPublish (assembly
-// store, sync/atomic load) and impl=asm of BenchmarkStoreRelease; the other
-// is impl=atomic.
-//
 // The round trip does not improve (it is bimodal on that host, ≈ 235 or
 // ≈ 330 ns, and the cache-line transfer dominates it): the gain is the
 // producer's, which does not drain its store buffer on every publish as
 // XCHGQ makes it.
+//
+// The MOVQ is now a plain Go store (BenchmarkStoreRelease impl=inline),
+// because the call to the assembly one cost a producer that publishes a
+// message at a time: the return address, the arguments and the caller's
+// spills are stores too, and they queue in the store buffer behind the
+// message's stores, which wait for lines the consumer holds. On the AMD
+// EPYC host, pingpong -mode throughput -protocol inslot -size 64 -batch 1
+// (one StoreRelease64 per message) went from 36 to 39 M msg/s in the
+// host's usual state and from 148 to 166 M in its fast one
+// (docs/benchmarks.md, "One-way stream", ninth session). The compiler
+// keeps it in order: its scheduler places every store after the stores
+// before it (they form one chain of memory states) and after the loads
+// before it (cmd/compile/internal/ssa's schedule adds an edge from each
+// load to the next store), and the CPU then keeps that order (TSO).
 //
 // What it does not give: a store followed by a load of another location may
 // be reordered (the load can complete before the store is visible), exactly
@@ -43,8 +54,7 @@ import "sync/atomic"
 // not atomic); Go aligns uint64 fields to 8 on 64-bit platforms, and offsets
 // in shared memory must be multiples of 8. The Go memory model speaks only
 // of sync/atomic; this store's ordering comes from the hardware (TSO) and
-// from the compiler, which never moves memory accesses across a call to an
-// assembly function.
+// from the compiler's ordering of stores, above.
 //
 // Pair it with sync/atomic.LoadUint64 on the reading side: an assembly
 // load-acquire was measured and dropped, because atomic.LoadUint64 is already
@@ -56,5 +66,5 @@ func StoreRelease64(p *uint64, v uint64) {
 		atomic.StoreUint64(p, v)
 		return
 	}
-	storeRelease64(p, v)
+	*p = v // one MOVQ: see above
 }

@@ -205,6 +205,14 @@ func BenchmarkStoreRelease(b *testing.B) {
 			storeRelease64(&x[0], i)
 		}
 	})
+	b.Run("impl=inline", func(b *testing.B) {
+		b.ReportAllocs()
+		var i uint64
+		for b.Loop() {
+			i++
+			StoreRelease64(&x[0], i)
+		}
+	})
 }
 
 func BenchmarkLoadAcquire(b *testing.B) {

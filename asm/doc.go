@@ -10,9 +10,9 @@
 //     itself without time.Now; InvariantTSC and ClockSource say what Ticks
 //     reads and why, and it falls back to the monotonic clock when the TSC
 //     is not invariant;
-//   - StoreRelease64: a release store that on amd64 is a plain MOV instead
-//     of sync/atomic's XCHG — three to four times the producer throughput of
-//     a one-way stream; SeqWrite, a seqlock record's withdrawal, copy and
+//   - StoreRelease64: a release store that on amd64 is a plain MOV,
+//     inlined, instead of sync/atomic's XCHG — three to four times the
+//     producer throughput of a one-way stream; SeqWrite, a seqlock record's withdrawal, copy and
 //     publication (and a tail's) in one call of plain MOVs, instead of
 //     three StoreRelease64 calls around a copy;
 //   - Copy: the builtin copy with AVX-512 (or AVX2) moves for the sizes,
