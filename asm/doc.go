@@ -12,9 +12,9 @@
 //     is not invariant;
 //   - StoreRelease64: a release store that on amd64 is a plain MOV,
 //     inlined, instead of sync/atomic's XCHG — three to four times the
-//     producer throughput of a one-way stream; SeqWrite, a seqlock record's withdrawal, copy and
-//     publication (and a tail's) in one call of plain MOVs, instead of
-//     three StoreRelease64 calls around a copy;
+//     producer throughput of a one-way stream; SeqWrite, a seqlock
+//     record's withdrawal, copy and publication (and a tail's) in one call
+//     of plain MOVs, instead of three StoreRelease64 calls around a copy;
 //   - Copy: the builtin copy with AVX-512 (or AVX2) moves for the sizes,
 //     129 B to 4 KiB, where that beat runtime.memmove, and with REP MOVSB
 //     from 1000 B on CPUs with ERMS and AVX-512, which beat the vector
