@@ -32,16 +32,23 @@ import "sync/atomic"
 // The MOVQ is now a plain Go store (BenchmarkStoreRelease impl=inline),
 // because the call to the assembly one (with its return address, its
 // arguments and the caller's register saves) cost a producer that
-// publishes a message at a time, whose stores wait for lines the
-// consumer holds. On the AMD
-// EPYC host, pingpong -mode throughput -protocol inslot -size 64 -batch 1
-// (one StoreRelease64 per message) went from 36 to 39 M msg/s in the
-// host's usual state and from 148 to 166 M in its fast one
-// (docs/benchmarks.md, "One-way stream", ninth session). The compiler
-// keeps it in order: its scheduler places every store after the stores
-// before it (they form one chain of memory states) and after the loads
-// before it (cmd/compile/internal/ssa's schedule adds an edge from each
-// load to the next store), and the CPU then keeps that order (TSO).
+// publishes a message at a time, whose stores wait for lines the consumer
+// holds. On the AMD EPYC host, pingpong -mode throughput -protocol inslot
+// -size 64 -batch 1 (one StoreRelease64 per message) went from 36 to
+// 39 M msg/s in the host's usual state and from 148 to 166 M in its fast
+// one (docs/benchmarks.md, "One-way stream", ninth session). The
+// compiler keeps it in order: every load and store takes the memory
+// state the one before it left, so none is scheduled across it
+// (cmd/compile/internal/ssa's schedule also orders each load before the
+// next store), and the CPU then keeps that order (TSO).
+//
+// What the compiler may do with it: drop it when, in the same basic
+// block, another store to the same address follows with only stores in
+// between (its dead-store pass; any load, copy or call in between keeps
+// it). A seqlock's withdrawal — store 0, write the record, store the
+// sequence — is safe when the record is copied from memory, as it is,
+// but not when it is written from registers alone: use SeqWrite there,
+// or sync/atomic.
 //
 // What it does not give: a store followed by a load of another location may
 // be reordered (the load can complete before the store is visible), exactly

@@ -21,5 +21,10 @@ func copyOut(dst []uint64, src unsafe.Pointer) {
 func words(size uintptr) int { return int(size+7) / 8 }
 
 // seqStore is the sequence store that publishes (or, with 0, withdraws) a
-// slot: a release store (a MOV on amd64).
+// slot: a release store (a MOV on amd64, inlined). The compiler keeps
+// every withdrawal (see asm.StoreRelease64 on dead stores): in
+// publishLong the copy between it and the publication reads memory, and
+// Claim's withdrawals and Commit's publications are each in a loop of
+// their own, which the dead-store pass, working within one block, does
+// not look across.
 func seqStore(p *uint64, v uint64) { asm.StoreRelease64(p, v) }
