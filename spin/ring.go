@@ -123,6 +123,13 @@ func (p Protocol) String() string {
 const DefaultProtocol = InSlot
 
 // RingOptions configures NewRing.
+//
+// Capacity is what may be in flight, and also how many lines the two
+// sides walk through: a ring that carries one request at a time answers
+// sooner when small, its slots staying in each core's L1. pingpong's
+// 64-byte round trip with -slots 2 instead of 1024: p50 591–601 ns
+// against 631–651 on the EPYC host's slow state (docs/benchmarks.md,
+// "Round trip").
 type RingOptions struct {
 	Capacity int      // slots; a power of two in [2, MaxRingCapacity]
 	Protocol Protocol // 0 means DefaultProtocol
