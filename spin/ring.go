@@ -125,11 +125,11 @@ const DefaultProtocol = InSlot
 // RingOptions configures NewRing.
 //
 // Capacity is what may be in flight, and also how many lines the two
-// sides walk through: a ring that carries one request at a time answers
-// sooner when small, its slots staying in each core's L1. pingpong's
-// 64-byte round trip with -slots 2 instead of 1024: p50 591–601 ns
-// against 631–651 on the EPYC host's slow state (docs/benchmarks.md,
-// "Round trip").
+// sides walk through: a ring that carries one request at a time answered
+// sooner when small (two slots a side fit any L1; 1024 of 64 bytes, ping
+// and pong, do not). pingpong's 64-byte round trip with -slots 2 instead
+// of 1024: p50 591–601 ns against 631–651 on the EPYC host's slow state
+// (docs/benchmarks.md, "Round trip").
 type RingOptions struct {
 	Capacity int      // slots; a power of two in [2, MaxRingCapacity]
 	Protocol Protocol // 0 means DefaultProtocol
