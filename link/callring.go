@@ -81,7 +81,7 @@ func (r *callRing) id(p uint64) *uint64 {
 // earlier or the same lap (2q, q ≡ p mod Depth, q ≤ p): what a slot the
 // client jumped over holds.
 func (r *callRing) earlierFree(p, s uint64) bool {
-	return s <= 2*p && (2*p-s)%(2*r.depth) == 0
+	return s <= 2*p && (2*p-s)&(2*r.mask+1) == 0 // %(2·Depth): Depth is a power of two
 }
 
 // loadSeq returns the sequence of p's slot (atomic load: acquire).
