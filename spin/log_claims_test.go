@@ -14,6 +14,7 @@ import (
 // an empty run; nothing allocates.
 func TestLogClaimN(t *testing.T) {
 	t.Run("runs_arrive_in_order_across_the_wrap", logClaimNInOrder)
+	t.Run("runs_of_one_arrive_in_order_across_the_wrap", logClaimNOne)
 	t.Run("run_stops_at_the_end_and_the_head", logClaimNStops)
 	t.Run("bad_claims_get_an_empty_run", logClaimNBad)
 	t.Run("records", logClaimNRecords)
@@ -52,6 +53,31 @@ func logClaimNInOrder(t *testing.T) {
 	}
 	if got != sent {
 		t.Fatalf("received %d of %d", got, sent)
+	}
+}
+
+// logClaimNOne: a run of one (ClaimN's shortcut past its divisions) is
+// the record ClaimType took, wherever the buffer wraps.
+func logClaimNOne(t *testing.T) {
+	l := newLog(t, 1024)
+	for i := range uint64(400) { // records of 16 to 48 bytes wrap the log often
+		n := 8 + 8*int(i%5)
+		c := l.ClaimN(7, n, 1)
+		if c.Len() != 1 || len(c.At(0)) != n || c.At(1) != nil {
+			t.Fatalf("record %d: run of %d (payload %d bytes), want one of %d", i, c.Len(), len(c.At(0)), n)
+		}
+		binary.LittleEndian.PutUint64(c.At(0), i)
+		l.Commit()
+		got := 0
+		l.Poll(0, func(typ uint32, b []byte) {
+			if typ != 7 || len(b) != n || binary.LittleEndian.Uint64(b) != i {
+				t.Fatalf("record %d: got type %d, %d bytes, value %d", i, typ, len(b), binary.LittleEndian.Uint64(b))
+			}
+			got++
+		})
+		if got != 1 {
+			t.Fatalf("record %d: polled %d records", i, got)
+		}
 	}
 }
 
