@@ -8,6 +8,21 @@ import (
 	"unsafe"
 )
 
+// TestEarlierFree: a slot's free value from an earlier or the same lap is
+// 2q with q ≡ p mod Depth and q ≤ p, and nothing else is — not a value of
+// half a lap (q ≡ p mod Depth/2), a later lap, or an odd value.
+func TestEarlierFree(t *testing.T) {
+	const depth, p = 4, 10
+	r := callRing{depth: depth, mask: depth - 1}
+	for s := range uint64(2*p + 2*depth + 1) {
+		q := s / 2
+		want := s%2 == 0 && q <= p && q%depth == p%depth
+		if got := r.earlierFree(p, s); got != want {
+			t.Errorf("earlierFree(%d, %d) = %v, want %v", p, s, got, want)
+		}
+	}
+}
+
 // TestCallRingStates walks one slot through every state of the call
 // protocol, for a call and a one-way request, on zeroed memory (a memfd
 // hole): each side's check answers yes, no or corrupt exactly as the
