@@ -56,7 +56,7 @@ func logClaimNInOrder(t *testing.T) {
 	}
 }
 
-// logClaimNOne: a run of one (ClaimN's shortcut past its divisions) is
+// logClaimNOne: a run of one (ClaimN's early return for k = 1) is
 // the record ClaimType took, wherever the buffer wraps.
 func logClaimNOne(t *testing.T) {
 	l := newLog(t, 1024)
