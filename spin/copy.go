@@ -21,7 +21,7 @@ const WideCopy = 1024
 // asm.Copy from there on. T has no pointers (layout.Of checked it when the
 // ring was made), so a byte copy is a correct copy of it.
 // It inlines (the wide path is a call of its own), but inside it the
-// typed copy of a generic T can become a memmove call: see Ring.Copy.
+// typed copy of an array T is a memmove call: see copyBoxed.
 func copyMsg[T any](dst, src *T) {
 	if unsafe.Sizeof(*src) >= WideCopy {
 		copyWide(unsafe.Pointer(dst), unsafe.Pointer(src), unsafe.Sizeof(*src))
@@ -46,3 +46,18 @@ func copyWide(dst, src unsafe.Pointer, n uintptr) {
 // may compile it as a memmove call (pingpong's 64-byte stream lost a
 // quarter of its rate that way).
 func (r *Ring[T]) Copy(dst, src *T) { copyMsg(dst, src) }
+
+// boxed holds a T in a struct, so that a copy of it is a struct copy.
+type boxed[T any] struct{ v T }
+
+// copyBoxed is copyMsg with 16-byte moves in line below WideCopy, where
+// copyMsg's typed copy of an array T is a memmove call: Go copies an
+// array through pointers with memmove in case the two partly overlap,
+// a struct in line.
+func copyBoxed[T any](dst, src *T) {
+	if unsafe.Sizeof(*src) >= WideCopy {
+		copyWide(unsafe.Pointer(dst), unsafe.Pointer(src), unsafe.Sizeof(*src))
+		return
+	}
+	*(*boxed[T])(unsafe.Pointer(dst)) = *(*boxed[T])(unsafe.Pointer(src))
+}
