@@ -222,6 +222,12 @@ func (l *Log) MaxRecord() int { return int(l.maxRecord) }
 // Capacity returns the bytes of record space.
 func (l *Log) Capacity() int { return int(l.capacity) }
 
+// recordHeader is a record's header as one little-endian word: payload
+// length and type, written with one store.
+func recordHeader(typ uint32, n uint64) uint64 {
+	return n<<(8*RecordLengthOffset) | uint64(typ)<<(8*RecordTypeOffset)
+}
+
 func recordLength(n uint64) uint64 {
 	return (RecordHeaderLength + n + recordAlign - 1) &^ (recordAlign - 1)
 }
@@ -251,8 +257,7 @@ func (l *Log) ClaimType(typ uint32, n int) []byte {
 	if uint64(n) <= l.maxRecord && typ-1 < MaxRecordType && l.pfault.code == faultNone &&
 		rec <= l.capacity-idx && base+rec-l.headCache <= l.capacity {
 		h := (*[RecordHeaderLength]byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.data)), idx))
-		binary.LittleEndian.PutUint32(h[RecordLengthOffset:], uint32(n))
-		binary.LittleEndian.PutUint32(h[RecordTypeOffset:], typ)
+		binary.LittleEndian.PutUint64(h[:], recordHeader(typ, uint64(n)))
 		l.pending = base + rec
 		return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(h), RecordHeaderLength)), n)
 	}

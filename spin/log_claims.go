@@ -64,7 +64,7 @@ func (l *Log) ClaimN(typ uint32, n, k int) Claims {
 		room = l.capacity - (l.pending - l.headCache)
 	}
 	more = min(more, room/rec)
-	hdr := uint64(n)<<(8*RecordLengthOffset) | uint64(typ)<<(8*RecordTypeOffset)
+	hdr := recordHeader(typ, uint64(n))
 	for p := idx + rec; p < idx+(1+more)*rec; p += rec {
 		binary.LittleEndian.PutUint64((*[RecordHeaderLength]byte)(unsafe.Add(data, p))[:], hdr)
 	}
