@@ -458,30 +458,33 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 		return false
 	}
 	slot := unsafe.Add(r.slots, uintptr(t&r.mask)*r.stride)
-	if r.proto != InSlot {
-		// A typed copy of an array T is a memmove call (see copyBoxed); a
-		// 32…64-byte T goes through asm.CopyLine instead, word moves in line
-		// (its checks fold away: n is a constant for each T's shape).
-		// copyBoxed's 16-byte moves were slower here: pingpong's cursors
+	switch n := unsafe.Sizeof(*m); {
+	case r.proto == InSlot && n <= boxedMax:
+		// 16-byte moves in line: five stores a 64-byte slot, where
+		// CopyLine's words take nine. Where the EPYC host's batch-1 floor
+		// runs at twice its usual rate, pingpong's in-slot 64-byte stream
+		// went from 27–30 to 33 M msg/s; in its usual and fast states 5–8 %
+		// lower (still about twice the floor), the price of a 16-byte load
+		// over a word the caller has just stored (pingpong stamps each
+		// message's sequence), which waits for that store to leave the
+		// store buffer: BenchmarkRingLocal 7.9 → 8.8 ns per message, and
+		// 10.5 → 9.6 ns with no word stamped (docs/benchmarks.md, "One-way
+		// stream", tenth session).
+		*(*boxed[T])(slot) = *(*boxed[T])(unsafe.Pointer(m))
+	case asm.CopyLineSized(int(n)):
+		// A typed copy of an array T is a memmove call (see boxed); a
+		// 32…64-byte T goes through asm.CopyLine instead, word moves in
+		// line (its checks fold away: n is a constant for each T's shape).
+		// Under Cursors boxed's 16-byte moves were slower: pingpong's
 		// stream, 64 B, batch 1, 10.3 against 13.4 M msg/s (EPYC).
-		if n := unsafe.Sizeof(*m); asm.CopyLineSized(int(n)) {
-			asm.CopyLine(unsafe.Slice((*byte)(slot), n), unsafe.Slice((*byte)(unsafe.Pointer(m)), n))
-		} else {
-			copyMsg((*T)(slot), m)
-		}
+		asm.CopyLine(unsafe.Slice((*byte)(slot), n), unsafe.Slice((*byte)(unsafe.Pointer(m)), n))
+	default:
+		copyMsg((*T)(slot), m)
+	}
+	if r.proto != InSlot {
 		r.publish(1)
 		return true
 	}
-	// 16-byte moves in line: five stores a 64-byte slot, where CopyLine's
-	// words take nine. Where the EPYC host's batch-1 floor runs at twice
-	// its usual rate, pingpong's in-slot 64-byte stream went from 27–30 to
-	// 33 M msg/s; in its usual and fast states 5–8 % lower (still about
-	// twice the floor), the price of a 16-byte load over a word the caller
-	// has just stored (pingpong stamps each message's sequence), which
-	// waits for that store to leave the store buffer: BenchmarkRingLocal
-	// 7.9 → 8.8 ns per message, and 10.5 → 9.6 ns with no word stamped
-	// (docs/benchmarks.md, "One-way stream", tenth session).
-	copyBoxed((*T)(slot), m)
 	// publish(1), inlined: the producer's cost per message decides whether
 	// it runs ahead of its consumer or the two move in lockstep, a cache
 	// line transfer per message (docs/benchmarks.md, "One-way stream").
