@@ -35,16 +35,18 @@ func copyWide(dst, src unsafe.Pointer, n uintptr) {
 	asm.Copy(unsafe.Slice((*byte)(dst), n), unsafe.Slice((*byte)(src), n))
 }
 
-// Copy copies message *src into *dst as TryPublish copies a message in:
-// from WideCopy (1 KiB) on with asm.Copy (string moves or 64-byte ones,
-// where the typed copy calls the runtime's memmove),
-// below that with the typed copy. For the caller's own copies of messages
+// Copy copies message *src into *dst as TryPublish copies a large
+// message in: from WideCopy (1 KiB) on with asm.Copy (string moves or
+// 64-byte ones, where the typed copy calls the runtime's memmove), below
+// that with the typed copy. For the caller's own copies of messages
 // of WideCopy bytes and more — filling a slot that Claim handed out from a
 // message built elsewhere, or copying one that Poll or TryConsume handed
 // to fn out of its slot. Below WideCopy write `*dst = *src` instead: in
 // the caller's own code it inlines as a few moves, where through Copy Go
 // may compile it as a memmove call (pingpong's 64-byte stream lost a
-// quarter of its rate that way).
+// quarter of its rate that way). An array type copied from one pointer
+// to another is a memmove call wherever it is written (see boxed): copy
+// into a variable, or make the message a struct.
 func (r *Ring[T]) Copy(dst, src *T) { copyMsg(dst, src) }
 
 // boxed holds a T in a struct, so that a copy of it is a struct copy:
