@@ -7,9 +7,8 @@ import (
 
 // TestRingCopy: Ring.Copy and TryPublish copy every byte of a message
 // below and above WideCopy — under Cursors with asm.CopyLine at 32, 40,
-// 56 and 64 bytes, typed at 8, 16 and 24; under InSlot as a boxed T up to
-// 64 bytes —
-// and allocate nothing.
+// 56 and 64 bytes, typed at 8, 16 and 24; under InSlot as a boxed T up
+// to 64 bytes — and allocate nothing.
 func TestRingCopy(t *testing.T) {
 	testCopy[[1]uint64](t)
 	testCopy[[4]uint32](t)
