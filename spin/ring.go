@@ -467,9 +467,9 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 		// lower (still about twice the floor), the price of a 16-byte load
 		// over a word the caller has just stored (pingpong stamps each
 		// message's sequence), which waits for that store to leave the
-		// store buffer: BenchmarkRingLocal 7.9 → 8.8 ns per message, and
-		// 10.5 → 9.6 ns with no word stamped (docs/benchmarks.md, "One-way
-		// stream", tenth session).
+		// store buffer: BenchmarkRingLocal/api=trypublish 7.6–8.0 → 8.7–9.2
+		// ns per message, api=prebuilt (no word stamped) 7.3–7.5 → 7.0–7.2
+		// (docs/benchmarks.md, "One-way stream", tenth session).
 		*(*boxed[T])(slot) = *(*boxed[T])(unsafe.Pointer(m))
 	case asm.CopyLineSized(int(n)):
 		// A typed copy of an array T is a memmove call (see boxed); a

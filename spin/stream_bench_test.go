@@ -331,11 +331,15 @@ func logFillClaimN(l *Log, src []byte, sent, want int) int {
 // BenchmarkRingLocal is the per-message instruction cost of a Ring's
 // producer and consumer paths with no cache line crossing CPUs: one
 // goroutine publishes 256 messages (TryPublish, or ClaimN/Claimed/Commit
-// one at a time) and then polls them out, copying each. A stream's rate
+// one at a time) and then polls them out, copying each. trypublish and
+// claim stamp each message's first word just before it goes in; prebuilt
+// publishes the same message unstamped, as a producer whose message was
+// built earlier (TryPublish's 16-byte loads wait on a word still in the
+// store buffer: docs/benchmarks.md, tenth session). A stream's rate
 // between two CPUs also depends on the host's cache-line transfers; this
 // one does not, so it shows a change to either path on a noisy host.
 func BenchmarkRingLocal(b *testing.B) {
-	for _, api := range []string{"trypublish", "claim"} {
+	for _, api := range []string{"trypublish", "claim", "prebuilt"} {
 		b.Run("api="+api, func(b *testing.B) {
 			r := newRing[w7](b, 1024, InSlot)
 			var src, cp w7
@@ -345,6 +349,10 @@ func BenchmarkRingLocal(b *testing.B) {
 			for sent := 0; sent < b.N; {
 				k := min(256, b.N-sent)
 				for i := range k {
+					if api == "prebuilt" {
+						r.TryPublish(&src) // no store into src just before its copy
+						continue
+					}
 					src[0] = uint64(sent + i)
 					if api == "trypublish" {
 						r.TryPublish(&src)
