@@ -250,18 +250,23 @@ func (l *Log) ClaimType(typ uint32, n int) []byte {
 		base, l.first = l.tail, rec
 	}
 	idx := base & l.mask
-	// The common case, without a bounds check: a valid claim whose record
-	// fits before the end of the buffer, in the room the cached head
-	// leaves (typ-1 < MaxRecordType: 1…MaxRecordType; uint64(n) refuses a
-	// negative n). BenchmarkLogLocal.
-	if uint64(n) <= l.maxRecord && typ-1 < MaxRecordType && l.pfault.code == faultNone &&
-		rec <= l.capacity-idx && base+rec-l.headCache <= l.capacity {
+	if l.fits(typ, uint64(n), base, rec, idx) {
 		h := (*[RecordHeaderLength]byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.data)), idx))
 		binary.LittleEndian.PutUint64(h[:], recordHeader(typ, uint64(n)))
 		l.pending = base + rec
 		return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(h), RecordHeaderLength)), n)
 	}
 	return l.claimSlow(typ, n, base, rec, idx)
+}
+
+// fits reports the common claim, which needs no bounds check: a valid
+// one (typ-1 < MaxRecordType: 1…MaxRecordType; a negative n arrives as a
+// huge uint64) whose record of rec bytes, at position base and buffer
+// offset idx, fits before the end of the buffer in the room the cached
+// head leaves. It inlines (BenchmarkLogLocal).
+func (l *Log) fits(typ uint32, n, base, rec, idx uint64) bool {
+	return n <= l.maxRecord && typ-1 < MaxRecordType && l.pfault.code == faultNone &&
+		rec <= l.capacity-idx && base+rec-l.headCache <= l.capacity
 }
 
 // claimSlow is ClaimType's every other case: a bad claim, a record that
@@ -342,11 +347,17 @@ func (l *Log) publish() bool {
 	storeRelease(l.tailP, l.tail)
 	// SYNC: acquire of the consumer's parked flag; pairs with parkOn.
 	if atomic.LoadUint32(l.waitersP) != 0 {
-		atomic.AddUint32(l.signalP, 1)
-		futexWake(l.signalP)
-		l.wakes++
+		l.wake()
 	}
 	return true
+}
+
+// wake bumps the signal word and wakes a parked consumer.
+func (l *Log) wake() {
+	// SYNC: release; the consumer's FUTEX_WAIT compares the signal word.
+	atomic.AddUint32(l.signalP, 1)
+	futexWake(l.signalP)
+	l.wakes++
 }
 
 // prefetchMax bounds what Commit prefetches: 64 lines, a batch of 64
@@ -381,17 +392,50 @@ func prefetchSpan(tail, batch, head, capacity uint64) (idx, n uint64) {
 // Abort drops the claimed records.
 func (l *Log) Abort() { l.pending = 0 }
 
-// TryWrite copies b into a record of type typ and publishes it (asm.Copy
-// for the payload). It returns false when there is no room, or typ or
-// len(b) is out of range.
+// TryWrite copies b into a record of type typ and publishes it, with any
+// records claimed before it. It returns false when there is no room, or
+// typ or len(b) is out of range. Ordering: b is read before the release
+// store that publishes the record, so the caller may reuse b at once.
+//
+// Cost: with no claim pending, a record that fits before the end of the
+// buffer in the room the cached head leaves makes no call for a payload of
+// 32 to 64 bytes (asm.CopyLine; a memmove call for other sizes): header,
+// copy, release store — about half the stores of ClaimN, a copy and
+// Commit, which is what a lone record's rate between two CPUs follows
+// (pingpong -mode throughput -protocol log -batch 1; docs/benchmarks.md,
+// eleventh session). It does not prefetch the next record's lines, as
+// Commit does after a lone record of 512 bytes to 2 KiB: a lone record's
+// next line would be asked for while a round trip's answer crosses (Log
+// round trip, 1 KiB: +70 ns p50).
 func (l *Log) TryWrite(typ uint32, b []byte) bool {
+	n := uint64(len(b))
+	rec := recordLength(n)
+	idx := l.tail & l.mask
+	if !asm.CopyLineSized(len(b)) || l.pending != 0 || !l.fits(typ, n, l.tail, rec, idx) {
+		return l.tryWriteSlow(typ, b)
+	}
+	h := unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.data)), idx)
+	binary.LittleEndian.PutUint64((*[RecordHeaderLength]byte)(h)[:], recordHeader(typ, n))
+	asm.CopyLine(unsafe.Slice((*byte)(unsafe.Add(h, RecordHeaderLength)), n), b)
+	l.tail += rec
+	// SYNC: release of the record; pairs with the acquire in Log.available.
+	// Park/wake ordering as in Ring.publish.
+	storeRelease(l.tailP, l.tail)
+	// SYNC: acquire of the consumer's parked flag; pairs with parkOn.
+	if atomic.LoadUint32(l.waitersP) != 0 {
+		l.wake()
+	}
+	return true
+}
+
+// tryWriteSlow is TryWrite after claims, across the end of the buffer,
+// with a head to load, or refused.
+func (l *Log) tryWriteSlow(typ uint32, b []byte) bool {
 	dst := l.ClaimType(typ, len(b))
 	if dst == nil {
 		return false
 	}
 	asm.Copy(dst, b)
-	// No prefetch: a lone record's next line would be asked for while a
-	// round trip's answer crosses (Log round trip, 1 KiB: +70 ns p50).
 	l.publish()
 	return true
 }

@@ -37,6 +37,7 @@ func TestLog(t *testing.T) {
 	t.Run("records_arrive_in_order_with_their_types", logRecordsArriveInOrderWithTheirTypes)
 	t.Run("claim_commit_abort", logClaimCommitAbort)
 	t.Run("bad_claims_get_nil", logBadClaimsGetNil)
+	t.Run("try_write_every_size_and_path", logTryWriteEverySizeAndPath)
 	t.Run("full_log_refuses_then_recovers", logFullLogRefusesThenRecovers)
 	t.Run("random_sizes_wrap_with_padding_keep_order", logRandomSizesWrapWithPaddingKeepOrder)
 	t.Run("two_goroutines_with_parking", logTwoGoroutinesWithParking)
@@ -91,6 +92,45 @@ func logBadClaimsGetNil(t *testing.T) {
 		if l.ClaimType(c.typ, c.n) != nil {
 			t.Errorf("claim type %d len %d accepted", c.typ, c.n)
 		}
+	}
+}
+
+// logTryWriteEverySizeAndPath sends every payload size from 0 to 80 bytes
+// with TryWrite — through its call-free path, after a pending claim (which
+// it publishes too) and across the end of the buffer — and refusals, each
+// checked to leave nothing published.
+func logTryWriteEverySizeAndPath(t *testing.T) {
+	l := newLog(t, 1024) // max record 128
+	var want [][]byte
+	expect := func(b []byte) { want = append(want, b) }
+	for n := 0; n <= 80; n++ {
+		switch n % 3 {
+		case 1: // a claim pending: TryWrite publishes both, in order
+			c := payload(uint64(1000+n), 4)
+			copy(l.Claim(4), c)
+			expect(c)
+		case 2: // refused, changing nothing
+			if l.TryWrite(PaddingType, payload(1, n)) || l.TryWrite(MaxRecordType+1, payload(1, n)) ||
+				l.TryWrite(1, make([]byte, l.MaxRecord()+1)) {
+				t.Fatalf("bad write of %d bytes accepted", n)
+			}
+		}
+		b := payload(uint64(n), n)
+		if !l.TryWrite(uint32(1+n%4), b) {
+			t.Fatalf("write of %d bytes refused", n)
+		}
+		expect(b)
+		got := 0
+		l.Poll(0, func(typ uint32, p []byte) {
+			if !bytes.Equal(p, want[got]) {
+				t.Fatalf("%d-byte write: record %d is %x, want %x", n, got, p, want[got])
+			}
+			got++
+		})
+		if got != len(want) || l.Ready() || l.ProducerErr() != nil {
+			t.Fatalf("%d-byte write: polled %d of %d records (err %v)", n, got, len(want), l.ProducerErr())
+		}
+		want = want[:0]
 	}
 }
 
