@@ -403,6 +403,7 @@ func TestRecords(t *testing.T) {
 			t.Fatalf("round %d: got %v", round, got)
 		}
 	}
+	recordsTryWrite(t, l, recs)
 	if recs.Of(4, make([]byte, 56)) != nil || recs.Of(3, make([]byte, 55)) != nil {
 		t.Fatal("Of accepted another type or size")
 	}
@@ -431,5 +432,28 @@ func TestRecords(t *testing.T) {
 		l.Poll(0, func(typ uint32, b []byte) { _ = recs.Of(typ, b) })
 	}); a != 0 {
 		t.Fatalf("%v allocs", a)
+	}
+}
+
+// recordsTryWrite sends Ts with Records.TryWrite into an empty log until
+// it is full (across the end of its buffer), and reads them back.
+func recordsTryWrite(t *testing.T, l *Log, recs Records[msg56]) {
+	t.Helper()
+	sent := uint64(0)
+	for m := (msg56{Seq: 100}); recs.TryWrite(&m); m.Seq++ {
+		sent++
+	}
+	if sent < uint64(l.Capacity()/64-1) { // one record's room may go to padding
+		t.Fatalf("TryWrite took %d records of 64 bytes into %d bytes", sent, l.Capacity())
+	}
+	want := uint64(100)
+	l.Poll(0, func(typ uint32, b []byte) {
+		if p := recs.Of(typ, b); p == nil || *p != (msg56{Seq: want}) {
+			t.Fatalf("record %d: type %d, %x", want, typ, b)
+		}
+		want++
+	})
+	if want != 100+sent {
+		t.Fatalf("polled %d of %d", want-100, sent)
 	}
 }

@@ -685,14 +685,12 @@ func (e *logEnd) roundTrip(seq uint64) error {
 
 func (e *logEnd) stream(n, batchSize int) error {
 	e.w.reset()
+	if batchSize == 1 && asm.CopyLineSized(len(e.msg)) {
+		return e.streamOnes(n)
+	}
 	for seq := 0; seq < n; {
-		var k int
-		if want := min(batchSize, n-seq); want == 1 && e.recs == nil && asm.CopyLineSized(len(e.msg)) {
-			k = e.writeOne(seq)
-		} else {
-			k = e.fill(seq, want)
-			e.ping.Commit() // the batch: one release store
-		}
+		k := e.fill(seq, min(batchSize, n-seq))
+		e.ping.Commit() // the batch: one release store
 		if k == 0 {
 			if !e.full.wait() {
 				return errTimeout
@@ -702,6 +700,40 @@ func (e *logEnd) stream(n, batchSize int) error {
 		e.full.reset()
 		seq += k
 	}
+	return e.confirm(n)
+}
+
+// streamOnes is stream for a 32…64-byte message sent one at a time: each
+// stamped with its sequence and sent with TryWrite (Records.TryWrite under
+// -protocol records), which then makes no call and about half the stores
+// of a claim, a copy and a Commit (see TryWrite). A loop of its own: the
+// same through a helper per message that chose between the two ran
+// slower where the host's floor runs fast (docs/benchmarks.md, eleventh
+// session).
+func (e *logEnd) streamOnes(n int) error {
+	for seq := 0; seq < n; {
+		var ok bool
+		if e.recs != nil {
+			e.tpl[0] = uint64(seq)
+			ok = e.recs.TryWrite(&e.tpl)
+		} else {
+			binary.LittleEndian.PutUint64(e.msg, uint64(seq))
+			ok = e.ping.TryWrite(logType, e.msg)
+		}
+		if !ok {
+			if !e.full.wait() {
+				return errTimeout
+			}
+			continue
+		}
+		e.full.reset()
+		seq++
+	}
+	return e.confirm(n)
+}
+
+// confirm waits for the peer's count of the n records and checks it.
+func (e *logEnd) confirm(n int) error {
 	if err := awaitAck(&e.w, func() bool { return e.pong.Poll(1, e.recv) == 1 }); err != nil {
 		return err
 	}
@@ -721,17 +753,6 @@ func (e *logEnd) fill(seq, want int) int {
 		return e.fillLine(seq, want)
 	}
 	return e.fillBytes(seq, want)
-}
-
-// writeOne sends message seq alone with TryWrite, which for a 32…64-byte
-// payload makes no call and half the stores of a claim, a copy and a
-// Commit (see TryWrite); it returns how many it sent, 0 or 1.
-func (e *logEnd) writeOne(seq int) int {
-	binary.LittleEndian.PutUint64(e.msg, uint64(seq))
-	if e.ping.TryWrite(logType, e.msg) {
-		return 1
-	}
-	return 0
 }
 
 // fillBytes claims up to want records after seq, copies the message into
