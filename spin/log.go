@@ -238,7 +238,8 @@ func recordLength(n uint64) uint64 {
 // another, and Commit publishes them all with one release store (a batch:
 // BenchmarkLogStream/batch=64). To fill a 32…64-byte payload in a loop of
 // claims, asm.CopyLine copies with no call (BenchmarkLogStream/line); a
-// fixed-layout payload, Records.
+// fixed-layout payload, Records. To send such a payload alone, TryWrite
+// costs about half the stores of Claim, a copy and Commit.
 func (l *Log) Claim(n int) []byte { return l.ClaimType(DefaultRecordType, n) }
 
 // ClaimType is Claim for a record of type typ (1…MaxRecordType; other
