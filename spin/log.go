@@ -400,9 +400,10 @@ func (l *Log) Abort() { l.pending = 0 }
 //
 // Cost: with no claim pending, a record that fits before the end of the
 // buffer in the room the cached head leaves makes no call for a payload of
-// 32 to 64 bytes (asm.CopyLine; a memmove call for other sizes): header,
-// copy, release store — about half the stores of ClaimN, a copy and
-// Commit, which is what a lone record's rate between two CPUs follows
+// 32 to 64 bytes: header, asm.CopyLine, release store — about half the
+// stores of ClaimN, a copy and Commit. Every other write is ClaimType,
+// asm.Copy (a call) and the release store. A lone record's rate between
+// two CPUs follows the producer's stores
 // (pingpong -mode throughput -protocol log -batch 1; docs/benchmarks.md,
 // eleventh session). It does not prefetch the next record's lines, as
 // Commit does after a lone record of 512 bytes to 2 KiB: a lone record's
