@@ -863,7 +863,9 @@ func serveLogs(c *config, idle string, f *os.File) error {
 	} else {
 		// The consumer copies each record out (see serveRings): with
 		// asm.Copy (asm.CopyLine for 32…64 bytes), or under -protocol
-		// records a typed copy as the producer's.
+		// records a typed copy, as a reader of Records would (the
+		// producer's is typed in batches, CopyLine's words one at a
+		// time: Records.TryWrite).
 		if c.Protocol == "records" {
 			recs, err := spin.RecordsOf[typedRecord](ping, logType)
 			if err != nil {
