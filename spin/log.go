@@ -419,6 +419,8 @@ func (l *Log) TryWrite(typ uint32, b []byte) bool {
 	h := unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.data)), idx)
 	binary.LittleEndian.PutUint64((*[RecordHeaderLength]byte)(h)[:], recordHeader(typ, n))
 	asm.CopyLine(unsafe.Slice((*byte)(unsafe.Add(h, RecordHeaderLength)), n), b)
+	// publish's release, written again: as a helper shared with publish it
+	// does not inline (cost 107, budget 80) and would be a call here.
 	l.tail += rec
 	// SYNC: release of the record; pairs with the acquire in Log.available.
 	// Park/wake ordering as in Ring.publish.
@@ -430,8 +432,9 @@ func (l *Log) TryWrite(typ uint32, b []byte) bool {
 	return true
 }
 
-// tryWriteSlow is TryWrite after claims, across the end of the buffer,
-// with a head to load, or refused.
+// tryWriteSlow is TryWrite's every other case: a payload outside 32…64
+// bytes, claims pending, a record across the end of the buffer, a head to
+// load, or a write to refuse.
 func (l *Log) tryWriteSlow(typ uint32, b []byte) bool {
 	dst := l.ClaimType(typ, len(b))
 	if dst == nil {
