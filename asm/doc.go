@@ -28,6 +28,9 @@
 //   - PrefetchW: PREFETCHW over a stretch of lines a producer is about to
 //     write, so their ownership moves before its stores wait for it (a Log
 //     producer's next batch; no reference: elsewhere it does nothing);
+//     Prefetch: PREFETCHT0 over published lines a consumer is about to
+//     read, so several cross at once (a Cursors Ring's or a Log's
+//     consumer that runs behind; likewise);
 //   - CPUID: the raw instruction on amd64, which Go does not expose (HasCPUID
 //     says whether this build has it), for the bits this package's own
 //     choices need: invariant TSC and RDTSCP for the clock, PRFCHW for

@@ -10,6 +10,15 @@ import "unsafe"
 //go:noescape
 func prefetchW(p unsafe.Pointer, n int)
 
+// prefetch issues PREFETCHT0 for each 64-byte line of [p, p+n), n > 0.
+// Body: prefetch_amd64.s. Every amd64 CPU has it (SSE).
+//
+//go:noescape
+func prefetch(p unsafe.Pointer, n int)
+
+// hasPrefetch: PREFETCHT0 is part of SSE, which every amd64 CPU has.
+const hasPrefetch = true
+
 // hasPrefetchW: CPUID.80000001H:ECX bit 8 (PRFCHW), which AMD CPUs and
 // Intel's since Broadwell report.
 var hasPrefetchW = func() bool {

@@ -9,3 +9,9 @@ func prefetchW(unsafe.Pointer, int) {}
 
 // hasPrefetchW is false: no assembly here.
 const hasPrefetchW = false
+
+// prefetch does nothing where this package has no assembly for it.
+func prefetch(unsafe.Pointer, int) {}
+
+// hasPrefetch is false: no assembly here.
+const hasPrefetch = false

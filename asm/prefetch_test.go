@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPrefetchW: PrefetchW is a hint — the bytes do not change — and it
+// TestPrefetchW: PrefetchW (and Prefetch) is a hint — the bytes do not change — and it
 // does nothing wrong for any length (≤ 0 included), any alignment, or a
 // stretch that ends at the last byte before a page no access is allowed to.
 func TestPrefetchW(t *testing.T) {
@@ -28,6 +28,7 @@ func TestPrefetchW(t *testing.T) {
 		{0, 0}, {0, -1}, {0, 1}, {1, 63}, {63, 2}, {0, pg}, {pg - 100, 100}, {pg - 1, 1}, {5, pg - 5},
 	} {
 		PrefetchW(unsafe.Pointer(&b[c.off]), c.n)
+		Prefetch(unsafe.Pointer(&b[c.off]), c.n)
 	}
 	for i := range b {
 		if b[i] != byte(i*7) {

@@ -468,6 +468,8 @@ func (l *Log) available() uint64 {
 // memory, valid only during fn. Padding records are skipped and not
 // counted. A record whose length or type no correct producer writes stops
 // the Log with ErrCorrupt (see Err); records before it are delivered.
+// A consumer 2 KiB or more behind prefetches the published bytes ahead of
+// the record it reads (readAhead: a call per 512 bytes).
 func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
 	if l.cfault.code != faultNone {
 		return 0
@@ -477,7 +479,11 @@ func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
 	n := 0
 	le := binary.LittleEndian
 	data := unsafe.Pointer(unsafe.SliceData(l.data))
+	pf := h // the prefetched bytes end here (readAhead)
 	for h < t && (max <= 0 || n < max) {
+		if pf < t && pf < h+aheadBytes && t-h >= aheadLeast {
+			pf = readAhead(data, 1, l.mask, pf, h, t, aheadBytes, aheadBlock)
+		}
 		idx := h & l.mask
 		// Read the header once; the producer may rewrite it under us. Our
 		// head is a multiple of 8 (recordAlign), so the header lies within

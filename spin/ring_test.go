@@ -22,6 +22,7 @@ func TestRing(t *testing.T) {
 			t.Run("claim_commit_is_zero_copy", func(t *testing.T) { ringClaimCommitIsZeroCopy(t, p) })
 			t.Run("poll_respects_max", func(t *testing.T) { ringPollRespectsMax(t, p) })
 			t.Run("wraparound_random_batches_keep_order", func(t *testing.T) { ringWraparoundRandomBatchesKeepOrder(t, p) })
+			t.Run("long_backlogs_keep_order", func(t *testing.T) { ringLongBacklogsKeepOrder(t, p) })
 			t.Run("two_goroutines_no_loss_no_dup", func(t *testing.T) { ringTwoGoroutinesNoLossNoDup(t, p) })
 		})
 	}
@@ -103,19 +104,33 @@ func ringPollRespectsMax(t *testing.T, p Protocol) {
 }
 
 func ringWraparoundRandomBatchesKeepOrder(t *testing.T, p Protocol) {
-	r := newRing[msg64](t, 16, p)
-	rng := rand.New(rand.NewPCG(1, uint64(p)))
+	ringRandomBatchesKeepOrder(t, p, 16, 20, 100_000)
+}
+
+// ringLongBacklogsKeepOrder: a consumer far behind its producer (where a
+// Cursors ring reads ahead) still gets every message once, in order,
+// whole, across the wrap and whatever max cuts its polls at.
+func ringLongBacklogsKeepOrder(t *testing.T, p Protocol) {
+	ringRandomBatchesKeepOrder(t, p, 128, 160, 50_000)
+}
+
+// ringRandomBatchesKeepOrder publishes total messages in bursts of up to
+// burst and polls them with max up to burst, checking each message's
+// sequence and body.
+func ringRandomBatchesKeepOrder(t *testing.T, p Protocol, capacity, burst int, total uint64) {
+	r := newRing[msg64](t, capacity, p)
+	rng := rand.New(rand.NewPCG(uint64(capacity), uint64(p)))
 	var sent, got uint64
-	for sent < 100_000 {
-		for range rng.IntN(20) {
-			if !r.TryPublish(&msg64{Seq: sent, Body: [6]uint64{sent * 3}}) {
+	for sent < total {
+		for range rng.IntN(burst) {
+			if !r.TryPublish(&msg64{Seq: sent, Body: [6]uint64{sent * 3, 0, 0, 0, 0, sent ^ 0xff}}) {
 				break
 			}
 			sent++
 		}
-		r.Poll(rng.IntN(20), func(m *msg64) {
-			if m.Seq != got || m.Body[0] != got*3 {
-				t.Fatalf("got %d (body %d), want %d", m.Seq, m.Body[0], got)
+		r.Poll(rng.IntN(burst), func(m *msg64) {
+			if m.Seq != got || m.Body[0] != got*3 || m.Body[5] != got^0xff {
+				t.Fatalf("got %d (body %d, %d), want %d", m.Seq, m.Body[0], m.Body[5], got)
 			}
 			got++
 		})
