@@ -1,6 +1,7 @@
 package spin
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/spinwire/spinwire/asm"
@@ -62,7 +63,8 @@ func aheadSpan(mask, pf, h, t, ahead, block uint64) (from, idx, n uint64) {
 
 // readAheadParams is readAhead's distances for a buffer of units of one
 // size: aheadBytes, aheadBlock and aheadLeast in whole units, at least one
-// each. A consumer prefetches only while it is at least least units behind
+// each, or, for units larger than aheadBlock, never (least is the largest
+// uint64). A consumer prefetches only while it is at least least units behind
 // the tail: one that runs close behind its producer gains nothing from a
 // prefetch, and a faster one only reloads the tail more often, taking
 // its line from a producer that stores it per message (pingpong -batch 1,
@@ -70,6 +72,13 @@ func aheadSpan(mask, pf, h, t, ahead, block uint64) (from, idx, n uint64) {
 type readAheadParams struct{ ahead, block, least uint64 }
 
 func aheadUnits(size uintptr) readAheadParams {
+	if size > aheadBlock {
+		// A message of more than a block has lines enough of its own in
+		// flight while it is copied; a prefetch of whole such slots
+		// waited for free fill buffers (perf: a third of the samples in
+		// asm.prefetch at 4 KiB) and the rows did not gain.
+		return readAheadParams{ahead: 1, block: 1, least: math.MaxUint64}
+	}
 	return readAheadParams{
 		ahead: max(1, uint64(aheadBytes/size)),
 		block: max(1, uint64(aheadBlock/size)),

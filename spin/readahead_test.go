@@ -1,6 +1,9 @@
 package spin
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // TestAheadSpan: the consumer prefetches only published units past where
 // it reads, at most ahead+block past it, never past the buffer's end.
@@ -36,7 +39,9 @@ func TestAheadUnits(t *testing.T) {
 		{1, readAheadParams{aheadBytes, aheadBlock, aheadLeast}},
 		{64, readAheadParams{16, 8, 32}},
 		{192, readAheadParams{5, 2, 10}},
-		{4096, readAheadParams{1, 1, 1}},
+		{512, readAheadParams{2, 1, 4}},
+		{576, readAheadParams{1, 1, math.MaxUint64}},
+		{4096, readAheadParams{1, 1, math.MaxUint64}},
 	} {
 		if got := aheadUnits(tc.size); got != tc.want {
 			t.Errorf("aheadUnits(%d) = %+v, want %+v", tc.size, got, tc.want)
