@@ -141,6 +141,33 @@ func ringRandomBatchesKeepOrder(t *testing.T, p Protocol, capacity, burst int, t
 	}
 }
 
+// TestRingCursorsPollFreesEachStretch: a Cursors consumer frees what it
+// has read before it reloads the tail, so a producer waiting for room
+// gets it while the same Poll goes on reading.
+func TestRingCursorsPollFreesEachStretch(t *testing.T) {
+	r := newRing[msg8](t, 8, Cursors)
+	for i := range 4 {
+		r.TryPublish(&msg8{uint64(i)})
+	}
+	var heads []uint64
+	n := r.Poll(0, func(m *msg8) {
+		h, _ := r.Cursors()
+		heads = append(heads, h)
+		if m.Seq == 3 { // publish a second stretch while the first is read
+			for i := range 4 {
+				r.TryPublish(&msg8{uint64(4 + i)})
+			}
+		}
+	})
+	want := []uint64{0, 0, 0, 0, 4, 4, 4, 4}
+	if n != 8 || fmt.Sprint(heads) != fmt.Sprint(want) {
+		t.Fatalf("Poll = %d, shared head seen by each call %v, want 8, %v", n, heads, want)
+	}
+	if h, tl := r.Cursors(); h != 8 || tl != 8 {
+		t.Fatalf("after Poll: head %d, tail %d; want 8, 8", h, tl)
+	}
+}
+
 func ringTwoGoroutinesNoLossNoDup(t *testing.T, p Protocol) {
 	r := newRing[msg64](t, 64, p)
 	const n = 200_000
