@@ -661,8 +661,9 @@ func (r *Ring[T]) TryConsume(fn func(*T)) bool {
 }
 
 // Poll calls fn for up to max ready messages, in order, and frees their
-// slots: smart batching, one release store for the lot (InSlot), or one
-// each time it has read all that the tail it last loaded showed (Cursors).
+// slots: smart batching, one release store when it returns and one every
+// freeEvery (64) positions (InSlot), or one each time it has read all that
+// the tail it last loaded showed (Cursors).
 // It returns how many it handled. max ≤ 0 means no limit but the ring's
 // capacity. Cost per message: one acquire load and the call to fn
 // (BenchmarkRingStream); under Cursors the tail is loaded only when the
@@ -686,7 +687,19 @@ func (r *Ring[T]) Poll(max int, fn func(*T)) int {
 	return n
 }
 
-// pollInSlot is Poll's loop for InSlot: ready's check, inlined.
+// freeEvery: an InSlot Poll frees the slots it has read at every position
+// that is a multiple of freeEvery, not only when it returns, so that a
+// producer waiting for room is not held up for a whole drain of up to the
+// ring's capacity. On the Xeon host (family 6 model 207), pingpong -mode
+// throughput -protocol inslot -rounds 3, three runs each beside a build
+// without it: 64 B batch 64 61–70 → 76–102 M msg/s, batch 1 34–43 →
+// 43–49 M, 1 KiB batch 1 6.2–9.5 → 8.8–9.5 M; every 256 gained less.
+// (A Cursors Poll frees before each tail reload instead; freeing every 64
+// there as well moved nothing.)
+const freeEvery = 64
+
+// pollInSlot is Poll's loop for InSlot: ready's check, inlined; it frees
+// what it has read every freeEvery positions.
 func (r *Ring[T]) pollInSlot(max int, fn func(*T)) int {
 	h := r.head
 	n := 0
@@ -702,6 +715,9 @@ func (r *Ring[T]) pollInSlot(max int, fn func(*T)) int {
 		h++
 		r.head = h
 		n++
+		if h%freeEvery == 0 {
+			r.release()
+		}
 	}
 	return n
 }
