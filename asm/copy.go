@@ -96,14 +96,15 @@ func setCopy(c copyImpl) (restore func()) {
 // These are instruction costs. In a real exchange, the destination lines
 // are owned by the consumer's core, and moving them costs more than any of
 // these figures: there, from 1000 bytes on, copyAVX512 copies forward
-// with REP MOVSB where the CPU has ERMS (copyERMS), as glibc's memcpy
-// does for large sizes. Streams between two CPUs of the EPYC VM (pingpong
+// with REP MOVSB where the CPU has ERMS (copyERMS; from 2 KiB on where it
+// is not an AMD one), as glibc's memcpy does for large sizes. Streams between two CPUs of the EPYC VM (pingpong
 // -mode throughput, the host's slow state, medians of five or six runs
 // against the floor of the same run): 4096-byte cursors Ring, batch 64,
 // 0.40 → 1.22 × the floor; in-slot batch 1 0.56 → 1.11 ×; 1 KiB Log batch
 // 64 0.87 → 1.17 × — likely because string moves may write whole lines
 // without first fetching them from the other core, where each vector
-// store waits for its line.
+// store waits for its line. On a Xeon VM the vector loop did better at
+// 1 KiB and REP MOVSB at 4 KiB (copyERMS).
 func Copy(dst, src []byte) int {
 	if uint(len(src))-copyLo > copySpan || len(dst) < len(src) {
 		return copy(dst, src)

@@ -5,7 +5,9 @@ package asm
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +50,26 @@ func TestCopyERMS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCopyERMSVendor: REP MOVSB from 1000 bytes on an AMD CPU with ERMS,
+// from 2048 on another with ERMS, never without; isAMD agrees with
+// /proc/cpuinfo's vendor_id.
+func TestCopyERMSVendor(t *testing.T) {
+	for _, c := range []struct {
+		erms, amd bool
+		want      uint
+	}{{true, true, 1000}, {true, false, 2048}, {false, true, ^uint(0)}, {false, false, ^uint(0)}} {
+		if got := ermsFrom(c.erms, c.amd); got != c.want {
+			t.Errorf("ermsFrom(%v, %v) = %d, want %d", c.erms, c.amd, got, c.want)
+		}
+	}
+	info, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		t.Skip("no /proc/cpuinfo to compare with")
+	}
+	if amd := strings.Contains(string(info), "AuthenticAMD"); amd != isAMD() {
+		t.Errorf("isAMD() = %v, /proc/cpuinfo says AuthenticAMD: %v", isAMD(), amd)
 	}
 }
