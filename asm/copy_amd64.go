@@ -38,8 +38,8 @@ func copyVec(kind copyKind, dst, src []byte) int {
 // copies between two CPUs (see Copy): on the EPYC VM of
 // docs/benchmarks.md REP MOVSB won by up to 3 × from 1 KiB on. On a Xeon
 // VM (family 6 model 207, three or four alternating pairs per row) the
-// vector loop won the 1 KiB Log stream at batch 64 (8.2–10.7 → 10.8–11.5
-// M msg/s) and tied the 1 KiB Ring rows, while REP MOVSB won at 4 KiB
+// vector loop won the 1 KiB Log stream at batch 64 (8.2–10.7 → 9.3–11.5
+// M msg/s, four pairs) and tied the 1 KiB Ring rows, while REP MOVSB won at 4 KiB
 // (in-slot batch 1 3.85–4.00 → 4.21–4.44 M msg/s, the cursors and Log
 // rows at batch 64 by 2–5 %); 2 KiB, between, was not measured there.
 // Below 1000 bytes not measured, so the vector loop stays. Read by
