@@ -147,7 +147,11 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 				continue
 			}
 			ch := d.chunks[w].conns.Load() // installed: w < words
-			for b := atomic.SwapUint64(word, 0); b != 0; b &= b - 1 {
+			rung := atomic.SwapUint64(word, 0)
+			if rung&(rung-1) != 0 {
+				prefetchRung(ch, rung)
+			}
+			for b := rung; b != 0; b &= b - 1 {
 				// SYNC: acquire of the connection; pairs with its Store in attach.
 				if c := ch[bits.TrailingZeros64(b)].Load(); c != nil && c.state.Load() == connActive {
 					work += s.serveConn(c, &s.scratch[i])
@@ -160,6 +164,25 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 		p.requests.Add(uint64(work))
 	}
 	return work
+}
+
+// prefetchRung asks for the request slot of every active connection whose
+// bit is set in rung (asm.Prefetch), before the first is served: serving
+// them one by one, each request's first load waited for its own line from
+// the client's CPU (perf: 87 % of callRing.request's samples on it). On
+// a Xeon host (family 6 model 207), pingpong -mode conns (1000
+// connections, closed loop), seven alternating pairs: 4.1–8.3 → 6.2–9.2
+// M requests/s, faster in every pair; -pipeline 8 and -rotate level.
+// Called only when two or more bits are set: a lone request gains
+// nothing. Cost: a ring lookup and a call per connection.
+func prefetchRung(ch *connChunk, rung uint64) {
+	for b := rung; b != 0; b &= b - 1 {
+		// SYNC: acquire of the connection, as in sweep.
+		if c := ch[bits.TrailingZeros64(b)].Load(); c != nil && c.state.Load() == connActive {
+			r, _, _ := c.ring()
+			asm.Prefetch(r.slot(c.pos), 64)
+		}
+	}
 }
 
 // scratch is a poller's private copy of the request being served, and the
