@@ -34,7 +34,8 @@
 //   - CPUID: the raw instruction on amd64, which Go does not expose (HasCPUID
 //     says whether this build has it), for the bits this package's own
 //     choices need: invariant TSC and RDTSCP for the clock, PRFCHW for
-//     PrefetchW. Describing the processor is package tuning's job
+//     PrefetchW, the vendor for Copy's REP MOVSB threshold (isAMD).
+//     Describing the processor is package tuning's job
 //     (github.com/klauspost/cpuid/v2).
 //
 // Measured and dropped: a load-acquire (sync/atomic.LoadUint64 is already an

@@ -479,10 +479,11 @@ func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
 	n := 0
 	le := binary.LittleEndian
 	data := unsafe.Pointer(unsafe.SliceData(l.data))
-	pf := h // the prefetched bytes end here (readAhead)
+	pf := h                                                                        // the prefetched bytes end here (readAhead)
+	ra := readAheadParams{ahead: aheadBytes, block: aheadBlock, least: aheadLeast} // aheadUnits(1), as constants
 	for h < t && (max <= 0 || n < max) {
-		if pf < t && pf < h+aheadBytes && t-h >= aheadLeast {
-			pf = readAhead(data, 1, l.mask, pf, h, t, aheadBytes, aheadBlock)
+		if ra.due(pf, h, t) {
+			pf = readAhead(data, 1, l.mask, pf, h, t, ra)
 		}
 		idx := h & l.mask
 		// Read the header once; the producer may rewrite it under us. Our

@@ -37,11 +37,10 @@ const (
 // and returns where the prefetched stretch now ends. A unit is a byte
 // (Log) or a slot (Ring); positions count units from the start, with
 // h ≤ t and t-h no more than the buffer (the caller validated them). A
-// consumer calls it when pf < t, pf < h+ahead and t-h ≥ least (see
-// readAheadParams): once per block at most. Cost: one call to
-// asm.Prefetch, a PREFETCHT0 per line.
-func readAhead(base unsafe.Pointer, unit uintptr, mask, pf, h, t, ahead, block uint64) uint64 {
-	from, idx, n := aheadSpan(mask, pf, h, t, ahead, block)
+// consumer calls it when ra.due says so: once per block at most. Cost:
+// one call to asm.Prefetch, a PREFETCHT0 per line.
+func readAhead(base unsafe.Pointer, unit uintptr, mask, pf, h, t uint64, ra readAheadParams) uint64 {
+	from, idx, n := aheadSpan(mask, pf, h, t, ra.ahead, ra.block)
 	if n != 0 {
 		asm.Prefetch(unsafe.Add(base, uintptr(idx)*unit), int(uintptr(n)*unit))
 	}
@@ -70,6 +69,15 @@ func aheadSpan(mask, pf, h, t, ahead, block uint64) (from, idx, n uint64) {
 // its line from a producer that stores it per message (pingpong -batch 1,
 // 64 B: see aheadLeast).
 type readAheadParams struct{ ahead, block, least uint64 }
+
+// due reports whether a consumer reading at h, with the tail at t and the
+// prefetched stretch ending at pf, calls readAhead now: something
+// published is not prefetched, the stretch reaches less than ahead units
+// past h, and the consumer is least units or more behind. Inlined: three
+// compares per message.
+func (ra readAheadParams) due(pf, h, t uint64) bool {
+	return pf < t && pf < h+ra.ahead && t-h >= ra.least
+}
 
 func aheadUnits(size uintptr) readAheadParams {
 	if size > aheadBlock {

@@ -748,8 +748,8 @@ func (r *Ring[T]) pollCursors(max int, fn func(*T)) int {
 			}
 			t = r.tailCache
 		}
-		if pf < t && pf < h+r.ra.ahead && t-h >= r.ra.least {
-			pf = readAhead(r.slots, r.stride, r.mask, pf, h, t, r.ra.ahead, r.ra.block)
+		if r.ra.due(pf, h, t) {
+			pf = readAhead(r.slots, r.stride, r.mask, pf, h, t, r.ra)
 		}
 		fn((*T)(unsafe.Add(r.slots, uintptr(h&r.mask)*r.stride)))
 		h++
