@@ -48,6 +48,9 @@ type config struct {
 	Policy     string        `json:"policy,omitempty"` // fanout: lossy or reliable
 	Msgs       int           `json:"msgs,omitempty"`   // fanout: messages of the stream phase
 	Paced      int           `json:"paced,omitempty"`  // fanout: messages of the latency phase
+	Passes     int           `json:"-"`                // streams: passes over every row
+	Sizes      []int         `json:"-"`                // streams: message sizes
+	Count      int           `json:"-"`                // streams: messages per row and pass (0: by size)
 	Cleanup    string        `json:"-"`
 	Timeout    time.Duration `json:"timeout"`
 	FloorDir   string        `json:"-"`
@@ -107,6 +110,7 @@ func groups() []*group {
 		{title: "conns mode", modes: []string{"conns"}, flags: &connsFlags{}},
 		{title: "restart mode", modes: []string{"restart"}, flags: &restartFlags{}},
 		{title: "fanout mode", modes: []string{"fanout"}, flags: &fanoutFlags{}},
+		{title: "streams mode", modes: []string{"streams"}, flags: &streamsFlags{}},
 	}
 }
 
@@ -179,7 +183,7 @@ func defineGroups(fs *flag.FlagSet, c *config) []*group {
 }
 
 // modes are the values of -mode, in the order the help lists them.
-var modes = []string{"latency", "rate", "throughput", "conns", "restart", "fanout"}
+var modes = []string{"latency", "rate", "throughput", "conns", "restart", "fanout", "streams"}
 
 // transportModes are the modes that run the transports side by side.
 var transportModes = []string{"latency", "rate", "throughput"}

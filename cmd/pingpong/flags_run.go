@@ -18,7 +18,7 @@ type runFlags struct {
 }
 
 func (f *runFlags) define(fs *flag.FlagSet, c *config) {
-	fs.StringVar(&c.Mode, "mode", "latency", "latency, rate, throughput, conns or restart")
+	fs.StringVar(&c.Mode, "mode", "latency", "latency, rate, throughput, conns, restart, fanout or streams")
 	fs.StringVar(&f.cpus, "cpus", "", "CPUs of the two processes (default: affinity.Plan(2))")
 	fs.StringVar(&c.Agent, "agent", "dedicated", "dedicated or preemptible spinners")
 	fs.IntVar(&c.Rounds, "rounds", 3, "interleaved rounds, 1…100")

@@ -83,6 +83,16 @@ func TestFlags(t *testing.T) {
 		{[]string{"-hgrm", "/proc/no/such/dir", "-n", "3000"}, "-hgrm"},
 		{[]string{"-out", "/proc/no/such/dir", "-n", "3000"}, "-out"},
 		{[]string{"-floor", dir, "-n", "3000"}, "-floor"},
+		{[]string{"-mode", "streams"}, "-floor"},
+		{[]string{"-mode", "streams", "-floor", dir}, "-floor"}, // no floor_stream there
+		{[]string{"-mode", "streams", "-floor", dir, "-passes", "0"}, "-passes"},
+		{[]string{"-mode", "streams", "-floor", dir, "-sizes", "64,x"}, "-sizes"},
+		{[]string{"-mode", "streams", "-floor", dir, "-sizes", "8192"}, "-sizes"},
+		{[]string{"-mode", "streams", "-floor", dir, "-sizes", "100"}, "-size 100"}, // no Ring of 100-byte slots
+		{[]string{"-mode", "streams", "-floor", dir, "-n", "5000"}, "-n"},
+		{[]string{"-mode", "streams", "-floor", dir, "-count", "10"}, "-count"},
+		{[]string{"-mode", "streams", "-floor", dir, "-duration", "1s"}, "-duration"},
+		{[]string{"-passes", "2"}, "-passes"},
 		{[]string{"-bogus"}, "-bogus"},
 		{[]string{"extra"}, "extra"},
 	}
@@ -156,6 +166,7 @@ func TestFlags_help_per_mode(t *testing.T) {
 		{[]string{"-h", "-mode=restart"}, []string{"restart: a link server", "-trials n", "-procs n", "-conns N", "-floor dir"}, []string{"-pipeline", "-transport"}},
 		{[]string{"-mode", "rate", "-h"}, []string{"coordinated omission", "-rate R", "-transport list", "spin.Log record", "p50 by round"}, []string{"-batch", "-conns"}},
 		{[]string{"-mode", "throughput", "-h"}, []string{"-batch n", "-slots n", "× spinwire"}, []string{"-rate R", "-pipeline"}},
+		{[]string{"-mode", "streams", "-h"}, []string{"streams: the one-way stream", "-passes n", "-sizes list", "-count N", "-floor dir"}, []string{"-batch n", "-transport list"}},
 	}
 	for _, tc := range cases {
 		code, out, _ := runArgs(t, tc.args...)

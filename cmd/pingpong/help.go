@@ -29,6 +29,7 @@ const modeSummaries = `Modes (-mode M; "pingpong -mode M -h" says what M measure
   conns       request/response through link over -conns connections (1000)
   restart     SIGKILL and restart a link server under -conns clients (100)
   fanout      one topic publisher to -subs subscriptions (8), against a Ring
+  streams     the stream table: every size, protocol and batch against its floor
 `
 
 // commonFlags are the flags -h shows, in this order; the rest are in
@@ -61,6 +62,7 @@ var modeTexts = map[string][]string{
 	"conns":      {connsText, agentText},
 	"restart":    {restartText},
 	"fanout":     {fanoutText, agentText},
+	"streams":    {streamsText, agentText},
 }
 
 // helpMode is the mode whose help -h shows: the -mode given before -h
@@ -164,7 +166,7 @@ func writeFlag(w io.Writer, f *flag.Flag) {
 // argNames name each flag's value in the help; boolean flags take none.
 var argNames = map[string]string{
 	"mode": "M", "cpus": "A,B", "agent": "mode", "rounds": "n", "duration": "d", "timeout": "d", "floor": "dir",
-	"cleanup": "NAME", "transport": "list", "idle": "list", "n": "N", "limit": "d", "warmup": "N|d", "size": "B",
+	"cleanup": "NAME", "transport": "list", "passes": "n", "sizes": "list", "count": "N", "idle": "list", "n": "N", "limit": "d", "warmup": "N|d", "size": "B",
 	"protocol": "p", "slots": "n", "hgrm": "dir", "plot": "file", "out": "dir", "rate": "R", "batch": "n",
 	"conns": "N", "pipeline": "K", "active": "N", "trials": "n", "procs": "n",
 	"subs": "N", "policy": "p", "msgs": "N", "paced": "N",

@@ -88,6 +88,8 @@ func action(c *config) func(*config, io.Writer, io.Writer) error {
 		return measureRestart
 	case c.Mode == "fanout":
 		return measureFanout
+	case c.Mode == "streams":
+		return measureStreams
 	}
 	return measure
 }
