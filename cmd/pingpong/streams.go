@@ -23,8 +23,8 @@ type streamRow struct {
 	Ratios     []float64 `json:"ratios"`             // each pass's, in pass order
 	MsgsPerSec float64   `json:"msgs_per_sec"`       // spinwire, median over the passes
 	FloorPerS  float64   `json:"floor_msgs_per_sec"` // the floor, median over the passes
-
-	rates, floors []float64
+	Rates      []float64 `json:"rates"`              // spinwire's msg/s, each pass's
+	Floors     []float64 `json:"floor_rates"`        // the floor's msg/s, each pass's: where it jumped
 }
 
 // streamRows are the rows of streams mode, in table order: per size the
@@ -134,14 +134,14 @@ func (r *streamRow) run(rc *config) error {
 	if sw <= 0 || fl <= 0 {
 		return fmt.Errorf("no rate for spinwire (%v) or the floor (%v)", sw, fl)
 	}
-	r.rates, r.floors = append(r.rates, sw), append(r.floors, fl)
+	r.Rates, r.Floors = append(r.Rates, sw), append(r.Floors, fl)
 	r.Ratios = append(r.Ratios, sw/fl)
 	return nil
 }
 
 // summarise sets the row's medians from its passes.
 func (r *streamRow) summarise() {
-	r.Ratio, r.MsgsPerSec, r.FloorPerS = median(r.Ratios), median(r.rates), median(r.floors)
+	r.Ratio, r.MsgsPerSec, r.FloorPerS = median(r.Ratios), median(r.Rates), median(r.Floors)
 }
 
 // writeStreams prints streams mode's table.

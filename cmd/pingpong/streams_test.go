@@ -78,7 +78,8 @@ func TestStreams(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := streamRows([]int{64})[i]
-		if r.Mode != "streams" || r.Size != 64 || r.Protocol != want.Protocol || r.Batch != want.Batch || len(r.Ratios) != passes || r.FloorPerS != 1e6 {
+		if r.Mode != "streams" || r.Size != 64 || r.Protocol != want.Protocol || r.Batch != want.Batch || len(r.Ratios) != passes || r.FloorPerS != 1e6 ||
+			len(r.Rates) != passes || !slices.Equal(r.Floors, slices.Repeat([]float64{1e6}, passes)) {
 			t.Errorf("line %d: %+v", i, r)
 		}
 		if r.MsgsPerSec <= 0 || r.Ratio <= 0 || r.Ratio != median(r.Ratios) {
@@ -95,7 +96,7 @@ func TestStreams(t *testing.T) {
 func TestWriteStreams(t *testing.T) {
 	rows := streamRows([]int{64})
 	for i, r := range rows {
-		r.rates, r.floors, r.Ratios = []float64{1e6 * float64(i+1), 3e6}, []float64{2e6, 2e6}, []float64{0.5 * float64(i+1), 1.5}
+		r.Rates, r.Floors, r.Ratios = []float64{1e6 * float64(i+1), 3e6}, []float64{2e6, 2e6}, []float64{0.5 * float64(i+1), 1.5}
 		r.summarise()
 	}
 	var b strings.Builder
