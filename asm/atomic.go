@@ -36,7 +36,7 @@ import "sync/atomic"
 // holds. On the AMD EPYC host, pingpong -mode throughput -protocol inslot
 // -size 64 -batch 1 (one StoreRelease64 per message) went from 36 to
 // 39 M msg/s in the host's usual state and from 148 to 166 M in its fast
-// one (docs/benchmarks.md, "One-way stream", ninth session). The
+// one (docs/benchmarks.md, "Stream sessions", ninth). The
 // compiler keeps it in order: every load and store takes the memory
 // state the one before it left, so none is scheduled across it
 // (cmd/compile/internal/ssa's schedule also orders each load before the

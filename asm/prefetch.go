@@ -27,8 +27,8 @@ func PrefetchW(p unsafe.Pointer, n int) {
 // the producer's cache several at a time instead of one per message, each
 // load waiting for its own (spin.Ring.Poll under Cursors, spin.Log.Poll;
 // on a Xeon host pingpong's 64-byte cursors stream at batch 64 went from
-// 30–38 to 68–82 M msg/s: docs/benchmarks.md, "One-way stream", twelfth
-// session). A hint, as PrefetchW: it never faults, but p must lie in
+// 30–38 to 68–82 M msg/s: docs/benchmarks.md, "Stream sessions",
+// twelfth). A hint, as PrefetchW: it never faults, but p must lie in
 // memory that stays mapped; n ≤ 0 does nothing. Cost: one call and a
 // PREFETCHT0 per 64 bytes; nothing where this package has no assembly
 // (noasm, other architectures).

@@ -14,8 +14,8 @@ import (
 // its own line: on a Xeon host (family 6 model 207) a 64-byte Cursors
 // stream at batch 64 ran at 30–38 M msg/s with the consumer the slower
 // side, and at 68–82 M with it (pingpong -mode throughput -protocol
-// cursors -batch 64; docs/benchmarks.md, "One-way stream", twelfth
-// session). Only what is published is prefetched, so no line is pulled
+// cursors -batch 64; docs/benchmarks.md, "Stream sessions",
+// twelfth). Only what is published is prefetched, so no line is pulled
 // from under a producer still writing it. InSlot rings publish no tail
 // and do not read ahead.
 const (

@@ -471,7 +471,7 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 		// message's sequence), which waits for that store to leave the
 		// store buffer: BenchmarkRingLocal/api=trypublish 7.6–8.0 → 8.7–9.2
 		// ns per message, api=prebuilt (no word stamped) 7.3–7.5 → 7.0–7.2
-		// (docs/benchmarks.md, "One-way stream", tenth session).
+		// (docs/benchmarks.md, "Stream sessions", tenth).
 		*(*boxed[T])(slot) = *(*boxed[T])(unsafe.Pointer(m))
 	case asm.CopyLineSized(int(n)):
 		// A typed copy of an array T is a memmove call (see boxed); a
