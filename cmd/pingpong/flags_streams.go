@@ -50,7 +50,7 @@ batch 64, run as -mode throughput -transport spinwire -floor DIR (the
 floor doing the same copy in the same rounds). -passes times over every
 row, a pass at a time, so that the host's drift spreads over the rows. A
 row gives the median over the passes of spinwire's rate ÷ the floor's
-(each pass's ratio after it) and the median rates; -json a line per row
-with each pass's ratio and rates. Messages per row and
-pass (over its -rounds): -count, by default 1.28 G ÷ the size, at least
-1 M.`
+(each pass's ratio after it) and the median rates; the runs' warnings
+follow the table. -json gives a line per row with each pass's ratio and
+rates. Messages per row and pass (over its -rounds): -count, by default
+1.28 G ÷ the size, at least 1 M.`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 
@@ -25,6 +26,7 @@ type streamRow struct {
 	FloorPerS  float64   `json:"floor_msgs_per_sec"` // the floor, median over the passes
 	Rates      []float64 `json:"rates"`              // spinwire's msg/s, each pass's
 	Floors     []float64 `json:"floor_rates"`        // the floor's msg/s, each pass's: where it jumped
+	Warnings   []string  `json:"warnings,omitempty"` // what made a pass's figures doubtful (the runs' warnings, once each)
 }
 
 // streamRows are the rows of streams mode, in table order: per size the
@@ -124,6 +126,11 @@ func (r *streamRow) run(rc *config) error {
 		if err := dec.Decode(&res); err != nil {
 			return fmt.Errorf("reading the run's JSON: %w", err)
 		}
+		for _, w := range res.Warnings {
+			if !slices.Contains(r.Warnings, w) {
+				r.Warnings = append(r.Warnings, w)
+			}
+		}
 		switch res.Transport {
 		case "spinwire":
 			sw = res.MsgsPerSec
@@ -146,8 +153,12 @@ func (r *streamRow) summarise() {
 
 // writeStreams prints streams mode's table.
 func writeStreams(w io.Writer, c *config, rows []*streamRow) error {
-	fmt.Fprintf(w, "# pingpong %s: streams, spinwire against the C floor doing the same copy (floor_stream), %d passes of %d rounds per row\n",
-		version(), c.Passes, c.Rounds)
+	passes := "passes"
+	if c.Passes == 1 {
+		passes = "pass"
+	}
+	fmt.Fprintf(w, "# pingpong %s: streams, spinwire against the C floor doing the same copy (floor_stream), %d %s of %d rounds per row\n",
+		version(), c.Passes, passes, c.Rounds)
 	for _, l := range hostLines(tuning.HostCPU(), nil) {
 		fmt.Fprintln(w, "#", l)
 	}
@@ -165,6 +176,15 @@ func writeStreams(w io.Writer, c *config, rows []*streamRow) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	var warned []string
+	for _, r := range rows {
+		for _, x := range r.Warnings {
+			if !slices.Contains(warned, x) {
+				warned = append(warned, x)
+				fmt.Fprintln(w, "# warning:", x)
+			}
+		}
 	}
 	_, err := fmt.Fprintln(w, "# × floor: the median over the passes of spinwire's msg/s ÷ the floor's in the same run; the targets are 0.8 × at 64 bytes, 0.9 × from 1 KiB")
 	return err

@@ -99,6 +99,8 @@ func TestWriteStreams(t *testing.T) {
 		r.Rates, r.Floors, r.Ratios = []float64{1e6 * float64(i+1), 3e6}, []float64{2e6, 2e6}, []float64{0.5 * float64(i+1), 1.5}
 		r.summarise()
 	}
+	rows[1].Warnings = []string{"CPU 1 busy"}
+	rows[5].Warnings = []string{"CPU 1 busy", "no isolation"}
 	var b strings.Builder
 	if err := writeStreams(&b, &config{Passes: 2, Rounds: 3}, rows); err != nil {
 		t.Fatal(err)
@@ -109,6 +111,9 @@ func TestWriteStreams(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Count(out, "# warning: CPU 1 busy\n") != 1 || strings.Count(out, "# warning: no isolation\n") != 1 {
+		t.Errorf("want each warning once:\n%s", out)
 	}
 }
 
