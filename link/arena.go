@@ -169,7 +169,7 @@ func stride(reqSize, respSize uintptr) int {
 }
 
 // slotOff is the body offset of slot k of connection index.
-func (g arenaGeometry) slotOff(index, k int) int { return g.slotsOff + k*g.step + index*g.stride }
+func (g *arenaGeometry) slotOff(index, k int) int { return g.slotsOff + k*g.step + index*g.stride }
 
 func geometry(maxConns, depth int, reqSize, respSize uintptr) arenaGeometry {
 	g := arenaGeometry{maxConns: maxConns, depth: depth, stride: stride(reqSize, respSize)}
@@ -199,7 +199,7 @@ func (g arenaGeometry) withPush(depth, stride int) arenaGeometry {
 func (g arenaGeometry) pushRingOff(index int) int { return g.pushOff + index*g.pushBytes }
 
 // bellWord returns the doorbell word holding connection index's bit.
-func bellWord(body []byte, g arenaGeometry, index int) *uint64 {
+func bellWord(body []byte, g *arenaGeometry, index int) *uint64 {
 	return (*uint64)(unsafe.Pointer(&body[g.bellOff+8*(index/64)]))
 }
 

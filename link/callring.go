@@ -165,7 +165,7 @@ func (r *callRing) done(p uint64) {
 
 // connRing returns the call ring of connection index in an arena body laid
 // out by g. The caller has checked the geometry.
-func connRing(body []byte, g arenaGeometry, index int) callRing {
+func connRing(body []byte, g *arenaGeometry, index int) callRing {
 	d := uint64(g.depth)
 	return callRing{base: unsafe.Pointer(unsafe.SliceData(body[g.slotOff(index, 0):])),
 		depth: d, mask: d - 1, step: uintptr(g.step), size: uintptr(g.stride)}

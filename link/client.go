@@ -267,8 +267,8 @@ func (c *Conn[Req, Resp]) setUp(fd int) (*attachment, error) {
 	a := &attachment{fd: fd, seg: seg, live: live, epoch: w.epoch, gen: w.generation, awaiting: make([]awaited, g.depth),
 		tag: rand.Uint64() &^ idFlags}
 	body := seg.seg.Body()
-	a.ring = connRing(body, g, int(w.index))
-	a.bell, a.bit = bellWord(body, g, int(w.index)), 1<<(w.index%64)
+	a.ring = connRing(body, &g, int(w.index))
+	a.bell, a.bit = bellWord(body, &g, int(w.index)), 1<<(w.index%64)
 	if c.pushS != nil {
 		a.push = pushRingAt(body, g, int(w.index))
 	}

@@ -74,7 +74,7 @@ func FuzzWelcome(f *testing.F) {
 		if end := g.slotOff(int(w.index), g.depth-1) + g.stride; end > len(body) || g.bellOff+8*((g.maxConns+63)/64) > len(body) {
 			t.Fatalf("accepted a slot or bell outside the arena: %+v index %d", g, w.index)
 		}
-		r := connRing(body, g, int(w.index))
+		r := connRing(body, &g, int(w.index))
 		for p := range uint64(8) {
 			r.free(p)
 			r.request(p)
@@ -160,7 +160,7 @@ func TestServeLatency(t *testing.T) {
 			s.opts.Latency = rec
 		}
 		var sc scratch[req, resp]
-		r := connRing(body, g, 0)
+		r := connRing(body, &g, 0)
 		p := uint64(0)
 		call := func() {
 			*(*req)(r.slot(p)) = req{A: 1, B: 2}
