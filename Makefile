@@ -2,6 +2,7 @@
 #
 #   make pingpong   the main job: build and run the cross-process ping-pong
 #   make test       gofmt, vet (with and without noasm), -race, noasm, coverage gate
+#   make streams    this host's stream table against the C floor (about 80 s)
 #
 # Everything here needs only Go 1.26 and gcc; modules come through the
 # module proxy configured in the environment.
@@ -13,7 +14,7 @@ BUILD     ?= build
 FUZZTIME  ?= 10s
 PINGPONG_ARGS ?= -transport spinwire,raw,uds,uds-net
 
-.PHONY: all test fmt-check vet race noasm cover cover-gate bench fuzz cross pingpong floor clean
+.PHONY: all test fmt-check vet race noasm cover cover-gate bench fuzz cross pingpong pingpong-build streams floor clean
 
 all: test
 
@@ -81,10 +82,17 @@ floor: | $(BUILD)
 
 ## pingpong: build the floor, pingpong and its conns-mode server (linkecho,
 ## which pingpong finds next to itself), then run the comparison.
-pingpong: floor | $(BUILD)
+pingpong: pingpong-build
+	$(BUILD)/pingpong -floor $(BUILD) $(PINGPONG_ARGS)
+
+pingpong-build: floor | $(BUILD)
 	$(GO) build -o $(BUILD)/pingpong ./cmd/pingpong
 	$(GO) build -o $(BUILD)/linkecho ./cmd/linkecho
-	$(BUILD)/pingpong -floor $(BUILD) $(PINGPONG_ARGS)
+
+## streams: this host's stream table, every size, protocol and batch
+## against the C floor (pingpong -mode streams; about 80 s).
+streams: pingpong-build
+	$(BUILD)/pingpong -mode streams -floor $(BUILD)
 
 clean:
 	rm -rf $(BUILD)
