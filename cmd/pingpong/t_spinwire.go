@@ -327,10 +327,16 @@ func (e *ringEnd[T]) stream(n, batchSize int) error {
 		for i := range k {
 			m := pub.Slot(i)
 			if wide {
+				// Stamped in the source, then copied: the slot written
+				// once, as floor_stream does (stamping the slot after
+				// the copy cost the 1 KiB cursors row at batch 64 a
+				// tenth of its rate: docs/benchmarks.md, "Stream
+				// sessions", thirteenth).
+				*seqOf(&e.msg) = uint64(seq + i)
 				e.ping.Copy(m, &e.msg)
-			} else {
-				*m = e.msg
+				continue
 			}
+			*m = e.msg
 			*seqOf(m) = uint64(seq + i)
 		}
 		pub.Commit()
@@ -757,6 +763,9 @@ func (e *logEnd) fill(seq, want int) int {
 
 // fillBytes claims up to want records after seq, copies the message into
 // each (asm.Copy) and stamps its sequence; it returns how many it claimed.
+// (Stamping the source before the copy instead, as the Ring's stream
+// does, measured no faster here: docs/benchmarks.md, "Stream sessions",
+// thirteenth.)
 func (e *logEnd) fillBytes(seq, want int) int {
 	k := 0
 	for ; k < want; k++ {
