@@ -361,33 +361,52 @@ func (l *Log) wake() {
 	l.wakes++
 }
 
-// prefetchMax bounds what Commit prefetches: 64 lines, a batch of 64
-// records of 64 bytes. Less (8, 16 or 32 lines) helped the slow state less
-// and did not help the fast one either.
-const prefetchMax = 4096
+// prefetchMax and prefetchMaxLarge bound what Commit prefetches: 16 KiB
+// after a batch of records of up to loneMax bytes, 4 KiB (64 lines, a
+// batch of 64 records of 64 bytes) after larger ones. With 4 KiB for all,
+// less (8, 16 or 32 lines) helped the 64-byte stream's slow state less and
+// did not help its fast one either; 16 KiB took the 1 KiB Log at batch 64
+// from 0.97 to 1.07 × the floor on the Xeon host (medians of eight
+// alternating pairs, faster in all eight) but the 4 KiB one from 0.99 to
+// 0.98 × (nine pairs, slower in seven by 2–3 %): pingpong -mode throughput
+// -protocol log -batch 64; docs/benchmarks.md, "Stream sessions",
+// thirteenth.
+const (
+	prefetchMax      = 16384
+	prefetchMaxLarge = 4096
+)
+
+// prefetchMost is the prefetch bound after a batch whose first record
+// (header included) is first bytes long.
+func prefetchMost(first uint64) uint64 {
+	if first > loneMax {
+		return prefetchMaxLarge
+	}
+	return prefetchMax
+}
 
 // prefetchNext asks for ownership of the lines that the next batch bytes
 // after the tail take (asm.PrefetchW), so that they move to this CPU
 // together while the producer writes into the first of them, instead of
 // one at a time as its stores reach them — as far as the cached head
 // leaves room (lines the consumer may still read are not taken from it),
-// and no further than the end of the buffer or prefetchMax. pingpong -mode
+// and no further than the end of the buffer or prefetchMost. pingpong -mode
 // throughput -protocol log -size 64 -batch 64 on the EPYC VM of
 // docs/benchmarks.md, old and new alternating, medians of 39 runs in the
 // host's slow state: 0.63 → 0.86 × the floor; of 8 in its fast state:
 // 1.00 → 0.84 ×. One call (not inlined), a PREFETCHW per line.
 func (l *Log) prefetchNext(batch uint64) {
-	idx, n := prefetchSpan(l.tail, batch, l.headCache, l.capacity)
+	idx, n := prefetchSpan(l.tail, batch, l.headCache, l.capacity, prefetchMost(l.first))
 	asm.PrefetchW(unsafe.Add(unsafe.Pointer(unsafe.SliceData(l.data)), idx), int(n))
 }
 
 // prefetchSpan is prefetchNext's stretch of the buffer, as an offset and
 // a length: from the tail's offset, batch bytes, cut at the end of the
 // buffer, at the room the head leaves (head+capacity-tail; the producer's
-// cursors are checked, so tail-head ≤ capacity) and at prefetchMax.
-func prefetchSpan(tail, batch, head, capacity uint64) (idx, n uint64) {
+// cursors are checked, so tail-head ≤ capacity) and at most bytes.
+func prefetchSpan(tail, batch, head, capacity, most uint64) (idx, n uint64) {
 	idx = tail & (capacity - 1)
-	return idx, min(batch, prefetchMax, capacity-idx, head+capacity-tail)
+	return idx, min(batch, most, capacity-idx, head+capacity-tail)
 }
 
 // Abort drops the claimed records.

@@ -352,22 +352,26 @@ func TestLogBatch(t *testing.T) {
 
 // TestPrefetchSpan: what Commit asks for after a batch is the stretch the
 // next batch of the same size takes, never past the end of the buffer,
-// the room the consumer's head leaves, or prefetchMax.
+// the room the consumer's head leaves, or the bound (prefetchMost: 16 KiB
+// after records of up to loneMax bytes, 4 KiB after larger ones).
 func TestPrefetchSpan(t *testing.T) {
 	const c = 1 << 16
+	if prefetchMost(1032) != prefetchMax || prefetchMost(loneMax) != prefetchMax || prefetchMost(loneMax+8) != prefetchMaxLarge {
+		t.Errorf("prefetchMost: %d, %d, %d", prefetchMost(1032), prefetchMost(loneMax), prefetchMost(loneMax+8))
+	}
 	for _, tc := range []struct {
 		name              string
 		tail, batch, head uint64
 		wantIdx, wantN    uint64
 	}{
 		{"empty log", 4096, 4096, 4096, 4096, 4096},
-		{"cut at prefetchMax", 0, 8192, 0, 0, prefetchMax},
+		{"cut at the bound", 0, 32768, 0, 0, prefetchMax},
 		{"cut at the buffer's end", 3*c - 100, 512, 3*c - 200, c - 100, 100},
 		{"cut at the head's room", c + 1000, 4096, 1000 + 64, 1000, 64},
 		{"no room", c + 1000, 4096, 1000, 1000, 0},
 		{"one line", 5*c + 64, 64, 5 * c, 64, 64},
 	} {
-		if idx, n := prefetchSpan(tc.tail, tc.batch, tc.head, c); idx != tc.wantIdx || n != tc.wantN {
+		if idx, n := prefetchSpan(tc.tail, tc.batch, tc.head, c, prefetchMax); idx != tc.wantIdx || n != tc.wantN {
 			t.Errorf("%s: offset %d, %d bytes; want %d, %d", tc.name, idx, n, tc.wantIdx, tc.wantN)
 		}
 	}
