@@ -368,7 +368,7 @@ func (l *Log) wake() {
 // did not help its fast one either; 16 KiB took the 1 KiB Log at batch 64
 // from 0.97 to 1.07 × the floor on the Xeon host (medians of eight
 // alternating pairs, faster in all eight) but the 4 KiB one from 0.99 to
-// 0.98 × (nine pairs, slower in seven by 2–3 %): pingpong -mode throughput
+// 0.98 × (nine pairs, slower in seven, by 2 % at the median): pingpong -mode throughput
 // -protocol log -batch 64; docs/benchmarks.md, "Stream sessions",
 // thirteenth.
 const (
