@@ -362,15 +362,16 @@ func (l *Log) wake() {
 }
 
 // prefetchMax and prefetchMaxLarge bound what Commit prefetches: 16 KiB
-// after a batch of records of up to loneMax bytes, 4 KiB (64 lines, a
-// batch of 64 records of 64 bytes) after larger ones. With 4 KiB for all,
-// less (8, 16 or 32 lines) helped the 64-byte stream's slow state less and
-// did not help its fast one either; 16 KiB took the 1 KiB Log at batch 64
+// after a batch of records of up to loneMax bytes, 4 KiB after larger
+// ones. A batch of 64 records of 64 bytes is 4 KiB: when 4 KiB was the
+// bound for all, less (8, 16 or 32 lines) helped that stream's slow state
+// less and its fast one not at all. 16 KiB took the 1 KiB Log at batch 64
 // from 0.97 to 1.07 × the floor on the Xeon host (medians of eight
-// alternating pairs, faster in all eight) but the 4 KiB one from 0.99 to
-// 0.98 × (nine pairs, slower in seven, by 2 % at the median): pingpong -mode throughput
-// -protocol log -batch 64; docs/benchmarks.md, "Stream sessions",
-// thirteenth.
+// alternating pairs, faster in all eight) and the 256-byte one from 33 to
+// 39 M msg/s (four pairs), but the 4 KiB one from 0.99 to 0.98 × (nine
+// pairs, slower in seven, by 2 % at the median): pingpong -mode
+// throughput -protocol log -batch 64; docs/benchmarks.md, "Stream
+// sessions", thirteenth.
 const (
 	prefetchMax      = 16384
 	prefetchMaxLarge = 4096
