@@ -499,8 +499,8 @@ func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
 	n := 0
 	le := binary.LittleEndian
 	data := unsafe.Pointer(unsafe.SliceData(l.data))
-	pf := h                                                                        // the prefetched bytes end here (readAhead)
-	ra := readAheadParams{ahead: aheadBytes, block: aheadBlock, least: aheadLeast} // aheadUnits(1), as constants
+	pf := h             // the prefetched bytes end here (readAhead)
+	ra := aheadUnits(1) // inlined: constants
 	for h < t && (max <= 0 || n < max) {
 		if ra.due(pf, h, t) {
 			pf = readAhead(data, 1, l.mask, pf, h, t, ra)

@@ -751,7 +751,7 @@ func (r *Ring[T]) pollCursors(max int, fn func(*T)) int {
 		if r.ra.due(pf, h, t) {
 			pf = readAhead(r.slots, r.stride, r.mask, pf, h, t, r.ra)
 		}
-		fn((*T)(unsafe.Add(r.slots, uintptr(h&r.mask)*r.stride)))
+		fn(r.msg(h))
 		h++
 		r.head = h
 		n++
