@@ -47,6 +47,17 @@ type chunkRef struct {
 // doorbell word.
 type connChunk [64]atomic.Pointer[sconn]
 
+// active returns the connection of the lowest bit set in b (b ≠ 0) if it
+// is attached and active, else nil: what a poller serves of a doorbell
+// word. Inlined.
+func (ch *connChunk) active(b uint64) *sconn {
+	// SYNC: acquire of the connection; pairs with its Store in attach.
+	if c := ch[bits.TrailingZeros64(b)].Load(); c != nil && c.state.Load() == connActive {
+		return c
+	}
+	return nil
+}
+
 // newDomain makes a domain with a fresh arena of geometry g; open counts
 // the server's open arenas (ServerStats.Arenas), one more until its close.
 func newDomain(g arenaGeometry, fingerprint, epoch uint64, open *atomic.Int64) (*domain, error) {

@@ -3,7 +3,6 @@ package link
 import (
 	"context"
 	"errors"
-	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
@@ -152,8 +151,7 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 				prefetchRung(ch, rung)
 			}
 			for b := rung; b != 0; b &= b - 1 {
-				// SYNC: acquire of the connection; pairs with its Store in attach.
-				if c := ch[bits.TrailingZeros64(b)].Load(); c != nil && c.state.Load() == connActive {
+				if c := ch.active(b); c != nil {
 					work += s.serveConn(c, &s.scratch[i])
 				}
 			}
@@ -187,8 +185,7 @@ func (s *Server[Req, Resp]) sweep(i int, p *pollerState) int {
 // -rotate level.
 func prefetchRung(ch *connChunk, rung uint64) {
 	for b := rung; b != 0; b &= b - 1 {
-		// SYNC: acquire of the connection, as in sweep.
-		if c := ch[bits.TrailingZeros64(b)].Load(); c != nil && c.state.Load() == connActive {
+		if c := ch.active(b); c != nil {
 			r, _, _ := c.ring()
 			asm.Prefetch(r.slot(c.pos), 64)
 		}
