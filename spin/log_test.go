@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,8 +181,9 @@ func logTwoGoroutinesWithParking(t *testing.T) {
 	l := newLog(t, 1024)
 	const n = 20_000
 	var wg sync.WaitGroup
+	var quit atomic.Bool // the consumer gave up: the producer's spin ends too
 	wg.Go(func() {
-		for i := uint64(0); i < n; {
+		for i := uint64(0); i < n && !quit.Load(); {
 			if l.TryWrite(1, payload(i, int(i%100))) {
 				i++
 			}
@@ -199,6 +201,7 @@ func logTwoGoroutinesWithParking(t *testing.T) {
 			l.Park(time.Millisecond)
 		}
 	}
+	quit.Store(true)
 	wg.Wait()
 	if got != n {
 		t.Fatalf("got %d of %d", got, n)

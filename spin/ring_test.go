@@ -172,8 +172,9 @@ func ringTwoGoroutinesNoLossNoDup(t *testing.T, p Protocol) {
 	r := newRing[msg64](t, 64, p)
 	const n = 200_000
 	var wg sync.WaitGroup
+	var quit atomic.Bool // the consumer gave up: the producer's spin ends too
 	wg.Go(func() {
-		for i := uint64(0); i < n; {
+		for i := uint64(0); i < n && !quit.Load(); {
 			if r.TryPublish(&msg64{Seq: i}) {
 				i++
 			}
@@ -189,6 +190,7 @@ func ringTwoGoroutinesNoLossNoDup(t *testing.T, p Protocol) {
 			want++
 		})
 	}
+	quit.Store(true)
 	wg.Wait()
 	if want != n {
 		t.Fatalf("received %d of %d", want, n)
