@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 
 	"github.com/spinwire/spinwire/cmd/internal/connbench"
 	"github.com/spinwire/spinwire/cmd/internal/echo"
@@ -64,6 +65,23 @@ func testConfig(mode string) *config {
 }
 
 // lines splits output into its non-empty lines.
+// jsonLines decodes out's non-empty lines, one T each, failing the test
+// unless there are exactly want of them.
+func jsonLines[T any](t *testing.T, out string, want int) []T {
+	t.Helper()
+	ls := lines(out)
+	if len(ls) != want {
+		t.Fatalf("%d JSON lines, want %d:\n%s", len(ls), want, out)
+	}
+	rs := make([]T, len(ls))
+	for i, l := range ls {
+		if err := json.Unmarshal([]byte(l), &rs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return rs
+}
+
 func lines(s string) []string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {

@@ -39,15 +39,7 @@ func TestRun(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	ls := lines(out)
-	if len(ls) != 3 {
-		t.Fatalf("%d JSON lines:\n%s", len(ls), out)
-	}
-	for i, l := range ls {
-		var r result
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatal(err)
-		}
+	for i, r := range jsonLines[result](t, out, 3) {
 		if r.Transport != []string{"raw", "uds", "futex"}[i] || r.N != 3000 || r.Rounds != 3 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
 			t.Errorf("line %d: %+v", i, r)
 		}

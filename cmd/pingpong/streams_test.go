@@ -68,15 +68,7 @@ func TestStreams(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	ls := lines(out)
-	if len(ls) != 8 {
-		t.Fatalf("%d JSON lines, want 8:\n%s", len(ls), out)
-	}
-	for i, l := range ls {
-		var r streamRow
-		if err := json.Unmarshal([]byte(l), &r); err != nil {
-			t.Fatal(err)
-		}
+	for i, r := range jsonLines[streamRow](t, out, 8) {
 		want := streamRows([]int{64})[i]
 		if r.Mode != "streams" || r.Size != 64 || r.Protocol != want.Protocol || r.Batch != want.Batch || len(r.Ratios) != passes || r.FloorPerS != 1e6 ||
 			len(r.Rates) != passes || !slices.Equal(r.Floors, slices.Repeat([]float64{1e6}, passes)) {
