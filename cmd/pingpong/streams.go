@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spinwire/spinwire/tuning"
@@ -165,14 +166,11 @@ func writeStreams(w io.Writer, c *config, rows []*streamRow) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "size\tprotocol\tbatch\t× floor\tper pass\tspinwire msg/s\tfloor msg/s")
 	for _, r := range rows {
-		passes := ""
+		each := make([]string, len(r.Ratios))
 		for i, x := range r.Ratios {
-			if i > 0 {
-				passes += " "
-			}
-			passes += strconv.FormatFloat(x, 'f', 2, 64)
+			each[i] = strconv.FormatFloat(x, 'f', 2, 64)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.2f\t%s\t%.1f M\t%.1f M\n", r.Size, r.Protocol, r.Batch, r.Ratio, passes, r.MsgsPerSec/1e6, r.FloorPerS/1e6)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.2f\t%s\t%.1f M\t%.1f M\n", r.Size, r.Protocol, r.Batch, r.Ratio, strings.Join(each, " "), r.MsgsPerSec/1e6, r.FloorPerS/1e6)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
