@@ -65,7 +65,8 @@ func Recv(conn int, buf []byte) (n, fd int, err error) {
 // Listen binds a SOCK_SEQPACKET socket at path, makes it 0666 (whoever
 // listens checks each peer's credentials at the accept) and listens on
 // it. A file already at path makes it fail: the caller removes a stale
-// one first.
+// one first. If the mode cannot be set or listen fails, the socket is
+// closed, the file removed and the error returned.
 func Listen(path string) (int, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -75,7 +76,8 @@ func Listen(path string) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	if err := unix.Chmod(path, 0o666); err == nil {
+	err = unix.Chmod(path, 0o666)
+	if err == nil {
 		err = unix.Listen(fd, 64)
 	}
 	if err != nil {

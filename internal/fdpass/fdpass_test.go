@@ -1,6 +1,7 @@
 package fdpass
 
 import (
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -58,4 +59,38 @@ func TestServe(t *testing.T) {
 	unix.Shutdown(l, unix.SHUT_RDWR)
 	<-done
 	unix.Close(l)
+}
+
+// TestListen: the socket file is made 0666 and takes connections; a path
+// already taken, or one whose mode cannot be set (an abstract name, which
+// has no file), is an error and leaves no descriptor open.
+func TestListen(t *testing.T) {
+	path := t.TempDir() + "/s"
+	l, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(l)
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil || st.Mode&0o777 != 0o666 {
+		t.Fatalf("mode %o, %v", st.Mode&0o777, err)
+	}
+	c, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	defer unix.Close(c)
+	if err := unix.Connect(c, &unix.SockaddrUnix{Name: path}); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	if fd, err := Listen(path); err == nil || fd != -1 {
+		t.Fatalf("a taken path: fd %d, %v", fd, err)
+	}
+	abstract := fmt.Sprintf("@spinwire-fdpass-test-%d", unix.Getpid())
+	if fd, err := Listen(abstract); err == nil || fd != -1 {
+		t.Fatalf("an abstract name: fd %d, %v", fd, err)
+	}
+	// The abstract name is free again: the failed Listen closed its socket.
+	s, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	defer unix.Close(s)
+	if err := unix.Bind(s, &unix.SockaddrUnix{Name: abstract}); err != nil {
+		t.Fatalf("abstract name still bound: %v", err)
+	}
 }
