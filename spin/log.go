@@ -78,7 +78,6 @@ type Log struct {
 	headCache uint64
 	pending   uint64 // tail after the claimed record; 0 if none
 	first     uint64 // the length of the batch's first claim (Commit's prefetch)
-	ptype     uint32 // type of the claimed record
 	pfault    fault
 	wakes     uint64
 	_         [64]byte
