@@ -6,7 +6,6 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +86,7 @@ func TestServerBinaryIsLean(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/linkecho")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	gobin := "go" // go test puts its own go first in the PATH
 	bin := filepath.Join(t.TempDir(), "linkecho")
 	if out, err := exec.Command(gobin, "build", "-o", bin, "github.com/spinwire/spinwire/cmd/linkecho").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
