@@ -1,7 +1,8 @@
 # spinwire — build, test and benchmark.
 #
 #   make pingpong   the main job: build and run the cross-process ping-pong
-#   make test       gofmt, vet (with and without noasm), -race, noasm, coverage gate
+#   make test       gofmt, vet and staticcheck (with and without noasm), -race,
+#                   noasm, coverage gate
 #   make streams    this host's stream table against the C floor (about 80 s)
 #
 # Everything here needs only Go 1.26 and gcc; modules come through the
@@ -14,12 +15,12 @@ BUILD     ?= build
 FUZZTIME  ?= 10s
 PINGPONG_ARGS ?= -transport spinwire,raw,uds,uds-net
 
-.PHONY: all test fmt-check vet race noasm cover cover-gate bench fuzz cross pingpong pingpong-build streams floor clean
+.PHONY: all test fmt-check vet lint race noasm cover cover-gate bench fuzz cross pingpong pingpong-build streams floor clean
 
 all: test
 
 ## test: the project's own checks; the last line printed is the coverage total.
-test: fmt-check vet race noasm cover-gate
+test: fmt-check vet lint race noasm cover-gate
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './$(BUILD)/*')); \
@@ -31,6 +32,12 @@ fmt-check:
 vet:
 	$(GO) vet -tags msgfmt $(PKGS)
 	$(GO) vet -tags noasm,msgfmt $(PKGS)
+
+## lint: staticcheck, pinned as a tool in go.mod (go tool fetches it
+## through the module proxy the first time), with and without noasm.
+lint:
+	$(GO) tool staticcheck $(PKGS)
+	$(GO) tool staticcheck -tags noasm $(PKGS)
 
 race:
 	$(GO) test -race -count=1 -short $(PKGS)
