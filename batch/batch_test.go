@@ -2,6 +2,7 @@ package batch
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +86,9 @@ func TestPublisher(t *testing.T) {
 				deadline := time.Now().Add(30 * time.Second)
 				for seq := uint64(0); seq < n && time.Now().Before(deadline); {
 					k := pub.Claim(min(1+rng.IntN(64), int(n-seq)))
+					if k == 0 {
+						runtime.Gosched() // the consumer may need this CPU
+					}
 					for i := range k {
 						pub.Slot(i).Seq = seq + uint64(i)
 					}
@@ -95,12 +99,14 @@ func TestPublisher(t *testing.T) {
 			var want uint64
 			deadline := time.Now().Add(30 * time.Second)
 			for want < n && time.Now().Before(deadline) {
-				Drain(r, 1+int(want%17), func(m *msg) {
+				if Drain(r, 1+int(want%17), func(m *msg) {
 					if m.Seq != want {
 						t.Fatalf("got %d want %d", m.Seq, want)
 					}
 					want++
-				})
+				}) == 0 {
+					runtime.Gosched()
+				}
 			}
 			wg.Wait()
 			if want != n {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -186,6 +187,8 @@ func logTwoGoroutinesWithParking(t *testing.T) {
 		for i := uint64(0); i < n && !quit.Load(); {
 			if l.TryWrite(1, payload(i, int(i%100))) {
 				i++
+			} else {
+				runtime.Gosched() // the consumer may need this CPU
 			}
 		}
 	})

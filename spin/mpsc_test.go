@@ -2,6 +2,7 @@ package spin
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +44,8 @@ func mpscConcurrentProducersLoseNothingAndKeepTheirOrder(t *testing.T) {
 				} else if time.Now().After(deadline) {
 					t.Errorf("producer %d stuck at %d", p, i)
 					return
+				} else {
+					runtime.Gosched() // the consumer may need this CPU
 				}
 			}
 		})
@@ -51,12 +54,15 @@ func mpscConcurrentProducersLoseNothingAndKeepTheirOrder(t *testing.T) {
 	total := 0
 	deadline := time.Now().Add(30 * time.Second)
 	for total < producers*each && time.Now().Before(deadline) {
-		total += q.Poll(0, func(m *msg64) {
+		k := q.Poll(0, func(m *msg64) {
 			if m.Seq != next[m.Stamp] {
 				t.Fatalf("producer %d: got %d want %d", m.Stamp, m.Seq, next[m.Stamp])
 			}
 			next[m.Stamp]++
 		})
+		if total += k; k == 0 {
+			runtime.Gosched()
+		}
 	}
 	wg.Wait()
 	if total != producers*each || q.Skipped() != 0 || q.Err() != nil {

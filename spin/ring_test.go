@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,18 +178,22 @@ func ringTwoGoroutinesNoLossNoDup(t *testing.T, p Protocol) {
 		for i := uint64(0); i < n && !quit.Load(); {
 			if r.TryPublish(&msg64{Seq: i}) {
 				i++
+			} else {
+				runtime.Gosched() // the consumer may need this CPU
 			}
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
 	var want uint64
 	for want < n && time.Now().Before(deadline) {
-		r.Poll(0, func(m *msg64) {
+		if r.Poll(0, func(m *msg64) {
 			if m.Seq != want {
 				t.Errorf("got %d want %d", m.Seq, want)
 			}
 			want++
-		})
+		}) == 0 {
+			runtime.Gosched()
+		}
 	}
 	quit.Store(true)
 	wg.Wait()

@@ -172,6 +172,7 @@ func childMain[T seqd](role string) error {
 				}
 				m := p.pong.Claim()
 				if m == nil {
+					Yield{}.Idle(0) // the parent may be on this CPU
 					break
 				}
 				*seqOf(m) = seq
@@ -212,9 +213,7 @@ func TestRingCrossProcess(t *testing.T) {
 					}
 					want++
 				})
-				if got == 0 {
-					runtime.Gosched()
-				}
+				Yield{}.Idle(got) // the child may be on this CPU
 				if err := p.pong.Err(); err != nil {
 					t.Fatal(err)
 				}
