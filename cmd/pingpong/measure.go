@@ -63,15 +63,16 @@ func newPlan(c *config) plan {
 func measure(c *config, stdout, stderr io.Writer) error {
 	setupRuntime(c)
 	notes := notesTo(c, stderr)
-	host, err := prepareHost(c, notes)
-	if err != nil {
-		return err
-	}
+	// The flags' own errors first: they do not depend on the host.
 	if len(c.Transports) == 0 {
 		return usageError{errors.New("-transport none measures nothing (pingpong -check prints the host's findings)")}
 	}
 	if err := prepareOutputs(c); err != nil {
 		return usageError{err}
+	}
+	host, err := prepareHost(c, notes)
+	if err != nil {
+		return err
 	}
 	if c.JSON {
 		for _, w := range host.warnings {
@@ -111,9 +112,9 @@ type host struct {
 	warnings []string
 }
 
-// prepareHost reads the topology and describes the machine, settles the
-// CPUs (-cpus, else affinity.Plan(2)) and checks that this process may use
-// them, checks -floor, and gathers the host warnings.
+// prepareHost reads the topology and describes the machine, checks
+// -floor, settles the CPUs (-cpus, else affinity.Plan(2)) and checks that
+// this process may use them, and gathers the host warnings.
 func prepareHost(c *config, notes io.Writer) (host, error) {
 	topo, err := affinity.Topology()
 	if err != nil {
@@ -123,14 +124,14 @@ func prepareHost(c *config, notes io.Writer) (host, error) {
 	if err != nil {
 		return host{}, err
 	}
-	warnings, err := chooseCPUs(c, allowed)
-	if err != nil {
-		return host{}, err
-	}
 	if c.FloorDir != "" && c.Mode == "rate" {
 		fmt.Fprintln(notes, "note: the C floor programs have no rate mode; -floor ignored")
 	} else if c.FloorDir != "" && floorProgram(c) == "" {
 		return host{}, usageError{fmt.Errorf("-floor %s: no %s there (make floor builds it into build/)", c.FloorDir, floorName(c))}
+	}
+	warnings, err := chooseCPUs(c, allowed)
+	if err != nil {
+		return host{}, err
 	}
 	return host{topo, hostLines(tuning.HostCPU(), topo), append(warnings, hostWarnings(c, topo, allowed)...)}, nil
 }
