@@ -83,8 +83,11 @@ func TestHolders(t *testing.T) {
 			t.Fatalf("holders stopped, server %+v", s.Stats())
 		}
 	}
+	// Long enough that a host busy with other tests still answers within
+	// it (with 50 ms, one CPU shared with go test's other packages once
+	// measured no request at all).
 	cfg := ClientConfig{Name: "h", Dir: dir, Conns: 10, Procs: 3, Pipeline: 1, Warmup: 10 * time.Millisecond,
-		Duration: 50 * time.Millisecond, CPU: -1, Timeout: 5 * time.Second}
+		Duration: 500 * time.Millisecond, CPU: -1, Timeout: 5 * time.Second}
 	var attached link.ServerStats
 	cfg.Attached = func() { attached = s.Stats() }
 	r, err := Run(cfg)
