@@ -16,9 +16,9 @@ import (
 // the rest inline.
 func deferServer(t *testing.T, dir string) (*Server[req, resp], chan Deferred) {
 	t.Helper()
-	// A poller that yields its P when idle: the replier goroutine and the
-	// client's poller need one, and a test host may have two CPUs.
-	s, err := Listen[req, resp]("t", Options{Dir: dir, Logf: t.Logf, Idler: func() spin.Idler { return spin.Yield{} }})
+	// A poller that lets others run when idle: the replier goroutine and
+	// the client's poller need a CPU, and a test host may have two, or one.
+	s, err := Listen[req, resp]("t", Options{Dir: dir, Logf: t.Logf, Idler: func() spin.Idler { return testIdler{} }})
 	if err != nil {
 		t.Fatal(err)
 	}

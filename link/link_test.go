@@ -3,6 +3,7 @@ package link
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/spin"
 )
 
 type req struct {
@@ -32,6 +34,26 @@ type reqV2 struct { // B is now a float64
 
 func add(q *req, r *resp) { r.Sum, r.Seq = q.A+q.B, q.Seq }
 
+// testIdler is the test servers' idle strategy: an idle poll lets whatever
+// else waits for this CPU run first — the test's own goroutines when there
+// is one P (GOMAXPROCS 1: runtime.Gosched), other threads and processes
+// otherwise (sched_yield) — so that a test keeps moving on a host with one
+// CPU, or with its CPUs busy, instead of waiting out the poller's time
+// slice for every exchange.
+type testIdler struct{}
+
+func (testIdler) Idle(work int) {
+	switch {
+	case work > 0:
+	case runtime.GOMAXPROCS(0) == 1:
+		runtime.Gosched()
+	default:
+		spin.Yield{}.Idle(0)
+	}
+}
+
+func (testIdler) Reset() {}
+
 // serve starts a server named "t" on a fresh directory (unless opts has
 // one) and returns it and the directory; both are cleaned up with the
 // test.
@@ -49,6 +71,9 @@ func serveAs(t testing.TB, name string, opts Options, handler func(*req, *resp))
 	t.Helper()
 	if opts.Logf == nil {
 		opts.Logf = t.Logf
+	}
+	if opts.Idler == nil {
+		opts.Idler = func() spin.Idler { return testIdler{} }
 	}
 	s, err := Listen[req, resp](name, opts)
 	if err != nil {
@@ -111,13 +136,17 @@ func TestPipeline(t *testing.T) {
 			}
 			sent++
 		}
-		if _, err := c.Poll(0, func(id uint64, r *resp) {
+		k, err := c.Poll(0, func(id uint64, r *resp) {
 			if r.Seq != uint64(got) || id != uint64(got+1) {
 				t.Fatalf("response %d: seq %d id %d", got, r.Seq, id)
 			}
 			got++
-		}); err != nil {
+		})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if k == 0 {
+			runtime.Gosched() // the server's poller may need this CPU
 		}
 	}
 }
@@ -247,7 +276,7 @@ func TestListenAndDialErrors(t *testing.T) {
 
 func TestOneWayMixedWithCalls(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Listen[req, resp]("t", Options{Dir: dir})
+	s, err := Listen[req, resp]("t", Options{Dir: dir, Idler: func() spin.Idler { return testIdler{} }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +300,7 @@ func TestOneWayMixedWithCalls(t *testing.T) {
 			if err != ErrFull || time.Now().After(deadline) {
 				t.Fatal(err)
 			}
+			runtime.Gosched() // the server's poller may need this CPU
 		}
 		want += i
 		if i%7 == 0 {
