@@ -4,6 +4,7 @@
 #   make test       gofmt, vet and staticcheck (with and without noasm), -race,
 #                   noasm, coverage gate
 #   make streams    this host's stream table against the C floor (about 80 s)
+#   make roundtrips this host's round trips against the C floor (about 25 s)
 #
 # Everything here needs only Go 1.26 and gcc; modules come through the
 # module proxy configured in the environment.
@@ -15,7 +16,7 @@ BUILD     ?= build
 FUZZTIME  ?= 10s
 PINGPONG_ARGS ?= -transport spinwire,raw,uds,uds-net
 
-.PHONY: all test fmt-check vet lint race noasm cover cover-gate one-cpu bench fuzz cross pingpong pingpong-build streams floor clean
+.PHONY: all test fmt-check vet lint race noasm cover cover-gate one-cpu bench fuzz cross pingpong pingpong-build streams roundtrips floor clean
 
 all: test
 
@@ -106,6 +107,18 @@ pingpong-build: floor | $(BUILD)
 ## against the C floor (pingpong -mode streams; about 80 s).
 streams: pingpong-build
 	$(BUILD)/pingpong -mode streams -floor $(BUILD)
+
+## roundtrips: this host's round trip at 64, 256 and 1024 bytes against
+## the C floor moving the same payload, three runs of three rounds each
+## (about 25 s): each run's p50s and spinwire's ratio to the floor's.
+roundtrips: pingpong-build
+	@for s in 64 256 1024; do for run in 1 2 3; do \
+		out=$$($(BUILD)/pingpong -floor $(BUILD) -transport spinwire -size $$s -rounds 3 -json -quiet) || exit 1; \
+		sw=$$(echo "$$out" | grep '"transport":"spinwire"' | grep -o '"p50_ns":[0-9]*' | cut -d: -f2); \
+		fl=$$(echo "$$out" | grep '"transport":"floor-c"' | grep -o '"p50_ns":[0-9]*' | cut -d: -f2); \
+		awk -v s=$$s -v r=$$run -v a=$$sw -v b=$$fl 'BEGIN { \
+			printf "%4d B  run %d  p50 spinwire %5d ns, floor %5d ns: %.2f x the floor\n", s, r, a, b, a / b }'; \
+	done; done
 
 clean:
 	rm -rf $(BUILD)
