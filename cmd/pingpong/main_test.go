@@ -64,7 +64,6 @@ func testConfig(mode string) *config {
 	}
 }
 
-// lines splits output into its non-empty lines.
 // jsonLines decodes out's non-empty lines, one T each, failing the test
 // unless there are exactly want of them.
 func jsonLines[T any](t *testing.T, out string, want int) []T {
@@ -82,6 +81,7 @@ func jsonLines[T any](t *testing.T, out string, want int) []T {
 	return rs
 }
 
+// lines splits output into its non-empty lines.
 func lines(s string) []string {
 	var out []string
 	for _, l := range strings.Split(s, "\n") {
