@@ -276,13 +276,8 @@ func TestListenAndDialErrors(t *testing.T) {
 
 func TestOneWayMixedWithCalls(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Listen[req, resp]("t", Options{Dir: dir, Idler: func() spin.Idler { return testIdler{} }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	var oneWaySum atomic.Int64
-	go s.Serve(func(q *req, r *resp) {
+	serveAs(t, "t", Options{Dir: dir}, func(q *req, r *resp) {
 		if q.Seq == 0 { // one-way messages carry Seq 0 in this test
 			oneWaySum.Add(q.A)
 		}
