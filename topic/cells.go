@@ -102,10 +102,15 @@ func (c *cell) fill(epoch, pos uint64, state uint32) uint64 {
 	return tok
 }
 
-// follow points the cell at a publisher epoch and a position.
+// follow points the cell at a publisher epoch and a position, the
+// position first: a publisher of that epoch never reads the position the
+// cell had for the one before (beyond its tail, it would evict the cell).
+// The epoch's store is sequentially consistent (XCHG): a full barrier
+// before whatever the caller loads next.
 func (c *cell) follow(epoch, pos uint64) {
-	store(c.s.mem, c.off+cellEpoch, epoch)
 	c.setPos(pos)
+	// SYNC: release of the position; the publisher loads the epoch first.
+	store(c.s.mem, c.off+cellEpoch, epoch)
 }
 
 // setPos publishes the subscriber's position: the next sequence it reads.

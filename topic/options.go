@@ -41,7 +41,10 @@ type Options struct {
 	Capacity int    // slots, a power of two (default 1024)
 	Policy   Policy // default Lossy
 	// History gives a subscriber that joins up to the last History
-	// messages first (at most Capacity; default 0: only new ones).
+	// messages first (at most Capacity; default 0: only new ones). On a
+	// reliable topic a joiner gets at most Capacity-1, and the publisher
+	// reads its subscribers' positions every Capacity-History messages
+	// at least, so as not to rewrite them before it has seen the joiner.
 	History int
 	// StallTimeout is how long a reliable publisher waits for a subscriber
 	// that does not move before it evicts it (default 1 s).

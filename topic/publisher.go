@@ -29,7 +29,8 @@ type Publisher[T any] struct {
 	policy   Policy
 	tail     uint64       // next position to publish
 	claimed  uint64       // slots claimed from tail on (Claim)
-	minCache uint64       // reliable: the slowest live subscriber's position, last seen
+	minCache uint64       // reliable: the slowest live subscriber's position, last seen, at most tail-reserve
+	reserve  uint64       // reliable: the history kept for joiners (joinHistory)
 	fence    uint64       // TryPublish's common case publishes positions below it (setFence)
 	wake     *atomic.Bool // the tracker's: some subscriber may be parked (wait.go)
 	opts     Options
@@ -73,6 +74,9 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 	p.short = p.words*8 <= seqWriteMax
 	p.slots = unsafe.Pointer(&p.mem[slotsOffset])
 	p.tailP = word(p.mem, offTail)
+	if p.policy == Reliable {
+		p.reserve = joinHistory(uint64(opts.History), p.capacity)
+	}
 	p.format(sc, text, st)
 	// Nobody may map the buffer writable from now on, this process's own
 	// mapping excepted.
@@ -119,13 +123,33 @@ func (p *Publisher[T]) slot(pos uint64) unsafe.Pointer {
 // room reports whether k more messages fit: always under Lossy; under
 // Reliable when the slowest live subscriber is at most capacity-k behind
 // (its position re-read only when the cached one says no).
+//
+// The cached position is also at most the tail less the reserve: a
+// subscriber joining with History starts that far back (join), and the
+// publisher must not have rewritten those slots on the strength of a look
+// that missed it. So with History h, the publisher looks at its
+// subscribers every capacity-h messages at least.
 func (p *Publisher[T]) room(k uint64) bool {
 	if p.policy == Lossy || p.tail+k-p.minCache <= p.capacity {
 		return true
 	}
-	p.minCache = p.subs.slowest(p.tail, k)
+	// SYNC: a sequentially consistent store of the tail (XCHG; STLR
+	// before LDAR on arm64) before the cells are read: the store-load
+	// pair of a joining subscriber's activate and its load of the tail.
+	// Either this look sees the new cell, or the joiner sees this tail
+	// and starts at or past the position returned here.
+	atomic.StoreUint64(p.tailP, p.tail)
+	p.minCache = min(p.subs.slowest(p.tail, k), p.tail-min(p.tail, p.reserve))
 	p.setFence()
 	return p.tail+k-p.minCache <= p.capacity
+}
+
+// joinHistory is how many published messages a new subscriber is given
+// first: the topic's History, and on a reliable topic at most
+// capacity-1 — the publisher keeps that many behind its tail (room), and
+// keeping all capacity would leave it no slot to publish into.
+func joinHistory(history, capacity uint64) uint64 {
+	return min(history, capacity-1)
 }
 
 // TryPublish copies *m into the next slot and publishes it; false when a

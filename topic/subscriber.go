@@ -125,10 +125,14 @@ const joinWait = 2 * time.Second
 
 // join makes a reliable subscriber one its publisher waits for: once the
 // publisher has mapped its cell's segment (two completed scans after a new
-// segment was linked; a segment a join saw mapped already needs none), it
-// takes a fresh start position and activates the cell; if the
-// publisher then turns out to have gone a ring's length past that start,
-// it starts again from the tail. Nothing was read yet, so nothing is lost.
+// segment was linked; a segment a join saw mapped already needs none), the
+// cell is activated at a start position, and the start is then taken
+// again from the tail the activation let it see. Any look at the cells
+// the publisher made without this one was made at a tail no later than
+// that, and left the publisher free to rewrite only positions below it
+// less joinHistory (Publisher.room): so nothing from the start on is
+// rewritten before the publisher has seen the cell. Nothing was read
+// yet, so moving the start on loses nothing.
 func (s *Subscriber[T]) join() error {
 	if !s.cell.isKnown() {
 		g0 := load(s.t.mem, offScanGen)
@@ -139,17 +143,13 @@ func (s *Subscriber[T]) join() error {
 		}
 		s.cell.setKnown()
 	}
+	s.cell.setPos(s.t.start())
+	// SYNC: activate's XCHG, then start's load of the tail: the store-load
+	// pair of Publisher.room's tail store and its loads of the cells.
+	s.cell.activate()
 	s.pos = s.t.start()
 	s.cell.setPos(s.pos)
-	s.cell.activate()
-	for range 100 {
-		if t := load(s.t.mem, offTail); t-s.pos < s.t.capacity || t < s.pos {
-			return nil
-		}
-		s.pos = load(s.t.mem, offTail)
-		s.cell.setPos(s.pos)
-	}
-	return msg.Errorf("%w: %s: could not start inside the ring", ErrCorrupt, s.name)
+	return nil
 }
 
 // Poll calls fn with each message ready, up to limit (≤ 0: the topic's
@@ -453,9 +453,14 @@ func (s *Subscriber[T]) follow() {
 	}
 	s.retired, s.t = s.t, v
 	s.tailWord.Store(word(v.mem, offTail))
-	s.pos, s.held = v.start(), 0
+	s.held = 0
 	s.evictSeen = load(v.mem, offEvictions)
-	s.cell.follow(v.epoch, s.pos)
+	s.cell.follow(v.epoch, v.start())
+	// SYNC: follow's epoch store, then start's load of the tail: the new
+	// publisher sees the cell or the start is taken past its look, as in
+	// join.
+	s.pos = v.start()
+	s.cell.setPos(s.pos)
 }
 
 // Lost returns how many messages this subscriber missed because the
@@ -554,10 +559,15 @@ func (v *view) slot(pos uint64) unsafe.Pointer {
 	return unsafe.Add(v.slots, uintptr(pos&v.mask)*v.stride)
 }
 
-// start returns where a new subscriber begins: the tail, less the history.
+// start returns where a new subscriber begins: the tail, less the history
+// (on a reliable topic, joinHistory's).
 func (v *view) start() uint64 {
+	h := v.history
+	if v.reliable {
+		h = joinHistory(h, v.capacity)
+	}
 	t := load(v.mem, offTail)
-	return t - min(t, v.history)
+	return t - min(t, h)
 }
 
 func (v *view) close() { v.seg.Close() }

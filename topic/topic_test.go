@@ -92,6 +92,17 @@ func fill(p *Publisher[tick], seq *uint64) {
 	}
 }
 
+// fillAtMost is fill for a reliable topic whose publisher must find it
+// full within n messages: one that lost its subscribers would fill on.
+func fillAtMost(t testing.TB, p *Publisher[tick], seq *uint64, n int) {
+	t.Helper()
+	for i := 0; pub(p, *seq); i++ {
+		if *seq++; i == n {
+			t.Fatalf("published %d and not full", n+1)
+		}
+	}
+}
+
 // reliableOne is a reliable topic of capacity slots with one subscriber
 // its publisher has seen.
 func reliableOne(t testing.TB, capacity int) (*Publisher[tick], *Subscriber[tick]) {
@@ -815,4 +826,107 @@ func testSize[T any](t *testing.T) {
 			t.Fatalf("tail %d, want 20", st.Published)
 		}
 	})
+}
+
+// TestReliableHistoryJoiner: a subscriber that joins a reliable topic
+// with History gets the last History messages (Capacity-1 at most) and
+// then every message, however far the publisher had gone since it last
+// looked at its subscribers; the publisher fills the ring behind it and
+// waits, and never evicts it.
+func TestReliableHistoryJoiner(t *testing.T) {
+	const capacity = 8
+	for _, history := range []int{1, 4, capacity - 1, capacity} {
+		for before := range uint64(2*capacity + 1) {
+			p, dir := create(t, Options{Capacity: capacity, Policy: Reliable, History: history})
+			var seq uint64
+			for ; seq < before; seq++ {
+				if !pub(p, seq) {
+					t.Fatalf("history %d: no subscriber, yet full at %d", history, seq)
+				}
+			}
+			s := subscribe(t, dir)
+			fillAtMost(t, p, &seq, capacity)
+			next := before - min(before, uint64(min(history, capacity-1)))
+			if seq-next != capacity {
+				t.Errorf("history %d, %d before: full at %d, %d past the joiner's start %d", history, before, seq, seq-next, next)
+			}
+			if n := drain(t, s, &next); next != seq || s.Lost() != 0 {
+				t.Fatalf("history %d, %d before: read %d, up to %d of %d, lost %d", history, before, n, next, seq, s.Lost())
+			}
+			if st := p.Stats(); st.Evicted != 0 || st.Subscribers != 1 {
+				t.Fatalf("history %d, %d before: %+v", history, before, st)
+			}
+		}
+	}
+}
+
+// TestPositionBehindHolds: a cell whose position falls behind the oldest
+// message kept (a joiner's first, stale when read, or a faulty
+// subscriber's) holds a reliable publisher as one at the oldest would,
+// and is not evicted for it; once it moves on, the publisher does too.
+func TestPositionBehindHolds(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, StallTimeout: time.Hour})
+	s := subscribe(t, dir)
+	var seq, next uint64
+	for range 3 {
+		fill(p, &seq)
+		drain(t, s, &next)
+	}
+	s.cell.setPos(1) // far behind the tail (24)
+	fillAtMost(t, p, &seq, 8)
+	s.cell.setPos(next)
+	fillAtMost(t, p, &seq, 8)
+	if n := drain(t, s, &next); n != 8 || next != seq {
+		t.Fatalf("read %d, up to %d of %d", n, next, seq)
+	}
+	if st := p.Stats(); st.Evicted != 0 || st.Subscribers != 1 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// TestRestartedReliableHistory: a subscriber that follows a restarted
+// reliable publisher with History starts at the new one's tail less the
+// history, and gets every message from there on without being evicted,
+// whatever its position was under the publisher before.
+func TestRestartedReliableHistory(t *testing.T) {
+	dir := t.TempDir()
+	p, err := Create[tick]("ticks", Options{Dir: dir, Policy: Reliable, Capacity: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := subscribe(t, dir)
+	var seq, next uint64
+	for range 12 { // the old position (96) is beyond the new publisher's tail
+		fill(p, &seq)
+		drain(t, s, &next)
+	}
+	e0 := s.Epoch()
+	p.Close()
+	p2, _ := create(t, Options{Dir: dir, Policy: Reliable, Capacity: 8, History: 4})
+	for seq = 0; seq < 9; seq++ { // it looked at its cells at 8: none yet
+		pub(p2, seq)
+	}
+	next = 5 // the tail (9) less the history
+	check := func(m *tick) {
+		if m.Seq != next {
+			t.Fatalf("got %d, want %d", m.Seq, next)
+		}
+		next++
+	}
+	for deadline := time.Now().Add(5 * time.Second); s.Epoch() == e0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the subscriber never followed the new publisher")
+		}
+		if _, err := s.Poll(check, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from := next
+	fillAtMost(t, p2, &seq, 8)
+	if _, err := s.Poll(check, 0); err != nil || next != seq || seq != from+8 {
+		t.Fatalf("%v: read up to %d of %d", err, next, seq)
+	}
+	if st := p2.Stats(); st.Evicted != 0 {
+		t.Fatalf("%+v", st)
+	}
 }

@@ -219,7 +219,7 @@ func (t *tracker) slowest(tail, k uint64) uint64 {
 // positions reads every active cell of this epoch: the smallest position
 // and the tokens of the cells there.
 func (t *tracker) positions(tail uint64) (uint64, []uint64) {
-	min := tail
+	slowest, oldest := tail, tail-min(tail, t.capacity)
 	at := t.at[:0]
 	t.watchSeg = nil
 	t.activeCells(func(key string, b []byte, c int) bool {
@@ -228,18 +228,23 @@ func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 		case t.anyEv.Load() && t.isEvicted(tok):
 		case pos > tail:
 			t.evict(tok, "position beyond the tail")
-		case tail-pos > t.capacity:
-			t.evict(tok, "position behind the oldest message kept")
-		case pos < min:
-			min, at = pos, append(at[:0], tok)
-			t.watchKey, t.watchSeg, t.watchCell, t.watchTok = key, t.segs[key], c, tok // under activeCells' lock
-		case pos == min:
-			at = append(at, tok)
+		default:
+			// A position behind the oldest message kept is a joiner's
+			// first, read before the joiner moved it on (join), or a
+			// faulty subscriber's: it holds the publisher as one at the
+			// oldest would, until it moves or StallTimeout evicts it.
+			pos = max(pos, oldest)
+			if pos < slowest {
+				slowest, at = pos, append(at[:0], tok)
+				t.watchKey, t.watchSeg, t.watchCell, t.watchTok = key, t.segs[key], c, tok // under activeCells' lock
+			} else if pos == slowest {
+				at = append(at, tok)
+			}
 		}
 		return true
 	})
 	t.at = at
-	return min, at
+	return slowest, at
 }
 
 // activeCells calls fn with the key in segs, body and offset of every
