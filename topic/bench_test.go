@@ -51,11 +51,18 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 	for _, pol := range []Policy{Lossy, Reliable} {
-		b.Run("stream/"+pol.String(), func(b *testing.B) { benchStream(b, pol, 1, nil) })
+		b.Run("stream/"+pol.String(), func(b *testing.B) { benchStream(b, Options{Policy: pol}, 1, nil) })
+	}
+	// History h makes a reliable publisher read the positions every
+	// 1024-h messages at least (Publisher.room).
+	for _, h := range []int{512, 1023} {
+		b.Run(fmt.Sprintf("stream/reliable/history=%d", h), func(b *testing.B) {
+			benchStream(b, Options{Policy: Reliable, History: h}, 1, nil)
+		})
 	}
 	b.Run("stream/reliable/latency", func(b *testing.B) {
 		var r samples
-		benchStream(b, Reliable, 1, &r)
+		benchStream(b, Options{Policy: Reliable}, 1, &r)
 		if len(r) > 0 {
 			b.ReportMetric(float64(len(r)), "samples")
 		}
@@ -71,7 +78,7 @@ func BenchmarkFanout(b *testing.B) {
 	b.Run("ring", benchRing)
 	for _, subs := range []int{1, 8} {
 		for _, pol := range []Policy{Lossy, Reliable} {
-			b.Run(fmt.Sprintf("%s/subs=%d", pol, subs), func(b *testing.B) { benchStream(b, pol, subs, nil) })
+			b.Run(fmt.Sprintf("%s/subs=%d", pol, subs), func(b *testing.B) { benchStream(b, Options{Policy: pol}, subs, nil) })
 		}
 	}
 }
@@ -152,9 +159,9 @@ func (s *samples) Record(ns int64) { *s = append(*s, ns) }
 
 // benchStream moves b.N messages to subs subscribers polled in turn by
 // one goroutine on a second CPU; reports msgs/s and what was lost.
-func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
+func benchStream(b *testing.B, opts Options, subs int, latency *samples) {
 	cpus := twoCPUs(b)
-	p, dir, ss := localTopic(b, pol, subs)
+	p, dir, ss := localTopic(b, opts, subs)
 	if latency != nil {
 		*latency = make(samples, 0, b.N/StampEvery+1)
 		s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Latency: latency})
@@ -193,7 +200,7 @@ func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	b.ReportMetric(float64(lost), "lost")
-	if pol == Reliable && got != uint64(b.N)*uint64(subs) {
+	if opts.Policy == Reliable && got != uint64(b.N)*uint64(subs) {
 		b.Fatalf("reliable: received %d of %d", got, b.N*subs)
 	}
 }
@@ -205,7 +212,7 @@ func benchStream(b *testing.B, pol Policy, subs int, latency *samples) {
 // acquire/subs=8 reads with Acquire and At instead of Poll.
 func BenchmarkPollLocal(b *testing.B) {
 	b.Run("acquire/subs=8", func(b *testing.B) {
-		p, _, ss := localTopic(b, Reliable, 8)
+		p, _, ss := localTopic(b, Options{Policy: Reliable}, 8)
 		var m tick
 		var got uint64
 		for i := 0; b.Loop(); i++ {
@@ -228,7 +235,7 @@ func BenchmarkPollLocal(b *testing.B) {
 				name = "inplace/" + name
 			}
 			b.Run(name, func(b *testing.B) {
-				p, _, ss := localTopic(b, Reliable, subs)
+				p, _, ss := localTopic(b, Options{Policy: Reliable}, subs)
 				var m tick
 				var got uint64
 				fn := func(*tick) { got++ }
@@ -250,7 +257,7 @@ func BenchmarkPollLocal(b *testing.B) {
 // receipts, one Poll each (the latency path's instructions; each Poll
 // also finds the next slot not written yet).
 func BenchmarkPollOne(b *testing.B) {
-	p, _, ss := localTopic(b, Reliable, 8)
+	p, _, ss := localTopic(b, Options{Policy: Reliable}, 8)
 	var m tick
 	var got uint64
 	fn := func(*tick) { got++ }
@@ -269,7 +276,7 @@ func BenchmarkPollOne(b *testing.B) {
 // subscription's turn is one Acquire, which takes the message and finds
 // the next not ready.
 func BenchmarkAcquireOne(b *testing.B) {
-	p, _, ss := localTopic(b, Reliable, 8)
+	p, _, ss := localTopic(b, Options{Policy: Reliable}, 8)
 	var m tick
 	var got uint64
 	for b.Loop() {
@@ -288,8 +295,9 @@ func BenchmarkAcquireOne(b *testing.B) {
 // localTopic is a topic of 1024 slots under pol, in a directory of its
 // own, and subs subscriptions in this process, which the publisher has
 // seen.
-func localTopic(b *testing.B, pol Policy, subs int) (*Publisher[tick], string, []*Subscriber[tick]) {
-	p, dir := create(b, Options{Capacity: 1024, Policy: pol})
+func localTopic(b *testing.B, opts Options, subs int) (*Publisher[tick], string, []*Subscriber[tick]) {
+	opts.Capacity = 1024
+	p, dir := create(b, opts)
 	ss := make([]*Subscriber[tick], subs)
 	for i := range ss {
 		ss[i] = subscribe(b, dir)

@@ -13,8 +13,8 @@
 // dies is let go at the next housekeeping round (1 ms), one that does not
 // move for StallTimeout is evicted and told so (ErrEvicted). History N
 // gives a late joiner up to the last N messages first (on a reliable
-// topic at most Capacity-1, which the publisher does not rewrite before
-// it has seen the joiner: Subscriber.join, Publisher.room).
+// topic at most Capacity less an eighth, which the publisher does not
+// rewrite before it has seen the joiner: Subscriber.join, Publisher.room).
 //
 // Poll hands its handler the subscriber's own copy of each message;
 // PollInPlace, on a reliable topic, the slot itself (read-only shared

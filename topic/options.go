@@ -42,9 +42,10 @@ type Options struct {
 	Policy   Policy // default Lossy
 	// History gives a subscriber that joins up to the last History
 	// messages first (at most Capacity; default 0: only new ones). On a
-	// reliable topic a joiner gets at most Capacity-1, and the publisher
-	// reads its subscribers' positions every Capacity-History messages
-	// at least, so as not to rewrite them before it has seen the joiner.
+	// reliable topic a joiner gets at most Capacity less an eighth, and
+	// the publisher reads its subscribers' positions every Capacity less
+	// that many messages at least, so as not to rewrite them before it
+	// has seen the joiner.
 	History int
 	// StallTimeout is how long a reliable publisher waits for a subscriber
 	// that does not move before it evicts it (default 1 s).

@@ -144,12 +144,15 @@ func (p *Publisher[T]) room(k uint64) bool {
 	return p.tail+k-p.minCache <= p.capacity
 }
 
-// joinHistory is how many published messages a new subscriber is given
-// first: the topic's History, and on a reliable topic at most
-// capacity-1 — the publisher keeps that many behind its tail (room), and
-// keeping all capacity would leave it no slot to publish into.
+// joinHistory is how many published messages a new subscriber of a
+// reliable topic is given first: the topic's History, at most
+// capacity less an eighth (at least one slot). The publisher keeps that
+// many behind its tail (room), so it reads the positions every eighth of
+// the ring at least: with every message instead (History capacity-1),
+// BenchmarkPublish/stream/reliable/history=1023 took 270–390 ns a
+// message against 40–50 ns.
 func joinHistory(history, capacity uint64) uint64 {
-	return min(history, capacity-1)
+	return min(history, capacity-max(1, capacity/8))
 }
 
 // TryPublish copies *m into the next slot and publishes it; false when a

@@ -829,13 +829,14 @@ func testSize[T any](t *testing.T) {
 }
 
 // TestReliableHistoryJoiner: a subscriber that joins a reliable topic
-// with History gets the last History messages (Capacity-1 at most) and
-// then every message, however far the publisher had gone since it last
-// looked at its subscribers; the publisher fills the ring behind it and
-// waits, and never evicts it.
+// with History gets the last History messages (Capacity less an eighth
+// at most) and then every message, however far the publisher had gone
+// since it last looked at its subscribers; the publisher fills the ring
+// behind it and waits, and never evicts it.
 func TestReliableHistoryJoiner(t *testing.T) {
-	const capacity = 8
-	for _, history := range []int{1, 4, capacity - 1, capacity} {
+	const capacity = 16
+	for _, history := range []int{4, 14, capacity} {
+		given := uint64(min(history, 14))
 		for before := range uint64(2*capacity + 1) {
 			p, dir := create(t, Options{Capacity: capacity, Policy: Reliable, History: history})
 			var seq uint64
@@ -846,7 +847,7 @@ func TestReliableHistoryJoiner(t *testing.T) {
 			}
 			s := subscribe(t, dir)
 			fillAtMost(t, p, &seq, capacity)
-			next := before - min(before, uint64(min(history, capacity-1)))
+			next := before - min(before, given)
 			if seq-next != capacity {
 				t.Errorf("history %d, %d before: full at %d, %d past the joiner's start %d", history, before, seq, seq-next, next)
 			}
