@@ -403,6 +403,24 @@ func TestHistogramBuckets(t *testing.T) {
 	if p := percentiles(counts[:]); p.Count != 100 || p.P50 != bucketLow(bucket(100)) || p.P99 != bucketLow(bucket(1000)) || p.Max != p.P99 {
 		t.Fatalf("%+v", p)
 	}
+	// 90 of 100 at or below 100 make P90 100; one sample more above
+	// makes it 1000 (rank 90.9, rounded to 91).
+	if p := percentiles(counts[:]); p.P90 != bucketLow(bucket(100)) {
+		t.Fatalf("90 of 100 at 100: %+v", p)
+	}
+	counts[bucket(1000)]++
+	if p := percentiles(counts[:]); p.P90 != bucketLow(bucket(1000)) {
+		t.Fatalf("90 of 101 at 100: %+v", p)
+	}
+	counts[bucket(1000)]--
+	for _, c := range []struct{ n, q, want uint64 }{
+		{1, 50, 1}, {1, 99, 1}, {2, 50, 1}, {3, 50, 2}, {4, 50, 2}, {100, 99, 99}, {101, 99, 100},
+		{1006, 90, 905}, {^uint64(0), 50, 1 << 63}, {^uint64(0), 99, ^uint64(0)/100*99 + 15},
+	} {
+		if r := percentileRank(c.n, c.q); r != c.want {
+			t.Errorf("percentileRank(%d, %d) = %d, want %d", c.n, c.q, r, c.want)
+		}
+	}
 	counts[0] = ^uint64(0) // a hostile count saturates
 	if p := percentiles(counts[:]); p.Count != ^uint64(0) {
 		t.Fatalf("%+v", p)
