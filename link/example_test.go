@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spinwire/spinwire/link"
@@ -132,4 +134,79 @@ func ExampleListenPush() {
 	// Output:
 	// <nil> 9 5
 	// <nil> 9 5
+}
+
+// Pipelined calls: Send publishes requests without waiting (up to the
+// server's Options.Depth in flight, 4 by default), Poll takes the
+// responses as they come, in order, by correlation id.
+func ExampleConn_Send() {
+	dir, _ := os.MkdirTemp("", "link-example")
+	defer os.RemoveAll(dir)
+
+	srv, err := link.Listen[Order, Ack]("orders", link.Options{Dir: dir})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	go srv.Serve(func(o *Order, a *Ack) { a.ID, a.Status = o.ID, 0 })
+
+	conn, err := link.Dial[Order, Ack]("orders", link.DialOptions{Dir: dir})
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	ids := map[uint64]uint64{} // correlation id → order id
+	for order := uint64(1); order <= 3; order++ {
+		id, err := conn.Send(&Order{ID: order, Qty: 1})
+		if err != nil {
+			panic(err)
+		}
+		ids[id] = order
+	}
+	for got, deadline := 0, time.Now().Add(time.Second); got < 3 && time.Now().Before(deadline); {
+		n, err := conn.Poll(0, func(id uint64, a *Ack) {
+			fmt.Println(ids[id] == a.ID, a.ID)
+		})
+		if err != nil {
+			panic(err)
+		}
+		got += n
+	}
+	// Output:
+	// true 1
+	// true 2
+	// true 3
+}
+
+// A Pool shares a few Conns among many goroutines, each call taking a
+// free one.
+func ExamplePool() {
+	dir, _ := os.MkdirTemp("", "link-example")
+	defer os.RemoveAll(dir)
+
+	srv, err := link.Listen[Order, Ack]("orders", link.Options{Dir: dir})
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	go srv.Serve(func(o *Order, a *Ack) { a.ID, a.Status = o.ID, 0 })
+
+	pool, err := link.DialPool[Order, Ack]("orders", 2, link.DialOptions{Dir: dir})
+	if err != nil {
+		panic(err)
+	}
+	defer pool.Close()
+	var wg sync.WaitGroup
+	var sum atomic.Uint64
+	for g := range uint64(8) {
+		wg.Go(func() {
+			var ack Ack
+			if err := pool.Call(time.Now().Add(time.Second), &Order{ID: g, Qty: 1}, &ack); err == nil {
+				sum.Add(ack.ID)
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Println(pool.Len(), sum.Load())
+	// Output: 2 28
 }
