@@ -61,12 +61,30 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 1 || c.interval <= 0 {
+	if msg := check(c, fs.Args()); msg != "" {
+		fmt.Fprintln(stderr, "spinstat:", msg)
 		fs.Usage()
 		return nil, flag.ErrHelp
 	}
 	c.name = fs.Arg(0)
 	return c, nil
+}
+
+// check says what is wrong with flags c and arguments args, or "".
+func check(c *config, args []string) string {
+	switch {
+	case len(args) > 1:
+		return fmt.Sprintf("one endpoint NAME at most, not %q", args)
+	case c.interval <= 0:
+		return fmt.Sprintf("-i %v: not a positive duration", c.interval)
+	case c.rounds < 0:
+		return fmt.Sprintf("-rounds %d: 0 (never stop) or more", c.rounds)
+	case c.rounds > 0 && !c.watch:
+		return "-rounds counts -watch's refreshes: add -watch"
+	case c.listen != "" && (c.watch || c.json || len(args) > 0):
+		return "-listen serves /metrics until killed: it takes no -watch, -json or NAME"
+	}
+	return ""
 }
 
 // show prints the table (once, or every interval with -watch), the

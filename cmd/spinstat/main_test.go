@@ -65,8 +65,14 @@ func TestTable(t *testing.T) {
 	if code != 0 || strings.Count(out, "\x1b[2J") != 2 {
 		t.Fatalf("watch:\n%q", out)
 	}
-	if code, _, _ := runArgs(t, "-i", "0"); code != 2 {
-		t.Fatalf("-i 0: exit %d", code)
+	for _, args := range [][]string{
+		{"-i", "0"}, {"-i", "-1s"}, {"a", "b"}, {"-watch", "-rounds", "-3"}, {"-rounds", "2"},
+		{"-listen", ":0", "-json"}, {"-listen", ":0", "ticks"},
+	} {
+		code, _, errs := runArgs(t, args...)
+		if first, _, _ := strings.Cut(errs, "\n"); code != 2 || !strings.HasPrefix(first, "spinstat: ") {
+			t.Errorf("%q: exit %d, %q", args, code, errs)
+		}
 	}
 }
 
