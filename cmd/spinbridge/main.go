@@ -76,6 +76,12 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("nothing to do: give -export, -import or -embedded")
 	case c.policy != "lossy" && c.policy != "reliable":
 		return nil, fmt.Errorf("-policy %q: lossy or reliable", c.policy)
+	case c.capacity < 2 || c.capacity > 1<<24 || c.capacity&(c.capacity-1) != 0:
+		return nil, fmt.Errorf("-capacity %d: a power of two, 2…%d", c.capacity, 1<<24)
+	case c.wait < 0:
+		return nil, fmt.Errorf("-wait %v: negative", c.wait)
+	case c.every < 0:
+		return nil, fmt.Errorf("-every %v: negative (0: never)", c.every)
 	}
 	return c, nil
 }

@@ -81,6 +81,13 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("%q accepted", args)
 		}
 	}
+	// Refused before anything connects, naming the flag.
+	for _, args := range [][]string{{"-capacity", "3"}, {"-capacity", "0"}, {"-capacity", "33554432"}, {"-every", "-1s"}, {"-wait", "-1ms"}} {
+		var out bytes.Buffer
+		if _, err := parse(append(args, "-import", "a=b"), &out); err == nil || !strings.HasPrefix(err.Error(), args[0]) {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
 	dir := t.TempDir()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"-embedded", "-listen", "127.0.0.1:0", "-dir", dir, "-wait", "10ms", "-export", "none=x"}, &out, &out); err == nil {
