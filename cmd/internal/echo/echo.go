@@ -93,11 +93,15 @@ const Usage = "usage: linkecho -name NAME [-dir DIR] [-cpus 1[,2…]] [-maxconns
 // Main is the server process of the conns benchmark: cmd/linkecho's main,
 // and pingpong's when it re-executes itself as the server. Flags: -name
 // (required), -dir, -cpus (poller i pins to the i-th), -maxconns, -depth,
-// -dedicated; "-flag value" or "-flag=value". It prints "READY" once it
-// accepts connections and returns (the exit status: 0, 1 when serving
-// fails, 2 for bad flags) when stdin closes.
+// -dedicated; "-flag value" or "-flag=value"; -h prints Usage. It prints
+// "READY" once it accepts connections and returns (the exit status: 0, 1
+// when serving fails, 2 for bad flags) when stdin closes.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cfg, err := parseArgs(args)
+	if err == errHelp {
+		io.WriteString(stdout, Usage)
+		return 0
+	}
 	if err != nil {
 		io.WriteString(stderr, "linkecho: "+err.Error()+"\n"+Usage)
 		return 2
@@ -189,6 +193,9 @@ type usageError string
 
 func (e usageError) Error() string { return string(e) }
 
+// errHelp is -h or -help: Main prints Usage and exits 0.
+const errHelp = usageError("help")
+
 // parseArgs reads Main's flags. It is the flag package's grammar for these
 // six flags, without the flag package (see the package comment).
 func parseArgs(args []string) (Config, error) {
@@ -197,6 +204,9 @@ func parseArgs(args []string) (Config, error) {
 		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-"), "=")
 		if !strings.HasPrefix(args[i], "-") || name == "" {
 			return cfg, usageError("unexpected argument " + strconv.Quote(args[i]))
+		}
+		if (name == "h" || name == "help") && !hasValue {
+			return cfg, errHelp
 		}
 		if name == "defer" && !hasValue {
 			cfg.Defer = true

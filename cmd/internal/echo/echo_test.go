@@ -54,6 +54,12 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("%q: exit %d (%s)", args, code, errb.String())
 		}
 	}
+	for _, h := range []string{"-h", "--help"} {
+		var out bytes.Buffer
+		if code := Main([]string{h}, strings.NewReader(""), &out, io.Discard); code != 0 || out.String() != Usage {
+			t.Errorf("%s: exit %d, %q", h, code, out.String())
+		}
+	}
 	var errb bytes.Buffer
 	if code := Main([]string{"-name", "a/b"}, strings.NewReader(""), io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "invalid name") {
 		t.Errorf("bad name: exit %d (%s)", code, errb.String())
