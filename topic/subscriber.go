@@ -30,6 +30,7 @@ type Subscriber[T any] struct {
 	cell      *cell
 	token     uint64
 	evictSeen uint64
+	evictGap  bool  // more evictions came between two looks than the table keeps (evicted)
 	err       error // sticky: ErrEvicted, ErrCorrupt, ErrClosed
 	idle      uint32
 	lastCheck time.Time
@@ -361,8 +362,11 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 		return false // not overwritten, or a value no publisher writes: wait
 	}
 	// A reliable publisher laps only a subscriber it evicted (it records
-	// the eviction before it goes on): say so instead of skipping.
-	if s.t.reliable && s.evicted(load(s.t.mem, offEvictions)) {
+	// the eviction before it goes on): say so instead of skipping — also
+	// when the token is not in the table but notices were lost to its
+	// wrap since the subscriber joined (an honest one is never lapped).
+	if s.t.reliable && (s.evicted(load(s.t.mem, offEvictions)) || s.evictGap) {
+		s.err = ErrEvicted
 		return false
 	}
 	oldest := t - s.t.capacity + resumeSkip(s.t.capacity)
@@ -391,6 +395,7 @@ func (s *Subscriber[T]) evicted(ev uint64) bool {
 	from := s.evictSeen
 	if ev < from || ev-from > evictSlots {
 		from = ev - min(ev, evictSlots)
+		s.evictGap = true // this subscriber's own notice may be among those lost
 	}
 	for i := from; i < ev; i++ {
 		if load(s.t.mem, offEvicted+8*int(i%evictSlots)) == s.token {
@@ -453,7 +458,7 @@ func (s *Subscriber[T]) follow() {
 	}
 	s.retired, s.t = s.t, v
 	s.tailWord.Store(word(v.mem, offTail))
-	s.held = 0
+	s.held, s.evictGap = 0, false
 	s.evictSeen = load(v.mem, offEvictions)
 	s.cell.follow(v.epoch, v.start())
 	// SYNC: follow's epoch store, then start's load of the tail: the new

@@ -931,3 +931,28 @@ func TestRestartedReliableHistory(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// TestEvictionNoticeOverwritten: a reliable subscriber evicted while
+// more evictions than the topic's table keeps followed (their tokens
+// overwrote its own) still learns it was evicted when it finds itself
+// lapped, instead of reading on as if the topic were lossy.
+func TestEvictionNoticeOverwritten(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, StallTimeout: time.Millisecond})
+	s := subscribe(t, dir)
+	var seq uint64
+	for range 16 { // s reads nothing: evicted once it has held the publisher for StallTimeout
+		if err := p.Publish(&tick{Seq: seq, Price: int64(seq) * 3}); err != nil {
+			t.Fatal(err)
+		}
+		seq++
+	}
+	for i := range uint64(evictSlots + 10) {
+		p.subs.evict(s.token+2*(i+1), "another")
+	}
+	if st := p.Stats(); st.Evicted != evictSlots+11 {
+		t.Fatalf("%+v", st)
+	}
+	if _, err := s.Poll(func(*tick) {}, 0); !errors.Is(err, ErrEvicted) || s.Lost() != 0 {
+		t.Fatalf("Poll: %v, lost %d", err, s.Lost())
+	}
+}
