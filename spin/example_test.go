@@ -2,6 +2,8 @@ package spin_test
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/layout"
@@ -102,4 +104,43 @@ func ExampleLog_ClaimN() {
 	})
 	fmt.Println(bytes, "byte records,", typed, "ticks")
 	// Output: 64 byte records, 3 ticks
+}
+
+// An MPSC ring: any number of producers — goroutines here, processes
+// that OpenMPSC the same segment in practice — and one consumer.
+func ExampleMPSC() {
+	n, _, _ := spin.RingLength[Tick](256, spin.InSlot) // an MPSC ring has the in-slot layout
+	seg, err := layout.Create(n, layout.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer seg.Close()
+	q, err := spin.NewMPSC[Tick](seg.Body(), spin.MPSCOptions{Capacity: 256})
+	if err != nil {
+		panic(err)
+	}
+
+	var wg sync.WaitGroup
+	for p := range int32(4) {
+		wg.Go(func() {
+			for i := range int64(10) {
+				for !q.TryPublish(&Tick{Seq: uint64(p), Price: i, Qty: 1}) {
+					runtime.Gosched() // full: the consumer has not caught up
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	var qty int32
+	perProducer := map[uint64]int64{} // each producer's messages come in its own order
+	q.Poll(0, func(t *Tick) {
+		qty += t.Qty
+		if t.Price != perProducer[t.Seq] {
+			panic("out of order")
+		}
+		perProducer[t.Seq]++
+	})
+	fmt.Println(qty, len(perProducer), q.Len(), q.Skipped())
+	// Output: 40 4 0 0
 }

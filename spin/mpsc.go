@@ -68,7 +68,10 @@ type MPSCClaim struct {
 	seq *uint64
 }
 
-// NewMPSC formats region as an empty MPSC ring of T.
+// NewMPSC formats region as an empty MPSC ring of T. The region must
+// hold RingLength[T](opts.Capacity, InSlot) bytes (an MPSC ring has the
+// in-slot layout) and start on a 64-byte boundary (a segment body does);
+// a shorter or misaligned one gives ErrBadRegion.
 func NewMPSC[T any](region []byte, opts MPSCOptions) (*MPSC[T], error) {
 	length, stride, err := RingLength[T](opts.Capacity, InSlot)
 	if err != nil {
