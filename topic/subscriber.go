@@ -364,7 +364,8 @@ func (s *Subscriber[T]) lapped(pos uint64) bool {
 	// A reliable publisher laps only a subscriber it evicted (it records
 	// the eviction before it goes on): say so instead of skipping — also
 	// when the token is not in the table but notices were lost to its
-	// wrap since the subscriber joined (an honest one is never lapped).
+	// wrap since this publisher was followed (an honest one never laps a
+	// subscriber it has not evicted).
 	if s.t.reliable && (s.evicted(load(s.t.mem, offEvictions)) || s.evictGap) {
 		s.err = ErrEvicted
 		return false
