@@ -62,9 +62,11 @@
 // Subscriber, holding its random token, the publisher epoch it follows
 // and its position (the next sequence it reads). A subscriber writes
 // nothing else; the publisher maps that segment read-only and checks every
-// position it reads: a position no honest subscriber writes (beyond the
-// tail, or behind what a reliable publisher kept) evicts that subscriber
-// alone, with a logged reason.
+// position it reads: one beyond the tail, which no honest subscriber
+// writes, evicts that subscriber alone, with a logged reason; one behind
+// what a reliable publisher kept (a joiner's first, read late) counts as
+// the oldest kept, so it holds the publisher until it moves or
+// StallTimeout evicts it.
 //
 // A subscriber costs 64 bytes of shared memory beyond the message buffer,
 // plus one 8 KiB segment per subscribing process and topic.
