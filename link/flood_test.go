@@ -240,25 +240,6 @@ func TestProcStart(t *testing.T) {
 	}
 }
 
-// TestLogBudget: a burst goes out, then one line a second, and the line
-// after a held-back stretch says how many were held.
-func TestLogBudget(t *testing.T) {
-	b := logBudget{burst: 3}
-	for i := range 3 {
-		if _, ok := b.take(); !ok {
-			t.Fatalf("line %d of the burst held", i)
-		}
-	}
-	for range 100 {
-		if _, ok := b.take(); ok {
-			t.Fatal("a line beyond the burst went out")
-		}
-	}
-	b.last -= 1e9 // a second later
-	if held, ok := b.take(); !ok || held != 100 {
-		t.Fatalf("after a second: %v, held %d", ok, held)
-	}
-}
 
 // TestDialBurst: a process that dials hundreds of connections at once — as
 // its Conns do when a restarted server comes back — gets them all: a

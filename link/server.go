@@ -64,8 +64,8 @@ type server struct {
 	peers   map[inodeKey]*peerPage
 	late    lateRelease // what a grace period left behind
 	acc     acceptPause
-	peerLog logBudget // lines about what clients did
-	errLog  logBudget // lines about accept errors
+	peerLog msg.Budget // lines about what clients did
+	errLog  msg.Budget // lines about accept errors
 
 	peerList atomic.Pointer[[]*peerPage] // poller 0's view of peers
 	peerTick uint64                      // poller 0 only
@@ -219,7 +219,7 @@ func (s *server) listen(name string, opts Options, reqS, respS, pushS *layout.Sc
 		pending: make([]*sconn, 0, maxPending),
 		wbuf:    make([]byte, 0, welcomeFixedLength+128), // an attach's welcome, or a short refusal
 		wakeFd:  -1,
-		peerLog: logBudget{burst: 10}, errLog: logBudget{burst: 1},
+		peerLog: msg.Budget{Burst: 10}, errLog: msg.Budget{Burst: 1},
 	}
 	if pushS != nil {
 		s.g = s.g.withPush(opts.PushDepth, pushStride(pushS.Size))
@@ -316,7 +316,7 @@ func (s *server) loop() {
 		}
 		if err != nil { // not EINTR: back off, as for accept errors
 			backoff = min(max(2*backoff, 10*time.Millisecond), time.Second)
-			if n, ok := s.errLog.take(); ok {
+			if n, ok := s.errLog.Take(); ok {
 				s.logf(n, "link: %s: epoll: %v; again in %v", s.name, err, backoff)
 			}
 			time.Sleep(backoff)

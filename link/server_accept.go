@@ -8,6 +8,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Limits on set-ups in progress, counted from the credentials the kernel
@@ -150,7 +152,7 @@ func (s *server) refuseFd(fd int, cred unix.Ucred, status uint32, reason int, wh
 // logRefused logs, within peerLog's budget, that a client was refused and
 // why.
 func (s *server) logRefused(pid int32, uid uint32, why string) {
-	if n, ok := s.peerLog.take(); ok {
+	if n, ok := s.peerLog.Take(); ok {
 		s.logf(n, "link: %s: refused a client (pid %d, uid %d): %s", s.name, pid, uid, why)
 	}
 }
@@ -174,7 +176,7 @@ func (s *server) pauseAccept(err error) {
 	p.backoff = min(max(2*p.backoff, 10*time.Millisecond), time.Second)
 	p.paused, p.until = true, time.Now().Add(p.backoff).UnixNano()
 	s.ep.del(s.lfd)
-	if n, ok := s.errLog.take(); ok {
+	if n, ok := s.errLog.Take(); ok {
 		s.logf(n, "link: %s: accept: %v; not accepting for %v", s.name, err, p.backoff)
 	}
 }
@@ -190,35 +192,6 @@ func (s *server) resumeAccept() {
 	}
 }
 
-// logBudget rate-limits log lines: burst lines at once, then one a second,
-// counting the lines it holds back. Epoll goroutine only.
-type logBudget struct {
-	burst  int
-	tokens int
-	last   int64 // unix ns of the last refill
-	held   int   // lines held back since the last one let through
-}
-
-// take reports whether a line may go out now, and how many were held back
-// before it.
-func (b *logBudget) take() (held int, ok bool) {
-	now := time.Now().UnixNano()
-	if b.last == 0 {
-		b.tokens, b.last = b.burst, now
-	}
-	if k := (now - b.last) / 1e9; k > 0 {
-		b.tokens = int(min(int64(b.burst), int64(b.tokens)+k))
-		b.last += k * 1e9
-	}
-	if b.tokens == 0 {
-		b.held++
-		return 0, false
-	}
-	b.tokens--
-	held, b.held = b.held, 0
-	return held, true
-}
-
 // logf logs a line; when held lines were held back before it, it says how
 // many. Not inlined: its copies at each call site, all of them off the hot
 // paths, were 700 bytes of a server's code (every page of which is
@@ -227,7 +200,7 @@ func (b *logBudget) take() (held int, ok bool) {
 //go:noinline
 func (s *server) logf(held int, format string, args ...any) {
 	if held > 0 {
-		format += " (%d lines before this one held back: at most one a second after a burst)"
+		format += msg.HeldNote
 		args = append(args, held)
 	}
 	s.opts.Logf(format, args...)

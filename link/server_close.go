@@ -42,7 +42,7 @@ func (s *server) free(cs ...*sconn) {
 		if c.state.Swap(connClosing) == connActive {
 			s.stats.closed.Add(1)
 		} else if x := c.ext.Load(); x != nil && x.why.Load() != nil {
-			if n, ok := s.peerLog.take(); ok {
+			if n, ok := s.peerLog.Take(); ok {
 				s.logf(n, "link: %s: dropped connection %d (pid %d, uid %d): %s", s.name, c.index, c.pid, c.uid, *x.why.Load())
 			}
 		}
