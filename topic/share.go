@@ -131,7 +131,7 @@ const maxAdmitting = 16
 func (s *sharer) admit(conn int) bool {
 	cred, err := unix.GetsockoptUcred(conn, unix.SOL_SOCKET, unix.SO_PEERCRED)
 	if err != nil || !s.policy.Allows(s.uid, cred.Uid, cred.Gid) {
-		s.t.opts.Logf("topic %s: refused a subscriber of uid %d (policy)", s.t.name, credUID(cred))
+		s.t.peerLogf("topic %s: refused a subscriber of uid %d (policy)", s.t.name, credUID(cred))
 		return false
 	}
 	tv := unix.NsecToTimeval(int64(shareTimeout))
@@ -139,7 +139,7 @@ func (s *sharer) admit(conn int) bool {
 	unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 	fd, err := recvFd(conn)
 	if err != nil {
-		s.t.opts.Logf("topic %s: subscriber pid %d: %v", s.t.name, cred.Pid, err)
+		s.t.peerLogf("topic %s: subscriber pid %d: %v", s.t.name, cred.Pid, err)
 		return false
 	}
 	if !s.t.adopt(fd, conn) {
@@ -205,7 +205,7 @@ func (t *tracker) adopt(fd, conn int) bool {
 	defer t.mu.Unlock()
 	if t.nconns >= maxShareConns {
 		unix.Close(fd)
-		t.opts.Logf("topic %s: %d subscriber connections open; refusing more", t.name, t.nconns)
+		t.peerLogf("topic %s: %d subscriber connections open; refusing more", t.name, t.nconns)
 		return false
 	}
 	if _, ok := t.segs[key]; ok {
@@ -224,12 +224,12 @@ func (t *tracker) adopt(fd, conn int) bool {
 	seg, err := layout.OpenFd(fd, layout.Options{ReadOnly: true, Fingerprint: subFPrint, MaxLength: 1 << 16, ReadyWait: -1})
 	if err != nil {
 		unix.Close(fd)
-		t.opts.Logf("topic %s: refused a subscriber segment: %v", t.name, err)
+		t.peerLogf("topic %s: refused a subscriber segment: %v", t.name, err)
 		return false
 	}
 	if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
 		seg.Close() // and fd with it
-		t.opts.Logf("topic %s: refused a subscriber segment: not one", t.name)
+		t.peerLogf("topic %s: refused a subscriber segment: not one", t.name)
 		return false
 	}
 	t.segs[key] = seg

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -954,5 +956,68 @@ func TestEvictionNoticeOverwritten(t *testing.T) {
 	}
 	if _, err := s.Poll(func(*tick) {}, 0); !errors.Is(err, ErrEvicted) || s.Lost() != 0 {
 		t.Fatalf("Poll: %v, lost %d", err, s.Lost())
+	}
+}
+
+// TestEvictedTokensBounded: a subscriber that has itself evicted again
+// and again under new tokens (a hostile one) does not grow the
+// publisher's table of evicted tokens: the housekeeping forgets those no
+// cell holds any more, and an honest evicted subscriber's stays while its
+// cell does.
+func TestEvictedTokensBounded(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable})
+	honest, liar := subscribe(t, dir), subscribe(t, dir)
+	honest.cell.setPos(1 << 40) // evicted first, and keeps its cell
+	p.subs.positions(p.tail)
+	for i := range uint64(1000) {
+		store(liar.cell.s.mem, liar.cell.off+cellToken, liar.token+2*(i+1))
+		liar.cell.setPos(1 << 40)
+		p.subs.positions(p.tail)
+	}
+	if st := p.Stats(); st.Evicted != 1001 {
+		t.Fatalf("%+v", st)
+	}
+	kept := func() int {
+		p.subs.evMu.Lock()
+		defer p.subs.evMu.Unlock()
+		return len(p.subs.evicted)
+	}
+	for deadline := time.Now().Add(5 * time.Second); kept() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) { // the tracker prunes at every scan (10 ms)
+			t.Fatalf("%d evicted tokens kept", kept())
+		}
+	}
+	if !p.subs.isEvicted(honest.token) || !p.subs.isEvicted(liar.token+2000) {
+		t.Fatal("forgot a token a cell still holds")
+	}
+	for seq := range uint64(16) { // nobody left to wait for: it laps them
+		pub(p, seq)
+	}
+	if _, err := honest.Poll(func(*tick) {}, 0); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("honest: %v", err)
+	}
+}
+
+// TestPeerLinesBudgeted: a subscriber that has itself evicted again and
+// again (a hostile one) gets ten lines into the publisher's log at once,
+// then one a second, which says how many were held back.
+func TestPeerLinesBudgeted(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, Logf: func(f string, a ...any) {
+		mu.Lock()
+		lines = append(lines, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}})
+	liar := subscribe(t, dir)
+	for i := range uint64(100) {
+		store(liar.cell.s.mem, liar.cell.off+cellToken, liar.token+2*(i+1))
+		liar.cell.setPos(1 << 40)
+		p.subs.positions(p.tail)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if p.Stats().Evicted != 100 || len(lines) != 10 {
+		t.Fatalf("%d evictions, %d lines: %q", p.Stats().Evicted, len(lines), lines)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
@@ -39,10 +40,14 @@ type tracker struct {
 	nconns int                        // in conns, all keys
 	full   bool                       // maxSubSegs reached (logged once)
 
+	logMu   sync.Mutex
+	peerLog msg.Budget // lines peers cause (peerLogf)
+
 	evMu    sync.Mutex
-	evicted map[uint64]bool
+	evicted map[uint64]uint64 // token → nEvict when it was evicted (pruneEvicted)
 	nEvict  uint64
-	anyEv   atomic.Bool // evicted is not empty: positions looks tokens up only then
+	held    map[uint64]bool // pruneEvicted's set of the tokens in cells, reused
+	anyEv   atomic.Bool     // evicted is not empty: positions looks tokens up only then
 
 	at []uint64 // positions' result, reused: the publishing goroutine's
 
@@ -68,7 +73,7 @@ type tracker struct {
 
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	t := &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
-		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, evicted: map[uint64]bool{}, blockedAt: ^uint64(0),
+		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10}, blockedAt: ^uint64(0),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	t.scan()
 	go t.run()
@@ -88,6 +93,7 @@ func (t *tracker) run() {
 		t.dropDead()
 		if i%int(scanEvery/livenessEvery) == 0 {
 			t.scan()
+			t.pruneEvicted()
 		}
 		if now := time.Now(); t.parkedSeen() {
 			t.lastParked = now
@@ -118,7 +124,7 @@ func (t *tracker) scan() {
 		if len(t.segs) >= maxSubSegs {
 			if !t.full {
 				t.full = true
-				t.opts.Logf("topic %s: %d subscriber segments mapped; ignoring more", t.name, maxSubSegs)
+				t.peerLogf("topic %s: %d subscriber segments mapped; ignoring more", t.name, maxSubSegs)
 			}
 			break
 		}
@@ -266,7 +272,36 @@ func (t *tracker) activeCells(fn func(key string, b []byte, c int) bool) {
 func (t *tracker) isEvicted(tok uint64) bool {
 	t.evMu.Lock()
 	defer t.evMu.Unlock()
-	return t.evicted[tok]
+	_, ok := t.evicted[tok]
+	return ok
+}
+
+// pruneEvicted forgets the evicted tokens that no active cell of this
+// epoch holds any more — the subscriber closed, or a hostile one moved on
+// to another token — so that the table stays as large as the cells
+// however many evictions there were. A token evicted since the cells were
+// read stays (its cell may have come after). The tracker goroutine's,
+// every scan while there are any: a read of every active cell.
+func (t *tracker) pruneEvicted() {
+	t.evMu.Lock()
+	n, since := len(t.evicted), t.nEvict
+	t.evMu.Unlock()
+	if n == 0 {
+		return
+	}
+	clear(t.held)
+	t.activeCells(func(_ string, b []byte, c int) bool {
+		t.held[load(b, c+cellToken)] = true
+		return true
+	})
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	for tok, at := range t.evicted {
+		if at < since && !t.held[tok] {
+			delete(t.evicted, tok)
+		}
+	}
+	t.anyEv.Store(len(t.evicted) > 0)
 }
 
 // evict records tok as evicted and tells its subscriber through the topic
@@ -274,16 +309,35 @@ func (t *tracker) isEvicted(tok uint64) bool {
 func (t *tracker) evict(tok uint64, why string) {
 	t.evMu.Lock()
 	defer t.evMu.Unlock()
-	if t.evicted[tok] {
+	if _, ok := t.evicted[tok]; ok {
 		return
 	}
-	t.evicted[tok] = true
+	t.evicted[tok] = t.nEvict
 	t.anyEv.Store(true)
 	store(t.pub, offEvicted+8*int(t.nEvict%evictSlots), tok)
 	t.nEvict++
 	// SYNC: release of the table entry; pairs with the subscriber's load.
 	asm.StoreRelease64(word(t.pub, offEvictions), t.nEvict)
-	t.opts.Logf("topic %s: evicted subscriber %#x: %s", t.name, tok, why)
+	t.peerLogf("topic %s: evicted subscriber %#x: %s", t.name, tok, why)
+}
+
+// peerLogf logs a line that a subscriber caused — an eviction, a refusal
+// — within a budget: ten at once, then one a second, the next line
+// saying how many were held back. A subscriber that has itself evicted or
+// refused again and again does not flood the publisher's log. Safe from
+// any goroutine.
+func (t *tracker) peerLogf(format string, args ...any) {
+	t.logMu.Lock()
+	held, ok := t.peerLog.Take()
+	t.logMu.Unlock()
+	if !ok {
+		return
+	}
+	if held > 0 {
+		format += msg.HeldNote
+		args = append(args, held)
+	}
+	t.opts.Logf(format, args...)
 }
 
 // counts returns the live subscribers of this epoch and the evictions.
