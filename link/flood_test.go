@@ -240,7 +240,6 @@ func TestProcStart(t *testing.T) {
 	}
 }
 
-
 // TestDialBurst: a process that dials hundreds of connections at once — as
 // its Conns do when a restarted server comes back — gets them all: a
 // connection whose hello is there at the accept is set up at once and
