@@ -73,8 +73,9 @@ type tracker struct {
 
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	t := &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
-		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10}, blockedAt: ^uint64(0),
-		stop: make(chan struct{}), done: make(chan struct{})}
+		segs: map[string]*layout.Segment{}, conns: map[string][]int{},
+		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
+		blockedAt: ^uint64(0), stop: make(chan struct{}), done: make(chan struct{})}
 	t.scan()
 	go t.run()
 	return t
