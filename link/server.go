@@ -64,8 +64,8 @@ type server struct {
 	peers   map[inodeKey]*peerPage
 	late    lateRelease // what a grace period left behind
 	acc     acceptPause
-	peerLog msg.Budget // lines about what clients did
-	errLog  msg.Budget // lines about accept errors
+	peerLog msg.Budget // lines about what clients did (epoll goroutine only)
+	errLog  msg.Budget // lines about accept errors (epoll goroutine only)
 
 	peerList atomic.Pointer[[]*peerPage] // poller 0's view of peers
 	peerTick uint64                      // poller 0 only

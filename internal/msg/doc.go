@@ -34,4 +34,8 @@
 //
 // Cost: one allocation for the result (and one for the error value), and a
 // reflect.ValueOf per operand. For messages, not for hot paths.
+//
+// Budget rate-limits the log lines that peers can cause (link's server,
+// topic's publisher): ten at once, say, then one a second, the next line
+// let through saying how many were held back (HeldNote).
 package msg
