@@ -171,14 +171,22 @@ func TestCrossProcess(t *testing.T) {
 	}
 }
 
-// TestChaos: subscriber processes join while a reliable topic streams;
-// some are SIGKILLed, some stall past StallTimeout. Every survivor reads a
-// contiguous run of sequences to the end, losing nothing; every staller
-// is evicted and told so; the publisher never stops for long.
+// TestChaos: subscriber processes join while a reliable topic streams
+// (with no History, and with History 200 of 256, so that each joiner
+// starts behind the tail); some are SIGKILLed, some stall past
+// StallTimeout. Every survivor reads a contiguous run of sequences to the
+// end, losing nothing; every staller is evicted and told so; the
+// publisher never stops for long.
 func TestChaos(t *testing.T) {
+	for _, history := range []int{0, 200} {
+		t.Run(fmt.Sprintf("history=%d", history), func(t *testing.T) { chaos(t, history) })
+	}
+}
+
+func chaos(t *testing.T, history int) {
 	// StallTimeout well above a busy host's scheduling delays, so that only
 	// the stallers (1.5 s) pass it.
-	p, dir := create(t, Options{Capacity: 256, Policy: Reliable, StallTimeout: 500 * time.Millisecond})
+	p, dir := create(t, Options{Capacity: 256, Policy: Reliable, History: history, StallTimeout: 500 * time.Millisecond})
 	type kid struct {
 		r    *bufio.Reader
 		cmd  interface{ Signal(os.Signal) error }
