@@ -959,6 +959,17 @@ func TestEvictionNoticeOverwritten(t *testing.T) {
 	}
 }
 
+// evictRotating has liar's cell evicted n times, as a hostile subscriber
+// could: each time a new token (liar.token+2, +4, …) and a position beyond
+// the tail, then a look at the cells.
+func evictRotating(p *Publisher[tick], liar *Subscriber[tick], n int) {
+	for i := range uint64(n) {
+		store(liar.cell.s.mem, liar.cell.off+cellToken, liar.token+2*(i+1))
+		liar.cell.setPos(1 << 40)
+		p.subs.positions(p.tail)
+	}
+}
+
 // TestEvictedTokensBounded: a subscriber that has itself evicted again
 // and again under new tokens (a hostile one) does not grow the
 // publisher's table of evicted tokens: the housekeeping forgets those no
@@ -969,11 +980,7 @@ func TestEvictedTokensBounded(t *testing.T) {
 	honest, liar := subscribe(t, dir), subscribe(t, dir)
 	honest.cell.setPos(1 << 40) // evicted first, and keeps its cell
 	p.subs.positions(p.tail)
-	for i := range uint64(1000) {
-		store(liar.cell.s.mem, liar.cell.off+cellToken, liar.token+2*(i+1))
-		liar.cell.setPos(1 << 40)
-		p.subs.positions(p.tail)
-	}
+	evictRotating(p, liar, 1000)
 	if st := p.Stats(); st.Evicted != 1001 {
 		t.Fatalf("%+v", st)
 	}
@@ -1010,11 +1017,7 @@ func TestPeerLinesBudgeted(t *testing.T) {
 		mu.Unlock()
 	}})
 	liar := subscribe(t, dir)
-	for i := range uint64(100) {
-		store(liar.cell.s.mem, liar.cell.off+cellToken, liar.token+2*(i+1))
-		liar.cell.setPos(1 << 40)
-		p.subs.positions(p.tail)
-	}
+	evictRotating(p, liar, 100)
 	mu.Lock()
 	defer mu.Unlock()
 	if p.Stats().Evicted != 100 || len(lines) != 10 {
