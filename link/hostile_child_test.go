@@ -5,6 +5,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -19,6 +21,9 @@ func hostileChild(role, dir, name string, n int) bool {
 	switch role {
 	case "flood": // n hellos of a wrong version, each with the same sealed page
 		fmt.Println("DONE", floodHellos(dir, name, n, wireVersion+1))
+	case "unmappable": // n hellos, each with a sealed page opened write-only
+		sent, refused := unmappableHellos(dir, name, n)
+		fmt.Println("DONE", sent, refused)
 	case "silent": // n connections that never say hello, held until stdin closes
 		var fds []int
 		for range n {
@@ -100,6 +105,40 @@ func floodHellos(dir, name string, n int, v uint32) int {
 		unix.Close(fd)
 	}
 	return sent
+}
+
+// unmappableHellos sends n valid hellos, each on a new connection that it
+// closes once the server has answered, all carrying the same sealed page
+// opened write-only (so the server cannot map it); it returns how many it
+// sent and how many were refused for the page.
+func unmappableHellos(dir, name string, n int) (sent, refused int) {
+	page := newOwnerPage("unmappable")
+	if page == nil {
+		return 0, 0
+	}
+	defer page.close()
+	wo, err := unix.Open("/proc/self/fd/"+strconv.Itoa(page.fd), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0
+	}
+	defer unix.Close(wo)
+	for range n {
+		fd, err := rawConnect(dir, name)
+		if err != nil {
+			continue
+		}
+		if sendMsg(fd, helloFor(wireVersion), wo) == nil {
+			sent++
+		}
+		var fds [maxFds]int
+		w, err := readWelcome(fd, &fds)
+		closeFds(fds[:])
+		unix.Close(fd)
+		if err == nil && w.status == statusFull && strings.Contains(w.message, "liveness page") {
+			refused++
+		}
+	}
+	return sent, refused
 }
 
 // scribble dials two connections and then, n times, writes random bytes

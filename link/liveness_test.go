@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -388,5 +389,40 @@ func TestLivenessKeepsBusyRobustList(t *testing.T) {
 	}()
 	if !<-res {
 		t.Fatal("own replaced a robust list that held an entry")
+	}
+}
+
+// TestHelloWithUnmappablePage: a process whose hellos carry a page that
+// passes every check but cannot be mapped (a sealed page, opened
+// write-only) is refused at the mmap, after its domain was made; the
+// domain goes back as the spare. 1100 such hellos (more than
+// maxProcsPerUID) are each refused for the page, not for the uid's count;
+// once that process has gone, this one dials with the same arena (no
+// domain kept for the hostile one) and no mapping was added.
+func TestHelloWithUnmappablePage(t *testing.T) {
+	if page := newOwnerPage("probe"); page == nil {
+		t.Skip("no sealed memfd here")
+	} else {
+		page.close()
+	}
+	s, dir := serve(t, Options{Logf: func(string, ...any) {}})
+	maps, arenas := mapsLines(t), s.Stats().Arenas
+	n := maxProcsPerUID + 76
+	cmd, lines, stdin := childEnv(t, "unmappable", nil, "", "LINK_DIR="+dir, "LINK_NAME=t", "LINK_N="+strconv.Itoa(n))
+	got := expectLine(t, lines, "DONE")
+	stdin.Close()
+	cmd.Wait()
+	if want := strconv.Itoa(n) + " " + strconv.Itoa(n); got != want {
+		t.Fatalf("child: %q hellos sent and refused for their page, want %q", got, want)
+	}
+	if st := s.Stats(); st.RefusedFull != uint64(n) || st.Procs != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if d := mapsLines(t) - maps; d != 0 {
+		t.Fatalf("%d more mappings", d)
+	}
+	callOK(t, dial(t, dir), 7)
+	if st := s.Stats(); st.Arenas != arenas {
+		t.Fatalf("%d arenas made, %d before the hostile process", st.Arenas, arenas)
 	}
 }
