@@ -353,6 +353,66 @@ func TestPushServerGone(t *testing.T) {
 	}
 }
 
+// TestRecvParked: a Recv that has stopped spinning and parked takes a
+// push that comes later (found by the client poller), ends at its deadline
+// with ErrTimeout (counted), returns ErrClosed when its Conn is closed
+// under it, and ErrPeerGone when the server goes with the ring empty.
+func TestRecvParked(t *testing.T) {
+	dir := t.TempDir()
+	s, peers := pushServer(t, dir, Options{})
+	c, other := dialPush(t, dir), dialPush(t, dir)
+	var r resp
+	var f fill
+	if err := c.Call(time.Now().Add(5*time.Second), &req{A: 1, B: 1}, &r); err != nil {
+		t.Fatal(err)
+	}
+	p := <-peers
+	if err := c.Recv(time.Now().Add(5*time.Second), &f); err != nil || f.Qty != 1 {
+		t.Fatalf("first push: %v %+v", err, f)
+	}
+	res := parkedRecv(t, c, time.Now().Add(10*time.Second))
+	if err := s.Push(p, &fill{Qty: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("parked Recv, push after: %v", err)
+	}
+	timeouts := c.Stats().Timeouts
+	if err := c.Recv(time.Now().Add(30*time.Millisecond), &f); err != ErrTimeout || c.Stats().Timeouts != timeouts+1 {
+		t.Fatalf("no push: %v, %+v", err, c.Stats())
+	}
+	res = parkedRecv(t, other, time.Time{})
+	other.Close()
+	if err := <-res; err != ErrClosed {
+		t.Fatalf("parked Recv, Conn closed: %v", err)
+	}
+	res = parkedRecv(t, c, time.Time{})
+	s.Close()
+	if err := <-res; !errors.Is(err, ErrPeerGone) {
+		t.Fatalf("parked Recv, server gone: %v", err)
+	}
+}
+
+// parkedRecv starts c.Recv(deadline) on another goroutine and returns once
+// it has parked, with what it will return: nil only for a push of Qty 42.
+func parkedRecv(t *testing.T, c *PushConn[req, resp, fill], deadline time.Time) <-chan error {
+	t.Helper()
+	before := c.Stats().Parks
+	res := make(chan error, 1)
+	go func() {
+		var g fill
+		err := c.Recv(deadline, &g)
+		if err == nil && g.Qty != 42 {
+			err = errors.New("wrong push")
+		}
+		res <- err
+	}()
+	if !waitFor(10*time.Second, func() bool { return c.Stats().Parks > before }) {
+		t.Fatal("Recv did not park")
+	}
+	return res
+}
+
 // BenchmarkPushOneWay: the one-way latency of a push — from the TSC stamp
 // the server's handler writes into it to the client's Recv that finds it
 // — against a spin.Ring's carrying the same 32-byte message the same way:
