@@ -56,12 +56,7 @@ func newRing(t testing.TB, capacity int) *spin.Ring[tick] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seg, err := layout.Create(n, layout.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { seg.Close() })
-	r, err := spin.NewRing[tick](seg.Body(), spin.RingOptions{Capacity: capacity, Protocol: spin.InSlot})
+	r, err := spin.NewRing[tick](region(t, n), spin.RingOptions{Capacity: capacity, Protocol: spin.InSlot})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +161,104 @@ func TestTopicCounters(t *testing.T) {
 	if _, err := WatchSubscriber(reg, "quotes.sub2", s); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestWatchQueuesAndConn: an MPSC ring, a Log and a link Conn registered
+// with WatchMPSC, WatchLog and WatchConn publish their cursors (a Log's in
+// bytes) and capacity, and the Conn's counters, under their names.
+func TestWatchQueuesAndConn(t *testing.T) {
+	reg, dir := testRegistry(t)
+	qn, _, err := spin.RingLength[tick](8, spin.InSlot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := spin.LogLength(4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := spin.NewMPSC[tick](region(t, qn), spin.MPSCOptions{Capacity: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		q.TryPublish(&tick{Seq: uint64(i)})
+	}
+	q.Poll(2, func(*tick) {})
+	l, err := spin.NewLog(region(t, ln), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		l.TryWrite(7, make([]byte, 10))
+	}
+	l.Poll(1, func(uint32, []byte) {})
+	ldir := t.TempDir()
+	s, err := link.Listen[tick, tick]("svc", link.Options{Dir: ldir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	go s.Serve(func(q, r *tick) { <-release })
+	defer s.Close()
+	c, err := link.Dial[tick, tick]("svc", link.DialOptions{Dir: ldir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var r tick
+	if err := c.Call(time.Now().Add(20*time.Millisecond), &tick{}, &r); err != link.ErrTimeout {
+		t.Fatalf("call to a held handler: %v", err)
+	}
+	close(release)
+	for _, w := range []func() (*Endpoint, error){
+		func() (*Endpoint, error) { return WatchMPSC(reg, "orders", q) },
+		func() (*Endpoint, error) { return WatchLog(reg, "journal", l) },
+		func() (*Endpoint, error) { return WatchConn(reg, "svc.client", c) },
+	} {
+		if _, err := w(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reg.sampleAll()
+	ps, _ := Scan(dir)
+	if len(ps) != 1 || len(ps[0].Endpoints) != 3 {
+		t.Fatalf("%+v", ps)
+	}
+	e := ps[0].Endpoints
+	lh, lt := l.Cursors()
+	for _, c := range []struct {
+		ep      Snapshot
+		kind    Kind
+		name    string
+		counter string
+		want    uint64
+	}{
+		{e[0], KindMPSC, "orders", "consumed", 2}, {e[0], KindMPSC, "orders", "published", 5},
+		{e[0], KindMPSC, "orders", "capacity", 8},
+		{e[1], KindLog, "journal", "consumed_bytes", lh}, {e[1], KindLog, "journal", "published_bytes", lt},
+		{e[1], KindLog, "journal", "capacity_bytes", 4096},
+		{e[2], KindLinkConn, "svc.client", "timeouts", 1}, {e[2], KindLinkConn, "svc.client", "redials", 0},
+	} {
+		got, ok := c.ep.Counter(c.counter)
+		if c.ep.Kind != c.kind || c.ep.Name != c.name || !ok || got != c.want {
+			t.Errorf("%s %s = %d (%v), want %d: %+v", c.name, c.counter, got, ok, c.want, c.ep)
+		}
+	}
+	if lt != 3*lh || lh == 0 {
+		t.Errorf("log cursors %d, %d after three records written and one read", lh, lt)
+	}
+}
+
+// region returns the body of a fresh segment of n bytes, closed with the
+// test.
+func region(t testing.TB, n int) []byte {
+	t.Helper()
+	seg, err := layout.Create(n, layout.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Close() })
+	return seg.Body()
 }
 
 // TestDialWatched: a Conn dialled through DialWatched publishes its
