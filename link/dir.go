@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/rundir"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
@@ -50,27 +50,11 @@ func SharedDir(uid uint32) string {
 // sharedDir makes SharedDir for this uid, or opens it up to 0711.
 func sharedDir() (string, error) { return ensureDir(SharedDir(uint32(os.Getuid())), 0o711) }
 
-// ensureDir creates dir with mode (0700 or 0711) if it is missing, checks
-// that it is a directory of this uid that no one else can read or write,
-// and opens a 0700 one up to 0711 when mode asks for it. It calls the
-// syscall package, which a server links anyway (os uses it), rather than
-// os.Mkdir and os.IsExist or x/sys's chmod (which tries fchmodat2 first):
-// every function in the binary is resident (see cmd/internal/echo).
+// ensureDir creates dir with mode (0700 or 0711) if it is missing and
+// checks it (rundir.Ensure).
 func ensureDir(dir string, mode uint32) (string, error) {
-	if err := syscall.Mkdir(dir, mode); err != nil && err != syscall.EEXIST {
-		return "", msg.Errorf("link: socket directory %s: %w", dir, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		return "", msg.Errorf("link: socket directory %s: %w", dir, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o066 != 0 {
-		return "", msg.Errorf("link: socket directory %s must be a directory owned by uid %d with mode 0700 or 0711 (mode %#o, owner %d)", dir, os.Getuid(), st.Mode&0o7777, st.Uid)
-	}
-	if mode&0o011 != 0 && st.Mode&0o011 != 0o011 {
-		if err := syscall.Chmod(dir, (st.Mode&0o7777)|0o011); err != nil {
-			return "", msg.Errorf("link: socket directory %s: %w", dir, err)
-		}
+	if err := rundir.Ensure("link: socket directory", dir, mode); err != nil {
+		return "", err
 	}
 	return dir, nil
 }

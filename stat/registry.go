@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/spinwire/spinwire/internal/rundir"
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/link"
 )
@@ -33,14 +34,16 @@ type Options struct {
 var ErrFull = errors.New("stat: every endpoint slot is taken")
 
 // DefaultDir returns the registry directory: "stat" in link.Dir(), mode
-// 0700, created if missing. Only this uid can read what is published there.
+// 0700, created if missing. Only this uid can read what is published
+// there: one that is not a directory of this uid, or that others may read
+// or write, is refused.
 func DefaultDir() (string, error) {
 	d, err := link.Dir()
 	if err != nil {
 		return "", err
 	}
 	d = filepath.Join(d, "stat")
-	if err := os.Mkdir(d, 0o700); err != nil && !os.IsExist(err) {
+	if err := rundir.Ensure("stat: directory", d, 0o700); err != nil {
 		return "", err
 	}
 	return d, nil

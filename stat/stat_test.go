@@ -535,3 +535,35 @@ func calls(t *testing.T, c *link.Conn[tick, tick], n int) {
 		}
 	}
 }
+
+// TestDefaultDir: with Dir empty, a registry and Scan meet in DefaultDir,
+// "stat" in link.Dir(), made with mode 0700; a stat directory that others
+// may read is refused by both.
+func TestDefaultDir(t *testing.T) {
+	run := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", run)
+	reg, err := NewRegistry(Options{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := reg.Register(KindCustom, "mine", "", 0, nil)
+	e.Set(0, 5)
+	reg.sampleAll()
+	ps, err := Scan("")
+	if err != nil || len(ps) != 1 || len(ps[0].Endpoints) != 1 || ps[0].Endpoints[0].Counters[0] != 5 {
+		t.Fatalf("%v %+v", err, ps)
+	}
+	reg.Close()
+	d := filepath.Join(run, "spinwire", "stat")
+	if fi, err := os.Lstat(d); err != nil || fi.Mode() != os.ModeDir|0o700 {
+		t.Fatalf("%s: %v %v", d, fi.Mode(), err)
+	}
+	os.Chmod(d, 0o744)
+	_, err1 := NewRegistry(Options{})
+	_, err2 := Scan("")
+	for _, err := range []error{err1, err2} {
+		if err == nil || !strings.Contains(err.Error(), "stat: directory "+d+" must be") {
+			t.Errorf("mode 0744: %v", err)
+		}
+	}
+}

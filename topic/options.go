@@ -1,12 +1,12 @@
 package topic
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/rundir"
 	"github.com/spinwire/spinwire/link"
 	"github.com/spinwire/spinwire/spin"
 )
@@ -77,14 +77,17 @@ type SubscribeOptions struct {
 }
 
 // DefaultDir returns the topic directory: "topic" in link.Dir(), mode
-// 0700 (subscribers of the publisher's uid only).
+// 0700 (subscribers of the publisher's uid only), created if missing. One
+// that is not a directory of this uid, or that others may read or write,
+// is refused (0711 is accepted: it is also SharedDir when link.Dir is
+// link.SharedDir).
 func DefaultDir() (string, error) {
 	d, err := link.Dir()
 	if err != nil {
 		return "", err
 	}
 	d = filepath.Join(d, "topic")
-	if err := os.Mkdir(d, 0o700); err != nil && !os.IsExist(err) {
+	if err := rundir.Ensure("topic: directory", d, 0o700); err != nil {
 		return "", err
 	}
 	return d, nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/rundir"
 	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/link"
 	"golang.org/x/sys/unix"
@@ -57,7 +58,7 @@ func shareTopic(name string, fd int, policy link.Policy, t *tracker) (*sharer, e
 	uid := uint32(os.Getuid())
 	dir := SharedDir(uid)
 	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := ownDir(d); err != nil {
+		if err := rundir.Ensure("topic: shared directory", d, 0o711); err != nil {
 			return nil, err
 		}
 	}
@@ -84,25 +85,6 @@ func shareTopic(name string, fd int, policy link.Policy, t *tracker) (*sharer, e
 	s.done = make(chan struct{})
 	go s.serve()
 	return s, nil
-}
-
-// ownDir makes dir, 0711, if missing, and refuses one that is not a
-// directory of ours that only we may write.
-func ownDir(dir string) error {
-	if err := unix.Mkdir(dir, 0o711); err != nil && err != unix.EEXIST {
-		return msg.Errorf("topic: %s: %w", dir, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		return err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o022 != 0 {
-		return msg.Errorf("topic: %s must be a directory of uid %d that only it may write (mode %#o, owner %d)", dir, os.Getuid(), st.Mode&0o7777, st.Uid)
-	}
-	if st.Mode&0o011 != 0o011 {
-		return unix.Chmod(dir, st.Mode&0o7777|0o011)
-	}
-	return nil
 }
 
 // serve takes connections until close shuts the listener.

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -1023,4 +1025,47 @@ func TestPeerLinesBudgeted(t *testing.T) {
 	if p.Stats().Evicted != 100 || len(lines) != 10 {
 		t.Fatalf("%d evictions, %d lines: %q", p.Stats().Evicted, len(lines), lines)
 	}
+}
+
+// TestDefaultDir: with Dir empty, a publisher and a subscriber meet in
+// DefaultDir, "topic" in link.Dir(), made with mode 0700; a topic
+// directory that others may read or write, or a symbolic link to one, is
+// refused by both.
+func TestDefaultDir(t *testing.T) {
+	run := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", run)
+	p, err := Create[tick]("ticks", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.TryPublish(&tick{Seq: 7})
+	var got tick
+	if n, err := s.Poll(func(m *tick) { got = *m }, 1); n != 1 || err != nil || got.Seq != 7 {
+		t.Fatalf("poll: %d %v %+v", n, err, got)
+	}
+	s.Close()
+	p.Close()
+	d := filepath.Join(run, "spinwire", "topic")
+	if fi, err := os.Lstat(d); err != nil || fi.Mode() != os.ModeDir|0o700 {
+		t.Fatalf("%s: %v %v", d, fi.Mode(), err)
+	}
+	refused := func(what string) {
+		t.Helper()
+		_, err1 := Create[tick]("ticks", Options{})
+		_, err2 := Subscribe[tick]("ticks", SubscribeOptions{})
+		for _, err := range []error{err1, err2} {
+			if err == nil || !strings.Contains(err.Error(), "topic: directory "+d+" must be") {
+				t.Errorf("%s: %v", what, err)
+			}
+		}
+	}
+	os.Chmod(d, 0o755)
+	refused("mode 0755")
+	os.Remove(d)
+	os.Symlink(t.TempDir(), d)
+	refused("a symbolic link")
 }
