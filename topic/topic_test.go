@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1011,19 +1012,80 @@ func TestEvictedTokensBounded(t *testing.T) {
 // again (a hostile one) gets ten lines into the publisher's log at once,
 // then one a second, which says how many were held back.
 func TestPeerLinesBudgeted(t *testing.T) {
-	var mu sync.Mutex
-	var lines []string
-	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, Logf: func(f string, a ...any) {
-		mu.Lock()
-		lines = append(lines, fmt.Sprintf(f, a...))
-		mu.Unlock()
-	}})
+	log := &logLines{}
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, Logf: log.logf})
 	liar := subscribe(t, dir)
 	evictRotating(p, liar, 100)
-	mu.Lock()
-	defer mu.Unlock()
-	if p.Stats().Evicted != 100 || len(lines) != 10 {
+	if lines := log.get(); p.Stats().Evicted != 100 || len(lines) != 10 {
 		t.Fatalf("%d evictions, %d lines: %q", p.Stats().Evicted, len(lines), lines)
+	}
+}
+
+// logLines collects a publisher's log lines (Options.Logf).
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) logf(f string, a ...any) {
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprintf(f, a...))
+	l.mu.Unlock()
+}
+
+func (l *logLines) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// TestSubscriberSegmentsBounded: a process of the publisher's uid that
+// links more subscriber segments than maxSubSegs makes the publisher map
+// maxSubSegs of them and say so once; when some of them go, their
+// mappings go, and a subscriber that comes then is seen and counted.
+func TestSubscriberSegmentsBounded(t *testing.T) {
+	log := &logLines{}
+	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, Logf: log.logf})
+	var segs []*layout.Segment
+	for i := range maxSubSegs + 50 {
+		seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: "ticks~shostile." + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer seg.Close()
+		store32(seg.Body(), 8, subVersion)
+		store(seg.Body(), 0, subMagic)
+		segs = append(segs, seg)
+	}
+	mapped := func() int {
+		p.subs.mu.RLock()
+		defer p.subs.mu.RUnlock()
+		return len(p.subs.segs)
+	}
+	// until waits, 10 s at most, for the tracker's goroutine (a scan every
+	// 10 ms) to make cond true.
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%s: %d segments mapped, %+v", what, mapped(), p.Stats())
+			}
+		}
+	}
+	gen := load(p.mem, offScanGen)
+	until("full", func() bool { return load(p.mem, offScanGen) >= gen+3 })
+	if lines := log.get(); mapped() != maxSubSegs || len(lines) != 1 {
+		t.Fatalf("%d segments mapped of %d linked; log %q", mapped(), len(segs), lines)
+	}
+	for _, seg := range segs[:150] {
+		seg.Close()
+	}
+	until("150 gone", func() bool { return mapped() == maxSubSegs-100 })
+	s := subscribe(t, dir)
+	until("an honest subscriber", func() bool { return mapped() == maxSubSegs-100+1 && p.Stats().Subscribers == 1 })
+	p.TryPublish(&tick{Seq: 1})
+	if n, err := s.Poll(func(*tick) {}, 0); n != 1 || err != nil {
+		t.Fatalf("honest subscriber: %d %v", n, err)
 	}
 }
 

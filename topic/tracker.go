@@ -116,13 +116,14 @@ func (t *tracker) scan() {
 		if !strings.HasPrefix(n, t.name+"~s") {
 			continue
 		}
-		t.mu.RLock()
+		t.mu.RLock() // segs also grows on the sharer's goroutines (adopt)
 		_, known := t.segs[n]
+		full := len(t.segs) >= maxSubSegs
 		t.mu.RUnlock()
 		if known {
 			continue
 		}
-		if len(t.segs) >= maxSubSegs {
+		if full {
 			if !t.full {
 				t.full = true
 				t.peerLogf("topic %s: %d subscriber segments mapped; ignoring more", t.name, maxSubSegs)
@@ -143,8 +144,14 @@ func (t *tracker) scan() {
 			continue
 		}
 		t.mu.Lock()
-		t.segs[n] = seg
+		if t.segs[n] == nil {
+			t.segs[n] = seg
+			seg = nil
+		}
 		t.mu.Unlock()
+		if seg != nil { // a scan on another goroutine (a test's) mapped it first
+			seg.Close()
+		}
 	}
 	// SYNC: release: every segment linked before this scan began is
 	// mapped now; a joining subscriber waits for two more (Subscribe).
