@@ -1,7 +1,9 @@
 package spin_test
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 
@@ -143,4 +145,113 @@ func ExampleMPSC() {
 	})
 	fmt.Println(qty, len(perProducer), q.Len(), q.Skipped())
 	// Output: 40 4 0 0
+}
+
+// A ring shared by name: the creator produces, another process opens the
+// segment by its name and consumes. The consumer side has one owner at a
+// time: a second OpenRing is refused while the first handle holds it, and
+// succeeds once that handle is closed (or its process has died).
+func ExampleOpenRing() {
+	dir, _ := os.MkdirTemp("", "ring-example")
+	defer os.RemoveAll(dir)
+	fp := layout.MustOf[Tick]().Fingerprint
+	n, _, _ := spin.RingLength[Tick](256, spin.InSlot)
+	seg, err := layout.Create(n, layout.Options{Dir: dir, Name: "ticks", Fingerprint: fp})
+	if err != nil {
+		panic(err)
+	}
+	defer seg.Close()
+	producer, err := spin.NewRing[Tick](seg.Body()[:n], spin.RingOptions{Capacity: 256})
+	if err != nil {
+		panic(err)
+	}
+
+	// In the consuming process: the segment by name, the ring over it.
+	cseg, err := layout.Open(layout.Options{Dir: dir, Name: "ticks", Fingerprint: fp})
+	if err != nil {
+		panic(err)
+	}
+	defer cseg.Close()
+	consumer, err := spin.OpenRing[Tick](cseg.Body()[:n])
+	if err != nil {
+		panic(err)
+	}
+	_, err = spin.OpenRing[Tick](cseg.Body()[:n])
+	fmt.Println("second consumer refused:", errors.Is(err, spin.ErrConsumerTaken))
+
+	// A batch: three slots claimed with one call, published with one
+	// Commit.
+	k := producer.ClaimN(3)
+	for i := range k {
+		*producer.Claimed(i) = Tick{Seq: uint64(i + 1), Price: 10_000 + int64(i)}
+	}
+	producer.Commit()
+	consumer.Poll(2, func(t *Tick) { fmt.Println("first consumer:", t.Seq, t.Price) })
+
+	// The first consumer lets go; the next takes over where it stopped.
+	consumer.Close()
+	next, err := spin.OpenRing[Tick](cseg.Body()[:n])
+	if err != nil {
+		panic(err)
+	}
+	next.Poll(0, func(t *Tick) { fmt.Println("next consumer:", t.Seq, t.Price) })
+	// Output:
+	// second consumer refused: true
+	// first consumer: 1 10000
+	// first consumer: 2 10001
+	// next consumer: 3 10002
+}
+
+// Trade is a second record type in the same Log as Tick.
+type Trade struct {
+	Seq, Qty uint64
+}
+
+// A Log carrying records of two fixed-layout types and raw bytes side by
+// side; the consumer tells them apart by type. A claim that is aborted is
+// never seen.
+func ExampleRecordsOf() {
+	n, _ := spin.LogLength(4096)
+	l, err := spin.NewLog(make([]byte, n), 4096)
+	if err != nil {
+		panic(err)
+	}
+	ticks, err := spin.RecordsOf[Tick](l, 1)
+	if err != nil {
+		panic(err)
+	}
+	trades, err := spin.RecordsOf[Trade](l, 2)
+	if err != nil {
+		panic(err)
+	}
+
+	ticks.TryWrite(&Tick{Seq: 1, Price: 10_000})
+	if t := ticks.Claim(); t != nil {
+		*t = Tick{Seq: 99} // changed our mind
+		l.Abort()
+	}
+	c := trades.ClaimN(2)
+	for i := range c.Len() {
+		*c.At(i) = Trade{Seq: uint64(i + 2), Qty: 100 * uint64(i+1)}
+	}
+	l.Commit()
+	l.TryWrite(3, []byte("end of batch"))
+
+	l.Poll(0, func(typ uint32, b []byte) {
+		switch {
+		case ticks.Of(typ, b) != nil:
+			t := *ticks.Of(typ, b) // copied out before use
+			fmt.Println("tick", t.Seq, t.Price)
+		case trades.Of(typ, b) != nil:
+			t := *trades.Of(typ, b)
+			fmt.Println("trade", t.Seq, t.Qty)
+		default:
+			fmt.Printf("type %d: %s\n", typ, b)
+		}
+	})
+	// Output:
+	// tick 1 10000
+	// trade 2 100
+	// trade 3 200
+	// type 3: end of batch
 }
