@@ -15,9 +15,11 @@ type Publisher[T any] struct {
 // NewPublisher returns a Publisher on r.
 func NewPublisher[T any](r *spin.Ring[T]) *Publisher[T] { return &Publisher[T]{r: r} }
 
-// Claim claims up to n free slots and returns how many it got (0 when the
-// ring is full). Fill them with Slot(0…k-1), then Commit or Abort. Claiming
-// again before Commit extends the pending batch.
+// Claim makes the pending batch up to n free slots and returns its size
+// (0 when nothing was pending and the ring is full). Fill them with
+// Slot(0…k-1), then Commit or Abort. n is the size of the whole batch:
+// claiming again before Commit grows the batch to n slots if there is
+// room, and never shrinks it (spin.Ring.ClaimN).
 func (p *Publisher[T]) Claim(n int) int {
 	p.n = p.r.ClaimN(n)
 	return p.n

@@ -76,6 +76,19 @@ func TestPublisher(t *testing.T) {
 				t.Fatal("claim bounds")
 			}
 		})
+		t.Run(p.String()+"/claim_again_sizes_the_whole_batch", func(t *testing.T) {
+			r := ring(t, 8, p)
+			pub := NewPublisher(r)
+			for _, c := range []struct{ n, want int }{{4, 4}, {2, 4}, {0, 4}, {-1, 4}, {6, 6}} {
+				if k := pub.Claim(c.n); k != c.want || pub.Pending() != c.want {
+					t.Fatalf("Claim(%d) = %d, pending %d; want %d", c.n, k, pub.Pending(), c.want)
+				}
+			}
+			pub.Commit()
+			if r.Len() != 6 || pub.Pending() != 0 {
+				t.Fatalf("committed %d", r.Len())
+			}
+		})
 		t.Run(p.String()+"/random_batches_cross_goroutine", func(t *testing.T) {
 			r := ring(t, 64, p)
 			const n = 200_000

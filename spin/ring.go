@@ -515,12 +515,19 @@ func (r *Ring[T]) Claim() *T {
 	return r.msg(r.tail)
 }
 
-// ClaimN claims up to n consecutive free slots for the caller to fill with
-// Claimed(0…k-1), and returns k (0 when the ring is full or n ≤ 0). A claim
-// already pending is extended, never shrunk. Commit publishes them all.
+// ClaimN makes the pending claim up to n consecutive free slots for the
+// caller to fill with Claimed(0…k-1), and returns k, the whole claim's
+// size: n counts the slots claimed already, so a claim of 4 pending grows
+// to 6 with ClaimN(6), and ClaimN(2) or ClaimN(0) leaves it at 4 (never
+// shrunk). k is 0 when nothing was pending and the ring is full, or the
+// producer stopped (ProducerErr). Commit publishes them all. (Log.ClaimN's
+// k is the records to add, after those claimed already.)
 func (r *Ring[T]) ClaimN(n int) int {
-	if r.pfault.code != faultNone || n <= 0 {
+	if r.pfault.code != faultNone {
 		return 0
+	}
+	if n <= 0 {
+		return int(r.claimed)
 	}
 	want := min(uint64(n), r.capacity)
 	if want > r.claimed {
