@@ -8,7 +8,11 @@ import (
 )
 
 // The Watch functions register an endpoint whose counters the registry
-// samples from the value itself, with nothing added to its hot path.
+// samples from the value itself, with nothing added to its hot path. A
+// Ring, MPSC or Log is sampled from its shared memory: close its Endpoint
+// before unmapping its segment. Link servers and Conns, and topic
+// publishers and subscribers, may be closed first (their Stats keep the
+// last counts).
 
 // cursors is what a ring-like endpoint gives a sampler.
 type cursors interface{ Cursors() (head, tail uint64) }

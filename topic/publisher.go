@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"math"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -36,6 +37,10 @@ type Publisher[T any] struct {
 	opts     Options
 	subs     *tracker
 	share    *sharer // Options.Policy's listener, or nil
+	// statMu orders Stats, from any goroutine, before Close unmaps what
+	// it reads; Close leaves the last counts in final.
+	statMu sync.Mutex
+	final  *PublisherStats
 }
 
 // Create makes the topic name and returns its publisher. Subscribers may
@@ -288,8 +293,12 @@ func (p *Publisher[T]) Claimed(i int) *T {
 	return (*T)(unsafe.Add(p.slot(p.tail+uint64(i)), seqLength))
 }
 
-// Commit publishes the claimed slots, in order.
+// Commit publishes the claimed slots, in order; without a claim (or after
+// Close) it does nothing.
 func (p *Publisher[T]) Commit() {
+	if p.claimed == 0 {
+		return
+	}
 	if q := (p.tail + StampEvery - 1) &^ (StampEvery - 1); q < p.tail+p.claimed {
 		p.stamp(q)
 	}
@@ -318,18 +327,30 @@ type PublisherStats struct {
 	Evicted     uint64 // subscribers evicted
 }
 
-// Stats returns the publisher's counters; safe from any goroutine.
+// Stats returns the publisher's counters, or after Close the last ones
+// (no subscribers). Safe from any goroutine, during Close too. Cost: a
+// mutex and a read of every subscriber cell.
 func (p *Publisher[T]) Stats() PublisherStats {
+	p.statMu.Lock()
+	defer p.statMu.Unlock()
+	if p.final != nil {
+		return *p.final
+	}
 	subs, ev := p.subs.counts()
 	return PublisherStats{Published: load(p.mem, offTail), Subscribers: subs, Evicted: ev}
 }
 
 // Close stops the publisher and removes its name; subscribers see no more
-// messages until a new publisher creates the name.
+// messages until a new publisher creates the name. A claim pending is
+// dropped, unpublished.
 func (p *Publisher[T]) Close() error {
 	if p.seg == nil {
 		return ErrClosed
 	}
+	p.claimed = 0
+	p.statMu.Lock()
+	p.final = &PublisherStats{Published: p.tail, Evicted: load(p.mem, offEvictions)}
+	p.statMu.Unlock()
 	if p.share != nil {
 		p.share.close() // no adoption after the tracker's close
 	}

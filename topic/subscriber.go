@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -34,13 +35,12 @@ type Subscriber[T any] struct {
 	err       error // sticky: ErrEvicted, ErrCorrupt, ErrClosed
 	idle      uint32
 	lastCheck time.Time
-	// tailWord points at the followed publisher's tail, for Stats from
-	// other goroutines; the view followed before is unmapped only at the
-	// next change (retired), so a Stats under way never reads unmapped
-	// memory.
-	tailWord atomic.Pointer[uint64]
-	retired  view
-	conn     int // the publisher's socket, for a subscriber of another uid's topic (remote.go); -1: none
+	conn      int // the publisher's socket, for a subscriber of another uid's topic (remote.go); -1: none
+	// statMu orders Stats, from any goroutine, before the unmapping of
+	// what it reads: the view a follow replaces, and everything at Close,
+	// which leaves the last counts in final.
+	statMu sync.Mutex
+	final  *SubscriberStats
 }
 
 // Subscribe joins topic name. The subscriber starts at the newest message,
@@ -116,7 +116,6 @@ func subscribeWith[T any](name string, opts SubscribeOptions, sc *layout.Schema)
 		}
 	}
 	s.evictSeen = load(s.t.mem, offEvictions)
-	s.tailWord.Store(word(s.t.mem, offTail))
 	return s, nil
 }
 
@@ -454,11 +453,11 @@ func (s *Subscriber[T]) follow() {
 	if err != nil {
 		return // not ready yet, or not a topic: looked at again later
 	}
-	if s.retired.seg != nil {
-		s.retired.close()
-	}
-	s.retired, s.t = s.t, v
-	s.tailWord.Store(word(v.mem, offTail))
+	s.statMu.Lock()
+	old := s.t
+	s.t = v
+	s.statMu.Unlock()
+	old.close()
 	s.held, s.evictGap = 0, false
 	s.evictSeen = load(v.mem, offEvictions)
 	s.cell.follow(v.epoch, v.start())
@@ -481,20 +480,30 @@ type SubscriberStats struct {
 	Lag      uint64 // published and not read yet
 }
 
-// Stats returns the subscriber's counters from shared memory: safe from
-// any goroutine while the subscriber is open.
+// Stats returns the subscriber's counters from shared memory, or after
+// Close the last ones it had. Safe from any goroutine, during Close too.
+// Cost: a mutex and three loads.
 func (s *Subscriber[T]) Stats() SubscriberStats {
+	s.statMu.Lock()
+	defer s.statMu.Unlock()
+	if s.final != nil {
+		return *s.final
+	}
 	pos := load(s.cell.s.mem, s.cell.off+cellPos)
 	st := SubscriberStats{Received: pos, Lost: load(s.cell.s.mem, s.cell.off+cellLost)}
 	// SYNC: acquire of the tail; pairs with the publisher's release.
-	if t := atomic.LoadUint64(s.tailWord.Load()); t > pos {
+	if t := atomic.LoadUint64(word(s.t.mem, offTail)); t > pos {
 		st.Lag = t - pos
 	}
 	return st
 }
 
-// Lag returns how many published messages this subscriber has not read.
+// Lag returns how many published messages this subscriber has not read
+// (after Close, as Stats says).
 func (s *Subscriber[T]) Lag() uint64 {
+	if s.err == ErrClosed {
+		return s.Stats().Lag
+	}
 	t, pos := load(s.t.mem, offTail), s.Position()
 	if t < pos {
 		return 0
@@ -534,11 +543,12 @@ func (s *Subscriber[T]) Close() error {
 		return ErrClosed
 	}
 	s.held = 0 // At has nothing to point at
+	st := s.Stats()
+	s.statMu.Lock()
+	s.final = &st
+	s.statMu.Unlock()
 	s.cell.release()
 	s.t.close()
-	if s.retired.seg != nil {
-		s.retired.close()
-	}
 	if s.conn >= 0 {
 		unix.Close(s.conn)
 	}
@@ -628,6 +638,5 @@ func (s *Subscriber[T]) subscribeRemote() error {
 		}
 	}
 	s.evictSeen = load(s.t.mem, offEvictions)
-	s.tailWord.Store(word(s.t.mem, offTail))
 	return nil
 }

@@ -423,7 +423,6 @@ func FuzzPoll(f *testing.F) {
 		sub := func() *Subscriber[tick] {
 			sub := &Subscriber[tick]{name: s.name, dir: s.dir, opts: s.opts, schema: s.schema, t: v, pos: pos,
 				scratch: make([]uint64, len(s.scratch)), cell: s.cell, token: s.token}
-			sub.tailWord.Store(word(mem, offTail))
 			return sub
 		}
 		polled, acquired := sub(), sub()
@@ -1130,4 +1129,59 @@ func TestDefaultDir(t *testing.T) {
 	os.Remove(d)
 	os.Symlink(t.TempDir(), d)
 	refused("a symbolic link")
+}
+
+// TestUseAfterClose: every method of a closed Publisher and a closed
+// Subscriber answers without touching the unmapped segments — a claim
+// pending at Close is dropped, Stats keeps the last counts (package
+// stat's sampler may read them after Close) — and Stats may run on
+// another goroutine while the owner closes.
+func TestUseAfterClose(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8})
+	s := subscribe(t, dir)
+	for i := range uint64(3) {
+		pub(p, i)
+	}
+	if n, err := s.Poll(func(*tick) {}, 1); n != 1 || err != nil {
+		t.Fatalf("poll: %d %v", n, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.Stats()
+				s.Stats()
+			}
+		}
+	})
+	p.Claim(2)
+	s.Close()
+	p.Close()
+	close(stop)
+	wg.Wait()
+	if p.Claimed(0) != nil || p.Claim(1) != 0 || p.TryPublish(&tick{}) || p.Publish(&tick{}) != ErrClosed {
+		t.Fatal("a closed publisher claimed or published")
+	}
+	p.Commit()
+	if st := p.Stats(); st.Published != 3 || st.Subscribers != 0 {
+		t.Fatalf("publisher stats after Close: %+v", st)
+	}
+	if p.Close() != ErrClosed || s.Close() != ErrClosed {
+		t.Fatal("second Close")
+	}
+	var m tick
+	if n, err := s.Poll(func(*tick) {}, 0); n != 0 || err != ErrClosed {
+		t.Fatalf("poll after Close: %d %v", n, err)
+	}
+	if s.TryReceive(&m) || s.Acquire(0) != 0 || s.Ready() || s.Wait(time.Millisecond) || s.Err() != ErrClosed {
+		t.Fatal("a closed subscriber received")
+	}
+	s.Release(1)
+	if st := s.Stats(); st.Received != 1 || st.Lag != 2 || s.Lag() != 2 || s.Position() != 1 {
+		t.Fatalf("subscriber stats after Close: %+v, lag %d", st, s.Lag())
+	}
 }
