@@ -29,13 +29,14 @@ func checkView(m []byte, sc *layout.Schema) (view, error) {
 		return view{}, msg.Errorf("%w: capacity %d", ErrCorrupt, capacity)
 	case st != uint64(stride(uintptr(size))) || size == 0 || st > 1<<20:
 		return view{}, msg.Errorf("%w: stride %d for %d-byte messages", ErrCorrupt, st, size)
-	case slotsOffset+capacity*st > uint64(len(m)) || soff < slotsOffset+capacity*st || soff+slen > uint64(len(m)) || slen > 1<<20:
+	case slotsOffset+capacity*st > uint64(len(m)) || soff < slotsOffset+capacity*st || soff > uint64(len(m)) || slen > uint64(len(m))-soff || slen > 1<<20:
 		return view{}, msg.Errorf("%w: %d slots of %d bytes and a schema of %d at %d in %d bytes", ErrCorrupt, capacity, st, slen, soff, len(m))
 	case history > capacity:
 		return view{}, msg.Errorf("%w: history %d beyond capacity %d", ErrCorrupt, history, capacity)
 	}
 	if fp := load(m, offFPrint); fp != sc.Fingerprint || size != uint64(sc.Size) {
-		theirs, err := layout.DecodeSchema(m[soff : soff+slen])
+		// A copy: the publisher may rewrite the text while it is parsed.
+		theirs, err := layout.DecodeSchema(append([]byte(nil), m[soff:soff+slen]...))
 		if err != nil {
 			return view{}, layout.FingerprintMismatch("topic message", sc.Fingerprint, fp)
 		}

@@ -377,6 +377,24 @@ func TestManySubscribers(t *testing.T) {
 	}
 }
 
+// TestCheckViewSchemaBounds: a header whose schema text's offset and
+// length wrap past 2^64, or run past the segment, is refused as corrupt
+// (the wrapped one used to panic slicing the text out).
+func TestCheckViewSchemaBounds(t *testing.T) {
+	p, _ := create(t, Options{Capacity: 2})
+	for _, c := range []struct{ off, n uint64 }{{^uint64(0) - 10, 20}, {^uint64(0), 1}, {uint64(len(p.mem)) - 4, 8}, {uint64(len(p.mem)) + 1, 0}} {
+		m := make([]uint64, len(p.mem)/8)
+		b := unsafeBytes(m, len(p.mem))
+		copy(b, p.mem)
+		store(b, offSchemaOff, c.off)
+		store32(b, offSchemaLen, uint32(c.n))
+		store(b, offFPrint, 1) // not tick's: the text would be read
+		if _, err := checkView(b, layout.MustOf[tick]()); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("schema of %d bytes at %#x: %v", c.n, c.off, err)
+		}
+	}
+}
+
 // FuzzCheckView: any topic header is checked without a panic or a read
 // outside it.
 func FuzzCheckView(f *testing.F) {
