@@ -90,7 +90,8 @@ func (c *Caller) Defer() Deferred {
 // Reply answers a Deferred call with resp: it copies resp into the call's
 // slot and releases it to the client. It returns ErrReplied if the call
 // was answered already, and ErrPeerGone if its connection has gone (the
-// client timed out and redialled, closed, or died); both are counted
+// client timed out and redialled, closed, or died; or the server closed);
+// both are counted
 // (ServerStats.LateReplies) and write nothing. Safe from any goroutine;
 // cost: a copy of Resp, three atomic read-modify-writes and a release
 // store (BenchmarkDeferredCall). No allocation.

@@ -538,3 +538,59 @@ func BenchmarkPushCost(b *testing.B) {
 		}
 	})
 }
+
+// TestReplyAndPushAfterClose: a deferred call answered, or a push sent,
+// from another goroutine while the server closes and after it has closed
+// gets ErrPeerGone (or ErrFull, ErrReplied) — never a write into the
+// unmapped arena, which faults the process.
+func TestReplyAndPushAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	type held struct {
+		d Deferred
+		p Peer
+	}
+	got := make(chan held, 1)
+	s, err := ListenPush[req, resp, fill]("t", Options{Dir: dir, Logf: t.Logf, Idler: func() spin.Idler { return spin.Yield{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.ServeCaller(func(c *Caller, q *req, r *resp) {
+			select {
+			case got <- held{c.Defer(), c.Peer()}:
+			default:
+			}
+		})
+	}()
+	defer func() { s.Close(); <-done }()
+	c := dialPush(t, dir)
+	var r resp
+	if err := c.Call(time.Now().Add(20*time.Millisecond), &req{A: 1}, &r); err != ErrTimeout {
+		t.Fatalf("deferred call: %v", err)
+	}
+	h := <-got
+	stop := make(chan struct{})
+	hammered := make(chan struct{})
+	go func() {
+		defer close(hammered)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Reply(h.d, &resp{})
+				s.Push(h.p, &fill{})
+			}
+		}
+	}()
+	s.Close()
+	close(stop)
+	<-hammered
+	if err := s.Reply(h.d, &resp{}); !errors.Is(err, ErrPeerGone) && err != ErrReplied {
+		t.Fatalf("Reply after Close: %v", err)
+	}
+	if err := s.Push(h.p, &fill{}); !errors.Is(err, ErrPeerGone) {
+		t.Fatalf("Push after Close: %v", err)
+	}
+}

@@ -120,8 +120,9 @@ func (s *server) pollersNow() []*pollerState {
 }
 
 // Close stops the pollers, closes every connection (clients see
-// ErrPeerGone), removes the socket and lock files, and returns when all of
-// that is done; Serve then returns. A second Close waits for the first to
+// ErrPeerGone; a Reply or Push on another goroutine, during Close or
+// after, returns ErrPeerGone), removes the socket and lock files, and
+// returns when all of that is done; Serve then returns. A second Close waits for the first to
 // finish and returns ErrClosed. Close must not be called from the handler
 // or from OnConnect or OnDisconnect: it waits for the goroutines that run
 // them.
@@ -136,6 +137,7 @@ func (s *server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	<-s.loopDone
+	s.closeConns()
 	for _, c := range s.byFd {
 		if c != nil {
 			unix.Close(c.fd)
@@ -163,4 +165,22 @@ func (s *server) Close() error {
 	s.domains, s.spare, s.peers = nil, nil, nil
 	close(s.closeDone)
 	return nil
+}
+
+// closeConns marks every attached connection closing and waits for the
+// Reply and Push calls under way on other goroutines, as free does: from
+// here on they return ErrPeerGone and write nothing into the arenas Close
+// is about to unmap. The epoll goroutine has stopped.
+func (s *server) closeConns() {
+	for _, c := range s.byFd {
+		if c != nil && c.d != nil {
+			c.state.Store(connClosing)
+		}
+	}
+	for _, c := range s.byFd {
+		if c != nil && c.d != nil {
+			c.awaitReplies() // closing: no Reply starts writing now (defer.go)
+			s.stats.pushes.Add(c.pushDone())
+		}
+	}
 }
