@@ -29,19 +29,37 @@ func checkView(m []byte, sc *layout.Schema) (view, error) {
 		return view{}, msg.Errorf("%w: capacity %d", ErrCorrupt, capacity)
 	case st != uint64(stride(uintptr(size))) || size == 0 || st > 1<<20:
 		return view{}, msg.Errorf("%w: stride %d for %d-byte messages", ErrCorrupt, st, size)
-	case slotsOffset+capacity*st > uint64(len(m)) || soff < slotsOffset+capacity*st || soff > uint64(len(m)) || slen > uint64(len(m))-soff || slen > 1<<20:
+	case slotsOffset+capacity*st > uint64(len(m)) || soff < slotsOffset+capacity*st || !schemaFits(soff, slen, uint64(len(m))):
 		return view{}, msg.Errorf("%w: %d slots of %d bytes and a schema of %d at %d in %d bytes", ErrCorrupt, capacity, st, slen, soff, len(m))
 	case history > capacity:
 		return view{}, msg.Errorf("%w: history %d beyond capacity %d", ErrCorrupt, history, capacity)
 	}
 	if fp := load(m, offFPrint); fp != sc.Fingerprint || size != uint64(sc.Size) {
-		// A copy: the publisher may rewrite the text while it is parsed.
-		theirs, err := layout.DecodeSchema(append([]byte(nil), m[soff:soff+slen]...))
-		if err != nil {
+		text, ok := schemaText(m)
+		theirs, err := layout.DecodeSchema(text)
+		if !ok || err != nil {
 			return view{}, layout.FingerprintMismatch("topic message", sc.Fingerprint, fp)
 		}
 		return view{}, sc.Diff(theirs)
 	}
 	return view{slots: unsafe.Pointer(&m[slotsOffset]), mem: m, capacity: capacity, mask: capacity - 1,
 		stride: uintptr(st), history: history, reliable: load32(m, offPolicy) == uint32(Reliable)}, nil
+}
+
+// schemaFits reports whether a schema text of slen bytes at soff (both
+// read from a hostile header) lies within n bytes, and is at most 1 MiB.
+func schemaFits(soff, slen, n uint64) bool {
+	return soff <= n && slen <= n-soff && slen <= 1<<20
+}
+
+// schemaText copies out the schema text a topic header points at, if it
+// fits: the offset and length are loaded once, and the copy, not the
+// segment, is parsed, so a publisher rewriting either meanwhile cannot
+// take the slice out of bounds or show the parser two versions.
+func schemaText(m []byte) ([]byte, bool) {
+	soff, slen := load(m, offSchemaOff), uint64(load32(m, offSchemaLen))
+	if !schemaFits(soff, slen, uint64(len(m))) {
+		return nil, false
+	}
+	return append([]byte(nil), m[soff:soff+slen]...), true
 }

@@ -154,11 +154,11 @@ func readSchema(name string, opts SubscribeOptions) (*layout.Schema, error) {
 	if len(m) < slotsOffset || load(m, offMagic) != topicMagic {
 		return nil, msg.Errorf("%w: %s is not ready or not a topic", ErrNoPublisher, name)
 	}
-	soff, slen := load(m, offSchemaOff), uint64(load32(m, offSchemaLen))
-	if soff > uint64(len(m)) || slen > uint64(len(m))-soff || slen > 1<<20 {
-		return nil, msg.Errorf("%w: a schema of %d bytes at %d in %d", ErrCorrupt, slen, soff, len(m))
+	text, ok := schemaText(m)
+	if !ok {
+		return nil, msg.Errorf("%w: a schema of %d bytes at %d in %d", ErrCorrupt, load32(m, offSchemaLen), load(m, offSchemaOff), len(m))
 	}
-	sc, err := layout.DecodeSchema(m[soff : soff+slen])
+	sc, err := layout.DecodeSchema(text)
 	if err != nil {
 		return nil, msg.Errorf("%w: schema: %v", ErrCorrupt, err)
 	}
