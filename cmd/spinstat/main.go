@@ -126,14 +126,23 @@ func show(c *config, w io.Writer) error {
 
 // serve exports the registry to Prometheus until killed.
 func serve(c *config, stderr io.Writer) int {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{dir: c.dir, shareDir: c.shareDir})
-	http.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	if err := http.ListenAndServe(c.listen, nil); err != nil {
+	if err := metricsServer(c).ListenAndServe(); err != nil {
 		fmt.Fprintln(stderr, "spinstat:", err)
 		return 1
 	}
 	return 0
+}
+
+// metricsServer is -listen's server: /metrics and nothing else, with
+// timeouts, so that a client that sends its request a byte at a time, or
+// never reads the answer, holds a connection for seconds, not for ever.
+func metricsServer(c *config) *http.Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{dir: c.dir, shareDir: c.shareDir})
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return &http.Server{Addr: c.listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 }
 
 // scan reads this uid's registries in dir, then those other uids share in

@@ -98,6 +98,31 @@ func TestPrometheus(t *testing.T) {
 	}
 }
 
+// TestMetricsServer: -listen's server answers /metrics, and only that,
+// and bounds how long a client may take to send its request or read the
+// answer.
+func TestMetricsServer(t *testing.T) {
+	dir, _, _ := registry(t)
+	s := metricsServer(&config{dir: dir, shareDir: "-", listen: "127.0.0.1:0"})
+	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 {
+		t.Fatalf("a timeout is unset: %+v", s)
+	}
+	srv := httptest.NewServer(s.Handler)
+	defer srv.Close()
+	for path, want := range map[string]int{"/metrics": 200, "/": 404, "/debug/pprof/": 404} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == 200 && !strings.Contains(b.String(), "spinwire_ring_published_total")) {
+			t.Errorf("GET %s: %d, want %d\n%s", path, resp.StatusCode, want, b.String())
+		}
+	}
+}
+
 // TestCorruptRow: a segment Scan could not read is a row of its own,
 // marked corrupt, and the others are listed as usual.
 func TestCorruptRow(t *testing.T) {
