@@ -122,10 +122,10 @@ func (s *server) pollersNow() []*pollerState {
 // Close stops the pollers, closes every connection (clients see
 // ErrPeerGone; a Reply or Push on another goroutine, during Close or
 // after, returns ErrPeerGone), removes the socket and lock files, and
-// returns when all of that is done; Serve then returns. A second Close waits for the first to
-// finish and returns ErrClosed. Close must not be called from the handler
-// or from OnConnect or OnDisconnect: it waits for the goroutines that run
-// them.
+// returns when all of that is done; Serve then returns. A second Close
+// waits for the first to finish and returns ErrClosed. Close must not be
+// called from the handler or from OnConnect or OnDisconnect: it waits for
+// the goroutines that run them.
 func (s *server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -174,6 +174,10 @@ func (s *server) Close() error {
 func (s *server) closeConns() {
 	for _, c := range s.byFd {
 		if c != nil && c.d != nil {
+			// SYNC: a sequentially consistent store, then awaitReplies'
+			// load of Reply's counter; Reply adds to the counter, then
+			// loads the state: one of the two sees the other's (defer.go).
+			// A Push checks the state under the mutex pushDone takes.
 			c.state.Store(connClosing)
 		}
 	}
