@@ -3,6 +3,7 @@ package topic
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -195,9 +196,7 @@ func (t *tracker) adopt(fd, conn int) bool {
 		if len(t.conns[key]) >= subCells { // one per cell is all an honest process needs
 			return false
 		}
-		t.conns[key] = append(t.conns[key], conn)
-		t.nconns++
-		return true
+		return t.watch(conn, key)
 	}
 	if len(t.segs) >= maxSubSegs {
 		unix.Close(fd)
@@ -214,7 +213,30 @@ func (t *tracker) adopt(fd, conn int) bool {
 		t.peerLogf("topic %s: refused a subscriber segment: not one", t.name)
 		return false
 	}
+	if !t.watch(conn, key) {
+		seg.Close()
+		return false
+	}
 	t.segs[key] = seg
+	return true
+}
+
+// watch keeps conn, which brought the segment of key, and adds it to the
+// epoll set in which dropDead looks for closed connections. Under t.mu.
+func (t *tracker) watch(conn int, key string) bool {
+	if t.ep < 0 {
+		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			return false
+		}
+		t.ep = ep
+	}
+	// Hang-ups only: whatever a peer sends on conn wakes nothing.
+	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR, Fd: int32(conn)}
+	if unix.EpollCtl(t.ep, unix.EPOLL_CTL_ADD, conn, &ev) != nil {
+		return false
+	}
+	t.connKey[conn] = key
 	t.conns[key] = append(t.conns[key], conn)
 	t.nconns++
 	return true
@@ -224,22 +246,37 @@ func (t *tracker) adopt(fd, conn int) bool {
 // publisher keeps open: each is a descriptor of its own.
 const maxShareConns = 4096
 
-// dropClosed lets go of the adopted segments whose connections have all
-// closed (Subscriber.Close, or their process died). Under t.mu.
-func (t *tracker) dropClosed() {
-	for key, conns := range t.conns {
-		open := conns[:0]
-		for _, c := range conns {
-			pfd := []unix.PollFd{{Fd: int32(c), Events: unix.POLLRDHUP}}
-			if n, _ := unix.Poll(pfd, 0); n > 0 && pfd[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-				unix.Close(c)
-				t.nconns--
-				continue
-			}
-			open = append(open, c)
+// hungUp returns the kept connections that have hung up since the last
+// look (at most len(t.evs) at a time; the rest at the next): one
+// epoll_wait that does not block, whatever the number of connections.
+// ep is t.ep, read under t.mu. The tracker goroutine's.
+func (t *tracker) hungUp(ep int) []unix.EpollEvent {
+	if ep < 0 {
+		return nil
+	}
+	n, err := unix.EpollWait(ep, t.evs[:], 0)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return t.evs[:n]
+}
+
+// dropClosed closes the connections in hung (hungUp's) and lets go of
+// the adopted segments whose connections have all closed
+// (Subscriber.Close, or their process died). Under t.mu.
+func (t *tracker) dropClosed(hung []unix.EpollEvent) {
+	for _, ev := range hung {
+		c := int(ev.Fd)
+		key, ok := t.connKey[c]
+		if !ok {
+			continue
 		}
-		if len(open) > 0 {
-			t.conns[key] = open
+		delete(t.connKey, c)
+		unix.Close(c) // out of the epoll set with it
+		t.nconns--
+		conns := slices.DeleteFunc(t.conns[key], func(x int) bool { return x == c })
+		if len(conns) > 0 {
+			t.conns[key] = conns
 			continue
 		}
 		delete(t.conns, key)

@@ -216,3 +216,65 @@ func TestShareConnLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestShareConnsBounded: connections that bring subscriber segments over
+// the share socket are kept up to maxShareConns (64 segments of 64 cells,
+// one connection a cell); the next is refused, and once some of them close
+// the publisher lets them go and takes a new one.
+func TestShareConnsBounded(t *testing.T) {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Cur < 2*maxShareConns+1000 {
+		t.Skipf("needs %d descriptors", 2*maxShareConns+1000)
+	}
+	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	sc, _ := layout.Of[tick]()
+	var cells []*cell
+	var conns []int
+	defer func() {
+		for _, fd := range conns {
+			unix.Close(fd)
+		}
+		for _, c := range cells {
+			c.release()
+		}
+	}()
+	// connect brings the segment of cell c over a connection of its own.
+	connect := func(c *cell) error {
+		v, conn, err := exchange(sdir, "ticks", c.s, sc, SubscribeOptions{})
+		if err == nil {
+			v.close()
+			conns = append(conns, conn)
+		}
+		return err
+	}
+	for i := range maxShareConns + 1 {
+		c, err := reserveCell(sdir, "ticks", false) // a new segment every subCells cells
+		if err != nil {
+			t.Fatal(err)
+		}
+		cells = append(cells, c)
+		err = connect(c)
+		if i < maxShareConns && err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if i == maxShareConns && !errors.Is(err, ErrPermission) {
+			t.Fatalf("connection %d, beyond the bound: %v", i, err)
+		}
+	}
+	p.subs.mu.RLock()
+	n, segs := p.subs.nconns, len(p.subs.segs)
+	p.subs.mu.RUnlock()
+	if n != maxShareConns || segs != maxShareConns/subCells {
+		t.Fatalf("%d connections and %d segments kept", n, segs)
+	}
+	for _, fd := range conns[:subCells] { // the first segment's
+		unix.Close(fd)
+	}
+	conns = conns[subCells:]
+	last := cells[len(cells)-1]
+	for deadline := time.Now().Add(5 * time.Second); connect(last) != nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no connection taken after 64 closed")
+		}
+	}
+}

@@ -34,11 +34,14 @@ type tracker struct {
 
 	capacity uint64
 
-	mu     sync.RWMutex
-	segs   map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
-	conns  map[string][]int           // the connections that brought a segment, by its key
-	nconns int                        // in conns, all keys
-	full   bool                       // maxSubSegs reached (logged once)
+	mu      sync.RWMutex
+	segs    map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
+	conns   map[string][]int           // the connections that brought a segment, by its key
+	nconns  int                        // in conns, all keys
+	connKey map[int]string             // each connection's key in conns
+	ep      int                        // epoll set of the connections (watch), -1 until the first
+	evs     [64]unix.EpollEvent        // hungUp's buffer
+	full    bool                       // maxSubSegs reached (logged once)
 
 	logMu   sync.Mutex
 	peerLog msg.Budget // lines peers cause (peerLogf)
@@ -73,7 +76,7 @@ type tracker struct {
 
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	t := &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
-		segs: map[string]*layout.Segment{}, conns: map[string][]int{},
+		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
 		blockedAt: ^uint64(0), stop: make(chan struct{}), done: make(chan struct{})}
 	t.scan()
@@ -158,8 +161,11 @@ func (t *tracker) scan() {
 	asm.StoreRelease64(word(t.pub, offScanGen), load(t.pub, offScanGen)+1)
 }
 
-// dropDead unmaps the segments whose process is gone: their name, a link
-// to the owner's descriptor, leads nowhere once it dies.
+// dropDead unmaps the segments whose process is gone — their name, a link
+// to the owner's descriptor, leads nowhere once it dies — and lets go of
+// the connections that have hung up (share.go), and of the segments they
+// brought once all of a segment's have. It takes the write lock only when
+// there is something to drop.
 func (t *tracker) dropDead() {
 	var dead []string
 	t.mu.RLock()
@@ -169,13 +175,14 @@ func (t *tracker) dropDead() {
 			dead = append(dead, n)
 		}
 	}
-	adopted := len(t.conns) > 0
+	ep := t.ep
 	t.mu.RUnlock()
-	if len(dead) == 0 && !adopted {
+	hung := t.hungUp(ep) // without the lock: a look costs one system call
+	if len(dead) == 0 && len(hung) == 0 {
 		return
 	}
 	t.mu.Lock()
-	t.dropClosed()
+	t.dropClosed(hung)
 	for _, n := range dead {
 		t.segs[n].Close()
 		delete(t.segs, n)
@@ -373,6 +380,10 @@ func (t *tracker) close() {
 			unix.Close(c)
 		}
 		delete(t.conns, n)
+	}
+	if t.ep >= 0 {
+		unix.Close(t.ep)
+		t.ep = -1
 	}
 	t.mu.Unlock()
 }
