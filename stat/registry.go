@@ -177,7 +177,9 @@ func (e *Endpoint) Set(i int, v uint64) {
 	}
 }
 
-// Close takes the endpoint out of the registry: its slot reads as free.
+// Close takes the endpoint out of the registry: its slot reads as free,
+// and a later Register may take it. Stop calling Set and recording into
+// Histogram() first: they write into the slot, whoever holds it then.
 func (e *Endpoint) Close() {
 	r := e.r
 	r.mu.Lock()
