@@ -291,6 +291,61 @@ func TestExportOptions(t *testing.T) {
 	}
 }
 
+// TestExporterClose: an exporter that is not run gives its subscription
+// up with Close (a reliable topic stops counting it); Close while Run runs
+// changes nothing and says so; Run after Close, and Close after Run, find
+// the subscription closed.
+func TestExporterClose(t *testing.T) {
+	nc := connect(t, startNATS(t))
+	p := twoHosts[tick](t, topic.Options{Policy: topic.Reliable}, topic.Options{})
+	export := func() *Exporter[tick] {
+		t.Helper()
+		e, err := Export[tick](nc, "a", ExportOptions{Subject: "x", Subscribe: topic.SubscribeOptions{Dir: p.dirA}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	subscribers := func(n int) {
+		t.Helper()
+		for end := time.Now().Add(5 * time.Second); p.pubA.Stats().Subscribers != n; time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%d subscribers, want %d", p.pubA.Stats().Subscribers, n)
+			}
+		}
+	}
+	e := export()
+	subscribers(1)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	subscribers(0)
+	if err := e.Close(); err != topic.ErrClosed {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := e.Run(context.Background()); err != topic.ErrClosed {
+		t.Fatalf("Run after Close: %v", err)
+	}
+	e = export()
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(ctx) }()
+	for !e.busy.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	if err := e.Close(); err == nil || !strings.Contains(err.Error(), "cancel its context") {
+		t.Fatalf("Close while Run runs: %v", err)
+	}
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := e.Close(); err != topic.ErrClosed {
+		t.Fatalf("Close after Run: %v", err)
+	}
+	subscribers(0)
+}
+
 // TestNATSRestart: the NATS server restarts in the middle of a stream.
 // Both sides reconnect by themselves (nats.go), the stream goes on, and
 // every message exported is either received, in order, or counted as lost

@@ -44,6 +44,7 @@ type RawExporter struct {
 	schema *layout.Schema // the topic's
 	size   int
 	stats  struct{ messages, batches, lost, skipped atomic.Uint64 }
+	busy   atomic.Bool // Run runs, or Close closes
 }
 
 // Exporter is a RawExporter of a topic whose type Export checked is T.
@@ -119,6 +120,10 @@ func ExportRaw(nc *nats.Conn, name string, opts ExportOptions) (*RawExporter, er
 // batch, one NATS publish (a copy into its buffer) and a header per
 // batch; in durable mode, a round trip to JetStream per batch.
 func (e *RawExporter) Run(ctx context.Context) error {
+	if !e.busy.CompareAndSwap(false, true) {
+		return msg.Errorf("bridge: export to %s: Run while another Run or Close runs", e.opts.Subject)
+	}
+	defer e.busy.Store(false)
 	defer e.sub.Close()
 	text := e.schema.Encode()
 	ss, err := e.nc.Subscribe(schemaSubject(e.opts.Subject), func(m *nats.Msg) { m.Respond(text) })
@@ -169,6 +174,20 @@ func (e *RawExporter) Run(ctx context.Context) error {
 		}
 	}
 	return b.flush()
+}
+
+// Close gives up the exporter's topic subscription, for an exporter that
+// is not to run (again): Run closes it when it returns, so Close after Run
+// returns topic.ErrClosed, as a second Close does, and a Run after Close
+// fails with it. While Run runs it changes nothing and returns an error:
+// cancel Run's context instead. A reliable topic stops waiting for the
+// exporter at once.
+func (e *RawExporter) Close() error {
+	if !e.busy.CompareAndSwap(false, true) {
+		return msg.Errorf("bridge: export to %s: Close while Run runs (cancel its context)", e.opts.Subject)
+	}
+	defer e.busy.Store(false)
+	return e.sub.Close()
 }
 
 // idleWait bounds each of an idle exporter's waits for the topic.
