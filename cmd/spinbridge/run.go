@@ -112,6 +112,7 @@ func (b *bridgeRun) export(ctx context.Context, name, subject string) error {
 	}
 	b.exps, b.names = append(b.exps, e), append(b.names, "export "+name+" → "+subject)
 	if err := b.watch(func(reg *stat.Registry) (*stat.Endpoint, error) { return e.Watch(reg, "bridge.export."+name) }); err != nil {
+		e.Close() // never run: its subscription goes now
 		return err
 	}
 	go func() { b.done <- e.Run(ctx) }()
