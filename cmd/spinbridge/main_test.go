@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spinwire/spinwire/stat"
 	"github.com/spinwire/spinwire/topic"
 )
 
@@ -69,6 +72,36 @@ func TestLoop(t *testing.T) {
 				t.Errorf("output lacks %q:\n%s", w, &out)
 			}
 		}
+	}
+}
+
+// TestExportsBeyondTheRegistry: with -stat, more exports than the
+// counters registry has slots fail the run with the registry's error -
+// the exporter that could not register is closed, never run - instead of
+// hanging its shutdown, which waited for every exporter listed to stop.
+func TestExportsBeyondTheRegistry(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir()) // the registry's directory
+	dir := t.TempDir()
+	args := []string{"-embedded", "-listen", "127.0.0.1:0", "-dir", dir, "-stat"}
+	for i := range stat.DefaultSlots + 1 {
+		name := "t" + strconv.Itoa(i)
+		pub, err := topic.Create[tick](name, topic.Options{Dir: dir, Capacity: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		args = append(args, "-export", name+"=md."+name)
+	}
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(context.Background(), args, &out, &out) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, stat.ErrFull) {
+			t.Fatalf("run: %v\n%s", err, &out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return")
 	}
 }
 

@@ -110,11 +110,12 @@ func (b *bridgeRun) export(ctx context.Context, name, subject string) error {
 	if err != nil {
 		return fmt.Errorf("export %s: %w", name, err)
 	}
-	b.exps, b.names = append(b.exps, e), append(b.names, "export "+name+" → "+subject)
 	if err := b.watch(func(reg *stat.Registry) (*stat.Endpoint, error) { return e.Watch(reg, "bridge.export."+name) }); err != nil {
 		e.Close() // never run: its subscription goes now
 		return err
 	}
+	// Listed once it runs: close waits for a result from each listed.
+	b.exps, b.names = append(b.exps, e), append(b.names, "export "+name+" → "+subject)
 	go func() { b.done <- e.Run(ctx) }()
 	fmt.Fprintf(b.out, "spinbridge: exporting topic %s (%s) to %s\n", name, e.Schema().Name, subject)
 	return nil
