@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -113,5 +114,38 @@ func TestServerRewritesArenaHeader(t *testing.T) {
 	callOK(t, dial(t, dir), 1)
 	if string(mem[:n]) != string(want) {
 		t.Fatal("the header was not rewritten at the next attach")
+	}
+}
+
+// TestLateReleaseGrace: what a departed client process leaves (its
+// liveness page here) is released only once every poller that was
+// running when it was added has begun two more sweeps; pollers stopped,
+// or started after it was added, do not hold it back.
+func TestLateReleaseGrace(t *testing.T) {
+	mem, err := unix.Mmap(-1, 0, livePage, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps [3]pollerState
+	ps[0].running.Store(true)
+	ps[0].sweeps.Store(10)
+	ps[1].sweeps.Store(3) // stopped: never sweeps again
+	var r lateRelease
+	r.add(&lateRelease{pages: []*peerPage{{mem: mem}}}, []*pollerState{&ps[0], &ps[1]})
+	ps[2].running.Store(true) // started after the add
+	all := []*pollerState{&ps[0], &ps[1], &ps[2]}
+	for _, sweeps := range []uint64{10, 11} {
+		ps[0].sweeps.Store(sweeps)
+		if r.retry(all); !r.pending() {
+			t.Fatalf("released after %d of poller 0's sweeps since the add", sweeps-10)
+		}
+	}
+	ps[0].sweeps.Store(12)
+	if r.retry(all); r.pending() {
+		t.Fatal("not released after two sweeps of every running poller")
+	}
+	var vec [1]byte // mincore(2) fails with ENOMEM on an address not mapped
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), livePage, uintptr(unsafe.Pointer(&vec[0]))); e != unix.ENOMEM {
+		t.Fatalf("the page is still mapped (mincore: %v)", e)
 	}
 }
