@@ -377,21 +377,76 @@ func TestManySubscribers(t *testing.T) {
 	}
 }
 
-// TestCheckViewSchemaBounds: a header whose schema text's offset and
-// length wrap past 2^64, or run past the segment, is refused as corrupt
-// (the wrapped one used to panic slicing the text out).
-func TestCheckViewSchemaBounds(t *testing.T) {
+// TestCheckViewRefuses: each header field a hostile or half-made topic
+// segment can get wrong is refused with its error — among them a schema
+// text whose offset and length wrap past 2^64 (it used to panic slicing
+// the text out) — and a segment of another message type gives the field
+// that differs.
+func TestCheckViewRefuses(t *testing.T) {
 	p, _ := create(t, Options{Capacity: 2})
-	for _, c := range []struct{ off, n uint64 }{{^uint64(0) - 10, 20}, {^uint64(0), 1}, {uint64(len(p.mem)) - 4, 8}, {uint64(len(p.mem)) + 1, 0}} {
+	sc := layout.MustOf[tick]()
+	type edit func(b []byte)
+	set := func(off int, v uint64) edit { return func(b []byte) { store(b, off, v) } }
+	set32 := func(off int, v uint32) edit { return func(b []byte) { store32(b, off, v) } }
+	both := func(es ...edit) edit {
+		return func(b []byte) {
+			for _, e := range es {
+				e(b)
+			}
+		}
+	}
+	schemaAt := func(off, n uint64) edit { // with another fingerprint, so that the text is read
+		return both(set(offSchemaOff, off), set32(offSchemaLen, uint32(n)), set(offFPrint, 1))
+	}
+	for name, c := range map[string]struct {
+		edit edit
+		want error
+	}{
+		"no magic yet":        {set(offMagic, 0), ErrNoPublisher},
+		"magic":               {set(offMagic, 1), ErrCorrupt},
+		"version":             {set32(offVersion, topicVersion+1), ErrCorrupt},
+		"capacity 1":          {set(offCapacity, 1), ErrCorrupt},
+		"capacity 3":          {set(offCapacity, 3), ErrCorrupt},
+		"capacity 2^25":       {set(offCapacity, 1<<25), ErrCorrupt},
+		"capacity past end":   {set(offCapacity, 1<<20), ErrCorrupt},
+		"stride":              {set32(offStride, 64+64), ErrCorrupt},
+		"size 0":              {both(set32(offMsgSize, 0), set32(offStride, 64)), ErrCorrupt},
+		"history":             {set(offHistory, 3), ErrCorrupt},
+		"schema wraps":        {schemaAt(^uint64(0)-10, 20), ErrCorrupt},
+		"schema at 2^64-1":    {schemaAt(^uint64(0), 1), ErrCorrupt},
+		"schema past end":     {schemaAt(uint64(len(p.mem))-4, 8), ErrCorrupt},
+		"schema beyond end":   {schemaAt(uint64(len(p.mem))+1, 0), ErrCorrupt},
+		"schema in the slots": {schemaAt(slotsOffset, 8), ErrCorrupt},
+	} {
 		m := make([]uint64, len(p.mem)/8)
 		b := unsafeBytes(m, len(p.mem))
 		copy(b, p.mem)
-		store(b, offSchemaOff, c.off)
-		store32(b, offSchemaLen, uint32(c.n))
-		store(b, offFPrint, 1) // not tick's: the text would be read
-		if _, err := checkView(b, layout.MustOf[tick]()); !errors.Is(err, ErrCorrupt) {
-			t.Errorf("schema of %d bytes at %#x: %v", c.n, c.off, err)
+		c.edit(b)
+		if _, err := checkView(b, sc); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
+	}
+	if _, err := checkView(p.mem, sc); err != nil {
+		t.Fatalf("the publisher's own segment: %v", err)
+	}
+	type other struct {
+		Seq   uint64
+		Price float64
+		Body  [5]uint64
+	}
+	var mm *layout.MismatchError
+	if _, err := checkView(p.mem, layout.MustOf[other]()); !errors.As(err, &mm) || !strings.Contains(err.Error(), "Price") {
+		t.Fatalf("another type: %v", err)
+	}
+	// Another type whose schema text cannot be read: the fingerprints.
+	m := make([]uint64, len(p.mem)/8)
+	b := unsafeBytes(m, len(p.mem))
+	copy(b, p.mem)
+	store(b, offFPrint, 1)
+	soff := load(b, offSchemaOff)
+	copy(b[soff:], "not a schema")
+	if _, err := checkView(b, sc); !errors.As(err, &mm) || !strings.Contains(err.Error(), "fingerprint 0x0000000000000001 at the peer") {
+		t.Fatalf("another type, schema unreadable: %v", err)
 	}
 }
 
