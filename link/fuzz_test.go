@@ -2,6 +2,7 @@ package link
 
 import (
 	"encoding/binary"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"unsafe"
@@ -177,6 +178,64 @@ func TestServeLatency(t *testing.T) {
 		}
 		if rec != nil && rec.n != 4 {
 			t.Fatalf("%d samples of %d requests", rec.n, p)
+		}
+	}
+}
+
+// TestWelcomeGeometryRefuses: a welcome is accepted only when it
+// describes the arena the server computes for the client's types; each
+// field a hostile server can get wrong is refused with ErrProtocol before
+// anything is mapped.
+func TestWelcomeGeometryRefuses(t *testing.T) {
+	rq, rs, ps := unsafe.Sizeof(req{}), unsafe.Sizeof(resp{}), unsafe.Sizeof(fill{})
+	g := geometry(4, 8, rq, rs).withPush(16, pushStride(ps))
+	good := welcome{index: 1, depth: 8, stride: uint32(g.stride), slotOff: uint64(g.slotOff(1, 0)), step: uint64(g.step),
+		bellOff: uint64(g.bellOff), arenaLen: uint64(g.length), pushDepth: 16, pushStride: uint32(g.pushStride),
+		pushOff: uint64(g.pushRingOff(1))}
+	if _, err := welcomeGeometry(&good, rq, rs, ps); err != nil {
+		t.Fatalf("the server's own welcome: %v", err)
+	}
+	plain := good // for a client without a push type: no ring offset
+	plain.pushOff = 0
+	if _, err := welcomeGeometry(&plain, rq, rs, 0); err != nil {
+		t.Fatalf("the server's welcome to a client without pushes: %v", err)
+	}
+	np := geometry(4, 8, rq, rs) // a server without a push type
+	none := welcome{index: 1, depth: 8, stride: uint32(np.stride), slotOff: uint64(np.slotOff(1, 0)), step: uint64(np.step),
+		bellOff: uint64(np.bellOff), arenaLen: uint64(np.length)}
+	if _, err := welcomeGeometry(&none, rq, rs, 0); err != nil {
+		t.Fatalf("a server without pushes: %v", err)
+	}
+	for name, c := range map[string]struct {
+		edit     func(w *welcome)
+		pushSize uintptr
+	}{
+		"stride":                  {func(w *welcome) { w.stride += 64 }, ps},
+		"step not a stride":       {func(w *welcome) { w.step++ }, ps},
+		"step 0":                  {func(w *welcome) { w.step = 0 }, ps},
+		"step past the limit":     {func(w *welcome) { w.step = uint64(w.stride) * (MaxConnsLimit + 1) }, ps},
+		"depth 1":                 {func(w *welcome) { w.depth = 1 }, ps},
+		"depth 12":                {func(w *welcome) { w.depth = 12 }, ps},
+		"depth past the limit":    {func(w *welcome) { w.depth = 2 * MaxDepth }, ps},
+		"bells":                   {func(w *welcome) { w.bellOff += 8 }, ps},
+		"length":                  {func(w *welcome) { w.arenaLen += 4096 }, ps},
+		"index":                   {func(w *welcome) { w.index = 4 }, ps},
+		"slot":                    {func(w *welcome) { w.slotOff += 64 }, ps},
+		"push ring":               {func(w *welcome) { w.pushOff += 64 }, ps},
+		"push depth 1":            {func(w *welcome) { w.pushDepth = 1 }, ps},
+		"push depth 24":           {func(w *welcome) { w.pushDepth = 24 }, ps},
+		"push depth past limit":   {func(w *welcome) { w.pushDepth = 2 * MaxPushDepth }, ps},
+		"push stride":             {func(w *welcome) { w.pushStride += 64 }, ps},
+		"no push region":          {func(w *welcome) { w.pushDepth, w.pushStride, w.pushOff = 0, 0, 0 }, ps},
+		"region without depth":    {func(w *welcome) { w.pushDepth = 0 }, 0},
+		"push stride unaligned":   {func(w *welcome) { w.pushStride++; w.pushOff = 0 }, 0},
+		"push stride too large":   {func(w *welcome) { w.pushStride = maxPushStride + 64; w.pushOff = 0 }, 0},
+		"ring for a plain client": {func(w *welcome) {}, 0},
+	} {
+		w := good
+		c.edit(&w)
+		if _, err := welcomeGeometry(&w, rq, rs, c.pushSize); !errors.Is(err, ErrProtocol) {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
