@@ -239,3 +239,48 @@ func TestWelcomeGeometryRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeRefuses: a hello or a welcome whose framing no correct peer
+// writes is refused with ErrProtocol: short, wrong magic or version,
+// schema or message lengths that overrun or exceed their bound, unknown
+// flags, push fields without the push flag.
+func TestDecodeRefuses(t *testing.T) {
+	le := binary.LittleEndian
+	h := hello{version: wireVersion, reqSize: 32, respSize: 16, reqSchema: []byte("x"), respSchem: []byte("yz")}
+	good := h.encode()
+	if _, err := decodeHello(good); err != nil {
+		t.Fatalf("a good hello: %v", err)
+	}
+	edits := map[string]func(b []byte) []byte{
+		"short":               func(b []byte) []byte { return b[:helloFixedLength-1] },
+		"magic":               func(b []byte) []byte { b[0]++; return b },
+		"schema overruns":     func(b []byte) []byte { le.PutUint32(b[helloReqSchemaLenOffset:], 2); return b },
+		"schema too long":     func(b []byte) []byte { le.PutUint32(b[helloReqSchemaLenOffset:], maxSchemaText+1); return b },
+		"trailing bytes":      func(b []byte) []byte { return append(b, 0) },
+		"unknown flag":        func(b []byte) []byte { le.PutUint32(b[helloFlagsOffset:], 2); return b },
+		"push size, no flag":  func(b []byte) []byte { le.PutUint32(b[helloPushSizeOffset:], 8); return b },
+		"push print, no flag": func(b []byte) []byte { le.PutUint64(b[helloPushFPOffset:], 1); return b },
+	}
+	for name, edit := range edits {
+		if _, err := decodeHello(edit(append([]byte(nil), good...))); !errors.Is(err, ErrProtocol) {
+			t.Errorf("hello, %s: %v", name, err)
+		}
+	}
+	w := welcome{status: statusOK, depth: 8, message: "hi"}
+	gw := w.encode()
+	if d, err := decodeWelcome(gw); err != nil || d.message != "hi" {
+		t.Fatalf("a good welcome: %v %+v", err, d)
+	}
+	for name, edit := range map[string]func(b []byte) []byte{
+		"short":            func(b []byte) []byte { return b[:welcomeFixedLength-1] },
+		"magic":            func(b []byte) []byte { b[0]++; return b },
+		"version":          func(b []byte) []byte { le.PutUint32(b[welcomeVersionOffset:], wireVersion+1); return b },
+		"message overruns": func(b []byte) []byte { le.PutUint32(b[welcomeMessageLenOffset:], 3); return b },
+		"message too long": func(b []byte) []byte { le.PutUint32(b[welcomeMessageLenOffset:], maxMessage+1); return b },
+		"trailing bytes":   func(b []byte) []byte { return append(b, 0) },
+	} {
+		if _, err := decodeWelcome(edit(append([]byte(nil), gw...))); !errors.Is(err, ErrProtocol) {
+			t.Errorf("welcome, %s: %v", name, err)
+		}
+	}
+}
