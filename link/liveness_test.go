@@ -426,3 +426,30 @@ func TestHelloWithUnmappablePage(t *testing.T) {
 		t.Fatalf("%d arenas made, %d before the hostile process", st.Arenas, arenas)
 	}
 }
+
+// TestHelloSizesDisagree: a hello whose fingerprints match the server's
+// types but whose sizes do not (no correct client sends one: the
+// fingerprints cover the sizes) is refused as a bad hello.
+func TestHelloSizesDisagree(t *testing.T) {
+	_, dir := serve(t, Options{Logf: func(string, ...any) {}})
+	rs, ps := schemaOf[req](t), schemaOf[resp](t)
+	for name, h := range map[string]hello{
+		"request size":  {version: wireVersion, reqSize: uint32(rs.Size) + 8, respSize: uint32(ps.Size), reqFP: rs.Fingerprint, respFP: ps.Fingerprint},
+		"response size": {version: wireVersion, reqSize: uint32(rs.Size), respSize: uint32(ps.Size) - 8, reqFP: rs.Fingerprint, respFP: ps.Fingerprint},
+	} {
+		fd, err := rawConnect(dir, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = sendMsg(fd, h.encode())
+		if err != nil {
+			unix.Close(fd)
+			t.Fatal(err)
+		}
+		w := readWelcomeT(t, fd)
+		unix.Close(fd)
+		if w.status != statusBadHello || !strings.Contains(w.message, "disagree with the fingerprints") {
+			t.Errorf("%s: welcome %+v", name, w)
+		}
+	}
+}
