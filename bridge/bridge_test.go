@@ -330,8 +330,10 @@ func TestExporterClose(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- e.Run(ctx) }()
-	for !e.busy.Load() {
-		time.Sleep(time.Millisecond)
+	for end := time.Now().Add(10 * time.Second); !e.busy.Load(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("Run did not start")
+		}
 	}
 	if err := e.Close(); err == nil || !strings.Contains(err.Error(), "cancel its context") {
 		t.Fatalf("Close while Run runs: %v", err)

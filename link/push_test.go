@@ -2,6 +2,7 @@ package link
 
 import (
 	"errors"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -581,6 +582,7 @@ func TestReplyAndPushAfterClose(t *testing.T) {
 			default:
 				s.Reply(h.d, &resp{})
 				s.Push(h.p, &fill{})
+				runtime.Gosched()
 			}
 		}
 	}()

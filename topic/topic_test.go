@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -1228,6 +1229,7 @@ func TestUseAfterClose(t *testing.T) {
 			default:
 				p.Stats()
 				s.Stats()
+				runtime.Gosched()
 			}
 		}
 	})
