@@ -1162,6 +1162,47 @@ func TestSubscriberSegmentsBounded(t *testing.T) {
 	}
 }
 
+// TestDeadSegmentsFoundInTurn: with more subscriber segments than a look
+// stats (livenessLooks), the ones that go are found however far down the
+// list they are: the looks take the segments in turn.
+func TestDeadSegmentsFoundInTurn(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 8})
+	segs := map[string]*layout.Segment{}
+	for i := range 4 * livenessLooks {
+		name := "ticks~shostile." + strconv.Itoa(i)
+		seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer seg.Close()
+		store32(seg.Body(), 8, subVersion)
+		store(seg.Body(), 0, subMagic)
+		segs[name] = seg
+	}
+	mapped := func() int {
+		p.subs.mu.RLock()
+		defer p.subs.mu.RUnlock()
+		return len(p.subs.segs)
+	}
+	for end := time.Now().Add(10 * time.Second); mapped() != len(segs); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d of %d segments mapped", mapped(), len(segs))
+		}
+	}
+	// The last ten in the order the tracker mapped them (a scan's: by name).
+	p.subs.mu.RLock()
+	last := slices.Clone(p.subs.named[len(p.subs.named)-10:])
+	p.subs.mu.RUnlock()
+	for _, n := range last {
+		segs[n].Close()
+	}
+	for end := time.Now().Add(10 * time.Second); mapped() != len(segs)-10; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d segments mapped after the last 10 of %d went", mapped(), len(segs))
+		}
+	}
+}
+
 // TestDefaultDir: with Dir empty, a publisher and a subscriber meet in
 // DefaultDir, "topic" in link.Dir(), made with mode 0700; a topic
 // directory that others may read or write, or a symbolic link to one, is

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,7 @@ type tracker struct {
 
 	mu      sync.RWMutex
 	segs    map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
+	named   []string                   // the keys in segs that scan mapped by name, in the order it did
 	conns   map[string][]int           // the connections that brought a segment, by its key
 	nconns  int                        // in conns, all keys
 	connKey map[int]string             // each connection's key in conns
@@ -53,6 +55,8 @@ type tracker struct {
 	anyEv   atomic.Bool     // evicted is not empty: positions looks tokens up only then
 
 	at []uint64 // positions' result, reused: the publishing goroutine's
+
+	looked int // where dropDead's next look at named starts: the tracker goroutine's
 
 	// the publishing goroutine's stall clock: the position that blocks it
 	// (^0: none) and since when
@@ -149,6 +153,7 @@ func (t *tracker) scan() {
 		t.mu.Lock()
 		if t.segs[n] == nil {
 			t.segs[n] = seg
+			t.named = append(t.named, n)
 			seg = nil
 		}
 		t.mu.Unlock()
@@ -165,15 +170,21 @@ func (t *tracker) scan() {
 // to the owner's descriptor, leads nowhere once it dies — and lets go of
 // the connections that have hung up (share.go), and of the segments they
 // brought once all of a segment's have. It takes the write lock only when
-// there is something to drop.
+// there is something to drop. Each look stats livenessLooks of the
+// segments linked by name at most, in turn: with more, each is looked at
+// every len(named)/livenessLooks looks.
 func (t *tracker) dropDead() {
 	var dead []string
 	t.mu.RLock()
-	for n := range t.segs {
-		var st unix.Stat_t
-		if _, adopted := t.conns[n]; !adopted && unix.Stat(t.dir+"/"+n, &st) == unix.ENOENT {
-			dead = append(dead, n)
+	if k := len(t.named); k > 0 {
+		for i := range min(k, livenessLooks) {
+			n := t.named[(t.looked+i)%k]
+			var st unix.Stat_t
+			if unix.Stat(t.dir+"/"+n, &st) == unix.ENOENT {
+				dead = append(dead, n)
+			}
 		}
+		t.looked = (t.looked + min(k, livenessLooks)) % k
 	}
 	ep := t.ep
 	t.mu.RUnlock()
@@ -186,11 +197,20 @@ func (t *tracker) dropDead() {
 	for _, n := range dead {
 		t.segs[n].Close()
 		delete(t.segs, n)
+		t.named = slices.DeleteFunc(t.named, func(x string) bool { return x == n })
 		unlinkDangling(t.dir + "/" + n)
 	}
 	t.full = false
 	t.mu.Unlock()
 }
+
+// livenessLooks bounds the segments linked by name that a look of
+// dropDead stats (a stat of a link through /proc, 1.7–3 µs here): a look
+// at 1024 segments took 1.7 ms statting them all, 0.2 ms statting 64
+// (docs/benchmarks.md, "The tracker's housekeeping"). A dead process is
+// let go within a millisecond while there are at most livenessLooks
+// segments, within len/livenessLooks milliseconds beyond.
+const livenessLooks = 64
 
 // maxSubSegs bounds the subscriber segments a publisher maps (64
 // subscribers each): a process that links thousands cannot make it map
@@ -375,6 +395,7 @@ func (t *tracker) close() {
 		s.Close()
 		delete(t.segs, n)
 	}
+	t.named = nil
 	for n, conns := range t.conns {
 		for _, c := range conns {
 			unix.Close(c)
