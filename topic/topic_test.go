@@ -234,6 +234,7 @@ func TestReliableWatchUnmapped(t *testing.T) {
 	tr.mu.Lock()
 	seg := tr.segs[tr.watchKey]
 	delete(tr.segs, tr.watchKey) // as dropDead does
+	tr.named = slices.DeleteFunc(tr.named, func(n string) bool { return n == tr.watchKey })
 	tr.mu.Unlock()
 	defer seg.Close()
 	if seg == nil || !pub(p, 8) {
