@@ -93,24 +93,38 @@ func floodHellos(dir, name string, n int, v uint32) int {
 	b := helloFor(v)
 	sent := 0
 	for range n {
-		fd, err := rawConnect(dir, name)
-		if err != nil {
-			continue
+		if _, connected, _ := helloRound(dir, name, b, page.fd); connected {
+			sent++
 		}
-		sent++
-		sendMsg(fd, b, page.fd)
-		var fds [maxFds]int
-		readWelcome(fd, &fds) // the refusal; also after a reset
-		closeFds(fds[:])
-		unix.Close(fd)
 	}
 	return sent
 }
 
+// helloRound connects to name's socket in dir, sends the hello b with the
+// descriptors fds and returns the welcome that comes back (the refusal is
+// read after a reset too: readWelcome), closing the connection and the
+// descriptors the welcome brought. connected says whether the connection
+// was made; err is the reading's error (the sending's, if both failed).
+func helloRound(dir, name string, b []byte, fds ...int) (w *welcome, connected bool, err error) {
+	fd, err := rawConnect(dir, name)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unix.Close(fd)
+	serr := sendMsg(fd, b, fds...)
+	var got [maxFds]int
+	w, err = readWelcome(fd, &got)
+	closeFds(got[:])
+	if err != nil && serr != nil {
+		err = serr
+	}
+	return w, true, err
+}
+
 // unmappableHellos sends n valid hellos, each on a new connection that it
 // closes once the server has answered, all carrying the same sealed page
-// opened write-only (so the server cannot map it); it returns how many it
-// sent and how many were refused for the page.
+// opened write-only (so the server cannot map it); it returns how many
+// connections it made and how many hellos were refused for the page.
 func unmappableHellos(dir, name string, n int) (sent, refused int) {
 	page := newOwnerPage("unmappable")
 	if page == nil {
@@ -122,18 +136,12 @@ func unmappableHellos(dir, name string, n int) (sent, refused int) {
 		return 0, 0
 	}
 	defer unix.Close(wo)
+	b := helloFor(wireVersion)
 	for range n {
-		fd, err := rawConnect(dir, name)
-		if err != nil {
-			continue
-		}
-		if sendMsg(fd, helloFor(wireVersion), wo) == nil {
+		w, connected, err := helloRound(dir, name, b, wo)
+		if connected {
 			sent++
 		}
-		var fds [maxFds]int
-		w, err := readWelcome(fd, &fds)
-		closeFds(fds[:])
-		unix.Close(fd)
 		if err == nil && w.status == statusFull && strings.Contains(w.message, "liveness page") {
 			refused++
 		}

@@ -413,7 +413,7 @@ func TestHelloWithUnmappablePage(t *testing.T) {
 	stdin.Close()
 	cmd.Wait()
 	if want := strconv.Itoa(n) + " " + strconv.Itoa(n); got != want {
-		t.Fatalf("child: %q hellos sent and refused for their page, want %q", got, want)
+		t.Fatalf("child: %q connections and hellos refused for their page, want %q", got, want)
 	}
 	if st := s.Stats(); st.RefusedFull != uint64(n) || st.Procs != 0 {
 		t.Fatalf("stats %+v", st)
@@ -437,17 +437,10 @@ func TestHelloSizesDisagree(t *testing.T) {
 		"request size":  {version: wireVersion, reqSize: uint32(rs.Size) + 8, respSize: uint32(ps.Size), reqFP: rs.Fingerprint, respFP: ps.Fingerprint},
 		"response size": {version: wireVersion, reqSize: uint32(rs.Size), respSize: uint32(ps.Size) - 8, reqFP: rs.Fingerprint, respFP: ps.Fingerprint},
 	} {
-		fd, err := rawConnect(dir, "t")
+		w, _, err := helloRound(dir, "t", h.encode())
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = sendMsg(fd, h.encode())
-		if err != nil {
-			unix.Close(fd)
-			t.Fatal(err)
-		}
-		w := readWelcomeT(t, fd)
-		unix.Close(fd)
 		if w.status != statusBadHello || !strings.Contains(w.message, "disagree with the fingerprints") {
 			t.Errorf("%s: welcome %+v", name, w)
 		}
