@@ -1120,30 +1120,12 @@ func (l *logLines) get() []string {
 func TestSubscriberSegmentsBounded(t *testing.T) {
 	log := &logLines{}
 	p, dir := create(t, Options{Capacity: 8, Policy: Reliable, Logf: log.logf})
-	var segs []*layout.Segment
-	for i := range maxSubSegs + 50 {
-		seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: "ticks~shostile." + strconv.Itoa(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
-		store32(seg.Body(), 8, subVersion)
-		store(seg.Body(), 0, subMagic)
-		segs = append(segs, seg)
-	}
-	mapped := func() int {
-		p.subs.mu.RLock()
-		defer p.subs.mu.RUnlock()
-		return len(p.subs.segs)
-	}
-	// until waits, 10 s at most, for the tracker's goroutine (a scan every
-	// 10 ms) to make cond true.
+	segs := hostileSegments(t, dir, maxSubSegs+50)
+	mapped := func() int { return mappedSegments(p) }
 	until := func(what string, cond func() bool) {
 		t.Helper()
-		for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-			if time.Now().After(end) {
-				t.Fatalf("%s: %d segments mapped, %+v", what, mapped(), p.Stats())
-			}
+		if !eventually(cond) {
+			t.Fatalf("%s: %d segments mapped, %+v", what, mapped(), p.Stats())
 		}
 	}
 	gen := load(p.mem, offScanGen)
@@ -1169,26 +1151,11 @@ func TestSubscriberSegmentsBounded(t *testing.T) {
 func TestDeadSegmentsFoundInTurn(t *testing.T) {
 	p, dir := create(t, Options{Capacity: 8})
 	segs := map[string]*layout.Segment{}
-	for i := range 4 * livenessLooks {
-		name := "ticks~shostile." + strconv.Itoa(i)
-		seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer seg.Close()
-		store32(seg.Body(), 8, subVersion)
-		store(seg.Body(), 0, subMagic)
-		segs[name] = seg
+	for _, seg := range hostileSegments(t, dir, 4*livenessLooks) {
+		segs[filepath.Base(seg.Path())] = seg
 	}
-	mapped := func() int {
-		p.subs.mu.RLock()
-		defer p.subs.mu.RUnlock()
-		return len(p.subs.segs)
-	}
-	for end := time.Now().Add(10 * time.Second); mapped() != len(segs); time.Sleep(time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("%d of %d segments mapped", mapped(), len(segs))
-		}
+	if !eventually(func() bool { return mappedSegments(p) == len(segs) }) {
+		t.Fatalf("%d of %d segments mapped", mappedSegments(p), len(segs))
 	}
 	// The last ten in the order the tracker mapped them (a scan's: by name).
 	p.subs.mu.RLock()
@@ -1197,11 +1164,46 @@ func TestDeadSegmentsFoundInTurn(t *testing.T) {
 	for _, n := range last {
 		segs[n].Close()
 	}
-	for end := time.Now().Add(10 * time.Second); mapped() != len(segs)-10; time.Sleep(time.Millisecond) {
+	if !eventually(func() bool { return mappedSegments(p) == len(segs)-10 }) {
+		t.Fatalf("%d segments mapped after the last 10 of %d went", mappedSegments(p), len(segs))
+	}
+}
+
+// hostileSegments links n subscriber segments named ticks~shostile.I in
+// dir, as a process of the publisher's uid could, closed with the test.
+func hostileSegments(t *testing.T, dir string, n int) []*layout.Segment {
+	t.Helper()
+	segs := make([]*layout.Segment, n)
+	for i := range segs {
+		seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: "ticks~shostile." + strconv.Itoa(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { seg.Close() })
+		store32(seg.Body(), 8, subVersion)
+		store(seg.Body(), 0, subMagic)
+		segs[i] = seg
+	}
+	return segs
+}
+
+// mappedSegments returns how many subscriber segments p's tracker maps.
+func mappedSegments(p *Publisher[tick]) int {
+	p.subs.mu.RLock()
+	defer p.subs.mu.RUnlock()
+	return len(p.subs.segs)
+}
+
+// eventually waits, 10 s at most, for the tracker's goroutine (a look
+// every millisecond, a scan every 10) to make cond true, and reports
+// whether it did.
+func eventually(cond func() bool) bool {
+	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(end) {
-			t.Fatalf("%d segments mapped after the last 10 of %d went", mapped(), len(segs))
+			return false
 		}
 	}
+	return true
 }
 
 // TestDefaultDir: with Dir empty, a publisher and a subscriber meet in
