@@ -489,6 +489,11 @@ func (s *Subscriber[T]) Stats() SubscriberStats {
 	if s.final != nil {
 		return *s.final
 	}
+	return s.stats()
+}
+
+// stats reads the counters from shared memory. Under statMu, before Close.
+func (s *Subscriber[T]) stats() SubscriberStats {
 	pos := load(s.cell.s.mem, s.cell.off+cellPos)
 	st := SubscriberStats{Received: pos, Lost: load(s.cell.s.mem, s.cell.off+cellLost)}
 	// SYNC: acquire of the tail; pairs with the publisher's release.
@@ -543,8 +548,8 @@ func (s *Subscriber[T]) Close() error {
 		return ErrClosed
 	}
 	s.held = 0 // At has nothing to point at
-	st := s.Stats()
 	s.statMu.Lock()
+	st := s.stats()
 	s.final = &st
 	s.statMu.Unlock()
 	s.cell.release()

@@ -177,14 +177,15 @@ func (t *tracker) dropDead() {
 	var dead []string
 	t.mu.RLock()
 	if k := len(t.named); k > 0 {
-		for i := range min(k, livenessLooks) {
+		m := min(k, livenessLooks)
+		for i := range m {
 			n := t.named[(t.looked+i)%k]
 			var st unix.Stat_t
 			if unix.Stat(t.dir+"/"+n, &st) == unix.ENOENT {
 				dead = append(dead, n)
 			}
 		}
-		t.looked = (t.looked + min(k, livenessLooks)) % k
+		t.looked = (t.looked + m) % k
 	}
 	ep := t.ep
 	t.mu.RUnlock()
