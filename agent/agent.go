@@ -117,10 +117,9 @@ func (a *Agent) Run(ctx context.Context, cpu int, idler spin.Idler, duty func() 
 		return msg.Errorf("%w: %q: %v", ErrStopped, a.Name, ctx.Err())
 	}
 	if a.Mode == Dedicated {
-		if err := dedicatedReady(int(dedicatedAgents.Load()) + 1); err != nil {
+		if err := claimDedicated(); err != nil {
 			return msg.Errorf("%w: %q: %v", ErrDedicated, a.Name, err)
 		}
-		dedicatedAgents.Add(1)
 		defer dedicatedAgents.Add(-1)
 	}
 	runtime.LockOSThread() // never unlocked: see the doc comment.
@@ -275,6 +274,23 @@ func Quiesce(timeout time.Duration, fn func()) error {
 	}
 	fn()
 	return nil
+}
+
+// claimDedicated counts one more running Dedicated agent if the
+// preconditions hold for one more. The check and the count are one step
+// (a compare-and-swap, retried only when another agent's start or end
+// changed the count in between), so agents started together cannot all
+// pass the GOMAXPROCS rule on the same count.
+func claimDedicated() error {
+	for {
+		n := dedicatedAgents.Load()
+		if err := dedicatedReady(int(n) + 1); err != nil {
+			return err
+		}
+		if dedicatedAgents.CompareAndSwap(n, n+1) {
+			return nil
+		}
+	}
 }
 
 // dedicatedReady checks the preconditions of the Dedicated mode for n

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,7 +20,11 @@ func TestDedicatedChild(t *testing.T) {
 	if os.Getenv("AGENT_CHILD") != "dedicated" {
 		t.Skip("child process entry point")
 	}
-	if err := dedicatedChild(); err != nil {
+	run := dedicatedChild
+	if os.Getenv("AGENT_CHILD_CASE") == "together" {
+		run = dedicatedTogether
+	}
+	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
@@ -61,12 +66,78 @@ func dedicatedChild() error {
 	return nil
 }
 
+// dedicatedTogether starts eight Dedicated agents at once with
+// GOMAXPROCS=4: two run (spinners + 2 Ps) and six are refused with
+// ErrDedicated, however their starts interleave.
+func dedicatedTogether() error {
+	const agents, room = 8, 2
+	if p := runtime.GOMAXPROCS(0); p != room+2 {
+		return fmt.Errorf("GOMAXPROCS=%d, want %d", p, room+2)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx.Done() // made before the agents start (Run's doc)
+	start := make(chan struct{})
+	var running atomic.Int32
+	errc := make(chan error, agents)
+	for i := range agents {
+		a := &Agent{Name: fmt.Sprint("together-", i), Mode: Dedicated, Logf: func(string, ...any) {}}
+		var ran atomic.Bool
+		duty := func() int {
+			if !ran.Swap(true) {
+				running.Add(1)
+			}
+			return 0
+		}
+		go func() {
+			<-start
+			errc <- a.Run(ctx, -1, spin.Yield{}, duty)
+		}()
+	}
+	close(start)
+	refused := 0
+	for deadline := time.Now().Add(10 * time.Second); refused+int(running.Load()) < agents; {
+		select {
+		case err := <-errc:
+			if !errors.Is(err, ErrDedicated) {
+				return fmt.Errorf("an agent returned %v, want ErrDedicated", err)
+			}
+			refused++
+		case <-time.After(time.Millisecond):
+			if time.Now().After(deadline) {
+				return fmt.Errorf("after 10 s: %d running, %d refused of %d", running.Load(), refused, agents)
+			}
+		}
+	}
+	if n := running.Load(); n != room {
+		return fmt.Errorf("%d dedicated agents run with GOMAXPROCS=%d, want %d (%d refused)", n, room+2, room, refused)
+	}
+	cancel()
+	for range room {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TestDedicatedAgent: in a process started with GODEBUG=asyncpreemptoff=1
 // and GOGC=off, a Dedicated agent runs, parks for Quiesce while the world
 // stops, and resumes.
 func TestDedicatedAgent(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDedicatedChild$")
 	cmd.Env = append(os.Environ(), "AGENT_CHILD=dedicated", "GODEBUG=asyncpreemptoff=1", "GOGC=off", "GOMAXPROCS=4")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+}
+
+// TestDedicatedAgentsTogether: agents started together obey the
+// GOMAXPROCS rule (dedicatedTogether).
+func TestDedicatedAgentsTogether(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDedicatedChild$")
+	cmd.Env = append(os.Environ(), "AGENT_CHILD=dedicated", "AGENT_CHILD_CASE=together", "GODEBUG=asyncpreemptoff=1", "GOGC=off", "GOMAXPROCS=4")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
