@@ -226,6 +226,7 @@ func closed(done <-chan struct{}) bool {
 // Quiesce machinery: a word every dedicated agent polls, a count of the
 // agents parked on it, and a channel that releases them.
 var (
+	quiesceCall    sync.Mutex // held through a Quiesce: one at a time
 	quiesceMu      sync.Mutex
 	quiesceWord    atomic.Uint32
 	quiesceParked  atomic.Int32
@@ -253,6 +254,11 @@ func quiesceWait() {
 // without running fn. Preemptible agents are not affected. Quiesce calls
 // are serialised.
 func Quiesce(timeout time.Duration, fn func()) error {
+	// One at a time: the first to end would release the agents while the
+	// other's fn ran (and a stop of the world then waits for good on a
+	// dedicated spinner, which has no preemption point).
+	quiesceCall.Lock()
+	defer quiesceCall.Unlock()
 	quiesceMu.Lock()
 	// SYNC: the word tells agents to park; they observe it in dedicatedLoop.
 	quiesceWord.Store(1)
