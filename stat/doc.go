@@ -35,5 +35,7 @@
 // Only the registry's uid (and root) can open it by name. A registry made
 // with Options.Share also hands a read-only descriptor of its segment to
 // the uids and gids the policy lists, through a socket in the share
-// directory (share.go); ScanShared reads those.
+// directory (share.go); ScanShared reads those. The segment is sealed
+// F_SEAL_FUTURE_WRITE (layout.Segment.SealWrites), so a reader that
+// reopens its descriptor read-write still cannot write it.
 package stat

@@ -84,6 +84,12 @@ func NewRegistry(opts Options) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Readers only read it, and one of another uid gets a descriptor it
+	// could reopen for writing (share.go).
+	if err := seg.SealWrites(); err != nil {
+		seg.Close()
+		return nil, err
+	}
 	r := &Registry{seg: seg, mem: seg.Body(), eps: make([]*Endpoint, slots),
 		interval: time.Duration(cmpOr(int64(opts.Interval), int64(100*time.Millisecond))),
 		stop:     make(chan struct{}), done: make(chan struct{})}

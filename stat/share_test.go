@@ -71,6 +71,16 @@ func TestShareSameUID(t *testing.T) {
 		if !deny && (ps[0].Err != nil || len(ps[0].Endpoints) != 1 || ps[0].Endpoints[0].Counters[0] != 7) {
 			t.Fatalf("shared: %+v", ps[0])
 		}
+		// What a reader gets cannot be written through (layout.SealWrites).
+		if fd, err := fetchShared(reg.sharer.path); !deny && fd >= 0 {
+			seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+			unix.Close(fd)
+			if err != nil || seals&unix.F_SEAL_FUTURE_WRITE == 0 {
+				t.Fatalf("the shared segment's seals: %#x, %v", seals, err)
+			}
+		} else if !deny {
+			t.Fatalf("fetch: %d, %v", fd, err)
+		}
 		if own, _ := ScanShared(sdir); len(own) != 0 {
 			t.Fatalf("ScanShared read this uid's own: %+v", own)
 		}

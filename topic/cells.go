@@ -72,6 +72,12 @@ func reserveCell(dir, name string, named bool) (*cell, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Publishers only read it, and one of another uid gets a
+		// descriptor it could reopen for writing (remote.go).
+		if err := seg.SealWrites(); err != nil {
+			seg.Close()
+			return nil, err
+		}
 		ss = &subSeg{seg: seg, mem: seg.Body()}
 		store32(ss.mem, 8, subVersion)
 		store(ss.mem, 0, subMagic)

@@ -61,7 +61,8 @@
 // NAME.sPID.N beside it): a header line and 64 cells of 64 bytes, one per
 // Subscriber, holding its random token, the publisher epoch it follows
 // and its position (the next sequence it reads). A subscriber writes
-// nothing else; the publisher maps that segment read-only and checks every
+// nothing else; the publisher maps that segment read-only (it is sealed
+// F_SEAL_FUTURE_WRITE, as the topic segment is) and checks every
 // position it reads: one beyond the tail, which no honest subscriber
 // writes, evicts that subscriber alone, with a logged reason; one behind
 // what a reliable publisher kept (a joiner's first, read late) counts as

@@ -11,7 +11,6 @@ import (
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
-	"golang.org/x/sys/unix"
 )
 
 // Publisher is a topic's one writer. Its methods are for one goroutine
@@ -85,9 +84,9 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 	p.format(sc, text, st)
 	// Nobody may map the buffer writable from now on, this process's own
 	// mapping excepted.
-	if _, err := unix.FcntlInt(uintptr(seg.Fd()), unix.F_ADD_SEALS, unix.F_SEAL_FUTURE_WRITE); err != nil {
+	if err := seg.SealWrites(); err != nil {
 		seg.Close()
-		return nil, msg.Errorf("topic: seal %s: %w", name, err)
+		return nil, msg.Errorf("topic: %s: %w", name, err)
 	}
 	p.subs = newTracker(name, seg.Header().Epoch, p.mem, opts)
 	p.wake = &p.subs.wake

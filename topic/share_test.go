@@ -42,6 +42,11 @@ func TestShareRemote(t *testing.T) {
 		t.Fatal("subscribed by name, not through the socket")
 	}
 	waitSubscribers(t, p, 1)
+	// The publisher, of another uid, may read the subscriber segment it
+	// was sent, and not write it (layout.SealWrites).
+	if seals, err := unix.FcntlInt(uintptr(s.cell.s.seg.Fd()), unix.F_GET_SEALS, 0); err != nil || seals&unix.F_SEAL_FUTURE_WRITE == 0 {
+		t.Fatalf("the subscriber segment's seals: %#x, %v", seals, err)
+	}
 	const n = 1000
 	published := make(chan struct{})
 	go func() {

@@ -1,0 +1,55 @@
+package layout
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeThrough reopens fd read-write through /proc/self/fd — as whoever
+// receives a read-only descriptor of a memfd may — and tries to write a
+// byte with pwrite(2) and through a writable shared mapping. It returns
+// what each attempt returned (nil: the write went through).
+func writeThrough(t *testing.T, fd int) (pwrite, mmap error) {
+	t.Helper()
+	rw, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("reopen read-write: %v", err)
+	}
+	defer unix.Close(rw)
+	_, pwrite = unix.Pwrite(rw, []byte{1}, HeaderLength)
+	mem, mmap := unix.Mmap(rw, 0, HeaderLength, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if mmap == nil {
+		unix.Munmap(mem)
+	}
+	return pwrite, mmap
+}
+
+// TestSealWrites: a segment's descriptor, reopened read-write, writes and
+// maps writable until SealWrites, and neither after it; the Segment's own
+// mapping still writes, and a second seal is harmless.
+func TestSealWrites(t *testing.T) {
+	seg, err := Create(4096, Options{Fingerprint: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	if pw, mm := writeThrough(t, seg.Fd()); pw != nil || mm != nil {
+		t.Fatalf("before the seal: pwrite %v, mmap %v", pw, mm)
+	}
+	for range 2 {
+		if err := seg.SealWrites(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pw, mm := writeThrough(t, seg.Fd()); !errors.Is(pw, unix.EPERM) || !errors.Is(mm, unix.EPERM) {
+		t.Fatalf("after the seal: pwrite %v, mmap %v; want EPERM for both", pw, mm)
+	}
+	seg.Body()[1] = 7
+	var b [2]byte
+	if _, err := unix.Pread(seg.Fd(), b[:], HeaderLength); err != nil || b != [2]byte{1, 7} {
+		t.Fatalf("the segment's own mapping: read %v, %v", b, err)
+	}
+}
