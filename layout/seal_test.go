@@ -10,9 +10,10 @@ import (
 
 // writeThrough reopens fd read-write through /proc/self/fd — as whoever
 // receives a read-only descriptor of a memfd may — and tries to write a
-// byte with pwrite(2) and through a writable shared mapping. It returns
-// what each attempt returned (nil: the write went through).
-func writeThrough(t *testing.T, fd int) (pwrite, mmap error) {
+// byte with pwrite(2), through a writable shared mapping and by punching
+// a hole (which zeroes pages). It returns what each attempt returned
+// (nil: the write went through).
+func writeThrough(t *testing.T, fd int) (pwrite, mmap, punch error) {
 	t.Helper()
 	rw, err := unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -24,7 +25,8 @@ func writeThrough(t *testing.T, fd int) (pwrite, mmap error) {
 	if mmap == nil {
 		unix.Munmap(mem)
 	}
-	return pwrite, mmap
+	punch = unix.Fallocate(rw, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, HeaderLength, 4096)
+	return pwrite, mmap, punch
 }
 
 // TestSealWrites: a segment's descriptor, reopened read-write, writes and
@@ -36,16 +38,17 @@ func TestSealWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer seg.Close()
-	if pw, mm := writeThrough(t, seg.Fd()); pw != nil || mm != nil {
-		t.Fatalf("before the seal: pwrite %v, mmap %v", pw, mm)
+	if pw, mm, ph := writeThrough(t, seg.Fd()); pw != nil || mm != nil || ph != nil {
+		t.Fatalf("before the seal: pwrite %v, mmap %v, punch %v", pw, mm, ph)
 	}
 	for range 2 {
 		if err := seg.SealWrites(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if pw, mm := writeThrough(t, seg.Fd()); !errors.Is(pw, unix.EPERM) || !errors.Is(mm, unix.EPERM) {
-		t.Fatalf("after the seal: pwrite %v, mmap %v; want EPERM for both", pw, mm)
+	seg.Body()[0] = 1 // the byte that pwrite wrote, which the punch zeroed
+	if pw, mm, ph := writeThrough(t, seg.Fd()); !errors.Is(pw, unix.EPERM) || !errors.Is(mm, unix.EPERM) || !errors.Is(ph, unix.EPERM) {
+		t.Fatalf("after the seal: pwrite %v, mmap %v, punch %v; want EPERM for each", pw, mm, ph)
 	}
 	seg.Body()[1] = 7
 	var b [2]byte

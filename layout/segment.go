@@ -324,12 +324,13 @@ func (s *Segment) Header() Header { return s.hdr }
 func (s *Segment) Fd() int { return s.fd }
 
 // SealWrites seals the segment's memfd F_SEAL_FUTURE_WRITE: from now on
-// no process can write(2) it or map it writable, while the writable
-// mappings that exist, this Segment's included, keep working. A read-only
-// descriptor alone does not keep a receiver from writing: a memfd's mode
-// is 0777, so whoever holds one reopens it read-write through
-// /proc/self/fd. Call SealWrites before handing the descriptor to a
-// process that may only read. It needs Linux 5.1; one fcntl(2).
+// no process can write(2) it, punch holes in it or map it writable, while
+// the writable mappings that exist, this Segment's included, keep
+// working. A read-only descriptor alone does not keep a receiver from
+// writing: a memfd's mode is 0777, so whoever holds one reopens it
+// read-write through /proc/self/fd. Call SealWrites before handing the
+// descriptor to a process that may only read. It needs Linux 5.1; one
+// fcntl(2).
 func (s *Segment) SealWrites() error {
 	if _, err := unix.FcntlInt(uintptr(s.fd), unix.F_ADD_SEALS, unix.F_SEAL_FUTURE_WRITE); err != nil {
 		return msg.Errorf("layout: seal against writes: %w", err)
