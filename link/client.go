@@ -11,6 +11,7 @@ import (
 
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/rundir"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
@@ -223,6 +224,10 @@ func (c *Conn[Req, Resp]) connectIn(dir string) (int, error) {
 			return -1, &noServerError{name: c.name, sock: sockPath}
 		}
 		return -1, msg.Errorf("%w: connect %s: %v", ErrPeerGone, sockPath, err)
+	}
+	if err := rundir.CheckServer("link: the server at "+sockPath, dir, fd, sharedOwner(dir)); err != nil {
+		unix.Close(fd)
+		return -1, msg.Errorf("%w: %v", ErrPermission, err)
 	}
 	return fd, nil
 }

@@ -44,7 +44,30 @@ func Dir() (string, error) {
 // DialOptions.Dir; a client of the same uid finds the server there by
 // itself (Dial looks there after Dir).
 func SharedDir(uid uint32) string {
-	return filepath.Join("/dev/shm", "spinwire-"+strconv.FormatUint(uint64(uid), 10))
+	return sharedPrefix + strconv.FormatUint(uint64(uid), 10)
+}
+
+const sharedPrefix = "/dev/shm/spinwire-"
+
+// SharedDirOwner reports whether dir is SharedDir(uid) for some uid, and
+// which. Anyone may make a directory in /dev/shm, so a client that dials
+// a server there (Dial) refuses it unless that uid owns the directory.
+func SharedDirOwner(dir string) (uid uint32, ok bool) {
+	clean := filepath.Clean(dir)
+	s, ok := strings.CutPrefix(clean, sharedPrefix)
+	u, err := strconv.ParseUint(s, 10, 32)
+	if !ok || err != nil || SharedDir(uint32(u)) != clean {
+		return 0, false
+	}
+	return uint32(u), true
+}
+
+// sharedOwner is SharedDirOwner's uid, or -1 (rundir.CheckServer).
+func sharedOwner(dir string) int64 {
+	if uid, ok := SharedDirOwner(dir); ok {
+		return int64(uid)
+	}
+	return -1
 }
 
 // sharedDir makes SharedDir for this uid, or opens it up to 0711.

@@ -31,6 +31,13 @@
 // traverse it, no one else may list it); the check at the accept then does
 // the refusing (Listen).
 //
+// The client checks the server in turn, right after the connect
+// (SO_PEERCRED of the listening process): it must run as the client's
+// uid, as root, or as the uid that owns the socket's directory, and
+// SharedDir(uid) must belong to uid — anyone may make a directory in
+// /dev/shm, and serve there first. Otherwise Dial fails with
+// ErrPermission and sends nothing.
+//
 // # Trust domains
 //
 // Each client process gets an arena of its own, known by the pid and uid

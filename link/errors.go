@@ -12,7 +12,7 @@ var (
 	ErrNoServer    = errors.New("link: no server listening")            // Dial: no socket, or nobody accepting on it
 	ErrTimeout     = errors.New("link: deadline exceeded")              // a call's deadline passed
 	ErrServerFull  = errors.New("link: server full")                    // MaxConns connections attached
-	ErrPermission  = errors.New("link: permission denied")              // the Policy refused the client
+	ErrPermission  = errors.New("link: permission denied")              // the Policy refused the client, or the client the server (doc.go)
 	ErrClosed      = errors.New("link: closed")                         // use after Close
 	ErrCorrupt     = errors.New("link: corrupt shared state")           // the peer wrote what no correct peer writes
 	ErrProtocol    = errors.New("link: protocol error")                 // a malformed set-up message

@@ -1,6 +1,7 @@
 package link
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -168,5 +169,43 @@ func TestAllowedUIDSilentFlood(t *testing.T) {
 	}
 	if st := s.Stats(); st.RefusedBusy < 1100-maxPendingPerProc {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestServerOfAnotherUID: Dial trusts a server that runs as the uid of
+// the directory it listens in, and refuses one in SharedDir(uid) that
+// another uid made first, or one whose uid does not own its directory
+// (here, a sticky world-writable one, where anyone may listen).
+func TestServerOfAnotherUID(t *testing.T) {
+	bin := otherUIDBin(t)
+	squat := SharedDir(54321) // a uid that has made no directory yet
+	os.RemoveAll(squat)
+	t.Cleanup(func() { os.RemoveAll(squat) })
+	sticky, own := t.TempDir(), filepath.Join(t.TempDir(), "own")
+	os.Chmod(filepath.Dir(own), 0o755)
+	os.Chmod(sticky, 0o777|os.ModeSticky)
+	for _, d := range []string{squat, own} {
+		if err := os.Mkdir(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(d, deniedUID, deniedUID)
+	}
+	for _, c := range []struct{ dir, want string }{
+		{squat, "belongs to uid " + strconv.Itoa(deniedUID) + ", not to uid 54321"},
+		{sticky, "runs as uid " + strconv.Itoa(deniedUID)},
+		{own, ""},
+	} {
+		name := uniqueName()
+		_, lines, stop := childEnv(t, "server", as(deniedUID, deniedUID), bin,
+			"LINK_DIR="+c.dir, "LINK_NAME="+name, "LINK_ADMIT=0")
+		expectLine(t, lines, "READY")
+		err := childCalls(c.dir, name, 3)
+		stop.Close()
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("a server in its own uid's directory %s: %v", c.dir, err)
+		case c.want != "" && (!errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: %v, want ErrPermission saying %q", c.dir, err, c.want)
+		}
 	}
 }

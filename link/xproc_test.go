@@ -27,8 +27,12 @@ func TestChildProcess(t *testing.T) {
 	}
 	n, _ := strconv.Atoi(os.Getenv("LINK_N"))
 	switch role {
-	case "server": // serve until stdin closes
-		s, err := Listen[req, resp](name, Options{Dir: dir})
+	case "server": // serve until stdin closes; LINK_ADMIT: a uid to admit
+		var policy Policy
+		if uid, err := strconv.ParseUint(os.Getenv("LINK_ADMIT"), 10, 32); err == nil {
+			policy.UIDs = []uint32{uint32(uid)}
+		}
+		s, err := Listen[req, resp](name, Options{Dir: dir, Policy: policy})
 		if err != nil {
 			fmt.Println("ERR", err)
 			os.Exit(1)

@@ -20,7 +20,9 @@ import (
 // (its process is gone) is skipped; a registry that refuses us is skipped
 // too — another uid's endpoints stay unreadable unless its policy allows.
 // An answer that is not a sealed segment of a registry, or none within
-// 100 ms, is returned with Err set. Cost: a connect and a receive per
+// 100 ms, is returned with Err set; so is one from a process of another
+// uid than its socket's name says, or whose segment names another process
+// (anyone may make a socket in dir), without its endpoints. Cost: a connect and a receive per
 // socket, then what Scan costs per segment.
 func ScanShared(dir string) ([]Process, error) {
 	return scanShared(cmp.Or(dir, DefaultShareDir), os.Getuid())
@@ -42,7 +44,7 @@ func scanShared(dir string, skip int) ([]Process, error) {
 		if !ok || ent.Type()&os.ModeSocket == 0 || uid == strconv.Itoa(skip) {
 			continue
 		}
-		if p, ok := readShared(filepath.Join(dir, ent.Name()), name); ok {
+		if p, ok := readShared(filepath.Join(dir, ent.Name()), name, uid); ok {
 			out = append(out, p)
 		}
 	}
@@ -51,13 +53,20 @@ func scanShared(dir string, skip int) ([]Process, error) {
 }
 
 // readShared asks the registry at path for its segment and reads it; ok is
-// false when nobody listens there or it refused us.
-func readShared(path, name string) (Process, bool) {
+// false when nobody listens there or it refused us. Anyone may make a
+// socket in the share directory: the registry must run as the uid its
+// socket is named for (uid), and its segment must name that process.
+func readShared(path, name, uid string) (Process, bool) {
 	p := Process{Name: name}
-	fd, err := fetchShared(path)
+	fd, cred, err := fetchShared(path)
 	if fd < 0 {
 		p.Err = err
 		return p, err != nil
+	}
+	if strconv.FormatUint(uint64(cred.Uid), 10) != uid {
+		unix.Close(fd)
+		p.Err = corrupt("%s is named for uid %s, and served by uid %d (pid %d)", path, uid, cred.Uid, cred.Pid)
+		return p, true
 	}
 	seg, err := layout.OpenFd(fd, layout.Options{ReadOnly: true, Fingerprint: fingerprint,
 		MaxLength: maxLength, Sparse: true, ReadyWait: -1})
@@ -67,16 +76,21 @@ func readShared(path, name string) (Process, bool) {
 		return p, true
 	}
 	defer seg.Close()
-	p.Err = decode(seg.Body(), &p)
+	if p.Err = decode(seg.Body(), &p); p.Err == nil && (p.UID != cred.Uid || p.PID != uint32(cred.Pid)) {
+		p.Err = corrupt("the segment names pid %d of uid %d, and pid %d of uid %d serves it", p.PID, p.UID, cred.Pid, cred.Uid)
+		p.Endpoints = nil // not that process's
+	}
 	return p, true
 }
 
-// fetchShared connects to path and receives one descriptor: fd < 0 and a
-// nil error when nobody listens or the registry refused us.
-func fetchShared(path string) (int, error) {
+// fetchShared connects to path and receives one descriptor, and returns
+// it with the credentials of the process that listens there: fd < 0 and
+// a nil error when nobody listens or the registry refused us.
+func fetchShared(path string) (int, unix.Ucred, error) {
+	var cred unix.Ucred
 	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return -1, err
+		return -1, cred, err
 	}
 	defer unix.Close(s)
 	tv := unix.NsecToTimeval(int64(shareTimeout))
@@ -84,23 +98,27 @@ func fetchShared(path string) (int, error) {
 	unix.SetsockoptTimeval(s, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 	if err := unix.Connect(s, &unix.SockaddrUnix{Name: path}); err != nil {
 		if err == unix.ECONNREFUSED || err == unix.ENOENT {
-			return -1, nil // its registry is gone
+			return -1, cred, nil // its registry is gone
 		}
-		return -1, msg.Errorf("stat: connect %s: %w", path, err)
+		return -1, cred, msg.Errorf("stat: connect %s: %w", path, err)
+	}
+	c, err := unix.GetsockoptUcred(s, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return -1, cred, msg.Errorf("stat: %s: SO_PEERCRED: %w", path, err)
 	}
 	var buf [16]byte
 	n, fd, err := fdpass.Recv(s, buf[:])
 	if err != nil {
-		return -1, msg.Errorf("stat: %s: %w", path, err)
+		return -1, cred, msg.Errorf("stat: %s: %w", path, err)
 	}
 	switch {
 	case fd < 0 && n == 0:
-		return -1, nil // refused: closed without an answer
+		return -1, cred, nil // refused: closed without an answer
 	case fd < 0 || string(buf[:n]) != "SPINSTAT":
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		return -1, msg.Errorf("stat: %s: an answer of %d bytes with no segment", path, n)
+		return -1, cred, msg.Errorf("stat: %s: an answer of %d bytes with no segment", path, n)
 	}
-	return fd, nil
+	return fd, *c, nil
 }

@@ -1,9 +1,11 @@
 package stat
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -72,7 +74,7 @@ func TestShareSameUID(t *testing.T) {
 			t.Fatalf("shared: %+v", ps[0])
 		}
 		// What a reader gets cannot be written through (layout.SealWrites).
-		if fd, err := fetchShared(reg.sharer.path); !deny && fd >= 0 {
+		if fd, _, err := fetchShared(reg.sharer.path); !deny && fd >= 0 {
 			seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
 			unix.Close(fd)
 			if err != nil || seals&unix.F_SEAL_FUTURE_WRITE == 0 {
@@ -116,14 +118,34 @@ func TestShareHostile(t *testing.T) {
 	}
 	defer unix.Close(pipe[0])
 	defer unix.Close(pipe[1])
+	uid := strconv.Itoa(os.Getuid()) // sockets named for the uid that serves them
 	answers := map[string]func(fd int){
-		"1.words.sock": func(fd int) { unix.Sendmsg(fd, []byte("hello"), nil, nil, 0) },
-		"1.pipe.sock":  func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(pipe[0]), nil, 0) },
-		"1.mute.sock":  func(fd int) { time.Sleep(300 * time.Millisecond) },
+		uid + ".words.sock": func(fd int) { unix.Sendmsg(fd, []byte("hello"), nil, nil, 0) },
+		uid + ".pipe.sock":  func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(pipe[0]), nil, 0) },
+		uid + ".mute.sock":  func(fd int) { time.Sleep(300 * time.Millisecond) },
 	}
+	serveAnswers(t, sdir, answers)
+	ps, err := scanShared(sdir, -1)
+	if err != nil || len(ps) != 3 {
+		t.Fatalf("%+v %v", ps, err)
+	}
+	for _, p := range ps {
+		if p.Err == nil {
+			t.Errorf("%s: no error", p.Name)
+		}
+	}
+	if err := shareDir(filepath.Join(sdir, uid+".words.sock")); err == nil {
+		t.Error("a socket taken for a share directory")
+	}
+}
+
+// serveAnswers listens on each socket name in dir and answers its first
+// connection with its function.
+func serveAnswers(t *testing.T, dir string, answers map[string]func(fd int)) {
+	t.Helper()
 	for name, answer := range answers {
 		l, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
-		if err := unix.Bind(l, &unix.SockaddrUnix{Name: filepath.Join(sdir, name)}); err != nil {
+		if err := unix.Bind(l, &unix.SockaddrUnix{Name: filepath.Join(dir, name)}); err != nil {
 			t.Fatal(err)
 		}
 		unix.Listen(l, 4)
@@ -136,17 +158,36 @@ func TestShareHostile(t *testing.T) {
 			}
 		}()
 	}
+}
+
+// TestShareImpostor: anyone may make a socket in the share directory. A
+// registry served on a socket named for another uid than the one serving
+// it, or serving a segment that names another process, is read with Err
+// set (ErrCorrupt), and its endpoints are not listed as that uid's.
+func TestShareImpostor(t *testing.T) {
+	sdir := shareDirFor(t)
+	if err := shareDir(sdir); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry(Options{Dir: t.TempDir(), Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	reg.Register(KindCustom, "forged", "t", 1, nil)
+	send := func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(reg.seg.Fd()), nil, 0) }
+	serveAnswers(t, sdir, map[string]func(int){"12345.named.sock": send})
 	ps, err := scanShared(sdir, -1)
-	if err != nil || len(ps) != 3 {
-		t.Fatalf("%+v %v", ps, err)
+	if err != nil || len(ps) != 1 || !errors.Is(ps[0].Err, ErrCorrupt) ||
+		!strings.Contains(ps[0].Err.Error(), "named for uid 12345") || len(ps[0].Endpoints) != 0 {
+		t.Fatalf("a socket named for uid 12345: %+v %v", ps, err)
 	}
-	for _, p := range ps {
-		if p.Err == nil {
-			t.Errorf("%s: no error", p.Name)
-		}
-	}
-	if err := shareDir(filepath.Join(sdir, "1.words.sock")); err == nil {
-		t.Error("a socket taken for a share directory")
+	os.Remove(filepath.Join(sdir, "12345.named.sock"))
+	store32(reg.mem, offPID, 1) // a segment that names pid 1
+	serveAnswers(t, sdir, map[string]func(int){strconv.Itoa(os.Getuid()) + ".pid.sock": send})
+	ps, err = scanShared(sdir, -1)
+	if err != nil || len(ps) != 1 || !errors.Is(ps[0].Err, ErrCorrupt) || !strings.Contains(ps[0].Err.Error(), "names pid 1 ") || len(ps[0].Endpoints) != 0 {
+		t.Fatalf("a segment naming pid 1: %+v %v", ps, err)
 	}
 }
 

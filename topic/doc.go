@@ -27,7 +27,8 @@
 // A topic is its publisher's uid's (the directory's mode, and the name's
 // link to the publisher's descriptor); Options.Share admits other uids and
 // gids, which subscribe in SharedDir through the publisher's socket
-// (share.go, remote.go).
+// (share.go, remote.go); such a subscriber refuses, with ErrPermission, a
+// publisher that does not run as the uid owning that directory.
 //
 // A subscriber with nothing to read may spin on Poll, or sleep in the
 // kernel with Wait until the publisher wakes it (wait.go). CreateRaw and

@@ -12,7 +12,7 @@ var (
 	// ErrNoPublisher: no publisher holds the name (SubscribeOptions.Wait
 	// passed, or was 0).
 	ErrNoPublisher = errors.New("topic: no publisher")
-	ErrPermission  = errors.New("topic: permission denied") // the publisher's Policy refused this uid
+	ErrPermission  = errors.New("topic: permission denied") // the publisher's Policy refused this uid, or this process the publisher
 	// ErrCorrupt: the topic segment holds what no publisher writes.
 	ErrCorrupt = errors.New("topic: corrupt topic segment")
 	// ErrClosed: the Publisher or Subscriber was closed.

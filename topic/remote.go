@@ -5,12 +5,25 @@ import (
 	"strconv"
 
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/rundir"
 	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/link"
 	"golang.org/x/sys/unix"
 )
 
 // A subscriber of another uid's topic (share.go): its Dir is the
 // publisher's SharedDir, where the topic is NAME.sock, not a name.
+
+// sharedOwner returns uid when dir is SharedDir(uid), else -1: a
+// subscriber refuses a publisher there unless uid owns the directory
+// (rundir.CheckServer).
+func sharedOwner(dir string) int64 {
+	clean := filepath.Clean(dir)
+	if uid, ok := link.SharedDirOwner(filepath.Dir(clean)); ok && clean == SharedDir(uid) {
+		return int64(uid)
+	}
+	return -1
+}
 
 // remote reports whether topic name in dir is reached through the
 // publisher's socket: NAME.sock is there and NAME is not.
@@ -44,6 +57,9 @@ func exchange(dir, name string, ss *subSeg, sc *layout.Schema, opts SubscribeOpt
 			return fail(msg.Errorf("%w: %s (no one listens on %s)", ErrNoPublisher, name, path))
 		}
 		return fail(msg.Errorf("topic: connect %s: %w", path, err))
+	}
+	if err := rundir.CheckServer("topic: the publisher at "+path, dir, conn, sharedOwner(dir)); err != nil {
+		return fail(msg.Errorf("%w: %v", ErrPermission, err))
 	}
 	ro, err := unix.Open("/proc/self/fd/"+strconv.Itoa(ss.seg.Fd()), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"bufio"
 	"errors"
 	"os"
 	"os/exec"
@@ -123,13 +124,13 @@ func TestShareRefused(t *testing.T) {
 	waitSubscribers(t, p, 1)
 }
 
-// TestShareOtherUID: a shared topic is read by a subscriber process of an
-// admitted uid and refused to one of another. Root only.
-func TestShareOtherUID(t *testing.T) {
+// otherUIDBin returns a copy of the test binary that other uids can run,
+// or skips the test when this process cannot start one (it must be root).
+func otherUIDBin(t *testing.T) string {
+	t.Helper()
 	if os.Getuid() != 0 {
-		t.Skip("needs root: starts subscribers under other uids")
+		t.Skip("needs root: starts processes under other uids")
 	}
-	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
 	dir := t.TempDir()
 	os.Chmod(filepath.Dir(dir), 0o755)
 	os.Chmod(dir, 0o755)
@@ -138,6 +139,54 @@ func TestShareOtherUID(t *testing.T) {
 	if err := os.WriteFile(bin, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return bin
+}
+
+// TestSharePublisherOfAnotherUID: a subscriber refuses a publisher in
+// SharedDir(uid) that another uid made first, and one whose uid does not
+// own its directory (here, a sticky world-writable one), before it sends
+// anything.
+func TestSharePublisherOfAnotherUID(t *testing.T) {
+	bin := otherUIDBin(t)
+	squat := link.SharedDir(54321) // a uid that has made no directory yet
+	os.RemoveAll(squat)
+	t.Cleanup(func() { os.RemoveAll(squat) })
+	for _, d := range []string{squat, SharedDir(54321)} {
+		if err := os.Mkdir(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		os.Chown(d, 23456, 23456)
+	}
+	sticky := t.TempDir()
+	os.Chmod(sticky, 0o777|os.ModeSticky)
+	for dir, want := range map[string]string{
+		SharedDir(54321): "belongs to uid 23456, not to uid 54321",
+		sticky:           "runs as uid 23456",
+	} {
+		cmd := exec.Command(bin, "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=listen:"+dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 23456, Gid: 23456}}
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := bufio.NewReader(out).ReadString('\n'); l != "READY\n" {
+			t.Fatalf("listener in %s: %q", dir, l)
+		}
+		_, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir})
+		cmd.Process.Kill()
+		cmd.Wait()
+		if !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want ErrPermission saying %q", dir, err, want)
+		}
+	}
+}
+
+// TestShareOtherUID: a shared topic is read by a subscriber process of an
+// admitted uid and refused to one of another. Root only.
+func TestShareOtherUID(t *testing.T) {
+	bin := otherUIDBin(t)
+	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
 	run := func(uid uint32, n int) (*exec.Cmd, *strings.Builder) {
 		cmd := exec.Command(bin, "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=read:"+strconv.Itoa(n)+":"+sdir)

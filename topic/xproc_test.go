@@ -6,17 +6,21 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Child processes: TOPIC_CHILD=read:N:DIR reads N messages in order and
 // prints "OK N lost L"; TOPIC_CHILD=hang:DIR subscribes, prints READY and
-// reads nothing until killed.
+// reads nothing until killed; TOPIC_CHILD=listen:DIR listens on DIR's
+// socket for "ticks" as a publisher would, and answers nothing.
 const childEnv = "TOPIC_CHILD"
 
 func TestMain(m *testing.M) {
@@ -29,6 +33,9 @@ func TestMain(m *testing.M) {
 func child(spec string) int {
 	f := strings.SplitN(spec, ":", 3)
 	dir := f[len(f)-1]
+	if f[0] == "listen" {
+		return listenChild(dir)
+	}
 	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Wait: 5 * time.Second})
 	if err != nil {
 		fmt.Println("ERR", err)
@@ -58,6 +65,25 @@ func child(spec string) int {
 		}
 	}
 	fmt.Println("OK", next, "lost", s.Lost())
+	return 0
+}
+
+// listenChild listens on a socket for topic "ticks" in dir, prints READY
+// and answers nothing until killed (a minute at most): an impostor.
+func listenChild(dir string) int {
+	l, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err == nil {
+		err = unix.Bind(l, &unix.SockaddrUnix{Name: filepath.Join(dir, "ticks.sock")})
+	}
+	if err == nil {
+		err = unix.Listen(l, 4)
+	}
+	if err != nil {
+		fmt.Println("ERR", err)
+		return 1
+	}
+	fmt.Println("READY")
+	time.Sleep(time.Minute)
 	return 0
 }
 

@@ -52,3 +52,32 @@ type dirError struct {
 
 func (e *dirError) Error() string { return e.msg }
 func (e *dirError) Unwrap() error { return e.err }
+
+// CheckServer checks who listens on fd, a Unix socket connected to a
+// server found in dir: it must run as this process's uid, as root, or as
+// the uid that owns dir — whoever could put a socket there, its mode
+// permitting. When owner ≥ 0 dir must also belong to that uid: a
+// directory named for a uid in a place where anyone may make one
+// (/dev/shm), which another uid could have made first and served from.
+// what names the server in errors. Cost: a getsockopt(2) and a stat(2).
+func CheckServer(what, dir string, fd int, owner int64) error {
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return &dirError{what + ": SO_PEERCRED: " + err.Error(), err}
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return &dirError{what + ": " + dir + ": " + err.Error(), err}
+	}
+	if owner >= 0 && int64(st.Uid) != owner {
+		return &dirError{what + ": " + dir + " belongs to uid " + utoa(st.Uid) + ", not to uid " +
+			strconv.FormatInt(owner, 10) + ": another uid made it, and serves there", nil}
+	}
+	if cred.Uid != uint32(os.Getuid()) && cred.Uid != 0 && cred.Uid != st.Uid {
+		return &dirError{what + " runs as uid " + utoa(cred.Uid) + " (pid " + strconv.Itoa(int(cred.Pid)) +
+			"): not this process's uid, root, nor the owner of " + dir + " (uid " + utoa(st.Uid) + ")", nil}
+	}
+	return nil
+}
+
+func utoa(v uint32) string { return strconv.FormatUint(uint64(v), 10) }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestEnsure: a missing directory is made with the mode asked for; a 0700
@@ -63,5 +65,38 @@ func TestEnsure(t *testing.T) {
 	err := Ensure("test: directory", filepath.Join(root, "missing", "b"), 0o700)
 	if !errors.Is(err, syscall.ENOENT) || !strings.HasPrefix(err.Error(), "test: directory ") {
 		t.Fatalf("under a missing directory: %v", err)
+	}
+}
+
+// TestCheckServer: a server of this uid passes in a directory of this
+// uid; the directory must belong to the owner asked for; a descriptor
+// that is not a socket, or a directory that is not there, is an error.
+func TestCheckServer(t *testing.T) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[0])
+	defer unix.Close(sp[1])
+	dir := t.TempDir()
+	uid := int64(os.Getuid())
+	if err := CheckServer("s", dir, sp[0], -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckServer("s", dir, sp[0], uid); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckServer("s", dir, sp[0], uid+1); err == nil || !strings.Contains(err.Error(), "another uid made it") {
+		t.Errorf("a directory of another owner than asked: %v", err)
+	}
+	var pipe [2]int
+	unix.Pipe2(pipe[:], unix.O_CLOEXEC)
+	defer unix.Close(pipe[0])
+	defer unix.Close(pipe[1])
+	if err := CheckServer("s", dir, pipe[0], -1); !errors.Is(err, unix.ENOTSOCK) {
+		t.Errorf("a pipe: %v", err)
+	}
+	if err := CheckServer("s", dir+"/gone", sp[0], -1); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("no directory: %v", err)
 	}
 }
