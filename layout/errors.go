@@ -17,6 +17,7 @@ var (
 	ErrNotSealed      = errors.New("layout: segment is not sealed")        // memfd lacks F_SEAL_SHRINK|F_SEAL_GROW
 	ErrInvalidName    = errors.New("layout: invalid segment name")         // name with '/' or too long
 	ErrClosed         = errors.New("layout: segment closed")               // use after Close
+	ErrUntrusted      = errors.New("layout: segment of another uid")       // Open: name or segment of neither our uid nor the directory's owner
 	ErrBadSchema      = errors.New("layout: malformed schema description") // DecodeSchema input
 	// ErrNotReady: the file is still empty or the magic still zero after
 	// Options.ReadyWait.

@@ -2,6 +2,7 @@ package layout
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,11 @@ import (
 // Open follows the link (the kernel reopens the memfd; it needs the right
 // to inspect the creator's descriptors: the same uid, or root), checks that
 // what it reached is a regular file before opening it for writing, and
-// refuses it unless it carries the seals. The name lives as long as the
+// refuses it unless it carries the seals, and unless the link and the file
+// each belong to this uid or to the directory's owner (checkOwners): in
+// /dev/shm, which anyone may write, a name made by another uid could lead
+// a root process to that uid's segment, or a process to another of its
+// own segments than the one the name says. The name lives as long as the
 // creator holds the memfd: a creator that dies leaves a link that no longer
 // resolves, which the next Create of the name takes over. Processes that
 // opened the segment keep their mappings whatever happens to the name.
@@ -98,10 +103,11 @@ func unpublish(path string, fd int) error {
 // opts.AllowUnsealed), no longer than opts.MaxLength, with a valid header
 // whose fingerprint is opts.Fingerprint (0: any). What the name leads to is
 // checked to be a regular file before it is opened for writing, so a link
-// planted to a device never reaches its open. Errors wrap fs.ErrNotExist
-// (no such segment, or its creator is gone), ErrNotSealed, ErrTooShort,
-// ErrBadMagic, ErrVersion, ErrBadLength or ErrNotReady, or are a
-// *MismatchError.
+// planted to a device never reaches its open; the name and the segment
+// must each belong to this uid or to the directory's owner. Errors wrap
+// fs.ErrNotExist (no such segment, or its creator is gone), ErrUntrusted,
+// ErrNotSealed, ErrTooShort, ErrBadMagic, ErrVersion, ErrBadLength or
+// ErrNotReady, or are a *MismatchError.
 func Open(opts Options) (*Segment, error) {
 	if opts.Name == "" {
 		return nil, msg.Errorf("%w: empty name (an anonymous segment is opened with OpenFd)", ErrInvalidName)
@@ -123,6 +129,32 @@ func Open(opts Options) (*Segment, error) {
 	return s, nil
 }
 
+// checkOwners refuses a name (path) or the segment it leads to (of uid
+// segUID) that belongs to neither this process's uid nor the owner of the
+// directory: where anyone may add a name (/dev/shm, DefaultDir), another
+// uid could have put it there — leading to its own segment, or to another
+// of ours. Cost: an lstat and a stat.
+func checkOwners(path string, segUID uint32) error {
+	var link, dir unix.Stat_t
+	if err := unix.Lstat(path, &link); err != nil {
+		return msg.Errorf("layout: stat %s: %w", path, err)
+	}
+	if err := unix.Stat(filepath.Dir(path), &dir); err != nil {
+		return msg.Errorf("layout: stat %s: %w", filepath.Dir(path), err)
+	}
+	uid := uint32(os.Getuid())
+	for _, c := range []struct {
+		what string
+		uid  uint32
+	}{{"the name", link.Uid}, {"the segment", segUID}} {
+		if c.uid != uid && c.uid != dir.Uid {
+			return msg.Errorf("%w: %s %s belongs to uid %d: neither this process's uid (%d) nor the owner of its directory (%d)",
+				ErrUntrusted, c.what, path, c.uid, uid, dir.Uid)
+		}
+	}
+	return nil
+}
+
 // openRegular opens path read-write (or read-only) after checking, through an O_PATH
 // descriptor that opens nothing, that it leads to a regular file.
 func openRegular(path string, readOnly bool) (int, error) {
@@ -137,6 +169,9 @@ func openRegular(path string, readOnly bool) (int, error) {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return -1, msg.Errorf("%w: %s leads to a file of mode %#o, not a segment", ErrNotSealed, path, st.Mode)
+	}
+	if err := checkOwners(path, st.Uid); err != nil {
+		return -1, err
 	}
 	mode := unix.O_RDWR
 	if readOnly {

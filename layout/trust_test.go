@@ -2,7 +2,10 @@ package layout
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -54,5 +57,49 @@ func TestSealWrites(t *testing.T) {
 	var b [2]byte
 	if _, err := unix.Pread(seg.Fd(), b[:], HeaderLength); err != nil || b != [2]byte{1, 7} {
 		t.Fatalf("the segment's own mapping: read %v, %v", b, err)
+	}
+}
+
+// TestOpenRefusesOtherOwners: Open by name refuses a name, or a segment,
+// of a uid that is neither this process's nor the directory's owner — in
+// a sticky world-writable directory, as /dev/shm is, anyone may add a
+// name — and accepts both when that uid owns the directory. Root only
+// (it gives the files away).
+func TestOpenRefusesOtherOwners(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root: gives files to another uid")
+	}
+	const other = 23456
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777|os.ModeSticky)
+	seg, err := Create(4096, Options{Name: "s", Dir: dir, Fingerprint: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	path := filepath.Join(dir, "s")
+	open := func() error {
+		s, err := Open(Options{Name: "s", Dir: dir, Fingerprint: 1})
+		if err == nil {
+			s.Close()
+		}
+		return err
+	}
+	for _, c := range []struct {
+		name, seg, dir int
+		want           string
+	}{
+		{other, 0, 0, "the name " + path + " belongs to uid 23456"},
+		{0, other, 0, "the segment " + path + " belongs to uid 23456"},
+		{other, other, other, ""},
+		{0, 0, 0, ""},
+	} {
+		os.Lchown(path, c.name, c.name)
+		unix.Fchown(seg.Fd(), c.seg, c.seg)
+		os.Chown(dir, c.dir, c.dir)
+		err := open()
+		if c.want == "" && err != nil || c.want != "" && (!errors.Is(err, ErrUntrusted) || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("name of uid %d, segment of %d, directory of %d: %v, want %q", c.name, c.seg, c.dir, err, c.want)
+		}
 	}
 }
