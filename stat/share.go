@@ -21,11 +21,14 @@ import (
 // uid may list and add to, sticky like /tmp), named UID.PID.N.sock. A
 // reader that connects gets, if its credentials (SO_PEERCRED, recorded by
 // the kernel at its connect) pass the policy, a read-only descriptor of
-// the segment in SCM_RIGHTS — it cannot map it writable — and otherwise
-// the connection closed without one. The registry reads nothing from its
-// peers, so a peer can only take the few microseconds of an accept.
-// ScanShared is the reader's side: it treats the socket's answer as it
-// treats any segment, as hostile.
+// the segment in SCM_RIGHTS — sealed, so it cannot write it even
+// reopened read-write — and otherwise the connection closed without one.
+// The registry reads nothing from its peers, so a peer can only take the
+// few microseconds of an accept. ScanShared is the reader's side: it
+// treats the socket's answer as it treats any segment, as hostile, and
+// checks that the uid its name claims serves it. The uid that made the
+// directory owns it and may remove the others' sockets: where that
+// matters, make it as root at boot (mode 01777).
 
 // DefaultShareDir is where registries that share with other uids put
 // their sockets.
