@@ -209,3 +209,22 @@ func TestServerOfAnotherUID(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedDirOwner: only SharedDir(uid) itself names a uid.
+func TestSharedDirOwner(t *testing.T) {
+	for dir, want := range map[string]int64{
+		SharedDir(12):                  12,
+		SharedDir(0) + "/":             0,
+		"/dev/shm/../shm/spinwire-7":   7,
+		"/dev/shm/spinwire-007":        -1,
+		"/dev/shm/spinwire-+7":         -1,
+		"/dev/shm/spinwire-":           -1,
+		"/dev/shm/spinwire-4294967296": -1,
+		SharedDir(12) + "/topic":       -1,
+		"/tmp/spinwire-12":             -1,
+	} {
+		if got := sharedOwner(dir); got != want {
+			t.Errorf("%s: %d, want %d", dir, got, want)
+		}
+	}
+}
