@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spinwire/spinwire/agent"
+	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
@@ -268,11 +269,11 @@ func (s *server) bind() error {
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: s.sockPath}); err != nil {
 		return msg.Errorf("link: bind %s: %w", s.sockPath, err)
 	}
-	mode := os.FileMode(0o600)
+	mode := uint32(0o600)
 	if s.opts.Policy.shared() {
 		mode = 0o666 // the policy refuses at the accept (Listen)
 	}
-	if err := os.Chmod(s.sockPath, mode); err != nil {
+	if err := fdpass.ChmodSocket(s.sockPath, mode); err != nil {
 		return err
 	}
 	if err := unix.Listen(fd, 4096); err != nil {

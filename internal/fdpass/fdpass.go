@@ -4,6 +4,9 @@
 package fdpass
 
 import (
+	"os"
+	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -76,7 +79,7 @@ func Listen(path string) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	err = unix.Chmod(path, 0o666)
+	err = ChmodSocket(path, 0o666)
 	if err == nil {
 		err = unix.Listen(fd, 64)
 	}
@@ -86,4 +89,35 @@ func Listen(path string) (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// ChmodSocket sets the mode of the socket file at path, which this
+// process has just bound, without following a symbolic link: where
+// someone else owns the directory (a shared sticky one made by another
+// uid), they may replace the socket with a link between the bind and a
+// chmod(2) of the path, and chmod would change whatever the link leads to
+// (a root process: any file). It opens the path O_PATH|O_NOFOLLOW, refuses
+// anything but a socket of this uid (ENOTSOCK, EPERM) and changes the
+// inode it opened, through /proc/self/fd. Cost: an open, an fstat, a
+// chmod and a close; set-up only.
+func ChmodSocket(path string, mode uint32) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFSOCK:
+		return &os.PathError{Op: "chmod", Path: path, Err: syscall.ENOTSOCK}
+	case st.Uid != uint32(os.Getuid()):
+		return &os.PathError{Op: "chmod", Path: path, Err: syscall.EPERM}
+	}
+	if err := syscall.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil {
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
 }

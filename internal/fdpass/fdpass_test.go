@@ -1,7 +1,11 @@
 package fdpass
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -92,5 +96,40 @@ func TestListen(t *testing.T) {
 	defer unix.Close(s)
 	if err := unix.Bind(s, &unix.SockaddrUnix{Name: abstract}); err != nil {
 		t.Fatalf("abstract name still bound: %v", err)
+	}
+}
+
+// TestChmodSocket: a bound socket gets the mode; a symbolic link put in
+// its place (to a file of ours) is refused and the file keeps its mode;
+// so is a plain file, and (as root) a socket of another uid.
+func TestChmodSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock, target, link := filepath.Join(dir, "s.sock"), filepath.Join(dir, "secret"), filepath.Join(dir, "l.sock")
+	l, _ := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	defer unix.Close(l)
+	if err := unix.Bind(l, &unix.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ChmodSocket(sock, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(sock); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("socket: %v %v", fi.Mode(), err)
+	}
+	os.WriteFile(target, nil, 0o600)
+	os.Symlink(target, link)
+	for path, want := range map[string]error{link: syscall.ENOTSOCK, target: syscall.ENOTSOCK, dir + "/none": syscall.ENOENT} {
+		if err := ChmodSocket(path, 0o666); !errors.Is(err, want) {
+			t.Errorf("%s: %v, want %v", path, err, want)
+		}
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the link's target became %v", fi.Mode())
+	}
+	if os.Getuid() == 0 {
+		os.Lchown(sock, 23456, 23456)
+		if err := ChmodSocket(sock, 0o666); !errors.Is(err, syscall.EPERM) {
+			t.Errorf("a socket of another uid: %v", err)
+		}
 	}
 }
