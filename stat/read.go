@@ -53,6 +53,10 @@ func (s *Snapshot) Counter(name string) (uint64, bool) {
 // makes.
 var ErrCorrupt = errors.New("stat: corrupt counters segment")
 
+// ErrSlow marks the shared registries of a uid that ScanShared did not
+// read: that uid's other sockets had kept it waiting too long.
+var ErrSlow = errors.New("stat: shared registries not read")
+
 // maxLength bounds the segments Scan maps.
 const maxLength = layout.HeaderLength + procHeaderLength + 4096*entryLength
 

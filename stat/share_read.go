@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
@@ -22,13 +23,19 @@ import (
 // An answer that is not a sealed segment of a registry, or none within
 // 100 ms, is returned with Err set; so is one from a process of another
 // uid than its socket's name says, or whose segment names another process
-// (anyone may make a socket in dir), without its endpoints. Cost: a connect and a receive per
+// (anyone may make a socket in dir), without its endpoints. A socket file
+// of another uid than its name says is skipped unread, and the sockets of
+// one uid may keep the scan waiting 300 ms in all (ErrSlow for the rest). Cost: a connect and a receive per
 // socket, then what Scan costs per segment.
 func ScanShared(dir string) ([]Process, error) {
 	return scanShared(cmp.Or(dir, DefaultShareDir), os.Getuid())
 }
 
 // scanShared is ScanShared skipping the sockets of uid skip (-1: none).
+// A socket whose file belongs to another uid than its name says is not
+// that uid's registry and is skipped unread. The sockets of one uid may
+// keep the scan waiting shareUIDBudget in all: the rest of that uid's are
+// not read, and one Process, named UID.*, says how many.
 func scanShared(dir string, skip int) ([]Process, error) {
 	ents, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
@@ -38,19 +45,39 @@ func scanShared(dir string, skip int) ([]Process, error) {
 		return nil, err
 	}
 	var out []Process
+	spent, unread := map[string]time.Duration{}, map[string]int{}
 	for _, ent := range ents {
 		name, ok := strings.CutSuffix(ent.Name(), ".sock")
 		uid, _, _ := strings.Cut(name, ".")
-		if !ok || ent.Type()&os.ModeSocket == 0 || uid == strconv.Itoa(skip) {
+		path := filepath.Join(dir, ent.Name())
+		var st unix.Stat_t
+		if !ok || ent.Type()&os.ModeSocket == 0 || uid == strconv.Itoa(skip) ||
+			unix.Lstat(path, &st) != nil || strconv.FormatUint(uint64(st.Uid), 10) != uid {
 			continue
 		}
-		if p, ok := readShared(filepath.Join(dir, ent.Name()), name, uid); ok {
+		if spent[uid] >= shareUIDBudget {
+			unread[uid]++
+			continue
+		}
+		start := time.Now()
+		p, ok := readShared(path, name, uid)
+		spent[uid] += time.Since(start)
+		if ok {
 			out = append(out, p)
 		}
+	}
+	for uid, n := range unread {
+		out = append(out, Process{Name: uid + ".*", Err: msg.Errorf("%w: %d sockets of uid %s not read: its others kept the scan waiting %v",
+			ErrSlow, n, uid, shareUIDBudget)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// shareUIDBudget bounds how long the sockets of one uid may keep a scan
+// waiting (a registry answers in microseconds; a socket that does not
+// answer takes shareTimeout).
+const shareUIDBudget = 300 * time.Millisecond
 
 // readShared asks the registry at path for its segment and reads it; ok is
 // false when nobody listens there or it refused us. Anyone may make a

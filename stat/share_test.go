@@ -176,18 +176,49 @@ func TestShareImpostor(t *testing.T) {
 	defer reg.Close()
 	reg.Register(KindCustom, "forged", "t", 1, nil)
 	send := func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(reg.seg.Fd()), nil, 0) }
+	named := filepath.Join(sdir, "12345.named.sock")
 	serveAnswers(t, sdir, map[string]func(int){"12345.named.sock": send})
-	ps, err := scanShared(sdir, -1)
-	if err != nil || len(ps) != 1 || !errors.Is(ps[0].Err, ErrCorrupt) ||
-		!strings.Contains(ps[0].Err.Error(), "named for uid 12345") || len(ps[0].Endpoints) != 0 {
-		t.Fatalf("a socket named for uid 12345: %+v %v", ps, err)
+	if ps, err := scanShared(sdir, -1); err != nil || len(ps) != 0 {
+		t.Fatalf("a socket file of this uid named for uid 12345 was read: %+v %v", ps, err)
 	}
-	os.Remove(filepath.Join(sdir, "12345.named.sock"))
+	if os.Getuid() == 0 { // a socket file given to uid 12345, served by root
+		os.Lchown(named, 12345, 12345)
+		ps, err := scanShared(sdir, -1)
+		if err != nil || len(ps) != 1 || !errors.Is(ps[0].Err, ErrCorrupt) ||
+			!strings.Contains(ps[0].Err.Error(), "named for uid 12345") || len(ps[0].Endpoints) != 0 {
+			t.Fatalf("a socket named for uid 12345: %+v %v", ps, err)
+		}
+	}
+	os.Remove(named)
 	store32(reg.mem, offPID, 1) // a segment that names pid 1
 	serveAnswers(t, sdir, map[string]func(int){strconv.Itoa(os.Getuid()) + ".pid.sock": send})
-	ps, err = scanShared(sdir, -1)
+	ps, err := scanShared(sdir, -1)
 	if err != nil || len(ps) != 1 || !errors.Is(ps[0].Err, ErrCorrupt) || !strings.Contains(ps[0].Err.Error(), "names pid 1 ") || len(ps[0].Endpoints) != 0 {
 		t.Fatalf("a segment naming pid 1: %+v %v", ps, err)
+	}
+}
+
+// TestShareSlowUID: the sockets of one uid that do not answer keep a scan
+// waiting shareUIDBudget in all; that uid's other sockets are counted,
+// not read.
+func TestShareSlowUID(t *testing.T) {
+	sdir := shareDirFor(t)
+	if err := shareDir(sdir); err != nil {
+		t.Fatal(err)
+	}
+	uid := strconv.Itoa(os.Getuid())
+	mute := func(int) { time.Sleep(2 * shareTimeout) }
+	answers := map[string]func(int){}
+	for i := range 5 {
+		answers[uid+".mute"+strconv.Itoa(i)+".sock"] = mute
+	}
+	serveAnswers(t, sdir, answers)
+	ps, err := scanShared(sdir, -1)
+	if err != nil || len(ps) != 4 { // 3 × shareTimeout reach the budget
+		t.Fatalf("%d processes: %+v %v", len(ps), ps, err)
+	}
+	if first := ps[0]; first.Name != uid+".*" || !errors.Is(first.Err, ErrSlow) || !strings.Contains(first.Err.Error(), "2 sockets") {
+		t.Fatalf("the unread (sorted first): %+v", first)
 	}
 }
 
