@@ -25,8 +25,9 @@ import (
 // uid than its socket's name says, or whose segment names another process
 // (anyone may make a socket in dir), without its endpoints. A socket file
 // of another uid than its name says is skipped unread, and the sockets of
-// one uid may keep the scan waiting 300 ms in all (ErrSlow for the rest). Cost: a connect and a receive per
-// socket, then what Scan costs per segment.
+// one uid may keep the scan waiting 300 ms in all (ErrSlow for the rest).
+// Cost: a connect and a receive per socket, then what Scan costs per
+// segment.
 func ScanShared(dir string) ([]Process, error) {
 	return scanShared(cmp.Or(dir, DefaultShareDir), os.Getuid())
 }
