@@ -148,10 +148,10 @@ func otherUIDBin(t *testing.T) string {
 // anything.
 func TestSharePublisherOfAnotherUID(t *testing.T) {
 	bin := otherUIDBin(t)
-	squat := link.SharedDir(54321) // a uid that has made no directory yet
+	squat := link.SharedDir(54322) // a uid that has made no directory yet (link's tests squat 54321)
 	os.RemoveAll(squat)
 	t.Cleanup(func() { os.RemoveAll(squat) })
-	for _, d := range []string{squat, SharedDir(54321)} {
+	for _, d := range []string{squat, SharedDir(54322)} {
 		if err := os.Mkdir(d, 0o711); err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +160,7 @@ func TestSharePublisherOfAnotherUID(t *testing.T) {
 	sticky := t.TempDir()
 	os.Chmod(sticky, 0o777|os.ModeSticky)
 	for dir, want := range map[string]string{
-		SharedDir(54321): "belongs to uid 23456, not to uid 54321",
+		SharedDir(54322): "belongs to uid 23456, not to uid 54322",
 		sticky:           "runs as uid 23456",
 	} {
 		cmd := exec.Command(bin, "-test.run=^$")
