@@ -234,7 +234,7 @@ func TestReliableWatchUnmapped(t *testing.T) {
 	tr.mu.Lock()
 	seg := tr.segs[tr.watchKey]
 	delete(tr.segs, tr.watchKey) // as dropDead does
-	tr.named = slices.DeleteFunc(tr.named, func(n string) bool { return n == tr.watchKey })
+	tr.named = slices.DeleteFunc(tr.named, func(n namedSeg) bool { return n.key == tr.watchKey })
 	tr.mu.Unlock()
 	defer seg.Close()
 	if seg == nil || !pub(p, 8) {
@@ -1162,7 +1162,7 @@ func TestDeadSegmentsFoundInTurn(t *testing.T) {
 	last := slices.Clone(p.subs.named[len(p.subs.named)-10:])
 	p.subs.mu.RUnlock()
 	for _, n := range last {
-		segs[n].Close()
+		segs[n.key].Close()
 	}
 	if !eventually(func() bool { return mappedSegments(p) == len(segs)-10 }) {
 		t.Fatalf("%d segments mapped after the last 10 of %d went", mappedSegments(p), len(segs))
@@ -1171,7 +1171,7 @@ func TestDeadSegmentsFoundInTurn(t *testing.T) {
 
 // hostileSegments links n subscriber segments named ticks~shostile.I in
 // dir, as a process of the publisher's uid could, closed with the test.
-func hostileSegments(t *testing.T, dir string, n int) []*layout.Segment {
+func hostileSegments(t testing.TB, dir string, n int) []*layout.Segment {
 	t.Helper()
 	segs := make([]*layout.Segment, n)
 	for i := range segs {

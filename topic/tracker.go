@@ -1,11 +1,10 @@
 package topic
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
-	"os"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +36,7 @@ type tracker struct {
 
 	mu      sync.RWMutex
 	segs    map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
-	named   []string                   // the keys in segs that scan mapped by name, in the order it did
+	named   []namedSeg                 // the segments in segs that scan mapped by name, in the order it did
 	conns   map[string][]int           // the connections that brought a segment, by its key
 	nconns  int                        // in conns, all keys
 	connKey map[int]string             // each connection's key in conns
@@ -57,6 +56,10 @@ type tracker struct {
 	at []uint64 // positions' result, reused: the publishing goroutine's
 
 	looked int // where dropDead's next look at named starts: the tracker goroutine's
+
+	scanMu  sync.Mutex // one scan at a time: the tracker goroutine's, or a test's
+	dirents *dirReader // under scanMu
+	prefix  []byte     // NAME~s, which starts the names of subscriber segments
 
 	// the publishing goroutine's stall clock: the position that blocks it
 	// (^0: none) and since when
@@ -79,13 +82,26 @@ type tracker struct {
 }
 
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
-	t := &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
-		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
-		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
-		blockedAt: ^uint64(0), stop: make(chan struct{}), done: make(chan struct{})}
+	t := makeTracker(name, epoch, pub, opts)
 	t.scan()
 	go t.run()
 	return t
+}
+
+// makeTracker is newTracker without the first scan and the goroutine.
+func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
+	return &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
+		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
+		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
+		blockedAt: ^uint64(0), stop: make(chan struct{}), done: make(chan struct{}),
+		dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s")}
+}
+
+// namedSeg is a segment scan mapped by name: its key in segs, and the
+// path dropDead asks after.
+type namedSeg struct {
+	key  string
+	path []byte // dir/key, NUL-terminated (gone)
 }
 
 func (t *tracker) run() {
@@ -98,38 +114,44 @@ func (t *tracker) run() {
 			return
 		case <-tick.C:
 		}
-		t.dropDead()
-		if i%int(scanEvery/livenessEvery) == 0 {
-			t.scan()
-			t.pruneEvicted()
-		}
-		if now := time.Now(); t.parkedSeen() {
-			t.lastParked = now
-			t.wake.Store(true)
-		} else if t.wake.Load() && now.Sub(t.lastParked) > wakeSticky {
-			t.wake.Store(false)
-		}
+		t.look(i)
 	}
 }
 
-// scan opens subscriber segments it does not know yet: NAME~s… in dir.
-func (t *tracker) scan() {
-	ents, err := os.ReadDir(t.dir)
-	if err != nil {
-		return // no completed scan: joiners wait for the next
+// look is the tracker's i-th round of housekeeping (one a millisecond). At
+// rest it allocates nothing (TestTrackerAllocs).
+func (t *tracker) look(i int) {
+	t.dropDead()
+	if i%int(scanEvery/livenessEvery) == 0 {
+		t.scan()
+		t.pruneEvicted()
 	}
-	for _, e := range ents {
-		n := e.Name()
-		if !strings.HasPrefix(n, t.name+"~s") {
+	if now := time.Now(); t.parkedSeen() {
+		t.lastParked = now
+		t.wake.Store(true)
+	} else if t.wake.Load() && now.Sub(t.lastParked) > wakeSticky {
+		t.wake.Store(false)
+	}
+}
+
+// scan opens subscriber segments it does not know yet: NAME~s… in dir. A
+// name it cannot open — not ready yet, or not a subscriber segment — it
+// tries again at the next scan. At rest it allocates nothing.
+func (t *tracker) scan() {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
+	for name := range t.dirents.names {
+		if !bytes.HasPrefix(name, t.prefix) {
 			continue
 		}
 		t.mu.RLock() // segs also grows on the sharer's goroutines (adopt)
-		_, known := t.segs[n]
+		_, known := t.segs[string(name)]
 		full := len(t.segs) >= maxSubSegs
 		t.mu.RUnlock()
 		if known {
 			continue
 		}
+		n := string(name)
 		if full {
 			if !t.full {
 				t.full = true
@@ -144,22 +166,19 @@ func (t *tracker) scan() {
 			continue
 		}
 		if err != nil {
-			continue // not ready yet, or not a subscriber segment: looked at again next scan
+			continue
 		}
 		if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
 			seg.Close()
 			continue
 		}
-		t.mu.Lock()
-		if t.segs[n] == nil {
-			t.segs[n] = seg
-			t.named = append(t.named, n)
-			seg = nil
-		}
+		t.mu.Lock() // only scan adds names to segs, one scan at a time
+		t.segs[n] = seg
+		t.named = append(t.named, namedSeg{n, cPath(t.dir + "/" + n)})
 		t.mu.Unlock()
-		if seg != nil { // a scan on another goroutine (a test's) mapped it first
-			seg.Close()
-		}
+	}
+	if t.dirents.err != nil {
+		return // no completed scan: joiners wait for the next
 	}
 	// SYNC: release: every segment linked before this scan began is
 	// mapped now; a joining subscriber waits for two more (Subscribe).
@@ -179,10 +198,8 @@ func (t *tracker) dropDead() {
 	if k := len(t.named); k > 0 {
 		m := min(k, livenessLooks)
 		for i := range m {
-			n := t.named[(t.looked+i)%k]
-			var st unix.Stat_t
-			if unix.Stat(t.dir+"/"+n, &st) == unix.ENOENT {
-				dead = append(dead, n)
+			if n := t.named[(t.looked+i)%k]; gone(n.path) {
+				dead = append(dead, n.key)
 			}
 		}
 		t.looked = (t.looked + m) % k
@@ -198,7 +215,7 @@ func (t *tracker) dropDead() {
 	for _, n := range dead {
 		t.segs[n].Close()
 		delete(t.segs, n)
-		t.named = slices.DeleteFunc(t.named, func(x string) bool { return x == n })
+		t.named = slices.DeleteFunc(t.named, func(x namedSeg) bool { return x.key == n })
 		unlinkDangling(t.dir + "/" + n)
 	}
 	t.full = false
@@ -408,6 +425,9 @@ func (t *tracker) close() {
 		t.ep = -1
 	}
 	t.mu.Unlock()
+	t.scanMu.Lock() // not under mu: scan takes mu under scanMu
+	t.dirents.close()
+	t.scanMu.Unlock()
 }
 
 // scanLooks: a blocked reliable publisher reads every cell (and its stall
