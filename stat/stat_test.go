@@ -161,6 +161,16 @@ func TestTopicCounters(t *testing.T) {
 	if _, err := WatchSubscriber(reg, "quotes.sub2", s); err != nil {
 		t.Fatal(err)
 	}
+	samplingAllocates(t, reg)
+}
+
+// samplingAllocates fails t if a sampling pass of reg allocates: the
+// registry's goroutine samples for as long as the process lives.
+func samplingAllocates(t *testing.T, reg *Registry) {
+	t.Helper()
+	if a := testing.AllocsPerRun(20, reg.sampleAll); a != 0 {
+		t.Errorf("a sampling pass allocates %v times", a)
+	}
 }
 
 // TestWatchQueuesAndConn: an MPSC ring, a Log and a link Conn registered
@@ -247,6 +257,7 @@ func TestWatchQueuesAndConn(t *testing.T) {
 	if lt != 3*lh || lh == 0 {
 		t.Errorf("log cursors %d, %d after three records written and one read", lh, lt)
 	}
+	samplingAllocates(t, reg)
 }
 
 // region returns the body of a fresh segment of n bytes, closed with the
@@ -324,6 +335,7 @@ func TestWatchServer(t *testing.T) {
 			t.Errorf("%s = %d, %v; want %d", n, got, ok, v)
 		}
 	}
+	samplingAllocates(t, reg)
 }
 
 // TestListenWatched: a server listened through the registry samples the
