@@ -18,60 +18,71 @@ import (
 // (TestTrackerAllocs).
 
 // dirReader lists a directory through a descriptor it keeps open and a
-// buffer it reuses.
+// buffer it reuses, a part at a time if its caller wishes: each names
+// goes on from where the last one stopped, until the directory's end.
 type dirReader struct {
-	path string
-	fd   int // -1 until opened
-	buf  []byte
-	err  error // of the last names
+	path  string
+	fd    int // -1 until opened
+	buf   []byte
+	off   int64 // where the next names starts: 0, or the cookie after the last entry taken
+	ended bool  // the last names reached the directory's end (and off went back to 0)
+	err   error // of the last names
 }
 
 func newDirReader(path string) *dirReader { return &dirReader{path: path, fd: -1} }
 
 // Offsets in a struct linux_dirent64 (getdents64(2)).
 const (
+	direntIno    = 0  // uint64: the inode
+	direntOff    = 8  // int64: the cookie to seek to for the entries after this one
 	direntReclen = 16 // uint16: the record's length
 	direntName   = 19 // the name, NUL-terminated within the record
 )
 
-// names yields the name of each entry of the directory, in the kernel's
-// order, valid until the next yield; afterwards err says whether the
-// listing was whole. Cost: one getdents64 per 8 KiB of entries, a seek
-// and a last getdents64; nothing allocated once the directory is open.
-func (d *dirReader) names(yield func(name []byte) bool) {
-	if d.err = d.rewind(); d.err != nil {
+// names yields the name and inode of each entry of the directory, in the
+// kernel's order, from where the last names stopped; the name is valid
+// until the next yield. An entry whose yield returns false (the caller's
+// break) is not taken: the next names yields it first. Afterwards ended
+// says whether it reached the directory's end, err whether it failed (the
+// next names then starts from the beginning). Cost: a seek, one
+// getdents64 per 8 KiB of entries and one more at the end; nothing
+// allocated once the directory is open.
+func (d *dirReader) names(yield func(name []byte, ino uint64) bool) {
+	d.ended = false
+	if d.err = d.seek(); d.err != nil {
 		return
 	}
 	for {
 		n, err := unix.Getdents(d.fd, d.buf)
 		if err != nil || n <= 0 {
-			d.err = err
+			d.err, d.ended, d.off = err, err == nil, 0
 			return
 		}
 		for b := d.buf[:n]; len(b) > 0; {
-			if len(b) <= direntName {
-				d.err = unix.EINVAL
-				return
+			reclen := 0
+			if len(b) > direntName {
+				reclen = int(binary.NativeEndian.Uint16(b[direntReclen:]))
 			}
-			reclen := int(binary.NativeEndian.Uint16(b[direntReclen:]))
 			if reclen <= direntName || reclen > len(b) {
-				d.err = unix.EINVAL // not a record the kernel writes: stop, do not loop
+				d.err, d.off = unix.EINVAL, 0 // not a record the kernel writes: stop, do not loop
 				return
 			}
 			name := b[direntName:reclen]
 			if i := bytes.IndexByte(name, 0); i >= 0 {
 				name = name[:i]
 			}
-			if !yield(name) {
+			if !yield(name, binary.NativeEndian.Uint64(b[direntIno:])) {
 				return
 			}
+			d.off = int64(binary.NativeEndian.Uint64(b[direntOff:]))
 			b = b[reclen:]
 		}
 	}
 }
 
-// rewind opens the directory the first time, and goes back to its start.
-func (d *dirReader) rewind() error {
+// seek opens the directory the first time, and goes to where the next
+// names starts.
+func (d *dirReader) seek() error {
 	if d.fd < 0 {
 		fd, err := unix.Open(d.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -79,7 +90,7 @@ func (d *dirReader) rewind() error {
 		}
 		d.fd, d.buf = fd, make([]byte, 8<<10)
 	}
-	_, err := unix.Seek(d.fd, 0, io.SeekStart)
+	_, err := unix.Seek(d.fd, d.off, io.SeekStart)
 	return err
 }
 

@@ -59,7 +59,7 @@
 //	| the message type's schema text                 |
 //
 // Each subscribing process has one subscriber segment per topic (named
-// NAME.sPID.N beside it): a header line and 64 cells of 64 bytes, one per
+// NAME~sPID.N beside it): a header line and 64 cells of 64 bytes, one per
 // Subscriber, holding its random token, the publisher epoch it follows
 // and its position (the next sequence it reads). A subscriber writes
 // nothing else; the publisher maps that segment read-only (it is sealed
@@ -72,6 +72,14 @@
 //
 // A subscriber costs 64 bytes of shared memory beyond the message buffer,
 // plus one 8 KiB segment per subscribing process and topic.
+//
+// The publisher's goroutine looks in the directory for new subscriber
+// segments every 10 ms, and at their names for dead processes every
+// millisecond (scan.go, tracker.go), allocating nothing at rest. A look
+// lists at most 4096 entries and tries at most 64 names, and a name
+// refused for good (not a sealed subscriber segment of a trusted owner)
+// is not tried again while the same file bears it: names planted by
+// whoever may write the directory cost the publisher little.
 //
 // # Ordering
 //

@@ -1,9 +1,6 @@
 package topic
 
 import (
-	"bytes"
-	"errors"
-	"io/fs"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -57,9 +54,12 @@ type tracker struct {
 
 	looked int // where dropDead's next look at named starts: the tracker goroutine's
 
-	scanMu  sync.Mutex // one scan at a time: the tracker goroutine's, or a test's
-	dirents *dirReader // under scanMu
-	prefix  []byte     // NAME~s, which starts the names of subscriber segments
+	scanMu  sync.Mutex          // one scan at a time: the tracker goroutine's, or a test's
+	dirents *dirReader          // under scanMu, as the rest of this block
+	prefix  []byte              // NAME~s, which starts the names of subscriber segments
+	refused map[string]*refusal // names scan will not open again (scan.go)
+	cycle   uint64              // scan's passes over the whole directory
+	opened  int                 // Opens scan tried, for tests
 
 	// the publishing goroutine's stall clock: the position that blocks it
 	// (^0: none) and since when
@@ -94,7 +94,7 @@ func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
 		blockedAt: ^uint64(0), stop: make(chan struct{}), done: make(chan struct{}),
-		dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s")}
+		dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{}}
 }
 
 // namedSeg is a segment scan mapped by name: its key in segs, and the
@@ -132,57 +132,6 @@ func (t *tracker) look(i int) {
 	} else if t.wake.Load() && now.Sub(t.lastParked) > wakeSticky {
 		t.wake.Store(false)
 	}
-}
-
-// scan opens subscriber segments it does not know yet: NAME~s… in dir. A
-// name it cannot open — not ready yet, or not a subscriber segment — it
-// tries again at the next scan. At rest it allocates nothing.
-func (t *tracker) scan() {
-	t.scanMu.Lock()
-	defer t.scanMu.Unlock()
-	for name := range t.dirents.names {
-		if !bytes.HasPrefix(name, t.prefix) {
-			continue
-		}
-		t.mu.RLock() // segs also grows on the sharer's goroutines (adopt)
-		_, known := t.segs[string(name)]
-		full := len(t.segs) >= maxSubSegs
-		t.mu.RUnlock()
-		if known {
-			continue
-		}
-		n := string(name)
-		if full {
-			if !t.full {
-				t.full = true
-				t.peerLogf("topic %s: %d subscriber segments mapped; ignoring more", t.name, maxSubSegs)
-			}
-			break
-		}
-		seg, err := layout.Open(layout.Options{Name: n, Dir: t.dir, ReadOnly: true, Fingerprint: subFPrint,
-			MaxLength: 1 << 16, ReadyWait: -1})
-		if errors.Is(err, fs.ErrNotExist) {
-			unlinkDangling(t.dir + "/" + n)
-			continue
-		}
-		if err != nil {
-			continue
-		}
-		if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
-			seg.Close()
-			continue
-		}
-		t.mu.Lock() // only scan adds names to segs, one scan at a time
-		t.segs[n] = seg
-		t.named = append(t.named, namedSeg{n, cPath(t.dir + "/" + n)})
-		t.mu.Unlock()
-	}
-	if t.dirents.err != nil {
-		return // no completed scan: joiners wait for the next
-	}
-	// SYNC: release: every segment linked before this scan began is
-	// mapped now; a joining subscriber waits for two more (Subscribe).
-	asm.StoreRelease64(word(t.pub, offScanGen), load(t.pub, offScanGen)+1)
 }
 
 // dropDead unmaps the segments whose process is gone — their name, a link

@@ -24,12 +24,11 @@ func TestTrackerAllocs(t *testing.T) {
 	}
 	defer s.Close()
 	os.WriteFile(dir+"/"+name+"other", nil, 0o600) // a name scan passes over
-	tr := makeTracker(p.subs.name, p.subs.epoch, p.subs.pub, p.subs.opts)
+	tr := testTracker(t, p)
 	tr.scan()
 	if len(tr.named) != 1 {
 		t.Fatalf("the tracker mapped %d segments by name, want the subscriber's", len(tr.named))
 	}
-	defer func() { go tr.run(); tr.close() }()
 	looks := func() {
 		for i := 1; i <= 10; i++ {
 			tr.look(i)
@@ -39,6 +38,15 @@ func TestTrackerAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(20, looks); n != 0 {
 		t.Errorf("ten looks of the tracker allocate %v times", n)
 	}
+}
+
+// testTracker returns a second tracker of p's topic, closed with tb, for
+// a test to drive: no goroutine of its own, and a copy of the topic
+// segment to count its scans in (p's tracker counts its own in p's).
+func testTracker(tb testing.TB, p *Publisher[tick]) *tracker {
+	tr := makeTracker(p.subs.name, p.subs.epoch, slices.Clone(p.subs.pub), p.subs.opts)
+	tb.Cleanup(func() { go tr.run(); tr.close() })
+	return tr
 }
 
 // TestDirReader: names lists every entry, across several getdents64
@@ -92,8 +100,7 @@ func BenchmarkTrackerLook(b *testing.B) {
 		b.Run("segs="+strconv.Itoa(segs), func(b *testing.B) {
 			p, dir := create(b, Options{})
 			hostileSegments(b, dir, segs)
-			tr := makeTracker(p.subs.name, p.subs.epoch, p.subs.pub, p.subs.opts)
-			defer func() { go tr.run(); tr.close() }()
+			tr := testTracker(b, p)
 			tr.scan()
 			if len(tr.named) != segs {
 				b.Fatalf("%d segments mapped, want %d", len(tr.named), segs)
@@ -105,5 +112,72 @@ func BenchmarkTrackerLook(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestScanBounded: names that look like subscriber segments and are not
+// (3×scanOpens files) are tried scanOpens a scan, each once: the pass
+// ends at the third scan and the next tries none; a name that another
+// file takes is tried again; a subscriber's segment among them is mapped.
+func TestScanBounded(t *testing.T) {
+	p, dir := create(t, Options{})
+	junk := func(i int) string { return dir + "/ticks~sjunk." + strconv.Itoa(i) }
+	for i := range 3 * scanOpens {
+		if err := os.WriteFile(junk(i), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := testTracker(t, p)
+	scans := func() uint64 { return load(tr.pub, offScanGen) }
+	g0 := scans()
+	for i := 1; i <= 4; i++ {
+		tr.scan()
+		wantPasses := uint64(max(i-2, 0))
+		if tr.opened != min(i, 3)*scanOpens || scans()-g0 != wantPasses {
+			t.Fatalf("scan %d: %d opens, %d passes; want %d, %d", i, tr.opened, scans()-g0, min(i, 3)*scanOpens, wantPasses)
+		}
+	}
+	if len(tr.refused) != 3*scanOpens {
+		t.Fatalf("%d names refused, want %d", len(tr.refused), 3*scanOpens)
+	}
+	// Another file under an old name (made before the old one goes: not
+	// its inode), and a subscriber.
+	if err := os.WriteFile(dir+"/new", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+"/new", junk(7)); err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, dir)
+	tr.scan()
+	if tr.opened != 3*scanOpens+2 || len(tr.named) != 1 || len(tr.refused) != 3*scanOpens {
+		t.Fatalf("%d opens, %d segments mapped, %d refused after a name changed file and a subscriber came", tr.opened, len(tr.named), len(tr.refused))
+	}
+	os.Remove(junk(3))
+	tr.scan()
+	if len(tr.refused) != 3*scanOpens-1 {
+		t.Fatalf("%d names refused once one went, want %d", len(tr.refused), 3*scanOpens-1)
+	}
+}
+
+// TestScanEntriesBounded: a scan lists scanEntries entries at most; a
+// pass over a larger directory takes several, and the scan count goes up
+// at its end only.
+func TestScanEntriesBounded(t *testing.T) {
+	p, dir := create(t, Options{})
+	for i := range scanEntries {
+		if err := os.WriteFile(dir+"/other."+strconv.Itoa(i), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := testTracker(t, p)
+	g0 := load(tr.pub, offScanGen)
+	tr.scan() // scanEntries of the scanEntries+3 (".", "..", the topic)
+	if g := load(tr.pub, offScanGen); g != g0 {
+		t.Fatalf("a scan of %d entries of %d ended a pass", scanEntries, scanEntries+3)
+	}
+	tr.scan()
+	if g := load(tr.pub, offScanGen); g != g0+1 {
+		t.Fatalf("two scans did not end a pass over %d entries", scanEntries+3)
 	}
 }

@@ -1,0 +1,124 @@
+package topic
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+
+	"github.com/spinwire/spinwire/asm"
+	"github.com/spinwire/spinwire/layout"
+)
+
+// Bounds on one scan (every 10 ms): whoever may write the topic
+// directory — another uid, where Options.Dir lets it — may fill it with
+// names that look like subscriber segments and are not. Each Open costs
+// some ten system calls (5 µs); a scan of 5 000 such names took 24 ms, so
+// the tracker's goroutine never rested. Now a scan lists at most
+// scanEntries entries and tries at most scanOpens of them, and goes on
+// from there at the next; a name refused for good (not a sealed segment
+// of a trusted owner, of another layout) is not tried again while the
+// same file bears it, up to maxRefused names.
+const (
+	scanEntries = 4096
+	scanOpens   = 64
+	maxRefused  = 4 * maxSubSegs
+)
+
+// refusal is a name scan refused: the inode it refused, and the pass over
+// the directory that last saw it there.
+type refusal struct{ ino, cycle uint64 }
+
+// scan opens subscriber segments it does not know yet, NAME~s… in dir,
+// within the bounds above. A scan that reaches the end of the directory
+// ends a pass over it: then, and only then, the topic segment's scan count
+// goes up — every segment linked before the pass began is mapped, unless
+// it was refused or maxSubSegs are. A name not ready yet (or whose
+// segment lacks its magic still) is tried again in the next pass. At
+// rest it allocates nothing.
+func (t *tracker) scan() {
+	t.scanMu.Lock()
+	defer t.scanMu.Unlock()
+	entries, opens := 0, 0
+	for name, ino := range t.dirents.names {
+		if entries++; entries > scanEntries {
+			break
+		}
+		if !bytes.HasPrefix(name, t.prefix) || t.refusedBefore(name, ino) {
+			continue
+		}
+		t.mu.RLock() // segs also grows on the sharer's goroutines (adopt)
+		_, known := t.segs[string(name)]
+		full := len(t.segs) >= maxSubSegs
+		t.mu.RUnlock()
+		if known {
+			continue
+		}
+		if full {
+			if !t.full {
+				t.full = true
+				t.peerLogf("topic %s: %d subscriber segments mapped; ignoring more", t.name, maxSubSegs)
+			}
+			continue
+		}
+		if opens++; opens > scanOpens {
+			break
+		}
+		t.open(string(name), ino)
+	}
+	if t.dirents.err != nil || !t.dirents.ended {
+		return // the pass goes on at the next scan (from the start after an error)
+	}
+	for n, r := range t.refused {
+		if r.cycle != t.cycle {
+			delete(t.refused, n) // the name has gone
+		}
+	}
+	t.cycle++
+	// SYNC: release: every segment linked before this pass began is
+	// mapped now; a joining subscriber waits for two more (Subscribe).
+	asm.StoreRelease64(word(t.pub, offScanGen), load(t.pub, offScanGen)+1)
+}
+
+// refusedBefore reports whether name was refused while the same file bore
+// it, and marks it seen in this pass; a name another file bears now is
+// forgotten, to be tried again.
+func (t *tracker) refusedBefore(name []byte, ino uint64) bool {
+	r := t.refused[string(name)]
+	switch {
+	case r == nil:
+		return false
+	case r.ino != ino:
+		delete(t.refused, string(name))
+		return false
+	}
+	r.cycle = t.cycle
+	return true
+}
+
+// open maps subscriber segment n (inode ino) if it is one, and remembers
+// it as refused if it never will be.
+func (t *tracker) open(n string, ino uint64) {
+	t.opened++
+	seg, err := layout.Open(layout.Options{Name: n, Dir: t.dir, ReadOnly: true, Fingerprint: subFPrint,
+		MaxLength: 1 << 16, ReadyWait: -1})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		unlinkDangling(t.dir + "/" + n)
+		return
+	case errors.Is(err, layout.ErrNotReady):
+		return
+	case err != nil:
+		if len(t.refused) < maxRefused {
+			t.refused[n] = &refusal{ino: ino, cycle: t.cycle}
+		}
+		return
+	}
+	if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
+		seg.Close() // its creator may not have written the magic yet
+		return
+	}
+	t.mu.Lock() // only scan adds names to segs, one scan at a time
+	t.segs[n] = seg
+	t.named = append(t.named, namedSeg{n, cPath(t.dir + "/" + n)})
+	t.mu.Unlock()
+}
