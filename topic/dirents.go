@@ -9,13 +9,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A publisher's tracker looks at its directory every 10 ms and at each
-// subscriber segment's name every millisecond, for as long as it lives.
-// Through os.ReadDir and unix.Stat those looks made all of a publisher's
-// garbage at rest — 2 700 allocations a second with one subscriber
-// process, two more per look at each further one — where a process that
-// turned its collector off expects none. The two below make none
-// (TestTrackerAllocs).
+// A publisher's tracker looks at its directory every 10 ms and, where a
+// subscriber process has no pidfd (named.go), at its segment's name every
+// millisecond, for as long as it lives. Through os.ReadDir and unix.Stat
+// those looks made all of a publisher's garbage at rest — 2 700
+// allocations a second with one subscriber process, two more per look at
+// each further one — where a process that turned its collector off
+// expects none. The two below make none (TestTrackerAllocs).
 
 // dirReader lists a directory through a descriptor it keeps open and a
 // buffer it reuses, a part at a time if its caller wishes: each names

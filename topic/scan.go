@@ -47,7 +47,10 @@ func (t *tracker) scan() {
 			continue
 		}
 		t.mu.RLock() // segs also grows on the sharer's goroutines (adopt)
-		_, known := t.segs[string(name)]
+		ns, known := t.named[string(name)]
+		if known {
+			ns.cycle = t.cycle // scan's alone, as every cycle
+		}
 		full := len(t.segs) >= maxSubSegs
 		t.mu.RUnlock()
 		if known {
@@ -73,6 +76,7 @@ func (t *tracker) scan() {
 			delete(t.refused, n) // the name has gone
 		}
 	}
+	t.dropUnlisted()
 	t.cycle++
 	// SYNC: release: every segment linked before this pass began is
 	// mapped now; a joining subscriber waits for two more (Subscribe).
@@ -117,8 +121,5 @@ func (t *tracker) open(n string, ino uint64) {
 		seg.Close() // its creator may not have written the magic yet
 		return
 	}
-	t.mu.Lock() // only scan adds names to segs, one scan at a time
-	t.segs[n] = seg
-	t.named = append(t.named, namedSeg{n, cPath(t.dir + "/" + n)})
-	t.mu.Unlock()
+	t.mapNamed(n, seg)
 }

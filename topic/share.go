@@ -224,16 +224,8 @@ func (t *tracker) adopt(fd, conn int) bool {
 // watch keeps conn, which brought the segment of key, and adds it to the
 // epoll set in which dropDead looks for closed connections. Under t.mu.
 func (t *tracker) watch(conn int, key string) bool {
-	if t.ep < 0 {
-		ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
-		if err != nil {
-			return false
-		}
-		t.ep = ep
-	}
 	// Hang-ups only: whatever a peer sends on conn wakes nothing.
-	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR, Fd: int32(conn)}
-	if unix.EpollCtl(t.ep, unix.EPOLL_CTL_ADD, conn, &ev) != nil {
+	if !epollAdd(&t.ep, conn, unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) {
 		return false
 	}
 	t.connKey[conn] = key
@@ -250,15 +242,33 @@ const maxShareConns = 4096
 // look (at most len(t.evs) at a time; the rest at the next): one
 // epoll_wait that does not block, whatever the number of connections.
 // ep is t.ep, read under t.mu. The tracker goroutine's.
-func (t *tracker) hungUp(ep int) []unix.EpollEvent {
+func (t *tracker) hungUp(ep int) []unix.EpollEvent { return epollReady(ep, t.evs[:]) }
+
+// epollAdd adds fd to the epoll set *ep (made first if *ep < 0) for
+// events, and reports whether it could.
+func epollAdd(ep *int, fd int, events uint32) bool {
+	if *ep < 0 {
+		e, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+		if err != nil {
+			return false
+		}
+		*ep = e
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
+	return unix.EpollCtl(*ep, unix.EPOLL_CTL_ADD, fd, &ev) == nil
+}
+
+// epollReady returns the events of set ep (none if ep < 0) ready now, in
+// evs: one epoll_wait that does not block.
+func epollReady(ep int, evs []unix.EpollEvent) []unix.EpollEvent {
 	if ep < 0 {
 		return nil
 	}
-	n, err := unix.EpollWait(ep, t.evs[:], 0)
+	n, err := unix.EpollWait(ep, evs, 0)
 	if err != nil || n <= 0 {
 		return nil
 	}
-	return t.evs[:n]
+	return evs[:n]
 }
 
 // dropClosed closes the connections in hung (hungUp's) and lets go of

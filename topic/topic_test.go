@@ -233,8 +233,8 @@ func TestReliableWatchUnmapped(t *testing.T) {
 	tr := p.subs
 	tr.mu.Lock()
 	seg := tr.segs[tr.watchKey]
-	delete(tr.segs, tr.watchKey) // as dropDead does
-	tr.named = slices.DeleteFunc(tr.named, func(n namedSeg) bool { return n.key == tr.watchKey })
+	delete(tr.segs, tr.watchKey) // kept mapped, closed by the test
+	tr.dropNamed(tr.watchKey)    // the rest, as dropDead does
 	tr.mu.Unlock()
 	defer seg.Close()
 	if seg == nil || !pub(p, 8) {
@@ -1145,27 +1145,30 @@ func TestSubscriberSegmentsBounded(t *testing.T) {
 	}
 }
 
-// TestDeadSegmentsFoundInTurn: with more subscriber segments than a look
-// stats (livenessLooks), the ones that go are found however far down the
-// list they are: the looks take the segments in turn.
+// TestDeadSegmentsFoundInTurn: with more subscriber segments asked after
+// by name (no pidfd) than a look asks after (livenessLooks), the ones
+// that go are found however far down the list they are: the looks take
+// the segments in turn, and len/livenessLooks of them take all.
 func TestDeadSegmentsFoundInTurn(t *testing.T) {
 	p, dir := create(t, Options{Capacity: 8})
 	segs := map[string]*layout.Segment{}
 	for _, seg := range hostileSegments(t, dir, 4*livenessLooks) {
 		segs[filepath.Base(seg.Path())] = seg
 	}
-	if !eventually(func() bool { return mappedSegments(p) == len(segs) }) {
-		t.Fatalf("%d of %d segments mapped", mappedSegments(p), len(segs))
+	tr := testTracker(t, p)
+	tr.noPidfd = true
+	scanPass(t, tr)
+	if len(tr.asked) != len(segs) {
+		t.Fatalf("%d of %d segments asked after by name", len(tr.asked), len(segs))
 	}
-	// The last ten in the order the tracker mapped them (a scan's: by name).
-	p.subs.mu.RLock()
-	last := slices.Clone(p.subs.named[len(p.subs.named)-10:])
-	p.subs.mu.RUnlock()
-	for _, n := range last {
-		segs[n.key].Close()
+	for _, n := range tr.asked[len(tr.asked)-10:] { // the last ten in turn
+		segs[n].Close()
 	}
-	if !eventually(func() bool { return mappedSegments(p) == len(segs)-10 }) {
-		t.Fatalf("%d segments mapped after the last 10 of %d went", mappedSegments(p), len(segs))
+	for look := 1; look <= 4; look++ {
+		tr.dropDead()
+		if want := len(segs) - 10*(look/4); len(tr.segs) != want {
+			t.Fatalf("look %d: %d segments mapped, want %d", look, len(tr.segs), want)
+		}
 	}
 }
 

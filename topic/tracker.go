@@ -1,7 +1,6 @@
 package topic
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +32,13 @@ type tracker struct {
 
 	mu      sync.RWMutex
 	segs    map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
-	named   []namedSeg                 // the segments in segs that scan mapped by name, in the order it did
+	named   map[string]*namedSeg       // the segments in segs that scan mapped by name (named.go)
+	asked   []string                   // the keys in named without a pidfd, in the order mapped
+	watched []string                   // the keys in named with one, in the order mapped
+	deaths  int                        // epoll set of named's pidfds, -1 until the first
+	pidKey  map[int]string             // each pidfd's key in named
+	pidEvs  [64]unix.EpollEvent        // exited's buffer
+	noPidfd bool                       // tests: as where pidfd_open fails
 	conns   map[string][]int           // the connections that brought a segment, by its key
 	nconns  int                        // in conns, all keys
 	connKey map[int]string             // each connection's key in conns
@@ -52,7 +57,9 @@ type tracker struct {
 
 	at []uint64 // positions' result, reused: the publishing goroutine's
 
-	looked int // where dropDead's next look at named starts: the tracker goroutine's
+	// where dropDead's next look at asked and at watched starts: the
+	// tracker goroutine's
+	looked, lookedW int
 
 	scanMu  sync.Mutex          // one scan at a time: the tracker goroutine's, or a test's
 	dirents *dirReader          // under scanMu, as the rest of this block
@@ -92,16 +99,10 @@ func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	return &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
 		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
+		named: map[string]*namedSeg{}, deaths: -1, pidKey: map[int]string{},
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
 		blockedAt: ^uint64(0), stop: make(chan struct{}), done: make(chan struct{}),
 		dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{}}
-}
-
-// namedSeg is a segment scan mapped by name: its key in segs, and the
-// path dropDead asks after.
-type namedSeg struct {
-	key  string
-	path []byte // dir/key, NUL-terminated (gone)
 }
 
 func (t *tracker) run() {
@@ -134,49 +135,63 @@ func (t *tracker) look(i int) {
 	}
 }
 
-// dropDead unmaps the segments whose process is gone — their name, a link
-// to the owner's descriptor, leads nowhere once it dies — and lets go of
-// the connections that have hung up (share.go), and of the segments they
-// brought once all of a segment's have. It takes the write lock only when
-// there is something to drop. Each look stats livenessLooks of the
-// segments linked by name at most, in turn: with more, each is looked at
-// every len(named)/livenessLooks looks.
+// dropDead lets go of the segments linked by name whose process has died
+// (its pidfd in deaths is readable) or whose name leads nowhere (the link
+// to the owner's descriptor: it died, or closed the descriptor without
+// removing the name, as exec does), and of the connections that have hung
+// up (share.go) and the segments they brought once all of a segment's
+// have. It takes the write lock only when there is something to drop.
+// Each look asks after livenessLooks of the names of segments without a
+// pidfd at most, and one of the others, in turn. Cost at rest: two
+// epoll_waits and a faccessat.
 func (t *tracker) dropDead() {
-	var dead []string
 	t.mu.RLock()
-	if k := len(t.named); k > 0 {
-		m := min(k, livenessLooks)
-		for i := range m {
-			if n := t.named[(t.looked+i)%k]; gone(n.path) {
-				dead = append(dead, n.key)
-			}
-		}
-		t.looked = (t.looked + m) % k
-	}
-	ep := t.ep
+	dead := t.askAfter(nil, t.asked, &t.looked, livenessLooks)
+	dead = t.askAfter(dead, t.watched, &t.lookedW, 1)
+	ep, deaths := t.ep, t.deaths
 	t.mu.RUnlock()
-	hung := t.hungUp(ep) // without the lock: a look costs one system call
-	if len(dead) == 0 && len(hung) == 0 {
+	// Without the lock: a look costs a system call a set.
+	hung, exited := t.hungUp(ep), t.exited(deaths)
+	if len(dead) == 0 && len(hung) == 0 && len(exited) == 0 {
 		return
 	}
 	t.mu.Lock()
 	t.dropClosed(hung)
+	for _, ev := range exited {
+		if n, ok := t.pidKey[int(ev.Fd)]; ok {
+			t.dropNamed(n)
+		}
+	}
 	for _, n := range dead {
-		t.segs[n].Close()
-		delete(t.segs, n)
-		t.named = slices.DeleteFunc(t.named, func(x namedSeg) bool { return x.key == n })
-		unlinkDangling(t.dir + "/" + n)
+		t.dropNamed(n)
 	}
 	t.full = false
 	t.mu.Unlock()
 }
 
-// livenessLooks bounds the segments linked by name that a look of
-// dropDead stats (a stat of a link through /proc, 1.7–3 µs here): a look
-// at 1024 segments took 1.7 ms statting them all, 0.2 ms statting 64
-// (docs/benchmarks.md, "The tracker's housekeeping"). A dead process is
-// let go within a millisecond while there are at most livenessLooks
-// segments, within len/livenessLooks milliseconds beyond.
+// askAfter appends to dead those of the next m keys in turn (from *at)
+// whose name leads nowhere, and moves *at on. Under t.mu.
+func (t *tracker) askAfter(dead, keys []string, at *int, m int) []string {
+	k := len(keys)
+	if k == 0 {
+		return dead
+	}
+	m = min(k, m)
+	for i := range m {
+		if n := keys[(*at+i)%k]; gone(t.named[n].path) {
+			dead = append(dead, n)
+		}
+	}
+	*at = (*at + m) % k
+	return dead
+}
+
+// livenessLooks bounds the segments linked by name without a pidfd that a
+// look of dropDead asks after (a stat of a link through /proc, 1.7–3 µs
+// here): a look at 1024 segments took 1.7 ms statting them all, 0.2 ms
+// statting 64 (docs/benchmarks.md, "The tracker's housekeeping"). Such a
+// dead process is let go within a millisecond while there are at most
+// livenessLooks of them, within len/livenessLooks milliseconds beyond.
 const livenessLooks = 64
 
 // maxSubSegs bounds the subscriber segments a publisher maps (64
@@ -362,7 +377,18 @@ func (t *tracker) close() {
 		s.Close()
 		delete(t.segs, n)
 	}
-	t.named = nil
+	for _, ns := range t.named {
+		if ns.pidfd >= 0 {
+			unix.Close(ns.pidfd)
+		}
+	}
+	clear(t.named)
+	clear(t.pidKey)
+	t.asked, t.watched = nil, nil
+	if t.deaths >= 0 {
+		unix.Close(t.deaths)
+		t.deaths = -1
+	}
 	for n, conns := range t.conns {
 		for _, c := range conns {
 			unix.Close(c)

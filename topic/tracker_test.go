@@ -49,6 +49,76 @@ func testTracker(tb testing.TB, p *Publisher[tick]) *tracker {
 	return tr
 }
 
+// TestDeadProcessAtOnce: a subscriber process's segment is watched by a
+// pidfd, and the look after the process dies lets it go, however many
+// other segments are mapped.
+func TestDeadProcessAtOnce(t *testing.T) {
+	p, dir := create(t, Options{})
+	hostileSegments(t, dir, 2*livenessLooks)
+	child, _ := startChild(t, "hang:"+dir)
+	tr := testTracker(t, p)
+	scanPass(t, tr)
+	key := ""
+	for n, ns := range tr.named {
+		if strings.HasPrefix(n, "ticks~s"+strconv.Itoa(child.Process.Pid)+".") {
+			key = n
+		}
+		if ns.pidfd < 0 {
+			t.Fatalf("segment %s has no pidfd", n)
+		}
+	}
+	if key == "" || len(tr.named) != 2*livenessLooks+1 {
+		t.Fatalf("%d segments mapped, the child's %q", len(tr.named), key)
+	}
+	child.Process.Kill()
+	child.Wait()
+	tr.dropDead()
+	if _, ok := tr.named[key]; ok || len(tr.named) != 2*livenessLooks {
+		t.Fatalf("a look after the child died: %d segments mapped, the child's still: %v", len(tr.named), ok)
+	}
+	if _, err := os.Lstat(dir + "/" + key); !os.IsNotExist(err) {
+		t.Fatalf("the dead child's name: %v", err)
+	}
+}
+
+// TestDanglingNameLetGo: a segment whose name leads nowhere while its
+// process lives (the process closed its descriptor, as exec does) is let
+// go within a look per segment watched by a pidfd, and its name removed.
+func TestDanglingNameLetGo(t *testing.T) {
+	p, dir := create(t, Options{})
+	segs := hostileSegments(t, dir, 3)
+	tr := testTracker(t, p)
+	scanPass(t, tr)
+	if len(tr.watched) != 3 {
+		t.Fatalf("%d segments watched by a pidfd, want 3", len(tr.watched))
+	}
+	name := segs[1].Path()
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/"+strconv.Itoa(os.Getpid())+"/fd/999999", name); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		tr.dropDead()
+	}
+	if _, err := os.Lstat(name); len(tr.named) != 2 || !os.IsNotExist(err) {
+		t.Fatalf("after 3 looks: %d segments mapped, the dangling name: %v", len(tr.named), err)
+	}
+}
+
+// scanPass has tr scan until a pass over the directory ends.
+func scanPass(t *testing.T, tr *tracker) {
+	t.Helper()
+	g := load(tr.pub, offScanGen)
+	for range 1000 {
+		if tr.scan(); load(tr.pub, offScanGen) != g {
+			return
+		}
+	}
+	t.Fatal("no pass ended in 1000 scans")
+}
+
 // TestDirReader: names lists every entry, across several getdents64
 // calls, the same each time.
 func TestDirReader(t *testing.T) {
