@@ -107,6 +107,35 @@ func TestDanglingNameLetGo(t *testing.T) {
 	}
 }
 
+// TestTrackerFds: a publisher's tracker gives back every descriptor it
+// took — the directory's, the pidfds and their epoll set — when it closes.
+func TestTrackerFds(t *testing.T) {
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	dir := t.TempDir()
+	before := fds()
+	for range 3 {
+		p, err := Create[tick]("ticks", Options{Dir: dir, Policy: Reliable})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir}) // a reliable join: p has mapped it
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.subs.mu.RLock()
+		watched := len(p.subs.watched)
+		p.subs.mu.RUnlock()
+		if watched != 1 {
+			t.Fatalf("%d segments watched by a pidfd, want the subscriber's", watched)
+		}
+		s.Close()
+		p.Close()
+	}
+	if n := fds(); n != before {
+		t.Fatalf("%d descriptors open after three publishers came and went, %d before", n, before)
+	}
+}
+
 // scanPass has tr scan until a pass over the directory ends.
 func scanPass(t *testing.T, tr *tracker) {
 	t.Helper()
