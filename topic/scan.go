@@ -49,7 +49,7 @@ func (t *tracker) scan() {
 		t.mu.RLock() // segs also grows on the sharer's goroutines (adopt)
 		ns, known := t.named[string(name)]
 		if known {
-			ns.cycle = t.cycle // scan's alone, as every cycle
+			ns.cycle = t.cycle // only scan reads or writes cycle
 		}
 		full := len(t.segs) >= maxSubSegs
 		t.mu.RUnlock()
@@ -83,6 +83,19 @@ func (t *tracker) scan() {
 	asm.StoreRelease64(word(t.pub, offScanGen), load(t.pub, offScanGen)+1)
 }
 
+// forGood reports whether layout.Open's err says the same file will never
+// be a subscriber segment for this publisher: not a sealed segment, not of
+// a trusted owner, not readable by this process, or of another layout.
+func forGood(err error) bool {
+	for _, e := range []error{layout.ErrUntrusted, layout.ErrNotSealed, fs.ErrPermission, layout.ErrTooShort,
+		layout.ErrInvalidSize, layout.ErrBadMagic, layout.ErrVersion, layout.ErrBadLength, layout.ErrLayoutMismatch} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // refusedBefore reports whether name was refused while the same file bore
 // it, and marks it seen in this pass; a name another file bears now is
 // forgotten, to be tried again.
@@ -109,13 +122,13 @@ func (t *tracker) open(n string, ino uint64) {
 	case errors.Is(err, fs.ErrNotExist):
 		unlinkDangling(t.dir + "/" + n)
 		return
-	case errors.Is(err, layout.ErrNotReady):
-		return
-	case err != nil:
+	case forGood(err):
 		if len(t.refused) < maxRefused {
 			t.refused[n] = &refusal{ino: ino, cycle: t.cycle}
 		}
 		return
+	case err != nil:
+		return // not ready yet, or short of descriptors or memory: the next pass tries again
 	}
 	if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
 		seg.Close() // its creator may not have written the magic yet

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestTrackerAllocs: a publisher's housekeeping makes no garbage at rest —
@@ -256,6 +258,39 @@ func TestScanBounded(t *testing.T) {
 	tr.scan()
 	if len(tr.refused) != 3*scanOpens-1 {
 		t.Fatalf("%d names refused once one went, want %d", len(tr.refused), 3*scanOpens-1)
+	}
+}
+
+// TestScanRetriesNotReady: a name whose segment is not ready (a sealed
+// memfd whose header its creator has not written) is tried again at every
+// pass; one that is not a segment at all (a plain file) is not.
+func TestScanRetriesNotReady(t *testing.T) {
+	p, dir := create(t, Options{})
+	fd, err := unix.MemfdCreate("not-ready", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Ftruncate(fd, 8192); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/"+strconv.Itoa(os.Getpid())+"/fd/"+strconv.Itoa(fd), dir+"/ticks~sslow.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/ticks~splain.1", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := testTracker(t, p)
+	for pass := 1; pass <= 3; pass++ {
+		scanPass(t, tr)
+		_, slow := tr.refused["ticks~sslow.1"]
+		_, plain := tr.refused["ticks~splain.1"]
+		if tr.opened != pass+1 || slow || !plain || len(tr.named) != 0 {
+			t.Fatalf("pass %d: %d opens, not-ready refused %v, plain file refused %v, %d mapped", pass, tr.opened, slow, plain, len(tr.named))
+		}
 	}
 }
 
