@@ -94,6 +94,16 @@ func (d *dirReader) seek() error {
 	return err
 }
 
+// stat returns the directory's status, opening it the first time.
+func (d *dirReader) stat(st *unix.Stat_t) error {
+	if d.fd < 0 {
+		if err := d.seek(); err != nil {
+			return err
+		}
+	}
+	return unix.Fstat(d.fd, st)
+}
+
 func (d *dirReader) close() {
 	if d.fd >= 0 {
 		unix.Close(d.fd)

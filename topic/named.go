@@ -19,7 +19,8 @@ import (
 // lives — the process closed it with its last subscriber — is let go
 // when a whole pass over the directory (scan) has not listed the name;
 // one whose name stays but leads nowhere while its process lives (it
-// closed its descriptor: exec) when dropDead asks after it, one a look.
+// closed its descriptor: exec) when dropDead asks after it, one every
+// watchedEvery looks.
 
 // namedSeg is a segment scan mapped by name.
 type namedSeg struct {

@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,7 +87,8 @@ func TestDeadProcessAtOnce(t *testing.T) {
 
 // TestDanglingNameLetGo: a segment whose name leads nowhere while its
 // process lives (the process closed its descriptor, as exec does) is let
-// go within a look per segment watched by a pidfd, and its name removed.
+// go within watchedEvery looks per segment watched by a pidfd, and its
+// name removed.
 func TestDanglingNameLetGo(t *testing.T) {
 	p, dir := create(t, Options{})
 	segs := hostileSegments(t, dir, 3)
@@ -101,11 +104,11 @@ func TestDanglingNameLetGo(t *testing.T) {
 	if err := os.Symlink("/proc/"+strconv.Itoa(os.Getpid())+"/fd/999999", name); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
+	for range 3 * watchedEvery {
 		tr.dropDead()
 	}
 	if _, err := os.Lstat(name); len(tr.named) != 2 || !os.IsNotExist(err) {
-		t.Fatalf("after 3 looks: %d segments mapped, the dangling name: %v", len(tr.named), err)
+		t.Fatalf("after %d looks: %d segments mapped, the dangling name: %v", 3*watchedEvery, len(tr.named), err)
 	}
 }
 
@@ -266,20 +269,7 @@ func TestScanBounded(t *testing.T) {
 // pass; one that is not a segment at all (a plain file) is not.
 func TestScanRetriesNotReady(t *testing.T) {
 	p, dir := create(t, Options{})
-	fd, err := unix.MemfdCreate("not-ready", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Ftruncate(fd, 8192); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/proc/"+strconv.Itoa(os.Getpid())+"/fd/"+strconv.Itoa(fd), dir+"/ticks~sslow.1"); err != nil {
-		t.Fatal(err)
-	}
+	notReady(t, dir+"/ticks~sslow.1")
 	if err := os.WriteFile(dir+"/ticks~splain.1", nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +281,84 @@ func TestScanRetriesNotReady(t *testing.T) {
 		if tr.opened != pass+1 || slow || !plain || len(tr.named) != 0 {
 			t.Fatalf("pass %d: %d opens, not-ready refused %v, plain file refused %v, %d mapped", pass, tr.opened, slow, plain, len(tr.named))
 		}
+	}
+}
+
+// notReady links path to a sealed memfd whose header nobody writes: a
+// subscriber segment not ready yet; closed with t.
+func notReady(t *testing.T, path string) {
+	t.Helper()
+	fd, err := unix.MemfdCreate("not-ready", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Ftruncate(fd, 8192); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/proc/"+strconv.Itoa(os.Getpid())+"/fd/"+strconv.Itoa(fd), path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestQuietDirectory: a pass over a directory unchanged since the last
+// whole pass (its ctime settled) ends without listing it; a new name, or
+// a name left to try again, has the next pass list it.
+func TestQuietDirectory(t *testing.T) {
+	p, dir := create(t, Options{})
+	hostileSegments(t, dir, 2)
+	tr := testTracker(t, p)
+	settle := func() { // as if the last listing began a while after the last change
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err != nil {
+			t.Fatal(err)
+		}
+		tr.quiet.at = time.Unix(st.Ctim.Unix()).Add(2 * quietTick)
+	}
+	scans := func() uint64 { return load(tr.pub, offScanGen) }
+	scanPass(t, tr)
+	settle()
+	g, listed := scans(), tr.listed
+	tr.scan()
+	if scans() != g+1 || tr.listed != listed {
+		t.Fatalf("a quiet directory: %d passes, %d listings; want 1, 0", scans()-g, tr.listed-listed)
+	}
+	seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: "ticks~snew.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	store32(seg.Body(), 8, subVersion)
+	store(seg.Body(), 0, subMagic)
+	tr.scan()
+	if tr.listed != listed+1 || len(tr.named) != 3 {
+		t.Fatalf("after a new name: %d listings, %d mapped; want 1, 3", tr.listed-listed, len(tr.named))
+	}
+	if err := os.WriteFile(dir+"/ticks~sfile.1", nil, 0o600); err != nil { // refused for good: nothing to retry
+		t.Fatal(err)
+	}
+	tr.scan()
+	settle()
+	listed = tr.listed
+	tr.scan()
+	if tr.listed != listed {
+		t.Fatal("a directory with a refused name and nothing to retry was listed again")
+	}
+	tr.quiet.at = time.Now().Add(-quietMax) // the last listing too old
+	tr.scan()
+	if tr.listed != listed+1 {
+		t.Fatal("a directory last listed quietMax ago was not listed")
+	}
+	notReady(t, dir+"/ticks~sslow.1") // a name to retry
+	tr.scan()
+	settle()
+	listed = tr.listed
+	tr.scan()
+	if tr.listed != listed+1 {
+		t.Fatal("a directory with a name to retry was not listed again")
 	}
 }
 
