@@ -73,14 +73,15 @@
 // A subscriber costs 64 bytes of shared memory beyond the message buffer,
 // plus one 8 KiB segment per subscribing process and topic.
 //
-// The publisher's goroutine looks in the directory for new subscriber
-// segments every 10 ms (scan.go), and every millisecond for subscriber
-// processes that died: each has a pidfd in one epoll set (named.go). It
-// allocates nothing at rest. A look
-// lists at most 4096 entries and tries at most 64 names, and a name
-// refused for good (not a sealed subscriber segment of a trusted owner)
-// is not tried again while the same file bears it: names planted by
-// whoever may write the directory cost the publisher little.
+// One goroutine per process looks after every publisher in it
+// (keeper.go): in the directory for new subscriber segments every 10 ms,
+// unless it has not changed since the last look (scan.go), and every
+// millisecond for subscriber processes that died: each has a pidfd in one
+// epoll set (named.go). It allocates nothing at rest. A look lists at
+// most 4096 entries and tries at most 64 names, and a name refused for
+// good (not a sealed subscriber segment of a trusted owner) is not tried
+// again while the same file bears it: names planted by whoever may write
+// the directory cost the publisher little.
 //
 // # Ordering
 //

@@ -101,7 +101,7 @@ func (t *tracker) watchPid(pidfd int, n string) bool {
 
 // exited returns the pidfds in deaths (t.deaths, read under t.mu) whose
 // process has exited, at most len(t.pidEvs) at a time (the rest at the
-// next look): one epoll_wait that does not block. The tracker goroutine's.
+// next look): one epoll_wait that does not block. A look's.
 func (t *tracker) exited(deaths int) []unix.EpollEvent { return epollReady(deaths, t.pidEvs[:]) }
 
 // dropNamed unmaps named segment n, closes its pidfd (which leaves

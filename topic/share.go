@@ -241,7 +241,7 @@ const maxShareConns = 4096
 // hungUp returns the kept connections that have hung up since the last
 // look (at most len(t.evs) at a time; the rest at the next): one
 // epoll_wait that does not block, whatever the number of connections.
-// ep is t.ep, read under t.mu. The tracker goroutine's.
+// ep is t.ep, read under t.mu. A look's.
 func (t *tracker) hungUp(ep int) []unix.EpollEvent { return epollReady(ep, t.evs[:]) }
 
 // epollAdd adds fd to the epoll set *ep (made first if *ep < 0) for

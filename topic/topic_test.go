@@ -1197,7 +1197,7 @@ func mappedSegments(p *Publisher[tick]) int {
 	return len(p.subs.segs)
 }
 
-// eventually waits, 10 s at most, for the tracker's goroutine (a look
+// eventually waits, 10 s at most, for the housekeeping goroutine (a look
 // every millisecond, a scan every 10) to make cond true, and reports
 // whether it did.
 func eventually(cond func() bool) bool {

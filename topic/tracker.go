@@ -19,9 +19,10 @@ const (
 
 // tracker is a publisher's view of its subscribers: the subscriber
 // segments of every process subscribed to the topic, mapped read-only, and
-// the tokens it evicted. A goroutine of its own finds new segments and
-// drops those whose process died; the publishing goroutine reads
-// positions only when a reliable topic looks full (slowest).
+// the tokens it evicted. The process's housekeeping goroutine (keeper.go)
+// finds new segments and drops those whose process died; the publishing
+// goroutine reads positions only when a reliable topic looks full
+// (slowest).
 type tracker struct {
 	name, dir string
 	epoch     uint64
@@ -58,11 +59,11 @@ type tracker struct {
 	at []uint64 // positions' result, reused: the publishing goroutine's
 
 	// where dropDead's next look at asked and at watched starts, and its
-	// looks: the tracker goroutine's
+	// looks: under lookMu
 	looked, lookedW int
 	looks           uint64
 
-	scanMu  sync.Mutex          // one scan at a time: the tracker goroutine's, or a test's
+	scanMu  sync.Mutex          // one scan at a time: a look's, or a test's
 	dirents *dirReader          // under scanMu, as the rest of this block
 	prefix  []byte              // NAME~s, which starts the names of subscriber segments
 	refused map[string]*refusal // names scan will not open again (scan.go)
@@ -85,10 +86,12 @@ type tracker struct {
 	watchTok   uint64
 	watchLooks uint32
 
-	stop, done chan struct{}
+	lookMu sync.Mutex // held by a look: close takes it to wait one out
+	lookN  int        // looks so far, under lookMu
+	closed bool       // under lookMu
 
 	// wake: a subscriber was seen parked in the last wakeSticky (wait.go);
-	// lastParked, the run goroutine's: when.
+	// lastParked, the looks': when.
 	wake       atomic.Bool
 	lastParked time.Time
 }
@@ -96,31 +99,28 @@ type tracker struct {
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	t := makeTracker(name, epoch, pub, opts)
 	t.scan()
-	go t.run()
+	housekeeping.add(t)
 	return t
 }
 
-// makeTracker is newTracker without the first scan and the goroutine.
+// makeTracker is newTracker without the first scan and the looks.
 func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	return &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
 		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
 		named: map[string]*namedSeg{}, deaths: -1, pidKey: map[int]string{},
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
-		blockedAt: ^uint64(0), stop: make(chan struct{}), done: make(chan struct{}),
-		dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{}}
+		blockedAt: ^uint64(0),
+		dirents:   newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{}}
 }
 
-func (t *tracker) run() {
-	defer close(t.done)
-	tick := time.NewTicker(livenessEvery)
-	defer tick.Stop()
-	for i := 1; ; i++ {
-		select {
-		case <-t.stop:
-			return
-		case <-tick.C:
-		}
-		t.look(i)
+// lookOnce is the housekeeping goroutine's next look at t, unless t is
+// closed.
+func (t *tracker) lookOnce() {
+	t.lookMu.Lock()
+	defer t.lookMu.Unlock()
+	if !t.closed {
+		t.lookN++
+		t.look(t.lookN)
 	}
 }
 
@@ -311,7 +311,7 @@ func (t *tracker) isEvicted(tok uint64) bool {
 // epoch holds any more — the subscriber closed, or a hostile one moved on
 // to another token — so that the table stays as large as the cells
 // however many evictions there were. A token evicted since the cells were
-// read stays (its cell may have come after). The tracker goroutine's,
+// read stays (its cell may have come after). A look's,
 // every scan while there are any: a read of every active cell.
 func (t *tracker) pruneEvicted() {
 	t.evMu.Lock()
@@ -384,8 +384,10 @@ func (t *tracker) counts() (int, uint64) {
 }
 
 func (t *tracker) close() {
-	close(t.stop)
-	<-t.done
+	housekeeping.remove(t)
+	t.lookMu.Lock() // a look under way ends first
+	t.closed = true
+	t.lookMu.Unlock()
 	t.mu.Lock()
 	for n, s := range t.segs {
 		s.Close()

@@ -2,6 +2,7 @@ package topic
 
 import (
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,11 +46,11 @@ func TestTrackerAllocs(t *testing.T) {
 }
 
 // testTracker returns a second tracker of p's topic, closed with tb, for
-// a test to drive: no goroutine of its own, and a copy of the topic
+// a test to drive: no looks but the test's, and a copy of the topic
 // segment to count its scans in (p's tracker counts its own in p's).
 func testTracker(tb testing.TB, p *Publisher[tick]) *tracker {
 	tr := makeTracker(p.subs.name, p.subs.epoch, slices.Clone(p.subs.pub), p.subs.opts)
-	tb.Cleanup(func() { go tr.run(); tr.close() })
+	tb.Cleanup(tr.close)
 	return tr
 }
 
@@ -382,4 +383,51 @@ func TestScanEntriesBounded(t *testing.T) {
 	if g := load(tr.pub, offScanGen); g != g0+1 {
 		t.Fatalf("two scans did not end a pass over %d entries", scanEntries+3)
 	}
+}
+
+// TestHousekeeping: ten publishers are looked after by one goroutine,
+// each in turn; it ends when the last publisher closes.
+func TestHousekeeping(t *testing.T) {
+	dir := t.TempDir()
+	if !eventually(func() bool { return len(keeperTrackers()) == 0 }) {
+		t.Fatal("trackers of earlier tests still looked after")
+	}
+	g0 := runtime.NumGoroutine()
+	var ps []*Publisher[tick]
+	for i := range 10 {
+		p, err := Create[tick]("t"+strconv.Itoa(i), Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	if g := runtime.NumGoroutine() - g0; g > 1 {
+		t.Errorf("ten publishers started %d goroutines, want the one housekeeping", g)
+	}
+	looked := func(p *Publisher[tick]) int {
+		p.subs.lookMu.Lock()
+		defer p.subs.lookMu.Unlock()
+		return p.subs.lookN
+	}
+	if !eventually(func() bool { return !slices.ContainsFunc(ps, func(p *Publisher[tick]) bool { return looked(p) < 20 }) }) {
+		t.Fatal("a publisher not looked after")
+	}
+	for _, p := range ps {
+		p.Close()
+	}
+	n := looked(ps[0])
+	if !eventually(func() bool { return runtime.NumGoroutine() <= g0 }) {
+		t.Fatalf("%d goroutines once every publisher closed, %d before", runtime.NumGoroutine(), g0)
+	}
+	ps[0].subs.lookOnce() // as a round that began before the close would
+	if looked(ps[0]) != n {
+		t.Fatalf("a closed tracker looked at %d more times", looked(ps[0])-n)
+	}
+}
+
+// keeperTrackers returns the trackers the housekeeping goroutine looks after.
+func keeperTrackers() []*tracker {
+	housekeeping.mu.Lock()
+	defer housekeeping.mu.Unlock()
+	return slices.Clone(housekeeping.trackers)
 }
