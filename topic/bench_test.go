@@ -12,7 +12,8 @@ import (
 )
 
 // TestNoAllocations: publishing and receiving allocate nothing, latency
-// stamps and a subscriber's samples included.
+// stamps and a subscriber's samples included, nor does an idle
+// subscriber's look at the topic's name.
 func TestNoAllocations(t *testing.T) {
 	p, dir := create(t, Options{Capacity: 1024, Policy: Reliable})
 	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Latency: nopRecorder{}})
@@ -28,6 +29,11 @@ func TestNoAllocations(t *testing.T) {
 		s.Poll(fn, 0)
 	}); a != 0 {
 		t.Fatalf("%v allocations per message", a)
+	}
+	// An idle subscriber looks at the topic's name about once a
+	// millisecond (housekeep) for as long as it polls.
+	if a := testing.AllocsPerRun(100, s.follow); a != 0 {
+		t.Fatalf("%v allocations per look at the topic's name", a)
 	}
 }
 

@@ -35,7 +35,8 @@ type Subscriber[T any] struct {
 	err       error // sticky: ErrEvicted, ErrCorrupt, ErrClosed
 	idle      uint32
 	lastCheck time.Time
-	conn      int // the publisher's socket, for a subscriber of another uid's topic (remote.go); -1: none
+	conn      int    // the publisher's socket, for a subscriber of another uid's topic (remote.go); -1: none
+	where     []byte // what follow looks at: dir/name, or dir/name.sock (remote), NUL-terminated
 	// statMu orders Stats, from any goroutine, before the unmapping of
 	// what it reads: the view a follow replaces, and everything at Close,
 	// which leaves the last counts in final.
@@ -80,12 +81,15 @@ func subscribeOptions(name string, opts SubscribeOptions) (SubscribeOptions, err
 func subscribeWith[T any](name string, opts SubscribeOptions, sc *layout.Schema) (*Subscriber[T], error) {
 	var err error
 	s := &Subscriber[T]{name: name, dir: opts.Dir, opts: opts, schema: sc, scratch: make([]uint64, words(sc.Size)), conn: -1}
+	where := filepath.Join(opts.Dir, name)
 	if remote(opts.Dir, name) {
+		s.where = cPath(where + ".sock")
 		if err := s.subscribeRemote(); err != nil {
 			return nil, err
 		}
 		return s, nil
 	}
+	s.where = cPath(where)
 	deadline := time.Now().Add(opts.Wait)
 	for {
 		s.t, err = openView(name, opts, sc)
@@ -421,14 +425,10 @@ func (s *Subscriber[T]) housekeep() {
 	s.follow()
 }
 
-// follow switches to a new publisher of the name, if there is one.
+// follow switches to a new publisher of the name, if there is one. Cost
+// when there is none: a statx, nothing allocated.
 func (s *Subscriber[T]) follow() {
-	var st unix.Stat_t
-	path := filepath.Join(s.dir, s.name)
-	if s.conn >= 0 {
-		path += ".sock"
-	}
-	if unix.Stat(path, &st) != nil || st.Ino == s.t.ino {
+	if ino, ok := statIno(s.where); !ok || ino == s.t.ino {
 		return
 	}
 	// What the old publisher published before it went comes first: a
