@@ -116,6 +116,9 @@ func (d *dirReader) close() {
 // string of a Go one each call: an idle subscriber's looks at its
 // topic's name, once a millisecond, made garbage).
 func statIno(path []byte) (uint64, bool) {
+	if len(path) == 0 {
+		return 0, false
+	}
 	var stx unix.Statx_t
 	cwd := unix.AT_FDCWD // a variable: the constant (-100) is no uintptr
 	_, _, errno := unix.Syscall6(unix.SYS_STATX, uintptr(cwd), uintptr(unsafe.Pointer(&path[0])), 0,

@@ -497,7 +497,7 @@ func FuzzPoll(f *testing.F) {
 		v.reliable = pos&1 != 0 // the in-place paths too
 		sub := func() *Subscriber[tick] {
 			sub := &Subscriber[tick]{name: s.name, dir: s.dir, opts: s.opts, schema: s.schema, t: v, pos: pos,
-				scratch: make([]uint64, len(s.scratch)), cell: s.cell, token: s.token}
+				scratch: make([]uint64, len(s.scratch)), cell: s.cell, token: s.token, conn: -1, where: s.where}
 			return sub
 		}
 		polled, acquired := sub(), sub()

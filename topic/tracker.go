@@ -109,8 +109,7 @@ func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
 		named: map[string]*namedSeg{}, deaths: -1, pidKey: map[int]string{},
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
-		blockedAt: ^uint64(0),
-		dirents:   newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{}}
+		blockedAt: ^uint64(0), dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{}}
 }
 
 // lookOnce is the housekeeping goroutine's next look at t, unless t is
