@@ -130,19 +130,19 @@ func (t *tracker) dropNamed(n string) {
 // dropUnlisted lets go of the named segments whose name the pass over the
 // directory that ends now did not list. Scan's, at the end of a pass.
 func (t *tracker) dropUnlisted() {
-	var gone []string
+	var unlisted []string
 	t.mu.RLock()
 	for n, ns := range t.named {
 		if ns.cycle != t.cycle {
-			gone = append(gone, n)
+			unlisted = append(unlisted, n)
 		}
 	}
 	t.mu.RUnlock()
-	if len(gone) == 0 {
+	if len(unlisted) == 0 {
 		return
 	}
 	t.mu.Lock()
-	for _, n := range gone {
+	for _, n := range unlisted {
 		t.dropNamed(n)
 	}
 	t.full = false
