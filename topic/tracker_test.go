@@ -2,6 +2,7 @@ package topic
 
 import (
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -83,6 +84,41 @@ func TestDeadProcessAtOnce(t *testing.T) {
 	}
 	if _, err := os.Lstat(dir + "/" + key); !os.IsNotExist(err) {
 		t.Fatalf("the dead child's name: %v", err)
+	}
+}
+
+// TestPidfdOf: a segment gets a pidfd only of a process its name's link
+// leads through, and only if the link leads to that segment.
+func TestPidfdOf(t *testing.T) {
+	p, dir := create(t, Options{})
+	segs := hostileSegments(t, dir, 2)
+	tr := testTracker(t, p)
+	if err := os.Symlink("/tmp/elsewhere", dir+"/ticks~snotproc.1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		seg  int
+		ok   bool
+	}{
+		{filepath.Base(segs[0].Path()), 0, true},
+		{filepath.Base(segs[0].Path()), 1, false}, // the link leads to another segment
+		{"ticks~snotproc.1", 0, false},
+		{"ticks~smissing.1", 0, false},
+	} {
+		fd := tr.pidfdOf(c.name, segs[c.seg])
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		if fd >= 0 != c.ok {
+			t.Errorf("pidfdOf(%s, segment %d) = %d", c.name, c.seg, fd)
+		}
+	}
+	for target, want := range map[string]int{"/proc/12/fd/3": 12, "/proc/x/fd/3": -1, "/proc/12/fdx/3": -1,
+		"/tmp/12/fd/3": -1, "/proc/-1/fd/3": -1, "/proc/0/fd/3": -1, "/proc//fd/3": -1} {
+		if got := linkPid(target); got != want {
+			t.Errorf("linkPid(%q) = %d, want %d", target, got, want)
+		}
 	}
 }
 
