@@ -37,7 +37,11 @@ func (p Policy) String() string {
 
 // Options configures Create.
 type Options struct {
-	Dir      string // the topic directory; empty: DefaultDir()
+	// Dir is the topic directory; empty: DefaultDir(), which only this
+	// uid may write. In one that others may write, they can remove the
+	// topic's name, and add names the publisher then looks at (a bounded
+	// look: at most 64 tried every 10 ms, refusals remembered).
+	Dir      string
 	Capacity int    // slots, a power of two (default 1024)
 	Policy   Policy // default Lossy
 	// History gives a subscriber that joins up to the last History
