@@ -32,7 +32,8 @@ type namedSeg struct {
 // mapNamed adds seg, mapped by scan from name n, to segs and named,
 // with a pidfd of its process if it can have one.
 func (t *tracker) mapNamed(n string, seg *layout.Segment) {
-	ns := &namedSeg{path: cPath(t.dir + "/" + n), pidfd: t.pidfdOf(n, seg), cycle: t.cycle}
+	path := t.dir + "/" + n
+	ns := &namedSeg{path: cPath(path), pidfd: t.pidfdOf(path, seg), cycle: t.cycle}
 	t.mu.Lock() // only scan adds names to segs, one scan at a time
 	defer t.mu.Unlock()
 	t.segs[n], t.named[n] = seg, ns
@@ -47,16 +48,15 @@ func (t *tracker) mapNamed(n string, seg *layout.Segment) {
 	}
 }
 
-// pidfdOf returns a pidfd of the process whose descriptor the link n
-// leads through, if the link then still leads to seg (so the pidfd is of
-// a process that holds it, not of one that took a dead one's pid), or -1.
-// Cost: a readlink, a pidfd_open, a stat and an fstat, when a segment is
-// mapped.
-func (t *tracker) pidfdOf(n string, seg *layout.Segment) int {
+// pidfdOf returns a pidfd of the process whose descriptor the link at
+// path leads through, if the link then still leads to seg (so the pidfd
+// is of a process that holds it, not of one that took a dead one's pid),
+// or -1. Cost: a readlink, a pidfd_open, a stat and an fstat, when a
+// segment is mapped.
+func (t *tracker) pidfdOf(path string, seg *layout.Segment) int {
 	if t.noPidfd {
 		return -1
 	}
-	path := t.dir + "/" + n
 	var buf [64]byte
 	k, err := unix.Readlink(path, buf[:])
 	if err != nil || k == len(buf) {

@@ -106,7 +106,7 @@ func TestPidfdOf(t *testing.T) {
 		{"ticks~snotproc.1", 0, false},
 		{"ticks~smissing.1", 0, false},
 	} {
-		fd := tr.pidfdOf(c.name, segs[c.seg])
+		fd := tr.pidfdOf(dir+"/"+c.name, segs[c.seg])
 		if fd >= 0 {
 			unix.Close(fd)
 		}
