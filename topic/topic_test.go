@@ -1178,16 +1178,23 @@ func hostileSegments(t testing.TB, dir string, n int) []*layout.Segment {
 	t.Helper()
 	segs := make([]*layout.Segment, n)
 	for i := range segs {
-		seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: "ticks~shostile." + strconv.Itoa(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { seg.Close() })
-		store32(seg.Body(), 8, subVersion)
-		store(seg.Body(), 0, subMagic)
-		segs[i] = seg
+		segs[i] = subscriberSegment(t, dir, "ticks~shostile."+strconv.Itoa(i))
 	}
 	return segs
+}
+
+// subscriberSegment links a subscriber segment (no cell taken) as name in
+// dir, closed with the test.
+func subscriberSegment(t testing.TB, dir, name string) *layout.Segment {
+	t.Helper()
+	seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Close() })
+	store32(seg.Body(), 8, subVersion)
+	store(seg.Body(), 0, subMagic)
+	return seg
 }
 
 // mappedSegments returns how many subscriber segments p's tracker maps.

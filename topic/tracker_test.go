@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
 
@@ -368,13 +367,7 @@ func TestQuietDirectory(t *testing.T) {
 	// (up to 10 ms) at a time, a change within that tick would keep the
 	// ctime — what the margin covers for a real listing — so let it pass.
 	time.Sleep(25 * time.Millisecond)
-	seg, err := layout.Create(subLength, layout.Options{Fingerprint: subFPrint, Dir: dir, Name: "ticks~snew.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Close()
-	store32(seg.Body(), 8, subVersion)
-	store(seg.Body(), 0, subMagic)
+	subscriberSegment(t, dir, "ticks~snew.1")
 	tr.scan()
 	if tr.listed != listed+1 || len(tr.named) != 3 {
 		t.Fatalf("after a new name: %d listings, %d mapped; want 1, 3", tr.listed-listed, len(tr.named))
