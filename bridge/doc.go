@@ -33,7 +33,9 @@
 // With ExportOptions.Durable the exporter publishes to a JetStream stream
 // and resumes after the last batch stored; with ImportOptions.Durable the
 // importer reads through a durable consumer and acknowledges each batch
-// once published locally (durable.go).
+// once published locally (durable.go). An importer whose local publish
+// fails (the topic's publisher closed) stops: Err says why, and a durable
+// one leaves the batch, and what follows, to the consumer's next importer.
 //
 // # Import is hostile-safe
 //

@@ -24,7 +24,10 @@ import (
 // messages are in the local topic: a restarted importer is sent again what
 // it had not acknowledged, and drops what it had published already
 // (duplicates, by sequence) — or, if it restarted itself and lost that
-// state, publishes it again: at least once.
+// state, publishes it again: at least once. An importer that could not
+// publish a batch wholly (its local publisher closed) stops and leaves the
+// batch unacknowledged (RawImporter.Err): the consumer sends it again,
+// every durableRetry, until an importer takes it.
 
 // DefaultStream is the JetStream stream name durable mode uses for
 // subject: SPINWIRE_ and the subject with its dots and wildcards as

@@ -3,16 +3,20 @@ package bridge
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/topic"
 )
 
@@ -131,5 +135,81 @@ func TestDurableChaos(t *testing.T) {
 	// JetStream had (from History it would have sent those again).
 	if got != total || first.Lost+st.Lost != 0 || first.Duplicates+st.Duplicates != 0 || first.Messages+st.Messages != total || killedAt >= total {
 		t.Fatalf("received %d of %d (killed at %d imported), import %+v then %+v", got, total, killedAt, first, st)
+	}
+}
+
+// TestDurableImportPublisherGone: a durable importer whose local publish
+// fails (its topic's publisher closed) stops - Err says why - and leaves
+// the batch it could not publish wholly with its consumer, unacknowledged:
+// the next importer of the consumer publishes it. Meanwhile the stopped
+// importer refuses the batch at most every durableRetry, not in a loop.
+// (It used to count the batch sent again as a duplicate of itself and
+// acknowledge it: lost.)
+func TestDurableImportPublisherGone(t *testing.T) {
+	s := startJetStream(t)
+	nc := connect(t, s)
+	sc := layout.MustOf[tick]()
+	var mu sync.Mutex
+	var got []uint64
+	importer := func(failAt int) *RawImporter {
+		im, err := importWith(nc, "md.gone", sc, func(b []byte) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) == failAt {
+				return topic.ErrClosed
+			}
+			got = append(got, (*tick)(unsafe.Pointer(&b[0])).Seq)
+			return nil
+		}, ImportOptions{Durable: "hostB", Logf: t.Logf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { im.Close() })
+		return im
+	}
+	waitFor := func(what string, done func() bool) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); !done(); time.Sleep(time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("no %s in 10 s", what)
+			}
+		}
+	}
+	published := func(n int) func() bool {
+		return func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == n }
+	}
+	first := importer(15)
+	js, err := nc.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(0); seq < 20; seq += 10 {
+		m := nats.NewMsg("md.gone")
+		encodeHeader(m.Header, sc.Fingerprint, sc.Name, 7, seq, 10)
+		for i := seq; i < seq+10; i++ {
+			v := tick{Seq: i}
+			m.Data = append(m.Data, bytesOf(&v)...)
+		}
+		if _, err := js.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("stop", func() bool { return first.Err() != nil })
+	time.Sleep(3 * durableRetry)
+	if st := first.Stats(); !errors.Is(first.Err(), topic.ErrClosed) || st.Messages != 15 || st.Duplicates != 0 || st.Errors > 6 {
+		t.Fatalf("the stopped importer: %v, %+v", first.Err(), st)
+	}
+	first.Close()
+	second := importer(-1)
+	waitFor("second batch", published(25))
+	mu.Lock()
+	defer mu.Unlock()
+	for i, seq := range got {
+		if want := uint64(i) - uint64(i/15)*5; seq != want { // 0…14, then 10…19
+			t.Fatalf("published %v", got)
+		}
+	}
+	if st := second.Stats(); st.Messages != 10 || st.Errors != 0 || second.Err() != nil {
+		t.Fatalf("the next importer: %v, %+v", second.Err(), st)
 	}
 }

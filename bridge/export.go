@@ -228,8 +228,13 @@ type batcher struct {
 
 // add appends message pos of source, sending the batch so far first when
 // pos does not follow it; in durable mode a message JetStream has already
-// is skipped.
+// is skipped. Once a send has failed (b.err) it adds nothing: the batch
+// keeps only the messages its header will name, and Run, seeing b.err,
+// tries it once more and returns.
 func (b *batcher) add(source, pos uint64, v []byte) {
+	if b.err != nil {
+		return
+	}
 	if b.resume.skip(source, pos) {
 		if b.skipped != nil {
 			b.skipped.Add(1)
@@ -237,8 +242,8 @@ func (b *batcher) add(source, pos uint64, v []byte) {
 		return
 	}
 	if n := uint64(len(b.buf) / b.size); n > 0 && (source != b.source || pos != b.seq+n) {
-		if err := b.flush(); err != nil && b.err == nil {
-			b.err = err
+		if b.err = b.flush(); b.err != nil {
+			return
 		}
 	}
 	if len(b.buf) == 0 {

@@ -42,6 +42,7 @@ type RawImporter struct {
 	mu      sync.Mutex        // the NATS callback's state, for Close
 	next    map[uint64]uint64 // per source: the next sequence expected
 	closed  bool
+	failed  atomic.Pointer[error] // the local publish that failed: the importer stopped
 	stats   [importCounters]atomic.Uint64
 	loggedM bool
 }
@@ -74,7 +75,7 @@ type ImportStats struct {
 	Malformed  uint64 // NATS messages refused: headers or length
 	Mismatched uint64 // NATS messages refused: another type (fingerprint)
 	Forgotten  uint64 // sources forgotten beyond MaxSources
-	Errors     uint64 // local publishes that failed (the publisher closed)
+	Errors     uint64 // batches not published: the local publisher failed (Err)
 }
 
 // Import subscribes to subject on nc and publishes every message of every
@@ -147,50 +148,80 @@ func (im *RawImporter) durable(nc *nats.Conn, subject string, opts ImportOptions
 	// Bound to the consumer, not made by the subscription: Close leaves
 	// it, and its position, to the next importer.
 	return js.Subscribe(subject, func(m *nats.Msg) {
-		if im.receive(m) {
+		switch im.receive(m) {
+		case handled:
 			m.Ack()
-		} else {
+		case closing:
 			m.Nak() // sent again at once, to whoever holds the consumer next
+		case stopped:
+			// Not at once: this importer holds the consumer still, and
+			// would refuse it again at once, and again.
+			m.NakWithDelay(durableRetry)
 		}
 	}, nats.Bind(stream, opts.Durable), nats.ManualAck())
 }
 
-// receive is the NATS callback: one batch. It reports false when the
-// batch could not be published (the importer is closed, or the local
-// publisher): a durable importer then leaves it unacknowledged.
-func (im *RawImporter) receive(m *nats.Msg) bool {
+// durableRetry is how long a batch a stopped durable importer refused
+// waits before the consumer sends it again (to the next importer, or to
+// this one until it closes).
+const durableRetry = 100 * time.Millisecond
+
+// What receive did with a batch.
+type outcome int
+
+const (
+	handled outcome = iota // published, or refused as hostile or duplicate
+	closing                // the importer is closed
+	stopped                // the importer stopped: a local publish failed (Err)
+)
+
+// receive is the NATS callback: one batch. A batch that was not wholly
+// published (the importer closed, or the local publisher failed) is left
+// unacknowledged by a durable importer; its sequence state then stands
+// just after the last message it did publish, so that the batch sent
+// again is trimmed to the rest.
+func (im *RawImporter) receive(m *nats.Msg) outcome {
 	im.mu.Lock()
 	defer im.mu.Unlock()
-	if im.closed {
-		return false
+	switch {
+	case im.closed:
+		return closing
+	case im.failed.Load() != nil:
+		im.stats[impErrors].Add(1)
+		return stopped
 	}
 	b, err := decode(m, im.size)
 	switch {
 	case err == nil:
 	case errors.Is(err, errOtherType) && b.fingerprint != im.schema.Fingerprint:
 		im.mismatched(m.Subject, b)
-		return true
+		return handled
 	default:
 		im.stats[impMalformed].Add(1)
-		return true
+		return handled
 	}
 	if b.fingerprint != im.schema.Fingerprint {
 		im.mismatched(m.Subject, b)
-		return true
+		return handled
 	}
 	skip := im.sequence(b)
 	if skip >= b.count {
-		return true
+		return handled
 	}
 	im.stats[impBatches].Add(1)
 	for i := skip; i < b.count; i++ {
 		if err := im.publish(m.Data[i*im.size : (i+1)*im.size]); err != nil {
+			im.next[b.source] = b.seq + uint64(i) // the rest is not in the topic
+			im.failed.Store(&err)
 			im.stats[impErrors].Add(1)
-			return false
+			if im.logf != nil {
+				im.logf("bridge: %s: stopped: the local topic refused a message: %v", m.Subject, err)
+			}
+			return stopped
 		}
 		im.stats[impMessages].Add(1)
 	}
-	return true
+	return handled
 }
 
 // mismatched counts a batch of another type and, the first time, logs
@@ -255,6 +286,20 @@ func (im *RawImporter) Stats() ImportStats {
 	}
 	return ImportStats{Messages: v[impMessages], Batches: v[impBatches], Lost: v[impLost], Duplicates: v[impDuplicates],
 		Malformed: v[impMalformed], Mismatched: v[impMismatched], Forgotten: v[impForgotten], Errors: v[impErrors]}
+}
+
+// Err returns the error of the local publish that stopped the importer
+// (the topic's publisher closed), or nil. A stopped importer publishes
+// nothing more: it refuses every later batch (ImportStats.Errors), and a
+// durable one leaves them with its consumer, sent again every
+// durableRetry (100 ms) to whichever importer holds it — close this one
+// and import into a new publisher to go on where it stopped.
+// Safe from any goroutine.
+func (im *RawImporter) Err() error {
+	if p := im.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Close unsubscribes; no batch is published into the topic after it
