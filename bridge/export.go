@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"runtime"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -118,7 +117,8 @@ func ExportRaw(nc *nats.Conn, name string, opts ExportOptions) (*RawExporter, er
 // to idleWait at a time so that it sees ctx end. It also answers for the
 // topic's schema (FetchSchema). Cost: one copy per message into the
 // batch, one NATS publish (a copy into its buffer) and a header per
-// batch; in durable mode, a round trip to JetStream per batch.
+// batch, whose values are kept and one allocation made (BenchmarkBatchFlush);
+// in durable mode, a round trip to JetStream per batch.
 func (e *RawExporter) Run(ctx context.Context) error {
 	if !e.busy.CompareAndSwap(false, true) {
 		return msg.Errorf("bridge: export to %s: Run while another Run or Close runs", e.opts.Subject)
@@ -197,7 +197,7 @@ const idleWait = 5 * time.Millisecond
 func (e *RawExporter) send(b *batcher, n int) error {
 	var err error
 	if b.js != nil {
-		_, err = b.js.PublishMsg(b.m, nats.MsgId(hex16(b.source)+"-"+strconv.FormatUint(b.seq, 10)))
+		_, err = b.js.PublishMsg(b.m, nats.MsgId(b.hdr.source[0]+"-"+b.hdr.seq[0]))
 	} else {
 		err = e.nc.PublishMsg(b.m)
 	}
@@ -224,6 +224,7 @@ type batcher struct {
 	send    func(*batcher, int) error
 	fp      uint64
 	typ     string
+	hdr     batchHeader // b.m's header values, kept
 }
 
 // add appends message pos of source, sending the batch so far first when
@@ -261,7 +262,7 @@ func (b *batcher) flush() error {
 	if n == 0 {
 		return nil
 	}
-	encodeHeader(b.m.Header, b.fp, b.typ, b.source, b.seq, n)
+	b.hdr.set(b.m.Header, b.fp, b.typ, b.source, b.seq, n)
 	b.m.Data = b.buf
 	if err := b.send(b, n); err != nil {
 		return err
