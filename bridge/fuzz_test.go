@@ -64,3 +64,36 @@ func FuzzReceive(f *testing.F) {
 		}
 	})
 }
+
+// TestReceiveAllocs: an importer takes a batch - published, trimmed,
+// duplicate, malformed or of another type - without allocating.
+func TestReceiveAllocs(t *testing.T) {
+	sc := layout.MustOf[tick]()
+	im := &RawImporter{schema: sc, size: int(sc.Size), next: map[uint64]uint64{}, publish: func([]byte) error { return nil }}
+	batch := func(fp, seq uint64, count int) *nats.Msg {
+		m := nats.NewMsg("md.allocs")
+		encodeHeader(m.Header, fp, sc.Name, 5, seq, count)
+		m.Data = make([]byte, count*int(sc.Size))
+		return m
+	}
+	seq := uint64(0)
+	cases := map[string]func() *nats.Msg{
+		"published":  func() *nats.Msg { seq += 64; return batch(sc.Fingerprint, seq-64, 64) },
+		"duplicate":  func() *nats.Msg { return batch(sc.Fingerprint, 0, 64) },
+		"malformed":  func() *nats.Msg { m := batch(sc.Fingerprint, 0, 64); m.Data = m.Data[:7]; return m },
+		"mismatched": func() *nats.Msg { return batch(sc.Fingerprint^1, 0, 64) },
+	}
+	for name, next := range cases {
+		msgs := make([]*nats.Msg, 101)
+		for i := range msgs {
+			msgs[i] = next()
+		}
+		i := 0
+		if n := testing.AllocsPerRun(100, func() { im.receive(msgs[i]); i++ }); n != 0 {
+			t.Errorf("%s: %v allocations a batch", name, n)
+		}
+	}
+	if st := im.Stats(); st.Messages != 101*64 || st.Duplicates != 101*64 || st.Malformed != 101 || st.Mismatched != 101 {
+		t.Fatalf("%+v", st)
+	}
+}

@@ -212,7 +212,8 @@ func (im *RawImporter) receive(m *nats.Msg) outcome {
 	for i := skip; i < b.count; i++ {
 		if err := im.publish(m.Data[i*im.size : (i+1)*im.size]); err != nil {
 			im.next[b.source] = b.seq + uint64(i) // the rest is not in the topic
-			im.failed.Store(&err)
+			failed := err // its own variable: &err would move every message's err to the heap
+			im.failed.Store(&failed)
 			im.stats[impErrors].Add(1)
 			if im.logf != nil {
 				im.logf("bridge: %s: stopped: the local topic refused a message: %v", m.Subject, err)
