@@ -8,7 +8,9 @@
 //
 // An imported topic is created with the schema its exporter hands out
 // (bridge.FetchSchema), so host B needs no Go type for it; its local
-// subscribers are checked against that layout as usual. -durable NAME
+// subscribers are checked against that layout as usual. The exporter's
+// message size times -capacity may not exceed 1 GiB (the topic is mapped
+// populated, and subscribers accept no larger one by default). -durable NAME
 // carries the topics through JetStream (the embedded server then runs
 // it, storing in -store): a restarted exporter resumes after the last
 // batch stored, a restarted importer after the last it acknowledged.

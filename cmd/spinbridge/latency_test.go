@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/spinwire/spinwire/topic"
 )
@@ -66,15 +65,7 @@ func startBridge(b *testing.B, ready string, args ...string) {
 // Reports each one's p50 and p99 and the bridge's added p50 (target:
 // ≤ 20 µs).
 func BenchmarkProcessLatency(b *testing.B) {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(5 * time.Second) {
-		b.Fatal("NATS server not ready")
-	}
-	defer s.Shutdown()
+	s := startNATS(b)
 	dir := b.TempDir()
 	pub, err := topic.Create[tick]("a", topic.Options{Dir: dir})
 	if err != nil {

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/stat"
 	"github.com/spinwire/spinwire/topic"
 )
@@ -129,4 +133,54 @@ func TestBadFlags(t *testing.T) {
 	if err := run(context.Background(), []string{"-embedded", "-listen", "127.0.0.1:0", "-dir", dir, "-wait", "10ms", "-import", "x=none"}, &out, &out); err == nil {
 		t.Error("imported a subject nobody exports")
 	}
+}
+
+// TestImportTooLarge: an exporter - anyone who may answer on the NATS
+// subject - that says its messages are a mebibyte does not make spinbridge
+// create, populated, a topic of -capacity of them (4 GiB at the default):
+// the import is refused, naming -capacity, and no topic is made.
+func TestImportTooLarge(t *testing.T) {
+	s := startNATS(t)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	type huge struct{ B [1<<20 - 64]byte }
+	text := layout.MustOf[huge]().Encode()
+	if _, err := nc.Subscribe("_SPINWIRE.SCHEMA.md.huge", func(m *nats.Msg) { m.Respond(text) }); err != nil {
+		t.Fatal(err)
+	}
+	nc.Flush()
+	dir := t.TempDir()
+	var out bytes.Buffer
+	err = run(context.Background(), []string{"-nats", s.ClientURL(), "-dir", dir, "-import", "md.huge=huge"}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "-capacity 4096") {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("left %v", left)
+	}
+	// A capacity that keeps it within bounds is taken.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := run(ctx, []string{"-nats", s.ClientURL(), "-dir", dir, "-import", "md.huge=huge", "-capacity", "2"}, &out, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, &out)
+	}
+}
+
+// startNATS runs an embedded NATS server on a random port until the test
+// ends.
+func startNATS(tb testing.TB) *server.Server {
+	tb.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go s.Start()
+	tb.Cleanup(s.Shutdown)
+	if !s.ReadyForConnections(5 * time.Second) {
+		tb.Fatal("NATS server not ready")
+	}
+	return s
 }

@@ -121,12 +121,22 @@ func (b *bridgeRun) export(ctx context.Context, name, subject string) error {
 	return nil
 }
 
+// maxImportBytes bounds an imported topic's messages: the size of a topic
+// segment a subscriber accepts by default (topic.SubscribeOptions.MaxLength).
+const maxImportBytes = 1 << 30
+
 // importTopic creates local topic name with the schema of subject's
 // exporter and imports the subject into it.
 func (b *bridgeRun) importTopic(subject, name string) error {
 	sc, err := bridge.FetchSchema(b.nc, subject, b.c.wait)
 	if err != nil {
 		return err
+	}
+	// The exporter says how large a message is, and the topic is mapped
+	// populated: bound what it can make this process allocate.
+	if uint64(sc.Size)*uint64(b.c.capacity) > maxImportBytes {
+		return fmt.Errorf("import %s: %d-byte messages (%s) × -capacity %d exceed %d MiB; lower -capacity",
+			subject, sc.Size, sc.Name, b.c.capacity, maxImportBytes>>20)
 	}
 	policy := topic.Lossy
 	if b.c.policy == "reliable" {
