@@ -44,6 +44,7 @@ const (
 	cellPos     = 24 // uint64: the next sequence the subscriber reads
 	cellLost    = 32 // uint64: messages it lost to laps (for observers)
 	cellParked  = 40 // uint32: 1 while the subscriber waits for the tail (wait.go)
+	cellWaits   = 48 // uint64: how many times it has parked (wait.go)
 	cellFree    = 0
 	cellActive  = 1
 	cellClosed  = 2

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -594,6 +595,51 @@ func TestWait(t *testing.T) {
 	}
 	if !s.TryReceive(&m) || m.Seq != 2 {
 		t.Fatalf("after the wake: %+v", m)
+	}
+}
+
+// TestWaitMissedWake: a subscriber that parks in Wait with a long timeout
+// on a quiet topic, and a message published before the publisher's
+// tracker has seen it parked (so the publish wakes no one): the
+// tracker's next look wakes it, instead of its sleeping out the timeout.
+func TestWaitMissedWake(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 64})
+	s := subscribe(t, dir)
+	done := make(chan bool, 1)
+	go func() { done <- s.Wait(time.Minute) }()
+	parked := (*uint32)(unsafe.Pointer(&s.cell.s.mem[s.cell.off+cellParked]))
+	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(parked) == 0; time.Sleep(10 * time.Microsecond) {
+		if time.Now().After(end) {
+			t.Fatal("the subscriber did not park")
+		}
+	}
+	p.subs.wake.Store(false) // as if the tracker had not looked since
+	p.TryPublish(&tick{Seq: 1})
+	select {
+	case got := <-done:
+		if !got {
+			t.Fatal("woken without the message")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Wait sleeps on with a message there")
+	}
+}
+
+// TestShortParksSeen: a subscriber that parks only between two of the
+// tracker's looks (a wake came quickly) is seen all the same, by its
+// count of parks, so that the publisher goes on waking it.
+func TestShortParksSeen(t *testing.T) {
+	p, dir := create(t, Options{Capacity: 64})
+	s := subscribe(t, dir)
+	time.Sleep(5 * livenessEvery) // looks that see no park
+	if p.subs.wake.Load() {
+		t.Fatal("waking with no one parked")
+	}
+	s.cell.countPark() // as Wait does; parked and woken before the next look
+	for end := time.Now().Add(10 * time.Second); !p.subs.wake.Load(); time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(end) {
+			t.Fatal("the park between two looks not seen")
+		}
 	}
 }
 

@@ -91,9 +91,11 @@ type tracker struct {
 	closed bool       // under lookMu
 
 	// wake: a subscriber was seen parked in the last wakeSticky (wait.go);
-	// lastParked, the looks': when.
+	// lastParked, the looks': when; parks, the cells' count of parks at
+	// the last look.
 	wake       atomic.Bool
 	lastParked time.Time
+	parks      uint64
 }
 
 func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
