@@ -13,7 +13,7 @@ import (
 
 // TestNoAllocations: publishing and receiving allocate nothing, latency
 // stamps and a subscriber's samples included, nor does an idle
-// subscriber's look at the topic's name.
+// subscriber's look at the topic's name, nor Wait.
 func TestNoAllocations(t *testing.T) {
 	p, dir := create(t, Options{Capacity: 1024, Policy: Reliable})
 	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Latency: nopRecorder{}})
@@ -34,6 +34,13 @@ func TestNoAllocations(t *testing.T) {
 	// millisecond (housekeep) for as long as it polls.
 	if a := testing.AllocsPerRun(100, s.follow); a != 0 {
 		t.Fatalf("%v allocations per look at the topic's name", a)
+	}
+	// A wait that times out, and one long enough to look at the name.
+	if a := testing.AllocsPerRun(10, func() { s.Wait(time.Microsecond) }); a != 0 {
+		t.Fatalf("%v allocations per Wait", a)
+	}
+	if a := testing.AllocsPerRun(2, func() { s.Wait(followEvery + time.Millisecond) }); a != 0 {
+		t.Fatalf("%v allocations per long Wait", a)
 	}
 }
 

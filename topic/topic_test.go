@@ -352,6 +352,76 @@ func TestRestartedPublisher(t *testing.T) {
 	}
 }
 
+// TestRestartFollowedWaiting: a subscriber in the usual loop of a quiet
+// topic - Poll, and Wait(time.Minute) when there is nothing - follows a
+// publisher that closed and came back under the same name within
+// milliseconds (bound here: 2 s). (Wait slept on the old publisher's
+// tail, which no one would move again, and Poll looked for a new
+// publisher only every 256th time it found nothing: 256 waits.)
+func TestRestartFollowedWaiting(t *testing.T) {
+	p, dir := create(t, Options{})
+	s := subscribe(t, dir)
+	var p2 *Publisher[tick]
+	got := make(chan uint64, 16)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if n, _ := s.Poll(func(m *tick) {
+				select {
+				case got <- m.Seq:
+				default: // the test has what it wanted
+				}
+			}, 0); n == 0 {
+				s.Wait(time.Minute)
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		for { // a publish wakes the loop's Wait
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+				if p.seg == nil {
+					p = p2
+				}
+				p.Publish(&tick{})
+			}
+		}
+	}()
+	p.Publish(&tick{Seq: 1})
+	if v := <-got; v != 1 {
+		t.Fatalf("got %d", v)
+	}
+	time.Sleep(50 * time.Millisecond) // into a Wait
+	p.Close()
+	p2, _ = create(t, Options{Dir: dir})
+	// A lossy topic without History: a follower starts at the tail, so the
+	// new publisher publishes until one arrives.
+	for end := time.Now().Add(2 * time.Second); ; {
+		p2.Publish(&tick{Seq: 2})
+		select {
+		case v := <-got:
+			if v != 2 {
+				t.Fatalf("got %d", v)
+			}
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(end) {
+			t.Fatal("the new publisher not followed in 2 s")
+		}
+	}
+}
+
 // TestManySubscribers: 256 subscribers (four subscriber segments) all
 // receive every message of a reliable topic, and the publisher counts them.
 func TestManySubscribers(t *testing.T) {

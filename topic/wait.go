@@ -54,9 +54,13 @@ func (p *Publisher[T]) wakeWaiters() {
 // an eviction: Poll says which). A message published just after it
 // parks wakes it at once, or — when no subscriber had parked for
 // wakeSticky — at the publisher tracker's next look, within about a
-// millisecond. For one goroutine, with Poll; a subscriber woken takes what
-// is there with Poll. Cost when it sleeps: two system calls, and a
-// FUTEX_WAKE per publish on the publisher's side for the next wakeSticky.
+// millisecond. A publisher that replaces the one followed (a restart)
+// ends the wait within followEvery (20 ms), and the Poll after a wait
+// that found nothing looks for one (TestRestartFollowedWaiting). For one
+// goroutine, with Poll; a subscriber woken takes what is there with Poll.
+// Cost when it sleeps: two system calls, one more and a statx every
+// followEvery of a longer wait, and a FUTEX_WAKE per publish on the
+// publisher's side for the next wakeSticky.
 func (s *Subscriber[T]) Wait(timeout time.Duration) bool {
 	if timeout <= 0 {
 		timeout = DefaultWait
@@ -71,14 +75,39 @@ func (s *Subscriber[T]) Wait(timeout time.Duration) bool {
 	s.cell.countPark()
 	s.cell.setParked(1)
 	defer s.cell.setParked(0)
-	t := load(m, offTail)
-	if t != s.Position() {
-		return true
+	end := time.Now().Add(timeout)
+	for {
+		t := load(m, offTail)
+		if t != s.Position() {
+			return true
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			break
+		}
+		ts := unix.NsecToTimespec(int64(min(left, followEvery)))
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(tailWord32(m))), futexWait, uintptr(uint32(t)),
+			uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if load(m, offTail) != s.Position() {
+			return true
+		}
+		if left > followEvery && s.replaced() {
+			break // a new publisher: the next Poll follows it
+		}
 	}
-	ts := unix.NsecToTimespec(int64(timeout))
-	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(tailWord32(m))), futexWait, uintptr(uint32(t)),
-		uintptr(unsafe.Pointer(&ts)), 0, 0)
-	return load(m, offTail) != s.Position()
+	s.idle |= 0xff // the next empty Poll looks for a new publisher
+	return false
+}
+
+// followEvery is how long a Wait sleeps before it looks at the topic's
+// name for a new publisher (no one moves the old one's tail again).
+const followEvery = 20 * time.Millisecond
+
+// replaced reports whether the topic's name leads to another publisher's
+// segment than the one followed (a statx; nothing allocated).
+func (s *Subscriber[T]) replaced() bool {
+	ino, ok := statIno(s.where)
+	return ok && ino != s.t.ino
 }
 
 // setParked marks the cell parked (1) or not (0).
