@@ -26,6 +26,7 @@ import (
 // (anyone may make a socket in dir), without its endpoints. A socket file
 // of another uid than its name says is skipped unread, and the sockets of
 // one uid may keep the scan waiting 300 ms in all (ErrSlow for the rest).
+// A socket not named as a registry names it (UID.PID.N.sock) is skipped.
 // Cost: a connect and a receive per socket, then what Scan costs per
 // segment.
 func ScanShared(dir string) ([]Process, error) {
@@ -52,7 +53,7 @@ func scanShared(dir string, skip int) ([]Process, error) {
 		uid, _, _ := strings.Cut(name, ".")
 		path := filepath.Join(dir, ent.Name())
 		var st unix.Stat_t
-		if !ok || ent.Type()&os.ModeSocket == 0 || uid == strconv.Itoa(skip) ||
+		if !ok || !shareName(name) || ent.Type()&os.ModeSocket == 0 || uid == strconv.Itoa(skip) ||
 			unix.Lstat(path, &st) != nil || strconv.FormatUint(uint64(st.Uid), 10) != uid {
 			continue
 		}
@@ -73,6 +74,21 @@ func scanShared(dir string, skip int) ([]Process, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// shareName reports whether name (a socket's, less .sock) is one a
+// registry makes, UID.PID.N: three decimal numbers. Another uid chooses it, and
+// it becomes Process.Name, which spinstat prints and exports as a label:
+// escape sequences, or bytes that are not UTF-8 (the Prometheus client
+// refuses such a label, failing the whole scrape), are not read at all.
+func shareName(name string) bool {
+	f := strings.Split(name, ".")
+	for _, d := range f {
+		if d == "" || strings.Trim(d, "0123456789") != "" {
+			return false
+		}
+	}
+	return len(f) == 3
 }
 
 // shareUIDBudget bounds how long the sockets of one uid may keep a scan

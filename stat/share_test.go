@@ -120,9 +120,9 @@ func TestShareHostile(t *testing.T) {
 	defer unix.Close(pipe[1])
 	uid := strconv.Itoa(os.Getuid()) // sockets named for the uid that serves them
 	answers := map[string]func(fd int){
-		uid + ".words.sock": func(fd int) { unix.Sendmsg(fd, []byte("hello"), nil, nil, 0) },
-		uid + ".pipe.sock":  func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(pipe[0]), nil, 0) },
-		uid + ".mute.sock":  func(fd int) { time.Sleep(300 * time.Millisecond) },
+		uid + ".901.1.sock": func(fd int) { unix.Sendmsg(fd, []byte("hello"), nil, nil, 0) },                         // words
+		uid + ".902.1.sock": func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(pipe[0]), nil, 0) }, // a pipe
+		uid + ".903.1.sock": func(fd int) { time.Sleep(300 * time.Millisecond) },                                     // mute
 	}
 	serveAnswers(t, sdir, answers)
 	ps, err := scanShared(sdir, -1)
@@ -134,8 +134,35 @@ func TestShareHostile(t *testing.T) {
 			t.Errorf("%s: no error", p.Name)
 		}
 	}
-	if err := shareDir(filepath.Join(sdir, uid+".words.sock")); err == nil {
+	if err := shareDir(filepath.Join(sdir, uid+".901.1.sock")); err == nil {
 		t.Error("a socket taken for a share directory")
+	}
+}
+
+// TestShareNames: a registry's socket under a name no registry makes -
+// here with an escape sequence and a byte that is not UTF-8, which
+// spinstat would print, and export as a Prometheus label (whose client
+// refuses it, failing the scrape) - is not read.
+func TestShareNames(t *testing.T) {
+	sdir := shareDirFor(t)
+	reg, err := NewRegistry(Options{Dir: t.TempDir(), Interval: time.Hour, ShareDir: sdir, Share: link.Policy{UIDs: []uint32{12345}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	reg.Register(KindCustom, "shared", "t", 1, nil)
+	if ps, err := scanShared(sdir, -1); err != nil || len(ps) != 1 || ps[0].Err != nil {
+		t.Fatalf("under its own name: %+v %v", ps, err)
+	}
+	for _, name := range []string{".\x1b[2J\xff", ".1.x", ""} {
+		bad := filepath.Join(sdir, strconv.Itoa(os.Getuid())+name+".sock")
+		if err := os.Rename(reg.sharer.path, bad); err != nil {
+			t.Fatal(err)
+		}
+		reg.sharer.path = bad // for Close
+		if ps, err := scanShared(sdir, -1); err != nil || len(ps) != 0 {
+			t.Fatalf("%q: read %+v %v", name, ps, err)
+		}
 	}
 }
 
@@ -176,8 +203,8 @@ func TestShareImpostor(t *testing.T) {
 	defer reg.Close()
 	reg.Register(KindCustom, "forged", "t", 1, nil)
 	send := func(fd int) { unix.Sendmsg(fd, []byte("SPINSTAT"), unix.UnixRights(reg.seg.Fd()), nil, 0) }
-	named := filepath.Join(sdir, "12345.named.sock")
-	serveAnswers(t, sdir, map[string]func(int){"12345.named.sock": send})
+	named := filepath.Join(sdir, "12345.901.1.sock")
+	serveAnswers(t, sdir, map[string]func(int){"12345.901.1.sock": send})
 	if ps, err := scanShared(sdir, -1); err != nil || len(ps) != 0 {
 		t.Fatalf("a socket file of this uid named for uid 12345 was read: %+v %v", ps, err)
 	}
@@ -191,7 +218,7 @@ func TestShareImpostor(t *testing.T) {
 	}
 	os.Remove(named)
 	store32(reg.mem, offPID, 1) // a segment that names pid 1
-	serveAnswers(t, sdir, map[string]func(int){strconv.Itoa(os.Getuid()) + ".pid.sock": send})
+	serveAnswers(t, sdir, map[string]func(int){strconv.Itoa(os.Getuid()) + ".902.1.sock": send})
 	ps, err := scanShared(sdir, -1)
 	if err != nil || len(ps) != 1 || !errors.Is(ps[0].Err, ErrCorrupt) || !strings.Contains(ps[0].Err.Error(), "names pid 1 ") || len(ps[0].Endpoints) != 0 {
 		t.Fatalf("a segment naming pid 1: %+v %v", ps, err)
@@ -210,7 +237,7 @@ func TestShareSlowUID(t *testing.T) {
 	mute := func(int) { time.Sleep(2 * shareTimeout) }
 	answers := map[string]func(int){}
 	for i := range 5 {
-		answers[uid+".mute"+strconv.Itoa(i)+".sock"] = mute
+		answers[uid+".903."+strconv.Itoa(i)+".sock"] = mute
 	}
 	serveAnswers(t, sdir, answers)
 	ps, err := scanShared(sdir, -1)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +134,34 @@ func TestCorruptRow(t *testing.T) {
 	writeTable(&b, diff(nil, ps, time.Second))
 	if !strings.Contains(b.String(), "corrupt") || !strings.Contains(b.String(), "gw") || !strings.Contains(b.String(), "link-server") {
 		t.Fatalf("%s", b.String())
+	}
+}
+
+// TestHostileSegmentName: names in the registry directory with an escape
+// sequence and a byte that is not UTF-8 (whoever may write the directory
+// chooses them) - a registry's segment renamed, and a file that is no
+// segment, which the table lists as corrupt under its name - are shown
+// with those bytes as '?', and exported (the Prometheus client refuses a
+// label that is not UTF-8, failing the whole scrape).
+func TestHostileSegmentName(t *testing.T) {
+	dir, _, _ := registry(t)
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("%v %v", ents, err)
+	}
+	if err := os.Rename(filepath.Join(dir, ents[0].Name()), filepath.Join(dir, "\x1b[2J\xff")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "\x1b]0;owned\x07"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&collector{dir: dir, shareDir: "-"})
+	if _, err := reg.Gather(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runArgs(t, "-dir", dir, "-share", "-", "-i", "1ms")
+	if code != 0 || strings.ContainsAny(out, "\x1b\x07\xff") || !strings.Contains(out, "ticks") || !strings.Contains(out, "?]0;owned?") {
+		t.Fatalf("exit %d\n%q\n%s", code, out, errs)
 	}
 }
