@@ -398,8 +398,13 @@ func TestRestartFollowedWaiting(t *testing.T) {
 		}
 	}()
 	p.Publish(&tick{Seq: 1})
-	if v := <-got; v != 1 {
-		t.Fatalf("got %d", v)
+	select {
+	case v := <-got:
+		if v != 1 {
+			t.Fatalf("got %d", v)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first message not received in 10 s")
 	}
 	time.Sleep(50 * time.Millisecond) // into a Wait
 	p.Close()
