@@ -37,6 +37,34 @@ func TestPool(t *testing.T) {
 	if err := p.Call(time.Now().Add(time.Millisecond), &req{}, &r); err != ErrTimeout {
 		t.Fatalf("all busy: %v", err)
 	}
+	// Calls that find every Conn busy park, with a deadline or without,
+	// until one is given back; one whose deadline passes parked times out.
+	done := make(chan error, 2)
+	for _, d := range []time.Duration{0, time.Minute} {
+		go func() {
+			var deadline time.Time
+			if d > 0 {
+				deadline = time.Now().Add(d)
+			}
+			var r resp
+			done <- p.Call(deadline, &req{A: 1, B: 2}, &r)
+		}()
+	}
+	for end := time.Now().Add(10 * time.Second); p.waiting.Load() != 2; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d calls parked, want 2", p.waiting.Load())
+		}
+	}
+	if err := p.Call(time.Now().Add(20*time.Millisecond), &req{}, &r); err != ErrTimeout {
+		t.Fatalf("the call with a short deadline: %v", err)
+	}
+	p.give(0)
+	p.give(1)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatalf("a parked call: %v", err)
+		}
+	}
 	if _, err := DialPool[req, resp]("t", 0, DialOptions{Dir: dir}); err == nil {
 		t.Fatal("a pool of 0")
 	}
