@@ -63,6 +63,19 @@ func BenchmarkPublish(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
+	// While a subscriber has parked in Wait within wakeSticky, every
+	// publish ends with a FUTEX_WAKE, whether anyone sleeps or not
+	// (wait.go); the flag is held up here as the tracker would.
+	b.Run("lossy/waking", func(b *testing.B) {
+		p, dir := create(b, Options{Capacity: 1024})
+		subscribe(b, dir)
+		m := tick{}
+		for b.Loop() {
+			p.subs.wake.Store(true)
+			p.TryPublish(&m)
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	for _, pol := range []Policy{Lossy, Reliable} {
 		b.Run("stream/"+pol.String(), func(b *testing.B) { benchStream(b, Options{Policy: pol}, 1, nil) })
 	}
