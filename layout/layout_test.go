@@ -208,6 +208,15 @@ func TestNamedSegment(t *testing.T) {
 	if o.Body()[5] != 77 || o.Path() != filepath.Join(dir, "seg") {
 		t.Fatal("named mapping not shared")
 	}
+	// An opener may give its descriptor up and keep the mapping; a
+	// creator may not (its name leads through it).
+	if err := o.ReleaseFd(); err != nil || o.Fd() != -1 || o.ReleaseFd() == nil || s.ReleaseFd() == nil {
+		t.Fatalf("ReleaseFd: %v, fd %d", err, o.Fd())
+	}
+	s.Body()[6] = 78
+	if o.Body()[6] != 78 {
+		t.Fatal("the mapping went with the descriptor")
+	}
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}

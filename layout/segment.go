@@ -341,6 +341,19 @@ func (s *Segment) SealWrites() error {
 // Path returns the file of a named segment, or "" for a memfd.
 func (s *Segment) Path() string { return s.path }
 
+// ReleaseFd closes the descriptor of a segment this process opened, not
+// created (a creator's name leads through its descriptor), and keeps the
+// mapping until Close: for a process that maps many small segments and
+// needs nothing of them but the memory. Fd returns -1 after it.
+func (s *Segment) ReleaseFd() error {
+	if s.owner || s.fd < 0 {
+		return msg.Errorf("layout: ReleaseFd of a segment this process created, or released already")
+	}
+	fd := s.fd
+	s.fd = -1
+	return unix.Close(fd)
+}
+
 // Close unmaps the segment and closes its descriptor. The creator of a named
 // segment also removes its name (processes that opened it keep their
 // mappings). A second Close returns ErrClosed.
@@ -356,8 +369,10 @@ func (s *Segment) Close() error {
 		err = merr
 	}
 	s.mem = nil
-	if cerr := unix.Close(s.fd); err == nil {
-		err = cerr
+	if s.fd >= 0 {
+		if cerr := unix.Close(s.fd); err == nil {
+			err = cerr
+		}
 	}
 	return err
 }
