@@ -70,6 +70,14 @@
 // the oldest kept, so it holds the publisher until it moves or
 // StallTimeout evicts it.
 //
+// The bell (named NAME~b, with the topic's epoch): one page the publisher
+// makes and subscribers map writable. A subscriber about to sleep in Wait
+// rings it (a word set to 1); the publisher, which loads the word at
+// every publish, clears it and wakes the sleepers, so that it makes a
+// system call only for the first publish after someone went to sleep.
+// Anyone who may write the directory may ring it: at worst a wake-up per
+// publish.
+//
 // A subscriber costs 64 bytes of shared memory beyond the message buffer,
 // plus one 8 KiB segment per subscribing process and topic.
 //

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/spinwire/spinwire/asm"
@@ -27,12 +28,13 @@ type Publisher[T any] struct {
 	short    bool // the message is seqWriteMax bytes or less
 	scratch  []uint64
 	policy   Policy
-	tail     uint64       // next position to publish
-	claimed  uint64       // slots claimed from tail on (Claim)
-	minCache uint64       // reliable: the slowest live subscriber's position, last seen, at most tail-reserve
-	reserve  uint64       // reliable: the history kept for joiners (joinHistory)
-	fence    uint64       // TryPublish's common case publishes positions below it (setFence)
-	wake     *atomic.Bool // the tracker's: some subscriber may be parked (wait.go)
+	tail     uint64  // next position to publish
+	claimed  uint64  // slots claimed from tail on (Claim)
+	minCache uint64  // reliable: the slowest live subscriber's position, last seen, at most tail-reserve
+	reserve  uint64  // reliable: the history kept for joiners (joinHistory)
+	fence    uint64  // TryPublish's common case publishes positions below it (setFence)
+	bell     *uint32 // nonzero: some subscriber may sleep on the tail (wait.go)
+	bellSeg  *layout.Segment
 	opts     Options
 	subs     *tracker
 	share    *sharer // Options.Policy's listener, or nil
@@ -65,15 +67,27 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 	}
 	st := stride(sc.Size)
 	text := sc.Encode()
-	seg, err := layout.Create(topicLength(opts.Capacity, st, len(text)), layout.Options{Name: name, Dir: opts.Dir, Fingerprint: topicFPrint})
+	// The bell first, with the topic's epoch: a subscriber that finds the
+	// topic finds its bell.
+	epoch := uint64(time.Now().UnixNano())
+	bell, err := layout.Create(bellLength, layout.Options{Name: name + bellSuffix, Dir: opts.Dir, Fingerprint: bellFPrint, Epoch: epoch})
 	if errors.Is(err, fs.ErrExist) {
 		return nil, msg.Errorf("%w: %s", ErrInUse, name)
 	}
 	if err != nil {
 		return nil, err
 	}
+	seg, err := layout.Create(topicLength(opts.Capacity, st, len(text)), layout.Options{Name: name, Dir: opts.Dir, Fingerprint: topicFPrint, Epoch: epoch})
+	if err != nil {
+		bell.Close()
+		if errors.Is(err, fs.ErrExist) {
+			return nil, msg.Errorf("%w: %s", ErrInUse, name)
+		}
+		return nil, err
+	}
 	p := &Publisher[T]{seg: seg, mem: seg.Body(), capacity: uint64(opts.Capacity), mask: uint64(opts.Capacity - 1),
-		stride: uintptr(st), words: words(sc.Size), policy: opts.Policy, opts: opts}
+		stride: uintptr(st), words: words(sc.Size), policy: opts.Policy, opts: opts,
+		bellSeg: bell, bell: (*uint32)(unsafe.Pointer(&bell.Body()[0]))}
 	p.scratch = make([]uint64, p.words)
 	p.short = p.words*8 <= seqWriteMax
 	p.slots = unsafe.Pointer(&p.mem[slotsOffset])
@@ -86,15 +100,16 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 	// mapping excepted.
 	if err := seg.SealWrites(); err != nil {
 		seg.Close()
+		bell.Close()
 		return nil, msg.Errorf("topic: %s: %w", name, err)
 	}
-	p.subs = newTracker(name, seg.Header().Epoch, p.mem, opts)
-	p.wake = &p.subs.wake
+	p.subs = newTracker(name, seg.Header().Epoch, p.mem, p.bell, opts)
 	p.setFence()
 	if len(opts.Share.UIDs) > 0 || len(opts.Share.GIDs) > 0 {
 		if p.share, err = shareTopic(name, seg.Fd(), opts.Share, p.subs); err != nil {
 			p.subs.close()
 			seg.Close()
+			bell.Close()
 			return nil, err
 		}
 	}
@@ -177,7 +192,7 @@ func (p *Publisher[T]) TryPublish(m *T) bool {
 	// tail's: release stores, paired with Subscriber.Poll's acquire loads
 	// before and after its copy (and the tail's, as in advance).
 	asm.SeqWrite((*uint64)(p.slot(t)), unsafe.Pointer(m), p.words, t+1, p.tailP)
-	if p.wake.Load() {
+	if atomic.LoadUint32(p.bell) != 0 {
 		p.wakeWaiters()
 	}
 	return true
@@ -204,7 +219,7 @@ func (p *Publisher[T]) tryPublish(m *T) bool {
 	} else {
 		p.publishLong(slot, m)
 	}
-	if p.wake.Load() {
+	if atomic.LoadUint32(p.bell) != 0 {
 		p.wakeWaiters()
 	}
 	return true
@@ -356,6 +371,7 @@ func (p *Publisher[T]) Close() error {
 	p.subs.close()
 	err := p.seg.Close()
 	p.seg = nil
+	p.bellSeg.Close()
 	p.setFence()
 	return err
 }

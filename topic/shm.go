@@ -51,6 +51,7 @@ const (
 	cellJoining = 3                     // reliable: not yet seen by the publisher; not waited for
 	topicFPrint = 0x746f_7069_6373_6567 // marks topic segments' layout headers
 	subFPrint   = 0x746f_7069_6373_7562 // and subscriber segments'
+	bellFPrint  = 0x746f_7069_6362_656c // and bells' (wait.go)
 )
 
 func word(b []byte, off int) *uint64    { return (*uint64)(unsafe.Pointer(&b[off])) }

@@ -574,6 +574,8 @@ type view struct {
 	epoch    uint64
 	ino      uint64
 	reliable bool
+	bell     *uint32 // the publisher's bell (wait.go), or nil: none, or not its
+	bellSeg  *layout.Segment
 }
 
 func (v *view) slot(pos uint64) unsafe.Pointer {
@@ -591,7 +593,12 @@ func (v *view) start() uint64 {
 	return t - min(t, h)
 }
 
-func (v *view) close() { v.seg.Close() }
+func (v *view) close() {
+	v.seg.Close()
+	if v.bellSeg != nil {
+		v.bellSeg.Close()
+	}
+}
 
 // openView maps topic name read-only and checks its header against the
 // message schema sc. No publisher: ErrNoPublisher.
@@ -611,7 +618,27 @@ func openView(name string, opts SubscribeOptions, sc *layout.Schema) (view, erro
 	var st unix.Stat_t
 	unix.Fstat(seg.Fd(), &st)
 	v.seg, v.epoch, v.ino = seg, seg.Header().Epoch, st.Ino
+	v.openBell(name, opts)
 	return v, nil
+}
+
+// openBell maps the publisher's bell (wait.go) writable, if there is one
+// of the topic's epoch: a publisher of an earlier version has none, and a
+// bell is hostile input like the topic (anyone who may write the
+// directory may ring it, at worst a wake-up for each publish).
+func (v *view) openBell(name string, opts SubscribeOptions) {
+	seg, err := layout.Open(layout.Options{Name: name + bellSuffix, Dir: opts.Dir, Fingerprint: bellFPrint,
+		MaxLength: 1 << 16, ReadyWait: -1})
+	if err != nil {
+		return
+	}
+	if seg.Header().Epoch != v.epoch || len(seg.Body()) < bellLength || seg.ReleaseFd() != nil {
+		seg.Close()
+		return
+	}
+	// The mapping without its descriptor: a subscriber holds one, the
+	// topic's, as before the bell (TestBellFds).
+	v.bellSeg, v.bell = seg, (*uint32)(unsafe.Pointer(&seg.Body()[0]))
 }
 
 // subscribeRemote subscribes to another uid's topic through its

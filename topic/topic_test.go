@@ -636,82 +636,121 @@ func TestLatencyStamps(t *testing.T) {
 }
 
 // TestWait: Wait returns at once with a message there, false at its
-// timeout with none, and, once the publisher's tracker has seen the
-// subscriber parked, is woken by the next publish long before its
-// timeout; a woken subscriber takes the message with Poll.
+// timeout with none, and is woken by the next publish long before its
+// timeout: through the bell, which it rings and the publish clears, or,
+// without the bell's handshake, once the tracker has seen it parked and
+// holds the bell. A woken subscriber takes the message with Poll.
 func TestWait(t *testing.T) {
-	p, dir := create(t, Options{Capacity: 64})
-	s := subscribe(t, dir)
-	if s.Wait(time.Millisecond) {
-		t.Fatal("Wait with nothing published reported a message")
-	}
-	p.TryPublish(&tick{Seq: 1})
-	if !s.Wait(time.Minute) {
-		t.Fatal("Wait with a message there")
-	}
-	var m tick
-	s.TryReceive(&m)
-	done := make(chan time.Duration, 1)
-	go func() {
-		t0 := time.Now()
-		s.Wait(time.Minute)
-		done <- time.Since(t0)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !p.subs.wake.Load() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if !p.subs.wake.Load() {
-		t.Fatal("the tracker did not see the parked subscriber")
-	}
-	p.TryPublish(&tick{Seq: 2})
-	if d := <-done; d >= time.Minute {
-		t.Fatalf("Wait slept its whole timeout (%v): the publish did not wake it", d)
-	}
-	if !s.TryReceive(&m) || m.Seq != 2 {
-		t.Fatalf("after the wake: %+v", m)
+	for _, withBell := range []bool{true, false} {
+		p, dir := create(t, Options{Capacity: 64})
+		s := subscribe(t, dir)
+		if s.t.bell == nil {
+			t.Fatal("no bell")
+		}
+		if !withBell {
+			s.t.bell = nil // as with a publisher of an earlier version
+		}
+		if s.Wait(time.Millisecond) {
+			t.Fatal("Wait with nothing published reported a message")
+		}
+		p.TryPublish(&tick{Seq: 1})
+		if !s.Wait(time.Minute) {
+			t.Fatal("Wait with a message there")
+		}
+		var m tick
+		s.TryReceive(&m)
+		atomic.StoreUint32(p.bell, 0)
+		done := make(chan time.Duration, 1)
+		go func() {
+			t0 := time.Now()
+			s.Wait(time.Minute)
+			done <- time.Since(t0)
+		}()
+		want := uint32(bellRung)
+		if !withBell {
+			want = bellHeld
+		}
+		for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(p.bell) != want; time.Sleep(100 * time.Microsecond) {
+			if time.Now().After(end) {
+				t.Fatalf("bell %v: %d, want %d", withBell, atomic.LoadUint32(p.bell), want)
+			}
+		}
+		p.TryPublish(&tick{Seq: 2})
+		if d := <-done; d >= time.Minute {
+			t.Fatalf("bell %v: Wait slept its whole timeout (%v): the publish did not wake it", withBell, d)
+		}
+		if !s.TryReceive(&m) || m.Seq != 2 {
+			t.Fatalf("bell %v: after the wake: %+v", withBell, m)
+		}
+		if withBell && atomic.LoadUint32(p.bell) != 0 {
+			t.Fatalf("the publish left the bell at %d", atomic.LoadUint32(p.bell))
+		}
 	}
 }
 
-// TestWaitMissedWake: a subscriber that parks in Wait with a long timeout
-// on a quiet topic, and a message published before the publisher's
-// tracker has seen it parked (so the publish wakes no one): the
-// tracker's next look wakes it, instead of its sleeping out the timeout.
+// TestWaitMissedWake: a subscriber that parks in Wait with a long
+// timeout on a quiet topic, and a message published without a wake - its
+// ring lost (the race wait.go describes), or, without the bell, before
+// the tracker has seen it parked: the tracker's next look wakes it,
+// instead of its sleeping out the timeout (or, here, the slice of it
+// that followEvery would otherwise end).
 func TestWaitMissedWake(t *testing.T) {
-	p, dir := create(t, Options{Capacity: 64})
-	s := subscribe(t, dir)
-	done := make(chan bool, 1)
-	go func() { done <- s.Wait(time.Minute) }()
-	parked := (*uint32)(unsafe.Pointer(&s.cell.s.mem[s.cell.off+cellParked]))
-	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(parked) == 0; time.Sleep(10 * time.Microsecond) {
-		if time.Now().After(end) {
-			t.Fatal("the subscriber did not park")
+	defer func(d time.Duration) { followEvery = d }(followEvery)
+	followEvery = time.Minute // no slice ends the wait: the tracker must
+	for _, withBell := range []bool{true, false} {
+		p, dir := create(t, Options{Capacity: 64})
+		s := subscribe(t, dir)
+		if !withBell {
+			s.t.bell = nil
 		}
-	}
-	p.subs.wake.Store(false) // as if the tracker had not looked since
-	p.TryPublish(&tick{Seq: 1})
-	select {
-	case got := <-done:
-		if !got {
-			t.Fatal("woken without the message")
+		done := make(chan bool, 1)
+		go func() { done <- s.Wait(time.Minute) }()
+		parked := (*uint32)(unsafe.Pointer(&s.cell.s.mem[s.cell.off+cellParked]))
+		for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(parked) == 0; time.Sleep(10 * time.Microsecond) {
+			if time.Now().After(end) {
+				t.Fatal("the subscriber did not park")
+			}
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Wait sleeps on with a message there")
+		time.Sleep(time.Millisecond)  // into futex_wait, most likely
+		atomic.StoreUint32(p.bell, 0) // the ring lost, or the tracker not looked since
+		p.TryPublish(&tick{Seq: 1})
+		select {
+		case got := <-done:
+			if !got {
+				t.Fatalf("bell %v: woken without the message", withBell)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("bell %v: Wait sleeps on with a message there", withBell)
+		}
 	}
 }
 
-// TestShortParksSeen: a subscriber that parks only between two of the
-// tracker's looks (a wake came quickly) is seen all the same, by its
-// count of parks, so that the publisher goes on waking it.
+// TestBellFds: a subscriber holds one descriptor, its topic segment's;
+// its bell is mapped without one.
+func TestBellFds(t *testing.T) {
+	_, dir := create(t, Options{Capacity: 64})
+	subscribe(t, dir) // and the process's subscriber segment
+	fds := func() int { ents, _ := os.ReadDir("/proc/self/fd"); return len(ents) }
+	before := fds()
+	s := subscribe(t, dir)
+	if s.t.bell == nil || fds() != before+1 {
+		t.Fatalf("bell %v; descriptors %d, then %d", s.t.bell != nil, before, fds())
+	}
+}
+
+// TestShortParksSeen: a subscriber without the bell's handshake that
+// parks only between two of the tracker's looks (a wake came quickly) is
+// seen all the same, by its count of parks, so that the publisher goes on
+// waking it.
 func TestShortParksSeen(t *testing.T) {
 	p, dir := create(t, Options{Capacity: 64})
 	s := subscribe(t, dir)
 	time.Sleep(5 * livenessEvery) // looks that see no park
-	if p.subs.wake.Load() {
+	if atomic.LoadUint32(p.bell) != 0 {
 		t.Fatal("waking with no one parked")
 	}
 	s.cell.countPark() // as Wait does; parked and woken before the next look
-	for end := time.Now().Add(10 * time.Second); !p.subs.wake.Load(); time.Sleep(100 * time.Microsecond) {
+	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(p.bell) != bellHeld; time.Sleep(100 * time.Microsecond) {
 		if time.Now().After(end) {
 			t.Fatal("the park between two looks not seen")
 		}

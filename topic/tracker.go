@@ -90,16 +90,17 @@ type tracker struct {
 	lookN  int        // looks so far, under lookMu
 	closed bool       // under lookMu
 
-	// wake: a subscriber was seen parked in the last wakeSticky (wait.go);
-	// lastParked, the looks': when; parks, the cells' count of parks at
-	// the last look.
-	wake       atomic.Bool
+	// bell: the topic's (wait.go), held while a subscriber without the
+	// handshake was seen parked in the last wakeSticky; lastParked, the
+	// looks': when; parks, the cells' count of parks at the last look.
+	bell       *uint32
 	lastParked time.Time
 	parks      uint64
 }
 
-func newTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
+func newTracker(name string, epoch uint64, pub []byte, bell *uint32, opts Options) *tracker {
 	t := makeTracker(name, epoch, pub, opts)
+	t.bell = bell
 	t.scan()
 	housekeeping.add(t)
 	return t
@@ -111,7 +112,8 @@ func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
 		named: map[string]*namedSeg{}, deaths: -1, pidKey: map[int]string{},
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
-		blockedAt: ^uint64(0), dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{}}
+		blockedAt: ^uint64(0), dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{},
+		bell: new(uint32)}
 }
 
 // lookOnce is the housekeeping goroutine's next look at t, unless t is
@@ -135,9 +137,10 @@ func (t *tracker) look(i int) {
 	}
 	if now := time.Now(); t.parkedSeen() {
 		t.lastParked = now
-		t.wake.Store(true)
-	} else if t.wake.Load() && now.Sub(t.lastParked) > wakeSticky {
-		t.wake.Store(false)
+		atomic.StoreUint32(t.bell, bellHeld)
+	} else if now.Sub(t.lastParked) > wakeSticky {
+		// A subscriber's ring stays: its publish clears it.
+		atomic.CompareAndSwapUint32(t.bell, bellHeld, 0)
 	}
 }
 
