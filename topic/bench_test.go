@@ -64,6 +64,21 @@ func BenchmarkPublish(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 		})
 	}
+	// Claim and Commit, 64 at a time: one store of the tail and one look
+	// at the bell a batch.
+	b.Run("lossy/claim=64", func(b *testing.B) {
+		p, dir := create(b, Options{Capacity: 1024})
+		subscribe(b, dir)
+		for i := 0; b.Loop(); {
+			n := p.Claim(64)
+			for k := range n {
+				p.Claimed(k).Seq = uint64(i + k)
+			}
+			p.Commit()
+			i += n
+		}
+		b.ReportMetric(float64(b.N*64)/b.Elapsed().Seconds(), "msgs/s")
+	})
 	// A subscriber that naps in Wait once every 64 messages rings the bell
 	// each time: the publish after it wakes (wait.go). Without the bell's
 	// handshake, the tracker holds the bell while such a subscriber has

@@ -71,12 +71,15 @@ func futexWakeAll(mem []byte) {
 	unix.RawSyscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(tailWord32(mem))), futexWake, math.MaxInt32, 0, 0, 0)
 }
 
-// wakeWaiters wakes every subscriber waiting on the tail: the bell is
-// set. A ring is cleared first, so that every clear is followed by a
-// wake; the tracker's hold stays.
+// wakeWaiters wakes every subscriber waiting on the tail if the bell is
+// set (the publish paths test it inline first). A ring is cleared first,
+// so that every clear is followed by a wake; the tracker's hold stays.
 func (p *Publisher[T]) wakeWaiters() {
 	// SYNC: the bell's clear, then the wake; pairs with Wait's ring.
-	if atomic.LoadUint32(p.bell) == bellRung {
+	switch atomic.LoadUint32(p.bell) {
+	case 0:
+		return
+	case bellRung:
 		atomic.CompareAndSwapUint32(p.bell, bellRung, 0)
 	}
 	futexWakeAll(p.mem)
