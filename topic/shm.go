@@ -43,8 +43,8 @@ const (
 	cellEpoch   = 16 // uint64: the publisher epoch the cell follows
 	cellPos     = 24 // uint64: the next sequence the subscriber reads
 	cellLost    = 32 // uint64: messages it lost to laps (for observers)
-	cellParked  = 40 // uint32: 1 while the subscriber waits for the tail (wait.go)
-	cellWaits   = 48 // uint64: how many times it has parked (wait.go)
+	cellParked  = 40 // uint32: parkedHeld or parkedRung while the subscriber waits for the tail (wait.go)
+	cellWaits   = 48 // uint64: how many times it has parked without the bell (wait.go)
 	cellFree    = 0
 	cellActive  = 1
 	cellClosed  = 2

@@ -94,9 +94,9 @@ func (p *Publisher[T]) wakeWaiters() {
 // followed (a restart) ends the wait within followEvery (20 ms), and the
 // Poll after a wait that found nothing looks for one
 // (TestRestartFollowedWaiting). For one goroutine, with Poll; a
-// subscriber woken takes what is there with Poll. Cost when it sleeps:
-// two system calls, one more and a statx every followEvery of a longer
-// wait, and one FUTEX_WAKE on the publisher's side.
+// subscriber woken takes what is there with Poll. Cost when it sleeps: a
+// FUTEX_WAIT (one each followEvery of a longer wait, with a statx), and
+// one FUTEX_WAKE on the publisher's side.
 func (s *Subscriber[T]) Wait(timeout time.Duration) bool {
 	if timeout <= 0 {
 		timeout = DefaultWait
