@@ -65,8 +65,8 @@ func FuzzReceive(f *testing.F) {
 	})
 }
 
-// TestReceiveAllocs: an importer takes a batch - published, trimmed,
-// duplicate, malformed or of another type - without allocating.
+// TestReceiveAllocs: an importer takes a batch - published, duplicate,
+// malformed or of another type - without allocating.
 func TestReceiveAllocs(t *testing.T) {
 	sc := layout.MustOf[tick]()
 	im := &RawImporter{schema: sc, size: int(sc.Size), next: map[uint64]uint64{}, publish: func([]byte) error { return nil }}
