@@ -71,7 +71,8 @@
 // StallTimeout evicts it.
 //
 // The bell (named NAME~b, with the topic's epoch): one page the publisher
-// makes and subscribers map writable. A subscriber about to sleep in Wait
+// makes and subscribers map writable (other uids get its descriptor with
+// the topic's through the share socket). A subscriber about to sleep in Wait
 // rings it (a word set to 1); the publisher, which loads the word at
 // every publish, clears it and wakes the sleepers, so that it makes a
 // system call only for the first publish after someone went to sleep.

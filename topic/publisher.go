@@ -106,7 +106,7 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 	p.subs = newTracker(name, seg.Header().Epoch, p.mem, p.bell, opts)
 	p.setFence()
 	if len(opts.Share.UIDs) > 0 || len(opts.Share.GIDs) > 0 {
-		if p.share, err = shareTopic(name, seg.Fd(), opts.Share, p.subs); err != nil {
+		if p.share, err = shareTopic(name, seg.Fd(), bell.Fd(), opts.Share, p.subs); err != nil {
 			p.subs.close()
 			seg.Close()
 			bell.Close()

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/internal/rundir"
 	"github.com/spinwire/spinwire/layout"
@@ -70,22 +71,48 @@ func exchange(dir, name string, ss *subSeg, sc *layout.Schema, opts SubscribeOpt
 	if err != nil {
 		return fail(msg.Errorf("%w: %s: %v", ErrPermission, name, err))
 	}
-	fd, err := recvFd(conn)
+	var fds [2]int // the topic, and its bell (an earlier publisher sends none)
+	var buf [16]byte
+	_, k, err := fdpass.RecvN(conn, buf[:], fds[:])
+	if err == nil && k == 0 {
+		err = msg.Errorf("a message without a descriptor")
+	}
 	if err != nil {
 		return fail(msg.Errorf("%w: %s: the publisher sent no topic (refused by its policy?): %v", ErrPermission, name, err))
 	}
-	seg, err := layout.OpenFd(fd, layout.Options{ReadOnly: true, Fingerprint: topicFPrint, MaxLength: opts.MaxLength})
+	bellfd := -1
+	if k == 2 {
+		bellfd = fds[1]
+	}
+	seg, err := layout.OpenFd(fds[0], layout.Options{ReadOnly: true, Fingerprint: topicFPrint, MaxLength: opts.MaxLength})
 	if err != nil {
-		unix.Close(fd)
+		unix.Close(fds[0])
+		closeFd(bellfd)
 		return fail(err)
 	}
 	v, err := checkView(seg.Body(), sc)
 	if err != nil {
 		seg.Close()
+		closeFd(bellfd)
 		return fail(err)
 	}
 	var st unix.Stat_t
 	unix.Stat(path, &st)
 	v.seg, v.epoch, v.ino = seg, seg.Header().Epoch, st.Ino
+	if bellfd >= 0 {
+		b, err := layout.OpenFd(bellfd, layout.Options{Fingerprint: bellFPrint, MaxLength: 1 << 16, ReadyWait: -1})
+		if err != nil {
+			unix.Close(bellfd)
+		} else {
+			v.adoptBell(b)
+		}
+	}
 	return v, conn, nil
+}
+
+// closeFd closes fd unless it is -1.
+func closeFd(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
 }

@@ -45,6 +45,7 @@ const shareTimeout = 100 * time.Millisecond
 type sharer struct {
 	lfd    int
 	rofd   int // the topic segment, opened read-only
+	bellfd int // the bell (wait.go), writable: the publisher's, not closed here
 	path   string
 	bound  bool // path is our socket, to remove at close
 	policy link.Policy
@@ -54,8 +55,9 @@ type sharer struct {
 	slots  chan struct{} // the set-ups under way (admit)
 }
 
-// shareTopic starts listening for topic name, whose segment is fd.
-func shareTopic(name string, fd int, policy link.Policy, t *tracker) (*sharer, error) {
+// shareTopic starts listening for topic name, whose segment is fd and
+// bell bellfd.
+func shareTopic(name string, fd, bellfd int, policy link.Policy, t *tracker) (*sharer, error) {
 	uid := uint32(os.Getuid())
 	dir := SharedDir(uid)
 	for _, d := range []string{filepath.Dir(dir), dir} {
@@ -67,7 +69,7 @@ func shareTopic(name string, fd int, policy link.Policy, t *tracker) (*sharer, e
 	if err != nil {
 		return nil, msg.Errorf("topic: reopen %s read-only: %w", name, err)
 	}
-	s := &sharer{lfd: -1, rofd: ro, path: filepath.Join(dir, name+".sock"), policy: policy, uid: uid, t: t,
+	s := &sharer{lfd: -1, rofd: ro, bellfd: bellfd, path: filepath.Join(dir, name+".sock"), policy: policy, uid: uid, t: t,
 		slots: make(chan struct{}, maxAdmitting)}
 	if c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err == nil {
 		live := unix.Connect(c, &unix.SockaddrUnix{Name: s.path}) == nil
@@ -128,7 +130,9 @@ func (s *sharer) admit(conn int) bool {
 	if !s.t.adopt(fd, conn) {
 		return false
 	}
-	if _, err := unix.SendmsgN(conn, []byte("SPINTOPC"), unix.UnixRights(s.rofd), nil, 0); err != nil {
+	// The bell rides second: a subscriber of an earlier version takes the
+	// first descriptor and the kernel closes the other.
+	if _, err := unix.SendmsgN(conn, []byte("SPINTOPC"), unix.UnixRights(s.rofd, s.bellfd), nil, 0); err != nil {
 		return true // the tracker sees the connection close
 	}
 	return true

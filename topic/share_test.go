@@ -26,8 +26,9 @@ func sharedTopic(t *testing.T, policy link.Policy) (*Publisher[tick], string) {
 }
 
 // TestShareRemote: a subscriber that reaches a shared topic through its
-// publisher's socket reads a reliable stream whole and in order, held
-// back by nothing; when it closes, the publisher lets its segment go and
+// publisher's socket, and gets the topic's bell with it, reads a reliable
+// stream whole and in order (waiting through the bell), held back by
+// nothing; when it closes, the publisher lets its segment go and
 // stops waiting for it; a second shared publisher of the name is refused.
 func TestShareRemote(t *testing.T) {
 	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
@@ -41,6 +42,9 @@ func TestShareRemote(t *testing.T) {
 	}
 	if s.conn < 0 {
 		t.Fatal("subscribed by name, not through the socket")
+	}
+	if s.t.bell == nil {
+		t.Fatal("no bell came with the topic")
 	}
 	waitSubscribers(t, p, 1)
 	// The publisher, of another uid, may read the subscriber segment it

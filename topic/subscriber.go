@@ -629,9 +629,15 @@ func openView(name string, opts SubscribeOptions, sc *layout.Schema) (view, erro
 func (v *view) openBell(name string, opts SubscribeOptions) {
 	seg, err := layout.Open(layout.Options{Name: name + bellSuffix, Dir: opts.Dir, Fingerprint: bellFPrint,
 		MaxLength: 1 << 16, ReadyWait: -1})
-	if err != nil {
-		return
+	if err == nil {
+		v.adoptBell(seg)
 	}
+}
+
+// adoptBell takes the bell seg, opened writable by name or through the
+// share socket, if it is the topic's (its epoch) and at least bellLength:
+// else it closes it, and the subscriber waits without one.
+func (v *view) adoptBell(seg *layout.Segment) {
 	if seg.Header().Epoch != v.epoch || len(seg.Body()) < bellLength || seg.ReleaseFd() != nil {
 		seg.Close()
 		return

@@ -39,9 +39,9 @@ import (
 // a parked cell is behind the tail, so such a wait lasts at most about a
 // millisecond more, never its timeout (TestWaitMissedWake).
 //
-// A subscriber of a publisher without a bell (an earlier version), or
-// through the share socket (another uid, which cannot map it), marks its
-// cell parkedHeld and counts the park. While the tracker has seen such a
+// A subscriber of another uid gets the bell with the topic through the
+// share socket. One of a publisher without a bell (an earlier version)
+// marks its cell parkedHeld and counts the park instead. While the tracker has seen such a
 // park within wakeSticky it holds the bell at bellHeld, which the
 // publisher leaves set: every publish wakes (lossy/waking).
 

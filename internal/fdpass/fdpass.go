@@ -37,7 +37,18 @@ func Serve(lfd int, handle func(conn int)) {
 // length and the descriptor, -1 when none came; a read the Go runtime's
 // signals interrupted is tried again.
 func Recv(conn int, buf []byte) (n, fd int, err error) {
-	oob := make([]byte, unix.CmsgSpace(4))
+	var fds [1]int
+	n, k, err := RecvN(conn, buf, fds[:])
+	if err != nil || k == 0 {
+		return n, -1, err
+	}
+	return n, fds[0], nil
+}
+
+// RecvN is Recv for up to len(fds) descriptors, in the order they were
+// sent, into fds; it returns how many came.
+func RecvN(conn int, buf []byte, fds []int) (n, k int, err error) {
+	oob := make([]byte, unix.CmsgSpace(4*len(fds)))
 	var oobn int
 	for {
 		n, oobn, _, _, err = unix.Recvmsg(conn, buf, oob, unix.MSG_CMSG_CLOEXEC)
@@ -46,15 +57,15 @@ func Recv(conn int, buf []byte) (n, fd int, err error) {
 		}
 	}
 	if err != nil {
-		return 0, -1, err
+		return 0, 0, err
 	}
-	fd = -1
 	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
 		for _, m := range msgs {
-			if fds, err := unix.ParseUnixRights(&m); err == nil {
-				for _, f := range fds {
-					if fd < 0 {
-						fd = f
+			if got, err := unix.ParseUnixRights(&m); err == nil {
+				for _, f := range got {
+					if k < len(fds) {
+						fds[k] = f
+						k++
 					} else {
 						unix.Close(f)
 					}
@@ -62,7 +73,7 @@ func Recv(conn int, buf []byte) (n, fd int, err error) {
 			}
 		}
 	}
-	return n, fd, nil
+	return n, k, nil
 }
 
 // Listen binds a SOCK_SEQPACKET socket at path, makes it 0666 (whoever

@@ -41,6 +41,43 @@ func TestRecv(t *testing.T) {
 	}
 }
 
+// TestRecvN: descriptors come in the order sent, up to the room given;
+// the rest are closed.
+func TestRecvN(t *testing.T) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[0])
+	defer unix.Close(sp[1])
+	var a, b [2]int
+	unix.Pipe(a[:])
+	unix.Pipe(b[:])
+	for _, fd := range append(a[:], b[:]...) {
+		defer unix.Close(fd)
+	}
+	var buf [8]byte
+	for _, room := range []int{2, 3} {
+		unix.Sendmsg(sp[0], []byte("x"), unix.UnixRights(a[0], b[1], a[1]), nil, 0)
+		fds := make([]int, room)
+		_, k, err := RecvN(sp[1], buf[:], fds)
+		if err != nil || k != room {
+			t.Fatalf("room %d: %d, %v", room, k, err)
+		}
+		ino := func(fd int) uint64 {
+			var st unix.Stat_t
+			unix.Fstat(fd, &st)
+			return st.Ino
+		}
+		if ino(fds[0]) != ino(a[0]) || ino(fds[1]) != ino(b[1]) {
+			t.Fatalf("room %d: out of order", room)
+		}
+		for _, fd := range fds[:k] {
+			unix.Close(fd)
+		}
+	}
+}
+
 // TestServe: connections reach the handler until the listener shuts down.
 func TestServe(t *testing.T) {
 	path := t.TempDir() + "/s"
