@@ -27,7 +27,9 @@ import (
 // subscriber segment, which the publisher maps as it maps the ones it
 // finds in its directory (checked: sealed, bounded, the magic), and gets
 // back a read-only descriptor of the topic: neither side can write what
-// the other maps. The connection stays open: the publisher lets a
+// the other maps — but for the topic's bell, whose writable descriptor
+// comes with the topic's (wait.go: ringing it is all it is for). The
+// connection stays open: the publisher lets a
 // segment go when every connection that brought it has closed — its
 // subscribers closed, or their process died. Everything a peer sends is
 // bounded: one message, one descriptor, 100 ms; at most maxAdmitting
