@@ -12,6 +12,7 @@ import (
 	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/layout"
+	"golang.org/x/sys/unix"
 )
 
 // Publisher is a topic's one writer. Its methods are for one goroutine
@@ -76,6 +77,12 @@ func createWith[T any](name string, opts Options, sc *layout.Schema) (*Publisher
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Its descriptor goes to other uids (share.go): no one may add a seal
+	// to it (F_SEAL_FUTURE_WRITE would refuse later subscribers' mappings).
+	if _, err := unix.FcntlInt(uintptr(bell.Fd()), unix.F_ADD_SEALS, unix.F_SEAL_SEAL); err != nil {
+		bell.Close()
+		return nil, msg.Errorf("topic: seal %s's bell: %w", name, err)
 	}
 	seg, err := layout.Create(topicLength(opts.Capacity, st, len(text)), layout.Options{Name: name, Dir: opts.Dir, Fingerprint: topicFPrint, Epoch: epoch})
 	if err != nil {

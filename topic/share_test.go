@@ -46,6 +46,11 @@ func TestShareRemote(t *testing.T) {
 	if s.t.bell == nil {
 		t.Fatal("no bell came with the topic")
 	}
+	// Whoever holds the bell's descriptor may not seal it against the
+	// next subscribers' writable mappings.
+	if _, err := unix.FcntlInt(uintptr(p.bellSeg.Fd()), unix.F_ADD_SEALS, unix.F_SEAL_FUTURE_WRITE); err == nil {
+		t.Fatal("the bell took a seal")
+	}
 	waitSubscribers(t, p, 1)
 	// The publisher, of another uid, may read the subscriber segment it
 	// was sent, and not write it (layout.SealWrites).
