@@ -162,7 +162,7 @@ func (s *Subscriber[T]) replaced() bool {
 	return ok && ino != s.t.ino
 }
 
-// setParked marks the cell parked (1) or not (0).
+// setParked marks the cell parked (parkedHeld, parkedRung) or not (0).
 func (c *cell) setParked(v uint32) {
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&c.s.mem[c.off+cellParked])), v)
 }
@@ -174,11 +174,12 @@ func (c *cell) countPark() {
 	atomic.StoreUint64(w, atomic.LoadUint64(w)+1)
 }
 
-// parkedSeen reports whether a subscriber of this epoch has parked since
-// the tracker's last look — a cell is parked now, or the cells' count of
-// parks moved — and wakes the tail's waiters when a parked cell is behind
-// the tail: its subscriber parked while the flag was down, after the
-// publish that would have woken it. A read of every active cell.
+// parkedSeen reports whether a subscriber without the bell's handshake
+// has parked since the tracker's last look — a cell is parkedHeld now, or
+// the cells' count of parks moved — and wakes the tail's waiters when any
+// parked cell is behind the tail: its subscriber missed the wake of the
+// publish that wrote it (the bell was down, or the handshake's race). A
+// read of every active cell.
 func (t *tracker) parkedSeen() bool {
 	parked, behind, parks := false, false, uint64(0)
 	tail := load(t.pub, offTail)
