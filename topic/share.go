@@ -132,8 +132,8 @@ func (s *sharer) admit(conn int) bool {
 	if !s.t.adopt(fd, conn) {
 		return false
 	}
-	// The bell rides second: a subscriber of an earlier version takes the
-	// first descriptor and the kernel closes the other.
+	// The bell rides second: a subscriber of an earlier version keeps the
+	// first descriptor and closes the other (fdpass.Recv).
 	if _, err := unix.SendmsgN(conn, []byte("SPINTOPC"), unix.UnixRights(s.rofd, s.bellfd), nil, 0); err != nil {
 		return true // the tracker sees the connection close
 	}
