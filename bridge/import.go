@@ -81,7 +81,8 @@ type ImportStats struct {
 // Import subscribes to subject on nc and publishes every message of every
 // well-formed batch of T into pub, in order, from the subscription's
 // goroutine (a Reliable topic's publisher may wait there for its slowest
-// subscriber, and NATS then buffers, up to its pending limits). The NATS
+// subscriber, and NATS then buffers, up to its pending limits). A local
+// publish that fails (pub closed) stops the importer (Err). The NATS
 // server has the subscription when Import returns (a flush). T must be a
 // fixed-layout type (layout.Of).
 func Import[T any](nc *nats.Conn, subject string, pub *topic.Publisher[T], opts ImportOptions) (*Importer[T], error) {
