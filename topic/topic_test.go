@@ -670,10 +670,8 @@ func TestWait(t *testing.T) {
 		if !withBell {
 			want = bellHeld
 		}
-		for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(p.bell) != want; time.Sleep(100 * time.Microsecond) {
-			if time.Now().After(end) {
-				t.Fatalf("bell %v: %d, want %d", withBell, atomic.LoadUint32(p.bell), want)
-			}
+		if !eventually(func() bool { return atomic.LoadUint32(p.bell) == want }) {
+			t.Fatalf("bell %v: %d, want %d", withBell, atomic.LoadUint32(p.bell), want)
 		}
 		p.TryPublish(&tick{Seq: 2})
 		if d := <-done; d >= time.Minute {
@@ -706,10 +704,8 @@ func TestWaitMissedWake(t *testing.T) {
 		done := make(chan bool, 1)
 		go func() { done <- s.Wait(time.Minute) }()
 		parked := (*uint32)(unsafe.Pointer(&s.cell.s.mem[s.cell.off+cellParked]))
-		for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(parked) == 0; time.Sleep(10 * time.Microsecond) {
-			if time.Now().After(end) {
-				t.Fatal("the subscriber did not park")
-			}
+		if !eventually(func() bool { return atomic.LoadUint32(parked) != 0 }) {
+			t.Fatal("the subscriber did not park")
 		}
 		time.Sleep(time.Millisecond)  // into futex_wait, most likely
 		atomic.StoreUint32(p.bell, 0) // the ring lost, or the tracker not looked since
@@ -750,10 +746,8 @@ func TestShortParksSeen(t *testing.T) {
 		t.Fatal("waking with no one parked")
 	}
 	s.cell.countPark() // as Wait does; parked and woken before the next look
-	for end := time.Now().Add(10 * time.Second); atomic.LoadUint32(p.bell) != bellHeld; time.Sleep(100 * time.Microsecond) {
-		if time.Now().After(end) {
-			t.Fatal("the park between two looks not seen")
-		}
+	if !eventually(func() bool { return atomic.LoadUint32(p.bell) == bellHeld }) {
+		t.Fatal("the park between two looks not seen")
 	}
 }
 
