@@ -1,6 +1,7 @@
 package stat
 
 import (
+	"bytes"
 	"sync/atomic"
 	"unsafe"
 )
@@ -77,18 +78,34 @@ func putString(b []byte, off, n int, s string) {
 }
 
 // getString reads a NUL-terminated string of at most n bytes at off,
-// keeping printable ASCII only: a hostile writer cannot smuggle escape
-// sequences into an operator's terminal.
+// Printable.
 func getString(b []byte, off, n int) string {
-	out := make([]byte, 0, n)
-	for _, c := range b[off : off+n] {
-		if c == 0 {
-			break
-		}
-		if c < 0x20 || c > 0x7e {
-			c = '?'
-		}
-		out = append(out, c)
+	s := b[off : off+n]
+	if i := bytes.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
 	}
-	return string(out)
+	return Printable(string(s))
+}
+
+// Printable returns s with every byte that is not printable ASCII as '?':
+// what Scan does to every string it reads from a registry, so that a
+// hostile writer cannot smuggle escape sequences into an operator's
+// terminal, nor bytes that are not UTF-8 into a Prometheus label. For the
+// strings that come from elsewhere: the file names of segments and
+// sockets (Process.Name), and the errors that quote them.
+func Printable(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= 0x20 && s[i] <= 0x7e {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 || b[i] > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }

@@ -467,6 +467,16 @@ func TestHostileSegment(t *testing.T) {
 	}
 }
 
+// TestPrintable: every byte outside printable ASCII becomes '?', one for
+// one (a rune of two bytes, two); the rest is kept.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{"": "", "ticks 1.2": "ticks 1.2", "\x1b[2J\xff": "?[2J?", "é\x00\x7f~": "????~"} {
+		if got := Printable(in); got != want {
+			t.Errorf("Printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // FuzzDecode: any body decodes to an error or to endpoints, without a
 // panic or a read outside the body.
 func FuzzDecode(f *testing.F) {

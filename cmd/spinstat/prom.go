@@ -49,7 +49,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for j := range p.Endpoints {
 			s := &p.Endpoints[j]
 			kind := s.Kind.String()
-			id := printable(p.Name) + ":" + strconv.Itoa(j) // unique even if two endpoints share a name
+			id := stat.Printable(p.Name) + ":" + strconv.Itoa(j) // unique even if two endpoints share a name
 			for k, n := range stat.CounterNames(s.Kind) {
 				name := "spinwire_" + strings.ReplaceAll(kind, "-", "_") + "_" + n
 				typ := prometheus.GaugeValue

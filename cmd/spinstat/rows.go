@@ -68,7 +68,9 @@ func diff(prev, cur []stat.Process, d time.Duration) []row {
 	for i := range cur {
 		p := &cur[i]
 		if p.Err != nil {
-			rows = append(rows, row{PID: p.PID, Command: p.Command, Endpoint: printable(p.Name), Kind: "?", Corrupt: printable(p.Err.Error())})
+			// The file name, and the errors that quote it, are whoever
+			// could write the directory's (stat.Printable).
+			rows = append(rows, row{PID: p.PID, Command: p.Command, Endpoint: stat.Printable(p.Name), Kind: "?", Corrupt: stat.Printable(p.Err.Error())})
 			continue
 		}
 		for j := range p.Endpoints {
@@ -169,18 +171,4 @@ func human(v float64) string {
 		return strconv.FormatFloat(v/1e3, 'f', 1, 64) + "k"
 	}
 	return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0")
-}
-
-// printable is s with every byte that is not printable ASCII as '?': a
-// segment's file name and the errors that quote it come from whoever
-// could write the registry directory, and go to a terminal (escape
-// sequences) and to Prometheus labels (which must be UTF-8). The
-// endpoints' own strings are cut so by package stat.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return '?'
-		}
-		return r
-	}, s)
 }
