@@ -12,13 +12,13 @@ import (
 // first '=', the value an int32 (runtime.atoi32: optional '-', decimal
 // digits; "-" alone is 0), invalid values ignored, the last valid one kept.
 func refPreempt(environ string) int32 {
-	for _, e := range strings.Split(environ, "\x00") {
+	for e := range strings.SplitSeq(environ, "\x00") {
 		list, ok := strings.CutPrefix(e, "GODEBUG=")
 		if !ok {
 			continue
 		}
 		var v int32
-		for _, item := range strings.Split(list, ",") {
+		for item := range strings.SplitSeq(list, ",") {
 			key, val, ok := strings.Cut(item, "=")
 			if !ok || key != "asyncpreemptoff" {
 				continue

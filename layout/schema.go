@@ -143,8 +143,7 @@ func walk(t reflect.Type, path string, base uintptr, out *[]Field) error {
 		return nil
 	case reflect.Struct:
 		end := uintptr(0)
-		for i := range t.NumField() {
-			f := t.Field(i)
+		for f := range t.Fields() {
 			fp := f.Name
 			if path != "" {
 				fp = path + "." + f.Name

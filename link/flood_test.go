@@ -116,8 +116,8 @@ func expectLineOrEnd(lines <-chan string, prefix string) string {
 			if !ok {
 				return ""
 			}
-			if strings.HasPrefix(l, prefix) {
-				return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+			if after, ok0 := strings.CutPrefix(l, prefix); ok0 {
+				return strings.TrimSpace(after)
 			}
 		case <-time.After(60 * time.Second):
 			return ""

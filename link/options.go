@@ -1,6 +1,7 @@
 package link
 
 import (
+	"slices"
 	"time"
 
 	"github.com/spinwire/spinwire/agent"
@@ -34,17 +35,10 @@ func (p *Policy) Allows(serverUID, uid, gid uint32) bool {
 	if uid == serverUID && !p.DenySameUID {
 		return true
 	}
-	for _, u := range p.UIDs {
-		if u == uid {
-			return true
-		}
+	if slices.Contains(p.UIDs, uid) {
+		return true
 	}
-	for _, g := range p.GIDs {
-		if g == gid {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(p.GIDs, gid)
 }
 
 // Options configures Listen; zero values take the defaults shown.

@@ -117,8 +117,8 @@ func expectLine(t testing.TB, lines <-chan string, prefix string) string {
 			if !ok {
 				t.Fatalf("child exited before printing %q", prefix)
 			}
-			if strings.HasPrefix(l, prefix) {
-				return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+			if after, ok0 := strings.CutPrefix(l, prefix); ok0 {
+				return strings.TrimSpace(after)
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatalf("no %q from the child", prefix)

@@ -45,7 +45,7 @@ func parseStat(b []byte) (state byte, start uint64, ok bool) {
 	rest := b[i+2:] // field 3 on
 	state = rest[0]
 	const startField = 22 - 3 // index of starttime in rest's fields
-	for f := 0; f < startField; f++ {
+	for range startField {
 		sp := bytes.IndexByte(rest, ' ')
 		if sp < 0 {
 			return 0, 0, false

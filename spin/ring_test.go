@@ -491,7 +491,7 @@ func TestRingHostileCursors(t *testing.T) {
 	t.Run("proto=inslot/random_sequences_never_panic", func(t *testing.T) {
 		r := newRing[msg8](t, 4, InSlot)
 		rng := rand.New(rand.NewPCG(2, 3))
-		for i := 0; i < 10_000; i++ {
+		for range 10_000 {
 			r.cfault = fault{}
 			for s := range uint64(4) {
 				*r.seqP(s) = rng.Uint64N(16)

@@ -388,7 +388,7 @@ func BenchmarkLogLocal(b *testing.B) {
 			b.ResetTimer()
 			for sent := 0; sent < b.N; {
 				for k := 0; k < 256 && sent < b.N; k += batch {
-					for i := 0; i < batch; i++ {
+					for range batch {
 						asm.Copy(l.Claim(len(src)), src)
 					}
 					l.Commit()

@@ -14,7 +14,7 @@ func cgroupPath(h *host) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, l := range strings.Split(s, "\n") {
+	for l := range strings.SplitSeq(s, "\n") {
 		if p, ok := strings.CutPrefix(l, "0::"); ok && strings.HasPrefix(p, "/") && !strings.Contains(p, "..") {
 			return p, nil
 		}

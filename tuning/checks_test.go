@@ -2,6 +2,7 @@ package tuning
 
 import (
 	"io/fs"
+	"maps"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -20,12 +21,8 @@ func mfs(kv ...string) fstest.MapFS {
 // with returns a copy of base with more files.
 func with(base fstest.MapFS, kv ...string) fstest.MapFS {
 	m := fstest.MapFS{}
-	for k, v := range base {
-		m[k] = v
-	}
-	for k, v := range mfs(kv...) {
-		m[k] = v
-	}
+	maps.Copy(m, base)
+	maps.Copy(m, mfs(kv...))
 	return m
 }
 

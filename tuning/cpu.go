@@ -130,7 +130,7 @@ func cpuFromInfo(fsys fs.FS) CPU {
 		case "stepping":
 			c.Stepping = n
 		case "flags":
-			for _, f := range strings.Fields(v) {
+			for f := range strings.FieldsSeq(v) {
 				c.Features = append(c.Features, strings.ToUpper(f))
 			}
 			slices.Sort(c.Features)

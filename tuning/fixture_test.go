@@ -1,6 +1,7 @@
 package tuning
 
 import (
+	"maps"
 	"os"
 	"strings"
 	"testing"
@@ -40,9 +41,7 @@ func TestFixtures(t *testing.T) {
 		for _, id := range hostIDs {
 			w[id] = OK
 		}
-		for id, s := range except {
-			w[id] = s
-		}
+		maps.Copy(w, except)
 		return w
 	}
 	cases := []struct {

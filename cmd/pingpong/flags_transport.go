@@ -193,7 +193,7 @@ func parseTransports(s, idle string) ([]string, error) {
 		}
 		return out, nil
 	}
-	for _, t := range strings.Split(s, ",") {
+	for t := range strings.SplitSeq(s, ",") {
 		t = strings.TrimSpace(t)
 		switch {
 		case t == "spinwire" && idles != nil:
@@ -215,7 +215,7 @@ func parseIdle(idle string) ([]string, error) {
 		return nil, nil
 	}
 	var idles []string
-	for _, v := range strings.Split(idle, ",") {
+	for v := range strings.SplitSeq(idle, ",") {
 		v = strings.TrimSpace(v)
 		if !slices.Contains(idleNames, v) {
 			return nil, fmt.Errorf("-idle %q: unknown strategy %q (want a list of spin, backoff, park)", idle, v)

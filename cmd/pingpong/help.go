@@ -150,7 +150,7 @@ func writeFlag(w io.Writer, f *flag.Flag) {
 	line := strings.TrimRight("  -"+f.Name+" "+arg, " ")
 	line += strings.Repeat(" ", max(indent-len([]rune(line)), 1))
 	start := true // no word on the line yet
-	for _, word := range strings.Fields(usage) {
+	for word := range strings.FieldsSeq(usage) {
 		if !start && len([]rune(line))+1+len([]rune(word)) > width {
 			fmt.Fprintln(w, line)
 			line, start = strings.Repeat(" ", indent), true

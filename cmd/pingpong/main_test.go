@@ -84,7 +84,7 @@ func jsonLines[T any](t *testing.T, out string, want int) []T {
 // lines splits output into its non-empty lines.
 func lines(s string) []string {
 	var out []string
-	for _, l := range strings.Split(s, "\n") {
+	for l := range strings.SplitSeq(s, "\n") {
 		if strings.TrimSpace(l) != "" {
 			out = append(out, l)
 		}

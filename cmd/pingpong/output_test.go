@@ -125,7 +125,7 @@ func svgDoc(t *testing.T, b []byte) (texts []string, strokes map[string]int) {
 			if el.Name.Local == "path" {
 				for _, a := range el.Attr {
 					if a.Name.Local == "style" {
-						for _, kv := range strings.Split(a.Value, ";") {
+						for kv := range strings.SplitSeq(a.Value, ";") {
 							if v, ok := strings.CutPrefix(kv, "stroke:"); ok {
 								strokes[v]++
 							}

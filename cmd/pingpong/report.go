@@ -259,7 +259,7 @@ func writeHeader(w io.Writer, run runInfo, rs []result) {
 		fmt.Fprintf(w, "# %s\n", line)
 	}
 	if run.topo != nil {
-		for _, line := range strings.Split(strings.TrimRight(run.topo.Describe(c.CPUs[0], c.CPUs[1]), "\n"), "\n") {
+		for line := range strings.SplitSeq(strings.TrimRight(run.topo.Describe(c.CPUs[0], c.CPUs[1]), "\n"), "\n") {
 			fmt.Fprintf(w, "# %s\n", line)
 		}
 	}

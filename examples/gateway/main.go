@@ -136,7 +136,7 @@ func chooseCPUs(flagValue string, n int, warn io.Writer) ([]int, error) {
 		return plan.CPUs, nil
 	}
 	var cpus []int
-	for _, f := range strings.Split(flagValue, ",") {
+	for f := range strings.SplitSeq(flagValue, ",") {
 		cpu, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || cpu < 0 {
 			return nil, fmt.Errorf("%w: -cpu %q: want auto, none or CPU numbers (2,3)", errUsage, flagValue)

@@ -166,7 +166,7 @@ func ReadMemory(pid int) (Memory, error) {
 		return Memory{}, err
 	}
 	var m Memory
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok {
 			continue

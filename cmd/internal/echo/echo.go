@@ -244,7 +244,7 @@ func parseArgs(args []string) (Config, error) {
 			cfg.Depth, err = strconv.Atoi(value)
 		case "cpus":
 			cfg.CPUs = cfg.CPUs[:0]
-			for _, s := range strings.Split(value, ",") {
+			for s := range strings.SplitSeq(value, ",") {
 				n, perr := strconv.Atoi(s)
 				if perr != nil {
 					err = perr
