@@ -64,23 +64,14 @@ func reserveCell(dir, name string, named bool) (*cell, error) {
 	}
 	if ss == nil {
 		cells.n++
-		opts := layout.Options{Fingerprint: subFPrint}
+		opts := layout.Options{}
 		if named {
 			opts.Dir, opts.Name = dir, name+"~s"+strconv.Itoa(os.Getpid())+"."+strconv.Itoa(cells.n)
 		}
-		seg, err := layout.Create(subLength, opts)
-		if err != nil {
+		var err error
+		if ss, err = newSubSeg(opts); err != nil {
 			return nil, err
 		}
-		// Publishers only read it, and one of another uid gets a
-		// descriptor it could reopen for writing (remote.go).
-		if err := seg.SealWrites(); err != nil {
-			seg.Close()
-			return nil, err
-		}
-		ss = &subSeg{seg: seg, mem: seg.Body()}
-		store32(ss.mem, 8, subVersion)
-		store(ss.mem, 0, subMagic)
 		if cells.segs == nil {
 			cells.segs = map[string][]*subSeg{}
 		}
@@ -93,6 +84,25 @@ func reserveCell(dir, name string, named bool) (*cell, error) {
 	ss.used[i] = true
 	ss.n++
 	return &cell{s: ss, off: subHeader + i*cellLength, key: key}, nil
+}
+
+// newSubSeg makes an empty subscriber segment (named by opts, or not).
+func newSubSeg(opts layout.Options) (*subSeg, error) {
+	opts.Fingerprint = subFPrint
+	seg, err := layout.Create(subLength, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Publishers only read it, and one of another uid gets a descriptor
+	// it could reopen for writing (remote.go).
+	if err := seg.SealWrites(); err != nil {
+		seg.Close()
+		return nil, err
+	}
+	ss := &subSeg{seg: seg, mem: seg.Body()}
+	store32(ss.mem, 8, subVersion)
+	store(ss.mem, 0, subMagic)
+	return ss, nil
 }
 
 // fill writes a new random token, epoch and position into the reserved

@@ -28,7 +28,10 @@
 // link to the publisher's descriptor); Options.Share admits other uids and
 // gids, which subscribe in SharedDir through the publisher's socket
 // (share.go, remote.go); such a subscriber refuses, with ErrPermission, a
-// publisher that does not run as the uid owning that directory.
+// publisher that does not run as the uid owning that directory. What other
+// uids' subscribers hold of a publisher — set-ups under way, segments
+// mapped, connections open — is bounded for each uid and each process
+// (share_kept.go): beyond its share a subscriber gets ErrBusy.
 //
 // A subscriber with nothing to read may spin on Poll, or sleep in the
 // kernel with Wait until the publisher wakes it (wait.go). CreateRaw and

@@ -68,17 +68,9 @@ func exchange(dir, name string, ss *subSeg, sc *layout.Schema, opts SubscribeOpt
 	}
 	_, err = unix.SendmsgN(conn, []byte("SPINTSUB"), unix.UnixRights(ro), nil, 0)
 	unix.Close(ro)
+	fds, k, err := answer(conn, name, err)
 	if err != nil {
-		return fail(msg.Errorf("%w: %s: %v", ErrPermission, name, err))
-	}
-	var fds [2]int // the topic, and its bell (an earlier publisher sends none)
-	var buf [16]byte
-	_, k, err := fdpass.RecvN(conn, buf[:], fds[:])
-	if err == nil && k == 0 {
-		err = msg.Errorf("a message without a descriptor")
-	}
-	if err != nil {
-		return fail(msg.Errorf("%w: %s: the publisher sent no topic (refused by its policy?): %v", ErrPermission, name, err))
+		return fail(err)
 	}
 	bellfd := -1
 	if k == 2 {
@@ -109,6 +101,58 @@ func exchange(dir, name string, ss *subSeg, sc *layout.Schema, opts SubscribeOpt
 	}
 	return v, conn, nil
 }
+
+// answer receives the publisher's answer on conn to the subscriber
+// segment, whose send gave sent: the topic and its bell (an earlier
+// publisher sends none), k descriptors in fds; or why not. A publisher
+// that refuses at once (refused) may close before the segment comes (the
+// send fails) or with it unread (the kernel reports the reset before
+// what it sent): its answer is read all the same.
+func answer(conn int, name string, sent error) (fds [2]int, k int, err error) {
+	var buf [16]byte
+	n, k, err := fdpass.RecvN(conn, buf[:], fds[:])
+	if err == unix.ECONNRESET {
+		n, k, err = fdpass.RecvN(conn, buf[:], fds[:])
+	}
+	switch {
+	case err == nil && k == 0 && n > 0:
+		return fds, 0, refused(name, string(buf[:n]))
+	case err == nil && k > 0 && sent == nil:
+		return fds, k, nil
+	}
+	for _, fd := range fds[:k] {
+		unix.Close(fd)
+	}
+	if err == nil {
+		err = sent
+	}
+	if err == nil {
+		err = errNoAnswer
+	}
+	return fds, 0, msg.Errorf("%w: %s: the publisher sent no topic (refused by its policy?): %v", ErrPermission, name, err)
+}
+
+// refused is the error for a publisher's answer without the topic: why it
+// said (share.go's shareDeny, shareBusy, shareFull), or nothing (an
+// earlier version, or a connection it closed at once).
+func refused(name, why string) error {
+	switch why {
+	case shareDeny:
+		return msg.Errorf("%w: %s: refused by the publisher's policy", ErrPermission, name)
+	case shareBusy:
+		return msg.Errorf("%w: %s: set-ups of this uid or process are under way to the publisher's limit", errSetupsBusy, name)
+	case shareFull:
+		return msg.Errorf("%w: %s: the publisher keeps as many subscribers of this uid or process as it allows", ErrBusy, name)
+	}
+	return msg.Errorf("%w: %s: the publisher sent no topic (refused by its policy?)", ErrPermission, name)
+}
+
+// errNoAnswer: the publisher closed the connection without a word.
+var errNoAnswer = msg.Errorf("closed without an answer")
+
+// errSetupsBusy is ErrBusy when the publisher said shareBusy: the
+// subscriber tries again (subscribeRemote).
+var errSetupsBusy = msg.Errorf("%w (set-ups)", ErrBusy)
 
 // closeFd closes fd unless it is -1.
 func closeFd(fd int) {

@@ -5,12 +5,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
 	"github.com/spinwire/spinwire/internal/rundir"
-	"github.com/spinwire/spinwire/layout"
 	"github.com/spinwire/spinwire/link"
 	"golang.org/x/sys/unix"
 )
@@ -32,9 +32,12 @@ import (
 // connection stays open: the publisher lets a
 // segment go when every connection that brought it has closed — its
 // subscribers closed, or their process died. Everything a peer sends is
-// bounded: one message, one descriptor, 100 ms; at most maxAdmitting
-// set-ups run at once, each on a goroutine of its own, and a connection
-// beyond them is closed at once.
+// bounded: one message, one descriptor, 100 ms. What peers hold is
+// bounded for each uid and each process as well as in all (set-ups under
+// way here, segments and connections kept in share_kept.go), so that one
+// process, or one uid, cannot keep the others out. A publisher that does
+// not send the topic may say why, in a message of 8 bytes without a
+// descriptor: shareDeny, shareBusy or shareFull.
 
 // SharedDir is where a publisher whose Policy admits other uids listens:
 // "topic" in link.SharedDir(uid).
@@ -54,7 +57,35 @@ type sharer struct {
 	uid    uint32
 	t      *tracker
 	done   chan struct{}
-	slots  chan struct{} // the set-ups under way (admit)
+
+	mu     sync.Mutex
+	setups []peer         // the set-ups under way (admit), by peer
+	admits sync.WaitGroup // the admit goroutines
+}
+
+// What a publisher that does not send the topic answers (and closes).
+const (
+	shareDeny = "SPINDENY" // its policy refuses the subscriber's uid
+	shareBusy = "SPINBUSY" // set-ups from the uid or process are under way to its limit: try again
+	shareFull = "SPINFULL" // it keeps as many subscribers of the uid or process as it allows
+)
+
+// Limits on set-ups under way, counted from the peer's credentials at the
+// accept, before anything it sends is read: a peer that connects and says
+// nothing holds its set-up for shareTimeout. A connection beyond a limit
+// is answered shareBusy and closed at once; an honest set-up takes
+// microseconds, and the subscriber tries again (subscribeRemote).
+const (
+	maxAdmitting        = 64
+	maxAdmittingPerUID  = maxAdmitting / 4
+	maxAdmittingPerProc = maxAdmitting / 8
+)
+
+// peer is who connected: the credentials the kernel recorded at the
+// connect (SO_PEERCRED).
+type peer struct {
+	uid uint32
+	pid int32
 }
 
 // shareTopic starts listening for topic name, whose segment is fd and
@@ -71,8 +102,7 @@ func shareTopic(name string, fd, bellfd int, policy link.Policy, t *tracker) (*s
 	if err != nil {
 		return nil, msg.Errorf("topic: reopen %s read-only: %w", name, err)
 	}
-	s := &sharer{lfd: -1, rofd: ro, bellfd: bellfd, path: filepath.Join(dir, name+".sock"), policy: policy, uid: uid, t: t,
-		slots: make(chan struct{}, maxAdmitting)}
+	s := &sharer{lfd: -1, rofd: ro, bellfd: bellfd, path: filepath.Join(dir, name+".sock"), policy: policy, uid: uid, t: t}
 	if c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0); err == nil {
 		live := unix.Connect(c, &unix.SockaddrUnix{Name: s.path}) == nil
 		unix.Close(c)
@@ -92,44 +122,91 @@ func shareTopic(name string, fd, bellfd int, policy link.Policy, t *tracker) (*s
 	return s, nil
 }
 
-// serve takes connections until close shuts the listener.
+// serve takes connections until close shuts the listener: it refuses a
+// peer the policy does not admit, or one over a limit on set-ups, at
+// once, and admits each other on a goroutine of its own.
 func (s *sharer) serve() {
 	defer close(s.done)
 	fdpass.Serve(s.lfd, func(nfd int) {
-		select {
-		case s.slots <- struct{}{}: // a peer that says nothing holds a slot for 100 ms, not the listener
+		cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		switch {
+		case err != nil:
+			unix.Close(nfd)
+		case !s.policy.Allows(s.uid, cred.Uid, cred.Gid):
+			s.t.peerLogf("topic %s: refused a subscriber of uid %d (policy)", s.t.name, cred.Uid)
+			tell(nfd, shareDeny)
+			unix.Close(nfd)
+		case !s.begin(peer{cred.Uid, cred.Pid}):
+			tell(nfd, shareBusy)
+			unix.Close(nfd)
+		default:
+			s.admits.Add(1)
 			go func() {
-				if !s.admit(nfd) {
+				defer s.admits.Done()
+				p := peer{cred.Uid, cred.Pid}
+				if !s.admit(nfd, p) {
 					unix.Close(nfd)
 				}
-				<-s.slots
+				s.end(p)
 			}()
-		default:
-			unix.Close(nfd) // maxAdmitting set-ups under way: try again
 		}
 	})
 }
 
-// maxAdmitting bounds the set-ups a publisher runs at once.
-const maxAdmitting = 16
+// tell sends a refusal (shareDeny, shareBusy, shareFull) on conn, without
+// waiting: a connection that has sent nothing back has room for it.
+func tell(conn int, why string) {
+	unix.Sendmsg(conn, []byte(why), nil, nil, unix.MSG_DONTWAIT)
+}
 
-// admit checks conn's credentials, takes its subscriber segment and sends
-// the topic; it reports whether the tracker keeps conn.
-func (s *sharer) admit(conn int) bool {
-	cred, err := unix.GetsockoptUcred(conn, unix.SOL_SOCKET, unix.SO_PEERCRED)
-	if err != nil || !s.policy.Allows(s.uid, cred.Uid, cred.Gid) {
-		s.t.peerLogf("topic %s: refused a subscriber of uid %d (policy)", s.t.name, credUID(cred))
+// begin counts a set-up of p as under way, unless that would pass a limit
+// (maxAdmitting…): then it reports false. Cost: a look at each set-up
+// under way (at most maxAdmitting).
+func (s *sharer) begin(p peer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	uid, proc := 0, 0
+	for _, q := range s.setups {
+		if q.uid == p.uid {
+			uid++
+			if q == p {
+				proc++
+			}
+		}
+	}
+	if len(s.setups) >= maxAdmitting || uid >= maxAdmittingPerUID || proc >= maxAdmittingPerProc {
 		return false
 	}
+	s.setups = append(s.setups, p)
+	return true
+}
+
+// end counts one set-up of p as done.
+func (s *sharer) end(p peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.Index(s.setups, p); i >= 0 {
+		s.setups = slices.Delete(s.setups, i, i+1)
+	}
+}
+
+// admit takes conn's subscriber segment and sends the topic; it reports
+// whether the tracker keeps conn. p is conn's peer, which the policy
+// admits.
+func (s *sharer) admit(conn int, p peer) bool {
 	tv := unix.NsecToTimeval(int64(shareTimeout))
 	unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 	fd, err := recvFd(conn)
 	if err != nil {
-		s.t.peerLogf("topic %s: subscriber pid %d: %v", s.t.name, cred.Pid, err)
+		s.t.peerLogf("topic %s: subscriber pid %d: %v", s.t.name, p.pid, err)
 		return false
 	}
-	if !s.t.adopt(fd, conn) {
+	switch s.t.adopt(fd, conn, p) {
+	case adoptRefused:
+		return false
+	case adoptFull:
+		tell(conn, shareFull)
 		return false
 	}
 	// The bell rides second: a subscriber of an earlier version keeps the
@@ -140,22 +217,13 @@ func (s *sharer) admit(conn int) bool {
 	return true
 }
 
-func credUID(c *unix.Ucred) int64 {
-	if c == nil {
-		return -1
-	}
-	return int64(c.Uid)
-}
-
 // close stops listening, removes the socket and closes the descriptor.
 func (s *sharer) close() {
 	if s.lfd >= 0 {
 		unix.Shutdown(s.lfd, unix.SHUT_RDWR)
 		if s.done != nil {
 			<-s.done
-			for range maxAdmitting { // every admit has finished: none adopts after the tracker's close
-				s.slots <- struct{}{}
-			}
+			s.admits.Wait() // none adopts after the tracker's close
 		}
 		unix.Close(s.lfd)
 		if s.bound {
@@ -177,78 +245,6 @@ func recvFd(conn int) (int, error) {
 	}
 	return fd, nil
 }
-
-// adopt maps the subscriber segment fd that came on conn (taking fd
-// either way) and reports whether the tracker keeps conn: the segment
-// stays mapped while one of the connections that brought it is open. A
-// segment already adopted (another subscriber of the same process) only
-// adds conn.
-func (t *tracker) adopt(fd, conn int) bool {
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil {
-		unix.Close(fd)
-		return false
-	}
-	key := "fd:" + strconv.FormatUint(st.Dev, 10) + "." + strconv.FormatUint(st.Ino, 10)
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.nconns >= maxShareConns {
-		unix.Close(fd)
-		t.peerLogf("topic %s: %d subscriber connections open; refusing more", t.name, t.nconns)
-		return false
-	}
-	if _, ok := t.segs[key]; ok {
-		unix.Close(fd)
-		if len(t.conns[key]) >= subCells { // one per cell is all an honest process needs
-			return false
-		}
-		return t.watch(conn, key)
-	}
-	if len(t.segs) >= maxSubSegs {
-		unix.Close(fd)
-		return false
-	}
-	seg, err := layout.OpenFd(fd, layout.Options{ReadOnly: true, Fingerprint: subFPrint, MaxLength: 1 << 16, ReadyWait: -1})
-	if err != nil {
-		unix.Close(fd)
-		t.peerLogf("topic %s: refused a subscriber segment: %v", t.name, err)
-		return false
-	}
-	if b := seg.Body(); len(b) < subLength || load(b, 0) != subMagic {
-		seg.Close() // and fd with it
-		t.peerLogf("topic %s: refused a subscriber segment: not one", t.name)
-		return false
-	}
-	if !t.watch(conn, key) {
-		seg.Close()
-		return false
-	}
-	t.segs[key] = seg
-	return true
-}
-
-// watch keeps conn, which brought the segment of key, and adds it to the
-// epoll set in which dropDead looks for closed connections. Under t.mu.
-func (t *tracker) watch(conn int, key string) bool {
-	// Hang-ups only: whatever a peer sends on conn wakes nothing.
-	if !epollAdd(&t.ep, conn, unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) {
-		return false
-	}
-	t.connKey[conn] = key
-	t.conns[key] = append(t.conns[key], conn)
-	t.nconns++
-	return true
-}
-
-// maxShareConns bounds the connections of subscribers of other uids a
-// publisher keeps open: each is a descriptor of its own.
-const maxShareConns = 4096
-
-// hungUp returns the kept connections that have hung up since the last
-// look (at most len(t.evs) at a time; the rest at the next): one
-// epoll_wait that does not block, whatever the number of connections.
-// ep is t.ep, read under t.mu. A look's.
-func (t *tracker) hungUp(ep int) []unix.EpollEvent { return epollReady(ep, t.evs[:]) }
 
 // epollAdd adds fd to the epoll set *ep (made first if *ep < 0) for
 // events, and reports whether it could.
@@ -275,30 +271,4 @@ func epollReady(ep int, evs []unix.EpollEvent) []unix.EpollEvent {
 		return nil
 	}
 	return evs[:n]
-}
-
-// dropClosed closes the connections in hung (hungUp's) and lets go of
-// the adopted segments whose connections have all closed
-// (Subscriber.Close, or their process died). Under t.mu.
-func (t *tracker) dropClosed(hung []unix.EpollEvent) {
-	for _, ev := range hung {
-		c := int(ev.Fd)
-		key, ok := t.connKey[c]
-		if !ok {
-			continue
-		}
-		delete(t.connKey, c)
-		unix.Close(c) // out of the epoll set with it
-		t.nconns--
-		conns := slices.DeleteFunc(t.conns[key], func(x int) bool { return x == c })
-		if len(conns) > 0 {
-			t.conns[key] = conns
-			continue
-		}
-		delete(t.conns, key)
-		if seg := t.segs[key]; seg != nil {
-			seg.Close()
-			delete(t.segs, key)
-		}
-	}
 }

@@ -97,7 +97,8 @@ func TestShareRemote(t *testing.T) {
 // at all is refused, and a good subscriber still gets in.
 func TestShareRefused(t *testing.T) {
 	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}, DenySameUID: true})
-	if _, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir}); !errors.Is(err, ErrPermission) {
+	if _, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir}); !errors.Is(err, ErrPermission) ||
+		!strings.Contains(err.Error(), "refused by the publisher's policy") {
 		t.Fatalf("a refused uid: %v", err)
 	}
 	p.Close()
@@ -280,14 +281,56 @@ func TestShareConnLimit(t *testing.T) {
 	}
 }
 
-// TestShareConnsBounded: connections that bring subscriber segments over
-// the share socket are kept up to maxShareConns (64 segments of 64 cells,
-// one connection a cell); the next is refused, and once some of them close
-// the publisher lets them go and takes a new one.
+// TestShareSetupsBounded: a process that keeps connecting to a shared
+// topic's socket and says nothing holds at most its share of the set-ups
+// the publisher runs at once; subscribers of other processes still get in.
+func TestShareSetupsBounded(t *testing.T) {
+	_, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	startChild(t, "silent:"+strconv.Itoa(2*maxAdmitting)+":"+sdir)
+	for i := range 20 {
+		s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir})
+		if err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		s.Close()
+	}
+}
+
+// TestShareManyAtOnce: a process whose subscribers set up at once, more
+// than its share of the publisher's set-ups, gets every one in: those
+// told the publisher is busy try again.
+func TestShareManyAtOnce(t *testing.T) {
+	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
+	errs := make(chan error, subCells)
+	subs := make(chan *Subscriber[tick], subCells)
+	for range subCells {
+		go func() {
+			s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir, Wait: 10 * time.Second})
+			errs <- err
+			subs <- s
+		}()
+	}
+	for range subCells {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		if s := <-subs; s != nil {
+			defer s.Close()
+		}
+	}
+	waitSubscribers(t, p, subCells)
+}
+
+// TestShareConnsBounded: one process's subscribers that bring their
+// segments over the share socket are kept up to maxShareSegsPerProc
+// segments of 64 cells, one connection a cell; the next is refused with
+// ErrBusy, and once some of them close the publisher lets them go and
+// takes a new one.
 func TestShareConnsBounded(t *testing.T) {
+	const bound = maxShareSegsPerProc * subCells
 	var lim unix.Rlimit
-	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Cur < 2*maxShareConns+1000 {
-		t.Skipf("needs %d descriptors", 2*maxShareConns+1000)
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil || lim.Cur < 2*bound+1000 {
+		t.Skipf("needs %d descriptors", 2*bound+1000)
 	}
 	p, sdir := sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
 	sc, _ := layout.Of[tick]()
@@ -310,24 +353,24 @@ func TestShareConnsBounded(t *testing.T) {
 		}
 		return err
 	}
-	for i := range maxShareConns + 1 {
+	for i := range bound + 1 {
 		c, err := reserveCell(sdir, "ticks", false) // a new segment every subCells cells
 		if err != nil {
 			t.Fatal(err)
 		}
 		cells = append(cells, c)
 		err = connect(c)
-		if i < maxShareConns && err != nil {
+		if i < bound && err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
-		if i == maxShareConns && !errors.Is(err, ErrPermission) {
+		if i == bound && !errors.Is(err, ErrBusy) {
 			t.Fatalf("connection %d, beyond the bound: %v", i, err)
 		}
 	}
 	p.subs.mu.RLock()
 	n, segs := p.subs.nconns, len(p.subs.segs)
 	p.subs.mu.RUnlock()
-	if n != maxShareConns || segs != maxShareConns/subCells {
+	if n != bound || segs != maxShareSegsPerProc {
 		t.Fatalf("%d connections and %d segments kept", n, segs)
 	}
 	for _, fd := range conns[:subCells] { // the first segment's

@@ -649,13 +649,23 @@ func (v *view) adoptBell(seg *layout.Segment) {
 
 // subscribeRemote subscribes to another uid's topic through its
 // publisher's socket (remote.go): the cell's segment is handed over
-// first, and the publisher has mapped it when the topic comes back.
+// first, and the publisher has mapped it when the topic comes back. A
+// publisher busy with others' set-ups is asked again each millisecond,
+// for SubscribeOptions.Wait or shareTimeout, whichever is longer.
 func (s *Subscriber[T]) subscribeRemote() error {
 	c, err := reserveCell(s.dir, s.name, false)
 	if err != nil {
 		return err
 	}
-	if s.t, s.conn, err = exchange(s.dir, s.name, c.s, s.schema, s.opts); err != nil {
+	deadline := time.Now().Add(max(s.opts.Wait, shareTimeout))
+	for {
+		s.t, s.conn, err = exchange(s.dir, s.name, c.s, s.schema, s.opts)
+		if !errors.Is(err, errSetupsBusy) || !time.Now().Before(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
 		c.release()
 		return err
 	}

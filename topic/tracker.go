@@ -31,21 +31,24 @@ type tracker struct {
 
 	capacity uint64
 
-	mu      sync.RWMutex
-	segs    map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
-	named   map[string]*namedSeg       // the segments in segs that scan mapped by name (named.go)
-	asked   []string                   // the keys in named without a pidfd, in the order mapped
-	watched []string                   // the keys in named with one, in the order mapped
-	deaths  int                        // epoll set of named's pidfds, -1 until the first
-	pidKey  map[int]string             // each pidfd's key in named
-	pidEvs  [64]unix.EpollEvent        // exited's buffer
-	noPidfd bool                       // tests: as where pidfd_open fails
-	conns   map[string][]int           // the connections that brought a segment, by its key
-	nconns  int                        // in conns, all keys
-	connKey map[int]string             // each connection's key in conns
-	ep      int                        // epoll set of the connections (watch), -1 until the first
-	evs     [64]unix.EpollEvent        // hungUp's buffer
-	full    bool                       // maxSubSegs reached (logged once)
+	mu       sync.RWMutex
+	segs     map[string]*layout.Segment // by name in dir, or "fd:DEV.INO" when a socket brought it (share.go)
+	named    map[string]*namedSeg       // the segments in segs that scan mapped by name (named.go)
+	asked    []string                   // the keys in named without a pidfd, in the order mapped
+	watched  []string                   // the keys in named with one, in the order mapped
+	deaths   int                        // epoll set of named's pidfds, -1 until the first
+	pidKey   map[int]string             // each pidfd's key in named
+	pidEvs   [64]unix.EpollEvent        // exited's buffer
+	noPidfd  bool                       // tests: as where pidfd_open fails
+	conns    map[string][]int           // the connections that brought a segment, by its key
+	nconns   int                        // in conns, all keys
+	kept     map[int]keptConn           // each connection's key in conns, and peer (share_kept.go)
+	segBy    map[string]peer            // who brought each segment in segs that a socket brought
+	use      map[uint32]*shareUse       // what each uid's connections brought, kept
+	procSegs map[peer]int               // the segments each process brought, kept
+	ep       int                        // epoll set of the connections (watch), -1 until the first
+	evs      [64]unix.EpollEvent        // hungUp's buffer
+	full     bool                       // maxSubSegs reached (logged once)
 
 	logMu   sync.Mutex
 	peerLog msg.Budget // lines peers cause (peerLogf)
@@ -109,7 +112,8 @@ func newTracker(name string, epoch uint64, pub []byte, bell *uint32, opts Option
 // makeTracker is newTracker without the first scan and the looks.
 func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	return &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
-		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, connKey: map[int]string{}, ep: -1,
+		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, kept: map[int]keptConn{}, ep: -1,
+		segBy: map[string]peer{}, use: map[uint32]*shareUse{}, procSegs: map[peer]int{},
 		named: map[string]*namedSeg{}, deaths: -1, pidKey: map[int]string{},
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
 		blockedAt: ^uint64(0), dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{},
@@ -415,6 +419,10 @@ func (t *tracker) close() {
 		}
 		delete(t.conns, n)
 	}
+	clear(t.kept)
+	clear(t.segBy)
+	clear(t.use)
+	clear(t.procSegs)
 	if t.ep >= 0 {
 		unix.Close(t.ep)
 		t.ep = -1

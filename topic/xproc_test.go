@@ -20,7 +20,9 @@ import (
 // Child processes: TOPIC_CHILD=read:N:DIR reads N messages in order and
 // prints "OK N lost L"; TOPIC_CHILD=hang:DIR subscribes, prints READY and
 // reads nothing until killed; TOPIC_CHILD=listen:DIR listens on DIR's
-// socket for "ticks" as a publisher would, and answers nothing.
+// socket for "ticks" as a publisher would, and answers nothing;
+// TOPIC_CHILD=silent:N:DIR keeps N connections to that socket that send
+// nothing, making a new one for each the publisher closes.
 const childEnv = "TOPIC_CHILD"
 
 func TestMain(m *testing.M) {
@@ -33,8 +35,12 @@ func TestMain(m *testing.M) {
 func child(spec string) int {
 	f := strings.SplitN(spec, ":", 3)
 	dir := f[len(f)-1]
-	if f[0] == "listen" {
+	switch f[0] {
+	case "listen":
 		return listenChild(dir)
+	case "silent":
+		n, _ := strconv.Atoi(f[1])
+		return silentChild(n, dir)
 	}
 	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: dir, Wait: 5 * time.Second})
 	if err != nil {
@@ -84,6 +90,44 @@ func listenChild(dir string) int {
 	}
 	fmt.Println("READY")
 	time.Sleep(time.Minute)
+	return 0
+}
+
+// silentChild keeps n connections to topic "ticks" in dir that send
+// nothing, each replaced as soon as the publisher closes it, for a minute;
+// it prints READY once all n have connected.
+func silentChild(n int, dir string) int {
+	addr := &unix.SockaddrUnix{Name: filepath.Join(dir, "ticks.sock")}
+	fds := make([]unix.PollFd, n)
+	for i := range fds {
+		fds[i].Fd = -1
+	}
+	ready := false
+	for end := time.Now().Add(time.Minute); time.Now().Before(end); {
+		up := 0
+		for i := range fds {
+			if fds[i].Fd < 0 {
+				c, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+				if err == nil && unix.Connect(c, addr) != nil {
+					unix.Close(c)
+					continue
+				}
+				fds[i] = unix.PollFd{Fd: int32(c), Events: unix.POLLIN | unix.POLLRDHUP}
+			}
+			up++
+		}
+		if !ready && up == n {
+			fmt.Println("READY")
+			ready = true
+		}
+		unix.Poll(fds, 1)
+		for i := range fds {
+			if fds[i].Fd >= 0 && fds[i].Revents != 0 { // an answer, or closed
+				unix.Close(int(fds[i].Fd))
+				fds[i] = unix.PollFd{Fd: -1}
+			}
+		}
+	}
 	return 0
 }
 
