@@ -53,7 +53,9 @@
 // memory by other means — ptrace, /proc/PID/mem — unless the host forbids
 // it; link only makes sure it hands them nothing.) What a client sends
 // costs the server nothing before its credentials pass: pending set-ups
-// are limited in all, per uid and per process; a process's liveness page
+// are limited in all, per uid and per process; connections attached from
+// a uid other than the server's, to Options.MaxConnsPerUID (a quarter of
+// MaxConns), so that no other uid can take every slot; a process's liveness page
 // is mapped once its first hello has passed every check, one per process;
 // a departed process's arena and page are unmapped and closed.
 //

@@ -258,7 +258,7 @@ func TestListenAndDialErrors(t *testing.T) {
 	if err := s.Close(); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
 	}
-	for _, o := range []Options{{MaxConns: -1}, {Depth: 3}, {Depth: 1 << 20}, {Pollers: 100}, {SetupTimeout: -1}} {
+	for _, o := range []Options{{MaxConns: -1}, {Depth: 3}, {Depth: 1 << 20}, {Pollers: 100}, {SetupTimeout: -1}, {MaxConnsPerUID: -1}, {MaxConns: 8, MaxConnsPerUID: 9}} {
 		o.Dir = dir
 		if _, err := Listen[req, resp]("x", o); !errors.Is(err, ErrBadOption) {
 			t.Errorf("%+v: %v", o, err)

@@ -52,6 +52,10 @@ type Options struct {
 	Policy       Policy            // who may connect; the server's uid
 	Dir          string            // socket directory; Dir()
 	SetupTimeout time.Duration     // a client's hello must arrive within this; 1 s
+	// MaxConnsPerUID bounds the connections attached from one uid other
+	// than the server's (admitted by Policy), so that no other uid can
+	// take every slot; MaxConns/4 (at least 1), at most MaxConns.
+	MaxConnsPerUID int
 	// PushDepth is the messages a connection's push ring holds
 	// (ListenPush), a power of two in MinPushDepth…MaxPushDepth; 64.
 	PushDepth int
@@ -90,6 +94,9 @@ func (o *Options) fill() error {
 	if o.MaxConns == 0 {
 		o.MaxConns = 4096
 	}
+	if o.MaxConnsPerUID == 0 {
+		o.MaxConnsPerUID = max(o.MaxConns/4, 1)
+	}
 	if o.Depth == 0 {
 		o.Depth = 4
 	}
@@ -111,6 +118,8 @@ func (o *Options) fill() error {
 	switch {
 	case o.MaxConns < 1 || o.MaxConns > MaxConnsLimit:
 		return msg.Errorf("%w: MaxConns=%d (want 1…%d)", ErrBadOption, o.MaxConns, MaxConnsLimit)
+	case o.MaxConnsPerUID < 1 || o.MaxConnsPerUID > o.MaxConns:
+		return msg.Errorf("%w: MaxConnsPerUID=%d (want 1…MaxConns, %d)", ErrBadOption, o.MaxConnsPerUID, o.MaxConns)
 	case o.Depth < 2 || o.Depth > MaxDepth || o.Depth&(o.Depth-1) != 0:
 		return msg.Errorf("%w: Depth=%d (want a power of two in 2…%d)", ErrBadOption, o.Depth, MaxDepth)
 	case o.PushDepth < MinPushDepth || o.PushDepth > MaxPushDepth || o.PushDepth&(o.PushDepth-1) != 0:

@@ -172,6 +172,48 @@ func TestAllowedUIDSilentFlood(t *testing.T) {
 	}
 }
 
+// TestAllowedUIDHoldsItsShare: a process of an allowed uid that dials
+// more connections than MaxConnsPerUID gets that many, the rest refused
+// with ErrServerFull naming the bound; the server's own uid still attaches
+// the remaining MaxConns, and once the other uid's go, it may again.
+func TestAllowedUIDHoldsItsShare(t *testing.T) {
+	bin := otherUIDBin(t)
+	name := uniqueName()
+	s := serveAs(t, name, Options{MaxConns: 8, Policy: Policy{UIDs: []uint32{allowedUID}}, Logf: func(string, ...any) {}}, add)
+	dir := SharedDir(uint32(os.Getuid()))
+	env := []string{"LINK_DIR=" + dir, "LINK_NAME=" + name, "LINK_N=5"}
+	_, lines, release := childEnv(t, "hold", as(allowedUID, allowedUID), bin, env...)
+	held := expectLine(t, lines, "HELD")
+	if !strings.HasPrefix(held, "2 ") || !strings.Contains(held, "server full") || !strings.Contains(held, "2 connections of uid 12345 attached (MaxConnsPerUID)") {
+		t.Fatalf("the allowed uid: %q, want 2 held and the rest refused by MaxConnsPerUID", held)
+	}
+	var own []*Conn[req, resp]
+	defer func() {
+		for _, c := range own {
+			c.Close()
+		}
+	}()
+	for i := range 6 {
+		c, err := Dial[req, resp](name, DialOptions{Dir: dir})
+		if err != nil {
+			t.Fatalf("the server's uid, connection %d: %v", i, err)
+		}
+		own = append(own, c)
+	}
+	if _, err := Dial[req, resp](name, DialOptions{Dir: dir}); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("beyond MaxConns: %v", err)
+	}
+	for _, c := range own[:2] {
+		c.Close()
+	}
+	own = own[2:]
+	release.Close()
+	waitFor(10*time.Second, func() bool { return s.Stats().Conns == 4 })
+	if got := runChild(t, "dial", bin, as(allowedUID, allowedUID), env...); got != "<nil>" {
+		t.Errorf("the allowed uid once its connections went: %s", got)
+	}
+}
+
 // TestServerOfAnotherUID: Dial trusts a server that runs as the uid of
 // the directory it listens in, and refuses one in SharedDir(uid) that
 // another uid made first, or one whose uid does not own its directory

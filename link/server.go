@@ -52,10 +52,11 @@ type server struct {
 
 	// Owned by the epoll goroutine.
 	domains map[procKey]*domain
-	procs   uidProcs // domains per uid
-	spare   *domain  // Listen's domain, or one whose first set-up failed: the next new process's
-	byFd    []*sconn // by socket fd: the epoll token
-	pending []*sconn // connections waiting for their hello
+	procs   uidCounts // domains per uid
+	uconns  uidCounts // connections attached per uid
+	spare   *domain   // Listen's domain, or one whose first set-up failed: the next new process's
+	byFd    []*sconn  // by socket fd: the epoll token
+	pending []*sconn  // connections waiting for their hello
 	nconns  int
 	nextGen uint64
 	hbuf    []byte // the hello being read: maxDatagram
@@ -134,7 +135,7 @@ type ServerStats struct {
 	RefusedMalformed uint64 // a malformed hello or liveness page, or none within SetupTimeout
 	RefusedVersion   uint64 // a hello of another wire version
 	RefusedMismatch  uint64 // Req or Resp differ from the server's
-	RefusedFull      uint64 // MaxConns attached, too many processes of the uid, or no arena
+	RefusedFull      uint64 // MaxConns attached (or MaxConnsPerUID of another uid), too many processes of the uid, or no arena
 	Dropped          uint64 // connections dropped for corrupt shared state (call slots, push position)
 	Kicked           uint64 // connections closed by a handler (Caller.Close)
 	Closed           uint64 // connections whose client went away
@@ -209,7 +210,7 @@ func (s *server) listen(name string, opts Options, reqS, respS, pushS *layout.Sc
 		reqS: reqS, respS: respS, pushS: pushS, fp: reqS.Fingerprint*31 + respS.Fingerprint,
 		g:     geometry(opts.MaxConns, opts.Depth, reqS.Size, respS.Size),
 		epoch: uint64(time.Now().UnixNano()), uid: uint32(os.Getuid()),
-		domains: map[procKey]*domain{}, procs: make(uidProcs, 0, 8),
+		domains: map[procKey]*domain{}, procs: make(uidCounts, 0, 8), uconns: make(uidCounts, 0, 8),
 		loopDone: make(chan struct{}), closeDone: make(chan struct{}),
 		live:  newOwnerPage("spinwire-server-liveness"),
 		peers: map[inodeKey]*peerPage{},

@@ -62,6 +62,7 @@ func (s *server) free(cs ...*sconn) {
 			continue
 		}
 		s.nconns--
+		s.uconns.add(c.uid, -1)
 		c.d.chunks[c.index/64].conns.Load()[c.index%64].Store(nil)
 		if !safe {
 			s.opts.Logf("link: %s: slot %d leaked: a poller did not finish its sweep", s.name, c.index)

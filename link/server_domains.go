@@ -63,10 +63,11 @@ func (s *server) domainFor(c *sconn, page inodeKey, hasPage bool) (*domain, stri
 	return d, ""
 }
 
-// uidProcs counts the domains of each uid that has any: a few uids on a
-// real host, so a slice searched in order rather than a map, whose table
-// the housekeeping goroutine would allocate on its P. Epoll goroutine only.
-type uidProcs []uidCount
+// uidCounts counts something of each uid that has any — the domains, the
+// connections attached: a few uids on a real host, so a slice searched in
+// order rather than a map, whose table the housekeeping goroutine would
+// allocate on its P. Epoll goroutine only.
+type uidCounts []uidCount
 
 type uidCount struct {
 	uid uint32
@@ -74,7 +75,7 @@ type uidCount struct {
 }
 
 // of returns the domains of uid.
-func (u uidProcs) of(uid uint32) int {
+func (u uidCounts) of(uid uint32) int {
 	for _, e := range u {
 		if e.uid == uid {
 			return int(e.n)
@@ -84,7 +85,7 @@ func (u uidProcs) of(uid uint32) int {
 }
 
 // add adds delta to uid's count, dropping the uid at zero.
-func (u *uidProcs) add(uid uint32, delta int32) {
+func (u *uidCounts) add(uid uint32, delta int32) {
 	l := *u
 	for i := range l {
 		if l[i].uid == uid {

@@ -112,12 +112,16 @@ func (s *server) checkHello(c *sconn, b []byte, page int) (inodeKey, bool) {
 // place finds c's process's domain (making it if this is the process's
 // first connection), maps the process's liveness page if the domain has
 // none yet (page, whose inode is key; -1: none) and takes a slot there —
-// or refuses c: MaxConns are attached, the uid has too many processes
-// attached, or the arena or the page cannot be had. The caller closes
-// page.
+// or refuses c: MaxConns are attached, or MaxConnsPerUID of c's uid (not
+// the server's), the uid has too many processes attached, or the arena or
+// the page cannot be had. The caller closes page.
 func (s *server) place(c *sconn, page int, key inodeKey) (*domain, int, bool) {
 	if s.nconns >= s.opts.MaxConns {
 		s.refuse(c, statusFull, reasonFull, msg.Sprintf("%d of %d connections attached", s.nconns, s.opts.MaxConns))
+		return nil, 0, false
+	}
+	if n := s.uconns.of(c.uid); c.uid != s.uid && n >= s.opts.MaxConnsPerUID {
+		s.refuse(c, statusFull, reasonFull, msg.Sprintf("%d connections of uid %d attached (MaxConnsPerUID)", n, c.uid))
 		return nil, 0, false
 	}
 	d, why := s.domainFor(c, key, page >= 0)
@@ -170,6 +174,7 @@ func (s *server) attach(c *sconn, d *domain, idx int) {
 	d.chunks[idx/64].conns.Load()[idx%64].Store(c)
 	d.n++
 	s.nconns++
+	s.uconns.add(c.uid, 1)
 	s.wbuf = w.appendTo(s.wbuf)
 	out := [maxFds]int{d.a.seg.Fd(), -1}
 	if s.live != nil {

@@ -2,6 +2,7 @@ package link
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +44,22 @@ func TestChildProcess(t *testing.T) {
 		s.Close()
 	case "dial": // dial, make max(n, 1) calls and print the outcome
 		fmt.Println("RESULT", childCalls(dir, name, max(n, 1)))
+	case "hold": // dial n connections, print how many attached and the first error, hold them until stdin closes
+		var conns []*Conn[req, resp]
+		var first error
+		for range n {
+			c, err := Dial[req, resp](name, DialOptions{Dir: dir})
+			if err != nil {
+				first = cmp.Or(first, err)
+				continue
+			}
+			conns = append(conns, c)
+		}
+		fmt.Println("HELD", len(conns), first)
+		io.Copy(io.Discard, os.Stdin)
+		for _, c := range conns {
+			c.Close()
+		}
 	default:
 		if !hostileChild(role, dir, name, n) {
 			os.Exit(2)
