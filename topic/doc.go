@@ -31,7 +31,9 @@
 // publisher that does not run as the uid owning that directory. What other
 // uids' subscribers hold of a publisher — set-ups under way, segments
 // mapped, connections open — is bounded for each uid and each process
-// (share_kept.go): beyond its share a subscriber gets ErrBusy.
+// (share_kept.go): beyond its share a subscriber gets ErrBusy. A uid whose
+// subscribers keep stalling a reliable topic is let go whole for a while
+// (share_stall.go).
 //
 // A subscriber with nothing to read may spin on Poll, or sleep in the
 // kernel with Wait until the publisher wakes it (wait.go). CreateRaw and

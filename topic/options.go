@@ -52,7 +52,10 @@ type Options struct {
 	// has seen the joiner.
 	History int
 	// StallTimeout is how long a reliable publisher waits for a subscriber
-	// that does not move before it evicts it (default 1 s).
+	// that does not move before it evicts it (default 1 s). Another uid
+	// whose subscribers (Share) stall it three times within 60
+	// StallTimeouts is let go whole and refused for as long
+	// (share_stall.go).
 	StallTimeout time.Duration
 	// Idler is how Publish waits for room (default spin.BusySpin).
 	Idler spin.Idler

@@ -3,6 +3,7 @@ package topic
 import (
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
@@ -48,7 +49,7 @@ type adoptResult int
 const (
 	adoptKept    adoptResult = iota // mapped, or mapped already; the connection kept
 	adoptRefused                    // not a subscriber segment, or a peer no honest subscriber is
-	adoptFull                       // a limit above: the peer's uid or process, or all, hold their share
+	adoptFull                       // a limit above: the peer's uid or process, or all, hold their share; or its uid stalled the topic (share_stall.go)
 )
 
 // adopt maps the subscriber segment fd that came on conn from p (taking
@@ -68,6 +69,11 @@ func (t *tracker) adopt(fd, conn int, p peer) adoptResult {
 	u := t.use[p.uid]
 	if u == nil {
 		u = &shareUse{}
+	}
+	if until, ok := t.refusedUntil(p.uid, time.Now()); ok {
+		unix.Close(fd)
+		t.peerLogf("topic %s: refused a subscriber of uid %d until %s: its subscribers stalled the topic", t.name, p.uid, until.Format(time.TimeOnly))
+		return adoptFull
 	}
 	if t.nconns >= maxShareConns || u.conns >= maxShareConnsPerUID {
 		unix.Close(fd)
@@ -145,16 +151,24 @@ func (t *tracker) dropClosed(hung []unix.EpollEvent) {
 			continue
 		}
 		delete(t.conns, k.key)
-		if seg := t.segs[k.key]; seg != nil {
-			seg.Close()
-			delete(t.segs, k.key)
-			by := t.segBy[k.key]
-			delete(t.segBy, k.key)
-			t.release(by.uid, 0, 1)
-			if t.procSegs[by]--; t.procSegs[by] <= 0 {
-				delete(t.procSegs, by)
-			}
-		}
+		t.dropSeg(k.key)
+	}
+}
+
+// dropSeg unmaps the segment of key, which a socket brought, and takes it
+// off its bringer's counts. Under t.mu.
+func (t *tracker) dropSeg(key string) {
+	seg := t.segs[key]
+	if seg == nil {
+		return
+	}
+	seg.Close()
+	delete(t.segs, key)
+	by := t.segBy[key]
+	delete(t.segBy, key)
+	t.release(by.uid, 0, 1)
+	if t.procSegs[by]--; t.procSegs[by] <= 0 {
+		delete(t.procSegs, by)
 	}
 }
 

@@ -1,10 +1,13 @@
 package topic
 
 import (
+	"errors"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/spinwire/spinwire/layout"
+	"github.com/spinwire/spinwire/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -165,4 +168,53 @@ func TestShareKeepAll(t *testing.T) {
 		t.Fatalf("left: %d segments, %d connections, %d uids, %d processes, %d owners",
 			len(k.tr.segs), k.tr.nconns, len(k.tr.use), len(k.tr.procSegs), len(k.tr.segBy))
 	}
+}
+
+// TestShareStallRefused: a subscriber of a reliable shared topic that
+// never reads, and comes back under a new token each time it is evicted
+// (as one that writes its cell itself can), holds the publisher up
+// maxUIDStalls times; then its uid is let go whole — evicted, its segment
+// unmapped, its set-ups refused with ErrBusy — and the publisher publishes
+// freely, until the window has passed and the uid may subscribe again.
+func TestShareStallRefused(t *testing.T) {
+	const stall = 20 * time.Millisecond
+	p, _ := create(t, Options{Capacity: 64, Policy: Reliable, StallTimeout: stall,
+		Share: link.Policy{UIDs: []uint32{12345}}, Logf: t.Logf})
+	sdir := SharedDir(uint32(os.Getuid()))
+	s, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	n := uint64(0)
+	for i := range maxUIDStalls {
+		start := time.Now()
+		for range 2 * 64 { // beyond the capacity: a stall, then the eviction
+			if err := p.Publish(&tick{Seq: n}); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		if time.Since(start) < stall {
+			t.Fatalf("stall %d: published %d without waiting", i, 2*64)
+		}
+		s.cell.fill(s.Epoch(), n, cellActive) // back, under a new token
+	}
+	if _, err := s.Poll(func(*tick) {}, 0); !errors.Is(err, ErrEvicted) {
+		t.Fatalf("the staller's Poll: %v", err)
+	}
+	for i := range 10 * 64 {
+		if !p.TryPublish(&tick{Seq: n}) {
+			t.Fatalf("message %d after the uid was let go: no room", i)
+		}
+		n++
+	}
+	if _, err := Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a subscriber of the uid let go: %v", err)
+	}
+	var again *Subscriber[tick]
+	if !eventually(func() bool { again, err = Subscribe[tick]("ticks", SubscribeOptions{Dir: sdir}); return err == nil }) {
+		t.Fatalf("not taken again after the window: %v", err)
+	}
+	again.Close()
 }

@@ -46,6 +46,7 @@ type tracker struct {
 	segBy    map[string]peer            // who brought each segment in segs that a socket brought
 	use      map[uint32]*shareUse       // what each uid's connections brought, kept
 	procSegs map[peer]int               // the segments each process brought, kept
+	stalls   map[uint32]*uidStalls      // stall evictions of the uids whose segments a socket brought (share_stall.go)
 	ep       int                        // epoll set of the connections (watch), -1 until the first
 	evs      [64]unix.EpollEvent        // hungUp's buffer
 	full     bool                       // maxSubSegs reached (logged once)
@@ -59,7 +60,8 @@ type tracker struct {
 	held    map[uint64]bool // pruneEvicted's set of the tokens in cells, reused
 	anyEv   atomic.Bool     // evicted is not empty: positions looks tokens up only then
 
-	at []uint64 // positions' result, reused: the publishing goroutine's
+	at     []uint64 // positions' result, reused: the publishing goroutine's
+	atKeys []string // the keys of at's cells' segments, in order
 
 	// where dropDead's next look at asked and at watched starts, and its
 	// looks: under lookMu
@@ -113,7 +115,7 @@ func newTracker(name string, epoch uint64, pub []byte, bell *uint32, opts Option
 func makeTracker(name string, epoch uint64, pub []byte, opts Options) *tracker {
 	return &tracker{name: name, dir: opts.Dir, epoch: epoch, pub: pub, opts: opts, capacity: uint64(opts.Capacity),
 		segs: map[string]*layout.Segment{}, conns: map[string][]int{}, kept: map[int]keptConn{}, ep: -1,
-		segBy: map[string]peer{}, use: map[uint32]*shareUse{}, procSegs: map[peer]int{},
+		segBy: map[string]peer{}, use: map[uint32]*shareUse{}, procSegs: map[peer]int{}, stalls: map[uint32]*uidStalls{},
 		named: map[string]*namedSeg{}, deaths: -1, pidKey: map[int]string{},
 		evicted: map[uint64]uint64{}, held: map[uint64]bool{}, peerLog: msg.Budget{Burst: 10},
 		blockedAt: ^uint64(0), dirents: newDirReader(opts.Dir), prefix: []byte(name + "~s"), refused: map[string]*refusal{},
@@ -255,6 +257,7 @@ func (t *tracker) slowest(tail, k uint64) uint64 {
 		for _, tok := range at {
 			t.evict(tok, "stalled past StallTimeout")
 		}
+		t.stalledBy(t.atKeys, now)
 		t.blockedAt = ^uint64(0)
 		min, _ = t.positions(tail)
 	}
@@ -265,7 +268,7 @@ func (t *tracker) slowest(tail, k uint64) uint64 {
 // and the tokens of the cells there.
 func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 	slowest, oldest := tail, tail-min(tail, t.capacity)
-	at := t.at[:0]
+	at, keys := t.at[:0], t.atKeys[:0]
 	t.watchSeg = nil
 	t.activeCells(func(key string, b []byte, c int) bool {
 		tok, pos := load(b, c+cellToken), load(b, c+cellPos)
@@ -280,15 +283,15 @@ func (t *tracker) positions(tail uint64) (uint64, []uint64) {
 			// oldest would, until it moves or StallTimeout evicts it.
 			pos = max(pos, oldest)
 			if pos < slowest {
-				slowest, at = pos, append(at[:0], tok)
+				slowest, at, keys = pos, append(at[:0], tok), append(keys[:0], key)
 				t.watchKey, t.watchSeg, t.watchCell, t.watchTok = key, t.segs[key], c, tok // under activeCells' lock
 			} else if pos == slowest {
-				at = append(at, tok)
+				at, keys = append(at, tok), append(keys, key)
 			}
 		}
 		return true
 	})
-	t.at = at
+	t.at, t.atKeys = at, keys
 	return slowest, at
 }
 
@@ -423,6 +426,7 @@ func (t *tracker) close() {
 	clear(t.segBy)
 	clear(t.use)
 	clear(t.procSegs)
+	clear(t.stalls)
 	if t.ep >= 0 {
 		unix.Close(t.ep)
 		t.ep = -1
