@@ -59,7 +59,10 @@ type Options struct {
 	StallTimeout time.Duration
 	// Idler is how Publish waits for room (default spin.BusySpin).
 	Idler spin.Idler
-	// Logf receives evictions and other events (default: none).
+	// Logf receives evictions and other events (default: none). It is
+	// called from the publishing goroutine and the publisher's
+	// housekeeping, sometimes under the publisher's locks: it must not
+	// block, nor call the Publisher's methods.
 	Logf func(format string, args ...any)
 	// Share, if it lists UIDs or GIDs, lets subscribers of those uids
 	// subscribe too, through a socket in SharedDir (share.go); the
