@@ -10,8 +10,8 @@ import "time"
 // stallWindow StallTimeouts is let go whole for as long: every cell of the
 // segments it brought is evicted, those segments are unmapped and their
 // connections closed, and its set-ups are refused with ErrBusy until the
-// window has passed. So one uid holds the publisher up for at most
-// maxUIDStalls StallTimeouts in each 2·stallWindow; an honest subscriber
+// window has passed. So one uid holds the publisher up for fewer than
+// 2·maxUIDStalls StallTimeouts in any stallWindow; an honest subscriber
 // that stalls now and then is evicted alone, as before. The publisher's
 // own uid, whose subscribers it maps by name, is not counted: it is the
 // publisher's trust domain.
@@ -37,7 +37,7 @@ func (t *tracker) stalledBy(keys []string, now time.Time) {
 	window := stallWindow * t.opts.StallTimeout
 	for i, key := range keys {
 		by, ok := t.segBy[key]
-		if !ok || t.segCounted(keys[:i], by.uid) {
+		if !ok || t.broughtBy(keys[:i], by.uid) {
 			continue // not brought over the socket, or this uid counted already
 		}
 		s := t.stalls[by.uid]
@@ -58,9 +58,9 @@ func (t *tracker) stalledBy(keys []string, now time.Time) {
 	}
 }
 
-// segCounted reports whether one of keys is a segment uid brought. Under
+// broughtBy reports whether one of keys is a segment uid brought. Under
 // t.mu.
-func (t *tracker) segCounted(keys []string, uid uint32) bool {
+func (t *tracker) broughtBy(keys []string, uid uint32) bool {
 	for _, k := range keys {
 		if by, ok := t.segBy[k]; ok && by.uid == uid {
 			return true
@@ -95,10 +95,10 @@ func (t *tracker) letGo(uid uint32) {
 			}
 		}
 		for _, c := range t.conns[key] {
+			t.release(t.kept[c].by.uid, 1, 0)
 			delete(t.kept, c)
 			closeFd(c) // out of the epoll set with it
 			t.nconns--
-			t.release(uid, 1, 0)
 		}
 		delete(t.conns, key)
 		t.dropSeg(key)
