@@ -11,7 +11,7 @@ var (
 	ErrPeerGone    = errors.New("link: peer gone")                      // the other process died or closed
 	ErrNoServer    = errors.New("link: no server listening")            // Dial: no socket, or nobody accepting on it
 	ErrTimeout     = errors.New("link: deadline exceeded")              // a call's deadline passed
-	ErrServerFull  = errors.New("link: server full")                    // MaxConns connections attached
+	ErrServerFull  = errors.New("link: server full")                    // MaxConns connections attached, or MaxConnsPerUID of this uid
 	ErrPermission  = errors.New("link: permission denied")              // the Policy refused the client, or the client the server (doc.go)
 	ErrClosed      = errors.New("link: closed")                         // use after Close
 	ErrCorrupt     = errors.New("link: corrupt shared state")           // the peer wrote what no correct peer writes
