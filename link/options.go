@@ -20,7 +20,7 @@ const MaxConnsLimit = 1 << 20
 // at the accept then does the refusing.
 type Policy struct {
 	UIDs []uint32 // also accept these uids
-	GIDs []uint32 // also accept clients whose primary gid is one of these
+	GIDs []uint32 // also accept clients with one of these gids, primary or supplementary (AllowsPeer)
 	// DenySameUID refuses the server's own uid unless it is listed in UIDs.
 	DenySameUID bool
 }
@@ -29,8 +29,20 @@ type Policy struct {
 // must then be reachable by other uids.
 func (p *Policy) shared() bool { return len(p.UIDs) > 0 || len(p.GIDs) > 0 }
 
-// Allows reports whether p admits a peer with uid and gid, for a server
-// (or any owner) running as serverUID.
+// AllowsPeer reports whether p admits the process at the other end of
+// the Unix socket conn, whose credentials (SO_PEERCRED) are uid and gid,
+// for a server (or any owner) running as serverUID: by its uid, its
+// primary gid, or one of its supplementary groups — which the kernel
+// recorded at its connect too (SO_PEERGROUPS), read only when GIDs are
+// listed and the rest did not admit it. Cost: one getsockopt then, and
+// an allocation for a peer in more than 256 groups.
+func (p *Policy) AllowsPeer(serverUID uint32, conn int, uid, gid uint32) bool {
+	return p.Allows(serverUID, uid, gid) || len(p.GIDs) > 0 && peerInGroups(conn, p.GIDs)
+}
+
+// Allows reports whether p admits a peer with uid and primary gid, for a
+// server (or any owner) running as serverUID; AllowsPeer also looks at
+// the peer's supplementary groups.
 func (p *Policy) Allows(serverUID, uid, gid uint32) bool {
 	if uid == serverUID && !p.DenySameUID {
 		return true

@@ -13,10 +13,11 @@ import (
 
 // Uids and gids of the clients these tests start; none needs to exist.
 const (
-	allowedUID = 12345
-	deniedUID  = 23456
-	groupUID   = 34567 // admitted by its gid only
-	allowedGID = 45678
+	allowedUID       = 12345
+	deniedUID        = 23456
+	groupUID         = 34567 // admitted by its primary gid only
+	supplementaryUID = 56789 // admitted by a supplementary group only
+	allowedGID       = 45678
 )
 
 func as(uid, gid uint32) *syscall.SysProcAttr {
@@ -97,8 +98,9 @@ func runChild(t *testing.T, role, bin string, attr *syscall.SysProcAttr, env ...
 }
 
 // TestOtherUIDs: a server whose policy lists a uid and a gid is reached
-// out of the box by clients of that uid and of that gid, which dial and
-// call; a client of another uid is refused at the accept, with a reason.
+// out of the box by clients of that uid, of that primary gid and of that
+// supplementary group, which dial and call; a client of another uid is
+// refused at the accept, with a reason.
 func TestOtherUIDs(t *testing.T) {
 	bin := otherUIDBin(t)
 	s, _, env := sharedServer(t, Policy{UIDs: []uint32{allowedUID}, GIDs: []uint32{allowedGID}})
@@ -109,11 +111,16 @@ func TestOtherUIDs(t *testing.T) {
 	if got := runChild(t, "dial", bin, as(groupUID, allowedGID), env...); got != "<nil>" {
 		t.Errorf("allowed gid: %s", got)
 	}
+	inGroup := as(supplementaryUID, supplementaryUID)
+	inGroup.Credential.Groups = []uint32{allowedGID}
+	if got := runChild(t, "dial", bin, inGroup, env...); got != "<nil>" {
+		t.Errorf("allowed supplementary gid: %s", got)
+	}
 	want := "permission denied: uid " + strconv.Itoa(deniedUID) + " gid " + strconv.Itoa(deniedUID) + " not allowed"
 	if got := runChild(t, "dial", bin, as(deniedUID, deniedUID), env...); !strings.Contains(got, want) {
 		t.Errorf("denied uid: %q, want %q", got, want)
 	}
-	if st := s.Stats(); st.Accepted != 2 || st.RefusedPolicy != 1 {
+	if st := s.Stats(); st.Accepted != 3 || st.RefusedPolicy != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -71,7 +71,7 @@ func (s *server) admit(fd int) {
 		unix.Close(fd)
 		return
 	}
-	if !s.opts.Policy.Allows(s.uid, cred.Uid, cred.Gid) {
+	if !s.opts.Policy.AllowsPeer(s.uid, fd, cred.Uid, cred.Gid) {
 		m := append(s.mbuf[:0], "uid "...)
 		m = strconv.AppendUint(m, uint64(cred.Uid), 10)
 		m = append(m, " gid "...)

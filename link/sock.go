@@ -1,6 +1,7 @@
 package link
 
 import (
+	"slices"
 	"time"
 	"unsafe"
 
@@ -18,6 +19,32 @@ func peerCred(fd int) (unix.Ucred, error) {
 		return cred, e
 	}
 	return cred, nil
+}
+
+// peerInGroups reports whether one of the supplementary groups of the
+// peer of the Unix socket conn, as the kernel recorded them at its
+// connect (SO_PEERGROUPS), is in gids. A peer's groups it cannot read
+// admit nothing.
+func peerInGroups(conn int, gids []uint32) bool {
+	var buf [256]uint32
+	groups, n := buf[:], uint32(len(buf)*4)
+	for range 2 { // a second time with room for all, if they did not fit
+		_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(conn), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+			uintptr(unsafe.Pointer(&groups[0])), uintptr(unsafe.Pointer(&n)), 0)
+		switch {
+		case e == 0:
+			for _, g := range groups[:min(int(n/4), len(groups))] {
+				if slices.Contains(gids, g) {
+					return true
+				}
+			}
+			return false
+		case e != unix.ERANGE || n/4 <= uint32(len(groups)) || n > 1<<20:
+			return false
+		}
+		groups = make([]uint32, n/4)
+	}
+	return false
 }
 
 // sendMsg sends one datagram, with the fds that are ≥ 0 (at most maxFds)

@@ -99,7 +99,7 @@ func (s *sharer) serve() {
 	defer close(s.done)
 	fdpass.Serve(s.lfd, func(nfd int) {
 		if cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil &&
-			s.policy.Allows(s.uid, cred.Uid, cred.Gid) {
+			s.policy.AllowsPeer(s.uid, nfd, cred.Uid, cred.Gid) {
 			tv := unix.NsecToTimeval(int64(shareTimeout))
 			unix.SetsockoptTimeval(nfd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 			unix.Sendmsg(nfd, []byte("SPINSTAT"), unix.UnixRights(s.rofd), nil, 0)

@@ -132,7 +132,7 @@ func (s *sharer) serve() {
 		switch {
 		case err != nil:
 			unix.Close(nfd)
-		case !s.policy.Allows(s.uid, cred.Uid, cred.Gid):
+		case !s.policy.AllowsPeer(s.uid, nfd, cred.Uid, cred.Gid):
 			s.t.peerLogf("topic %s: refused a subscriber of uid %d (policy)", s.t.name, cred.Uid)
 			tell(nfd, shareDeny)
 			unix.Close(nfd)
