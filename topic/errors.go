@@ -14,9 +14,10 @@ var (
 	ErrNoPublisher = errors.New("topic: no publisher")
 	ErrPermission  = errors.New("topic: permission denied") // the publisher's Policy refused this uid, or this process the publisher
 	// ErrBusy: a publisher of another uid's topic (SharedDir) keeps as
-	// many subscribers of this uid or this process as it allows others, or
-	// is setting up as many; the latter is tried again until
-	// SubscribeOptions.Wait (at least 100 ms) has passed.
+	// many subscribers of this uid or this process as it allows, or is
+	// setting up as many (tried again until SubscribeOptions.Wait, at least
+	// 100 ms, has passed), or refuses this uid for a while: its subscribers
+	// stalled the reliable topic again and again (share_stall.go).
 	ErrBusy = errors.New("topic: publisher busy")
 	// ErrCorrupt: the topic segment holds what no publisher writes.
 	ErrCorrupt = errors.New("topic: corrupt topic segment")
