@@ -177,7 +177,7 @@ func TestShareKeepAll(t *testing.T) {
 // unmapped, its set-ups refused with ErrBusy — and the publisher publishes
 // freely, until the window has passed and the uid may subscribe again.
 func TestShareStallRefused(t *testing.T) {
-	const stall = 20 * time.Millisecond
+	const stall = 50 * time.Millisecond // the uid is refused for 60 of them: 3 s
 	p, _ := create(t, Options{Capacity: 64, Policy: Reliable, StallTimeout: stall,
 		Share: link.Policy{UIDs: []uint32{12345}}, Logf: t.Logf})
 	sdir := SharedDir(uint32(os.Getuid()))
