@@ -215,7 +215,9 @@ func TestAllowedUIDHoldsItsShare(t *testing.T) {
 	}
 	own = own[2:]
 	release.Close()
-	waitFor(10*time.Second, func() bool { return s.Stats().Conns == 4 })
+	if !waitFor(10*time.Second, func() bool { return s.Stats().Conns == 4 }) {
+		t.Fatalf("%d connections attached once the uid's closed, want 4", s.Stats().Conns)
+	}
 	if got := runChild(t, "dial", bin, as(allowedUID, allowedUID), env...); got != "<nil>" {
 		t.Errorf("the allowed uid once its connections went: %s", got)
 	}
