@@ -21,9 +21,10 @@ import (
 //
 // An honest process brings one segment for each 64 of its subscribers,
 // each subscriber over a connection of its own: a process may have 1024
-// subscribers of one shared topic, a uid 16 384. The segments the
-// publisher maps by name (its own uid's, scan.go) count towards the 1024
-// in all, and towards no uid's.
+// subscribers of one shared topic, and so may a uid in all (its
+// connections), in up to 256 processes. The segments the publisher maps
+// by name (its own uid's, scan.go) count towards the 1024 in all, and
+// towards no uid's.
 
 const (
 	// maxShareConns bounds the connections kept in all: each is a
