@@ -53,7 +53,7 @@ func CounterNames(k Kind) []string {
 	case KindLinkConn:
 		return []string{"redials", "corrupt", "parks", "stuck", "timeouts", "attempts"}
 	case KindTopicPub:
-		return []string{"published", "subscribers", "evicted"}
+		return []string{"published", "subscribers", "evicted", "refused"}
 	case KindTopicSub:
 		return []string{"received", "lost", "lag"}
 	case KindBridgeExport:

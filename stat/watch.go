@@ -126,12 +126,12 @@ func DialWatched[Req, Resp any](reg *Registry, name, server string, opts link.Di
 }
 
 // WatchPublisher registers a topic's publisher as name (KindTopicPub):
-// published, live subscribers, evictions.
+// published, live subscribers, evictions, share connections refused.
 func WatchPublisher[T any](reg *Registry, name string, p *topic.Publisher[T]) (*Endpoint, error) {
 	t, fp := typeOf[T]()
 	return reg.Register(KindTopicPub, name, t, fp, func(c *[Counters]uint64) {
 		st := p.Stats()
-		c[0], c[1], c[2] = st.Published, uint64(st.Subscribers), st.Evicted
+		c[0], c[1], c[2], c[3] = st.Published, uint64(st.Subscribers), st.Evicted, st.Refused
 	})
 }
 

@@ -346,6 +346,10 @@ type PublisherStats struct {
 	Published   uint64 // messages published
 	Subscribers int    // live subscribers attached now
 	Evicted     uint64 // subscribers evicted
+	// Refused counts the connections to the share socket (Options.Share)
+	// not kept: refused by the policy, over a bound (busy, full, a uid
+	// that stalled the topic), or sending what no subscriber sends.
+	Refused uint64
 }
 
 // Stats returns the publisher's counters, or after Close the last ones
@@ -358,7 +362,7 @@ func (p *Publisher[T]) Stats() PublisherStats {
 		return *p.final
 	}
 	subs, ev := p.subs.counts()
-	return PublisherStats{Published: load(p.mem, offTail), Subscribers: subs, Evicted: ev}
+	return PublisherStats{Published: load(p.mem, offTail), Subscribers: subs, Evicted: ev, Refused: p.subs.nRefused.Load()}
 }
 
 // Close stops the publisher and removes its name; subscribers see no more
@@ -370,7 +374,7 @@ func (p *Publisher[T]) Close() error {
 	}
 	p.claimed = 0
 	p.statMu.Lock()
-	p.final = &PublisherStats{Published: p.tail, Evicted: load(p.mem, offEvictions)}
+	p.final = &PublisherStats{Published: p.tail, Evicted: load(p.mem, offEvictions), Refused: p.subs.nRefused.Load()}
 	p.statMu.Unlock()
 	if p.share != nil {
 		p.share.close() // no adoption after the tracker's close

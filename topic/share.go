@@ -131,12 +131,15 @@ func (s *sharer) serve() {
 		cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED)
 		switch {
 		case err != nil:
+			s.t.nRefused.Add(1)
 			unix.Close(nfd)
 		case !s.policy.AllowsPeer(s.uid, nfd, cred.Uid, cred.Gid):
+			s.t.nRefused.Add(1)
 			s.t.peerLogf("topic %s: refused a subscriber of uid %d (policy)", s.t.name, cred.Uid)
 			tell(nfd, shareDeny)
 			unix.Close(nfd)
 		case !s.begin(peer{cred.Uid, cred.Pid}):
+			s.t.nRefused.Add(1)
 			tell(nfd, shareBusy)
 			unix.Close(nfd)
 		default:
@@ -145,6 +148,7 @@ func (s *sharer) serve() {
 				defer s.admits.Done()
 				p := peer{cred.Uid, cred.Pid}
 				if !s.admit(nfd, p) {
+					s.t.nRefused.Add(1)
 					unix.Close(nfd)
 				}
 				s.end(p)

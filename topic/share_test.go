@@ -101,6 +101,9 @@ func TestShareRefused(t *testing.T) {
 		!strings.Contains(err.Error(), "refused by the publisher's policy") {
 		t.Fatalf("a refused uid: %v", err)
 	}
+	if st := p.Stats(); st.Refused != 1 {
+		t.Fatalf("refused %d connections, want 1", st.Refused)
+	}
 	p.Close()
 	// Hostile peers of an admitted uid, then a good one.
 	p, sdir = sharedTopic(t, link.Policy{UIDs: []uint32{12345}})
@@ -132,6 +135,9 @@ func TestShareRefused(t *testing.T) {
 	}
 	defer s.Close()
 	waitSubscribers(t, p, 1)
+	if st := p.Stats(); st.Refused != 3 {
+		t.Fatalf("refused %d connections, want the 3 hostile peers'", st.Refused)
+	}
 }
 
 // otherUIDBin returns a copy of the test binary that other uids can run,

@@ -47,6 +47,7 @@ type tracker struct {
 	use      map[uint32]*shareUse       // what each uid's connections brought, kept
 	procSegs map[peer]int               // the segments each process brought, kept
 	stalls   map[uint32]*uidStalls      // stall evictions of the uids whose segments a socket brought (share_stall.go)
+	nRefused atomic.Uint64              // connections to the share socket not kept (PublisherStats.Refused)
 	ep       int                        // epoll set of the connections (watch), -1 until the first
 	evs      [64]unix.EpollEvent        // hungUp's buffer
 	full     bool                       // maxSubSegs reached (logged once)
