@@ -129,38 +129,39 @@ func (s *sharer) serve() {
 	defer close(s.done)
 	fdpass.Serve(s.lfd, func(nfd int) {
 		cred, err := unix.GetsockoptUcred(nfd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		why := ""
 		switch {
 		case err != nil:
-			s.t.nRefused.Add(1)
-			unix.Close(nfd)
 		case !s.policy.AllowsPeer(s.uid, nfd, cred.Uid, cred.Gid):
-			s.t.nRefused.Add(1)
 			s.t.peerLogf("topic %s: refused a subscriber of uid %d (policy)", s.t.name, cred.Uid)
-			tell(nfd, shareDeny)
-			unix.Close(nfd)
+			why = shareDeny
 		case !s.begin(peer{cred.Uid, cred.Pid}):
-			s.t.nRefused.Add(1)
-			tell(nfd, shareBusy)
-			unix.Close(nfd)
+			why = shareBusy
 		default:
 			s.admits.Add(1)
 			go func() {
 				defer s.admits.Done()
 				p := peer{cred.Uid, cred.Pid}
-				if !s.admit(nfd, p) {
-					s.t.nRefused.Add(1)
-					unix.Close(nfd)
+				if kept, why := s.admit(nfd, p); !kept {
+					s.refuse(nfd, why)
 				}
 				s.end(p)
 			}()
+			return
 		}
+		s.refuse(nfd, why)
 	})
 }
 
-// tell sends a refusal (shareDeny, shareBusy, shareFull) on conn, without
-// waiting: a connection that has sent nothing back has room for it.
-func tell(conn int, why string) {
-	unix.Sendmsg(conn, []byte(why), nil, nil, unix.MSG_DONTWAIT)
+// refuse counts conn as refused (PublisherStats.Refused), sends why
+// (shareDeny, shareBusy, shareFull; "": nothing) without waiting — a
+// connection that has sent nothing back has room for it — and closes it.
+func (s *sharer) refuse(conn int, why string) {
+	s.t.nRefused.Add(1)
+	if why != "" {
+		unix.Sendmsg(conn, []byte(why), nil, nil, unix.MSG_DONTWAIT)
+	}
+	unix.Close(conn)
 }
 
 // begin counts a set-up of p as under way, unless that would pass a limit
@@ -195,30 +196,28 @@ func (s *sharer) end(p peer) {
 }
 
 // admit takes conn's subscriber segment and sends the topic; it reports
-// whether the tracker keeps conn. p is conn's peer, which the policy
-// admits.
-func (s *sharer) admit(conn int, p peer) bool {
+// whether the tracker keeps conn, and if not what to tell the peer
+// (shareFull, or "": nothing). p is conn's peer, which the policy admits.
+func (s *sharer) admit(conn int, p peer) (kept bool, why string) {
 	tv := unix.NsecToTimeval(int64(shareTimeout))
 	unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
 	unix.SetsockoptTimeval(conn, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
 	fd, err := recvFd(conn)
 	if err != nil {
 		s.t.peerLogf("topic %s: subscriber pid %d: %v", s.t.name, p.pid, err)
-		return false
+		return false, ""
 	}
 	switch s.t.adopt(fd, conn, p) {
 	case adoptRefused:
-		return false
+		return false, ""
 	case adoptFull:
-		tell(conn, shareFull)
-		return false
+		return false, shareFull
 	}
 	// The bell rides second: a subscriber of an earlier version keeps the
-	// first descriptor and closes the other (fdpass.Recv).
-	if _, err := unix.SendmsgN(conn, []byte("SPINTOPC"), unix.UnixRights(s.rofd, s.bellfd), nil, 0); err != nil {
-		return true // the tracker sees the connection close
-	}
-	return true
+	// first descriptor and closes the other (fdpass.Recv). A send that
+	// fails leaves conn kept: the tracker sees it close.
+	unix.SendmsgN(conn, []byte("SPINTOPC"), unix.UnixRights(s.rofd, s.bellfd), nil, 0)
+	return true, ""
 }
 
 // close stops listening, removes the socket and closes the descriptor.

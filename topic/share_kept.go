@@ -142,10 +142,7 @@ func (t *tracker) dropClosed(hung []unix.EpollEvent) {
 		if !ok {
 			continue
 		}
-		delete(t.kept, c)
-		unix.Close(c) // out of the epoll set with it
-		t.nconns--
-		t.release(k.by.uid, 1, 0)
+		t.forget(c, k)
 		conns := slices.DeleteFunc(t.conns[k.key], func(x int) bool { return x == c })
 		if len(conns) > 0 {
 			t.conns[k.key] = conns
@@ -154,6 +151,15 @@ func (t *tracker) dropClosed(hung []unix.EpollEvent) {
 		delete(t.conns, k.key)
 		t.dropSeg(k.key)
 	}
+}
+
+// forget closes kept connection c (k its entry in kept), taking it off
+// the counts; the caller takes it out of conns. Under t.mu.
+func (t *tracker) forget(c int, k keptConn) {
+	delete(t.kept, c)
+	unix.Close(c) // out of the epoll set with it
+	t.nconns--
+	t.release(k.by.uid, 1, 0)
 }
 
 // dropSeg unmaps the segment of key, which a socket brought, and takes it

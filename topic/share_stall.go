@@ -95,10 +95,7 @@ func (t *tracker) letGo(uid uint32) {
 			}
 		}
 		for _, c := range t.conns[key] {
-			t.release(t.kept[c].by.uid, 1, 0)
-			delete(t.kept, c)
-			closeFd(c) // out of the epoll set with it
-			t.nconns--
+			t.forget(c, t.kept[c])
 		}
 		delete(t.conns, key)
 		t.dropSeg(key)
