@@ -16,7 +16,7 @@ BUILD     ?= build
 FUZZTIME  ?= 10s
 PINGPONG_ARGS ?= -transport spinwire,raw,uds,uds-net
 
-.PHONY: all test fmt-check vet lint race noasm cover cover-gate one-cpu bench fuzz cross pingpong pingpong-build streams roundtrips floor clean
+.PHONY: all test fmt-check vet lint race noasm cover cover-gate one-cpu arm64 bench fuzz cross pingpong pingpong-build streams roundtrips floor clean
 
 all: test
 
@@ -66,6 +66,19 @@ cover-gate: cover
 ## a test must let the other side run. Not part of make test.
 one-cpu:
 	taskset -c 0 $(GO) test -count=1 -short $(PKGS)
+
+## arm64: every test, short, built for arm64 (with and without noasm) and
+## run under qemu-user, which must be installed and registered with the
+## kernel's binfmt_misc so that the tests' child processes run too
+## (Debian: apt-get install qemu-user qemu-user-binfmt; or as root, write
+## the qemu-aarch64 line to /proc/sys/fs/binfmt_misc/register). The
+## emulator checks what the code does on arm64, not its speed nor its
+## memory ordering. Not part of make test.
+arm64:
+	@test -e /proc/sys/fs/binfmt_misc/qemu-aarch64 || \
+		{ echo "make arm64: qemu-aarch64 is not registered in /proc/sys/fs/binfmt_misc (see the Makefile)"; exit 1; }
+	GOARCH=arm64 $(GO) test -count=1 -short $(PKGS)
+	GOARCH=arm64 $(GO) test -count=1 -short -tags noasm $(PKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -3,6 +3,7 @@ package spin
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -206,6 +207,13 @@ func TestParseStat(t *testing.T) {
 	state, start, err := procStat(os.Getpid())
 	if err != nil || state == 'Z' || start == 0 { // the main thread's state: running or sleeping
 		t.Errorf("this process: %q %d %v", state, start, err)
+	}
+	// What another process reads (under a user-mode emulator, this
+	// process's own read by path is the emulator's, and differs).
+	if b, err := exec.Command("cat", "/proc/"+strconv.Itoa(os.Getpid())+"/stat").Output(); err == nil {
+		if _, want, ok := parseStat(b); !ok || start != want {
+			t.Errorf("start %d; another process reads %d", start, want)
+		}
 	}
 }
 

@@ -10,10 +10,22 @@ import (
 // procStat reads the state (field 3) and start time (field 22, clock ticks
 // after boot) of process pid from /proc/<pid>/stat. The error is the
 // open's or read's (unix.ENOENT: no such process), or unix.EINVAL for a
-// line it cannot parse. Cost: three system calls and a 512-byte buffer on
-// the stack; for opening a ring, not for hot paths.
+// line it cannot parse.
+//
+// The file is opened relative to the directory /proc/<pid>, not by its
+// path: a user-mode emulator (qemu-user, which runs arm64 containers on
+// x86 hosts) answers an open of its own process's stat by path with a
+// line of its making, whose start time is the reading thread's and not
+// what other processes read; the two would differ and a live claim would
+// look dead. Cost: five system calls and a 512-byte buffer on the stack;
+// for opening a ring, not for hot paths.
 func procStat(pid int) (state byte, start uint64, err error) {
-	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	dir, err := unix.Open("/proc/"+strconv.Itoa(pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	fd, err := unix.Openat(dir, "stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	unix.Close(dir)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -356,7 +356,9 @@ func TestListenWatched(t *testing.T) {
 	}
 	defer c.Close()
 	calls(t, c, 2*link.LatencyEvery)
-	if ep := onlyEndpoint(t, reg, dir); ep.Kind != KindLinkServer || ep.Latency().Count != 2 || ep.Latency().P50 == 0 {
+	// Count, not the values: a service time under one tick of the clock
+	// (arm64's generic timer may tick every 40 ns) is recorded as 0.
+	if ep := onlyEndpoint(t, reg, dir); ep.Kind != KindLinkServer || ep.Latency().Count != 2 || ep.Latency().Max > uint64(time.Second) {
 		t.Fatalf("%+v latency %+v", ep, ep.Latency())
 	}
 	if _, _, err := ListenWatched[tick, tick](reg, "x", "svc", link.Options{Dir: ldir}); err == nil {

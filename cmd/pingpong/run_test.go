@@ -40,7 +40,9 @@ func TestRun(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	for i, r := range jsonLines[result](t, out, 3) {
-		if r.Transport != []string{"raw", "uds", "futex"}[i] || r.N != 3000 || r.Rounds != 3 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+		// P50 may be 0 where the clock ticks coarser than a round trip
+		// (arm64's generic timer can; an emulator's counts microseconds).
+		if r.Transport != []string{"raw", "uds", "futex"}[i] || r.N != 3000 || r.Rounds != 3 || r.P50 < 0 || r.P50 > r.P99 || r.P99 > r.Max || r.Max <= 0 {
 			t.Errorf("line %d: %+v", i, r)
 		}
 		for _, w := range r.Warnings {
