@@ -288,3 +288,37 @@ func itoa(v uint64) string {
 		}
 	}
 }
+
+// TestStoreFenceOrdering is a seqlock between two pinned CPUs: the writer
+// withdraws the record (0 in its sequence), fences, rewrites the payload
+// with a plain store and publishes the new sequence; a reader that reads
+// the same sequence before and after the payload must see that
+// sequence's payload, never the next one. Only a weakly ordered CPU can
+// fail it without the fence (on amd64 StoreFence is nothing and TSO keeps
+// the order). Bounded as TestStoreRelease64Ordering.
+func TestStoreFenceOrdering(t *testing.T) {
+	m := mmapShared(t, 4096)
+	base := unsafe.Pointer(unsafe.SliceData(m))
+	seq := (*uint64)(base)
+	payload := (*uint64)(unsafe.Add(base, 128))
+	n := orderingRounds()
+	crossCPU(t, func() (string, bool) {
+		s := atomic.LoadUint64(seq) // SYNC: the seqlock's loads; pair with the writer's stores below
+		p := atomic.LoadUint64(payload)
+		if s != 0 && atomic.LoadUint64(seq) == s && p != s {
+			return "sequence " + itoa(s) + " read twice around payload " + itoa(p), true
+		}
+		return "", s == n
+	}, func() {
+		for i := uint64(1); i <= n; i++ {
+			StoreRelease64(seq, 0) // SYNC: the withdrawal; StoreFence keeps the payload after it
+			StoreFence()
+			*payload = i
+			StoreRelease64(seq, i) // SYNC: the publication
+		}
+	})
+	if a := testing.AllocsPerRun(100, StoreFence); a != 0 {
+		t.Errorf("StoreFence: %v allocations", a)
+	}
+	storeFenceGeneric() // the reference runs (it has no effect to compare)
+}

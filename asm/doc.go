@@ -15,6 +15,9 @@
 //     producer throughput of a one-way stream; SeqWrite, a seqlock
 //     record's withdrawal, copy and publication (and a tail's) in one call
 //     of plain MOVs, instead of three StoreRelease64 calls around a copy;
+//     StoreFence, which keeps later stores after earlier ones where the
+//     CPU would not (DMB ISHST on arm64; nothing on amd64): kept for
+//     correctness, not speed, as no pure-Go code gives that order;
 //   - Copy: the builtin copy with AVX-512 (or AVX2) moves for the sizes,
 //     129 B to 4 KiB, where that beat runtime.memmove, and with REP MOVSB
 //     from 1000 B on CPUs with ERMS and AVX-512, which beat the vector

@@ -300,6 +300,10 @@ func (p *Publisher[T]) Claim(n int) int {
 		// SYNC: the withdrawal, as in TryPublish.
 		seqStore((*uint64)(p.slot(p.tail+i)), 0)
 	}
+	// SYNC: the withdrawals before the caller's plain stores into the
+	// slots (Claimed): a release store does not keep later stores after
+	// it on a weakly ordered CPU (nothing on amd64).
+	asm.StoreFence()
 	p.claimed = k
 	p.setFence()
 	return int(k)
