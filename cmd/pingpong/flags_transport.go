@@ -55,7 +55,7 @@ func (f *transportFlags) define(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&f.warmup, "warmup", "", "discarded before each round: a count or a duration (default: 20000, at most 100ms)")
 	fs.IntVar(&c.Size, "size", 64, "message bytes, 8…65536")
 	fs.StringVar(&c.Protocol, "protocol", "", "spinwire: inslot or cursors (a spin.Ring), log (a spin.Log), or records (a spin.Log written and read as spin.Records, -mode throughput -size 64) (default: a Ring with spin.DefaultProtocol up to 64 bytes, a Log above)")
-	fs.IntVar(&c.Slots, "slots", 1024, "slots per ring, a power of two (rate mode: the most in flight)")
+	fs.IntVar(&c.Slots, "slots", 1024, "slots per ring, a power of two, the C floor's rings too (rate mode: the most in flight)")
 	fs.StringVar(&c.HgrmDir, "hgrm", "", "write each transport's latency distribution to dir/<transport>.hgrm")
 	fs.StringVar(&c.Plot, "plot", "", "draw the percentile spectrum into file (.svg or .png)")
 	fs.StringVar(&c.OutDir, "out", "", "write the table, JSON, .hgrm files and charts into dir")

@@ -53,18 +53,20 @@ func floorPath(c *config) string {
 	case c.Mode == "throughput":
 		return fmt.Sprintf("C program (floor/): %d-byte messages copied in and out through a ring, %s protocol, memcpy", floorSize(c), floorProto(c))
 	case floorSize(c) == 8:
-		return "C program (floor/): a counter through two cache lines, 8 bytes"
+		return fmt.Sprintf("C program (floor/): a counter through two rings of %d slots, 8 bytes", c.Slots)
 	}
-	return fmt.Sprintf("C program (floor/): a %d-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out; memcpy", floorSize(c))
+	return fmt.Sprintf("C program (floor/): a %d-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out, through two rings of %d slots (-slots); memcpy",
+		floorSize(c), c.Slots)
 }
 
 // runFloor runs the C floor program for one round on the same CPUs, with
 // the run's message size, and reads its JSON line (the schema of
 // pingpong -json).
 func runFloor(c *config, n int) (sample, error) {
-	args := []string{"-n", strconv.Itoa(max(n, 10000)), "-cpus", fmt.Sprintf("%d,%d", c.CPUs[0], c.CPUs[1]), "-size", strconv.Itoa(floorSize(c))}
+	args := []string{"-n", strconv.Itoa(max(n, 10000)), "-cpus", fmt.Sprintf("%d,%d", c.CPUs[0], c.CPUs[1]),
+		"-size", strconv.Itoa(floorSize(c)), "-slots", strconv.Itoa(c.Slots)}
 	if c.Mode == "throughput" {
-		args = append(args, "-batch", strconv.Itoa(c.Batch), "-slots", strconv.Itoa(c.Slots), "-proto", floorProto(c))
+		args = append(args, "-batch", strconv.Itoa(c.Batch), "-proto", floorProto(c))
 	}
 	var out bytes.Buffer
 	cmd := exec.Command(floorProgram(c), args...)

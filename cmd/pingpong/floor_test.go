@@ -22,12 +22,12 @@ func TestFloorDoesTheTransportsWork(t *testing.T) {
 		{"throughput", "log", 64, false, "cursors", "cursors protocol"},
 		{"throughput", "records", 64, false, "cursors", "cursors protocol"},
 		{"throughput", "inslot", 96, false, "cursors", "96-byte"},
-		{"latency", "", 8, true, "inslot", "a counter through two cache lines, 8 bytes"},
-		{"latency", "", 256, true, "inslot", "a 256-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out"},
+		{"latency", "", 8, true, "inslot", "a counter through two rings of 1024 slots, 8 bytes"},
+		{"latency", "", 256, true, "inslot", "a 256-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out, through two rings of 1024 slots"},
 		{"latency", "", 384, false, "cursors", "a 384-byte message"},
 		{"latency", "", 61, false, "cursors", "a 64-byte message"},
 	} {
-		c := &config{Mode: tc.mode, Protocol: tc.protocol, Size: tc.size}
+		c := &config{Mode: tc.mode, Protocol: tc.protocol, Size: tc.size, Slots: 1024}
 		if got := ringSize(c); got != tc.ring {
 			t.Errorf("%+v: ringSize %v, want %v", tc, got, tc.ring)
 		}
