@@ -33,7 +33,10 @@
 //     producer's next batch; no reference: elsewhere it does nothing);
 //     Prefetch: PREFETCHT0 over published lines a consumer is about to
 //     read, so several cross at once (a Cursors Ring's or a Log's
-//     consumer that runs behind; likewise);
+//     consumer that runs behind; likewise); Demote: CLDEMOTE over lines
+//     just published, so that the reader takes them from the shared L3
+//     (spin.Ring.SetDemote, for round trips of messages of several
+//     lines; nothing on CPUs without it);
 //   - CPUID: the raw instruction on amd64, which Go does not expose (HasCPUID
 //     says whether this build has it), for the bits this package's own
 //     choices need: invariant TSC and RDTSCP for the clock, PRFCHW for

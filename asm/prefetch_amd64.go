@@ -28,3 +28,18 @@ var hasPrefetchW = func() bool {
 	_, _, ecx, _ := CPUID(0x80000001, 0)
 	return ecx&(1<<8) != 0
 }()
+
+// demote issues CLDEMOTE for each 64-byte line of [p, p+n), n > 0.
+// Body: prefetch_amd64.s.
+//
+//go:noescape
+func demote(p unsafe.Pointer, n int)
+
+// hasDemote: CPUID.(EAX=7,ECX=0):ECX bit 25 (CLDEMOTE).
+var hasDemote = func() bool {
+	if max, _, _, _ := CPUID(0, 0); max < 7 {
+		return false
+	}
+	_, _, ecx, _ := CPUID(7, 0)
+	return ecx&(1<<25) != 0
+}()

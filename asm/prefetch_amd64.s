@@ -31,3 +31,12 @@ TEXT ·prefetchW(SB), NOSPLIT, $0-16
 // PREFETCHT0 of every 64-byte line that [p, p+n) touches, n > 0.
 TEXT ·prefetch(SB), NOSPLIT, $0-16
 	LINES(PREFETCHT0 (DI))
+
+// CLDEMOTE (DI): the assembler has no mnemonic.
+#define CLDEMOTE_DI BYTE $0x0F; BYTE $0x1C; BYTE $0x07
+
+// func demote(p unsafe.Pointer, n int)
+//
+// CLDEMOTE of every 64-byte line that [p, p+n) touches, n > 0.
+TEXT ·demote(SB), NOSPLIT, $0-16
+	LINES(CLDEMOTE_DI)

@@ -15,3 +15,9 @@ func prefetch(unsafe.Pointer, int) {}
 
 // hasPrefetch is false: no assembly here.
 const hasPrefetch = false
+
+// demote does nothing where this package has no assembly for it.
+func demote(unsafe.Pointer, int) {}
+
+// hasDemote is false: no assembly here.
+const hasDemote = false

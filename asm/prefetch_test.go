@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestPrefetchW: PrefetchW (and Prefetch) is a hint — the bytes do not change — and it
+// TestPrefetchW: PrefetchW (and Prefetch and Demote) is a hint — the bytes do not change — and it
 // does nothing wrong for any length (≤ 0 included), any alignment, or a
 // stretch that ends at the last byte before a page no access is allowed to.
 func TestPrefetchW(t *testing.T) {
@@ -29,6 +29,10 @@ func TestPrefetchW(t *testing.T) {
 	} {
 		PrefetchW(unsafe.Pointer(&b[c.off]), c.n)
 		Prefetch(unsafe.Pointer(&b[c.off]), c.n)
+		Demote(unsafe.Pointer(&b[c.off]), c.n)
+	}
+	if a := testing.AllocsPerRun(10, func() { Demote(unsafe.Pointer(&b[0]), pg) }); a != 0 {
+		t.Errorf("Demote: %v allocations", a)
 	}
 	for i := range b {
 		if b[i] != byte(i*7) {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/spinwire/spinwire/layout"
 )
@@ -505,6 +507,7 @@ func TestRingHostileCursors(t *testing.T) {
 func TestRingZeroAllocs(t *testing.T) {
 	for _, p := range protocols {
 		r := newRing[msg64](t, 64, p)
+		r.SetDemote(p == Cursors) // Commit demotes, with the real asm.Demote
 		m := msg64{Seq: 1}
 		var sum uint64
 		fn := func(m *msg64) { sum += m.Seq }
@@ -646,4 +649,70 @@ func FuzzOpenRing(f *testing.F) {
 			r.Len()
 		}
 	})
+}
+
+// msg248 is a message of several lines: with its sequence word, an
+// in-slot slot of 256 bytes.
+type msg248 struct {
+	Seq  uint64
+	Body [30]uint64
+}
+
+// TestRingDemote: a producer set to demote hands asm.Demote exactly the
+// slots it publishes — a multi-line in-slot message after TryPublish,
+// every slot of a Commit, in two stretches where the claim wraps — and
+// nothing when it is not set, or for a one-line slot; every message still
+// arrives in order.
+func TestRingDemote(t *testing.T) {
+	type stretch struct{ off, n int }
+	var got []stretch
+	defer func(f func(unsafe.Pointer, int)) { demoteLines = f }(demoteLines)
+	for _, p := range protocols {
+		r := newRing[msg248](t, 8, p)
+		base := uintptr(r.slots)
+		demoteLines = func(s unsafe.Pointer, n int) { got = append(got, stretch{int(uintptr(s) - base), n}) }
+		stride := int(r.stride)
+		var seen []uint64
+		take := func(m *msg248) { seen = append(seen, m.Seq) }
+
+		got = nil
+		r.TryPublish(&msg248{Seq: 0}) // not set: nothing
+		r.SetDemote(true)
+		r.TryPublish(&msg248{Seq: 1})
+		r.Poll(0, take)
+		want := []stretch{{1 * stride, stride}}
+		for i := range 5 { // positions 2..6
+			r.TryPublish(&msg248{Seq: uint64(2 + i)})
+			want = append(want, stretch{(2 + i) * stride, stride})
+		}
+		r.Poll(0, take)
+		if n := r.ClaimN(4); n != 4 { // positions 7..10: slots 7, then 0..2
+			t.Fatalf("%v: claimed %d", p, n)
+		}
+		for i := range 4 {
+			r.Claimed(i).Seq = uint64(7 + i)
+		}
+		r.Commit()
+		want = append(want, stretch{7 * stride, stride}, stretch{0, 3 * stride})
+		r.Poll(0, take)
+		if !slices.Equal(got, want) {
+			t.Errorf("%v: demoted %v, want %v", p, got, want)
+		}
+		if len(seen) != 11 {
+			t.Fatalf("%v: took %v", p, seen)
+		}
+		for i, s := range seen {
+			if s != uint64(i) {
+				t.Fatalf("%v: took %v", p, seen)
+			}
+		}
+
+		one := newRing[msg56](t, 8, InSlot) // one line per slot: nothing to demote
+		one.SetDemote(true)
+		got = nil
+		one.TryPublish(&msg56{})
+		if len(got) != 0 {
+			t.Errorf("a one-line slot demoted: %v", got)
+		}
+	}
 }

@@ -34,6 +34,7 @@ type config struct {
 	Agent      string        `json:"agent"`
 	Protocol   string        `json:"protocol"`
 	Slots      int           `json:"slots"`
+	Demote     bool          `json:"demote,omitempty"` // spinwire's Ring producers and the floor demote each slot they publish
 	Batch      int           `json:"batch"`
 	Rate       float64       `json:"rate,omitempty"` // rate mode: messages per second
 	Conns      int           `json:"conns,omitempty"`

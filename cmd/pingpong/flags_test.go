@@ -43,6 +43,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-protocol", "tcp"}, "-protocol"},
 		{[]string{"-slots", "100"}, "-slots"},
 		{[]string{"-slots", "1"}, "-slots"},
+		{[]string{"-demote", "-mode", "throughput"}, "-demote"},
+		{[]string{"-demote", "-size", "96"}, "-demote"}, // a Log's size
 		{[]string{"-batch", "0", "-mode", "throughput"}, "-batch"},
 		{[]string{"-batch", "2048", "-mode", "throughput"}, "-batch"},
 		{[]string{"-batch", "8"}, "-batch"}, // latency mode

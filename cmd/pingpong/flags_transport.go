@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spinwire/spinwire/asm"
 	"github.com/spinwire/spinwire/spin"
 )
 
@@ -56,6 +57,7 @@ func (f *transportFlags) define(fs *flag.FlagSet, c *config) {
 	fs.IntVar(&c.Size, "size", 64, "message bytes, 8…65536")
 	fs.StringVar(&c.Protocol, "protocol", "", "spinwire: inslot or cursors (a spin.Ring), log (a spin.Log), or records (a spin.Log written and read as spin.Records, -mode throughput -size 64) (default: a Ring with spin.DefaultProtocol up to 64 bytes, a Log above)")
 	fs.IntVar(&c.Slots, "slots", 1024, "slots per ring, a power of two, the C floor's rings too (rate mode: the most in flight)")
+	fs.BoolVar(&c.Demote, "demote", false, "round trips: spinwire's Ring producers (spin.Ring.SetDemote) and the C floor move each slot they publish to the shared cache (CLDEMOTE)")
 	fs.StringVar(&c.HgrmDir, "hgrm", "", "write each transport's latency distribution to dir/<transport>.hgrm")
 	fs.StringVar(&c.Plot, "plot", "", "draw the percentile spectrum into file (.svg or .png)")
 	fs.StringVar(&c.OutDir, "out", "", "write the table, JSON, .hgrm files and charts into dir")
@@ -86,6 +88,15 @@ func (f *transportFlags) check(c *config, given map[string]bool) error {
 	}
 	if c.Slots < 2 || c.Slots > spin.MaxRingCapacity || c.Slots&(c.Slots-1) != 0 {
 		return fmt.Errorf("-slots %d: want a power of two in 2…%d", c.Slots, spin.MaxRingCapacity)
+	}
+	switch {
+	case !c.Demote:
+	case c.Mode != "latency" && c.Mode != "rate":
+		return fmt.Errorf("-demote is for round trips (-mode latency or rate): a stream's producer loses most of its rate to it")
+	case !ringSize(c):
+		return fmt.Errorf("-demote -size %d: only a spin.Ring demotes, and this size travels in a spin.Log", c.Size)
+	case !asm.HasDemote():
+		return fmt.Errorf("-demote: this CPU has no CLDEMOTE (asm.HasDemote), so neither side would demote anything")
 	}
 	return c.checkArtefacts()
 }

@@ -55,21 +55,20 @@ func floorPath(c *config) string {
 	case floorSize(c) == 8:
 		return fmt.Sprintf("C program (floor/): a counter through two rings of %d slots, 8 bytes", c.Slots)
 	}
-	return fmt.Sprintf("C program (floor/): a %d-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out, through two rings of %d slots (-slots); memcpy",
-		floorSize(c), c.Slots)
+	demoted := ""
+	if c.Demote {
+		demoted = ", each slot demoted after its publish (CLDEMOTE)"
+	}
+	return fmt.Sprintf("C program (floor/): a %d-byte message (payload + 8-byte sequence) copied into ping, echoed into pong, copied out, through two rings of %d slots (-slots)%s; memcpy",
+		floorSize(c), c.Slots, demoted)
 }
 
 // runFloor runs the C floor program for one round on the same CPUs, with
 // the run's message size, and reads its JSON line (the schema of
 // pingpong -json).
 func runFloor(c *config, n int) (sample, error) {
-	args := []string{"-n", strconv.Itoa(max(n, 10000)), "-cpus", fmt.Sprintf("%d,%d", c.CPUs[0], c.CPUs[1]),
-		"-size", strconv.Itoa(floorSize(c)), "-slots", strconv.Itoa(c.Slots)}
-	if c.Mode == "throughput" {
-		args = append(args, "-batch", strconv.Itoa(c.Batch), "-proto", floorProto(c))
-	}
 	var out bytes.Buffer
-	cmd := exec.Command(floorProgram(c), args...)
+	cmd := exec.Command(floorProgram(c), floorArgs(c, n)...)
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return sample{}, fmt.Errorf("%s: %w", cmd.Path, err)
@@ -79,4 +78,19 @@ func runFloor(c *config, n int) (sample, error) {
 		return sample{}, fmt.Errorf("%s printed %q: %w", cmd.Path, out.String(), err)
 	}
 	return sample{n: r.N, floor: &r}, nil
+}
+
+// floorArgs are the floor program's arguments for a round of n messages:
+// the run's CPUs, size, slots and (streams) batch and protocol, and
+// -demote where spinwire's producers demote.
+func floorArgs(c *config, n int) []string {
+	args := []string{"-n", strconv.Itoa(max(n, 10000)), "-cpus", fmt.Sprintf("%d,%d", c.CPUs[0], c.CPUs[1]),
+		"-size", strconv.Itoa(floorSize(c)), "-slots", strconv.Itoa(c.Slots)}
+	if c.Mode == "throughput" {
+		args = append(args, "-batch", strconv.Itoa(c.Batch), "-proto", floorProto(c))
+	}
+	if c.Demote {
+		args = append(args, "-demote")
+	}
+	return args
 }

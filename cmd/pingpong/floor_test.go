@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,23 @@ func TestFloorDoesTheTransportsWork(t *testing.T) {
 		}
 		if got := floorPath(c); !strings.Contains(got, tc.path) {
 			t.Errorf("%+v: floorPath %q lacks %q", tc, got, tc.path)
+		}
+	}
+}
+
+// TestFloorDemotes: with -demote the floor is told to demote, and the
+// report says so; without, neither.
+func TestFloorDemotes(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		c := &config{Mode: "latency", Size: 256, Slots: 1024, Demote: on}
+		if got := strings.Contains(floorPath(c), "CLDEMOTE"); got != on {
+			t.Errorf("-demote %v: floorPath %q", on, floorPath(c))
+		}
+		if got := strings.Contains(spinwireT{"spin"}.options(c).Path, "SetDemote"); got != on {
+			t.Errorf("-demote %v: spinwire's path %q", on, spinwireT{"spin"}.options(c).Path)
+		}
+		if got := slices.Contains(floorArgs(c, 1000), "-demote"); got != on {
+			t.Errorf("-demote %v: floor arguments %q", on, floorArgs(c, 1000))
 		}
 	}
 }
