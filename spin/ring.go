@@ -491,6 +491,9 @@ func (r *Ring[T]) TryPublish(m *T) bool {
 	}
 	if r.proto != InSlot {
 		r.publish(1)
+		if unsafe.Sizeof(*m) > boxedMax && r.demote {
+			demoteLines(slot, int(r.stride))
+		}
 		return true
 	}
 	// publish(1), inlined: the producer's cost per message decides whether
@@ -561,6 +564,9 @@ func (r *Ring[T]) Commit() {
 	if k := r.claimed; k != 0 {
 		r.claimed = 0
 		r.publish(k)
+		if r.demote {
+			r.demoteSlots(r.tail-k, k)
+		}
 	}
 }
 
@@ -586,9 +592,6 @@ func (r *Ring[T]) publish(k uint64) {
 		// acquire load of tail in Ring.ready. (InSlot does not write the
 		// tail: the sequence words say it, see publishedTo.)
 		storeRelease(r.tailP, r.tail)
-	}
-	if r.demote {
-		r.demoteSlots(t, k)
 	}
 	// SYNC: acquire of the consumer's parked flag; pairs with the store in
 	// parkOn. The store above may still sit in the store buffer when this
