@@ -42,13 +42,13 @@ func Prefetch(p unsafe.Pointer, n int) {
 // caches into the shared last-level cache (CLDEMOTE), keeping them valid
 // there. A producer that has just published lines another CPU will read
 // next issues it after the publishing store: the reader's loads then find
-// the lines in the L3 instead of taking them from this core's L1 or L2,
-// and the reader's polls of the line that carries the sequence no longer
-// take it back from the writer while it still fills it. A hint, as
-// PrefetchW: it never faults, but p must lie in memory that stays mapped;
-// n ≤ 0 does nothing. Cost: one call and a CLDEMOTE per 64 bytes; nothing
-// on CPUs without the instruction (Intel's from Sapphire Rapids have it;
-// AMD's do not) and where this package has no assembly.
+// the lines in the L3 instead of taking them from this core's L1 or L2
+// (spin.Ring.SetDemote has the figures). A hint, as PrefetchW: it never
+// faults, but p must lie in memory that stays mapped; n ≤ 0 does nothing.
+// Cost: one call and a CLDEMOTE per 64 bytes; nothing on CPUs that do not
+// report the instruction (CPUID leaf 7, ECX bit 25: the Emerald Rapids
+// host of docs/benchmarks.md does) and where this package has no
+// assembly.
 func Demote(p unsafe.Pointer, n int) {
 	if n > 0 && hasDemote {
 		demote(p, n)

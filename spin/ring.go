@@ -615,10 +615,9 @@ func (r *Ring[T]) publish(k uint64) {
 // and loses three quarters of its rate (a build that demoted every
 // publish, 1 KiB one at a time: 12.4–13.1 → 3.1–3.3 M msg/s). TryPublish
 // demotes only messages of more than one line (a 64-byte slot gains
-// nothing); Commit demotes every slot it publishes. On CPUs without
-// CLDEMOTE (AMD's, Intel's before Sapphire Rapids; asm.HasDemote) and
-// off amd64 it changes nothing. Producer side, set-up only: not
-// concurrently with a publish.
+// nothing); Commit demotes every slot it publishes. Where the CPU does
+// not report CLDEMOTE (asm.HasDemote) and off amd64 it changes nothing.
+// Producer side, set-up only: not concurrently with a publish.
 func (r *Ring[T]) SetDemote(on bool) { r.demote = on }
 
 // demoteSlots demotes the lines of the k slots from position t on, in
