@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spinwire/spinwire/internal/proc"
 )
 
 // mapsLines counts the shared-memory mappings of this process, where the
@@ -213,33 +215,21 @@ func readWelcomeT(t *testing.T, fd int) *welcome {
 	return w
 }
 
-// TestProcStart: the start time read from /proc matches the 22nd field of
-// this process's stat line as another process reads it (cat: under a
-// user-mode emulator this process's own read by path is the emulator's),
-// without allocating, and a command name with spaces and parentheses
-// does not confuse the parser.
+// TestProcStart: the start time of this process as another process reads
+// it (proc.Stat has the parser's cases), without allocating; none for pid
+// 0 or below.
 func TestProcStart(t *testing.T) {
 	b, err := exec.Command("cat", "/proc/"+strconv.Itoa(os.Getpid())+"/stat").Output()
 	if err != nil {
 		t.Skip(err)
 	}
-	i := bytes.LastIndexByte(b, ')')
-	want, _ := strconv.ParseUint(strings.Fields(string(b[i+1:]))[19], 10, 64)
-	var buf [statLength]byte
-	if got := procStart(int32(os.Getpid()), &buf); got != want || want == 0 {
+	_, want, ok := proc.ParseStat(b)
+	var buf [proc.StatLength]byte
+	if got := procStart(int32(os.Getpid()), &buf); !ok || got != want || want == 0 {
 		t.Fatalf("procStart = %d, want %d", got, want)
 	}
 	if n := testing.AllocsPerRun(10, func() { procStart(int32(os.Getpid()), &buf) }); n != 0 {
 		t.Errorf("procStart: %v allocations", n)
-	}
-	line := "42 (a) b (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 123456 20 21\n"
-	if got := statStart([]byte(line)); got != 123456 {
-		t.Fatalf("statStart = %d", got)
-	}
-	for _, bad := range []string{"", "no parenthesis", "1 (x) S 2 3"} {
-		if got := statStart([]byte(bad)); got != 0 {
-			t.Errorf("statStart(%q) = %d", bad, got)
-		}
 	}
 	if procStart(0, &buf) != 0 || procStart(-1, &buf) != 0 {
 		t.Error("procStart of no process")

@@ -10,6 +10,7 @@ import (
 	"github.com/spinwire/spinwire/agent"
 	"github.com/spinwire/spinwire/internal/fdpass"
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/proc"
 	"github.com/spinwire/spinwire/layout"
 	"golang.org/x/sys/unix"
 )
@@ -62,7 +63,7 @@ type server struct {
 	hbuf    []byte // the hello being read: maxDatagram
 	wbuf    []byte // the welcome being sent
 	mbuf    []byte // the refusal message being built
-	statBuf [statLength]byte
+	statBuf [proc.StatLength]byte
 	peers   map[inodeKey]*peerPage
 	late    lateRelease // what a grace period left behind
 	acc     acceptPause

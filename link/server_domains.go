@@ -2,10 +2,9 @@ package link
 
 import (
 	"slices"
-	"strconv"
-	"unsafe"
 
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -221,85 +220,17 @@ func (r *lateRelease) release() {
 }
 
 // procStart returns the start time of process pid — field 22 of
-// /proc/PID/stat, in clock ticks after boot — or 0 when it cannot be read
-// (no such process, a /proc mounted with hidepid, pid 0 for a client in a
-// pid namespace the server cannot see). Clients whose start time reads 0
-// are told apart by pid and uid alone. buf receives the file.
-//
-// The file is opened relative to the directory /proc/PID, as spin's
-// consumer claim reads it: a user-mode emulator (qemu-user) answers an
-// open of its own process's stat by path with a start time of its making,
-// which differs from thread to thread, and a client in the server's own
-// process would look like a new process at each hello. Cost: open,
-// openat, read and two closes; no allocation.
-func procStart(pid int32, buf *[statLength]byte) uint64 {
+// /proc/PID/stat, in clock ticks after boot (proc.Stat) — or 0 when it
+// cannot be read (no such process, a /proc mounted with hidepid, pid 0
+// for a client in a pid namespace the server cannot see). Clients whose
+// start time reads 0 are told apart by pid and uid alone. buf receives
+// the file. Cost: a few system calls; no allocation.
+func procStart(pid int32, buf *[proc.StatLength]byte) uint64 {
 	if pid <= 0 {
 		return 0
 	}
-	var pathBuf [32]byte
-	path := append(pathBuf[:0], "/proc/"...)
-	path = strconv.AppendInt(path, int64(pid), 10)
-	path = append(path, 0)
-	dir := openat(unix.AT_FDCWD, &path[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC) // the path is absolute
-	if dir < 0 {
-		return 0
-	}
-	name := [...]byte{'s', 't', 'a', 't', 0}
-	fd := openat(dir, &name[0], unix.O_RDONLY|unix.O_CLOEXEC)
-	unix.Close(dir)
-	if fd < 0 {
-		return 0
-	}
-	n, err := unix.Read(fd, buf[:])
-	unix.Close(fd)
-	if err != nil || n <= 0 {
-		return 0
-	}
-	return statStart(buf[:n])
-}
-
-// openat opens the NUL-terminated path at p relative to dir and returns
-// the descriptor, or -1; with no allocation (unix.Openat copies the path
-// into a new string).
-func openat(dir int, p *byte, flags int) int {
-	r, _, e := unix.Syscall6(unix.SYS_OPENAT, uintptr(dir), uintptr(unsafe.Pointer(p)), uintptr(flags), 0, 0, 0)
-	if e != 0 {
-		return -1
-	}
-	return int(r)
-}
-
-// statLength holds the start of /proc/PID/stat up to the start time: at
-// most a 16-byte command name, in parentheses, and 21 numbers of at most
-// 20 digits.
-const statLength = 512
-
-// statStart parses the start time out of the text of /proc/PID/stat: the
-// 20th field after the command name, which is in parentheses and may hold
-// spaces and parentheses itself.
-func statStart(b []byte) uint64 {
-	i := len(b) - 1
-	for i >= 0 && b[i] != ')' {
-		i--
-	}
-	if i < 0 {
-		return 0
-	}
-	field := 2 // the command name's
-	var v uint64
-	for _, ch := range b[i+1:] {
-		switch {
-		case ch == ' ':
-			if field == 22 {
-				return v
-			}
-			field++
-		case field == 22 && ch >= '0' && ch <= '9':
-			v = 10*v + uint64(ch-'0')
-		}
-	}
-	if field == 22 {
-		return v
+	if _, start, err := proc.Stat(int(pid), buf); err == nil {
+		return start
 	}
 	return 0
 }

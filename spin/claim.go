@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/spinwire/spinwire/internal/msg"
+	"github.com/spinwire/spinwire/internal/proc"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,6 +104,13 @@ func selfClaim() uint64 {
 		selfValue = makeClaim(uint32(pid), start)
 	})
 	return selfValue
+}
+
+// procStat is proc.Stat with a buffer of its own: for opening a ring, not
+// for hot paths.
+func procStat(pid int) (state byte, start uint64, err error) {
+	var buf [proc.StatLength]byte
+	return proc.Stat(pid, &buf)
 }
 
 func makeClaim(pid uint32, start uint64) uint64 { return uint64(uint32(start))<<32 | uint64(pid) }

@@ -3,7 +3,6 @@ package spin
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -179,72 +178,4 @@ func TestDeadConsumerProcess(t *testing.T) {
 	if _, err := OpenRing[msg8](p.ping.mem); err != nil {
 		t.Fatalf("a reaped child's claim: %v", err)
 	}
-}
-
-func TestParseStat(t *testing.T) {
-	tail := " 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21"
-	for _, c := range []struct {
-		line  string
-		state byte
-		start uint64
-		ok    bool
-	}{
-		{"42 (sh) S" + tail + "\n", 'S', 987654, true},
-		{"42 (a) (b) c) Z" + tail, 'Z', 987654, true},
-		{"42 (x y) R 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 5", 'R', 5, true},
-		{"42 (sh) S 1 2", 0, 0, false},
-		{"42 (sh)", 0, 0, false},
-		{"42 (sh)S" + tail, 0, 0, false},
-		{"no parens", 0, 0, false},
-		{"42 (sh) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 x 20", 0, 0, false},
-		{"", 0, 0, false},
-	} {
-		state, start, ok := parseStat([]byte(c.line))
-		if state != c.state || start != c.start || ok != c.ok {
-			t.Errorf("%q: %q %d %v, want %q %d %v", c.line, state, start, ok, c.state, c.start, c.ok)
-		}
-	}
-	state, start, err := procStat(os.Getpid())
-	if err != nil || state == 'Z' || start == 0 { // the main thread's state: running or sleeping
-		t.Errorf("this process: %q %d %v", state, start, err)
-	}
-	// What another process reads (under a user-mode emulator, this
-	// process's own read by path is the emulator's, and differs).
-	if b, err := exec.Command("cat", "/proc/"+strconv.Itoa(os.Getpid())+"/stat").Output(); err == nil {
-		if _, want, ok := parseStat(b); !ok || start != want {
-			t.Errorf("start %d; another process reads %d", start, want)
-		}
-	}
-}
-
-// FuzzParseStat checks parseStat against a reference that splits the line
-// with the strings package.
-func FuzzParseStat(f *testing.F) {
-	f.Add([]byte("42 (a) b) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 99 20\n"))
-	f.Add([]byte("1 (x) R"))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		state, start, ok := parseStat(b)
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		wantOK := i >= 0 && i+3 <= len(s) && s[i+1] == ' '
-		var wantState byte
-		var wantStart uint64
-		if wantOK {
-			fields := strings.Split(s[i+2:], " ")
-			wantState = s[i+2]
-			if len(fields) < 20 {
-				wantOK = false
-			} else {
-				var err error
-				wantStart, err = strconv.ParseUint(fields[19], 10, 64)
-				wantOK = err == nil
-			}
-		}
-		if !wantOK {
-			wantState, wantStart = 0, 0
-		}
-		if ok != wantOK || state != wantState || start != wantStart {
-			t.Fatalf("%q: %q %d %v, want %q %d %v", b, state, start, ok, wantState, wantStart, wantOK)
-		}
-	})
 }
