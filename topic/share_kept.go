@@ -67,14 +67,14 @@ func (t *tracker) adopt(fd, conn int, p peer) adoptResult {
 	key := "fd:" + strconv.FormatUint(st.Dev, 10) + "." + strconv.FormatUint(st.Ino, 10)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	u := t.use[p.uid]
-	if u == nil {
-		u = &shareUse{}
-	}
 	if until, ok := t.refusedUntil(p.uid, time.Now()); ok {
 		unix.Close(fd)
 		t.peerLogf("topic %s: refused a subscriber of uid %d until %s: its subscribers stalled the topic", t.name, p.uid, until.Format(time.TimeOnly))
 		return adoptFull
+	}
+	u := t.use[p.uid]
+	if u == nil {
+		u = &shareUse{}
 	}
 	if t.nconns >= maxShareConns || u.conns >= maxShareConnsPerUID {
 		unix.Close(fd)
