@@ -488,7 +488,11 @@ func (l *Log) available() uint64 {
 // counted. A record whose length or type no correct producer writes stops
 // the Log with ErrCorrupt (see Err); records before it are delivered.
 // A consumer 2 KiB or more behind prefetches the published bytes ahead of
-// the record it reads (readAhead: a call per 512 bytes).
+// the record it reads (readAhead: a call per 512 bytes) when that record
+// carries up to 512 bytes (aheadBlock), as a Ring reads ahead only of
+// slots of up to 512: reading ahead of 4 KiB records cost a fifth of the
+// rate (pingpong -mode throughput -protocol log -size 4096 -batch 64,
+// EPYC host of docs/benchmarks.md: 3.2 M msg/s with, 3.8–4.0 without).
 func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
 	if l.cfault.code != faultNone {
 		return 0
@@ -501,9 +505,6 @@ func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
 	pf := h             // the prefetched bytes end here (readAhead)
 	ra := aheadUnits(1) // inlined: constants
 	for h < t && (max <= 0 || n < max) {
-		if ra.due(pf, h, t) {
-			pf = readAhead(data, 1, l.mask, pf, h, t, ra)
-		}
 		idx := h & l.mask
 		// Read the header once; the producer may rewrite it under us. Our
 		// head is a multiple of 8 (recordAlign), so the header lies within
@@ -511,6 +512,9 @@ func (l *Log) Poll(max int, fn func(typ uint32, b []byte)) int {
 		hdr := (*[RecordHeaderLength]byte)(unsafe.Add(data, idx))
 		length := uint64(le.Uint32(hdr[RecordLengthOffset:]))
 		typ := le.Uint32(hdr[RecordTypeOffset:])
+		if length <= aheadBlock && ra.due(pf, h, t) {
+			pf = readAhead(data, 1, l.mask, pf, h, t, ra)
+		}
 		toEnd := l.capacity - idx
 		if typ == PaddingType {
 			if length+RecordHeaderLength != toEnd || h+toEnd > t {

@@ -17,7 +17,8 @@ import (
 // cursors -batch 64; docs/benchmarks.md, "Stream sessions",
 // twelfth). Only what is published is prefetched, so no line is pulled
 // from under a producer still writing it. InSlot rings publish no tail
-// and do not read ahead.
+// and do not read ahead, nor does a Log of records over aheadBlock bytes
+// (see aheadUnits).
 const (
 	aheadBytes = 1024 // how far ahead of the read position the prefetched stretch reaches, at least
 	aheadBlock = 512  // bytes asked for per prefetch call, at most
@@ -42,10 +43,13 @@ const (
 func readAhead(base unsafe.Pointer, unit uintptr, mask, pf, h, t uint64, ra readAheadParams) uint64 {
 	from, idx, n := aheadSpan(mask, pf, h, t, ra.ahead, ra.block)
 	if n != 0 {
-		asm.Prefetch(unsafe.Add(base, uintptr(idx)*unit), int(uintptr(n)*unit))
+		prefetchLines(unsafe.Add(base, uintptr(idx)*unit), int(uintptr(n)*unit))
 	}
 	return from + n
 }
+
+// prefetchLines is asm.Prefetch; tests record the stretches instead.
+var prefetchLines = asm.Prefetch
 
 // aheadSpan is readAhead's stretch: it starts at from = max(pf, h), at
 // index idx in the buffer, and runs n units, cut at t, at h+ahead+block

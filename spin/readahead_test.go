@@ -3,6 +3,7 @@ package spin
 import (
 	"math"
 	"testing"
+	"unsafe"
 )
 
 // TestAheadSpan: the consumer prefetches only published units past where
@@ -45,6 +46,42 @@ func TestAheadUnits(t *testing.T) {
 	} {
 		if got := aheadUnits(tc.size); got != tc.want {
 			t.Errorf("aheadUnits(%d) = %+v, want %+v", tc.size, got, tc.want)
+		}
+	}
+}
+
+// TestLogReadsAheadOfSmallRecords: a Log consumer 2 KiB or more behind
+// prefetches the published bytes ahead of records of up to aheadBlock
+// bytes, within the buffer and the published bytes, and not ahead of
+// larger ones.
+func TestLogReadsAheadOfSmallRecords(t *testing.T) {
+	defer func(f func(unsafe.Pointer, int)) { prefetchLines = f }(prefetchLines)
+	for _, tc := range []struct {
+		payload   int
+		wantAhead bool
+	}{
+		{56, true},
+		{aheadBlock, true},
+		{aheadBlock + 8, false},
+		{1016, false},
+	} {
+		l := newLog(t, 16384)
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(l.data)))
+		var stretches int
+		prefetchLines = func(p unsafe.Pointer, n int) {
+			off := uintptr(p) - base
+			if off >= uintptr(len(l.data)) || n <= 0 || off+uintptr(n) > uintptr(l.Len()) {
+				t.Errorf("payload %d: prefetched [%d, +%d) of %d published bytes", tc.payload, off, n, l.Len())
+			}
+			stretches++
+		}
+		for l.TryWrite(1, make([]byte, tc.payload)) && l.Len() < 8192 {
+		}
+		if got := l.Poll(0, func(uint32, []byte) {}); got == 0 {
+			t.Fatalf("payload %d: nothing polled", tc.payload)
+		}
+		if (stretches > 0) != tc.wantAhead {
+			t.Errorf("payload %d: %d prefetch calls, want any: %v", tc.payload, stretches, tc.wantAhead)
 		}
 	}
 }
