@@ -76,8 +76,9 @@ type Log struct {
 	// Producer-local.
 	tail      uint64 // next byte position to write
 	headCache uint64
-	pending   uint64 // tail after the claimed record; 0 if none
-	first     uint64 // the length of the batch's first claim (Commit's prefetch)
+	pending   uint64     // tail after the claimed record; 0 if none
+	first     uint64     // the length of the batch's first claim (Commit's prefetch)
+	runs      []claimRun // race-detector builds: ClaimN's runs in this batch (checkRuns)
 	pfault    fault
 	wakes     uint64
 	_         [64]byte
@@ -341,6 +342,9 @@ func (l *Log) publish() bool {
 	if l.pending == 0 {
 		return false
 	}
+	if raceEnabled {
+		l.checkRuns()
+	}
 	l.tail, l.pending = l.pending, 0
 	// SYNC: release of the records before tail; pairs with the acquire in
 	// Log.available. Park/wake ordering as in Ring.publish.
@@ -410,7 +414,12 @@ func prefetchSpan(tail, batch, head, capacity, most uint64) (idx, n uint64) {
 }
 
 // Abort drops the claimed records.
-func (l *Log) Abort() { l.pending = 0 }
+func (l *Log) Abort() {
+	l.pending = 0
+	if raceEnabled {
+		l.runs = l.runs[:0]
+	}
+}
 
 // TryWrite copies b into a record of type typ and publishes it, with any
 // records claimed before it. It returns false when there is no room, or

@@ -3,6 +3,8 @@ package spin
 import (
 	"encoding/binary"
 	"unsafe"
+
+	"github.com/spinwire/spinwire/internal/msg"
 )
 
 // Claims is a run of records one Log.ClaimN claimed: the payloads of Len()
@@ -11,21 +13,30 @@ import (
 // no call and reloads nothing from the Log. It is valid until the Log's
 // next Commit or Abort.
 type Claims struct {
-	at      unsafe.Pointer // the first payload
-	step, n uintptr        // record length (header included), payload length
-	k       int
+	at   unsafe.Pointer // the first payload
+	step uintptr        // record length, header included
+	k    int
+	hdr  uint64 // the records' header (recordHeader): the payload length in its low 32 bits
 }
 
 // Len returns how many records c holds.
 func (c Claims) Len() int { return c.k }
 
-// At returns the i-th payload (0 ≤ i < Len()) to fill in place; other i
-// get nil. It inlines.
+// At writes the i-th record's header and returns its payload (0 ≤ i <
+// Len()) to fill in place; other i get nil. It inlines. Every record of
+// the run must be taken with At before Commit (see ClaimN).
 func (c Claims) At(i int) []byte {
 	if uint(i) >= uint(c.k) {
 		return nil
 	}
-	return unsafe.Slice((*byte)(unsafe.Add(c.at, uintptr(i)*c.step)), c.n)
+	p := unsafe.Add(c.at, uintptr(i)*c.step)
+	c.header(p)
+	return unsafe.Slice((*byte)(p), uint32(c.hdr))
+}
+
+// header writes the header of the record whose payload is at p.
+func (c Claims) header(p unsafe.Pointer) {
+	binary.LittleEndian.PutUint64((*[RecordHeaderLength]byte)(unsafe.Add(p, -RecordHeaderLength))[:], c.hdr)
 }
 
 // ClaimN claims up to k records of type typ with n-byte payloads, after
@@ -35,12 +46,23 @@ func (c Claims) At(i int) []byte {
 // more room, and 0 for k ≤ 0, for a claim ClaimType refuses, and when
 // the Log is full.
 //
-// Cost: one call for the batch — ClaimType for the first record, an 8-byte
-// store for each other header, a load of the consumer's head only when
-// the cached one leaves too little room — where Claim is a call per
-// record. Fill the payloads with a copy that inlines (asm.CopyLine, or
-// Records.ClaimN's typed copy) and the loop makes no call at all; see
-// BenchmarkLogStream/claimn and docs/benchmarks.md for what that is worth.
+// Every record claimed must be taken with Claims.At before Commit: At
+// writes the record's header, ClaimN writes only the first's. A record
+// not taken is published with whatever its header's bytes held, which the
+// consumer reads as a corrupt Log (ErrCorrupt) or as old records; Commit
+// panics on it in race-detector builds (checkRuns).
+//
+// Cost: one call for the batch — ClaimType for the first record and a
+// load of the consumer's head only when the cached one leaves too little
+// room — where Claim is a call per record. Fill the payloads with a copy
+// that inlines (asm.CopyLine, or Records.ClaimN's typed copy) and the
+// loop makes no call at all (BenchmarkLogStream/claimn). Each header is
+// written with its payload, in the line the fill is about to write: when
+// ClaimN wrote every header in a pass of its own before the fill, or
+// Commit wrote them again after it, 64-byte records at batch 64 ran at
+// 41–55 M msg/s, written this way at 57–80 M (pingpong -mode throughput
+// -protocol log -size 64 -batch 64, EPYC host of docs/benchmarks.md, the
+// host's slow state).
 func (l *Log) ClaimN(typ uint32, n, k int) Claims {
 	if k <= 0 || l.ClaimType(typ, n) == nil {
 		return Claims{}
@@ -53,7 +75,7 @@ func (l *Log) ClaimN(typ uint32, n, k int) Claims {
 		// about a fifth of a Log's rate at -batch 1 (docs/benchmarks.md,
 		// ninth session); the general path below with its two divisions
 		// replaced by multiplications was not faster than with them.
-		return Claims{at: unsafe.Add(data, idx+RecordHeaderLength), step: uintptr(rec), n: uintptr(n), k: 1}
+		return Claims{at: unsafe.Add(data, idx+RecordHeaderLength), step: uintptr(rec), k: 1, hdr: recordHeader(typ, uint64(n))}
 	}
 	more := min(uint64(k-1), (l.capacity-idx)/rec-1)
 	room := l.capacity - (l.pending - l.headCache) // after the first record
@@ -64,10 +86,30 @@ func (l *Log) ClaimN(typ uint32, n, k int) Claims {
 		room = l.capacity - (l.pending - l.headCache)
 	}
 	more = min(more, room/rec)
-	hdr := recordHeader(typ, uint64(n))
-	for p := idx + rec; p < idx+(1+more)*rec; p += rec {
-		binary.LittleEndian.PutUint64((*[RecordHeaderLength]byte)(unsafe.Add(data, p))[:], hdr)
-	}
 	l.pending += more * rec
-	return Claims{at: unsafe.Add(data, idx+RecordHeaderLength), step: uintptr(rec), n: uintptr(n), k: int(1 + more)}
+	hdr := recordHeader(typ, uint64(n))
+	if raceEnabled {
+		l.runs = append(l.runs, claimRun{at: idx, n: 1 + more, step: rec, hdr: hdr})
+	}
+	return Claims{at: unsafe.Add(data, idx+RecordHeaderLength), step: uintptr(rec), k: int(1 + more), hdr: hdr}
+}
+
+// claimRun is a run ClaimN handed out: n records of step bytes from
+// buffer offset at, each to carry header hdr.
+type claimRun struct{ at, n, step, hdr uint64 }
+
+// checkRuns panics if a record of a run ClaimN handed out in this batch
+// does not carry its header, that is, was not taken with At; then it
+// forgets the runs. Commit calls it in race-detector builds only: the
+// check reads every record's header again, which costs a stream what a
+// second pass over the headers costs (see ClaimN).
+func (l *Log) checkRuns() {
+	for _, r := range l.runs {
+		for i := range r.n {
+			if h := binary.LittleEndian.Uint64(l.data[r.at+i*r.step:]); h != r.hdr {
+				panic(msg.Sprintf("spin: Log.Commit: record %d of a run of %d from Log.ClaimN was not taken with At (header %#x, want %#x)", i, r.n, h, r.hdr))
+			}
+		}
+	}
+	l.runs = l.runs[:0]
 }

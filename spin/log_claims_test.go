@@ -19,6 +19,58 @@ func TestLogClaimN(t *testing.T) {
 	t.Run("bad_claims_get_an_empty_run", logClaimNBad)
 	t.Run("records", logClaimNRecords)
 	t.Run("zero_allocs", logClaimNZeroAllocs)
+	t.Run("at_writes_the_headers", logClaimNAtWritesHeaders)
+	t.Run("record_not_taken", logClaimNNotTaken)
+}
+
+// logClaimNAtWritesHeaders: ClaimN writes the first record's header and
+// At each record's, whatever the buffer held there before.
+func logClaimNAtWritesHeaders(t *testing.T) {
+	l := newLog(t, 256)
+	for i := range l.data {
+		l.data[i] = 0xEE
+	}
+	c := l.ClaimN(4, 8, 3) // 16-byte records at 0, 16, 32
+	want := recordHeader(4, 8)
+	hdr := func(off int) uint64 { return binary.LittleEndian.Uint64(l.data[off:]) }
+	if hdr(0) != want || hdr(16) == want {
+		t.Fatalf("after ClaimN: headers %#x, %#x", hdr(0), hdr(16))
+	}
+	c.At(2)
+	if hdr(32) != want || hdr(16) == want {
+		t.Fatalf("after At(2): headers %#x, %#x", hdr(16), hdr(32))
+	}
+	c.At(1)
+	l.Commit()
+	n := l.Poll(0, func(typ uint32, b []byte) {
+		if typ != 4 || len(b) != 8 {
+			t.Fatalf("record of type %d, %d bytes", typ, len(b))
+		}
+	})
+	if n != 3 || l.Err() != nil {
+		t.Fatalf("polled %d, %v", n, l.Err())
+	}
+}
+
+// logClaimNNotTaken: in a race-detector build, Commit panics when a
+// record of a run was not taken with At.
+func logClaimNNotTaken(t *testing.T) {
+	if !raceEnabled {
+		t.Skip("checked in race-detector builds only")
+	}
+	l := newLog(t, 256)
+	for i := range l.data {
+		l.data[i] = 0xEE
+	}
+	c := l.ClaimN(1, 8, 3)
+	c.At(0)
+	c.At(2)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Commit published a record not taken")
+		}
+	}()
+	l.Commit()
 }
 
 func logClaimNInOrder(t *testing.T) {
@@ -83,7 +135,7 @@ func logClaimNOne(t *testing.T) {
 
 func logClaimNStops(t *testing.T) {
 	l := newLog(t, 256) // 16-byte records (8-byte payloads): 16 fit
-	if c := l.ClaimN(1, 8, 100); c.Len() != 16 {
+	if c := take(l.ClaimN(1, 8, 100)); c.Len() != 16 {
 		t.Fatalf("empty log: run of %d, want 16", c.Len())
 	}
 	l.Commit()
@@ -91,21 +143,29 @@ func logClaimNStops(t *testing.T) {
 		t.Fatalf("full log: run of %d", c.Len())
 	}
 	l.Poll(12, func(uint32, []byte) {})
-	l.ClaimN(1, 8, 1) // loads the head: 12 records free
+	take(l.ClaimN(1, 8, 1)) // loads the head: 12 records free
 	l.Commit()
 	l.Poll(0, func(uint32, []byte) {}) // the head moves on; the cache stays
-	c := l.ClaimN(1, 8, 100)           // from offset 16: 15 to the end, 11 by the stale head
+	c := take(l.ClaimN(1, 8, 100))     // from offset 16: 15 to the end, 11 by the stale head
 	if c.Len() != 15 {
 		t.Fatalf("run of %d, want the 15 before the end (the head reloaded)", c.Len())
 	}
 	l.Commit()
 	l.Poll(0, func(uint32, []byte) {})
-	l.ClaimN(1, 8, 1) // offset 0 again
+	take(l.ClaimN(1, 8, 1)) // offset 0 again
 	l.Commit()
 	l.Poll(0, func(uint32, []byte) {})
-	if c := l.ClaimN(1, 16, 100); c.Len() != 10 { // 24-byte records from offset 16: 10 before the end
+	if c := take(l.ClaimN(1, 16, 100)); c.Len() != 10 { // 24-byte records from offset 16: 10 before the end
 		t.Fatalf("run of %d, want the 10 before the end", c.Len())
 	}
+}
+
+// take takes every record of c with At, as a loop that fills them does.
+func take(c Claims) Claims {
+	for i := range c.Len() {
+		c.At(i)
+	}
+	return c
 }
 
 func logClaimNBad(t *testing.T) {
@@ -118,14 +178,14 @@ func logClaimNBad(t *testing.T) {
 			t.Errorf("ClaimN(%d, %d, %d): run of %d", tc.typ, tc.n, tc.k, c.Len())
 		}
 	}
-	c := l.ClaimN(1, 8, 3)
+	c := take(l.ClaimN(1, 8, 3))
 	if c.At(-1) != nil || c.At(3) != nil || c.At(2) == nil {
 		t.Error("At outside 0…Len()-1 not nil, or inside nil")
 	}
-	l.ClaimN(1, 8, 13) // full
+	take(l.ClaimN(1, 8, 13)) // full
 	l.Commit()
 	l.Poll(12, func(uint32, []byte) {})
-	l.ClaimN(1, 8, 1) // loads the head: 12 records free
+	take(l.ClaimN(1, 8, 1)) // loads the head: 12 records free
 	l.Commit()
 	l.Poll(0, func(uint32, []byte) {})
 	*l.headP = 5 // a consumer's corrupt head, seen when the cached one is short

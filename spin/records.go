@@ -94,12 +94,15 @@ type RecordClaims[T any] struct{ c Claims }
 // Len returns how many records c holds.
 func (c RecordClaims[T]) Len() int { return c.c.k }
 
-// At returns the i-th record's payload (0 ≤ i < Len()) as a T to fill
-// (every field: it holds an old record's bytes); other i get nil. It
-// inlines.
+// At writes the i-th record's header and returns its payload (0 ≤ i <
+// Len()) as a T to fill (every field: it holds an old record's bytes);
+// other i get nil. It inlines. As with Claims.At, every record of the run
+// must be taken with At before Commit.
 func (c RecordClaims[T]) At(i int) *T {
 	if uint(i) >= uint(c.c.k) {
 		return nil
 	}
-	return (*T)(unsafe.Add(c.c.at, uintptr(i)*c.c.step))
+	p := unsafe.Add(c.c.at, uintptr(i)*c.c.step)
+	c.c.header(p)
+	return (*T)(p)
 }
