@@ -14,7 +14,8 @@
 //     one call; with a copy that inlines (a typed one, or asm.CopyLine for
 //     32–64-byte payloads) the producer's loop makes no call per record,
 //     which is what a 64-byte stream needs to keep up with a C producer
-//     (BenchmarkLogStream/claimn, typedn).
+//     (BenchmarkLogStream/claimn, typedn). Each record of the batch is
+//     taken with At, which writes its header with the payload.
 //   - MPSC[T]: many producers (CAS claim), one consumer; a producer that dies
 //     between claim and commit is skipped after a timeout.
 //   - Idler strategies (NoOp, BusySpin, Yield, Backoff, Park) and

@@ -57,12 +57,13 @@ func (c Claims) header(p unsafe.Pointer) {
 // room — where Claim is a call per record. Fill the payloads with a copy
 // that inlines (asm.CopyLine, or Records.ClaimN's typed copy) and the
 // loop makes no call at all (BenchmarkLogStream/claimn). Each header is
-// written with its payload, in the line the fill is about to write: when
-// ClaimN wrote every header in a pass of its own before the fill, or
-// Commit wrote them again after it, 64-byte records at batch 64 ran at
-// 41–55 M msg/s, written this way at 57–80 M (pingpong -mode throughput
-// -protocol log -size 64 -batch 64, EPYC host of docs/benchmarks.md, the
-// host's slow state).
+// written with its payload, in the line the fill is about to write: with
+// every header written in a pass of its own before the fill, 64-byte
+// records at batch 64 ran at 50.5–54.5 M msg/s, written this way at
+// 71.0–73.4 M, and Commit writing them again after the fill lost most of
+// that (pingpong -mode throughput -protocol log -size 64 -batch 64,
+// alternating runs, the EPYC host of docs/benchmarks.md in its slow
+// state; "Stream sessions", twenty-third).
 func (l *Log) ClaimN(typ uint32, n, k int) Claims {
 	if k <= 0 || l.ClaimType(typ, n) == nil {
 		return Claims{}
