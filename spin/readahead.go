@@ -17,8 +17,8 @@ import (
 // cursors -batch 64; docs/benchmarks.md, "Stream sessions",
 // twelfth). Only what is published is prefetched, so no line is pulled
 // from under a producer still writing it. InSlot rings publish no tail
-// and do not read ahead, nor does a Log of records over aheadBlock bytes
-// (see aheadUnits).
+// and do not read ahead, nor does a Log's consumer ahead of a record over
+// aheadBlock bytes (see Log.Poll).
 const (
 	aheadBytes = 1024 // how far ahead of the read position the prefetched stretch reaches, at least
 	aheadBlock = 512  // bytes asked for per prefetch call, at most

@@ -792,9 +792,9 @@ func (e *logEnd) fillBytes(seq, want int) int {
 
 // fillLine is fillBytes for a 32…64-byte message: each message copied
 // with asm.CopyLine (moves in line instead of a memmove call), so the
-// loop makes no call. A loop
-// holding both copies behind a branch ran no faster than asm.Copy alone
-// (see docs/benchmarks.md), hence a loop of its own.
+// loop makes no call. A loop holding both copies behind a branch ran no
+// faster than asm.Copy alone (see docs/benchmarks.md), hence a loop of
+// its own.
 func (e *logEnd) fillLine(seq, want int) int {
 	c := e.ping.ClaimN(spin.DefaultRecordType, len(e.msg), want)
 	for i := range c.Len() {
