@@ -242,7 +242,11 @@ func TestProcStart(t *testing.T) {
 // never counts against the process's pending limit, and a refusal for that
 // limit makes Dial try again.
 func TestDialBurst(t *testing.T) {
-	s, dir := serve(t, Options{Logf: func(string, ...any) {}})
+	// The server's set-up timeout as long as the clients': the test is of
+	// the pending limit, and a loaded host (make arm64: every package's
+	// tests at once under an emulator) took over the default 1 s to send
+	// one of hundreds of hellos.
+	s, dir := serve(t, Options{Logf: func(string, ...any) {}, SetupTimeout: 20 * time.Second})
 	const n = 3 * maxPendingPerProc
 	errs := make(chan error, n)
 	for range n {
