@@ -244,15 +244,18 @@ func ringRegions[T any](c *config, body []byte) (ping, pong []byte, err error) {
 // moves together. At 256 bytes, single rounds interleaved (EMR): the round
 // trip's ratio to the floor 1.29 → 1.24 (docs/benchmarks.md).
 func twoRegions(body []byte, n int, what string) (ping, pong []byte, err error) {
-	off := (n + 127) &^ 127
-	if len(body) < off+n {
-		return nil, nil, fmt.Errorf("segment body %d bytes, %s need %d", len(body), what, off+n)
+	if len(body) < twoLength(n) {
+		return nil, nil, fmt.Errorf("segment body %d bytes, %s need %d", len(body), what, twoLength(n))
 	}
+	off := pongOffset(n)
 	return body[:n], body[off : off+n], nil
 }
 
+// pongOffset is where twoRegions starts pong after a ping of n bytes.
+func pongOffset(n int) int { return (n + 127) &^ 127 }
+
 // twoLength is the segment body that twoRegions needs for regions of n bytes.
-func twoLength(n int) int { return (n+127)&^127 + n }
+func twoLength(n int) int { return pongOffset(n) + n }
 
 func openRings[T any](c *config, idle string) (end, []*os.File, error) {
 	n, _, err := spin.RingLength[T](c.Slots, protocol(c))
